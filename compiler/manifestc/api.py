@@ -1,0 +1,261 @@
+"""The compiler's entry points; no printing. The CLI, the tests and the self-update build use these.
+
+compile_manifest: one file through every phase, in memory.
+build: many files (or directories) -> out/<name>/..., incremental: a manifest whose bytes,
+compiler version and options are unchanged since the last build is neither recompiled nor relinted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .diagnostics import Diagnostic, Severity, has_errors
+from .load import load_file
+from .model import Manifest
+from .semantics import build_model
+from .validate import validate_document
+
+CACHE_FILE = ".manifestc-cache.json"
+
+
+@dataclass
+class Artifact:
+    """One emitted file, rendered."""
+
+    name: str
+    content: bytes
+    resources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CompileResult:
+    file: str
+    manifest: Manifest | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    digest: str = ""
+    skipped: bool = False  # unchanged since the last build: nothing was recompiled
+    written: list[Path] = field(default_factory=list)
+    cached_name: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.manifest.name if self.manifest else self.cached_name
+
+    def failed(self, strict: bool = False) -> bool:
+        return has_errors(self.diagnostics, strict)
+
+
+def check_manifest(path: str | Path, display: str | None = None) -> CompileResult:
+    """Load, validate and check one manifest (no emit): what `manifestc validate` runs."""
+    loaded = load_file(path, display)
+    result = CompileResult(loaded.file, diagnostics=list(loaded.diagnostics), digest=loaded.digest)
+    if loaded.data is None:
+        return result
+    validated = validate_document(loaded.data, loaded.marks, loaded.file)
+    result.diagnostics.extend(validated.diagnostics)
+    if validated.document is None:
+        return result
+    manifest, diagnostics = build_model(validated.document, loaded.marks, Path(loaded.file).name, loaded.digest)
+    result.diagnostics.extend(diagnostics)
+    result.manifest = manifest
+    return result
+
+
+def compile_manifest(
+    path: str | Path, *, fmt: str = "yaml", lint: bool = True, display: str | None = None
+) -> CompileResult:
+    """Every phase for one manifest, in memory: load, validate, semantics, emit, render, lint."""
+    result = check_manifest(path, display)
+    if result.manifest is None or result.failed():
+        return result
+    from .emit import (
+        emit_templates,  # troposphere is imported only when something is emitted
+    )
+    from .render import render, template_dict
+
+    try:
+        templates = emit_templates(result.manifest)
+        for name, template in templates.items():
+            data = template_dict(template)
+            file_name = name if fmt == "yaml" else name.rsplit(".", 1)[0] + ".json"
+            counts = Counter(r["Type"] for r in data.get("Resources", {}).values())
+            result.artifacts.append(Artifact(file_name, render(data, fmt), dict(sorted(counts.items()))))
+    except Exception as exc:  # noqa: BLE001 - after validation, any exception here is a compiler bug
+        result.diagnostics.append(
+            Diagnostic(
+                "MC301", Severity.ERROR, f"internal compiler error: {type(exc).__name__}: {exc}", result.file, 1, 1
+            )
+        )
+        result.artifacts = []
+        return result
+    if lint:
+        from .lint import lint_template
+
+        regions = (result.manifest.region,) if result.manifest.region else ("us-east-1",)
+        for artifact in result.artifacts:
+            shown = f"out/{result.manifest.name}/{artifact.name}"
+            result.diagnostics.extend(lint_template(artifact.content.decode("utf-8"), shown, regions))
+    return result
+
+
+def discover(paths: list[str]) -> list[Path]:
+    """Manifest files named by `paths`: files as given, directories' *.yaml and *.yml (sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def _display(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+@dataclass
+class BuildReport:
+    results: list[CompileResult]
+    diagnostics: list[Diagnostic]  # build-level problems (duplicate names, unwritable output)
+
+    def all_diagnostics(self) -> list[Diagnostic]:
+        return [d for r in self.results for d in r.diagnostics] + self.diagnostics
+
+    def failed(self, strict: bool = False) -> bool:
+        return has_errors(self.all_diagnostics(), strict)
+
+
+def build(
+    paths: list[str],
+    out: str | Path = "out",
+    *,
+    fmt: str = "yaml",
+    lint: bool = True,
+    strict: bool = False,
+    write: bool = True,
+) -> BuildReport:
+    """Compile manifests and write out/<name>/ for each that succeeds (nothing for one that fails)."""
+    from .render import write_atomic
+
+    out_dir = Path(out)
+    options = {"format": fmt, "lint": lint, "version": __version__}
+    cache = _read_cache(out_dir) if write else {}
+    results: list[CompileResult] = []
+    for path in discover(paths):
+        display = _display(path)
+        cached = _cached(out_dir, cache.get(display), path, options)
+        if cached is not None:
+            results.append(cached)
+            continue
+        results.append(compile_manifest(path, fmt=fmt, lint=lint, display=display))
+    report = BuildReport(results, _duplicate_names(results))
+    if not write:
+        return report
+    clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
+    for result in results:
+        if result.skipped or result.failed(strict) or result.name in clashing or not result.artifacts:
+            continue
+        target = out_dir / result.name
+        try:
+            for artifact in result.artifacts:
+                write_atomic(target / artifact.name, artifact.content)
+                result.written.append(target / artifact.name)
+            build_json = _build_json(result, options)
+            write_atomic(target / "build.json", build_json)
+            result.written.append(target / "build.json")
+        except OSError as exc:
+            report.diagnostics.append(
+                Diagnostic("MC501", Severity.ERROR, f"cannot write {target}: {exc.strerror or exc}", result.file)
+            )
+            continue
+        cache[result.file] = {"digest": result.digest, "name": result.name, **options}
+    try:
+        write_atomic(out_dir / CACHE_FILE, (json.dumps(cache, indent=1, sort_keys=True) + "\n").encode())
+    except OSError:
+        pass  # the cache only saves time
+    return report
+
+
+def _duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:
+    seen: dict[str, str] = {}
+    out = []
+    for result in results:
+        if result.name is None:
+            continue
+        if result.name in seen:
+            out.append(
+                Diagnostic(
+                    "MC502",
+                    Severity.ERROR,
+                    f"pipeline name `{result.name}` is also used by {seen[result.name]}",
+                    result.file,
+                    1,
+                    1,
+                    (result.name,),
+                )
+            )
+        else:
+            seen[result.name] = result.file
+    return out
+
+
+def _read_cache(out_dir: Path) -> dict:
+    try:
+        return json.loads((out_dir / CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _cached(out_dir: Path, entry: dict | None, path: Path, options: dict) -> CompileResult | None:
+    """A skipped result when the manifest and options are unchanged and the outputs are intact."""
+    if not entry or any(entry.get(k) != v for k, v in options.items()):
+        return None
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry["digest"]:
+            return None
+        record = json.loads((out_dir / entry["name"] / "build.json").read_text())
+        for item in record["files"]:
+            data = (out_dir / entry["name"] / item["path"]).read_bytes()
+            if hashlib.sha256(data).hexdigest() != item["sha256"]:
+                return None
+    except (OSError, ValueError, KeyError):
+        return None
+    return CompileResult(_display(path), digest=digest, skipped=True, cached_name=entry["name"])
+
+
+def _build_json(result: CompileResult, options: dict) -> bytes:
+    lint_findings = [d for d in result.diagnostics if not d.code.startswith("MC")]
+    record = {
+        "compiler": {"name": "manifestc", "version": __version__},
+        "manifest": {"file": Path(result.file).name, "sha256": result.digest},
+        "pipeline": result.name,
+        "options": {"format": options["format"], "lint": options["lint"]},
+        "files": [
+            {
+                "path": a.name,
+                "sha256": hashlib.sha256(a.content).hexdigest(),
+                "bytes": len(a.content),
+                "resources": a.resources,
+            }
+            for a in result.artifacts
+        ],
+        "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
+        "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
+        "warnings": [
+            {"code": d.code, "message": d.message, "path": d.dotted_path()}
+            for d in result.diagnostics
+            if d.severity is Severity.WARNING
+        ],
+    }
+    return (json.dumps(record, indent=2) + "\n").encode("utf-8")

@@ -1,0 +1,138 @@
+"""AWS facts the compiler relies on, one table each, with the documentation page they come from.
+
+Tests check emitted actions against ACTION_TYPES; nothing else in the compiler spells a provider,
+a configuration key or a compute type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ActionType:
+    category: str
+    owner: str
+    provider: str
+    version: str
+    required: frozenset[str]
+    optional: frozenset[str]
+
+
+# CodePipeline action structure.
+# Source: AWS CodePipeline User Guide, "Action structure reference"
+#   https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference.html
+#   CodeCommit: .../action-reference-CodeCommit.html (RepositoryName, BranchName, PollForSourceChanges,
+#     OutputArtifactFormat); CodeBuild: .../action-reference-CodeBuild.html (ProjectName, PrimarySource,
+#     BatchEnabled, CombineArtifacts, EnvironmentVariables); Manual approval: .../approvals-action-add.html
+#     (NotificationArn, CustomData, ExternalEntityLink); CloudFormation:
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/continuous-delivery-codepipeline-action-reference.html
+ACTION_TYPES: dict[str, ActionType] = {
+    "codecommit": ActionType(
+        "Source",
+        "AWS",
+        "CodeCommit",
+        "1",
+        frozenset({"RepositoryName", "BranchName"}),
+        frozenset({"PollForSourceChanges", "OutputArtifactFormat"}),
+    ),
+    "codebuild": ActionType(
+        "Build",
+        "AWS",
+        "CodeBuild",
+        "1",
+        frozenset({"ProjectName"}),
+        frozenset({"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"}),
+    ),
+    "codebuild-test": ActionType(
+        "Test",
+        "AWS",
+        "CodeBuild",
+        "1",
+        frozenset({"ProjectName"}),
+        frozenset({"PrimarySource", "BatchEnabled", "CombineArtifacts", "EnvironmentVariables"}),
+    ),
+    "manual-approval": ActionType(
+        "Approval",
+        "AWS",
+        "Manual",
+        "1",
+        frozenset(),
+        frozenset({"NotificationArn", "CustomData", "ExternalEntityLink"}),
+    ),
+    "cloudformation": ActionType(
+        "Deploy",
+        "AWS",
+        "CloudFormation",
+        "1",
+        frozenset({"ActionMode", "StackName"}),
+        frozenset(
+            {
+                "Capabilities",
+                "ChangeSetName",
+                "OutputFileName",
+                "ParameterOverrides",
+                "RoleArn",
+                "TemplateConfiguration",
+                "TemplatePath",
+            }
+        ),
+    ),
+}
+
+# CloudFormation action modes that need a RoleArn (same page as above: "RoleArn ... Required if
+# ActionMode is one of: CREATE_UPDATE, REPLACE_ON_FAILURE, DELETE_ONLY, CHANGE_SET_REPLACE").
+CFN_MODES_NEEDING_ROLE = frozenset({"CREATE_UPDATE", "REPLACE_ON_FAILURE", "DELETE_ONLY", "CHANGE_SET_REPLACE"})
+
+
+# Build sizes -> CodeBuild environment type and compute type, per architecture.
+# Source: AWS CodeBuild User Guide, "Build environment compute modes and types"
+#   https://docs.aws.amazon.com/codebuild/latest/userguide/build-env-ref-compute-types.html
+# ARM_CONTAINER offers small and large on every Region that has it; GPU types are x86_64 only.
+COMPUTE_TYPES: dict[tuple[str, str], tuple[str, str]] = {
+    ("small", "x86_64"): ("LINUX_CONTAINER", "BUILD_GENERAL1_SMALL"),
+    ("medium", "x86_64"): ("LINUX_CONTAINER", "BUILD_GENERAL1_MEDIUM"),
+    ("large", "x86_64"): ("LINUX_CONTAINER", "BUILD_GENERAL1_LARGE"),
+    ("xlarge", "x86_64"): ("LINUX_CONTAINER", "BUILD_GENERAL1_XLARGE"),
+    ("2xlarge", "x86_64"): ("LINUX_CONTAINER", "BUILD_GENERAL1_2XLARGE"),
+    ("gpu-small", "x86_64"): ("LINUX_GPU_CONTAINER", "BUILD_GENERAL1_SMALL"),
+    ("gpu-large", "x86_64"): ("LINUX_GPU_CONTAINER", "BUILD_GENERAL1_LARGE"),
+    ("small", "arm64"): ("ARM_CONTAINER", "BUILD_GENERAL1_SMALL"),
+    ("large", "arm64"): ("ARM_CONTAINER", "BUILD_GENERAL1_LARGE"),
+}
+
+
+# Test and coverage report formats by file name ending.
+# Source: AWS CodeBuild User Guide, "Working with test reporting" (supported report file formats)
+#   https://docs.aws.amazon.com/codebuild/latest/userguide/report-group-test-reporting.html and
+#   "Code coverage reports" https://docs.aws.amazon.com/codebuild/latest/userguide/code-coverage-report.html
+REPORT_FORMAT_BY_SUFFIX: dict[str, str] = {
+    ".trx": "VISUALSTUDIOTRX",
+    ".json": "CUCUMBERJSON",
+}
+COVERAGE_FORMAT_BY_NAME: dict[str, str] = {
+    "jacoco": "JACOCOXML",
+    "clover": "CLOVERXML",
+    "cobertura": "COBERTURAXML",
+    "resultset.json": "SIMPLECOV",
+    ".json": "SIMPLECOV",
+}
+
+# Generated name limits (AWS service quotas on names).
+# CodeBuild project: 2-255 chars (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html);
+# report group: 2-128 (API_CreateReportGroup); CodePipeline name: 1-100 (API_PipelineDeclaration);
+# CloudFormation stack: 1-128, letter first, [A-Za-z0-9-] (API_CreateStack);
+# CodePipeline action name: 1-100, [A-Za-z0-9.@\-_]+ (API_ActionDeclaration).
+NAME_LIMITS: dict[str, int] = {
+    "codebuild-project": 255,
+    "report-group": 128,
+    "pipeline": 100,
+    "stack": 128,
+    "action": 100,
+}
+
+# Log retention of build logs, days (a value CloudWatch Logs accepts: API_PutRetentionPolicy).
+LOG_RETENTION_DAYS = 90
+# Lifecycle of pipeline artifacts: current objects and noncurrent versions expire after these days.
+ARTIFACT_EXPIRY_DAYS = 90
+NONCURRENT_EXPIRY_DAYS = 30

@@ -1,0 +1,190 @@
+"""The command line: click commands only. Parse options, call api, format, choose the exit code."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__, api
+from .diagnostics import Diagnostic, explain
+from .formatters import FORMATTERS
+
+EXIT_OK = 0
+EXIT_MANIFEST_ERRORS = 1
+EXIT_USAGE_OR_INTERNAL = 2
+
+DEFAULT_MANIFEST = "manifest.yaml"
+
+
+def diagnostics_option(func):
+    return click.option(
+        "--diagnostics",
+        "diagnostics_format",
+        type=click.Choice(sorted(FORMATTERS)),
+        default="text",
+        show_default=True,
+        help="Format of the diagnostics.",
+    )(func)
+
+
+def strict_option(func):
+    return click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")(func)
+
+
+def paths_argument(func):
+    return click.argument("paths", nargs=-1, type=click.Path())(func)
+
+
+def _emit(diagnostics: list[Diagnostic], fmt: str) -> None:
+    text = FORMATTERS[fmt](diagnostics)
+    if fmt == "text":
+        click.echo(text, nl=False, err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _paths(paths: tuple[str, ...]) -> list[str]:
+    chosen = list(paths) or [DEFAULT_MANIFEST]
+    missing = [p for p in chosen if not Path(p).exists()]
+    if missing:
+        hint = " (run `manifestc init` to write one)" if not paths else ""
+        raise click.UsageError(f"no such file or directory: {', '.join(missing)}{hint}")
+    return chosen
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="manifestc")
+def cli() -> None:
+    """manifestc: compile pipeline manifests into linted AWS CloudFormation."""
+
+
+@cli.command()
+@paths_argument
+@click.option(
+    "--out",
+    "out_dir",
+    default="out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory the templates are written to (out/<name>/...).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
+)
+@click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@strict_option
+@diagnostics_option
+def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+    """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
+    report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    _emit(report.all_diagnostics(), diagnostics_format)
+    if diagnostics_format == "text":
+        for result in report.results:
+            if result.skipped:
+                click.echo(f"{result.file}: up to date ({out_dir}/{result.name})", err=True)
+            elif result.written:
+                click.echo(f"{result.file}: wrote {len(result.written)} files to {out_dir}/{result.name}", err=True)
+            else:
+                click.echo(f"{result.file}: failed, nothing written", err=True)
+    sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
+
+
+@cli.command()
+@paths_argument
+@strict_option
+@diagnostics_option
+def validate(paths, strict, diagnostics_format) -> None:
+    """Check manifests without writing anything (fast: for pre-commit hooks)."""
+    results = [api.check_manifest(p, api._display(p)) for p in api.discover(_paths(paths))]
+    diagnostics = [d for r in results for d in r.diagnostics]
+    _emit(diagnostics, diagnostics_format)
+    failed = any(r.failed(strict) for r in results)
+    if diagnostics_format == "text" and not failed:
+        click.echo(f"{len(results)} manifest(s) valid", err=True)
+    sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
+@cli.command()
+@click.option("--language", "-l", default="python", show_default=True, help="Language preset of the starter.")
+@click.option("--output", "-o", default=DEFAULT_MANIFEST, show_default=True, type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Pipeline name (default: the current directory's name).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(language, output, name, force) -> None:
+    """Write a commented starter manifest."""
+    from .schemas_data import presets
+    from .starter import starter_manifest
+
+    if language not in presets():
+        raise click.BadParameter(
+            f"unknown language {language!r}; presets: {', '.join(sorted(presets()))}", param_hint="--language"
+        )
+    target = Path(output)
+    if target.exists() and not force:
+        raise click.UsageError(f"{output} exists; pass --force to overwrite it")
+    text = starter_manifest(language, name or _default_name())
+    from .render import write_atomic
+
+    write_atomic(target, text.encode("utf-8"))
+    click.echo(f"wrote {output}; edit it, then run `manifestc build {output}`", err=True)
+
+
+def _default_name() -> str:
+    import re
+
+    base = re.sub(r"[^a-z0-9-]+", "-", Path.cwd().name.lower()).strip("-")
+    if not base or not base[0].isalpha():
+        base = f"app-{base}".strip("-")
+    base = base[:40].rstrip("-")
+    return base if len(base) >= 3 else "my-service"
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the manifest (for editor completion and validation)."""
+    from .schema_export import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command(name="explain")
+@click.argument("code")
+def explain_command(code) -> None:
+    """Explain a diagnostic code (MC101, ...)."""
+    text = explain(code)
+    if text is None:
+        if code[:1].upper() in "EWI" and code[1:].isdigit():
+            click.echo(f"{code} is a cfn-lint rule: see `cfn-lint --list-rules` or the cfn-lint rules documentation.")
+            sys.exit(EXIT_OK)
+        raise click.UsageError(f"unknown diagnostic code {code}")
+    click.echo(text, nl=False)
+
+
+def _with_internal_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - internal failure: short message, exit 2
+            if os.environ.get("MANIFESTC_DEBUG"):
+                raise
+            click.echo(
+                f"manifestc: internal error: {type(exc).__name__}: {exc} (set MANIFESTC_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_USAGE_OR_INTERNAL)
+
+    return wrapper
+
+
+@_with_internal_errors
+def main() -> None:
+    cli(prog_name="manifestc")

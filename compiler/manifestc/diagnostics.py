@@ -1,0 +1,257 @@
+"""Diagnostics: severity, location, the code catalogue and the path -> line:col lookup.
+
+Every phase reports problems as `Diagnostic` records carrying a *path* into the manifest
+(`("environments", 1, "approval")`); `locate` is the one place a path becomes `line:col`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+Path = tuple[str | int, ...]
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding, located in a file (the manifest, or an emitted template for lint findings)."""
+
+    code: str
+    severity: Severity
+    message: str
+    file: str = ""
+    line: int = 0
+    col: int = 0
+    path: Path = ()
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def dotted_path(self) -> str:
+        return format_path(self.path)
+
+
+def format_path(path: Path) -> str:
+    """Render a path the way the manifest author reads it: `environments[1].approval`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class Marks:
+    """Where each node of a loaded manifest came from: path -> (line, col), both 1-based.
+
+    `values` holds the position of each value node, `keys` the position of the key that
+    introduced it (used for unknown-key diagnostics, which point at the key).
+    """
+
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path, at_key: bool = False) -> tuple[int, int]:
+        """Position of `path`, or of its nearest located ancestor (1, 1 if none)."""
+        probe = tuple(path)
+        while True:
+            if at_key and probe in self.keys:
+                return self.keys[probe]
+            if probe in self.values:
+                return self.values[probe]
+            if not probe:
+                return (1, 1)
+            probe = probe[:-1]
+
+
+def at(
+    code: str,
+    message: str,
+    path: Path,
+    file: str,
+    marks: Marks | None,
+    *,
+    hint: str | None = None,
+    severity: Severity | None = None,
+    at_key: bool = False,
+) -> Diagnostic:
+    """Build a located diagnostic for a manifest path."""
+    line, col = marks.locate(path, at_key=at_key) if marks else (0, 0)
+    return Diagnostic(
+        code=code,
+        severity=severity or CODES[code].severity,
+        message=message,
+        file=file,
+        line=line,
+        col=col,
+        path=tuple(path),
+        hint=hint,
+    )
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    severity: Severity
+    title: str
+    explain: str
+
+
+def _e(title: str, explain: str) -> CodeInfo:
+    return CodeInfo(Severity.ERROR, title, explain)
+
+
+def _w(title: str, explain: str) -> CodeInfo:
+    return CodeInfo(Severity.WARNING, title, explain)
+
+
+# The code catalogue. Codes are stable and grouped by phase:
+# MC0xx load, MC1xx schema, MC2xx semantics, MC3xx emit, MC4xx lint, MC5xx output.
+# cfn-lint findings keep cfn-lint's own rule ids (E3012, W3005, I3042, ...).
+CODES: dict[str, CodeInfo] = {
+    "MC001": _e("cannot read the manifest", "The file does not exist or cannot be read. Check the path you passed."),
+    "MC002": _e("not UTF-8", "Manifests must be UTF-8 text. Re-save the file as UTF-8 (without a BOM is best)."),
+    "MC003": _e(
+        "YAML syntax error",
+        "The file is not valid YAML. The location points at where the parser gave up; the mistake is often just before it (an unclosed quote or bracket, a bad indent).",
+    ),
+    "MC004": _e(
+        "tab character in indentation",
+        "YAML forbids tabs for indentation. Replace the tab with spaces (two per level is the convention).",
+    ),
+    "MC005": _e(
+        "several YAML documents",
+        "A manifest is exactly one YAML document. Remove the `---` separator and everything after it, or split the documents into separate files.",
+    ),
+    "MC006": _e(
+        "not a mapping",
+        "The top level of a manifest must be a mapping of keys (`manifest: 1`, `name: ...`). Run `manifestc init` for a starter.",
+    ),
+    "MC007": _e(
+        "duplicate key",
+        "A key appears twice in the same mapping; YAML loaders silently keep the last one, so manifestc refuses it. Keep one.",
+    ),
+    "MC008": _e(
+        "manifest too large",
+        "The manifest exceeds the size limit (256 KiB). A pipeline manifest is a few dozen lines; split generated content out.",
+    ),
+    "MC009": _e(
+        "too many YAML nodes",
+        "Anchors and aliases expand to more nodes than the limit (this is how a 'billion laughs' alias bomb works). Write the values out or use fewer aliases.",
+    ),
+    "MC010": _e("empty manifest", "The file holds no YAML document. Run `manifestc init` for a starter manifest."),
+    "MC011": _e(
+        "unsupported YAML tag",
+        "Only plain YAML (strings, numbers, booleans, null, lists and mappings) is accepted; custom tags such as `!Ref` or `!!python/object` are not.",
+    ),
+    "MC101": _e(
+        "unknown key",
+        "The key is not part of manifest v1. Check the spelling (a did-you-mean hint is given when one is close) and the README's manifest reference.",
+    ),
+    "MC102": _e(
+        "wrong type",
+        "The value has the wrong type, for example a list where a string is expected. The message says what was expected.",
+    ),
+    "MC103": _e("required field missing", "A field that has no default is missing. Add it."),
+    "MC104": _e("value not allowed", "The value is not one of the allowed values, which the message lists."),
+    "MC105": _e(
+        "value has the wrong shape",
+        "The value does not match the pattern the field requires (for example a name must be lowercase letters, digits and dashes).",
+    ),
+    "MC106": _e(
+        "value out of range", "A number is outside its allowed range, or a text or list is too short or too long."
+    ),
+    "MC107": _e(
+        "not supported yet",
+        "The field is part of the manifest language but this version of manifestc does not compile it yet. Remove it for now; it is never silently ignored.",
+    ),
+    "MC108": _e("empty value", "The value is null where a value is required."),
+    "MC201": _e(
+        "unknown reference",
+        "A name refers to something that does not exist (an environment's target, a test suite's `after`). The message lists the names that exist.",
+    ),
+    "MC202": _e(
+        "duplicate name",
+        "Two entries of a list share a name. Names must be unique because they become resource and action names.",
+    ),
+    "MC203": _e(
+        "language required",
+        "Without `language`, manifestc has no preset for the image and the commands: give `language`, or both `build.image` and `build.commands`.",
+    ),
+    "MC204": _e(
+        "unknown language",
+        "The language has no preset. The message lists the available presets; adding one is a data change in schemas/presets.yaml.",
+    ),
+    "MC205": _e(
+        "unsupported runtime version",
+        "The runtime version is not shipped by the CodeBuild image in use. The message lists the versions that image supports.",
+    ),
+    "MC206": _e(
+        "name too long for AWS",
+        "After prefixing with the pipeline name, a generated AWS resource name would exceed the service's limit. Shorten the pipeline name or the entry's name.",
+    ),
+    "MC207": _e(
+        "template required",
+        "A cloudformation target needs `template`: the path of its template inside the build artifact.",
+    ),
+    "MC208": _e(
+        "unknown placeholder", "Stack names and parameter values may use only {environment}, {region} and {name}."
+    ),
+    "MC209": _e(
+        "invalid stack name",
+        "A CloudFormation stack name must start with a letter, contain only letters, digits and dashes, and be at most 128 characters, for every environment and region.",
+    ),
+    "MC210": _e(
+        "region required",
+        "An environment deploys to a region other than the pipeline's: set the top-level `region` so cross-region artifact stores can be created.",
+    ),
+    "MC211": _e(
+        "incompatible build settings",
+        "Two build settings cannot be combined (for example a GPU compute type on arm64). The message names both.",
+    ),
+    "MC212": _e(
+        "environment without targets",
+        "An environment deploys nothing and runs no tests: give it targets or post-deploy tests, or remove it.",
+    ),
+    "MC213": _e(
+        "test suite never runs",
+        "A test suite's `after` names an environment that deploys nothing; the suite would never run.",
+    ),
+    "MC301": _e(
+        "internal compiler error",
+        "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC401": _e(
+        "linter failed",
+        "cfn-lint could not run on the emitted template. This is an environment or manifestc problem, not a manifest one.",
+    ),
+    "MC501": _e(
+        "cannot write output", "The output directory or file cannot be written. Check permissions and free space."
+    ),
+    "MC502": _e(
+        "duplicate pipeline name",
+        "Two manifests built together have the same `name`; their outputs would overwrite each other in out/<name>/.",
+    ),
+}
+
+
+def explain(code: str) -> str | None:
+    """The long explanation of a diagnostic code, or None if the code is unknown."""
+    info = CODES.get(code.upper())
+    if info is None:
+        return None
+    return f"{code.upper()} ({info.severity.value}): {info.title}\n\n{info.explain}\n"
+
+
+def has_errors(diagnostics: list[Diagnostic], strict: bool = False) -> bool:
+    """True when the diagnostics fail a build (warnings count under `strict`)."""
+    return any(d.is_error or (strict and d.severity is Severity.WARNING) for d in diagnostics)

@@ -1,0 +1,37 @@
+"""Emit phase: the model -> troposphere Templates, one module per resource family.
+
+EMITTERS is the explicit, ordered registry of the pipeline template: storage first (everything
+references the key and bucket), the self-update role last (it is derived from every other type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from troposphere import Template
+
+from ..model import Manifest
+from .codebuild import emit_codebuild
+from .codepipeline import emit_pipeline
+from .context import Context
+from .selfupdate import emit_self_update_role
+from .storage import emit_storage
+
+Emitter = Callable[[Context], None]
+
+EMITTERS: tuple[Emitter, ...] = (
+    emit_storage,
+    emit_codebuild,
+    emit_pipeline,
+    emit_self_update_role,
+)
+
+
+def emit_templates(manifest: Manifest) -> dict[str, Template]:
+    """All templates of one manifest, by output file name."""
+    ctx = Context(manifest)
+    ctx.describe()
+    for emitter in EMITTERS:
+        emitter(ctx)
+    ctx.apply_tags()
+    return {"pipeline.yaml": ctx.template}

@@ -1,0 +1,113 @@
+"""Shared emit state: the template being built, naming, ARNs and tags.
+
+Names and logical IDs are derived from manifest names only (deterministic, no random suffixes);
+every emitter asks this module rather than spelling a name itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from troposphere import AWSObject, Sub, Tags, Template
+
+from .. import __version__
+from ..model import Manifest
+
+
+def camel(*parts: str) -> str:
+    """`("test", "unit-fast")` -> `TestUnitFast`: logical-ID-safe CamelCase."""
+    words = []
+    for part in parts:
+        for word in part.replace("_", "-").replace(".", "-").split("-"):
+            if word:
+                words.append(word[0].upper() + word[1:])
+    return "".join(words)
+
+
+@dataclass
+class Context:
+    """The pipeline template under construction and its naming rules."""
+
+    manifest: Manifest
+    template: Template = field(default_factory=Template)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    # --- names -------------------------------------------------------------------------------
+    @property
+    def iam_path(self) -> str:
+        """Every role and managed policy lives under this IAM path, so policies can scope by it."""
+        return f"/manifestc/{self.name}/"
+
+    def project_name(self, purpose: str) -> str:
+        return f"{self.name}-{purpose}"
+
+    def log_group_name(self, purpose: str) -> str:
+        return f"/aws/codebuild/{self.project_name(purpose)}"
+
+    @property
+    def key_alias(self) -> str:
+        return f"alias/manifestc/{self.name}"
+
+    @property
+    def bucket_name(self) -> Sub:
+        """Globally unique, deterministic, <= 63 chars: name prefix, name hash, account, region."""
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:6]
+        return Sub(f"{self.name[:16].rstrip('-')}-{digest}-${{AWS::AccountId}}-${{AWS::Region}}")
+
+    @property
+    def bucket_name_pattern(self) -> str:
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:6]
+        return f"{self.name[:16].rstrip('-')}-{digest}-${{AWS::AccountId}}-${{AWS::Region}}"
+
+    # --- ARNs (Fn::Sub strings) --------------------------------------------------------------
+    def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> Sub:
+        reg = "${AWS::Region}" if region else ""
+        acct = "${AWS::AccountId}" if account else ""
+        return Sub(f"arn:${{AWS::Partition}}:{service}:{reg}:{acct}:{resource}")
+
+    def project_arn(self, purpose: str) -> Sub:
+        return self.arn("codebuild", f"project/{self.project_name(purpose)}")
+
+    @property
+    def pipeline_arn(self) -> Sub:
+        return self.arn("codepipeline", self.name)
+
+    # --- resources ---------------------------------------------------------------------------
+    def add(self, resource: AWSObject) -> AWSObject:
+        if resource.title in self.template.resources:
+            raise AssertionError(f"duplicate logical id {resource.title}")  # a compiler bug, never user input
+        self.template.add_resource(resource)
+        return resource
+
+    def tags(self) -> Tags:
+        base = {"team": self.manifest.team, "pipeline": self.name, "managed-by": "manifestc"}
+        merged = dict(self.manifest.tags)
+        merged.update(base)  # the three ownership tags cannot be overridden by user tags
+        return Tags(**dict(sorted(merged.items())))
+
+    def apply_tags(self) -> None:
+        """Tag every taggable resource (troposphere knows which types take `Tags`)."""
+        for resource in self.template.resources.values():
+            if "Tags" in resource.props and "Tags" not in resource.properties:
+                resource.Tags = self.tags()
+
+    def describe(self) -> None:
+        self.template.set_version("2010-09-09")
+        self.template.set_description(
+            f"manifestc {__version__}: pipeline {self.name} compiled from {self.manifest.file}"
+            + (f" - {self.manifest.description}" if self.manifest.description else "")
+        )
+        self.template.set_metadata(
+            {
+                "manifestc": {
+                    "version": __version__,
+                    "manifest": self.manifest.file,
+                    "manifest_sha256": self.manifest.digest,
+                    "pipeline": self.name,
+                }
+            }
+        )

@@ -1,0 +1,109 @@
+"""IAM building blocks: roles with scoped trust, and the statements several emitters share.
+
+Every policy document is built with awacs; actions are awacs constants, which come from AWS's
+Service Authorization Reference, so a misspelt action is an AttributeError in tests, not a
+silently useless permission.
+"""
+
+from __future__ import annotations
+
+from awacs import codebuild, kms, logs, s3, sts
+from awacs.aws import (
+    Allow,
+    Condition,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from troposphere import GetAtt, Sub, iam
+
+from .context import Context
+
+VERSION = "2012-10-17"
+
+
+def policy(*statements: Statement) -> PolicyDocument:
+    return PolicyDocument(Version=VERSION, Statement=list(statements))
+
+
+def allow(actions: list, resources: list, condition: Condition | None = None, sid: str | None = None) -> Statement:
+    kwargs = {"Effect": Allow, "Action": actions, "Resource": resources}
+    if condition is not None:
+        kwargs["Condition"] = condition
+    if sid:
+        kwargs["Sid"] = sid
+    return Statement(**kwargs)
+
+
+def service_role(
+    ctx: Context,
+    logical_id: str,
+    service: str,
+    statements: list[Statement],
+    source_arn: Sub | None = None,
+    managed: list[str] | None = None,
+) -> iam.Role:
+    """A role that only `service` can assume, from this account (and this resource, when given)."""
+    conditions = {"aws:SourceAccount": Sub("${AWS::AccountId}")}
+    trust = Statement(
+        Effect=Allow,
+        Principal=Principal("Service", service),
+        Action=[sts.AssumeRole],
+        Condition=Condition(StringEquals(conditions)),
+    )
+    if source_arn is not None:
+        from awacs.aws import ArnLike
+
+        trust = Statement(
+            Effect=Allow,
+            Principal=Principal("Service", service),
+            Action=[sts.AssumeRole],
+            Condition=Condition([StringEquals(conditions), ArnLike({"aws:SourceArn": source_arn})]),
+        )
+    props = {
+        "Path": ctx.iam_path,
+        "AssumeRolePolicyDocument": policy(trust),
+        "Policies": [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+    }
+    if managed:
+        props["ManagedPolicyArns"] = managed
+    return ctx.add(iam.Role(logical_id, **props))
+
+
+def artifact_statements(ctx: Context, write: bool = True) -> list[Statement]:
+    """Read (and write) pipeline artifacts: the bucket's objects and the artifact key."""
+    bucket = GetAtt("ArtifactBucket", "Arn")
+    objects = Sub("${ArtifactBucket.Arn}/*")
+    object_actions = [s3.GetObject, s3.GetObjectVersion] + ([s3.PutObject] if write else [])
+    key_actions = [kms.Decrypt, kms.DescribeKey] + (
+        [kms.Encrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey] if write else []
+    )
+    return [
+        allow(object_actions, [objects], sid="ArtifactObjects"),
+        allow([s3.GetBucketAcl, s3.GetBucketLocation, s3.GetBucketVersioning], [bucket], sid="ArtifactBucket"),
+        allow(key_actions, [GetAtt("ArtifactKey", "Arn")], sid="ArtifactKey"),
+    ]
+
+
+def log_statements(ctx: Context, purpose: str) -> list[Statement]:
+    group = ctx.arn("logs", f"log-group:{ctx.log_group_name(purpose)}")
+    streams = ctx.arn("logs", f"log-group:{ctx.log_group_name(purpose)}:log-stream:*")
+    return [allow([logs.CreateLogStream, logs.PutLogEvents], [group, streams], sid="BuildLogs")]
+
+
+def report_statements(report_group_ids: list[str]) -> list[Statement]:
+    if not report_group_ids:
+        return []
+    return [
+        allow(
+            [
+                codebuild.CreateReport,
+                codebuild.UpdateReport,
+                codebuild.BatchPutTestCases,
+                codebuild.BatchPutCodeCoverages,
+            ],
+            [GetAtt(logical_id, "Arn") for logical_id in report_group_ids],
+            sid="TestReports",
+        )
+    ]

@@ -1,0 +1,187 @@
+"""The self-update role: what CloudFormation may do when the pipeline updates its own stack.
+
+Derived from the resource types the template actually contains (never a hand list, never
+`*:*`), each scoped to the names this compiler gives those resources. Runs last, so it sees
+every other resource; its own role type is included up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from awacs.aws import Action, Condition, StringEquals
+from troposphere import Sub
+
+from .context import Context
+from .iam import allow, service_role
+
+# The IAM actions CloudFormation needs to create, update, tag and delete each resource type.
+# Source: each type's "handlers" permissions in the CloudFormation resource provider schemas
+# (aws-cloudformation/aws-cloudformation-resource-providers-*), as published in the CloudFormation
+# registry (`aws cloudformation describe-type --type RESOURCE --type-name ...`, "handlers").
+RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "AWS::KMS::Key": (
+        "kms:CreateKey",
+        "kms:DescribeKey",
+        "kms:EnableKeyRotation",
+        "kms:DisableKeyRotation",
+        "kms:GetKeyRotationStatus",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+        "kms:ListResourceTags",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:UpdateKeyDescription",
+        "kms:ScheduleKeyDeletion",
+        "kms:EnableKey",
+        "kms:DisableKey",
+    ),
+    "AWS::KMS::Alias": ("kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:ListAliases"),
+    "AWS::S3::Bucket": (
+        "s3:CreateBucket",
+        "s3:DeleteBucket",
+        "s3:PutEncryptionConfiguration",
+        "s3:GetEncryptionConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:GetBucketVersioning",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:PutBucketOwnershipControls",
+        "s3:GetBucketOwnershipControls",
+        "s3:PutLifecycleConfiguration",
+        "s3:GetLifecycleConfiguration",
+        "s3:PutBucketTagging",
+        "s3:GetBucketTagging",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+    ),
+    "AWS::S3::BucketPolicy": ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"),
+    "AWS::IAM::Role": (
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:GetRole",
+        "iam:UpdateRole",
+        "iam:UpdateRoleDescription",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:GetRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:PassRole",
+    ),
+    "AWS::Logs::LogGroup": (
+        "logs:CreateLogGroup",
+        "logs:DeleteLogGroup",
+        "logs:DescribeLogGroups",
+        "logs:PutRetentionPolicy",
+        "logs:DeleteRetentionPolicy",
+        "logs:AssociateKmsKey",
+        "logs:DisassociateKmsKey",
+        "logs:TagResource",
+        "logs:UntagResource",
+        "logs:ListTagsForResource",
+    ),
+    "AWS::CodeBuild::Project": (
+        "codebuild:CreateProject",
+        "codebuild:UpdateProject",
+        "codebuild:DeleteProject",
+        "codebuild:BatchGetProjects",
+    ),
+    "AWS::CodeBuild::ReportGroup": (
+        "codebuild:CreateReportGroup",
+        "codebuild:UpdateReportGroup",
+        "codebuild:DeleteReportGroup",
+        "codebuild:BatchGetReportGroups",
+    ),
+    "AWS::CodePipeline::Pipeline": (
+        "codepipeline:CreatePipeline",
+        "codepipeline:UpdatePipeline",
+        "codepipeline:DeletePipeline",
+        "codepipeline:GetPipeline",
+        "codepipeline:GetPipelineState",
+        "codepipeline:TagResource",
+        "codepipeline:UntagResource",
+        "codepipeline:ListTagsForResource",
+    ),
+    "AWS::Events::Rule": (
+        "events:PutRule",
+        "events:DeleteRule",
+        "events:DescribeRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:ListTargetsByRule",
+        "events:TagResource",
+        "events:UntagResource",
+    ),
+    "AWS::SNS::Topic": (
+        "sns:CreateTopic",
+        "sns:DeleteTopic",
+        "sns:GetTopicAttributes",
+        "sns:SetTopicAttributes",
+        "sns:TagResource",
+        "sns:UntagResource",
+        "sns:ListTagsForResource",
+    ),
+}
+
+
+def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
+    """Resource ARNs each type's actions are limited to: the names this compiler generates."""
+    n = ctx.name
+    partition = "arn:${AWS::Partition}"
+    return {
+        "AWS::KMS::Key": lambda: [Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*")],
+        "AWS::KMS::Alias": lambda: [
+            ctx.arn("kms", ctx.key_alias),
+            Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*"),
+        ],
+        "AWS::S3::Bucket": lambda: [Sub(f"{partition}:s3:::{ctx.bucket_name_pattern}")],
+        "AWS::S3::BucketPolicy": lambda: [Sub(f"{partition}:s3:::{ctx.bucket_name_pattern}")],
+        "AWS::IAM::Role": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")],
+        "AWS::Logs::LogGroup": lambda: [ctx.arn("logs", f"log-group:/aws/codebuild/{n}-*")],
+        "AWS::CodeBuild::Project": lambda: [ctx.arn("codebuild", f"project/{n}-*")],
+        "AWS::CodeBuild::ReportGroup": lambda: [ctx.arn("codebuild", f"report-group/{n}-*")],
+        "AWS::CodePipeline::Pipeline": lambda: [ctx.pipeline_arn],
+        "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
+        "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
+    }
+
+
+# Actions that accept no resource-level scope (Service Authorization Reference: resource type
+# column empty): they are granted on "*" and limited by request tags where the service allows.
+UNSCOPED_ACTIONS = frozenset({"kms:CreateKey", "kms:ListAliases", "logs:DescribeLogGroups"})
+
+
+def emit_self_update_role(ctx: Context) -> None:
+    """The CloudFormation role of the UpdatePipeline stage, when regenerate is on."""
+    if not ctx.manifest.regenerate.enabled:
+        return
+    types = sorted({r.resource_type for r in ctx.template.resources.values()} | {"AWS::IAM::Role"})
+    scopes = _scopes(ctx)
+    statements = []
+    unscoped: list[str] = []
+    for resource_type in types:
+        actions = RESOURCE_ACTIONS.get(resource_type)
+        if actions is None:  # a resource type without a permissions entry is a compiler bug
+            raise AssertionError(f"no self-update permissions for {resource_type}")
+        scoped = [a for a in actions if a not in UNSCOPED_ACTIONS]
+        unscoped.extend(a for a in actions if a in UNSCOPED_ACTIONS)
+        condition = None
+        if resource_type == "AWS::KMS::Key":
+            # key ids are random: the key is identified by the pipeline tag it is created with
+            condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
+        sid = resource_type.replace("AWS::", "").replace("::", "")
+        statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
+    if unscoped:
+        statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
+    service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", statements)
+
+
+def _action(text: str) -> Action:
+    prefix, name = text.split(":", 1)
+    return Action(prefix, name)

@@ -1,0 +1,246 @@
+"""Load phase: bytes -> plain Python data plus the line/column of every node.
+
+PyYAML's `safe_load` throws positions away, so the manifest is composed into nodes (which keep
+their marks) and converted here, recording a mark per path. Duplicate keys, several documents,
+alias bombs, oversized input, tabs and non-UTF-8 bytes are rejected with located diagnostics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, Marks, Path, Severity
+
+MAX_BYTES = 256 * 1024  # a manifest is tens of lines; this is a guard, not a budget
+MAX_NODES = 20_000  # nodes after alias expansion: stops "billion laughs" long before memory does
+MAX_DEPTH = 64
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class LoadResult:
+    """The loaded manifest: data is None when loading failed (diagnostics say why)."""
+
+    file: str
+    data: Any = None
+    marks: Marks = field(default_factory=Marks)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    digest: str = ""
+
+
+class _Limit(Exception):
+    def __init__(self, code: str, message: str, line: int, col: int):
+        super().__init__(message)
+        self.code, self.message, self.line, self.col = code, message, line, col
+
+
+def _diag(code: str, message: str, file: str, line: int, col: int, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, Severity.ERROR, message, file, line, col, (), hint)
+
+
+def load_file(path: str | FsPath, display: str | None = None) -> LoadResult:
+    """Read and load a manifest file. Never raises on user error."""
+    name = display or str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return LoadResult(
+            name, diagnostics=[_diag("MC001", f"cannot read manifest: {exc.strerror or exc}", name, 0, 0)]
+        )
+    return load_bytes(raw, name)
+
+
+def load_bytes(raw: bytes, file: str) -> LoadResult:
+    """Load a manifest from bytes."""
+    result = LoadResult(file, digest=hashlib.sha256(raw).hexdigest())
+    if len(raw) > MAX_BYTES:
+        result.diagnostics.append(_diag("MC008", f"manifest is larger than {MAX_BYTES // 1024} KiB", file, 1, 1))
+        return result
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        result.diagnostics.append(
+            _diag(
+                "MC002",
+                f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                file,
+                line,
+                col,
+                hint="re-save the file with UTF-8 encoding",
+            )
+        )
+        return result
+    text = text.removeprefix("\ufeff")
+    _compose(text, result)
+    return result
+
+
+def _tab_lines(text: str) -> list[tuple[int, int]]:
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            found.append((number, indent.index("\t") + 1))
+    return found
+
+
+def _compose(text: str, result: LoadResult) -> None:
+    loader = yaml.SafeLoader(text)
+    try:
+        if not loader.check_node():
+            result.diagnostics.append(
+                _diag(
+                    "MC010",
+                    "the manifest is empty",
+                    result.file,
+                    1,
+                    1,
+                    hint="run `manifestc init` for a starter manifest",
+                )
+            )
+            return
+        node = loader.get_node()
+        if loader.check_node():
+            mark = loader.peek_event().start_mark
+            result.diagnostics.append(
+                _diag(
+                    "MC005",
+                    "a second YAML document starts here; a manifest is one document",
+                    result.file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    hint="remove the `---` separator and what follows, or split the file",
+                )
+            )
+            return
+        if not isinstance(node, yaml.MappingNode):
+            mark = node.start_mark
+            result.diagnostics.append(
+                _diag(
+                    "MC006",
+                    f"the manifest must be a mapping of keys, not a {_kind(node)}",
+                    result.file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    hint="start with `manifest: 1` and `name: ...`; `manifestc init` writes a starter",
+                )
+            )
+            return
+        walker = _Walker(loader, result)
+        data = walker.convert(node, (), 0)
+    except yaml.MarkedYAMLError as exc:
+        tabs = _tab_lines(text)
+        if tabs and "\t" in str(exc):
+            for line, col in tabs:
+                result.diagnostics.append(
+                    _diag("MC004", "tab character in indentation", result.file, line, col, hint="indent with spaces")
+                )
+            return
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        result.diagnostics.append(_diag("MC003", problem, result.file, line, col))
+        return
+    except yaml.YAMLError as exc:  # unmarked errors (rare: reader errors on control characters)
+        result.diagnostics.append(_diag("MC003", str(exc).splitlines()[0], result.file, 1, 1))
+        return
+    except _Limit as exc:
+        result.diagnostics.append(_diag(exc.code, exc.message, result.file, exc.line, exc.col))
+        return
+    except RecursionError:
+        result.diagnostics.append(_diag("MC009", "the manifest nests too deeply", result.file, 1, 1))
+        return
+    if not walker.errors:
+        result.data = data
+    result.diagnostics.extend(walker.errors)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    if isinstance(node, yaml.ScalarNode):
+        return "scalar value" if node.value else "null value"
+    return "mapping"
+
+
+class _Walker:
+    """Converts composed nodes to Python data, counting nodes (aliases expand) and marking paths."""
+
+    def __init__(self, loader: yaml.SafeLoader, result: LoadResult):
+        self.loader = loader
+        self.file = result.file
+        self.marks = result.marks
+        self.nodes = 0
+        self.errors: list[Diagnostic] = []
+
+    def _mark(self, node: yaml.Node) -> tuple[int, int]:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            line, col = self._mark(node)
+            raise _Limit("MC009", f"the manifest expands to more than {MAX_NODES} YAML nodes (alias bomb?)", line, col)
+        if depth > MAX_DEPTH:
+            line, col = self._mark(node)
+            raise _Limit("MC009", f"the manifest nests deeper than {MAX_DEPTH} levels", line, col)
+        self.marks.values.setdefault(path, self._mark(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (index,), depth + 1) for index, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            line, col = self._mark(node)
+            self.errors.append(
+                _diag("MC011", f"unsupported YAML tag {node.tag!r}", self.file, line, col, hint=exc.problem)
+            )
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
+        seen: dict[Any, tuple[int, int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                line, col = self._mark(key_node)
+                self.errors.append(_diag("MC003", "mapping keys must be plain scalars", self.file, line, col))
+                return {}
+            key = self.loader.construct_object(key_node)
+            if key in seen:
+                line, col = self._mark(key_node)
+                first = seen[key]
+                self.errors.append(
+                    _diag(
+                        "MC007",
+                        f"duplicate key {key!r} (first defined at line {first[0]})",
+                        self.file,
+                        line,
+                        col,
+                        hint="keep one of the two entries",
+                    )
+                )
+            else:
+                seen[key] = self._mark(key_node)
+        self.loader.flatten_mapping(node)  # resolves `<<:` merge keys; explicit keys come last and win
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.loader.construct_object(key_node)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                key = str(key)
+            child = path + (key,)
+            self.marks.keys.setdefault(child, self._mark(key_node))
+            out[key] = self.convert(value_node, child, depth + 1)
+        return out

@@ -1,0 +1,46 @@
+"""The commented starter manifest `manifestc init` writes."""
+
+from __future__ import annotations
+
+from .schemas_data import presets
+
+_STARTER = """\
+# Pipeline manifest for manifestc (reference: the manifestc README, "Manifest reference").
+# Build it with: manifestc build {output}
+manifest: 1
+name: {name}                 # 3-40 chars: lowercase letters, digits, dashes; prefixes every resource
+team: my-team                 # tagged on every resource as team=...
+language: {language}
+runtime: "{runtime}"             # quoted, so 3.10 stays 3.10
+
+source:
+  provider: codecommit
+  repository: {name}
+  branch: main
+
+build:
+  compute: small              # small | medium | large | xlarge | 2xlarge | gpu-small | gpu-large
+  timeout: 30                 # minutes
+  # env: {{LOG_LEVEL: info}}
+  # secrets: {{DB_PASSWORD: "secretsmanager:{name}/db:password"}}
+
+tests:
+  - name: unit                # commands and report paths default from the {language} preset
+
+environments:
+  - name: staging
+  - name: prod
+    approval: true
+
+targets:
+  - name: app
+    type: cloudformation
+    template: deploy/app.yaml # path inside the build artifact
+    stack: "{{name}}-{{environment}}"
+    parameters: {{Stage: "{{environment}}"}}
+"""
+
+
+def starter_manifest(language: str, name: str, output: str = "manifest.yaml") -> str:
+    preset = presets()[language]
+    return _STARTER.format(name=name, language=language, runtime=preset["default_runtime"], output=output)

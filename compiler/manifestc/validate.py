@@ -1,0 +1,209 @@
+"""Validate phase: the cerberus schema in schemas/ checks types and fills every default.
+
+Cerberus errors carry document paths; they are turned into located diagnostics here, with
+did-you-mean hints for unknown keys and disallowed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import cerberus
+from cerberus import errors as cerr
+
+from .diagnostics import Diagnostic, Marks, Path, at
+from .schemas_data import manifest_schema
+
+
+class _ManifestValidator(cerberus.Validator):
+    """Cerberus with the two custom rules the schema data uses."""
+
+    def _validate_unsupported(self, message, field, value):
+        """{'type': 'string'}"""
+        self._error(field, f"UNSUPPORTED:{message}")
+
+    def _validate_meta(self, meta, field, value):  # documentation only (cerberus accepts `meta` too)
+        """{'type': 'dict'}"""
+
+    def _normalize_coerce_flag_mapping(self, value):
+        if isinstance(value, bool):
+            return {"enabled": value}
+        return value
+
+    def _normalize_coerce_to_text(self, value):
+        # YAML reads `runtime: 3.10` as the float 3.1 and `account: 0123...` as an int; an account
+        # or version is text, so numbers are taken as written. Floats lose trailing zeros, which
+        # is why the README asks for quotes; bools and others are left for the type check.
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+
+@dataclass
+class ValidateResult:
+    document: dict[str, Any] | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@functools.cache
+def _validator() -> _ManifestValidator:
+    return _ManifestValidator(manifest_schema(), allow_unknown=False)
+
+
+def validate_document(data: Any, marks: Marks, file: str) -> ValidateResult:
+    """Check `data` against the manifest schema and return the normalised document."""
+    validator = _validator()
+    ok = validator.validate(data, normalize=True)
+    if ok:
+        return ValidateResult(validator.document)
+    diagnostics = []
+    for error in _leaves(validator._errors):
+        diagnostic = _to_diagnostic(error, data, marks, file)
+        if diagnostic is not None:
+            diagnostics.append(diagnostic)
+    diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
+    return ValidateResult(None, _dedupe(diagnostics))
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen, out = set(), []
+    for d in diagnostics:
+        key = (d.code, d.path, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _leaves(errors):
+    for error in errors:
+        if error.is_group_error and error.child_errors:
+            yield from _leaves(error.child_errors)
+        elif not error.is_group_error:
+            yield error
+
+
+def _schema_at(path: Path) -> dict[str, Any] | None:
+    """The mapping schema (field -> rules) that governs the mapping at `path`."""
+    schema: Any = manifest_schema()
+    for part in path:
+        if isinstance(part, int):
+            rules = schema
+            schema = rules.get("schema") if isinstance(rules, dict) else None
+            continue
+        if not isinstance(schema, dict) or part not in schema:
+            return None
+        rules = schema[part]
+        schema = rules.get("schema") if "type" in rules and rules["type"] == "dict" else rules
+    if isinstance(schema, dict) and "type" in schema and schema.get("type") == "dict":
+        schema = schema.get("schema")
+    return schema if isinstance(schema, dict) else None
+
+
+def _suggest(word: str, options: list[str]) -> str | None:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _type_name(value: Any) -> str:
+    return {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Marks, file: str) -> Diagnostic | None:
+    path: Path = tuple(error.document_path)
+    where = ".".join(str(p) for p in path)
+    code = error.code
+    value = error.value
+    if code == cerr.UNKNOWN_FIELD.code:
+        siblings = _schema_at(path[:-1]) or {}
+        known = sorted(k for k, r in siblings.items() if "unsupported" not in r)
+        key = path[-1] if path else value
+        suggestion = _suggest(str(key), known)
+        hint = (
+            f"did you mean `{suggestion}`?"
+            if suggestion
+            else (f"known keys here: {', '.join(known)}" if known else None)
+        )
+        return at("MC101", f"unknown key `{key}`", path, file, marks, hint=hint, at_key=True)
+    if (
+        code == cerr.CUSTOM.code
+        and isinstance(error.info, tuple)
+        and error.info
+        and str(error.info[0]).startswith("UNSUPPORTED:")
+    ):
+        message = str(error.info[0]).removeprefix("UNSUPPORTED:")
+        return at("MC107", message, path, file, marks, hint="remove this field for now", at_key=True)
+    if code == cerr.REQUIRED_FIELD.code:
+        return at("MC103", f"required field `{path[-1]}` is missing", path, file, marks)
+    if code == cerr.NOT_NULLABLE.code:
+        return at("MC108", "a value is required here, not null", path, file, marks)
+    if code == cerr.BAD_TYPE.code:
+        expected = error.constraint if isinstance(error.constraint, str) else " or ".join(error.constraint)
+        expected = {
+            "dict": "mapping",
+            "list": "list",
+            "string": "string",
+            "integer": "integer",
+            "boolean": "boolean (true/false)",
+        }.get(expected, expected)
+        return at("MC102", f"expected a {expected}, got a {_type_name(value)}", path, file, marks)
+    if code == cerr.UNALLOWED_VALUE.code:
+        allowed = [str(a) for a in error.constraint]
+        suggestion = _suggest(str(value), allowed)
+        hint = f"did you mean `{suggestion}`?" if suggestion else None
+        return at(
+            "MC104", f"`{value}` is not allowed; expected one of: {', '.join(allowed)}", path, file, marks, hint=hint
+        )
+    if code == cerr.REGEX_MISMATCH.code:
+        return at(
+            "MC105",
+            f"`{value}` does not match the required pattern {error.constraint}",
+            path,
+            file,
+            marks,
+            hint=_pattern_hint(path),
+        )
+    if code in (cerr.MIN_VALUE.code, cerr.MAX_VALUE.code):
+        bound = "at least" if code == cerr.MIN_VALUE.code else "at most"
+        return at("MC106", f"{value} is out of range: must be {bound} {error.constraint}", path, file, marks)
+    if code in (cerr.MIN_LENGTH.code, cerr.MAX_LENGTH.code):
+        bound = "at least" if code == cerr.MIN_LENGTH.code else "at most"
+        unit = "items" if isinstance(value, (list, dict)) else "characters"
+        return at(
+            "MC106",
+            f"length {len(value)} is out of range: must be {bound} {error.constraint} {unit}",
+            path,
+            file,
+            marks,
+        )
+    message = f"{where}: invalid value" if where else "invalid manifest"
+    return at("MC102", message, path, file, marks)
+
+
+_PATTERN_HINTS = {
+    "name": "lowercase letters, digits and dashes; start with a letter, end with a letter or digit",
+    "account": 'a 12-digit AWS account id, quoted: "123456789012"',
+    "region": "an AWS region code such as eu-west-1",
+    "secrets": "secretsmanager:<name>[:<json-key>] or ssm:<parameter path>",
+    "execution_role": "an IAM role ARN: arn:aws:iam::123456789012:role/Name",
+}
+
+
+def _pattern_hint(path: Path) -> str | None:
+    for part in reversed(path):
+        if isinstance(part, str) and part in _PATTERN_HINTS:
+            return _PATTERN_HINTS[part]
+    return None

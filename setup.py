@@ -1,0 +1,26 @@
+"""Packaging for manifestc: the compiler lives in compiler/manifestc, its data in schemas/."""
+
+from setuptools import setup
+
+setup(
+    name="manifestc",
+    version="0.1.0",
+    description="Compile a short YAML pipeline manifest into linted AWS CloudFormation",
+    python_requires=">=3.11",
+    package_dir={"manifestc": "compiler/manifestc", "manifestc.schemas": "schemas"},
+    packages=["manifestc", "manifestc.emit", "manifestc.schemas"],
+    package_data={"manifestc.schemas": ["*.yaml"]},
+    install_requires=[
+        "troposphere>=4.8,<5",
+        "awacs>=2.4,<3",
+        "PyYAML>=6.0,<7",
+        "Cerberus>=1.3.5,<2",
+        "cfn-lint>=1.20,<2",
+        "click>=8.1,<9",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6"],
+        "publish": ["boto3>=1.34"],
+    },
+    entry_points={"console_scripts": ["manifestc=manifestc.cli:main"]},
+)
