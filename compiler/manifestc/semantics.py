@@ -67,9 +67,10 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     build = _build(check)
     tests = _tests(check)
     targets = _targets(check)
-    environments = _environments(check, [t.name for t in targets])
+    environments = _environments(check, [t["name"] for t in doc["targets"]])
     _check_test_stages(check, tests, environments)
     _check_names(check, doc["name"], tests)
+    check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
     regen = doc["regenerate"]
@@ -121,7 +122,7 @@ def _preset(check: _Checker) -> dict[str, Any] | None:
 def _build(check: _Checker) -> Build | None:
     doc, raw = check.doc, check.doc["build"]
     preset = _preset(check)
-    if preset is None and doc["language"] is not None:
+    if preset is None and (doc["language"] is not None or not (raw["image"] and raw["commands"])):
         return None
     preset = preset or {}
     arch = raw["arch"]
@@ -133,7 +134,7 @@ def _build(check: _Checker) -> Build | None:
             f"compute `{raw['compute']}` is not available on {arch}; on {arch}: {', '.join(sizes)}",
             ("build", "compute"),
         )
-        return None
+        compute = ("", "")  # keep checking the rest of the build section
     image = raw["image"] or preset.get("images", {}).get(arch)
     runtime_key = preset.get("runtime_key")
     runtime = doc["runtime"] or preset.get("default_runtime")
@@ -266,7 +267,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 hint="for example: template: deploy/app.yaml",
             )
             continue
-        _check_placeholders(check, raw["stack"], ("targets", index, "stack"))
+        if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
+            raw["stack_invalid"] = True
         for key, value in raw["parameters"].items():
             _check_placeholders(check, value, ("targets", index, "parameters", key))
         out.append(
@@ -285,14 +287,17 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
     return tuple(out)
 
 
-def _check_placeholders(check: _Checker, text: str, path: Path) -> None:
+def _check_placeholders(check: _Checker, text: str, path: Path) -> bool:
+    ok = True
     for match in _PLACEHOLDER.finditer(text):
         if match.group(1) not in _PLACEHOLDERS:
+            ok = False
             check.error(
                 "MC208",
                 f"unknown placeholder `{{{match.group(1)}}}`; use {{environment}}, {{region}} or {{name}}",
                 path,
             )
+    return ok
 
 
 def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment, ...]:
@@ -331,7 +336,7 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
 def _check_stack_names(check: _Checker, env: Environment, index: int) -> None:
     targets = {t["name"]: (i, t) for i, t in enumerate(check.doc["targets"])}
     for name in env.targets:
-        if name not in targets:
+        if name not in targets or targets[name][1].get("stack_invalid"):
             continue
         t_index, raw = targets[name]
         for region in env.regions:
@@ -350,7 +355,7 @@ def _check_stack_names(check: _Checker, env: Environment, index: int) -> None:
 def _check_test_stages(check: _Checker, tests: tuple[TestSuite, ...], environments: tuple[Environment, ...]) -> None:
     stages = ["build"] + [e.name for e in environments]
     for index, suite in enumerate(tests):
-        check.reference(suite.after, stages, "stage for `after`", ("tests", index, "after"))
+        check.reference(suite.after, stages, "stage", ("tests", index, "after"))
     for index, env in enumerate(environments):
         if not env.targets and not any(t.after == env.name for t in tests):
             check.error(

@@ -105,6 +105,14 @@ def _schema_at(path: Path) -> dict[str, Any] | None:
     return schema if isinstance(schema, dict) else None
 
 
+def _rules_at(path: Path) -> dict[str, Any] | None:
+    """The rules of the field at `path` (None when the path leaves the schema)."""
+    parent = _schema_at(path[:-1]) if path else None
+    if parent is None or not path or isinstance(path[-1], int):
+        return None
+    return parent.get(path[-1])
+
+
 def _suggest(word: str, options: list[str]) -> str | None:
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return close[0] if close else None
@@ -159,6 +167,8 @@ def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Mar
             "integer": "integer",
             "boolean": "boolean (true/false)",
         }.get(expected, expected)
+        if (_rules_at(path) or {}).get("coerce") == "flag_mapping":
+            expected = "boolean (true/false) or a mapping"
         return at("MC102", f"expected a {expected}, got a {_type_name(value)}", path, file, marks)
     if code == cerr.UNALLOWED_VALUE.code:
         allowed = [str(a) for a in error.constraint]

@@ -1,0 +1,58 @@
+"""Shared test helpers: the --update-golden flag and manifest builders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden expected files")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return request.config.getoption("--update-golden")
+
+
+MINIMAL = """\
+manifest: 1
+name: demo-service
+team: platform
+language: python
+source:
+  repository: demo-service
+targets:
+  - name: app
+    template: deploy/app.yaml
+environments:
+  - name: staging
+"""
+
+
+@pytest.fixture
+def write_manifest(tmp_path):
+    """Write manifest text (dedented) to tmp_path/manifest.yaml and return its path."""
+
+    def _write(text: str = MINIMAL, name: str = "manifest.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return _write
+
+
+def with_changes(base: str = MINIMAL, **changes) -> str:
+    """The base manifest with top-level keys replaced (None deletes)."""
+    data = yaml.safe_load(base)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return yaml.safe_dump(data, sort_keys=False)

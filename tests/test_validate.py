@@ -1,0 +1,85 @@
+"""Schema phase: defaults fill the document; every error is located, coded and hinted."""
+
+from __future__ import annotations
+
+from conftest import MINIMAL, with_changes
+
+from manifestc.load import load_bytes
+from manifestc.validate import validate_document
+
+
+def run(text: str):
+    loaded = load_bytes(text.encode(), "m.yaml")
+    assert loaded.data is not None, loaded.diagnostics
+    return validate_document(loaded.data, loaded.marks, "m.yaml")
+
+
+def test_defaults_make_the_document_complete():
+    doc = run(MINIMAL).document
+    assert doc["source"]["branch"] == "main"
+    assert doc["source"]["provider"] == "codecommit"
+    assert doc["build"]["compute"] == "small"
+    assert doc["build"]["timeout"] == 60
+    assert doc["regenerate"] == {"enabled": True, "install": None, "path": "manifest.yaml"}
+    assert doc["environments"][0]["approval"] == {"enabled": False}
+    assert doc["targets"][0]["stack"] == "{name}-{environment}"
+    assert doc["targets"][0]["change_set"] is True
+
+
+def test_approval_and_regenerate_accept_booleans():
+    doc = run(with_changes(environments=[{"name": "prod", "approval": True}], regenerate=False)).document
+    assert doc["environments"][0]["approval"] == {"enabled": True}
+    assert doc["regenerate"]["enabled"] is False
+
+
+def test_unknown_key_points_at_the_key_with_did_you_mean():
+    text = MINIMAL + "buld:\n  compute: small\n"
+    result = run(text)
+    [diag] = result.diagnostics
+    assert (diag.code, diag.line, diag.col) == ("MC101", 12, 1)
+    assert diag.hint == "did you mean `build`?"
+
+
+def test_nested_unknown_key():
+    result = run(MINIMAL.replace("  repository: demo-service\n", "  repository: demo-service\n  brnch: dev\n"))
+    [diag] = result.diagnostics
+    assert diag.code == "MC101" and diag.path == ("source", "brnch") and diag.line == 7
+    assert "branch" in diag.hint
+
+
+def test_all_errors_of_the_phase_are_reported_together():
+    text = with_changes(name="Bad_Name", build={"compute": "huge", "timeout": 1000}, extra=1)
+    codes = sorted(d.code for d in run(text).diagnostics)
+    assert codes == ["MC101", "MC104", "MC105", "MC106"]
+
+
+def test_enum_did_you_mean():
+    [diag] = run(with_changes(build={"compute": "smal"})).diagnostics
+    assert diag.code == "MC104" and diag.hint == "did you mean `small`?"
+    assert "small" in diag.message and "2xlarge" in diag.message
+
+
+def test_wrong_type_says_what_was_expected():
+    [diag] = run(with_changes(tests="unit")).diagnostics
+    assert diag.code == "MC102" and "expected a list" in diag.message
+
+
+def test_required_fields():
+    codes = {(d.code, d.path) for d in run(with_changes(team=None, source=None)).diagnostics}
+    assert codes == {("MC103", ("team",)), ("MC103", ("source",))}
+
+
+def test_unsupported_fields_are_rejected_not_ignored():
+    [diag] = run(with_changes(network={"vpc_id": "vpc-1"})).diagnostics
+    assert diag.code == "MC107" and "not supported yet" in diag.message
+
+
+def test_secret_references_must_be_references():
+    [diag] = run(with_changes(build={"secrets": {"DB": "hunter2"}})).diagnostics
+    assert diag.code == "MC105" and diag.path == ("build", "secrets", "DB")
+    assert "secretsmanager:" in diag.hint
+
+
+def test_numbers_written_for_text_fields_are_taken_as_text():
+    doc = run(with_changes(runtime=3.11, account=123456789012)).document
+    assert doc["runtime"] == "3.11" and doc["account"] == "123456789012"
