@@ -7,7 +7,6 @@ import json
 import pytest
 import yaml
 from conftest import ROOT, with_changes
-
 from manifestc import aws
 from manifestc.api import compile_manifest
 
@@ -134,7 +133,10 @@ def test_approval_sits_between_change_set_and_execute(template):
     assert order == [(1, "app-prepare"), (2, "approve"), (3, "app-deploy")]
     staging = stages(template)[3]
     assert [(a["RunOrder"], a["Name"]) for a in staging["Actions"]] == [
-        (1, "app-prepare"), (2, "app-deploy"), (3, "Test-smoke")]
+        (1, "app-prepare"),
+        (2, "app-deploy"),
+        (3, "Test-smoke"),
+    ]
 
 
 def test_deploy_parameters_and_stack_names_have_placeholders_filled(template):
@@ -187,8 +189,10 @@ def test_without_regenerate_there_is_no_update_stage(write_manifest):
 
 
 def test_user_text_is_literal_inside_fn_sub(write_manifest):
-    text = with_changes(build={"commands": ["echo ${HOME} $CODEBUILD_RESOLVED_SOURCE_VERSION"]},
-                        tests=[{"name": "unit", "reports": ["out/r.trx"]}])
+    text = with_changes(
+        build={"commands": ["echo ${HOME} $CODEBUILD_RESOLVED_SOURCE_VERSION"]},
+        tests=[{"name": "unit", "reports": ["out/r.trx"]}],
+    )
     template = compiled(write_manifest(text))
     spec = template["Resources"]["TestUnitProject"]["Properties"]["Source"]["BuildSpec"]["Fn::Sub"]
     assert "VISUALSTUDIOTRX" in spec

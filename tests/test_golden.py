@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from manifestc.api import build
 from manifestc.formatters import format_text
 from manifestc.lint import lint_template
@@ -34,8 +33,11 @@ def _build(case: str, out: Path):
 def test_golden(case, tmp_path, update_golden):
     folder = GOLDEN / case
     report = _build(case, tmp_path)
-    produced = {p.relative_to(tmp_path).as_posix(): p.read_bytes()
-                for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    produced = {
+        p.relative_to(tmp_path).as_posix(): p.read_bytes()
+        for p in tmp_path.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
     diagnostics = format_text(report.all_diagnostics())
     if update_golden:
         _update(folder, report.failed(), produced, diagnostics)
@@ -45,8 +47,11 @@ def test_golden(case, tmp_path, update_golden):
         assert produced == {}, "a failed build must write nothing"
     else:
         assert not report.failed(), diagnostics
-        expected = {p.relative_to(folder / "expected").as_posix(): p.read_bytes()
-                    for p in (folder / "expected").rglob("*") if p.is_file()}
+        expected = {
+            p.relative_to(folder / "expected").as_posix(): p.read_bytes()
+            for p in (folder / "expected").rglob("*")
+            if p.is_file()
+        }
         assert produced == expected
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import MINIMAL, with_changes
-
 from manifestc.api import check_manifest
 
 
@@ -100,5 +99,9 @@ def test_env_and_secret_names_must_not_clash(write_manifest):
 def test_secret_parsing(write_manifest):
     text = with_changes(build={"secrets": {"A": "secretsmanager:orders/db:password", "B": "ssm:/orders/key"}})
     secrets = {s.variable: s for s in check(write_manifest, text).manifest.build.secrets}
-    assert (secrets["A"].store, secrets["A"].name, secrets["A"].value) == ("secretsmanager", "orders/db", "orders/db:password")
+    assert (secrets["A"].store, secrets["A"].name, secrets["A"].value) == (
+        "secretsmanager",
+        "orders/db",
+        "orders/db:password",
+    )
     assert (secrets["B"].store, secrets["B"].name) == ("ssm", "/orders/key")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import MINIMAL, with_changes
-
 from manifestc.load import load_bytes
 from manifestc.validate import validate_document
 

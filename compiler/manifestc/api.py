@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,14 +151,16 @@ def build(
     out_dir = Path(out)
     options = {"format": fmt, "lint": lint, "version": __version__}
     cache = _read_cache(out_dir) if write else {}
-    results: list[CompileResult] = []
+    results: list[CompileResult | None] = []
+    pending: list[tuple[int, Path, str]] = []
     for path in discover(paths):
         display = _display(path)
         cached = _cached(out_dir, cache.get(display), path, options)
-        if cached is not None:
-            results.append(cached)
-            continue
-        results.append(compile_manifest(path, fmt=fmt, lint=lint, display=display))
+        results.append(cached)
+        if cached is None:
+            pending.append((len(results) - 1, path, display))
+    for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint), strict=True):
+        results[index] = result
     report = BuildReport(results, _duplicate_names(results))
     if not write:
         return report
@@ -184,6 +187,26 @@ def build(
     except OSError:
         pass  # the cache only saves time
     return report
+
+
+PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than it saves
+
+
+def _compile_one(job: tuple[Path, str, str, bool]) -> CompileResult:
+    path, display, fmt, lint = job
+    return compile_manifest(path, fmt=fmt, lint=lint, display=display)
+
+
+def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> list[CompileResult]:
+    """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each)."""
+    jobs = [(path, display, fmt, lint) for _, path, display in pending]
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or len(jobs) < PARALLEL_THRESHOLD:
+        return [_compile_one(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 
 
 def _duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:

@@ -52,7 +52,7 @@ def _field(rules: dict[str, Any]) -> dict[str, Any]:
     if "default" in rules and rules["default"] is not None:
         out["default"] = rules["default"]
     if kind == "dict" and "schema" in rules:
-        out.update(_object(rules["schema"]))
+        out.update({k: v for k, v in _object(rules["schema"]).items() if k != "type"})
     if kind == "dict" and "valuesrules" in rules:
         out["additionalProperties"] = _field(rules["valuesrules"])
         if "keysrules" in rules and "regex" in rules["keysrules"]:

@@ -1,0 +1,34 @@
+"""The README's manifest reference names every field of the schema (an undocumented field doesn't exist)."""
+
+from __future__ import annotations
+
+from conftest import ROOT
+
+from manifestc.schemas_data import manifest_schema
+
+
+def _fields(schema: dict, out: set[str]) -> set[str]:
+    for key, rules in schema.items():
+        out.add(key)
+        inner = rules.get("schema")
+        if isinstance(inner, dict):
+            if inner.get("type") == "dict" and isinstance(inner.get("schema"), dict):
+                _fields(inner["schema"], out)
+            elif "type" not in inner:
+                _fields(inner, out)
+    return out
+
+
+def test_every_schema_field_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(f for f in _fields(manifest_schema(), set()) if f"`{f}`" not in readme and f".{f}`" not in readme)
+    assert missing == []
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert "manifestc build manifests/" in block
+    assert "pip install -e '.[test]' && python -m pytest" in block
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -e '.[test]' && python -m pytest" in ci
