@@ -191,10 +191,11 @@ def test_without_regenerate_there_is_no_update_stage(write_manifest):
 def test_user_text_is_literal_inside_fn_sub(write_manifest):
     text = with_changes(
         build={"commands": ["echo ${HOME} $CODEBUILD_RESOLVED_SOURCE_VERSION"]},
-        tests=[{"name": "unit", "reports": ["out/r.trx"]}],
+        tests=[{"name": "unit", "reports": ["out/r.trx"], "commands": ["echo ${HOME}"]}],
     )
     template = compiled(write_manifest(text))
     spec = template["Resources"]["TestUnitProject"]["Properties"]["Source"]["BuildSpec"]["Fn::Sub"]
-    assert "VISUALSTUDIOTRX" in spec
+    assert "VISUALSTUDIOTRX" in spec and "${TestUnitReports.Arn}" in spec
+    assert "echo ${!HOME}" in spec  # escaped inside Fn::Sub
     build_spec = template["Resources"]["BuildProject"]["Properties"]["Source"]["BuildSpec"]
-    assert "echo ${!HOME}" in build_spec["Fn::Sub"]
+    assert isinstance(build_spec, str) and "echo ${HOME}" in build_spec  # no Fn::Sub needed at all

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import ROOT
-
 from manifestc.schemas_data import manifest_schema
 
 

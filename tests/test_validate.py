@@ -20,14 +20,19 @@ def test_defaults_make_the_document_complete():
     assert doc["build"]["compute"] == "small"
     assert doc["build"]["timeout"] == 60
     assert doc["regenerate"] == {"enabled": True, "install": None, "path": "manifest.yaml"}
-    assert doc["environments"][0]["approval"] == {"enabled": False}
+    assert doc["environments"][0]["approval"] == {
+        "enabled": False,
+        "approvers": [],
+        "notify": None,
+        "timeout_minutes": None,
+    }
     assert doc["targets"][0]["stack"] == "{name}-{environment}"
     assert doc["targets"][0]["change_set"] is True
 
 
 def test_approval_and_regenerate_accept_booleans():
     doc = run(with_changes(environments=[{"name": "prod", "approval": True}], regenerate=False)).document
-    assert doc["environments"][0]["approval"] == {"enabled": True}
+    assert doc["environments"][0]["approval"]["enabled"] is True
     assert doc["regenerate"]["enabled"] is False
 
 

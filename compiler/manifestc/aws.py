@@ -36,6 +36,42 @@ ACTION_TYPES: dict[str, ActionType] = {
         frozenset({"RepositoryName", "BranchName"}),
         frozenset({"PollForSourceChanges", "OutputArtifactFormat"}),
     ),
+    # .../action-reference-CodestarConnectionSource.html
+    "codestar": ActionType(
+        "Source",
+        "AWS",
+        "CodeStarSourceConnection",
+        "1",
+        frozenset({"ConnectionArn", "FullRepositoryId", "BranchName"}),
+        frozenset({"OutputArtifactFormat", "DetectChanges"}),
+    ),
+    # .../action-reference-S3.html
+    "s3-source": ActionType(
+        "Source",
+        "AWS",
+        "S3",
+        "1",
+        frozenset({"S3Bucket", "S3ObjectKey"}),
+        frozenset({"PollForSourceChanges", "AllowOverrideForS3ObjectKey"}),
+    ),
+    # .../action-reference-ECS.html
+    "ecs": ActionType(
+        "Deploy",
+        "AWS",
+        "ECS",
+        "1",
+        frozenset({"ClusterName", "ServiceName"}),
+        frozenset({"FileName", "DeploymentTimeout"}),
+    ),
+    # .../action-reference-S3Deploy.html
+    "s3-deploy": ActionType(
+        "Deploy",
+        "AWS",
+        "S3",
+        "1",
+        frozenset({"BucketName", "Extract"}),
+        frozenset({"ObjectKey", "KMSEncryptionKeyARN", "CannedACL", "CacheControl"}),
+    ),
     "codebuild": ActionType(
         "Build",
         "AWS",
@@ -131,8 +167,32 @@ NAME_LIMITS: dict[str, int] = {
     "action": 100,
 }
 
+# CodeBuild batch builds: at most this many builds in one batch (BuildBatchConfig Restrictions,
+# MaximumBuildsAllowed; https://docs.aws.amazon.com/codebuild/latest/userguide/batch-build.html).
+MAX_BATCH_BUILDS = 100
+
 # Log retention of build logs, days (a value CloudWatch Logs accepts: API_PutRetentionPolicy).
 LOG_RETENTION_DAYS = 90
 # Lifecycle of pipeline artifacts: current objects and noncurrent versions expire after these days.
 ARTIFACT_EXPIRY_DAYS = 90
 NONCURRENT_EXPIRY_DAYS = 30
+
+# CodeStar Notifications event type ids for pipelines.
+# Source: Developer Tools console User Guide, "Events for notification rules on pipelines"
+#   https://docs.aws.amazon.com/dtconsole/latest/userguide/concepts.html#events-ref-pipeline
+NOTIFICATION_EVENTS: dict[str, str] = {
+    "started": "codepipeline-pipeline-pipeline-execution-started",
+    "failed": "codepipeline-pipeline-pipeline-execution-failed",
+    "succeeded": "codepipeline-pipeline-pipeline-execution-succeeded",
+    "superseded": "codepipeline-pipeline-pipeline-execution-superseded",
+    "approval-needed": "codepipeline-pipeline-manual-approval-needed",
+}
+
+# CodeBuild source types and clone URLs of the git hosts behind a CodeStar connection, for
+# feature-branch projects. Source: CodeBuild API_ProjectSource ("type", "location") and
+# "Use CodeConnections with CodeBuild" https://docs.aws.amazon.com/codebuild/latest/userguide/connections.html
+GIT_HOSTS: dict[str, tuple[str, str]] = {
+    "github": ("GITHUB", "https://github.com/{repository}.git"),
+    "gitlab": ("GITLAB", "https://gitlab.com/{repository}.git"),
+    "bitbucket": ("BITBUCKET", "https://bitbucket.org/{repository}.git"),
+}

@@ -226,6 +226,14 @@ CODES: dict[str, CodeInfo] = {
         "test suite never runs",
         "A test suite's `after` names an environment that deploys nothing; the suite would never run.",
     ),
+    "MC214": _e(
+        "field does not apply here",
+        "The field belongs to another kind of entry (for example `cluster` on a cloudformation target, or `paths` on a codecommit source). The hint lists the fields that apply.",
+    ),
+    "MC215": _e(
+        "account required",
+        "An environment deploys to another account: set the top-level `account` (the tooling account) so the target account's bootstrap roles can trust it.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

@@ -11,10 +11,29 @@ Pairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
+class FeatureBranches:
+    patterns: tuple[str, ...]
+    tests: tuple[str, ...]  # suite names
+
+
+@dataclass(frozen=True)
 class Source:
-    provider: str
-    repository: str
+    provider: str  # codecommit | codestar | s3
+    repository: str  # repo name | owner/repo | bucket/key
     branch: str
+    connection_arn: str | None = None
+    host: str = "github"
+    paths: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    feature_branches: FeatureBranches | None = None
+
+    @property
+    def bucket(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.repository.split("/", 1)[1]
 
 
 @dataclass(frozen=True)
@@ -25,6 +44,14 @@ class Secret:
     store: str  # "secretsmanager" | "ssm"
     name: str  # secret name, or parameter path with its leading slash
     value: str
+
+
+@dataclass(frozen=True)
+class CodeArtifact:
+    domain: str
+    repository: str
+    owner: str | None  # None: the pipeline's account
+    tool: str | None  # `aws codeartifact login --tool` value, None: token in CODEARTIFACT_AUTH_TOKEN
 
 
 @dataclass(frozen=True)
@@ -48,6 +75,9 @@ class Build:
     cache_paths: tuple[str, ...]
     privileged: bool
     timeout: int
+    matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    codeartifact: CodeArtifact | None = None
+    image_repository: str | None = None  # ECR repository the build pushes an image to
 
 
 @dataclass(frozen=True)
@@ -72,14 +102,49 @@ class Target:
     capabilities: tuple[str, ...]
     execution_role: str | None
     execution_policies: tuple[str, ...]
+    cluster: str | None = None
+    service: str | None = None
+    container: str | None = None
+    image_repository: str | None = None
+    function: str | None = None
+    package: str | None = None  # zip | image
+    artifact: str | None = None
+    bucket: str | None = None
+    extract: bool = True
+    prefix: str | None = None
+
+    @property
+    def uses_image(self) -> bool:
+        return self.type == "ecs" or (self.type == "lambda" and self.package == "image")
+
+
+@dataclass(frozen=True)
+class Approval:
+    approvers: tuple[str, ...] = ()
+    notify: str | None = None  # None: the pipeline's approval topic
+    timeout_minutes: int | None = None
 
 
 @dataclass(frozen=True)
 class Environment:
     name: str
     regions: tuple[str | None, ...]  # None: the pipeline's own region
-    approval: bool
+    approval: Approval | None
     targets: tuple[str, ...]
+    account: str | None = None  # None: the pipeline's own account
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    name: str
+    commands: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notifications:
+    events: tuple[str, ...]
+    sns_topic: str | None
+    slack_channel: str | None
 
 
 @dataclass(frozen=True)
@@ -106,6 +171,19 @@ class Manifest:
     environments: tuple[Environment, ...]
     targets: tuple[Target, ...]
     regenerate: Regenerate
+    quality_gates: tuple[QualityGate, ...] = ()
+    notifications: Notifications | None = None
+
+    def is_cross_account(self, env: Environment) -> bool:
+        return env.account is not None and env.account != self.account
+
+    @property
+    def extra_accounts(self) -> tuple[str, ...]:
+        return tuple(sorted({e.account for e in self.environments if self.is_cross_account(e)}))
+
+    @property
+    def extra_regions(self) -> tuple[str, ...]:
+        return tuple(sorted({r for e in self.environments for r in e.regions if r and r != self.region}))
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)

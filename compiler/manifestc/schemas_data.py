@@ -28,3 +28,8 @@ def presets() -> dict[str, dict[str, Any]]:
 def images() -> dict[str, dict[str, Any]]:
     """CodeBuild curated images -> arch and the runtime versions they ship."""
     return _table("images.yaml")
+
+
+def quality_gates() -> dict[str, dict[str, list[str]]]:
+    """Quality gate commands: `defaults` and per-language overrides."""
+    return _table("quality.yaml")

@@ -14,9 +14,14 @@ from typing import Any
 from . import __version__, aws
 from .diagnostics import Diagnostic, Marks, Path, at
 from .model import (
+    Approval,
     Build,
+    CodeArtifact,
     Environment,
+    FeatureBranches,
     Manifest,
+    Notifications,
+    QualityGate,
     Regenerate,
     Secret,
     Source,
@@ -24,14 +29,44 @@ from .model import (
     TestSuite,
     render_placeholders,
 )
-from .schemas_data import images, presets
+from .schemas_data import images, presets, quality_gates
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3"}
+# Fields that belong to one target type only; given on another type they are an error.
+TARGET_FIELDS: dict[str, set[str]] = {
+    "cloudformation": {
+        "template",
+        "stack",
+        "parameters",
+        "change_set",
+        "capabilities",
+        "execution_role",
+        "execution_policies",
+    },
+    "ecs": {"cluster", "service", "container", "image_repository"},
+    "lambda": {"function", "package", "artifact", "image_repository"},
+    "s3": {"bucket", "extract", "prefix"},
+}
+TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
+    "cloudformation": ("template",),
+    "ecs": ("cluster", "service", "container"),
+    "lambda": ("function",),
+    "s3": ("bucket",),
+}
+# Defaults of the cloudformation-only fields, which the schema fills for every target.
+_CFN_DEFAULTS = {
+    "stack": "{name}-{environment}",
+    "parameters": {},
+    "change_set": True,
+    "capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    "execution_role": None,
+    "execution_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
+}
 
 
 class _Checker:
@@ -64,12 +99,16 @@ class _Checker:
 def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tuple[Manifest | None, list[Diagnostic]]:
     """Check cross-field rules and build the frozen model. Returns (None, errors) on failure."""
     check = _Checker(doc, marks, file)
-    build = _build(check)
-    tests = _tests(check)
     targets = _targets(check)
+    preset = _preset(check)
+    build = _build(check, targets, preset)
+    tests = _tests(check, preset or {})
+    source = _source(check, [t.name for t in tests if t.after == "build"])
     environments = _environments(check, [t["name"] for t in doc["targets"]])
     _check_test_stages(check, tests, environments)
     _check_names(check, doc["name"], tests)
+    gates = _quality_gates(check)
+    notifications = _notifications(check)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
@@ -84,12 +123,14 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         account=doc["account"],
         region=doc["region"],
         language=doc["language"],
-        source=Source(doc["source"]["provider"], doc["source"]["repository"], doc["source"]["branch"]),
+        source=source,
         build=build,
         tests=tests,
         environments=environments,
         targets=targets,
         regenerate=Regenerate(regen["enabled"], regen["install"] or f"manifestc=={__version__}", regen["path"]),
+        quality_gates=gates,
+        notifications=notifications,
     )
     return manifest, check.diagnostics
 
@@ -116,12 +157,34 @@ def _preset(check: _Checker) -> dict[str, Any] | None:
             hint=f"did you mean `{close[0]}`?" if close else None,
         )
         return None
-    return table[language]
+    preset = dict(table[language])
+    tools = preset.pop("tools", None)
+    tool = build["tool"]
+    if tools is None:
+        if tool is not None:
+            check.error(
+                "MC211",
+                f"build.tool applies to presets with build-tool variants, not `{language}`",
+                ("build", "tool"),
+                hint="remove build.tool",
+            )
+        return preset
+    tool = tool or preset.get("default_tool")
+    if tool not in tools:
+        close = difflib.get_close_matches(str(tool), list(tools), n=1)
+        check.error(
+            "MC104",
+            f"`{tool}` is not a {language} build tool; expected one of: {', '.join(tools)}",
+            ("build", "tool"),
+            hint=f"did you mean `{close[0]}`?" if close else None,
+        )
+        return preset
+    preset.update(tools[tool])
+    return preset
 
 
-def _build(check: _Checker) -> Build | None:
+def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] | None) -> Build | None:
     doc, raw = check.doc, check.doc["build"]
-    preset = _preset(check)
     if preset is None and (doc["language"] is not None or not (raw["image"] and raw["commands"])):
         return None
     preset = preset or {}
@@ -164,6 +227,46 @@ def _build(check: _Checker) -> Build | None:
         value = raw[key]
         return tuple(value) if value is not None else tuple(preset.get(preset_key, []))
 
+    image_targets = sorted({t.image_repository for t in targets if t.uses_image and t.image_repository})
+    image_repository = raw["image_repository"]
+    if image_repository is None and len(image_targets) == 1:
+        image_repository = image_targets[0]
+    elif len(image_targets) > 1:
+        check.error(
+            "MC211",
+            f"image targets push to different repositories ({', '.join(image_targets)}); the build pushes one image",
+            ("targets",),
+            hint="use one image_repository for every image target",
+        )
+    if any(t.uses_image for t in targets) and not (privileged or doc["language"] == "docker"):
+        check.error(
+            "MC211",
+            "ecs and lambda image targets need an image build: `language: docker`, "
+            "or `build.privileged: true` with your own docker commands",
+            ("build",),
+        )
+    if doc["language"] == "docker" and image_repository is None:
+        check.error(
+            "MC211",
+            "the docker preset pushes an image: set build.image_repository, or add an ecs "
+            "(or lambda image) target with image_repository",
+            ("language",),
+        )
+    packages = raw["packages"]
+    codeartifact = None
+    if packages:
+        ca = packages["codeartifact"]
+        codeartifact = CodeArtifact(ca["domain"], ca["repository"], ca["domain_owner"], preset.get("codeartifact"))
+    matrix = tuple((name, tuple(values)) for name, values in sorted((raw["matrix"] or {}).items()))
+    combinations = 1
+    for _, values in matrix:
+        combinations *= len(values)
+    if combinations > aws.MAX_BATCH_BUILDS:
+        check.error(
+            "MC211",
+            f"the build matrix has {combinations} combinations; CodeBuild batches run at most {aws.MAX_BATCH_BUILDS}",
+            ("build", "matrix"),
+        )
     return Build(
         compute=raw["compute"],
         arch=arch,
@@ -184,6 +287,9 @@ def _build(check: _Checker) -> Build | None:
         cache_paths=tuple(preset.get("cache_paths", [])),
         privileged=privileged,
         timeout=raw["timeout"],
+        matrix=matrix,
+        codeartifact=codeartifact,
+        image_repository=image_repository,
     )
 
 
@@ -198,10 +304,9 @@ def _secret(variable: str, reference: str) -> Secret:
     return Secret(variable, "secretsmanager", secret_name, rest)
 
 
-def _tests(check: _Checker) -> tuple[TestSuite, ...]:
+def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
     raw_tests = check.doc["tests"]
     check.unique(raw_tests, "tests", "test suite")
-    preset = presets().get(check.doc["language"] or "", {})
     suites = []
     for index, raw in enumerate(raw_tests):
         name = raw["name"]
@@ -254,37 +359,104 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
     check.unique(raw_targets, "targets", "target")
     out = []
     for index, raw in enumerate(raw_targets):
-        if raw["type"] not in SUPPORTED_TARGET_TYPES:
+        kind = raw["type"]
+        if kind not in SUPPORTED_TARGET_TYPES:
+            issue = {"glue": "issue 6", "servicecatalog": "issue 4"}.get(kind, "a later issue")
             check.error(
-                "MC107", f"targets of type `{raw['type']}` are not supported yet (issue 3)", ("targets", index, "type")
+                "MC107", f"targets of type `{kind}` are not supported yet ({issue})", ("targets", index, "type")
             )
             continue
-        if not raw.get("template"):
-            check.error(
-                "MC207",
-                f"target `{raw['name']}` needs `template`: the template path in the build artifact",
-                ("targets", index),
-                hint="for example: template: deploy/app.yaml",
-            )
+        if not _target_fields_fit(check, raw, index):
             continue
-        if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
-            raw["stack_invalid"] = True
-        for key, value in raw["parameters"].items():
-            _check_placeholders(check, value, ("targets", index, "parameters", key))
+        if kind == "cloudformation":
+            if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
+                raw["stack_invalid"] = True
+            for key, value in raw["parameters"].items():
+                _check_placeholders(check, value, ("targets", index, "parameters", key))
+        if kind in ("ecs",) or (kind == "lambda" and raw["package"] == "image"):
+            raw["image_repository"] = raw["image_repository"] or check.doc["build"]["image_repository"]
+            if raw["image_repository"] is None:
+                check.error(
+                    "MC207",
+                    f"target `{raw['name']}` deploys an image: set its image_repository "
+                    "(the ECR repository the build pushes to)",
+                    ("targets", index),
+                )
+                continue
         out.append(
             Target(
                 name=raw["name"],
-                type=raw["type"],
-                template=raw["template"],
+                type=kind,
+                template=raw["template"] or "",
                 stack=raw["stack"],
                 parameters=tuple(sorted(raw["parameters"].items())),
                 change_set=raw["change_set"],
                 capabilities=tuple(raw["capabilities"]),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
+                cluster=raw["cluster"],
+                service=raw["service"],
+                container=raw["container"],
+                image_repository=raw["image_repository"],
+                function=raw["function"],
+                package=(raw["package"] or "zip") if kind == "lambda" else None,
+                artifact=(raw["artifact"] or "function.zip") if kind == "lambda" else None,
+                bucket=raw["bucket"],
+                extract=raw["extract"] if raw["extract"] is not None else True,
+                prefix=raw["prefix"],
             )
         )
     return tuple(out)
+
+
+def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool:
+    """Each target type has its own fields: required ones present, other types' fields absent."""
+    kind, ok = raw["type"], True
+    own = TARGET_FIELDS[kind]
+    for other, fields in TARGET_FIELDS.items():
+        for name in sorted(fields - own):
+            value = raw.get(name)
+            default = _CFN_DEFAULTS.get(name)
+            if value is not None and value != default:
+                ok = False
+                check.error(
+                    "MC214",
+                    f"`{name}` is a field of {other} targets, not {kind}",
+                    ("targets", index, name),
+                    hint=f"{kind} targets take: {', '.join(sorted(own))}",
+                )
+    for name in TARGET_REQUIRED[kind]:
+        if raw.get(name) is None:
+            ok = False
+            check.error(
+                "MC207",
+                f"{kind} target `{raw['name']}` needs `{name}`",
+                ("targets", index),
+                hint=_REQUIRED_HINTS.get(name),
+            )
+    if kind == "lambda" and raw["package"] == "image" and raw["artifact"] is not None:
+        ok = False
+        check.error(
+            "MC214",
+            "`artifact` is the zip of zip-packaged functions, not of image ones",
+            ("targets", index, "artifact"),
+        )
+    if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
+        ok = False
+        check.error(
+            "MC207", "an s3 target with `extract: false` needs `prefix`: the object key of the zip", ("targets", index)
+        )
+    return ok
+
+
+_REQUIRED_HINTS = {
+    "template": "the template path inside the build artifact, e.g. template: deploy/app.yaml",
+    "cluster": "the ECS cluster name",
+    "service": "the ECS service name",
+    "container": "the container name in the task definition",
+    "function": "the Lambda function name",
+    "bucket": "the S3 bucket name",
+}
 
 
 def _check_placeholders(check: _Checker, text: str, path: Path) -> bool:
@@ -303,7 +475,7 @@ def _check_placeholders(check: _Checker, text: str, path: Path) -> bool:
 def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment, ...]:
     raw_envs = check.doc["environments"]
     check.unique(raw_envs, "environments", "environment")
-    home = check.doc["region"]
+    home, home_account = check.doc["region"], check.doc["account"]
     out = []
     for index, raw in enumerate(raw_envs):
         targets = raw["targets"]
@@ -313,7 +485,11 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
             for t_index, name in enumerate(targets):
                 check.reference(name, target_names, "target", ("environments", index, "targets", t_index))
         regions = tuple(raw["regions"] or [home])
+        seen: set[str | None] = set()
         for r_index, region in enumerate(regions):
+            if region in seen:
+                check.error("MC202", f"region {region} is listed twice", ("environments", index, "regions", r_index))
+            seen.add(region)
             if region is not None and region != home and home is None:
                 check.error(
                     "MC210",
@@ -321,13 +497,28 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
                     ("environments", index, "regions", r_index),
                     hint="the pipeline's home region is needed for cross-region artifact stores",
                 )
-            elif region is not None and region != home:
-                check.error(
-                    "MC107",
-                    "deploying to a region other than the pipeline's is not supported yet (issue 3)",
-                    ("environments", index, "regions", r_index),
-                )
-        env = Environment(raw["name"], regions, raw["approval"]["enabled"], tuple(targets))
+        account = raw["account"]
+        if account is not None and account != home_account and home_account is None:
+            check.error(
+                "MC215",
+                f"environment `{raw['name']}` deploys to account {account}: set the top-level "
+                "`account` (the tooling account the target account's roles trust)",
+                ("environments", index, "account"),
+            )
+        approval_raw = raw["approval"]
+        approval = None
+        if approval_raw["enabled"]:
+            approval = Approval(
+                tuple(approval_raw["approvers"]), approval_raw["notify"], approval_raw["timeout_minutes"]
+            )
+        elif approval_raw["approvers"] or approval_raw["notify"] or approval_raw["timeout_minutes"]:
+            check.error(
+                "MC214",
+                "approval settings given but `enabled: false`",
+                ("environments", index, "approval"),
+                hint="remove `enabled: false` or the other approval settings",
+            )
+        env = Environment(raw["name"], regions, approval, tuple(targets), account if account != home_account else None)
         out.append(env)
         _check_stack_names(check, env, index)
     return tuple(out)
@@ -335,14 +526,25 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
 
 def _check_stack_names(check: _Checker, env: Environment, index: int) -> None:
     targets = {t["name"]: (i, t) for i, t in enumerate(check.doc["targets"])}
+    stacks: dict[tuple[str | None, str], str] = {}
     for name in env.targets:
         if name not in targets or targets[name][1].get("stack_invalid"):
             continue
         t_index, raw = targets[name]
+        if raw["type"] != "cloudformation":
+            continue
         for region in env.regions:
             stack = render_placeholders(
                 raw["stack"], environment=env.name, region=region or _LONGEST_REGION, name=check.doc["name"]
             )
+            if (region, stack) in stacks:
+                check.error(
+                    "MC202",
+                    f"targets `{stacks[(region, stack)]}` and `{name}` deploy the same stack "
+                    f"`{stack}` in environment `{env.name}`",
+                    ("targets", t_index, "stack"),
+                )
+            stacks[(region, stack)] = name
             if not _STACK_NAME.match(stack) or len(stack) > aws.NAME_LIMITS["stack"]:
                 check.error(
                     "MC209",
@@ -380,3 +582,83 @@ def _check_names(check: _Checker, name: str, tests: tuple[TestSuite, ...]) -> No
                     f"generated {kind} name `{value}` exceeds {aws.NAME_LIMITS[kind]} characters",
                     ("tests", index, "name"),
                 )
+
+
+def _source(check: _Checker, build_suites: list[str]) -> Source:
+    raw = check.doc["source"]
+    provider = raw["provider"]
+    path: Path = ("source",)
+    if provider == "codestar":
+        if raw["connection_arn"] is None:
+            check.error(
+                "MC207",
+                "codestar sources need `connection_arn` (a CodeStar/CodeConnections connection)",
+                path,
+                hint="arn:aws:codestar-connections:<region>:<account>:connection/<id>",
+            )
+        if not re.match(r"^[^/\s]+/[^/\s]+$", raw["repository"]):
+            check.error(
+                "MC105",
+                f"`{raw['repository']}` is not owner/repo",
+                path + ("repository",),
+                hint="codestar repositories are written owner/repo, e.g. acme/orders-service",
+            )
+    else:
+        for field in ("connection_arn", "paths", "tags"):
+            if raw[field]:
+                check.error("MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,))
+    if provider == "s3" and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$", raw["repository"]):
+        check.error(
+            "MC105",
+            f"`{raw['repository']}` is not bucket/key",
+            path + ("repository",),
+            hint="s3 sources are written bucket/key, e.g. my-sources/orders/source.zip",
+        )
+    if provider == "codecommit" and not re.match(r"^[\w.-]{1,100}$", raw["repository"]):
+        check.error("MC105", f"`{raw['repository']}` is not a CodeCommit repository name", path + ("repository",))
+    feature = None
+    fb = raw["feature_branches"]
+    if fb is not None:
+        if provider == "s3":
+            check.error(
+                "MC214", "feature_branches need a git source (codecommit or codestar)", path + ("feature_branches",)
+            )
+        suites = fb["tests"] if fb["tests"] is not None else build_suites
+        for t_index, name in enumerate(fb["tests"] or []):
+            check.reference(
+                name,
+                [t["name"] for t in check.doc["tests"]],
+                "test suite",
+                path + ("feature_branches", "tests", t_index),
+            )
+        feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
+    return Source(
+        provider,
+        raw["repository"],
+        raw["branch"],
+        raw["connection_arn"],
+        raw["host"],
+        tuple(raw["paths"]),
+        tuple(raw["tags"]),
+        feature,
+    )
+
+
+def _quality_gates(check: _Checker) -> tuple[QualityGate, ...]:
+    table = quality_gates()
+    language = check.doc["language"] or ""
+    gates = []
+    for index, name in enumerate(check.doc["quality_gates"]):
+        if name in [g.name for g in gates]:
+            check.error("MC202", f"quality gate `{name}` is listed twice", ("quality_gates", index))
+            continue
+        commands = table.get(language, {}).get(name) or table["defaults"][name]
+        gates.append(QualityGate(name, tuple(commands)))
+    return tuple(gates)
+
+
+def _notifications(check: _Checker) -> Notifications | None:
+    raw = check.doc["notifications"]
+    if raw is None:
+        return None
+    return Notifications(tuple(dict.fromkeys(raw["events"])), raw["sns_topic"], raw["slack_channel"])

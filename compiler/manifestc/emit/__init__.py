@@ -2,6 +2,7 @@
 
 EMITTERS is the explicit, ordered registry of the pipeline template: storage first (everything
 references the key and bucket), the self-update role last (it is derived from every other type).
+Companion templates (bootstrap per target account, support per extra region) follow.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from collections.abc import Callable
 from troposphere import Template
 
 from ..model import Manifest
+from .bootstrap import emit_bootstrap, emit_support
 from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import Context
+from .feature import emit_feature_rule
+from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
 from .storage import emit_storage
 
@@ -23,6 +27,8 @@ EMITTERS: tuple[Emitter, ...] = (
     emit_storage,
     emit_codebuild,
     emit_pipeline,
+    emit_feature_rule,
+    emit_notifications,
     emit_self_update_role,
 )
 
@@ -34,4 +40,9 @@ def emit_templates(manifest: Manifest) -> dict[str, Template]:
     for emitter in EMITTERS:
         emitter(ctx)
     ctx.apply_tags()
-    return {"pipeline.yaml": ctx.template}
+    templates = {"pipeline.yaml": ctx.template}
+    for account in manifest.extra_accounts:
+        templates[f"bootstrap-{account}.yaml"] = emit_bootstrap(manifest, account)
+    for region in manifest.extra_regions:
+        templates[f"support-{region}.yaml"] = emit_support(manifest, region)
+    return templates

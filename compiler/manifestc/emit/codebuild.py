@@ -6,24 +6,21 @@ resources and the pipeline emitter turns each into an action, both by the job's 
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 
 import yaml
-from awacs import secretsmanager, ssm
+from awacs import codeartifact, codebuild, ecr, secretsmanager, ssm, sts
+from awacs.aws import Action, Condition, StringEquals
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
-from ..model import Manifest, TestSuite
+from ..model import Build, CodeArtifact, Manifest, Secret, Target, TestSuite
 from ..schemas_data import presets
 from .context import Context, camel
-from .iam import (
-    allow,
-    artifact_statements,
-    log_statements,
-    report_statements,
-    service_role,
-)
+from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 
 
 @dataclass(frozen=True)
@@ -36,10 +33,21 @@ class ReportGroup:
 
 
 @dataclass(frozen=True)
-class BuildJob:
-    """One CodeBuild project: what it runs and what it reads and writes."""
+class LambdaDeploy:
+    """One `aws lambda update-function-code` a deploy job runs."""
 
-    purpose: str  # "build", "test-unit", "update": also the project name suffix
+    function: str
+    region: str | None  # None: the pipeline's region
+    account: str | None  # None: the pipeline's account
+    package: str  # zip | image
+    artifact: str | None
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """One CodeBuild project: what it runs and what it may touch."""
+
+    purpose: str  # "build", "test-unit", "gate-lint", "update", ...: also the project name suffix
     logical_prefix: str
     description: str
     image: str
@@ -50,13 +58,18 @@ class BuildJob:
     runtime_key: str | None
     runtime: str | None
     phases: tuple[tuple[str, tuple[str, ...]], ...]
-    env: tuple[tuple[str, str], ...]
-    secrets: tuple  # model.Secret
-    artifacts: tuple[str, ...]  # files; empty: no output artifact
-    base_directory: str | None
-    reports: tuple[ReportGroup, ...]
-    cache: str
-    cache_paths: tuple[str, ...]
+    env: tuple[tuple[str, str | Sub], ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    artifacts: tuple[str, ...] = ()  # files; empty: no output artifact
+    base_directory: str | None = None
+    reports: tuple[ReportGroup, ...] = ()
+    cache: str = "none"
+    cache_paths: tuple[str, ...] = ()
+    matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    codeartifact: CodeArtifact | None = None
+    push_repository: str | None = None  # ECR repository this job pushes to
+    lambda_deploys: tuple[LambdaDeploy, ...] = ()
+    source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -66,41 +79,103 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
         jobs.append(_update_job(manifest))
     jobs.append(_build_job(manifest))
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
+    jobs.extend(_gate_job(manifest, gate.name, gate.commands) for gate in manifest.quality_gates)
+    jobs.extend(deploy_jobs(manifest))
+    if manifest.source.feature_branches:
+        jobs.append(_feature_job(manifest))
     return tuple(jobs)
+
+
+def _common(b: Build) -> dict:
+    return {
+        "image": b.image,
+        "environment_type": b.environment_type,
+        "compute_type": b.compute_type,
+        "privileged": b.privileged,
+        "timeout": b.timeout,
+        "runtime_key": b.runtime_key,
+        "runtime": b.runtime,
+        "secrets": b.secrets,
+        "cache": b.cache,
+        "cache_paths": b.cache_paths,
+        "codeartifact": b.codeartifact,
+    }
+
+
+def _codeartifact_login(ca: CodeArtifact | None) -> tuple[str, ...]:
+    """Log the package manager in to CodeArtifact (SPEC: packages.codeartifact)."""
+    if ca is None:
+        return ()
+    owner = ca.owner or "$AWS_ACCOUNT_ID"
+    if ca.tool:
+        return (
+            "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
+            f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
+            f"--repository {ca.repository}",
+        )
+    # Maven, Gradle and Go read the token from the environment (settings.xml / init script / GOPROXY).
+    return (
+        "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
+        f"export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain {ca.domain} "
+        f"--domain-owner {owner} --query authorizationToken --output text)",
+        f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
+        f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint --output text)",
+    )
+
+
+def _image_env(m: Manifest) -> tuple[tuple[str, Sub], ...]:
+    if not m.build.image_repository:
+        return ()
+    registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+    return (
+        ("ECR_REGISTRY", Sub(registry)),
+        ("IMAGE_URI", Sub(f"{registry}/{m.build.image_repository}")),
+    )
+
+
+def _image_definitions(m: Manifest) -> tuple[str, ...]:
+    """imagedefinitions-<target>.json for every ECS target: what the ECS deploy action reads."""
+    commands = []
+    for target in m.targets:
+        if target.type == "ecs":
+            commands.append(
+                f'printf \'[{{"name":"{target.container}","imageUri":"%s"}}]\' '
+                f'"$IMAGE_URI:$IMAGE_TAG" > imagedefinitions-{target.name}.json'
+            )
+    return tuple(commands)
 
 
 def _build_job(m: Manifest) -> BuildJob:
     b = m.build
+    post_build = b.post_build
+    if b.image_repository and m.language != "docker":
+        # a custom image build: tag and push what the user's commands built as $IMAGE_URI:latest
+        post_build = post_build + (
+            'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:$IMAGE_TAG"',
+            'docker push "$IMAGE_URI:$IMAGE_TAG"',
+        )
+    post_build = post_build + _image_definitions(m)
     return BuildJob(
         purpose="build",
         logical_prefix="Build",
-        description=f"{m.name}: build",
-        image=b.image,
-        environment_type=b.environment_type,
-        compute_type=b.compute_type,
-        privileged=b.privileged,
-        timeout=b.timeout,
-        runtime_key=b.runtime_key,
-        runtime=b.runtime,
+        description=f"{m.name}: build" + (" (build matrix)" if b.matrix else ""),
         phases=(
             ("install", b.install),
-            ("pre_build", b.pre_build),
+            ("pre_build", _codeartifact_login(b.codeartifact) + b.pre_build),
             ("build", b.commands),
-            ("post_build", b.post_build),
+            ("post_build", post_build),
         ),
-        env=b.env,
-        secrets=b.secrets,
+        env=b.env + _image_env(m),
         artifacts=b.artifact_files,
         base_directory=b.base_directory,
-        reports=(),
-        cache=b.cache,
-        cache_paths=b.cache_paths,
+        matrix=b.matrix,
+        push_repository=b.image_repository,
+        **_common(b),
     )
 
 
-def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
-    b = m.build
-    prefix = camel("test", suite.name)
+def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGroup, ...]:
     reports = []
     if suite.reports:
         reports.append(
@@ -116,37 +191,136 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
                 suite.coverage_format or "COBERTURAXML",
             )
         )
+    return tuple(reports)
+
+
+def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
+    b = m.build
+    prefix = camel("test", suite.name)
     where = "after the build" if suite.after == "build" else f"after deploying to {suite.after}"
     return BuildJob(
         purpose=f"test-{suite.name}",
         logical_prefix=prefix,
         description=f"{m.name}: {suite.name} tests, {where}",
-        image=b.image,
-        environment_type=b.environment_type,
-        compute_type=b.compute_type,
-        privileged=b.privileged,
-        timeout=b.timeout,
-        runtime_key=b.runtime_key,
-        runtime=b.runtime,
-        phases=(("install", b.install), ("build", suite.commands)),
+        phases=(("install", b.install), ("pre_build", _codeartifact_login(b.codeartifact)), ("build", suite.commands)),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
-        secrets=b.secrets,
-        artifacts=(),
-        base_directory=None,
-        reports=tuple(reports),
-        cache=b.cache,
-        cache_paths=b.cache_paths,
+        reports=_suite_reports(m, suite, prefix),
+        **_common(b),
     )
+
+
+def _gate_job(m: Manifest, gate: str, commands: tuple[str, ...]) -> BuildJob:
+    b = m.build
+    return BuildJob(
+        purpose=f"gate-{gate}",
+        logical_prefix=camel("gate", gate),
+        description=f"{m.name}: quality gate {gate}",
+        phases=(("pre_build", _codeartifact_login(b.codeartifact)), ("build", commands)),
+        env=b.env + (("MANIFESTC_GATE", gate),),
+        **{**_common(b), "secrets": (), "timeout": min(b.timeout, 60)},
+    )
+
+
+def _feature_job(m: Manifest) -> BuildJob:
+    """Feature-branch builds: the build and the chosen suites, outside the pipeline."""
+    b = m.build
+    fb = m.source.feature_branches
+    suites = [t for t in m.tests if t.name in fb.tests]
+    commands = b.commands
+    for suite in suites:
+        commands = commands + suite.commands
+    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
+    return BuildJob(
+        purpose="feature",
+        logical_prefix="Feature",
+        description=f"{m.name}: feature-branch build ({', '.join(fb.patterns)})",
+        phases=(
+            ("install", b.install),
+            ("pre_build", _codeartifact_login(b.codeartifact) + b.pre_build),
+            ("build", commands),
+        ),
+        env=b.env + (("MANIFESTC_STAGE", "feature"),),
+        reports=reports,
+        source=m.source.provider,
+        **_common(b),
+    )
+
+
+def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """Lambda deploys run as CodeBuild jobs: one per environment and lambda target."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "lambda":
+                continue
+            deploys = tuple(
+                LambdaDeploy(
+                    target.function,
+                    region,
+                    env.account if m.is_cross_account(env) else None,
+                    target.package,
+                    target.artifact,
+                )
+                for region in env.regions
+            )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: deploy {target.function} ({target.package}) to {env.name}",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=False,
+                    timeout=15,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", tuple(_lambda_commands(m, target, d) for d in deploys)),),
+                    env=_image_env(m) if target.package == "image" else (),
+                    lambda_deploys=deploys,
+                )
+            )
+    return tuple(jobs)
+
+
+def lambda_job_purpose(environment: str, target: str) -> str:
+    return f"deploy-{environment}-{target}"
+
+
+def deploy_role_arn(m: Manifest, account: str) -> str:
+    """The bootstrap deploy role in a target account (bootstrap-<account>.yaml creates it)."""
+    return f"arn:aws:iam::{account}:role/manifestc/{m.name}/{m.name}-deploy"
+
+
+def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
+    region = f" --region {deploy.region}" if deploy.region else ""
+    profile = ""
+    parts = []
+    if deploy.account:
+        # CodeBuild's own credentials assume the target account's deploy role (credential_source)
+        parts += [
+            f"aws configure set profile.deploy.role_arn {deploy_role_arn(m, deploy.account)}",
+            "aws configure set profile.deploy.credential_source EcsContainer",
+        ]
+        profile = " --profile deploy"
+    if deploy.package == "image":
+        code = '--image-uri "$IMAGE_URI:${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"'
+    else:
+        code = f"--zip-file fileb://{shlex.quote(deploy.artifact or 'function.zip')}"
+    parts.append(f"aws{profile}{region} lambda update-function-code --function-name {deploy.function} {code} --publish")
+    parts.append(f"aws{profile}{region} lambda wait function-updated-v2 --function-name {deploy.function}")
+    return " && ".join(parts)
 
 
 def _update_job(m: Manifest) -> BuildJob:
     """The self-update build (SPEC §5.2): the same manifestc recompiles the committed manifest."""
     python = presets()["python"]
-    image = python["images"]["x86_64"]
     out = ".manifestc-out"
     commands = (
         "manifestc --version",
-        f"manifestc build {_shell_quote(m.regenerate.path)} --out {out} --diagnostics text",
+        f"manifestc build {shlex.quote(m.regenerate.path)} --out {out} --diagnostics text",
         (
             f'test -f {out}/{m.name}/pipeline.yaml || {{ echo "the manifest no longer compiles to pipeline {m.name}; '
             f'renaming a pipeline needs a new stack"; exit 1; }}'
@@ -156,7 +330,7 @@ def _update_job(m: Manifest) -> BuildJob:
         purpose="update",
         logical_prefix="Update",
         description=f"{m.name}: recompile the committed manifest with manifestc (self-update)",
-        image=image,
+        image=python["images"]["x86_64"],
         environment_type="LINUX_CONTAINER",
         compute_type="BUILD_GENERAL1_SMALL",
         privileged=False,
@@ -164,23 +338,12 @@ def _update_job(m: Manifest) -> BuildJob:
         runtime_key=python["runtime_key"],
         runtime=str(python["default_runtime"]),
         phases=(
-            ("install", (f"python -m pip install --quiet {_shell_quote(m.regenerate.install)}",)),
+            ("install", (f"python -m pip install --quiet {shlex.quote(m.regenerate.install)}",)),
             ("build", commands),
         ),
-        env=(),
-        secrets=(),
         artifacts=("**/*",),
         base_directory=f"{out}/{m.name}",
-        reports=(),
-        cache="none",
-        cache_paths=(),
     )
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def _escape_sub(text: str) -> str:
@@ -200,7 +363,14 @@ def buildspec(job: BuildJob) -> Sub | str:
         if commands:
             body["commands"] = [_escape_sub(c) for c in commands]
         phases[phase] = body
-    spec: dict = {"version": 0.2, "env": {"shell": "bash"}, "phases": phases}
+    spec: dict = {"version": 0.2}
+    if job.matrix:
+        spec["batch"] = {
+            "fast-fail": False,
+            "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
+        }
+    spec["env"] = {"shell": "bash"}
+    spec["phases"] = phases
     if job.reports:
         spec["reports"] = {
             f"${{{group.logical_id}.Arn}}": {
@@ -217,7 +387,14 @@ def buildspec(job: BuildJob) -> Sub | str:
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
     text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=1000)
-    return Sub(text) if "${" in text else text
+    return sub_if_needed(text)
+
+
+def sub_if_needed(text: str) -> Sub | str:
+    """Fn::Sub when `text` references variables; else the plain text with escapes undone."""
+    if re.search(r"\$\{(?!!)", text):
+        return Sub(text)
+    return text.replace("${!", "${")
 
 
 def emit_codebuild(ctx: Context) -> None:
@@ -239,6 +416,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         )
     )
     for group in job.reports:
+        if group.logical_id in ctx.template.resources:
+            continue  # feature-branch builds report into the suites' own groups
         ctx.add(
             cb.ReportGroup(
                 group.logical_id,
@@ -260,6 +439,11 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements = artifact_statements(ctx) + log_statements(ctx, job.purpose)
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
+    statements += _extra_statements(ctx, job)
+    if job.source != "pipeline":
+        from .feature import source_access_statements
+
+        statements += source_access_statements(ctx)
     service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=ctx.project_arn(job.purpose))
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
@@ -274,23 +458,52 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     )
     if env_vars:
         environment.EnvironmentVariables = env_vars
-    project = cb.Project(
-        f"{prefix}Project",
-        Name=ctx.project_name(job.purpose),
-        Description=job.description,
-        ServiceRole=GetAtt(f"{prefix}Role", "Arn"),
-        EncryptionKey=GetAtt("ArtifactKey", "Arn"),
-        Artifacts=cb.Artifacts(Type="CODEPIPELINE"),
-        Source=cb.Source(Type="CODEPIPELINE", BuildSpec=buildspec(job)),
-        Environment=environment,
-        TimeoutInMinutes=job.timeout,
-        QueuedTimeoutInMinutes=60,
-        LogsConfig=cb.LogsConfig(
+    props = {
+        "Name": ctx.project_name(job.purpose),
+        "Description": job.description,
+        "ServiceRole": GetAtt(f"{prefix}Role", "Arn"),
+        "EncryptionKey": GetAtt("ArtifactKey", "Arn"),
+        "Environment": environment,
+        "TimeoutInMinutes": job.timeout,
+        "QueuedTimeoutInMinutes": 60,
+        "LogsConfig": cb.LogsConfig(
             CloudWatchLogs=cb.CloudWatchLogs(Status="ENABLED", GroupName=Ref(f"{prefix}LogGroup"))
         ),
-        Cache=_cache(job),
-    )
-    ctx.add(project)
+        "Cache": _cache(job),
+    }
+    if job.source == "pipeline":
+        props["Artifacts"] = cb.Artifacts(Type="CODEPIPELINE")
+        props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=buildspec(job))
+    else:
+        from .feature import feature_source
+
+        props["Artifacts"] = cb.Artifacts(Type="NO_ARTIFACTS")
+        props.update(feature_source(ctx, buildspec(job)))
+    if job.matrix:
+        combinations = 1
+        for _, values in job.matrix:
+            combinations *= len(values)
+        service_role(
+            ctx,
+            f"{prefix}BatchRole",
+            "codebuild.amazonaws.com",
+            [
+                allow(
+                    [codebuild.StartBuild, codebuild.StopBuild, codebuild.RetryBuild],
+                    [ctx.project_arn(job.purpose)],
+                    sid="RunBatchBuilds",
+                ),
+            ],
+        )
+        props["BuildBatchConfig"] = cb.ProjectBuildBatchConfig(
+            ServiceRole=GetAtt(f"{prefix}BatchRole", "Arn"),
+            CombineArtifacts=True,
+            TimeoutInMins=job.timeout,
+            Restrictions=cb.BatchRestrictions(
+                MaximumBuildsAllowed=combinations, ComputeTypesAllowed=[job.compute_type]
+            ),
+        )
+    ctx.add(cb.Project(f"{prefix}Project", **props))
 
 
 def _cache(job: BuildJob) -> cb.ProjectCache:
@@ -309,11 +522,11 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
     out = []
     if secrets:
         # Secrets Manager appends a 6-character suffix to every secret ARN.
-        arns = sorted({s.name for s in secrets})
+        names = sorted({s.name for s in secrets})
         out.append(
             allow(
                 [secretsmanager.GetSecretValue],
-                [ctx.arn("secretsmanager", f"secret:{name}-??????") for name in arns],
+                [ctx.arn("secretsmanager", f"secret:{name}-??????") for name in names],
                 sid="ReadSecrets",
             )
         )
@@ -322,4 +535,85 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
         out.append(
             allow([ssm.GetParameters], [ctx.arn("ssm", f"parameter{name}") for name in names], sid="ReadParameters")
         )
+    return out
+
+
+def _extra_statements(ctx: Context, job: BuildJob) -> list:
+    """CodeArtifact, ECR push, Lambda deploys: each scoped to the named resources."""
+    out = []
+    ca = job.codeartifact
+    if ca is not None:
+        owner = ca.owner or "${AWS::AccountId}"
+        domain = Sub(f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:domain/{ca.domain}")
+        repository = Sub(
+            f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:repository/{ca.domain}/{ca.repository}"
+        )
+        packages = Sub(
+            f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:package/{ca.domain}/{ca.repository}/*"
+        )
+        out += [
+            allow([codeartifact.GetAuthorizationToken], [domain], sid="CodeArtifactToken"),
+            allow(
+                [codeartifact.GetRepositoryEndpoint, codeartifact.ReadFromRepository],
+                [repository, packages],
+                sid="CodeArtifactRead",
+            ),
+            # sts:GetServiceBearerToken has no resource-level scope; the condition limits it to CodeArtifact.
+            allow(
+                [sts.GetServiceBearerToken],
+                ["*"],
+                Condition(StringEquals({"sts:AWSServiceName": "codeartifact.amazonaws.com"})),
+                sid="CodeArtifactBearer",
+            ),
+        ]
+    if job.push_repository:
+        repo = ctx.arn("ecr", f"repository/{job.push_repository}")
+        out += [
+            # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+            allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
+            allow(
+                [
+                    ecr.BatchCheckLayerAvailability,
+                    ecr.InitiateLayerUpload,
+                    ecr.UploadLayerPart,
+                    ecr.CompleteLayerUpload,
+                    ecr.PutImage,
+                    ecr.BatchGetImage,
+                    ecr.GetDownloadUrlForLayer,
+                ],
+                [repo],
+                sid="EcrPush",
+            ),
+        ]
+    if job.lambda_deploys:
+        same = [d for d in job.lambda_deploys if d.account is None]
+        other = sorted({d.account for d in job.lambda_deploys if d.account})
+        if same:
+            arns = [
+                Sub(
+                    f"arn:${{AWS::Partition}}:lambda:{d.region or '${AWS::Region}'}:${{AWS::AccountId}}:"
+                    f"function:{d.function}"
+                )
+                for d in same
+            ]
+            out.append(
+                allow(
+                    [
+                        Action("lambda", "UpdateFunctionCode"),
+                        Action("lambda", "GetFunction"),
+                        Action("lambda", "GetFunctionConfiguration"),
+                        Action("lambda", "PublishVersion"),
+                    ],
+                    arns,
+                    sid="DeployFunction",
+                )
+            )
+        if other:
+            out.append(
+                allow(
+                    [sts.AssumeRole],
+                    [deploy_role_arn(ctx.manifest, a) for a in other],
+                    sid="AssumeTargetAccountDeployRole",
+                )
+            )
     return out

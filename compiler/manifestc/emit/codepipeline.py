@@ -1,8 +1,9 @@
-"""CodePipeline (type V2): stages, actions, artifact wiring, the pipeline role, the source event
-rule, the approval topic and the CloudFormation execution roles of the deploy targets.
+"""CodePipeline (type V2): stages, actions, artifact wiring, the pipeline role, source triggers,
+approvals and the CloudFormation execution roles of same-account deploy targets.
 
-Stages (SPEC §5.1): Source -> UpdatePipeline -> Build (+ tests after build) -> one per environment
-(change set prepare -> optional approval -> execute -> post-deploy tests).
+Stages (SPEC §5.1): Source -> UpdatePipeline -> Build (+ tests after build) -> Quality (gates, in
+parallel) -> one per environment (prepare change sets -> optional approval -> deploy, in
+parallel across regions and targets -> post-deploy tests).
 """
 
 from __future__ import annotations
@@ -11,18 +12,19 @@ import json
 from dataclasses import dataclass, field
 
 from awacs import cloudformation as acfn
-from awacs import codebuild, codecommit, codepipeline
+from awacs import codebuild, codecommit, codepipeline, ecs, sts
 from awacs import iam as aiam
+from awacs import s3 as as3
 from awacs import sns as asns
-from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
-from troposphere import GetAtt, Ref, Sub, events, sns
+from awacs.aws import Action, Condition, ForAnyValueStringEquals, StringEquals
+from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
-from .codebuild import BuildJob, build_jobs
+from .codebuild import BuildJob, build_jobs, deploy_role_arn, lambda_job_purpose
 from .context import Context, camel
-from .iam import allow, artifact_statements, policy, service_role
+from .iam import allow, artifact_statements, connection_service, policy, service_role
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
@@ -34,9 +36,13 @@ class Wiring:
     """What the pipeline role must be allowed to touch, collected while stages are built."""
 
     projects: list[str] = field(default_factory=list)
-    stacks: list[Sub] = field(default_factory=list)
+    batch_projects: list[str] = field(default_factory=list)
+    stacks: list = field(default_factory=list)
     pass_roles: list = field(default_factory=list)
+    assume_roles: list[str] = field(default_factory=list)
     topics: list = field(default_factory=list)
+    ecs_services: list = field(default_factory=list)
+    s3_targets: list = field(default_factory=list)
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -65,12 +71,11 @@ def action(
         props["InputArtifacts"] = [cp.InputArtifacts(Name=i) for i in inputs]
     if outputs:
         props["OutputArtifacts"] = [cp.OutputArtifacts(Name=o) for o in outputs]
-    props.update(extra)
+    props.update({k: v for k, v in extra.items() if v is not None})
     return cp.Actions(**props)
 
 
 def _codebuild_action(
-    ctx: Context,
     job: BuildJob,
     name: str,
     wiring: Wiring,
@@ -80,70 +85,128 @@ def _codebuild_action(
     test: bool = False,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
-    return action(
-        "codebuild-test" if test else "codebuild",
-        name,
-        {"ProjectName": Ref(f"{job.logical_prefix}Project")},
-        run_order,
-        inputs,
-        outputs,
-    )
+    config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
+    if job.matrix:
+        wiring.batch_projects.append(job.purpose)
+        config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
+    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs)
 
 
 def emit_pipeline(ctx: Context) -> None:
     m = ctx.manifest
     jobs = {job.purpose: job for job in build_jobs(m)}
     wiring = Wiring()
-    stages = [_source_stage(m)]
+    stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
-        stages.append(_update_stage(ctx, jobs["update"], wiring))
-    build_actions = [_codebuild_action(ctx, jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
+        stages.append(_update_stage(jobs["update"], wiring))
+    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
     for suite in m.tests_after("build"):
         build_actions.append(
-            _codebuild_action(ctx, jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
+            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
         )
     stages.append(cp.Stages(Name="Build", Actions=build_actions))
+    if m.quality_gates:
+        stages.append(
+            cp.Stages(
+                Name="Quality",
+                Actions=[
+                    _codebuild_action(
+                        jobs[f"gate-{g.name}"],
+                        f"Gate-{g.name}",
+                        wiring,
+                        1,
+                        (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
+                        test=True,
+                    )
+                    for g in m.quality_gates
+                ],
+            )
+        )
     for env in m.environments:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
     _pipeline_role(ctx, wiring)
-    ctx.add(
-        cp.Pipeline(
-            "Pipeline",
-            Name=m.name,
-            PipelineType="V2",
-            ExecutionMode="QUEUED",
-            RestartExecutionOnUpdate=True,
-            RoleArn=GetAtt("PipelineRole", "Arn"),
-            ArtifactStore=cp.ArtifactStore(
-                Type="S3",
-                Location=Ref("ArtifactBucket"),
-                EncryptionKey=cp.EncryptionKey(Id=GetAtt("ArtifactKey", "Arn"), Type="KMS"),
-            ),
-            Stages=stages,
-        )
+    props = {
+        "Name": m.name,
+        "PipelineType": "V2",
+        "ExecutionMode": "QUEUED",
+        "RestartExecutionOnUpdate": True,
+        "RoleArn": GetAtt("PipelineRole", "Arn"),
+        "Stages": stages,
+    }
+    home_store = cp.ArtifactStore(
+        Type="S3",
+        Location=Ref("ArtifactBucket"),
+        EncryptionKey=cp.EncryptionKey(Id=GetAtt("ArtifactKey", "Arn"), Type="KMS"),
     )
+    if m.extra_regions:
+        props["ArtifactStores"] = [cp.ArtifactStoreMap(Region=m.region, ArtifactStore=home_store)] + [
+            cp.ArtifactStoreMap(
+                Region=region,
+                ArtifactStore=cp.ArtifactStore(
+                    Type="S3",
+                    Location=ctx.regional_bucket_name(region),
+                    EncryptionKey=cp.EncryptionKey(Id=ctx.regional_key_alias_arn(region), Type="KMS"),
+                ),
+            )
+            for region in m.extra_regions
+        ]
+    else:
+        props["ArtifactStore"] = home_store
+    if m.source.provider == "codestar":
+        props["Triggers"] = [_codestar_trigger(m)]
+    ctx.add(cp.Pipeline("Pipeline", **props))
     _source_rule(ctx)
 
 
-def _source_stage(m: Manifest) -> cp.Stages:
-    config = {
-        "RepositoryName": m.source.repository,
-        "BranchName": m.source.branch,
-        "PollForSourceChanges": "false",  # started by the EventBridge rule instead
-        "OutputArtifactFormat": "CODE_ZIP",
-    }
-    return cp.Stages(Name="Source", Actions=[action("codecommit", "Source", config, outputs=(SOURCE,))])
+def _source_stage(ctx: Context) -> cp.Stages:
+    m = ctx.manifest
+    source = m.source
+    if source.provider == "codestar":
+        config = {
+            "ConnectionArn": source.connection_arn,
+            "FullRepositoryId": source.repository,
+            "BranchName": source.branch,
+            "OutputArtifactFormat": "CODE_ZIP",
+        }
+        act = action("codestar", "Source", config, outputs=(SOURCE,))
+    elif source.provider == "s3":
+        config = {"S3Bucket": source.bucket, "S3ObjectKey": source.key, "PollForSourceChanges": "false"}
+        act = action("s3-source", "Source", config, outputs=(SOURCE,))
+    else:
+        config = {
+            "RepositoryName": source.repository,
+            "BranchName": source.branch,
+            "PollForSourceChanges": "false",  # started by the EventBridge rule instead
+            "OutputArtifactFormat": "CODE_ZIP",
+        }
+        act = action("codecommit", "Source", config, outputs=(SOURCE,))
+    return cp.Stages(Name="Source", Actions=[act])
 
 
-def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
-    stack = Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")
-    wiring.stacks.append(stack)
+def _codestar_trigger(m: Manifest) -> cp.PipelineTriggerDeclaration:
+    """V2 trigger: pushes to the branch (touching `paths`, when given) and tags matching `tags`."""
+    branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[m.source.branch])}
+    if m.source.paths:
+        branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
+    pushes = [cp.GitPushFilter(**branch_filter)]
+    if m.source.tags:
+        pushes.append(cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags))))
+    return cp.PipelineTriggerDeclaration(
+        ProviderType="CodeStarSourceConnection",
+        GitConfiguration=cp.GitConfiguration(SourceActionName="Source", Push=pushes),
+    )
+
+
+def _update_stage(job: BuildJob, wiring: Wiring) -> cp.Stages:
+    wiring.stacks.append(
+        Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")
+    )
     wiring.pass_roles.append(GetAtt("SelfUpdateRole", "Arn"))
     return cp.Stages(
         Name="UpdatePipeline",
         Actions=[
-            _codebuild_action(ctx, job, "Recompile", wiring, 1, (SOURCE,), (SELF_UPDATE,)),
+            _codebuild_action(job, "Recompile", wiring, 1, (SOURCE,), (SELF_UPDATE,)),
             action(
                 "cloudformation",
                 "UpdatePipelineStack",
@@ -169,91 +232,182 @@ def _subbed(text: str) -> Sub | str:
     return Sub(text) if "${" in text else text
 
 
-def _stack_name(m: Manifest, target: Target, env: Environment, region: str | None) -> str:
+def stack_name(m: Manifest, target: Target, env: Environment, region: str | None) -> str:
     return render_placeholders(target.stack, environment=env.name, region=_region_value(region), name=m.name)
 
 
+def exec_role_arn(m: Manifest, account: str) -> str:
+    """The CloudFormation execution role the bootstrap stack creates in a target account."""
+    return f"arn:aws:iam::{account}:role/manifestc/{m.name}/{m.name}-cfn-exec"
+
+
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
+    """prepare (1) -> approve (2) -> deploy (3) -> post-deploy tests (4); run orders compacted."""
     m = ctx.manifest
-    prepare, execute = [], []
+    actions: list[cp.Actions] = []
+    cross_account = m.is_cross_account(env)
+    action_role = deploy_role_arn(m, env.account) if cross_account else None
+    if action_role:
+        wiring.assume_roles.append(action_role)
     multi_region = len(env.regions) > 1
     for target_name in env.targets:
         target = m.target(target_name)
+        if target.type == "lambda":
+            job = jobs[lambda_job_purpose(env.name, target.name)]
+            actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
+            continue
         for region in env.regions:
             suffix = f"-{region}" if multi_region and region else ""
-            stack = _stack_name(m, target, env, region)
-            stack_arn = Sub(
-                f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:${{AWS::AccountId}}:"
-                f"stack/{stack.replace('${!', '${')}/*"
-            )
-            wiring.stacks.append(stack_arn)
-            role = _execution_role(ctx, env, target)
-            wiring.pass_roles.append(role)
-            parameters = {
-                key: render_placeholders(
-                    value.replace("${", "${!"), environment=env.name, region=_region_value(region), name=m.name
-                )
-                for key, value in target.parameters
-            }
-            base = {
-                "StackName": _subbed(stack),
-                "TemplatePath": f"{BUILD_OUTPUT}::{target.template}",
-                "Capabilities": ",".join(target.capabilities),
-                "RoleArn": role,
-            }
-            if parameters:
-                text = json.dumps(parameters, sort_keys=True)
-                base["ParameterOverrides"] = _subbed(text)
-            change_set = f"{m.name}-{target.name}"
-            if target.change_set:
-                prepare.append(
-                    action(
-                        "cloudformation",
-                        f"{target.name}{suffix}-prepare",
-                        {"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **base},
-                        1,
-                        (BUILD_OUTPUT,),
+            action_region = region if region and region != m.region else None
+            common = {"RoleArn": action_role, "Region": action_region}
+            if target.type == "cloudformation":
+                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
+            elif target.type == "ecs":
+                if not cross_account:
+                    wiring.ecs_services.append(
+                        Sub(
+                            f"arn:${{AWS::Partition}}:ecs:{_region_value(region)}:"
+                            f"${{AWS::AccountId}}:service/{target.cluster}/{target.service}"
+                        )
                     )
-                )
-                execute.append(
+                actions.append(
                     action(
-                        "cloudformation",
+                        "ecs",
                         f"{target.name}{suffix}-deploy",
-                        {"ActionMode": "CHANGE_SET_EXECUTE", "ChangeSetName": change_set, "StackName": _subbed(stack)},
-                        3,
-                    )
-                )
-            else:
-                execute.append(
-                    action(
-                        "cloudformation",
-                        f"{target.name}{suffix}-deploy",
-                        {"ActionMode": "CREATE_UPDATE", **base},
+                        {
+                            "ClusterName": target.cluster,
+                            "ServiceName": target.service,
+                            "FileName": f"imagedefinitions-{target.name}.json",
+                        },
                         3,
                         (BUILD_OUTPUT,),
+                        **common,
                     )
                 )
-    actions = prepare
-    if env.approval:
-        wiring.topics.append(Ref("ApprovalTopic"))
-        _approval_topic(ctx)
-        actions.append(
-            action(
-                "manual-approval",
-                "approve",
-                {
-                    "NotificationArn": Ref("ApprovalTopic"),
-                    "CustomData": f"Review the change sets of {m.name} for {env.name}, then approve to deploy.",
-                },
-                2,
-            )
-        )
-    actions.extend(execute)
+            elif target.type == "s3":
+                if not cross_account:
+                    wiring.s3_targets.append((target.bucket, target.prefix))
+                config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
+                if target.prefix:
+                    config["ObjectKey"] = target.prefix
+                actions.append(
+                    action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+                )
+    if env.approval is not None:
+        actions.append(_approval_action(ctx, env, wiring))
     for suite in m.tests_after(env.name):
         actions.append(
-            _codebuild_action(ctx, jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
+            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
         )
+    actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _cloudformation_actions(
+    ctx: Context, env: Environment, target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict
+) -> list[cp.Actions]:
+    m = ctx.manifest
+    stack = stack_name(m, target, env, region)
+    cross_account = m.is_cross_account(env)
+    if cross_account:
+        role = target.execution_role or exec_role_arn(m, env.account)
+    else:
+        account = "${AWS::AccountId}"
+        wiring.stacks.append(
+            Sub(f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:{account}:stack/{stack}/*")
+        )
+        role = _execution_role(ctx, env, target)
+        wiring.pass_roles.append(role)
+    parameters = {
+        key: render_placeholders(
+            value.replace("${", "${!"), environment=env.name, region=_region_value(region), name=m.name
+        )
+        for key, value in target.parameters
+    }
+    base = {
+        "StackName": _subbed(stack),
+        "TemplatePath": f"{BUILD_OUTPUT}::{target.template}",
+        "Capabilities": ",".join(target.capabilities),
+        "RoleArn": role,
+    }
+    if parameters:
+        base["ParameterOverrides"] = _subbed(json.dumps(parameters, sort_keys=True))
+    if not target.change_set:
+        return [
+            action(
+                "cloudformation",
+                f"{target.name}{suffix}-deploy",
+                {"ActionMode": "CREATE_UPDATE", **base},
+                3,
+                (BUILD_OUTPUT,),
+                **common,
+            )
+        ]
+    change_set = f"{m.name}-{target.name}"
+    return [
+        action(
+            "cloudformation",
+            f"{target.name}{suffix}-prepare",
+            {"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **base},
+            1,
+            (BUILD_OUTPUT,),
+            **common,
+        ),
+        action(
+            "cloudformation",
+            f"{target.name}{suffix}-deploy",
+            {"ActionMode": "CHANGE_SET_EXECUTE", "ChangeSetName": change_set, "StackName": _subbed(stack)},
+            3,
+            **common,
+        ),
+    ]
+
+
+def _approval_action(ctx: Context, env: Environment, wiring: Wiring) -> cp.Actions:
+    approval = env.approval
+    if approval.notify:
+        topic = approval.notify
+    else:
+        _approval_topic(ctx)
+        topic = Ref("ApprovalTopic")
+    wiring.topics.append(topic)
+    if approval.approvers:
+        _approvers_policy(ctx, env)
+    return action(
+        "manual-approval",
+        "approve",
+        {
+            "NotificationArn": topic,
+            "CustomData": f"Review the change sets of {ctx.name} for {env.name}, then approve to deploy.",
+        },
+        2,
+        TimeoutInMinutes=approval.timeout_minutes,
+    )
+
+
+def _approvers_policy(ctx: Context, env: Environment) -> None:
+    """Only the listed approvers are granted codepipeline:PutApprovalResult on this action."""
+    by_kind: dict[str, list[str]] = {"role": [], "user": [], "group": []}
+    for arn in env.approval.approvers:
+        kind, _, path_name = arn.split(":", 5)[5].partition("/")
+        by_kind[kind].append(path_name.rsplit("/", 1)[-1])
+    approve = ctx.arn("codepipeline", f"{ctx.name}/{env.name}/approve")
+    props = {
+        "Path": ctx.iam_path,
+        "Description": f"Approve {ctx.name} deployments to {env.name}",
+        "PolicyDocument": policy(
+            allow([codepipeline.PutApprovalResult], [approve], sid="ApproveThisStage"),
+            allow(
+                [codepipeline.GetPipeline, codepipeline.GetPipelineState, codepipeline.GetPipelineExecution],
+                [ctx.pipeline_arn],
+                sid="SeeThePipeline",
+            ),
+        ),
+    }
+    for kind, key in (("role", "Roles"), ("user", "Users"), ("group", "Groups")):
+        if by_kind[kind]:
+            props[key] = sorted(set(by_kind[kind]))
+    ctx.add(iam.ManagedPolicy(camel("approvers", env.name, "policy"), **props))
 
 
 def _compact_run_orders(actions: list[cp.Actions]) -> list[cp.Actions]:
@@ -279,7 +433,7 @@ def _approval_topic(ctx: Context) -> None:
 
 
 def _execution_role(ctx: Context, env: Environment, target: Target):
-    """The role CloudFormation uses to deploy a target's stack: given, or created per environment.
+    """The role CloudFormation uses to deploy a same-account target's stack: given, or created.
 
     The created role gets the target's managed policies (PowerUserAccess by default, which has no
     IAM) plus IAM role management limited to roles named after the stacks it deploys, so an app
@@ -291,28 +445,10 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
     if logical_id in ctx.template.resources:
         return GetAtt(logical_id, "Arn")
     m = ctx.manifest
-    stacks = sorted({_stack_name(m, target, env, region) for region in env.regions})
+    stacks = sorted({stack_name(m, target, env, region) for region in env.regions})
     role_arns = [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*") for s in stacks]
     statements = [
-        allow(
-            [
-                aiam.CreateRole,
-                aiam.DeleteRole,
-                aiam.GetRole,
-                aiam.UpdateRole,
-                aiam.TagRole,
-                aiam.UntagRole,
-                aiam.PutRolePolicy,
-                aiam.DeleteRolePolicy,
-                aiam.GetRolePolicy,
-                aiam.AttachRolePolicy,
-                aiam.DetachRolePolicy,
-                aiam.UpdateAssumeRolePolicy,
-                aiam.PassRole,
-            ],
-            role_arns,
-            sid="RolesOfThisStack",
-        ),
+        allow(stack_role_actions(), role_arns, sid="RolesOfThisStack"),
     ] + artifact_statements(ctx, write=False)
     service_role(
         ctx,
@@ -324,28 +460,67 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
     return GetAtt(logical_id, "Arn")
 
 
+def stack_role_actions() -> list:
+    """IAM actions a deployed app stack needs to manage its own roles."""
+    return [
+        aiam.CreateRole,
+        aiam.DeleteRole,
+        aiam.GetRole,
+        aiam.UpdateRole,
+        aiam.TagRole,
+        aiam.UntagRole,
+        aiam.PutRolePolicy,
+        aiam.DeleteRolePolicy,
+        aiam.GetRolePolicy,
+        aiam.AttachRolePolicy,
+        aiam.DetachRolePolicy,
+        aiam.UpdateAssumeRolePolicy,
+        aiam.PassRole,
+    ]
+
+
 def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     m = ctx.manifest
-    repo = ctx.arn("codecommit", m.source.repository)
-    statements = artifact_statements(ctx) + [
-        allow(
-            [
-                codecommit.GetBranch,
-                codecommit.GetCommit,
-                codecommit.GetRepository,
-                codecommit.UploadArchive,
-                codecommit.GetUploadArchiveStatus,
-                codecommit.CancelUploadArchive,
-            ],
-            [repo],
-            sid="SourceRepository",
-        ),
+    statements = artifact_statements(ctx) + _source_statements(ctx)
+    statements.append(
         allow(
             [codebuild.BatchGetBuilds, codebuild.StartBuild],
             [ctx.project_arn(p) for p in dict.fromkeys(wiring.projects)],
             sid="RunBuilds",
-        ),
-    ]
+        )
+    )
+    if wiring.batch_projects:
+        statements.append(
+            allow(
+                [codebuild.BatchGetBuildBatches, codebuild.StartBuildBatch],
+                [ctx.project_arn(p) for p in dict.fromkeys(wiring.batch_projects)],
+                sid="RunBatchBuilds",
+            )
+        )
+    if m.extra_regions:
+        arns = [f"arn:${{AWS::Partition}}:s3:::{ctx.regional_bucket_pattern(r)}" for r in m.extra_regions]
+        buckets = [Sub(a) for a in arns]
+        statements += [
+            allow(
+                [as3.GetObject, as3.GetObjectVersion, as3.PutObject],
+                [Sub(f"{a}/*") for a in arns],
+                sid="RegionalArtifactObjects",
+            ),
+            allow(
+                [as3.GetBucketAcl, as3.GetBucketLocation, as3.GetBucketVersioning],
+                buckets,
+                sid="RegionalArtifactBuckets",
+            ),
+            allow(
+                [
+                    Action("kms", n)
+                    for n in ("Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey", "DescribeKey")
+                ],
+                [Sub(f"arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:key/*") for r in m.extra_regions],
+                Condition(ForAnyValueStringEquals({"kms:ResourceAliases": ctx.key_alias})),
+                sid="RegionalArtifactKeys",
+            ),
+        ]
     if wiring.stacks:
         statements.append(
             allow(
@@ -370,9 +545,85 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
                 sid="PassDeployRoles",
             )
         )
+    if wiring.assume_roles:
+        statements.append(allow([sts.AssumeRole], sorted(set(wiring.assume_roles)), sid="AssumeTargetAccountRoles"))
     if wiring.topics:
         statements.append(allow([asns.Publish], _unique(wiring.topics), sid="ApprovalNotifications"))
+    if wiring.ecs_services:
+        # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
+        statements += [
+            allow([ecs.DescribeServices, ecs.UpdateService], _unique(wiring.ecs_services), sid="DeployEcsServices"),
+            # Task definitions are registered by family name, unknown until deploy: no resource-level scope.
+            allow(
+                [
+                    ecs.RegisterTaskDefinition,
+                    ecs.DescribeTaskDefinition,
+                    ecs.DescribeTasks,
+                    ecs.ListTasks,
+                    ecs.TagResource,
+                ],
+                ["*"],
+                sid="EcsTaskDefinitions",
+            ),
+            allow(
+                [aiam.PassRole],
+                ["*"],
+                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                sid="PassTaskRoles",
+            ),
+        ]
+    if wiring.s3_targets:
+        objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
+        buckets = sorted({bucket for bucket, _ in wiring.s3_targets})
+        statements.append(
+            allow(
+                [as3.PutObject, as3.PutObjectAcl, as3.GetObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{o}") for o in objects],
+                sid="DeployToBuckets",
+            )
+        )
+        statements.append(
+            allow(
+                [as3.GetBucketLocation, as3.ListBucket],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{b}") for b in buckets],
+                sid="TargetBuckets",
+            )
+        )
     service_role(ctx, "PipelineRole", "codepipeline.amazonaws.com", statements)
+
+
+def _source_statements(ctx: Context) -> list:
+    source = ctx.manifest.source
+    if source.provider == "codestar":
+        actions = [Action(connection_service(source.connection_arn), "UseConnection")]
+        return [allow(actions, [source.connection_arn], sid="SourceConnection")]
+    if source.provider == "s3":
+        return [
+            allow(
+                [as3.GetObject, as3.GetObjectVersion],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{source.bucket}/{source.key}")],
+                sid="SourceObject",
+            ),
+            allow(
+                [as3.GetBucketVersioning, as3.GetBucketLocation],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{source.bucket}")],
+                sid="SourceBucket",
+            ),
+        ]
+    return [
+        allow(
+            [
+                codecommit.GetBranch,
+                codecommit.GetCommit,
+                codecommit.GetRepository,
+                codecommit.UploadArchive,
+                codecommit.GetUploadArchiveStatus,
+                codecommit.CancelUploadArchive,
+            ],
+            [ctx.arn("codecommit", source.repository)],
+            sid="SourceRepository",
+        )
+    ]
 
 
 def _unique(items: list) -> list:
@@ -386,8 +637,30 @@ def _unique(items: list) -> list:
 
 
 def _source_rule(ctx: Context) -> None:
-    """CodeCommit pushes start the pipeline through EventBridge (no polling)."""
+    """CodeCommit pushes and S3 object uploads start the pipeline through EventBridge (no polling)."""
     m = ctx.manifest
+    if m.source.provider == "codestar":
+        return  # V2 triggers on the pipeline
+    if m.source.provider == "s3":
+        # Needs EventBridge notifications on the source bucket (README: "Sources").
+        pattern = {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [m.source.bucket]}, "object": {"key": [m.source.key]}},
+        }
+        description = f"Start pipeline {m.name} when s3://{m.source.repository} is uploaded"
+    else:
+        pattern = {
+            "source": ["aws.codecommit"],
+            "detail-type": ["CodeCommit Repository State Change"],
+            "resources": [ctx.arn("codecommit", m.source.repository)],
+            "detail": {
+                "event": ["referenceCreated", "referenceUpdated"],
+                "referenceType": ["branch"],
+                "referenceName": [m.source.branch],
+            },
+        }
+        description = f"Start pipeline {m.name} on pushes to {m.source.repository}@{m.source.branch}"
     service_role(
         ctx,
         "SourceRuleRole",
@@ -398,21 +671,9 @@ def _source_rule(ctx: Context) -> None:
         events.Rule(
             "SourceRule",
             Name=f"{m.name}-source",
-            Description=f"Start pipeline {m.name} on pushes to {m.source.repository}@{m.source.branch}",
+            Description=description,
             State="ENABLED",
-            EventPattern={
-                "source": ["aws.codecommit"],
-                "detail-type": ["CodeCommit Repository State Change"],
-                "resources": [ctx.arn("codecommit", m.source.repository)],
-                "detail": {
-                    "event": ["referenceCreated", "referenceUpdated"],
-                    "referenceType": ["branch"],
-                    "referenceName": [m.source.branch],
-                },
-            },
+            EventPattern=pattern,
             Targets=[events.Target(Id="pipeline", Arn=ctx.pipeline_arn, RoleArn=GetAtt("SourceRuleRole", "Arn"))],
         )
     )
-
-
-__all__ = ["Allow", "Principal", "Statement", "action", "emit_pipeline", "policy"]

@@ -52,16 +52,26 @@ class Context:
     def key_alias(self) -> str:
         return f"alias/manifestc/{self.name}"
 
+    def regional_bucket_pattern(self, region: str = "${AWS::Region}") -> str:
+        """Artifact bucket name (Fn::Sub text): globally unique, deterministic, <= 63 chars —
+        a name prefix, a hash of the name, the account and the region."""
+        digest = hashlib.sha256(self.name.encode()).hexdigest()[:6]
+        return f"{self.name[:16].rstrip('-')}-{digest}-${{AWS::AccountId}}-{region}"
+
     @property
     def bucket_name(self) -> Sub:
-        """Globally unique, deterministic, <= 63 chars: name prefix, name hash, account, region."""
-        digest = hashlib.sha256(self.name.encode()).hexdigest()[:6]
-        return Sub(f"{self.name[:16].rstrip('-')}-{digest}-${{AWS::AccountId}}-${{AWS::Region}}")
+        return Sub(self.regional_bucket_pattern())
 
     @property
     def bucket_name_pattern(self) -> str:
-        digest = hashlib.sha256(self.name.encode()).hexdigest()[:6]
-        return f"{self.name[:16].rstrip('-')}-{digest}-${{AWS::AccountId}}-${{AWS::Region}}"
+        return self.regional_bucket_pattern()
+
+    def regional_bucket_name(self, region: str) -> Sub:
+        """The artifact bucket support-<region>.yaml creates in another region."""
+        return Sub(self.regional_bucket_pattern(region))
+
+    def regional_key_alias_arn(self, region: str) -> Sub:
+        return Sub(f"arn:${{AWS::Partition}}:kms:{region}:${{AWS::AccountId}}:{self.key_alias}")
 
     # --- ARNs (Fn::Sub strings) --------------------------------------------------------------
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> Sub:
@@ -83,6 +93,9 @@ class Context:
         self.template.add_resource(resource)
         return resource
 
+    def tag_map(self) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.tags().to_dict()}
+
     def tags(self) -> Tags:
         base = {"team": self.manifest.team, "pipeline": self.name, "managed-by": "manifestc"}
         merged = dict(self.manifest.tags)
@@ -93,13 +106,16 @@ class Context:
         """Tag every taggable resource (troposphere knows which types take `Tags`)."""
         for resource in self.template.resources.values():
             if "Tags" in resource.props and "Tags" not in resource.properties:
-                resource.Tags = self.tags()
+                expected = resource.props["Tags"][0]
+                # most types take a list of Key/Value pairs; a few (notification rules) a plain map
+                resource.Tags = self.tag_map() if expected is dict else self.tags()
 
-    def describe(self) -> None:
+    def describe(self, what: str | None = None) -> None:
         self.template.set_version("2010-09-09")
+        subject = what or f"pipeline {self.name}"
         self.template.set_description(
-            f"manifestc {__version__}: pipeline {self.name} compiled from {self.manifest.file}"
-            + (f" - {self.manifest.description}" if self.manifest.description else "")
+            f"manifestc {__version__}: {subject} compiled from {self.manifest.file}"
+            + (f" - {self.manifest.description}" if self.manifest.description and what is None else "")
         )
         self.template.set_metadata(
             {

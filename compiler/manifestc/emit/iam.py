@@ -107,3 +107,9 @@ def report_statements(report_group_ids: list[str]) -> list[Statement]:
             sid="TestReports",
         )
     ]
+
+
+def connection_service(connection_arn: str) -> str:
+    """The IAM service prefix of a connection: `codestar-connections` or `codeconnections`,
+    as its ARN says (connections created since the 2024 rename are codeconnections)."""
+    return connection_arn.split(":")[2]

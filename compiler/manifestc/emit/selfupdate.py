@@ -92,6 +92,12 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "codebuild:DeleteProject",
         "codebuild:BatchGetProjects",
     ),
+    # a project with a webhook (feature-branch builds on a CodeStar-connected host)
+    "AWS::CodeBuild::Project#webhook": (
+        "codebuild:CreateWebhook",
+        "codebuild:UpdateWebhook",
+        "codebuild:DeleteWebhook",
+    ),
     "AWS::CodeBuild::ReportGroup": (
         "codebuild:CreateReportGroup",
         "codebuild:UpdateReportGroup",
@@ -117,6 +123,32 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "events:ListTargetsByRule",
         "events:TagResource",
         "events:UntagResource",
+    ),
+    "AWS::SNS::TopicPolicy": ("sns:SetTopicAttributes", "sns:GetTopicAttributes"),
+    "AWS::IAM::ManagedPolicy": (
+        "iam:CreatePolicy",
+        "iam:DeletePolicy",
+        "iam:GetPolicy",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:AttachUserPolicy",
+        "iam:DetachUserPolicy",
+        "iam:AttachGroupPolicy",
+        "iam:DetachGroupPolicy",
+    ),
+    "AWS::CodeStarNotifications::NotificationRule": (
+        "codestar-notifications:CreateNotificationRule",
+        "codestar-notifications:UpdateNotificationRule",
+        "codestar-notifications:DeleteNotificationRule",
+        "codestar-notifications:DescribeNotificationRule",
+        "codestar-notifications:Subscribe",
+        "codestar-notifications:Unsubscribe",
+        "codestar-notifications:TagResource",
+        "codestar-notifications:UntagResource",
     ),
     "AWS::SNS::Topic": (
         "sns:CreateTopic",
@@ -145,10 +177,23 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
         "AWS::IAM::Role": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")],
         "AWS::Logs::LogGroup": lambda: [ctx.arn("logs", f"log-group:/aws/codebuild/{n}-*")],
         "AWS::CodeBuild::Project": lambda: [ctx.arn("codebuild", f"project/{n}-*")],
+        "AWS::CodeBuild::Project#webhook": lambda: [ctx.arn("codebuild", f"project/{n}-feature")],
         "AWS::CodeBuild::ReportGroup": lambda: [ctx.arn("codebuild", f"report-group/{n}-*")],
         "AWS::CodePipeline::Pipeline": lambda: [ctx.pipeline_arn],
         "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
         "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
+        "AWS::SNS::TopicPolicy": lambda: [ctx.arn("sns", f"{n}-*")],
+        # managed policies live under the pipeline's IAM path; attaching them needs the principals
+        # named as approvers, which are outside the path: scoped by the policy ARN condition instead.
+        "AWS::IAM::ManagedPolicy": lambda: [
+            Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*"),
+            Sub(f"{partition}:iam::${{AWS::AccountId}}:role/*"),
+            Sub(f"{partition}:iam::${{AWS::AccountId}}:user/*"),
+            Sub(f"{partition}:iam::${{AWS::AccountId}}:group/*"),
+        ],
+        "AWS::CodeStarNotifications::NotificationRule": lambda: [
+            ctx.arn("codestar-notifications", "notificationrule/*")
+        ],
     }
 
 
@@ -161,7 +206,14 @@ def emit_self_update_role(ctx: Context) -> None:
     """The CloudFormation role of the UpdatePipeline stage, when regenerate is on."""
     if not ctx.manifest.regenerate.enabled:
         return
-    types = sorted({r.resource_type for r in ctx.template.resources.values()} | {"AWS::IAM::Role"})
+    types = {r.resource_type for r in ctx.template.resources.values()} | {"AWS::IAM::Role"}
+    if any(
+        "Triggers" in r.properties
+        for r in ctx.template.resources.values()
+        if r.resource_type == "AWS::CodeBuild::Project"
+    ):
+        types.add("AWS::CodeBuild::Project#webhook")
+    types = sorted(types)
     scopes = _scopes(ctx)
     statements = []
     unscoped: list[str] = []
@@ -175,7 +227,7 @@ def emit_self_update_role(ctx: Context) -> None:
         if resource_type == "AWS::KMS::Key":
             # key ids are random: the key is identified by the pipeline tag it is created with
             condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
-        sid = resource_type.replace("AWS::", "").replace("::", "")
+        sid = resource_type.replace("AWS::", "").replace("::", "").replace("#", "")
         statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
     if unscoped:
         statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))

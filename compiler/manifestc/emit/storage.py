@@ -1,18 +1,13 @@
-"""Artifact storage: the KMS key (rotation on), its alias, and the artifact bucket with its policy."""
+"""Artifact storage: the KMS key (rotation on), its alias, and the artifact bucket with its policy.
+
+The same emitter builds the home store of pipeline.yaml and the regional stores of
+support-<region>.yaml; target accounts' bootstrap roles are granted read access in both.
+"""
 
 from __future__ import annotations
 
 from awacs import kms, s3
-from awacs.aws import (
-    Action,
-    Allow,
-    ArnLike,
-    Bool,
-    Condition,
-    Deny,
-    Principal,
-    Statement,
-)
+from awacs.aws import Action, Allow, ArnLike, Bool, Condition, Deny, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere import kms as tkms
 from troposphere import s3 as ts3
@@ -22,10 +17,19 @@ from .context import Context
 from .iam import policy
 
 
-def emit_storage(ctx: Context) -> None:
-    """KMS key, alias, artifact bucket and its TLS-only policy."""
-    log_groups = ctx.arn("logs", f"log-group:/aws/codebuild/{ctx.name}-*")
-    key_policy = policy(
+def bootstrap_roles(account: str, name: str) -> Sub:
+    """The roles bootstrap-<account>.yaml creates: all under the pipeline's IAM path there."""
+    return Sub(f"arn:${{AWS::Partition}}:iam::{account}:role/manifestc/{name}/*")
+
+
+def _account_root(account: str) -> Principal:
+    # Account principals (with a PrincipalArn condition) rather than role ARNs: a resource policy
+    # naming a role that does not exist yet fails, and bootstrap stacks may come later.
+    return Principal("AWS", Sub(f"arn:${{AWS::Partition}}:iam::{account}:root"))
+
+
+def _key_policy(ctx: Context, home: bool) -> object:
+    statements = [
         Statement(
             Sid="AccountAdministersKeyThroughIam",
             Effect=Allow,
@@ -34,23 +38,70 @@ def emit_storage(ctx: Context) -> None:
             # which grant each role only the kms actions it needs on this key.
             Action=[Action("kms", "*")],
             Resource=["*"],
-        ),
-        Statement(
-            Sid="CloudWatchLogsEncryptsBuildLogs",
-            Effect=Allow,
-            Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-            Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
-            # In a key policy "*" means this key.
-            Resource=["*"],
-            Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": log_groups})),
-        ),
-    )
+        )
+    ]
+    if home:
+        statements.append(
+            Statement(
+                Sid="CloudWatchLogsEncryptsBuildLogs",
+                Effect=Allow,
+                Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+                Action=[
+                    kms.Encrypt,
+                    kms.Decrypt,
+                    kms.ReEncryptFrom,
+                    kms.ReEncryptTo,
+                    kms.GenerateDataKey,
+                    kms.DescribeKey,
+                ],
+                # In a key policy "*" means this key.
+                Resource=["*"],
+                Condition=Condition(
+                    ArnLike(
+                        {
+                            "kms:EncryptionContext:aws:logs:arn": ctx.arn(
+                                "logs", f"log-group:/aws/codebuild/{ctx.name}-*"
+                            )
+                        }
+                    )
+                ),
+            )
+        )
+        notifications = ctx.manifest.notifications
+        if notifications is not None and notifications.sns_topic is None:
+            statements.append(
+                Statement(
+                    Sid="NotificationsPublishToEncryptedTopic",
+                    Effect=Allow,
+                    Principal=Principal("Service", "codestar-notifications.amazonaws.com"),
+                    Action=[kms.GenerateDataKey, kms.Decrypt],
+                    Resource=["*"],
+                    Condition=Condition(StringEquals({"kms:ViaService": Sub("sns.${AWS::Region}.amazonaws.com")})),
+                )
+            )
+    for account in ctx.manifest.extra_accounts:
+        statements.append(
+            Statement(
+                Sid=f"DeployRolesOf{account}DecryptArtifacts",
+                Effect=Allow,
+                Principal=_account_root(account),
+                Action=[kms.Decrypt, kms.DescribeKey],
+                Resource=["*"],
+                Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
+            )
+        )
+    return policy(*statements)
+
+
+def emit_storage(ctx: Context, home: bool = True) -> None:
+    """KMS key, alias, artifact bucket and its TLS-only policy."""
     ctx.add(
         tkms.Key(
             "ArtifactKey",
-            Description=f"manifestc pipeline {ctx.name}: artifacts, build logs and notifications",
+            Description=f"manifestc pipeline {ctx.name}: artifacts"
+            + (", build logs and notifications" if home else ""),
             EnableKeyRotation=True,
-            KeyPolicy=key_policy,
+            KeyPolicy=_key_policy(ctx, home),
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
         )
@@ -106,20 +157,25 @@ def emit_storage(ctx: Context) -> None:
             },
         )
     )
-    ctx.add(
-        ts3.BucketPolicy(
-            "ArtifactBucketPolicy",
-            Bucket=Ref("ArtifactBucket"),
-            PolicyDocument=policy(
-                Statement(
-                    Sid="DenyInsecureTransport",
-                    Effect=Deny,
-                    Principal=Principal("*"),
-                    Action=[Action("s3", "*")],
-                    Resource=[GetAtt("ArtifactBucket", "Arn"), Sub("${ArtifactBucket.Arn}/*")],
-                    Condition=Condition(Bool({"aws:SecureTransport": "false"})),
-                )
-            ),
+    statements = [
+        Statement(
+            Sid="DenyInsecureTransport",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[Action("s3", "*")],
+            Resource=[GetAtt("ArtifactBucket", "Arn"), Sub("${ArtifactBucket.Arn}/*")],
+            Condition=Condition(Bool({"aws:SecureTransport": "false"})),
         )
-    )
-    _ = s3  # the bucket's own actions are granted per role in iam.artifact_statements
+    ]
+    for account in ctx.manifest.extra_accounts:
+        statements.append(
+            Statement(
+                Sid=f"DeployRolesOf{account}ReadArtifacts",
+                Effect=Allow,
+                Principal=_account_root(account),
+                Action=[s3.GetObject, s3.GetObjectVersion],
+                Resource=[Sub("${ArtifactBucket.Arn}/*")],
+                Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
+            )
+        )
+    ctx.add(ts3.BucketPolicy("ArtifactBucketPolicy", Bucket=Ref("ArtifactBucket"), PolicyDocument=policy(*statements)))

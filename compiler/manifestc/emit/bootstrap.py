@@ -1,0 +1,220 @@
+"""Per-account and per-region companion stacks of a pipeline.
+
+bootstrap-<account>.yaml (deployed once in each target account): the deploy role the pipeline
+assumes for that account's actions, and the CloudFormation execution role, both trusting only
+the pipeline's roles in the tooling account and able to read its artifacts.
+support-<region>.yaml (deployed in the tooling account, in each extra region): the regional
+artifact bucket and key CodePipeline needs for cross-region actions.
+"""
+
+from __future__ import annotations
+
+from awacs import cloudformation as acfn
+from awacs import ecs, kms, s3, sts
+from awacs import iam as aiam
+from awacs.aws import Action, Allow, ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
+from troposphere import Sub, Template, iam
+
+from ..model import Manifest
+from .codepipeline import stack_name, stack_role_actions
+from .context import Context
+from .iam import allow, policy
+from .storage import emit_storage
+
+
+def emit_bootstrap(manifest: Manifest, account: str) -> Template:
+    ctx = Context(manifest)
+    ctx.describe(f"bootstrap of pipeline {manifest.name} for account {account}")
+    m = manifest
+    tooling = m.account
+    envs = [e for e in m.environments if e.account == account]
+    statements = _artifact_read(ctx, tooling)
+    stacks, pass_roles, exec_policies = [], [], []
+    ecs_services, buckets, functions = [], [], []
+    for env in envs:
+        for name in env.targets:
+            target = m.target(name)
+            for region in env.regions:
+                reg = region or "${AWS::Region}"
+                if target.type == "cloudformation":
+                    stacks.append(
+                        Sub(
+                            f"arn:${{AWS::Partition}}:cloudformation:{reg}:${{AWS::AccountId}}:"
+                            f"stack/{stack_name(m, target, env, region)}/*"
+                        )
+                    )
+                    if target.execution_role:
+                        pass_roles.append(target.execution_role)
+                    else:
+                        pass_roles.append(
+                            Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}{m.name}-cfn-exec")
+                        )
+                        exec_policies.extend(p for p in target.execution_policies if p not in exec_policies)
+                elif target.type == "ecs":
+                    ecs_services.append(
+                        Sub(
+                            f"arn:${{AWS::Partition}}:ecs:{reg}:${{AWS::AccountId}}:"
+                            f"service/{target.cluster}/{target.service}"
+                        )
+                    )
+                elif target.type == "s3":
+                    buckets.append((target.bucket, target.prefix))
+                elif target.type == "lambda":
+                    functions.append(
+                        Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:${{AWS::AccountId}}:function:{target.function}")
+                    )
+    if stacks:
+        statements.append(
+            allow(
+                [
+                    acfn.CreateStack,
+                    acfn.UpdateStack,
+                    acfn.DescribeStacks,
+                    acfn.CreateChangeSet,
+                    acfn.DescribeChangeSet,
+                    acfn.ExecuteChangeSet,
+                    acfn.DeleteChangeSet,
+                ],
+                stacks,
+                sid="DeployStacks",
+            )
+        )
+        statements.append(
+            allow(
+                [aiam.PassRole],
+                pass_roles,
+                Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
+                sid="PassExecutionRole",
+            )
+        )
+    if ecs_services:
+        statements += [
+            allow([ecs.DescribeServices, ecs.UpdateService], ecs_services, sid="DeployEcsServices"),
+            # Task definitions are registered by family name at deploy time: no resource-level scope.
+            allow(
+                [
+                    ecs.RegisterTaskDefinition,
+                    ecs.DescribeTaskDefinition,
+                    ecs.DescribeTasks,
+                    ecs.ListTasks,
+                    ecs.TagResource,
+                ],
+                ["*"],
+                sid="EcsTaskDefinitions",
+            ),
+            allow(
+                [aiam.PassRole],
+                ["*"],
+                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                sid="PassTaskRoles",
+            ),
+        ]
+    if buckets:
+        statements.append(
+            allow(
+                [s3.PutObject, s3.PutObjectAcl, s3.GetObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{b}/{p or ''}*") for b, p in sorted(set(buckets))],
+                sid="DeployToBuckets",
+            )
+        )
+    if functions:
+        statements.append(
+            allow(
+                [
+                    Action("lambda", n)
+                    for n in ("UpdateFunctionCode", "GetFunction", "GetFunctionConfiguration", "PublishVersion")
+                ],
+                functions,
+                sid="DeployFunctions",
+            )
+        )
+    trust = Statement(
+        Effect=Allow,
+        Principal=Principal("AWS", Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:root")),
+        Action=[sts.AssumeRole],
+        Condition=Condition(
+            ArnLike({"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:role/manifestc/{m.name}/*")})
+        ),
+    )
+    ctx.add(
+        iam.Role(
+            "DeployRole",
+            RoleName=f"{m.name}-deploy",
+            Path=ctx.iam_path,
+            Description=f"Assumed by pipeline {m.name} in {tooling} to deploy to this account",
+            AssumeRolePolicyDocument=policy(trust),
+            Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+        )
+    )
+    if exec_policies:
+        exec_stacks = sorted(
+            {
+                stack_name(m, m.target(n), e, r)
+                for e in envs
+                for n in e.targets
+                if m.target(n).type == "cloudformation"
+                for r in e.regions
+            }
+        )
+        cfn_trust = Statement(
+            Effect=Allow,
+            Principal=Principal("Service", "cloudformation.amazonaws.com"),
+            Action=[sts.AssumeRole],
+            Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
+        )
+        ctx.add(
+            iam.Role(
+                "CloudFormationExecutionRole",
+                RoleName=f"{m.name}-cfn-exec",
+                Path=ctx.iam_path,
+                Description=f"CloudFormation deploys the stacks of pipeline {m.name} with this role",
+                AssumeRolePolicyDocument=policy(cfn_trust),
+                ManagedPolicyArns=[Sub(p.replace("arn:aws:", "arn:${AWS::Partition}:")) for p in exec_policies],
+                Policies=[
+                    iam.Policy(
+                        PolicyName="stack-roles",
+                        PolicyDocument=policy(
+                            allow(
+                                stack_role_actions(),
+                                [
+                                    Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*")
+                                    for s in exec_stacks
+                                ],
+                                sid="RolesOfTheseStacks",
+                            )
+                        ),
+                    )
+                ],
+            )
+        )
+    ctx.apply_tags()
+    return ctx.template
+
+
+def _artifact_read(ctx: Context, tooling: str) -> list:
+    """Read the pipeline's artifacts in the tooling account, in every region it keeps them."""
+    m = ctx.manifest
+    regions = [m.region or "*"] + list(m.extra_regions)
+    buckets = [ctx.regional_bucket_pattern(r).replace("${AWS::AccountId}", tooling) for r in regions]
+    return [
+        allow(
+            [s3.GetObject, s3.GetObjectVersion],
+            [Sub(f"arn:${{AWS::Partition}}:s3:::{b}/*") for b in buckets],
+            sid="ReadArtifacts",
+        ),
+        allow(
+            [kms.Decrypt, kms.DescribeKey],
+            [Sub(f"arn:${{AWS::Partition}}:kms:*:{tooling}:key/*")],
+            Condition(ForAnyValueStringEquals({"kms:ResourceAliases": ctx.key_alias})),
+            sid="DecryptArtifacts",
+        ),
+    ]
+
+
+def emit_support(manifest: Manifest, region: str) -> Template:
+    """The regional artifact store for cross-region actions (deploy it in `region`)."""
+    ctx = Context(manifest)
+    ctx.describe(f"artifact store of pipeline {manifest.name} in {region}")
+    emit_storage(ctx, home=False)
+    ctx.apply_tags()
+    return ctx.template

@@ -1,0 +1,114 @@
+"""Feature-branch builds (SPEC §3 source.feature_branches): a CodeBuild project outside the
+pipeline, started on every push to a matching branch — by an EventBridge rule for CodeCommit,
+by a CodeBuild webhook filter for CodeStar-connected hosts."""
+
+from __future__ import annotations
+
+import re
+
+from awacs import codebuild, codecommit
+from awacs.aws import Action
+from troposphere import GetAtt, Sub, events
+from troposphere import codebuild as cb
+
+from .. import aws
+from .context import Context
+from .iam import allow, connection_service, service_role
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A branch glob (`feature/*`, `fix/**`) as the regex CodeBuild webhook filters match."""
+    out = ""
+    for part in re.split(r"(\*\*|\*|\?)", pattern):
+        out += {"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+    return out
+
+
+def feature_source(ctx: Context, spec) -> dict:
+    """Source, triggers and source-access statements of the feature-branch project."""
+    m = ctx.manifest
+    fb = m.source.feature_branches
+    if m.source.provider == "codecommit":
+        location = Sub(f"https://git-codecommit.${{AWS::Region}}.${{AWS::URLSuffix}}/v1/repos/{m.source.repository}")
+        return {"Source": cb.Source(Type="CODECOMMIT", Location=location, BuildSpec=spec, GitCloneDepth=1)}
+    kind, url = aws.GIT_HOSTS[m.source.host]
+    branches = "|".join(glob_to_regex(p) for p in fb.patterns)
+    source = cb.Source(
+        Type=kind,
+        Location=url.format(repository=m.source.repository),
+        BuildSpec=spec,
+        GitCloneDepth=1,
+        ReportBuildStatus=True,
+    )
+    # troposphere's SourceAuth validator predates CODECONNECTIONS (CloudFormation accepts it:
+    # AWS::CodeBuild::Project SourceAuth Type OAUTH | CODECONNECTIONS | SECRETS_MANAGER).
+    source.properties["Auth"] = {"Type": "CODECONNECTIONS", "Resource": m.source.connection_arn}
+    return {
+        "Source": source,
+        "Triggers": cb.ProjectTriggers(
+            Webhook=True,
+            FilterGroups=[
+                [
+                    cb.WebhookFilter(Type="EVENT", Pattern="PUSH"),
+                    cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
+                ]
+            ],
+        ),
+    }
+
+
+def source_access_statements(ctx: Context) -> list:
+    """What the feature project's role needs to read the repository."""
+    m = ctx.manifest
+    if m.source.provider == "codecommit":
+        return [allow([codecommit.GitPull], [ctx.arn("codecommit", m.source.repository)], sid="CloneRepository")]
+    actions = [
+        Action(connection_service(m.source.connection_arn), name)
+        for name in ("UseConnection", "GetConnection", "GetConnectionToken")
+    ]
+    return [allow(actions, [m.source.connection_arn], sid="UseConnection")]
+
+
+def emit_feature_rule(ctx: Context) -> None:
+    """CodeCommit pushes to matching branches start the feature project through EventBridge."""
+    m = ctx.manifest
+    fb = m.source.feature_branches
+    if fb is None or m.source.provider != "codecommit":
+        return
+    project = ctx.project_arn("feature")
+    service_role(
+        ctx,
+        "FeatureRuleRole",
+        "events.amazonaws.com",
+        [allow([codebuild.StartBuild], [project], sid="StartFeatureBuild")],
+    )
+    ctx.add(
+        events.Rule(
+            "FeatureRule",
+            Name=f"{m.name}-feature",
+            Description=f"Build {', '.join(fb.patterns)} branches of {m.source.repository} on push",
+            State="ENABLED",
+            EventPattern={
+                "source": ["aws.codecommit"],
+                "detail-type": ["CodeCommit Repository State Change"],
+                "resources": [ctx.arn("codecommit", m.source.repository)],
+                "detail": {
+                    "event": ["referenceCreated", "referenceUpdated"],
+                    "referenceType": ["branch"],
+                    "referenceName": [{"wildcard": p} for p in fb.patterns],
+                },
+            },
+            Targets=[
+                events.Target(
+                    Id="feature-build",
+                    Arn=project,
+                    RoleArn=GetAtt("FeatureRuleRole", "Arn"),
+                    InputTransformer=events.InputTransformer(
+                        InputPathsMap={"commit": "$.detail.commitId", "branch": "$.detail.referenceName"},
+                        InputTemplate='{"sourceVersion": <commit>, "environmentVariablesOverride": '
+                        '[{"name": "BRANCH", "value": <branch>, "type": "PLAINTEXT"}]}',
+                    ),
+                )
+            ],
+        )
+    )
