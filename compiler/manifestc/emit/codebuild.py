@@ -110,16 +110,22 @@ def _codeartifact_login(ca: CodeArtifact | None) -> tuple[str, ...]:
     if ca.tool:
         return (
             "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
-            f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
-            f"--repository {ca.repository}",
+            (
+                f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
+                f"--repository {ca.repository}"
+            ),
         )
     # Maven, Gradle and Go read the token from the environment (settings.xml / init script / GOPROXY).
     return (
         "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
-        f"export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain {ca.domain} "
-        f"--domain-owner {owner} --query authorizationToken --output text)",
-        f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
-        f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint --output text)",
+        (
+            f"export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain {ca.domain} "
+            f"--domain-owner {owner} --query authorizationToken --output text)"
+        ),
+        (
+            f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
+            f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint --output text)"
+        ),
     )
 
 
