@@ -59,3 +59,31 @@ def test_examples_pass_checkov(built):
     for r in reports:
         for skipped in r.get("results", {}).get("skipped_checks", []):
             assert skipped.get("check_result", {}).get("suppress_comment"), skipped["check_id"]
+
+
+# Statements allowed to use "Resource": "*": each is an action AWS offers no resource-level scope
+# for (the compiler comments each place).
+UNSCOPED_SIDS = {"NoResourceLevelScope", "EcrLogin", "CodeArtifactBearer", "EcsTaskDefinitions", "PassTaskRoles"}
+
+
+def _policy_documents(resource):
+    props = resource.get("Properties", {})
+    for policy in props.get("Policies", []):
+        yield policy["PolicyDocument"]
+    if resource["Type"] == "AWS::IAM::ManagedPolicy":
+        yield props["PolicyDocument"]
+
+
+def test_iam_is_least_privilege_in_every_example(built):
+    import yaml
+
+    out, _ = built
+    for path in sorted(out.rglob("*.yaml")):
+        template = yaml.safe_load(path.read_text())
+        for logical_id, resource in template["Resources"].items():
+            for document in _policy_documents(resource):
+                for statement in document["Statement"]:
+                    where = f"{path.name}:{logical_id}:{statement.get('Sid')}"
+                    assert all(a != "*" and not a.endswith(":*") for a in statement["Action"]), where
+                    if "*" in statement["Resource"]:
+                        assert statement.get("Sid") in UNSCOPED_SIDS, where
