@@ -215,7 +215,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
                 "MC205",
                 f"{runtime_key} {runtime} is not available in {image}; available: {', '.join(versions)}",
                 path,
-                hint='quote versions: runtime: "3.10" (unquoted 3.10 is the number 3.1)',
+                hint=_runtime_hint(runtime, versions),
             )
     secrets = tuple(_secret(name, ref) for name, ref in sorted(raw["secrets"].items()))
     clash = sorted(set(raw["env"]) & set(raw["secrets"]))
@@ -662,3 +662,11 @@ def _notifications(check: _Checker) -> Notifications | None:
     if raw is None:
         return None
     return Notifications(tuple(dict.fromkeys(raw["events"])), raw["sns_topic"], raw["slack_channel"])
+
+
+def _runtime_hint(runtime: str | None, versions: list[str]) -> str | None:
+    """Unquoted `3.10` reads as the number 3.1: say so when that is what happened."""
+    lost_zero = [v for v in versions if runtime and v.startswith(runtime) and v != runtime]
+    if lost_zero:
+        return f'quote the version: runtime: "{lost_zero[0]}" (unquoted, YAML reads it as the number {runtime})'
+    return None

@@ -209,6 +209,10 @@ _PATTERN_HINTS = {
     "region": "an AWS region code such as eu-west-1",
     "secrets": "secretsmanager:<name>[:<json-key>] or ssm:<parameter path>",
     "execution_role": "an IAM role ARN: arn:aws:iam::123456789012:role/Name",
+    "approvers": "an IAM role, user or group ARN: arn:aws:iam::123456789012:role/ReleaseManagers",
+    "connection_arn": "arn:aws:codestar-connections:<region>:<account>:connection/<id>",
+    "notify": "an SNS topic ARN: arn:aws:sns:<region>:<account>:<name>",
+    "image_repository": "an ECR repository name such as team/service",
 }
 
 

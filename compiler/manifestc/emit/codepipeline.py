@@ -256,8 +256,10 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
             continue
-        for region in env.regions:
-            suffix = f"-{region}" if multi_region and region else ""
+        # a bucket is global: an s3 target is written once, from the environment's first region
+        regions = env.regions[:1] if target.type == "s3" else env.regions
+        for region in regions:
+            suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
             if target.type == "cloudformation":
