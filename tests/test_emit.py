@@ -85,9 +85,11 @@ def test_self_update_role_is_derived_from_the_template_types(template):
     assert prefixes == {"kms", "s3", "iam", "logs", "codebuild", "codepipeline", "events", "sns"}
     for statement in statements:
         assert "*" not in statement["Action"]
-        if statement["Resource"] == ["*"]:
-            assert statement["Sid"] == "NoResourceLevelScope"
-            assert set(statement["Action"]) <= {"kms:CreateKey", "kms:ListAliases", "logs:DescribeLogGroups"}
+        if statement["Resource"] == ["*"] and statement["Sid"] == "NoResourceLevelScope":
+            assert set(statement["Action"]) <= {"kms:ListAliases", "logs:DescribeLogGroups"}
+        elif statement["Resource"] == ["*"]:
+            assert statement["Sid"] == "CreateTaggedKey"
+            assert statement["Condition"] == {"StringEquals": {"aws:RequestTag/pipeline": "orders-service"}}
 
 
 def test_no_wildcard_actions_and_resources_only_where_unscoped(template):
@@ -96,7 +98,8 @@ def test_no_wildcard_actions_and_resources_only_where_unscoped(template):
             for statement in policy["PolicyDocument"]["Statement"]:
                 assert all(a != "*" and not a.endswith(":*") for a in statement["Action"]), logical_id
                 if "*" in statement["Resource"]:
-                    assert logical_id == "SelfUpdateRole" and statement["Sid"] == "NoResourceLevelScope"
+                    assert logical_id == "SelfUpdateRole"
+                    assert statement["Sid"] in ("NoResourceLevelScope", "CreateTaggedKey")
 
 
 def test_one_role_per_codebuild_project(template):

@@ -63,7 +63,15 @@ def test_examples_pass_checkov(built):
 
 # Statements allowed to use "Resource": "*": each is an action AWS offers no resource-level scope
 # for (the compiler comments each place).
-UNSCOPED_SIDS = {"NoResourceLevelScope", "EcrLogin", "CodeArtifactBearer", "EcsTaskDefinitions", "PassTaskRoles"}
+UNSCOPED_SIDS = {
+    "NoResourceLevelScope",
+    "CreateTaggedKey",
+    "EcrLogin",
+    "CodeArtifactBearer",
+    "EcsTaskDefinitions",
+    "PassTaskRoles",
+    "VpcNetworkInterfaces",
+}
 
 
 def _policy_documents(resource):

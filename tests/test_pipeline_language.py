@@ -8,7 +8,6 @@ import json
 import pytest
 import yaml
 from conftest import MINIMAL, with_changes
-
 from manifestc.api import check_manifest, compile_manifest
 from manifestc.emit.feature import glob_to_regex
 
@@ -45,13 +44,17 @@ def errors(write_manifest, text: str) -> list[tuple[str, str]]:
 
 # --- languages -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("language, runtime_key, runtime, report_format", [
-    ("python", "python", "3.12", "JUNITXML"),
-    ("node", "nodejs", "20", "JUNITXML"),
-    ("java", "java", "corretto21", "JUNITXML"),
-    ("go", "golang", "1.22", "JUNITXML"),
-    ("dotnet", "dotnet", "8.0", "VISUALSTUDIOTRX"),
-])
+
+@pytest.mark.parametrize(
+    "language, runtime_key, runtime, report_format",
+    [
+        ("python", "python", "3.12", "JUNITXML"),
+        ("node", "nodejs", "20", "JUNITXML"),
+        ("java", "java", "corretto21", "JUNITXML"),
+        ("go", "golang", "1.22", "JUNITXML"),
+        ("dotnet", "dotnet", "8.0", "VISUALSTUDIOTRX"),
+    ],
+)
 def test_language_presets(write_manifest, language, runtime_key, runtime, report_format):
     t = pipeline(write_manifest, with_changes(language=language, tests=[{"name": "unit"}]))
     spec = yaml.safe_load(spec_text(t, "TestUnitProject"))
@@ -68,11 +71,14 @@ def test_arm64_node(write_manifest):
     assert (env["Type"], env["Image"]) == ("ARM_CONTAINER", "aws/codebuild/amazonlinux-aarch64-standard:3.0")
 
 
-@pytest.mark.parametrize("tool, build_cmd, report", [
-    ("maven", "mvn -B package", "target/surefire-reports/*.xml"),
-    ("gradle", "gradlew build", "build/test-results/test/*.xml"),
-    (None, "if [ -f pom.xml ]", "**/{target/surefire-reports,build/test-results/test}/*.xml"),
-])
+@pytest.mark.parametrize(
+    "tool, build_cmd, report",
+    [
+        ("maven", "mvn -B package", "target/surefire-reports/*.xml"),
+        ("gradle", "gradlew build", "build/test-results/test/*.xml"),
+        (None, "if [ -f pom.xml ]", "**/{target/surefire-reports,build/test-results/test}/*.xml"),
+    ],
+)
 def test_java_build_tools(write_manifest, tool, build_cmd, report):
     build = {"tool": tool} if tool else {}
     t = pipeline(write_manifest, with_changes(language="java", build=build, tests=[{"name": "unit"}]))
@@ -93,8 +99,19 @@ def test_unsupported_runtime_versions(write_manifest, language, runtime):
 
 
 def test_docker_preset_logs_in_tags_pushes_privileged(write_manifest):
-    text = with_changes(language="docker", targets=[{"name": "api", "type": "ecs", "cluster": "c", "service": "s",
-                                                     "container": "web", "image_repository": "shop/api"}])
+    text = with_changes(
+        language="docker",
+        targets=[
+            {
+                "name": "api",
+                "type": "ecs",
+                "cluster": "c",
+                "service": "s",
+                "container": "web",
+                "image_repository": "shop/api",
+            }
+        ],
+    )
     t = pipeline(write_manifest, text)
     project = t["Resources"]["BuildProject"]["Properties"]
     assert project["Environment"]["PrivilegedMode"] is True
@@ -118,9 +135,15 @@ def test_docker_needs_a_repository(write_manifest):
 
 # --- sources ---------------------------------------------------------------------------------
 
+
 def test_codestar_source_uses_v2_triggers(write_manifest):
-    source = {"provider": "codestar", "repository": "acme/demo", "connection_arn": CONNECTION,
-              "paths": ["src/**"], "tags": ["v*"]}
+    source = {
+        "provider": "codestar",
+        "repository": "acme/demo",
+        "connection_arn": CONNECTION,
+        "paths": ["src/**"],
+        "tags": ["v*"],
+    }
     t = pipeline(write_manifest, with_changes(source=source))
     [action] = stages(t)["Source"]
     assert action["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
@@ -135,7 +158,8 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
 
 def test_codestar_errors(write_manifest):
     assert errors(write_manifest, with_changes(source={"provider": "codestar", "repository": "acme/demo"})) == [
-        ("MC207", "source")]
+        ("MC207", "source")
+    ]
     bad_repo = {"provider": "codestar", "repository": "demo", "connection_arn": CONNECTION}
     assert errors(write_manifest, with_changes(source=bad_repo)) == [("MC105", "source.repository")]
     paths_on_codecommit = {"repository": "demo", "paths": ["src/**"]}
@@ -145,8 +169,11 @@ def test_codestar_errors(write_manifest):
 def test_s3_source_starts_on_object_created(write_manifest):
     t = pipeline(write_manifest, with_changes(source={"provider": "s3", "repository": "my-sources/app/source.zip"}))
     [action] = stages(t)["Source"]
-    assert action["Configuration"] == {"S3Bucket": "my-sources", "S3ObjectKey": "app/source.zip",
-                                       "PollForSourceChanges": "false"}
+    assert action["Configuration"] == {
+        "S3Bucket": "my-sources",
+        "S3ObjectKey": "app/source.zip",
+        "PollForSourceChanges": "false",
+    }
     pattern = t["Resources"]["SourceRule"]["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"] == {"bucket": {"name": ["my-sources"]}, "object": {"key": ["app/source.zip"]}}
@@ -154,7 +181,9 @@ def test_s3_source_starts_on_object_created(write_manifest):
 
 def test_feature_branches_codecommit_rule(write_manifest):
     source = {"repository": "demo-service", "feature_branches": {"patterns": ["feature/*"]}}
-    t = pipeline(write_manifest, with_changes(source=source, tests=[{"name": "unit"}, {"name": "e2e", "after": "staging"}]))
+    t = pipeline(
+        write_manifest, with_changes(source=source, tests=[{"name": "unit"}, {"name": "e2e", "after": "staging"}])
+    )
     rule = t["Resources"]["FeatureRule"]["Properties"]
     assert rule["EventPattern"]["detail"]["referenceName"] == [{"wildcard": "feature/*"}]
     assert rule["Targets"][0]["Arn"]["Fn::Sub"].endswith(":project/demo-service-feature")
@@ -167,8 +196,12 @@ def test_feature_branches_codecommit_rule(write_manifest):
 
 
 def test_feature_branches_codestar_webhook(write_manifest):
-    source = {"provider": "codestar", "repository": "acme/demo", "connection_arn": CONNECTION,
-              "feature_branches": {"patterns": ["feature/*", "fix/**"], "tests": ["unit"]}}
+    source = {
+        "provider": "codestar",
+        "repository": "acme/demo",
+        "connection_arn": CONNECTION,
+        "feature_branches": {"patterns": ["feature/*", "fix/**"], "tests": ["unit"]},
+    }
     t = pipeline(write_manifest, with_changes(source=source, tests=[{"name": "unit"}]))
     project = t["Resources"]["FeatureProject"]["Properties"]
     assert project["Source"]["Type"] == "GITHUB"
@@ -185,6 +218,7 @@ def test_glob_to_regex():
 
 # --- build ---------------------------------------------------------------------------------
 
+
 def test_matrix_is_a_batch_build(write_manifest):
     t = pipeline(write_manifest, with_changes(build={"matrix": {"GOOS": ["linux", "darwin"], "GOARCH": ["amd64"]}}))
     project = t["Resources"]["BuildProject"]["Properties"]
@@ -192,7 +226,10 @@ def test_matrix_is_a_batch_build(write_manifest):
     assert batch["CombineArtifacts"] is True and batch["Restrictions"]["MaximumBuildsAllowed"] == 2
     assert batch["ServiceRole"] == {"Fn::GetAtt": ["BuildBatchRole", "Arn"]}
     spec = yaml.safe_load(spec_text(t, "BuildProject"))
-    assert spec["batch"]["build-matrix"]["dynamic"]["env"]["variables"] == {"GOARCH": ["amd64"], "GOOS": ["linux", "darwin"]}
+    assert spec["batch"]["build-matrix"]["dynamic"]["env"]["variables"] == {
+        "GOARCH": ["amd64"],
+        "GOOS": ["linux", "darwin"],
+    }
     build = stages(t)["Build"][0]
     assert build["Configuration"]["BatchEnabled"] == "true" and build["Configuration"]["CombineArtifacts"] == "true"
     assert "codebuild:StartBuildBatch" in statements(t, "PipelineRole")["RunBatchBuilds"]["Action"]
@@ -204,7 +241,9 @@ def test_codeartifact_login_and_scoped_permissions(write_manifest):
     assert "aws codeartifact login --tool pip --domain private" in spec_text(t, "BuildProject")
     sids = statements(t, "BuildRole")
     assert sids["CodeArtifactToken"]["Resource"][0]["Fn::Sub"].endswith(":domain/private")
-    assert sids["CodeArtifactBearer"]["Condition"] == {"StringEquals": {"sts:AWSServiceName": "codeartifact.amazonaws.com"}}
+    assert sids["CodeArtifactBearer"]["Condition"] == {
+        "StringEquals": {"sts:AWSServiceName": "codeartifact.amazonaws.com"}
+    }
 
 
 def test_quality_gates_run_in_parallel_before_deploys(write_manifest):
@@ -219,12 +258,20 @@ def test_quality_gates_run_in_parallel_before_deploys(write_manifest):
 
 # --- environments ------------------------------------------------------------------------------
 
-CROSS_ACCOUNT = with_changes(account="123456789012", environments=[
-    {"name": "staging", "account": "111111111111"},
-    {"name": "prod", "account": "222222222222",
-     "approval": {"approvers": ["arn:aws:iam::123456789012:role/Release", "arn:aws:iam::123456789012:user/ops/alice"],
-                  "timeout_minutes": 60}},
-])
+CROSS_ACCOUNT = with_changes(
+    account="123456789012",
+    environments=[
+        {"name": "staging", "account": "111111111111"},
+        {
+            "name": "prod",
+            "account": "222222222222",
+            "approval": {
+                "approvers": ["arn:aws:iam::123456789012:role/Release", "arn:aws:iam::123456789012:user/ops/alice"],
+                "timeout_minutes": 60,
+            },
+        },
+    ],
+)
 
 
 def test_cross_account_deploys_through_bootstrap_roles(write_manifest):
@@ -233,7 +280,10 @@ def test_cross_account_deploys_through_bootstrap_roles(write_manifest):
     t = out["pipeline.yaml"]
     prepare = stages(t)["staging"][0]
     assert prepare["RoleArn"] == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-deploy"
-    assert prepare["Configuration"]["RoleArn"] == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
+    assert (
+        prepare["Configuration"]["RoleArn"]
+        == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
+    )
     assume = statements(t, "PipelineRole")["AssumeTargetAccountRoles"]["Resource"]
     assert len(assume) == 2
     key = {s["Sid"]: s for s in t["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"]}
@@ -266,9 +316,11 @@ def test_approver_must_be_an_iam_arn(write_manifest):
     assert errors(write_manifest, text) == [("MC105", "environments[0].approval.approvers[0]")]
 
 
-MULTI_REGION = with_changes(region="eu-west-1", environments=[
-    {"name": "staging"}, {"name": "prod", "regions": ["eu-west-1", "us-east-1"]}],
-    targets=[{"name": "app", "template": "t.yaml", "stack": "app-{environment}-{region}"}])
+MULTI_REGION = with_changes(
+    region="eu-west-1",
+    environments=[{"name": "staging"}, {"name": "prod", "regions": ["eu-west-1", "us-east-1"]}],
+    targets=[{"name": "app", "template": "t.yaml", "stack": "app-{environment}-{region}"}],
+)
 
 
 def test_multi_region_fan_out(write_manifest):
@@ -295,6 +347,7 @@ def test_duplicate_regions_and_stacks(write_manifest):
 
 # --- targets ---------------------------------------------------------------------------------
 
+
 def test_lambda_zip_deploys_through_codebuild(write_manifest):
     text = with_changes(targets=[{"name": "fn", "type": "lambda", "function": "invoice", "artifact": "out/fn.zip"}])
     t = pipeline(write_manifest, text)
@@ -312,7 +365,9 @@ def test_s3_target(write_manifest):
     [deploy] = stages(t)["staging"]
     assert deploy["ActionTypeId"]["Provider"] == "S3"
     assert deploy["Configuration"] == {"BucketName": "www.example.com", "Extract": "true", "ObjectKey": "app/"}
-    assert statements(t, "PipelineRole")["DeployToBuckets"]["Resource"][0]["Fn::Sub"].endswith(":::www.example.com/app/*")
+    assert statements(t, "PipelineRole")["DeployToBuckets"]["Resource"][0]["Fn::Sub"].endswith(
+        ":::www.example.com/app/*"
+    )
 
 
 def test_target_fields_belong_to_their_type(write_manifest):
@@ -324,13 +379,16 @@ def test_target_fields_belong_to_their_type(write_manifest):
 
 # --- notifications -----------------------------------------------------------------------------
 
+
 def test_notifications(write_manifest):
     slack = "arn:aws:chatbot::123456789012:chat-configuration/slack-channel/alerts"
     text = with_changes(notifications={"events": ["failed", "approval-needed"], "slack_channel": slack})
     t = pipeline(write_manifest, text)
     rule = t["Resources"]["PipelineNotifications"]["Properties"]
-    assert rule["EventTypeIds"] == ["codepipeline-pipeline-pipeline-execution-failed",
-                                    "codepipeline-pipeline-manual-approval-needed"]
+    assert rule["EventTypeIds"] == [
+        "codepipeline-pipeline-pipeline-execution-failed",
+        "codepipeline-pipeline-manual-approval-needed",
+    ]
     assert [x["TargetType"] for x in rule["Targets"]] == ["SNS", "AWSChatbotSlack"]
     topic_policy = t["Resources"]["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert topic_policy["Principal"] == {"Service": "codestar-notifications.amazonaws.com"}

@@ -165,6 +165,7 @@ def build(
     if not write:
         return report
     clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
+    shared_needs: list = []
     for result in results:
         if result.skipped or result.failed(strict) or result.name in clashing or not result.artifacts:
             continue
@@ -182,6 +183,13 @@ def build(
             )
             continue
         cache[result.file] = {"digest": result.digest, "name": result.name, **options}
+    for result in results:
+        if result.failed(strict) or result.name in clashing:
+            continue
+        needs = _vpc_needs(result, out_dir)
+        if needs is not None:
+            shared_needs.append(needs)
+    _write_shared(shared_needs, out_dir, fmt, lint, report)
     try:
         write_atomic(out_dir / CACHE_FILE, (json.dumps(cache, indent=1, sort_keys=True) + "\n").encode())
     except OSError:
@@ -207,6 +215,82 @@ def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> 
 
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+
+
+def _vpc_needs(result: CompileResult, out_dir: Path):
+    """What a manifest needs in its VPC: from the model, or from build.json for a cached one."""
+    from .emit.network import VpcNeeds
+
+    if result.manifest is not None:
+        record = network_record(result.manifest)
+    else:
+        try:
+            record = json.loads((out_dir / result.name / "build.json").read_text()).get("network")
+        except (OSError, ValueError):
+            record = None
+    if not record or record["mode"] == "none":
+        return None
+    return VpcNeeds(
+        result.name,
+        record["vpc_id"],
+        tuple(record["subnets"]),
+        tuple(record["route_tables"]),
+        tuple((e["service"], e["type"], tuple(e["reasons"])) for e in record["endpoints"]),
+    )
+
+
+def network_record(manifest: Manifest) -> dict | None:
+    """The network section of build.json: the VPC and the derived endpoints with their reasons."""
+    n = manifest.network
+    if n is None:
+        return None
+    return {
+        "vpc_id": n.vpc_id,
+        "subnets": list(n.subnets),
+        "route_tables": list(n.route_tables),
+        "mode": n.mode,
+        "shared_stack": f"_shared/network-{n.vpc_id}.yaml" if n.mode != "none" else None,
+        "endpoints": [{"service": e.service, "type": e.kind, "reasons": list(e.reasons)} for e in n.endpoints],
+    }
+
+
+def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:
+    """out/_shared/network-<vpc>.yaml: one endpoint stack per VPC, the union over the manifests."""
+    if not needs:
+        return
+    from .emit.network import network_stack
+    from .render import render, template_dict, write_atomic
+
+    by_vpc: dict[str, list] = {}
+    for need in needs:
+        by_vpc.setdefault(need.vpc_id, []).append(need)
+    for vpc_id, group in sorted(by_vpc.items()):
+        template, notes = network_stack(vpc_id, group)
+        name = f"network-{vpc_id}.{'yaml' if fmt == 'yaml' else 'json'}"
+        content = render(template_dict(template), fmt)
+        shown = f"out/_shared/{name}"
+        target = out_dir / "_shared" / name
+        try:
+            unchanged = target.read_bytes() == content
+        except OSError:
+            unchanged = False
+        for note in notes:
+            report.diagnostics.append(Diagnostic("MC254", Severity.WARNING, note, shown))
+        if unchanged:
+            continue  # written and linted by an earlier build
+        if lint:
+            from .lint import lint_template
+
+            found = lint_template(content.decode("utf-8"), shown)
+            report.diagnostics.extend(found)
+            if found:
+                continue
+        try:
+            write_atomic(target, content)
+        except OSError as exc:
+            report.diagnostics.append(
+                Diagnostic("MC501", Severity.ERROR, f"cannot write {shown}: {exc.strerror or exc}", shown)
+            )
 
 
 def _duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:
@@ -275,6 +359,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         ],
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
+        "network": network_record(result.manifest),
         "warnings": [
             {"code": d.code, "message": d.message, "path": d.dotted_path()}
             for d in result.diagnostics

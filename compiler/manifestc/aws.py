@@ -196,3 +196,48 @@ GIT_HOSTS: dict[str, tuple[str, str]] = {
     "gitlab": ("GITLAB", "https://gitlab.com/{repository}.git"),
     "bitbucket": ("BITBUCKET", "https://bitbucket.org/{repository}.git"),
 }
+
+
+# VPC endpoint services builds may need, with their endpoint type.
+# Source: "AWS services that integrate with AWS PrivateLink"
+#   https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html
+# and the CodeBuild guide "Use VPC endpoints" (logs, S3 and the services a build calls)
+#   https://docs.aws.amazon.com/codebuild/latest/userguide/use-vpc-endpoints-with-codebuild.html
+# Service names are com.amazonaws.<region>.<service>; S3 and DynamoDB are gateway endpoints.
+ENDPOINT_SERVICES: dict[str, str] = {
+    "s3": "Gateway",
+    "dynamodb": "Gateway",
+    "logs": "Interface",
+    "sts": "Interface",
+    "kms": "Interface",
+    "secretsmanager": "Interface",
+    "ssm": "Interface",
+    "ecr.api": "Interface",
+    "ecr.dkr": "Interface",
+    "codeartifact.api": "Interface",
+    "codeartifact.repositories": "Interface",
+    "codecommit": "Interface",
+    "git-codecommit": "Interface",
+    "codebuild": "Interface",
+    "codepipeline": "Interface",
+    "cloudformation": "Interface",
+    "lambda": "Interface",
+    "ecs": "Interface",
+    "glue": "Interface",
+    "servicecatalog": "Interface",
+    "sns": "Interface",
+    "events": "Interface",
+}
+
+# EC2 actions CodeBuild needs to place a build in a VPC.
+# Source: CodeBuild User Guide, "Allow CodeBuild access to AWS services required to create a VPC
+# network interface" https://docs.aws.amazon.com/codebuild/latest/userguide/auth-and-access-control-iam-identity-based-access-control.html
+# CreateNetworkInterface and DeleteNetworkInterface are scoped to network interfaces, the build
+# subnets and security groups; the Describe actions have no resource-level scope.
+VPC_DESCRIBE_ACTIONS = (
+    "DescribeDhcpOptions",
+    "DescribeNetworkInterfaces",
+    "DescribeSubnets",
+    "DescribeSecurityGroups",
+    "DescribeVpcs",
+)

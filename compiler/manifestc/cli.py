@@ -110,6 +110,35 @@ def validate(paths, strict, diagnostics_format) -> None:
 
 
 @cli.command()
+@paths_argument
+def endpoints(paths) -> None:
+    """Show the VPC endpoints each manifest's builds need, and why (SPEC §5.4)."""
+    results = [api.check_manifest(p, api._display(p)) for p in api.discover(_paths(paths))]
+    failed = [r for r in results if r.manifest is None]
+    _emit([d for r in failed for d in r.diagnostics], "text")
+    for result in results:
+        m = result.manifest
+        if m is None:
+            continue
+        if m.network is None:
+            click.echo(f"{result.file}: no `network`: builds run outside a VPC; no endpoints")
+            continue
+        click.echo(f"{result.file}: {m.network.vpc_id} (endpoints: {m.network.mode})")
+        width = max((len(e.service) for e in m.network.endpoints), default=8)
+        click.echo(f"  {'service':<{width}}  {'type':<9}  reason")
+        for endpoint in m.network.endpoints:
+            for index, reason in enumerate(endpoint.reasons):
+                first = index == 0
+                click.echo(
+                    f"  {endpoint.service if first else '':<{width}}  {endpoint.kind if first else '':<9}  {reason}"
+                )
+    sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
+cli.add_command(endpoints, name="explain-endpoints")
+
+
+@cli.command()
 @click.option("--language", "-l", default="python", show_default=True, help="Language preset of the starter.")
 @click.option("--output", "-o", default=DEFAULT_MANIFEST, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--name", default=None, help="Pipeline name (default: the current directory's name).")

@@ -234,6 +234,38 @@ CODES: dict[str, CodeInfo] = {
         "account required",
         "An environment deploys to another account: set the top-level `account` (the tooling account) so the target account's bootstrap roles can trust it.",
     ),
+    "MC216": _e(
+        "needed endpoint missing",
+        "An explicit network.endpoints list lacks a service a build of this pipeline reaches; without it the build cannot reach the service from the private subnets. The message names the build step; `endpoints: auto` derives the list.",
+    ),
+    "MC217": _e(
+        "unknown endpoint service",
+        "network.endpoints names a service manifestc does not know as a VPC endpoint service. The hint suggests the closest; `manifestc endpoints` shows what a pipeline needs.",
+    ),
+    "MC218": _e(
+        "route tables required",
+        "S3 is reached through a gateway endpoint, which is attached to route tables: list the private subnets' route tables in network.route_tables.",
+    ),
+    "MC250": _w(
+        "single subnet",
+        "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
+    ),
+    "MC251": _w(
+        "endpoint not needed",
+        "network.endpoints lists a service no build of this pipeline reaches. It costs money per hour and AZ; remove it unless other workloads in the VPC need it.",
+    ),
+    "MC252": _w(
+        "VPC build without CodeArtifact",
+        "Builds in private subnets cannot reach public package registries without a NAT gateway. Serve dependencies (and the manifestc the self-update build installs) from CodeArtifact: build.packages.codeartifact.",
+    ),
+    "MC253": _w(
+        "docker build without ECR endpoints",
+        "A docker build in private subnets needs the ecr.api and ecr.dkr endpoints (and S3 for layers) to log in, pull and push.",
+    ),
+    "MC254": _w(
+        "manifests in one VPC disagree",
+        "Manifests that share a VPC list different subnets; the shared endpoint stack can use only one set (interface endpoints take one subnet per AZ). It uses the first pipeline's by name.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

@@ -141,6 +141,25 @@ class QualityGate:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """A VPC endpoint the builds need, and why (shown by `manifestc endpoints` and in build.json)."""
+
+    service: str
+    kind: str  # Interface | Gateway
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_id: str
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+    route_tables: tuple[str, ...]
+    mode: str  # auto | none | list
+    endpoints: tuple[Endpoint, ...]  # what the stack gets: derived (auto) or as listed
+
+
+@dataclass(frozen=True)
 class Notifications:
     events: tuple[str, ...]
     sns_topic: str | None
@@ -173,6 +192,7 @@ class Manifest:
     regenerate: Regenerate
     quality_gates: tuple[QualityGate, ...] = ()
     notifications: Notifications | None = None
+    network: Network | None = None
 
     def is_cross_account(self, env: Environment) -> bool:
         return env.account is not None and env.account != self.account

@@ -26,7 +26,10 @@ def _field(rules: dict[str, Any]) -> dict[str, Any]:
         out["description"] = description
     kind = rules.get("type")
     types = []
-    if kind:
+    if isinstance(kind, list):
+        types.extend(_TYPES[k] for k in kind)
+        kind = None
+    elif kind:
         types.append(_TYPES[kind])
     if rules.get("coerce") == "flag_mapping":
         types.append("boolean")

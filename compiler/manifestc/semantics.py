@@ -7,19 +7,22 @@ generated name lengths, placeholder use.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from typing import Any
 
 from . import __version__, aws
-from .diagnostics import Diagnostic, Marks, Path, at
+from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
     Approval,
     Build,
     CodeArtifact,
+    Endpoint,
     Environment,
     FeatureBranches,
     Manifest,
+    Network,
     Notifications,
     QualityGate,
     Regenerate,
@@ -77,6 +80,9 @@ class _Checker:
     def error(self, code: str, message: str, path: Path, hint: str | None = None) -> None:
         self.diagnostics.append(at(code, message, path, self.file, self.marks, hint=hint))
 
+    def warn(self, code: str, message: str, path: Path, hint: str | None = None) -> None:
+        self.diagnostics.append(at(code, message, path, self.file, self.marks, hint=hint, severity=Severity.WARNING))
+
     def unique(self, items: list[dict[str, Any]], key: str, what: str) -> None:
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
@@ -132,6 +138,13 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         quality_gates=gates,
         notifications=notifications,
     )
+    if doc["network"] is not None:
+        network = _network(check, manifest)
+        if any(d.is_error for d in check.diagnostics):
+            check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
+            return None, check.diagnostics
+        manifest = dataclasses.replace(manifest, network=network)
+    check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     return manifest, check.diagnostics
 
 
@@ -670,3 +683,138 @@ def _runtime_hint(runtime: str | None, versions: list[str]) -> str | None:
     if lost_zero:
         return f'quote the version: runtime: "{lost_zero[0]}" (unquoted, YAML reads it as the number {runtime})'
     return None
+
+
+def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
+    """The AWS services the pipeline's builds reach, each with the reasons (SPEC §5.4)."""
+    need: dict[str, list[str]] = {}
+
+    def add(service: str, reason: str) -> None:
+        need.setdefault(service, [])
+        if reason not in need[service]:
+            need[service].append(reason)
+
+    add("logs", "every CodeBuild project writes its build log to CloudWatch Logs")
+    add("sts", "the AWS CLI and SDKs in builds call STS (credentials, role assumption)")
+    add("s3", "builds download the source artifact and upload outputs, reports and caches to the artifact bucket")
+    add("kms", "artifacts, reports and logs are encrypted with the pipeline's KMS key")
+    b = m.build
+    if b.codeartifact:
+        for service in ("codeartifact.api", "codeartifact.repositories"):
+            add(
+                service,
+                f"build.packages.codeartifact: dependencies come from {b.codeartifact.domain}/"
+                f"{b.codeartifact.repository}",
+            )
+    if b.image_repository:
+        for service in ("ecr.api", "ecr.dkr"):
+            add(service, f"the build pushes its image to ECR repository {b.image_repository}")
+        add("s3", "ECR serves image layers from S3")
+    if not b.image.startswith("aws/codebuild/") and ".dkr.ecr." in b.image:
+        for service in ("ecr.api", "ecr.dkr"):
+            add(service, f"build.image {b.image} is pulled from ECR")
+        add("s3", "ECR serves image layers from S3")
+    for secret in b.secrets:
+        service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
+        add(service, f"build.secrets.{secret.variable} reads {secret.name}")
+    if m.source.provider == "codecommit":
+        for service in ("codecommit", "git-codecommit"):
+            reason = f"CodeCommit source {m.source.repository}: git and API access from builds"
+            if m.source.feature_branches:
+                reason += " (feature-branch builds clone it)"
+            add(service, reason)
+    for target in m.targets:
+        if target.type == "lambda":
+            add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
+    return need
+
+
+def _network(check: _Checker, m: Manifest) -> Network:
+    raw = check.doc["network"]
+    path: Path = ("network",)
+    if len(raw["subnets"]) == 1:
+        check.warn(
+            "MC250",
+            "one subnet means one Availability Zone: builds and endpoints stop with that AZ",
+            path + ("subnets",),
+            hint="list private subnets in at least two AZs",
+        )
+    if m.build.codeartifact is None and m.language is not None:
+        check.warn(
+            "MC252",
+            "builds in a VPC without `build.packages.codeartifact` install from public registries, "
+            "which fails without a NAT gateway",
+            path,
+            hint="add build.packages.codeartifact, or make sure the subnets route to a NAT gateway",
+        )
+    need = derive_endpoints(m)
+    endpoints = raw["endpoints"]
+    if isinstance(endpoints, str):
+        if endpoints not in ("auto", "none"):
+            check.error(
+                "MC104",
+                f"`{endpoints}` is not allowed; expected auto, none or a list of services",
+                path + ("endpoints",),
+            )
+            return Network(raw["vpc_id"], (), (), (), "none", ())
+        mode = endpoints
+        chosen = need if mode == "auto" else {}
+    else:
+        mode = "list"
+        chosen = {}
+        for index, service in enumerate(endpoints):
+            if not isinstance(service, str) or service not in aws.ENDPOINT_SERVICES:
+                close = difflib.get_close_matches(str(service), list(aws.ENDPOINT_SERVICES), n=1)
+                check.error(
+                    "MC217",
+                    f"unknown endpoint service `{service}`",
+                    path + ("endpoints", index),
+                    hint=f"did you mean `{close[0]}`?" if close else f"known: {', '.join(aws.ENDPOINT_SERVICES)}",
+                )
+                continue
+            if service in chosen:
+                check.error("MC202", f"endpoint `{service}` is listed twice", path + ("endpoints", index))
+                continue
+            if service not in need:
+                check.warn(
+                    "MC251",
+                    f"endpoint `{service}` is not needed by any build of this pipeline",
+                    path + ("endpoints", index),
+                    hint="remove it, or keep it if other workloads in the VPC use it",
+                )
+                chosen[service] = ["listed in network.endpoints"]
+            else:
+                chosen[service] = need[service]
+        for service, reasons in need.items():
+            if service not in chosen:
+                check.error(
+                    "MC216",
+                    f"endpoint `{service}` is needed: {reasons[0]}",
+                    path + ("endpoints",),
+                    hint=f"add {service} to network.endpoints (or use endpoints: auto)",
+                )
+    if m.language == "docker" and mode != "auto" and "ecr.dkr" not in chosen:
+        check.warn(
+            "MC253",
+            "a docker build in a VPC without ECR endpoints cannot log in to ECR or pull and push images",
+            path + ("endpoints",),
+            hint="add ecr.api and ecr.dkr (endpoints: auto does)",
+        )
+    if any(aws.ENDPOINT_SERVICES[s] == "Gateway" for s in chosen) and not raw["route_tables"]:
+        check.error(
+            "MC218",
+            "the S3 gateway endpoint needs the subnets' route tables: set network.route_tables",
+            path,
+            hint="route_tables: [rtb-...]",
+        )
+    ordered = sorted(chosen.items(), key=lambda item: (aws.ENDPOINT_SERVICES[item[0]] != "Gateway", item[0]))
+    return Network(
+        vpc_id=raw["vpc_id"],
+        subnets=tuple(raw["subnets"]),
+        security_groups=tuple(raw["security_groups"]),
+        route_tables=tuple(raw["route_tables"]),
+        mode=mode,
+        endpoints=tuple(
+            Endpoint(service, aws.ENDPOINT_SERVICES[service], tuple(reasons)) for service, reasons in ordered
+        ),
+    )

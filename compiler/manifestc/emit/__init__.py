@@ -17,6 +17,7 @@ from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import Context
 from .feature import emit_feature_rule
+from .network import emit_build_network
 from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
 from .storage import emit_storage
@@ -25,6 +26,7 @@ Emitter = Callable[[Context], None]
 
 EMITTERS: tuple[Emitter, ...] = (
     emit_storage,
+    emit_build_network,
     emit_codebuild,
     emit_pipeline,
     emit_feature_rule,

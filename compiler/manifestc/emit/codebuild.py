@@ -6,6 +6,7 @@ resources and the pipeline emitter turns each into an action, both by the job's 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..model import Build, CodeArtifact, Manifest, Secret, Target, TestSuite
 from ..schemas_data import presets
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
+from .network import vpc_config, vpc_statements
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,8 @@ def _update_job(m: Manifest) -> BuildJob:
     """The self-update build (SPEC §5.2): the same manifestc recompiles the committed manifest."""
     python = presets()["python"]
     out = ".manifestc-out"
+    # An organisation that serves packages from CodeArtifact serves manifestc from there too.
+    ca = dataclasses.replace(m.build.codeartifact, tool="pip") if m.build.codeartifact else None
     commands = (
         "manifestc --version",
         f"manifestc build {shlex.quote(m.regenerate.path)} --out {out} --diagnostics text",
@@ -344,11 +348,15 @@ def _update_job(m: Manifest) -> BuildJob:
         runtime_key=python["runtime_key"],
         runtime=str(python["default_runtime"]),
         phases=(
-            ("install", (f"python -m pip install --quiet {shlex.quote(m.regenerate.install)}",)),
+            (
+                "install",
+                _codeartifact_login(ca) + (f"python -m pip install --quiet {shlex.quote(m.regenerate.install)}",),
+            ),
             ("build", commands),
         ),
         artifacts=("**/*",),
         base_directory=f"{out}/{m.name}",
+        codeartifact=ca,
     )
 
 
@@ -446,6 +454,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
+    statements += vpc_statements(ctx)
     if job.source != "pipeline":
         from .feature import source_access_statements
 
@@ -477,6 +486,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         ),
         "Cache": _cache(job),
     }
+    if ctx.manifest.network is not None:
+        props["VpcConfig"] = vpc_config(ctx)
     if job.source == "pipeline":
         props["Artifacts"] = cb.Artifacts(Type="CODEPIPELINE")
         props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=buildspec(job))

@@ -21,7 +21,6 @@ from .iam import allow, service_role
 # registry (`aws cloudformation describe-type --type RESOURCE --type-name ...`, "handlers").
 RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
     "AWS::KMS::Key": (
-        "kms:CreateKey",
         "kms:DescribeKey",
         "kms:EnableKeyRotation",
         "kms:DisableKeyRotation",
@@ -92,6 +91,8 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "codebuild:DeleteProject",
         "codebuild:BatchGetProjects",
     ),
+    # projects with VpcConfig: CodeBuild checks the VPC, subnets and groups as the caller
+    "AWS::CodeBuild::Project#vpc": ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"),
     # a project with a webhook (feature-branch builds on a CodeStar-connected host)
     "AWS::CodeBuild::Project#webhook": (
         "codebuild:CreateWebhook",
@@ -125,6 +126,15 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "events:UntagResource",
     ),
     "AWS::SNS::TopicPolicy": ("sns:SetTopicAttributes", "sns:GetTopicAttributes"),
+    "AWS::EC2::SecurityGroup": (
+        "ec2:CreateSecurityGroup",
+        "ec2:DeleteSecurityGroup",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    ),
+    "AWS::EC2::SecurityGroupIngress": ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"),
     "AWS::IAM::ManagedPolicy": (
         "iam:CreatePolicy",
         "iam:DeletePolicy",
@@ -166,6 +176,7 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
     """Resource ARNs each type's actions are limited to: the names this compiler generates."""
     n = ctx.name
     partition = "arn:${AWS::Partition}"
+    vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else "*"
     return {
         "AWS::KMS::Key": lambda: [Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*")],
         "AWS::KMS::Alias": lambda: [
@@ -183,6 +194,9 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
         "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
         "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
         "AWS::SNS::TopicPolicy": lambda: [ctx.arn("sns", f"{n}-*")],
+        "AWS::EC2::SecurityGroup": lambda: [ctx.arn("ec2", "security-group/*"), ctx.arn("ec2", f"vpc/{vpc}")],
+        "AWS::EC2::SecurityGroupIngress": lambda: [ctx.arn("ec2", "security-group/*")],
+        "AWS::CodeBuild::Project#vpc": lambda: ["*"],
         # managed policies live under the pipeline's IAM path; attaching them needs the principals
         # named as approvers, which are outside the path: scoped by the policy ARN condition instead.
         "AWS::IAM::ManagedPolicy": lambda: [
@@ -199,7 +213,15 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
 
 # Actions that accept no resource-level scope (Service Authorization Reference: resource type
 # column empty): they are granted on "*" and limited by request tags where the service allows.
-UNSCOPED_ACTIONS = frozenset({"kms:CreateKey", "kms:ListAliases", "logs:DescribeLogGroups"})
+UNSCOPED_ACTIONS = frozenset(
+    {
+        "kms:ListAliases",
+        "logs:DescribeLogGroups",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+    }
+)
 
 
 def emit_self_update_role(ctx: Context) -> None:
@@ -207,6 +229,8 @@ def emit_self_update_role(ctx: Context) -> None:
     if not ctx.manifest.regenerate.enabled:
         return
     types = {r.resource_type for r in ctx.template.resources.values()} | {"AWS::IAM::Role"}
+    if ctx.manifest.network is not None:
+        types.add("AWS::CodeBuild::Project#vpc")
     if any(
         "Triggers" in r.properties
         for r in ctx.template.resources.values()
@@ -228,7 +252,19 @@ def emit_self_update_role(ctx: Context) -> None:
             # key ids are random: the key is identified by the pipeline tag it is created with
             condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
         sid = resource_type.replace("AWS::", "").replace("::", "").replace("#", "")
-        statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
+        if scoped:
+            statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
+        if resource_type == "AWS::KMS::Key":
+            # CreateKey has no resource to scope to; the key must be created carrying this pipeline's
+            # tag (TagResource is authorised during CreateKey when tags are given).
+            statements.append(
+                allow(
+                    [_action("kms:CreateKey"), _action("kms:TagResource")],
+                    ["*"],
+                    Condition(StringEquals({"aws:RequestTag/pipeline": ctx.name})),
+                    sid="CreateTaggedKey",
+                )
+            )
     if unscoped:
         statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
     service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", statements)
