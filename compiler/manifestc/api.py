@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from . import __version__
 from .diagnostics import Diagnostic, Severity, has_errors
 from .load import load_file
@@ -190,6 +192,9 @@ def build(
         if needs is not None:
             shared_needs.append(needs)
     _write_shared(shared_needs, out_dir, fmt, lint, report)
+    _write_shared_catalog(
+        [r for r in results if not r.failed(strict) and r.name not in clashing], out_dir, fmt, lint, report
+    )
     try:
         write_atomic(out_dir / CACHE_FILE, (json.dumps(cache, indent=1, sort_keys=True) + "\n").encode())
     except OSError:
@@ -252,6 +257,92 @@ def network_record(manifest: Manifest) -> dict | None:
         "shared_stack": f"_shared/network-{n.vpc_id}.yaml" if n.mode != "none" else None,
         "endpoints": [{"service": e.service, "type": e.kind, "reasons": list(e.reasons)} for e in n.endpoints],
     }
+
+
+def catalog_record(manifest: Manifest) -> dict | None:
+    """The catalog section of build.json: where the product template must be uploaded."""
+    c = manifest.catalog
+    if c is None:
+        return None
+    return {
+        "portfolio": c.portfolio,
+        "product": c.product,
+        "version": c.version,
+        "versions": list(c.keep_versions) + [c.version],
+        "parameters": list(c.parameters),
+        "template": "pipeline.yaml",
+        "upload_to": {"bucket": c.bucket, "key": c.template_key()},
+    }
+
+
+def _write_shared_catalog(
+    results: list[CompileResult], out_dir: Path, fmt: str, lint: bool, report: BuildReport
+) -> None:
+    """out/_shared/catalog.yaml: every product of a directory build, one portfolio per name.
+
+    Merges the per-manifest catalog templates (fresh, or as written by an earlier build), so an
+    unchanged manifest is not recompiled for it. Identical resources (a portfolio, a principal
+    association, a share, a TagOption) appear once.
+    """
+    from .render import render, write_atomic
+
+    name = "catalog.yaml" if fmt == "yaml" else "catalog.json"
+    parts = []
+    for result in sorted(results, key=lambda r: r.name or ""):
+        artifact = next((a for a in result.artifacts if a.name == name), None)
+        try:
+            text = artifact.content if artifact else (out_dir / result.name / name).read_bytes()
+        except OSError:
+            continue
+        parts.append((result.name, yaml.safe_load(text) if fmt == "yaml" else json.loads(text)))
+    if len(parts) < 2:
+        return  # one product: its own out/<name>/catalog.yaml is the whole catalog
+    merged: dict = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"manifestc {__version__}: Service Catalog portfolios of {len(parts)} pipelines",
+        "Metadata": {"manifestc": {"version": __version__, "pipelines": [p for p, _ in parts]}},
+        "Parameters": {},
+        "Resources": {},
+    }
+    shown = f"out/_shared/{name}"
+    for pipeline, template in parts:
+        merged["Parameters"].update(template.get("Parameters", {}))
+        for logical_id, resource in template["Resources"].items():
+            existing = merged["Resources"].get(logical_id)
+            if existing is None:
+                merged["Resources"][logical_id] = resource
+            elif existing != resource:
+                kind = resource["Type"].rsplit("::", 1)[-1]
+                code, severity = ("MC256", Severity.WARNING) if kind == "Portfolio" else ("MC257", Severity.ERROR)
+                report.diagnostics.append(
+                    Diagnostic(
+                        code,
+                        severity,
+                        f"{pipeline}: {kind} {logical_id} differs from an "
+                        "earlier manifest's; the first (by pipeline name) is kept",
+                        shown,
+                    )
+                )
+    content = render(merged, fmt)
+    target = out_dir / "_shared" / name
+    try:
+        if target.read_bytes() == content:
+            return
+    except OSError:
+        pass
+    if lint:
+        from .lint import lint_template
+
+        found = lint_template(content.decode("utf-8"), shown)
+        report.diagnostics.extend(found)
+        if found:
+            return
+    try:
+        write_atomic(target, content)
+    except OSError as exc:
+        report.diagnostics.append(
+            Diagnostic("MC501", Severity.ERROR, f"cannot write {shown}: {exc.strerror or exc}", shown)
+        )
 
 
 def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:
@@ -360,6 +451,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
         "network": network_record(result.manifest),
+        "catalog": catalog_record(result.manifest),
         "warnings": [
             {"code": d.code, "message": d.message, "path": d.dotted_path()}
             for d in result.diagnostics
@@ -367,3 +459,44 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         ],
     }
     return (json.dumps(record, indent=2) + "\n").encode("utf-8")
+
+
+def catalog_uploads(report: BuildReport, out_dir: str | Path) -> list[tuple[str, str, Path]]:
+    """(pipeline, S3 key, template file) for every product of a build, from build.json."""
+    out_dir = Path(out_dir)
+    items = []
+    for result in report.results:
+        try:
+            record = json.loads((out_dir / result.name / "build.json").read_text()).get("catalog")
+        except (OSError, ValueError, TypeError):
+            continue
+        if record:
+            items.append((result.name, record["upload_to"]["key"], out_dir / result.name / record["template"]))
+    return items
+
+
+def set_template_bucket(report: BuildReport, out_dir: str | Path, bucket: str) -> list[Path]:
+    """Make `bucket` the TemplateBucket default of the catalog templates (keeping build.json true)."""
+    from .render import render, write_atomic
+
+    out_dir = Path(out_dir)
+    written = []
+    targets = [(out_dir / r.name, "catalog.yaml") for r in report.results if r.name]
+    targets.append((out_dir / "_shared", "catalog.yaml"))
+    for folder, name in targets:
+        path = folder / name
+        if not path.exists():
+            continue
+        template = yaml.safe_load(path.read_text())
+        template["Parameters"]["TemplateBucket"]["Default"] = bucket
+        content = render(template, "yaml")
+        write_atomic(path, content)
+        written.append(path)
+        record_path = folder / "build.json"
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+            for item in record["files"]:
+                if item["path"] == name:
+                    item.update(sha256=hashlib.sha256(content).hexdigest(), bytes=len(content))
+            write_atomic(record_path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    return written

@@ -91,6 +91,12 @@ def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
                 click.echo(f"{result.file}: wrote {len(result.written)} files to {out_dir}/{result.name}", err=True)
             else:
                 click.echo(f"{result.file}: failed, nothing written", err=True)
+        for pipeline, key, path in api.catalog_uploads(report, out_dir):
+            click.echo(
+                f"{pipeline}: product template {path} must be uploaded to s3://<TemplateBucket>/{key} "
+                "(manifestc publish --bucket ...)",
+                err=True,
+            )
     sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
 
 
@@ -107,6 +113,39 @@ def validate(paths, strict, diagnostics_format) -> None:
     if diagnostics_format == "text" and not failed:
         click.echo(f"{len(results)} manifest(s) valid", err=True)
     sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
+@cli.command()
+@paths_argument
+@click.option("--bucket", required=True, help="S3 bucket of the product templates.")
+@click.option("--region", default=None, help="Region of the bucket (for the printed URLs).")
+@click.option("--endpoint-url", default=None, help="S3 endpoint (e.g. a local S3 for tests).")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--write", is_flag=True, help="Write the bucket into catalog.yaml as the TemplateBucket default.")
+@click.option("--force", is_flag=True, help="Replace a published version whose template differs.")
+def publish(paths, bucket, region, endpoint_url, out_dir, write, force) -> None:
+    """Build, then upload each catalog product's template to its versioned S3 key."""
+    from .publish import PublishError, upload_templates
+
+    report = api.build(_paths(paths), out_dir)
+    _emit(report.all_diagnostics(), "text")
+    if report.failed():
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    items = api.catalog_uploads(report, out_dir)
+    if not items:
+        click.echo("no manifest has a `catalog` section: nothing to publish", err=True)
+        sys.exit(EXIT_OK)
+    try:
+        uploads = upload_templates(items, bucket, region=region, endpoint_url=endpoint_url, force=force)
+    except PublishError as exc:
+        click.echo(f"manifestc publish: {exc}", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    for upload in uploads:
+        click.echo(f"{upload.pipeline}: {upload.status} {upload.url}")
+    if write:
+        for path in api.set_template_bucket(report, out_dir, bucket):
+            click.echo(f"wrote TemplateBucket={bucket} into {path}", err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()

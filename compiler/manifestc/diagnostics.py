@@ -266,6 +266,18 @@ CODES: dict[str, CodeInfo] = {
         "manifests in one VPC disagree",
         "Manifests that share a VPC list different subnets; the shared endpoint stack can use only one set (interface endpoints take one subnet per AZ). It uses the first pipeline's by name.",
     ),
+    "MC255": _w(
+        "regenerate on a product",
+        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
+    ),
+    "MC256": _w(
+        "products disagree on their portfolio",
+        "Manifests naming the same catalog.portfolio give it different providers; the shared catalog uses the first by pipeline name.",
+    ),
+    "MC257": _e(
+        "two products collide",
+        "Two manifests built together publish resources with the same logical id to one portfolio (for example the same product name) but different content. Give each product its own name.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

@@ -160,6 +160,26 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Catalog:
+    portfolio: str
+    provider: str
+    product: str
+    version: str
+    keep_versions: tuple[str, ...]
+    description: str
+    principals: tuple[str, ...]
+    share_with: tuple[str, ...]
+    parameters: tuple[str, ...]  # manifest fields turned into template parameters
+    bucket: str | None
+    prefix: str
+
+    def template_key(self, version: str | None = None) -> str:
+        """Versioned, deterministic S3 key of the product template (immutable once published)."""
+        product = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.product)
+        return f"{self.prefix.strip('/')}/{product}/{version or self.version}/pipeline.yaml"
+
+
+@dataclass(frozen=True)
 class Notifications:
     events: tuple[str, ...]
     sns_topic: str | None
@@ -193,6 +213,7 @@ class Manifest:
     quality_gates: tuple[QualityGate, ...] = ()
     notifications: Notifications | None = None
     network: Network | None = None
+    catalog: Catalog | None = None
 
     def is_cross_account(self, env: Environment) -> bool:
         return env.account is not None and env.account != self.account

@@ -17,6 +17,7 @@ from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
     Approval,
     Build,
+    Catalog,
     CodeArtifact,
     Endpoint,
     Environment,
@@ -138,6 +139,8 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         quality_gates=gates,
         notifications=notifications,
     )
+    if doc["catalog"] is not None:
+        manifest = dataclasses.replace(manifest, catalog=_catalog(check, manifest))
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -817,4 +820,47 @@ def _network(check: _Checker, m: Manifest) -> Network:
         endpoints=tuple(
             Endpoint(service, aws.ENDPOINT_SERVICES[service], tuple(reasons)) for service, reasons in ordered
         ),
+    )
+
+
+def _catalog(check: _Checker, m: Manifest) -> Catalog:
+    raw = check.doc["catalog"]
+    path: Path = ("catalog",)
+    parameters = list(dict.fromkeys(raw["parameters"]))
+    if "connection_arn" in parameters and m.source.provider != "codestar":
+        check.error("MC214", "`connection_arn` is a parameter of codestar sources only", path + ("parameters",))
+    if m.source.provider == "s3":
+        for name in ("repository", "branch"):
+            if name in parameters:
+                check.error(
+                    "MC214",
+                    f"`{name}` cannot be a parameter of an s3 source (it names a bucket/key)",
+                    path + ("parameters",),
+                    hint="drop it from catalog.parameters",
+                )
+    for index, version in enumerate(raw["keep_versions"]):
+        if version == raw["version"]:
+            check.error(
+                "MC202", f"keep_versions repeats the current version {version}", path + ("keep_versions", index)
+            )
+    if m.regenerate.enabled:
+        check.warn(
+            "MC255",
+            "a provisioned pipeline updates through new product versions, not by recompiling a "
+            "manifest in the provisioner's repository",
+            path,
+            hint="set `regenerate: false` for products",
+        )
+    return Catalog(
+        portfolio=raw["portfolio"],
+        provider=raw["provider"],
+        product=raw["product"],
+        version=raw["version"],
+        keep_versions=tuple(dict.fromkeys(raw["keep_versions"])),
+        description=raw["description"] or m.description or f"CI/CD pipeline compiled by manifestc from {m.name}",
+        principals=tuple(dict.fromkeys(raw["principals"])),
+        share_with=tuple(dict.fromkeys(raw["share_with"])),
+        parameters=tuple(parameters),
+        bucket=raw["bucket"],
+        prefix=raw["prefix"],
     )

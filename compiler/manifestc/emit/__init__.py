@@ -13,6 +13,7 @@ from troposphere import Template
 
 from ..model import Manifest
 from .bootstrap import emit_bootstrap, emit_support
+from .catalog import emit_catalog, emit_launch_role_template, emit_parameters
 from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import Context
@@ -25,6 +26,7 @@ from .storage import emit_storage
 Emitter = Callable[[Context], None]
 
 EMITTERS: tuple[Emitter, ...] = (
+    emit_parameters,
     emit_storage,
     emit_build_network,
     emit_codebuild,
@@ -47,4 +49,8 @@ def emit_templates(manifest: Manifest) -> dict[str, Template]:
         templates[f"bootstrap-{account}.yaml"] = emit_bootstrap(manifest, account)
     for region in manifest.extra_regions:
         templates[f"support-{region}.yaml"] = emit_support(manifest, region)
+    if manifest.catalog is not None:
+        templates["catalog.yaml"] = emit_catalog(ctx)
+        if manifest.catalog.share_with:
+            templates["launch-role.yaml"] = emit_launch_role_template(ctx)
     return templates

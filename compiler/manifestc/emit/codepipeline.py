@@ -22,6 +22,7 @@ from troposphere import codepipeline as cp
 
 from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
+from .catalog import self_update_parameter_overrides
 from .codebuild import BuildJob, build_jobs, deploy_role_arn, lambda_job_purpose
 from .context import Context, camel
 from .iam import allow, artifact_statements, connection_service, policy, service_role
@@ -98,7 +99,7 @@ def emit_pipeline(ctx: Context) -> None:
     wiring = Wiring()
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
-        stages.append(_update_stage(jobs["update"], wiring))
+        stages.append(_update_stage(ctx, jobs["update"], wiring))
     build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
     for suite in m.tests_after("build"):
         build_actions.append(
@@ -154,7 +155,7 @@ def emit_pipeline(ctx: Context) -> None:
     else:
         props["ArtifactStore"] = home_store
     if m.source.provider == "codestar":
-        props["Triggers"] = [_codestar_trigger(m)]
+        props["Triggers"] = [_codestar_trigger(ctx)]
     ctx.add(cp.Pipeline("Pipeline", **props))
     _source_rule(ctx)
 
@@ -164,9 +165,9 @@ def _source_stage(ctx: Context) -> cp.Stages:
     source = m.source
     if source.provider == "codestar":
         config = {
-            "ConnectionArn": source.connection_arn,
-            "FullRepositoryId": source.repository,
-            "BranchName": source.branch,
+            "ConnectionArn": ctx.value("connection_arn"),
+            "FullRepositoryId": ctx.value("repository"),
+            "BranchName": ctx.value("branch"),
             "OutputArtifactFormat": "CODE_ZIP",
         }
         act = action("codestar", "Source", config, outputs=(SOURCE,))
@@ -175,8 +176,8 @@ def _source_stage(ctx: Context) -> cp.Stages:
         act = action("s3-source", "Source", config, outputs=(SOURCE,))
     else:
         config = {
-            "RepositoryName": source.repository,
-            "BranchName": source.branch,
+            "RepositoryName": ctx.value("repository"),
+            "BranchName": ctx.value("branch"),
             "PollForSourceChanges": "false",  # started by the EventBridge rule instead
             "OutputArtifactFormat": "CODE_ZIP",
         }
@@ -184,9 +185,10 @@ def _source_stage(ctx: Context) -> cp.Stages:
     return cp.Stages(Name="Source", Actions=[act])
 
 
-def _codestar_trigger(m: Manifest) -> cp.PipelineTriggerDeclaration:
+def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
     """V2 trigger: pushes to the branch (touching `paths`, when given) and tags matching `tags`."""
-    branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[m.source.branch])}
+    m = ctx.manifest
+    branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
     if m.source.paths:
         branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
     pushes = [cp.GitPushFilter(**branch_filter)]
@@ -198,7 +200,7 @@ def _codestar_trigger(m: Manifest) -> cp.PipelineTriggerDeclaration:
     )
 
 
-def _update_stage(job: BuildJob, wiring: Wiring) -> cp.Stages:
+def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
     wiring.stacks.append(
         Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")
     )
@@ -216,6 +218,9 @@ def _update_stage(job: BuildJob, wiring: Wiring) -> cp.Stages:
                     "TemplatePath": f"{SELF_UPDATE}::pipeline.yaml",
                     "Capabilities": "CAPABILITY_IAM,CAPABILITY_NAMED_IAM",
                     "RoleArn": GetAtt("SelfUpdateRole", "Arn"),
+                    **(
+                        {"ParameterOverrides": overrides} if (overrides := self_update_parameter_overrides(ctx)) else {}
+                    ),
                 },
                 2,
                 (SELF_UPDATE,),
@@ -598,7 +603,7 @@ def _source_statements(ctx: Context) -> list:
     source = ctx.manifest.source
     if source.provider == "codestar":
         actions = [Action(connection_service(source.connection_arn), "UseConnection")]
-        return [allow(actions, [source.connection_arn], sid="SourceConnection")]
+        return [allow(actions, [ctx.value("connection_arn")], sid="SourceConnection")]
     if source.provider == "s3":
         return [
             allow(
@@ -622,7 +627,7 @@ def _source_statements(ctx: Context) -> list:
                 codecommit.GetUploadArchiveStatus,
                 codecommit.CancelUploadArchive,
             ],
-            [ctx.arn("codecommit", source.repository)],
+            [ctx.arn("codecommit", ctx.sub_value("repository"))],
             sid="SourceRepository",
         )
     ]
@@ -655,14 +660,14 @@ def _source_rule(ctx: Context) -> None:
         pattern = {
             "source": ["aws.codecommit"],
             "detail-type": ["CodeCommit Repository State Change"],
-            "resources": [ctx.arn("codecommit", m.source.repository)],
+            "resources": [ctx.arn("codecommit", ctx.sub_value("repository"))],
             "detail": {
                 "event": ["referenceCreated", "referenceUpdated"],
                 "referenceType": ["branch"],
-                "referenceName": [m.source.branch],
+                "referenceName": [ctx.value("branch")],
             },
         }
-        description = f"Start pipeline {m.name} on pushes to {m.source.repository}@{m.source.branch}"
+        description = f"Start pipeline {m.name} on pushes to its branch"
     service_role(
         ctx,
         "SourceRuleRole",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from troposphere import AWSObject, Sub, Tags, Template
+from troposphere import AWSObject, Ref, Sub, Tags, Template
 
 from .. import __version__
 from ..model import Manifest
@@ -25,6 +25,16 @@ def camel(*parts: str) -> str:
     return "".join(words)
 
 
+# manifest field -> template parameter name (catalog.parameters), and where the value lives
+PARAMETERS = {"repository": "Repository", "branch": "Branch", "team": "Team", "connection_arn": "ConnectionArn"}
+_FIELD_VALUES = {
+    "repository": lambda m: m.source.repository,
+    "branch": lambda m: m.source.branch,
+    "team": lambda m: m.team,
+    "connection_arn": lambda m: m.source.connection_arn,
+}
+
+
 @dataclass
 class Context:
     """The pipeline template under construction and its naming rules."""
@@ -35,6 +45,23 @@ class Context:
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    # --- values provisioners may set (catalog.parameters) --------------------------------------
+    def parameterised(self, field_name: str) -> bool:
+        catalog = self.manifest.catalog
+        return catalog is not None and field_name in catalog.parameters
+
+    def value(self, field_name: str):
+        """A source/team value: a Ref to its template parameter when provisioners set it."""
+        if self.parameterised(field_name):
+            return Ref(PARAMETERS[field_name])
+        return _FIELD_VALUES[field_name](self.manifest)
+
+    def sub_value(self, field_name: str) -> str:
+        """The same value for use inside an Fn::Sub string."""
+        if self.parameterised(field_name):
+            return "${" + PARAMETERS[field_name] + "}"
+        return str(_FIELD_VALUES[field_name](self.manifest)).replace("${", "${!")
 
     # --- names -------------------------------------------------------------------------------
     @property
@@ -96,8 +123,9 @@ class Context:
     def tag_map(self) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.tags().to_dict()}
 
-    def tags(self) -> Tags:
-        base = {"team": self.manifest.team, "pipeline": self.name, "managed-by": "manifestc"}
+    def tags(self, literal: bool = False) -> Tags:
+        team = self.manifest.team if literal else self.value("team")
+        base = {"team": team, "pipeline": self.name, "managed-by": "manifestc"}
         merged = dict(self.manifest.tags)
         merged.update(base)  # the three ownership tags cannot be overridden by user tags
         return Tags(**dict(sorted(merged.items())))

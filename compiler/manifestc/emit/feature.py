@@ -29,20 +29,24 @@ def feature_source(ctx: Context, spec) -> dict:
     m = ctx.manifest
     fb = m.source.feature_branches
     if m.source.provider == "codecommit":
-        location = Sub(f"https://git-codecommit.${{AWS::Region}}.${{AWS::URLSuffix}}/v1/repos/{m.source.repository}")
+        location = Sub(
+            "https://git-codecommit.${AWS::Region}.${AWS::URLSuffix}/v1/repos/" + ctx.sub_value("repository")
+        )
         return {"Source": cb.Source(Type="CODECOMMIT", Location=location, BuildSpec=spec, GitCloneDepth=1)}
     kind, url = aws.GIT_HOSTS[m.source.host]
     branches = "|".join(glob_to_regex(p) for p in fb.patterns)
     source = cb.Source(
         Type=kind,
-        Location=url.format(repository=m.source.repository),
+        Location=Sub(url.format(repository=ctx.sub_value("repository")))
+        if ctx.parameterised("repository")
+        else url.format(repository=m.source.repository),
         BuildSpec=spec,
         GitCloneDepth=1,
         ReportBuildStatus=True,
     )
     # troposphere's SourceAuth validator predates CODECONNECTIONS (CloudFormation accepts it:
     # AWS::CodeBuild::Project SourceAuth Type OAUTH | CODECONNECTIONS | SECRETS_MANAGER).
-    source.properties["Auth"] = {"Type": "CODECONNECTIONS", "Resource": m.source.connection_arn}
+    source.properties["Auth"] = {"Type": "CODECONNECTIONS", "Resource": ctx.value("connection_arn")}
     return {
         "Source": source,
         "Triggers": cb.ProjectTriggers(
@@ -61,12 +65,14 @@ def source_access_statements(ctx: Context) -> list:
     """What the feature project's role needs to read the repository."""
     m = ctx.manifest
     if m.source.provider == "codecommit":
-        return [allow([codecommit.GitPull], [ctx.arn("codecommit", m.source.repository)], sid="CloneRepository")]
+        return [
+            allow([codecommit.GitPull], [ctx.arn("codecommit", ctx.sub_value("repository"))], sid="CloneRepository")
+        ]
     actions = [
         Action(connection_service(m.source.connection_arn), name)
         for name in ("UseConnection", "GetConnection", "GetConnectionToken")
     ]
-    return [allow(actions, [m.source.connection_arn], sid="UseConnection")]
+    return [allow(actions, [ctx.value("connection_arn")], sid="UseConnection")]
 
 
 def emit_feature_rule(ctx: Context) -> None:
@@ -86,12 +92,12 @@ def emit_feature_rule(ctx: Context) -> None:
         events.Rule(
             "FeatureRule",
             Name=f"{m.name}-feature",
-            Description=f"Build {', '.join(fb.patterns)} branches of {m.source.repository} on push",
+            Description=f"Build the {', '.join(fb.patterns)} branches of pipeline {m.name} on push",
             State="ENABLED",
             EventPattern={
                 "source": ["aws.codecommit"],
                 "detail-type": ["CodeCommit Repository State Change"],
-                "resources": [ctx.arn("codecommit", m.source.repository)],
+                "resources": [ctx.arn("codecommit", ctx.sub_value("repository"))],
                 "detail": {
                     "event": ["referenceCreated", "referenceUpdated"],
                     "referenceType": ["branch"],

@@ -224,27 +224,23 @@ UNSCOPED_ACTIONS = frozenset(
 )
 
 
-def emit_self_update_role(ctx: Context) -> None:
-    """The CloudFormation role of the UpdatePipeline stage, when regenerate is on."""
-    if not ctx.manifest.regenerate.enabled:
-        return
-    types = {r.resource_type for r in ctx.template.resources.values()} | {"AWS::IAM::Role"}
+def template_permissions(ctx: Context, template) -> list:
+    """What creating, updating and deleting exactly `template`'s resources takes: one statement
+    per resource type, scoped to the names manifestc generates (never `*:*`)."""
+    types = {r.resource_type for r in template.resources.values()} | {"AWS::IAM::Role"}
     if ctx.manifest.network is not None:
         types.add("AWS::CodeBuild::Project#vpc")
     if any(
-        "Triggers" in r.properties
-        for r in ctx.template.resources.values()
-        if r.resource_type == "AWS::CodeBuild::Project"
+        "Triggers" in r.properties for r in template.resources.values() if r.resource_type == "AWS::CodeBuild::Project"
     ):
         types.add("AWS::CodeBuild::Project#webhook")
-    types = sorted(types)
     scopes = _scopes(ctx)
     statements = []
     unscoped: list[str] = []
-    for resource_type in types:
+    for resource_type in sorted(types):
         actions = RESOURCE_ACTIONS.get(resource_type)
         if actions is None:  # a resource type without a permissions entry is a compiler bug
-            raise AssertionError(f"no self-update permissions for {resource_type}")
+            raise AssertionError(f"no deploy permissions for {resource_type}")
         scoped = [a for a in actions if a not in UNSCOPED_ACTIONS]
         unscoped.extend(a for a in actions if a in UNSCOPED_ACTIONS)
         condition = None
@@ -267,7 +263,14 @@ def emit_self_update_role(ctx: Context) -> None:
             )
     if unscoped:
         statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
-    service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", statements)
+    return statements
+
+
+def emit_self_update_role(ctx: Context) -> None:
+    """The CloudFormation role of the UpdatePipeline stage, when regenerate is on."""
+    if not ctx.manifest.regenerate.enabled:
+        return
+    service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", template_permissions(ctx, ctx.template))
 
 
 def _action(text: str) -> Action:

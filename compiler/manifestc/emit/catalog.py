@@ -1,0 +1,258 @@
+"""Service Catalog (SPEC §5.6): the parameterised product template and catalog.yaml.
+
+The pipeline template becomes the product's provisioning artifact: `catalog.parameters` turn
+manifest fields into template parameters (emit_parameters, first in the registry), and
+catalog.yaml holds the portfolio, the product with one provisioning artifact per version, the
+associations, shares, the team TagOption and a launch-role constraint whose role may create,
+update and delete exactly the resource types of the product template.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from awacs import cloudformation as acfn
+from awacs import s3, sts
+from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
+from troposphere import Parameter, Ref, Sub, Tags, Template, iam
+from troposphere import servicecatalog as sc
+
+from .. import __version__
+from ..model import Manifest
+from .context import PARAMETERS, Context, camel
+from .iam import allow, policy
+from .selfupdate import template_permissions
+
+# Allowed patterns of the provisioner-set parameters (the schema's own patterns).
+_PATTERNS = {
+    "repository": {"codecommit": r"^[\w.-]{1,100}$", "codestar": r"^[^/\s]+/[^/\s]+$"},
+    "branch": r"^[^\s~^:?*\[\\]+$",
+    "team": r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]*$",
+    "connection_arn": r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$",
+}
+_DESCRIPTIONS = {
+    "repository": "Repository the pipeline builds (CodeCommit name, or owner/repo for a connection)",
+    "branch": "Branch whose pushes start the pipeline",
+    "team": "Owning team, tagged on every resource as team",
+    "connection_arn": "CodeStar connection to the Git host",
+}
+
+
+def emit_parameters(ctx: Context) -> None:
+    """Template parameters for the fields provisioners set, defaulting to the manifest's values."""
+    catalog = ctx.manifest.catalog
+    if catalog is None:
+        return
+    for field in catalog.parameters:
+        pattern = _PATTERNS[field]
+        if isinstance(pattern, dict):
+            pattern = pattern[ctx.manifest.source.provider]
+        ctx.template.add_parameter(
+            Parameter(
+                PARAMETERS[field],
+                Type="String",
+                Default=str(_default(ctx.manifest, field)),
+                AllowedPattern=pattern,
+                Description=_DESCRIPTIONS[field],
+                ConstraintDescription=f"{field} must match {pattern}",
+            )
+        )
+
+
+def _default(m: Manifest, field: str) -> str:
+    return {
+        "repository": m.source.repository,
+        "branch": m.source.branch,
+        "team": m.team,
+        "connection_arn": m.source.connection_arn,
+    }[field]
+
+
+def self_update_parameter_overrides(ctx: Context) -> Sub | None:
+    """Keep the provisioner's parameter values when the pipeline updates its own stack."""
+    catalog = ctx.manifest.catalog
+    if catalog is None or not catalog.parameters:
+        return None
+    values = {PARAMETERS[f]: "${" + PARAMETERS[f] + "}" for f in catalog.parameters}
+    return Sub(json.dumps(values, sort_keys=True))
+
+
+def launch_role_name(product: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in product)[:50].strip("-")
+    return f"{slug}-launch"
+
+
+def template_url(catalog, version: str) -> Sub:
+    """Where the product template of `version` lives (the bucket must be in the catalog's region)."""
+    return Sub(f"https://${{TemplateBucket}}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{catalog.template_key(version)}")
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def emit_catalog(ctx: Context) -> Template:
+    """catalog.yaml for one manifest; directory builds merge these per portfolio."""
+    m = ctx.manifest
+    catalog = m.catalog
+    t = Template()
+    t.set_version("2010-09-09")
+    t.set_description(
+        f"manifestc {__version__}: Service Catalog product {catalog.product} {catalog.version} "
+        f"(pipeline {m.name}) in portfolio {catalog.portfolio}"
+    )
+    t.set_metadata({"manifestc": {"version": __version__, "pipelines": [m.name]}})
+    bucket = {
+        "Type": "String",
+        "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "Description": "S3 bucket holding the product templates (manifestc publish uploads them)",
+    }
+    if catalog.bucket:
+        bucket["Default"] = catalog.bucket
+    t.add_parameter(Parameter("TemplateBucket", **bucket))
+    tags = ctx.tags(literal=True)
+    portfolio = f"Portfolio{camel(_slug(catalog.portfolio))}"
+    product = f"Product{camel(_slug(catalog.product))}"
+    t.add_resource(
+        sc.Portfolio(
+            portfolio,
+            DisplayName=catalog.portfolio,
+            ProviderName=catalog.provider,
+            Description=f"Pipelines published by {catalog.provider} with manifestc",
+            # shared by every product naming it: no per-pipeline tags
+            Tags=Tags(**{"managed-by": "manifestc", "portfolio": catalog.portfolio}),
+        )
+    )
+    versions = list(catalog.keep_versions) + [catalog.version]
+    t.add_resource(
+        sc.CloudFormationProduct(
+            product,
+            Name=catalog.product,
+            Owner=catalog.provider,
+            Description=catalog.description,
+            Distributor=catalog.provider,
+            SupportDescription=f"Pipeline {m.name}, team {m.team}; compiled by manifestc {__version__}",
+            # New versions are added next to the old ones (matched by name), never replacing them.
+            ReplaceProvisioningArtifacts=False,
+            ProvisioningArtifactParameters=[
+                sc.ProvisioningArtifactProperties(
+                    Name=version,
+                    Description=f"{catalog.product} {version}",
+                    Type="CLOUD_FORMATION_TEMPLATE",
+                    Info=sc.Info(LoadTemplateFromURL=template_url(catalog, version)),
+                )
+                for version in versions
+            ],
+            Tags=tags,
+        )
+    )
+    t.add_resource(
+        sc.PortfolioProductAssociation(f"{product}Association", PortfolioId=Ref(portfolio), ProductId=Ref(product))
+    )
+    for principal in catalog.principals:
+        t.add_resource(
+            sc.PortfolioPrincipalAssociation(
+                f"{portfolio}Principal{_short(principal)}",
+                PortfolioId=Ref(portfolio),
+                PrincipalARN=principal,
+                PrincipalType="IAM",
+            )
+        )
+    for account in catalog.share_with:
+        t.add_resource(
+            sc.PortfolioShare(
+                f"{portfolio}Share{account}", AccountId=account, PortfolioId=Ref(portfolio), ShareTagOptions=True
+            )
+        )
+    team_option = f"TagOptionTeam{_short(m.team)}"
+    t.add_resource(sc.TagOption(team_option, Key="team", Value=m.team, Active=True))
+    t.add_resource(
+        sc.TagOptionAssociation(f"{portfolio}{team_option}", ResourceId=Ref(portfolio), TagOptionId=Ref(team_option))
+    )
+    role = f"{product}LaunchRole"
+    t.add_resource(launch_role(ctx, role))
+    t.add_resource(
+        sc.LaunchRoleConstraint(
+            f"{product}LaunchConstraint",
+            PortfolioId=Ref(portfolio),
+            ProductId=Ref(product),
+            LocalRoleName=launch_role_name(catalog.product),
+            Description=f"{catalog.product} is provisioned with {launch_role_name(catalog.product)}",
+            DependsOn=[f"{product}Association", role],
+        )
+    )
+    return t
+
+
+def launch_role(ctx: Context, logical_id: str) -> iam.Role:
+    """The launch role: Service Catalog's CloudFormation stacks (SC-*) creating exactly the
+    product template's resource types, reading only this product's templates."""
+    catalog = ctx.manifest.catalog
+    statements = template_permissions(ctx, ctx.template) + [
+        allow(
+            [
+                acfn.CreateStack,
+                acfn.UpdateStack,
+                acfn.DeleteStack,
+                acfn.DescribeStacks,
+                acfn.DescribeStackEvents,
+                acfn.SetStackPolicy,
+                acfn.CreateChangeSet,
+                acfn.DescribeChangeSet,
+                acfn.ExecuteChangeSet,
+                acfn.DeleteChangeSet,
+                acfn.ListChangeSets,
+                acfn.TagResource,
+                acfn.UntagResource,
+            ],
+            [Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/SC-*")],
+            sid="ProvisionedStacks",
+        ),
+        # Template validation is not tied to a stack: no resource-level scope.
+        allow([acfn.GetTemplateSummary, acfn.ValidateTemplate], ["*"], sid="TemplateValidation"),
+        allow(
+            [s3.GetObject],
+            [Sub(f"arn:${{AWS::Partition}}:s3:::${{TemplateBucket}}/{catalog.prefix.strip('/')}/*")],
+            sid="ReadProductTemplates",
+        ),
+    ]
+    trust = Statement(
+        Effect=Allow,
+        Principal=Principal("Service", "servicecatalog.amazonaws.com"),
+        Action=[sts.AssumeRole],
+        Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
+    )
+    return iam.Role(
+        logical_id,
+        RoleName=launch_role_name(catalog.product),
+        Description=f"Service Catalog launches {catalog.product} with this role",
+        AssumeRolePolicyDocument=policy(trust),
+        Policies=[iam.Policy(PolicyName="product-resources", PolicyDocument=policy(*statements))],
+        Tags=ctx.tags(literal=True),
+    )
+
+
+def emit_launch_role_template(ctx: Context) -> Template:
+    """launch-role.yaml: the same launch role for each share_with account (LocalRoleName)."""
+    t = Template()
+    t.set_version("2010-09-09")
+    t.set_description(
+        f"manifestc {__version__}: launch role of Service Catalog product {ctx.manifest.catalog.product} "
+        "for an account the portfolio is shared with"
+    )
+    t.add_parameter(
+        Parameter(
+            "TemplateBucket",
+            Type="String",
+            AllowedPattern="^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            Description="S3 bucket holding the product templates",
+            **({"Default": ctx.manifest.catalog.bucket} if ctx.manifest.catalog.bucket else {}),
+        )
+    )
+    t.add_resource(launch_role(ctx, "LaunchRole"))
+    return t
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)
