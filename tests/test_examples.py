@@ -66,6 +66,7 @@ def test_examples_pass_checkov(built):
 UNSCOPED_SIDS = {
     "NoResourceLevelScope",
     "CreateTaggedKey",
+    "TemplateValidation",
     "EcrLogin",
     "CodeArtifactBearer",
     "EcsTaskDefinitions",

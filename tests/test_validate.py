@@ -74,7 +74,7 @@ def test_required_fields():
 
 
 def test_unsupported_fields_are_rejected_not_ignored():
-    [diag] = run(with_changes(catalog={"portfolio": "p"})).diagnostics
+    [diag] = run(with_changes(glue={"workflow": "w"})).diagnostics
     assert diag.code == "MC107" and "not supported yet" in diag.message
 
 
