@@ -67,6 +67,7 @@ UNSCOPED_SIDS = {
     "NoResourceLevelScope",
     "CreateTaggedKey",
     "TemplateValidation",
+    "GlueMetrics",
     "EcrLogin",
     "CodeArtifactBearer",
     "EcsTaskDefinitions",

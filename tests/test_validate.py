@@ -73,9 +73,12 @@ def test_required_fields():
     assert codes == {("MC103", ("team",)), ("MC103", ("source",))}
 
 
-def test_unsupported_fields_are_rejected_not_ignored():
-    [diag] = run(with_changes(glue={"workflow": "w"})).diagnostics
-    assert diag.code == "MC107" and "not supported yet" in diag.message
+def test_unsupported_target_types_are_rejected_not_ignored(write_manifest):
+    from manifestc.api import check_manifest
+
+    text = with_changes(targets=[{"name": "app", "type": "servicecatalog"}])
+    [diag] = check_manifest(write_manifest(text)).diagnostics
+    assert diag.code == "MC107" and "not supported yet" in diag.message and diag.path == ("targets", 0, "type")
 
 
 def test_secret_references_must_be_references():

@@ -241,3 +241,46 @@ VPC_DESCRIBE_ACTIONS = (
     "DescribeSecurityGroups",
     "DescribeVpcs",
 )
+
+
+# Glue job types: command name, Glue versions, worker types (per version where it matters).
+# Source: AWS Glue Developer Guide, "Configuring job properties for Spark jobs" (worker types:
+# G.1X, G.2X, G.4X/G.8X on 3.0+, G.025X streaming only), "Python shell jobs" (1.0, 3.0; capacity,
+# no workers), "Ray jobs" (4.0, Z.2X), "Streaming ETL jobs"
+#   https://docs.aws.amazon.com/glue/latest/dg/add-job.html
+#   https://docs.aws.amazon.com/glue/latest/dg/add-job-python.html
+#   https://docs.aws.amazon.com/glue/latest/dg/ray-jobs-section.html
+GLUE_JOB_TYPES: dict[str, dict] = {
+    "spark": {
+        "command": "glueetl",
+        "versions": ["2.0", "3.0", "4.0", "5.0"],
+        "workers": {
+            "2.0": ["G.1X", "G.2X"],
+            "3.0": ["G.1X", "G.2X", "G.4X", "G.8X"],
+            "4.0": ["G.1X", "G.2X", "G.4X", "G.8X"],
+            "5.0": ["G.1X", "G.2X", "G.4X", "G.8X"],
+        },
+    },
+    "streaming": {
+        "command": "gluestreaming",
+        "versions": ["2.0", "3.0", "4.0"],
+        "workers": {
+            "2.0": ["G.1X", "G.2X"],
+            "3.0": ["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"],
+            "4.0": ["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"],
+        },
+    },
+    "pythonshell": {"command": "pythonshell", "versions": ["1.0", "3.0"], "workers": {}},
+    "ray": {"command": "glueray", "versions": ["4.0"], "workers": {"4.0": ["Z.2X"]}},
+}
+
+# AWS Glue libraries images for local and CI unit tests, by Glue version.
+# Source: AWS Glue Developer Guide, "Developing and testing AWS Glue job scripts locally"
+#   https://docs.aws.amazon.com/glue/latest/dg/develop-local-docker-image.html (and the
+#   public.ecr.aws/glue/aws-glue-libs gallery page)
+GLUE_LIBS_IMAGES: dict[str, str] = {
+    "2.0": "public.ecr.aws/glue/aws-glue-libs:glue_libs_2.0.0_image_01",
+    "3.0": "public.ecr.aws/glue/aws-glue-libs:glue_libs_3.0.0_image_01",
+    "4.0": "public.ecr.aws/glue/aws-glue-libs:glue_libs_4.0.0_image_01",
+    "5.0": "public.ecr.aws/glue/aws-glue-libs:5",
+}

@@ -172,7 +172,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The field is part of the manifest language but this version of manifestc does not compile it yet. Remove it for now; it is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, a glue workflow deployed to another account). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC201": _e(
@@ -246,6 +246,19 @@ CODES: dict[str, CodeInfo] = {
         "route tables required",
         "S3 is reached through a gateway endpoint, which is attached to route tables: list the private subnets' route tables in network.route_tables.",
     ),
+    "MC219": _e("self-edge", "A job or crawler lists itself in `after`; remove it."),
+    "MC220": _e(
+        "cycle in the workflow",
+        "The `after` edges of glue jobs and crawlers form a cycle (printed as a path such as `a → b → a`); a workflow is a DAG. Remove one edge of the cycle.",
+    ),
+    "MC221": _e(
+        "invalid schedule",
+        "glue.schedule must be an AWS cron expression: cron(Minutes Hours Day-of-month Month Day-of-week Year), with `?` in day-of-month or day-of-week.",
+    ),
+    "MC222": _e(
+        "invalid Glue job settings",
+        "The job's Glue version, worker type or worker count is not one AWS Glue offers for that job type; the message lists what is.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
@@ -277,6 +290,9 @@ CODES: dict[str, CodeInfo] = {
     "MC257": _e(
         "two products collide",
         "Two manifests built together publish resources with the same logical id to one portfolio (for example the same product name) but different content. Give each product its own name.",
+    ),
+    "MC258": _w(
+        "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
     "MC301": _e(
         "internal compiler error",

@@ -180,6 +180,49 @@ class Catalog:
 
 
 @dataclass(frozen=True)
+class GlueJob:
+    name: str
+    script: str
+    type: str  # spark | pythonshell | streaming | ray
+    command: str  # glueetl | pythonshell | gluestreaming | glueray
+    glue_version: str
+    worker_type: str | None
+    workers: int | None
+    after: tuple[str, ...]
+    arguments: Pairs
+    timeout: int
+    retries: int
+
+
+@dataclass(frozen=True)
+class GlueCrawler:
+    name: str
+    s3: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Glue:
+    workflow: str
+    schedule: str | None
+    database: str
+    scripts_bucket: str | None
+    smoke_test: bool
+    jobs: tuple[GlueJob, ...]
+    crawlers: tuple[GlueCrawler, ...]
+
+    @property
+    def nodes(self) -> dict[str, GlueJob | GlueCrawler]:
+        return {**{j.name: j for j in self.jobs}, **{c.name: c for c in self.crawlers}}
+
+    @property
+    def test_image_version(self) -> str:
+        """The Glue version unit tests run against: the newest any Spark/Python job uses."""
+        versions = [j.glue_version for j in self.jobs if j.type in ("spark", "streaming", "pythonshell")]
+        return max(versions, key=lambda v: tuple(int(p) for p in v.split("."))) if versions else "4.0"
+
+
+@dataclass(frozen=True)
 class Notifications:
     events: tuple[str, ...]
     sns_topic: str | None
@@ -214,6 +257,7 @@ class Manifest:
     notifications: Notifications | None = None
     network: Network | None = None
     catalog: Catalog | None = None
+    glue: Glue | None = None
 
     def is_cross_account(self, env: Environment) -> bool:
         return env.account is not None and env.account != self.account

@@ -18,8 +18,6 @@ _TYPES = {
 
 
 def _field(rules: dict[str, Any]) -> dict[str, Any]:
-    if "unsupported" in rules:
-        return {"description": f"Not supported yet: {rules['unsupported']}", "not": {}}
     out: dict[str, Any] = {}
     description = rules.get("meta", {}).get("description")
     if description:
@@ -62,7 +60,7 @@ def _field(rules: dict[str, Any]) -> dict[str, Any]:
             out["propertyNames"] = {"pattern": rules["keysrules"]["regex"]}
     if kind == "list" and "schema" in rules:
         item = rules["schema"]
-        out["items"] = _field(item) if "type" in item or "unsupported" in item else _object(item)
+        out["items"] = _field(item) if "type" in item else _object(item)
     return out
 
 

@@ -22,6 +22,9 @@ from .model import (
     Endpoint,
     Environment,
     FeatureBranches,
+    Glue,
+    GlueCrawler,
+    GlueJob,
     Manifest,
     Network,
     Notifications,
@@ -40,7 +43,7 @@ _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
 # Fields that belong to one target type only; given on another type they are an error.
 TARGET_FIELDS: dict[str, set[str]] = {
     "cloudformation": {
@@ -55,12 +58,14 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "ecs": {"cluster", "service", "container", "image_repository"},
     "lambda": {"function", "package", "artifact", "image_repository"},
     "s3": {"bucket", "extract", "prefix"},
+    "glue": set(),
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
     "ecs": ("cluster", "service", "container"),
     "lambda": ("function",),
     "s3": ("bucket",),
+    "glue": (),
 }
 # Defaults of the cloudformation-only fields, which the schema fills for every target.
 _CFN_DEFAULTS = {
@@ -141,6 +146,10 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     )
     if doc["catalog"] is not None:
         manifest = dataclasses.replace(manifest, catalog=_catalog(check, manifest))
+    glue = _glue(check) if doc["glue"] is not None else None
+    _check_glue_targets(check, manifest, glue)
+    if glue is not None:
+        manifest = dataclasses.replace(manifest, glue=glue)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -328,7 +337,8 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
         name = raw["name"]
         commands = raw["commands"]
         if commands is None:
-            commands = [c.replace("{suite}", name) for c in preset.get("test", [])]
+            defaults = preset.get("glue_test") if check.doc["glue"] is not None and "glue_test" in preset else None
+            commands = [c.replace("{suite}", name) for c in (defaults or preset.get("test", []))]
             if not commands:
                 check.error(
                     "MC103",
@@ -377,7 +387,9 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
     for index, raw in enumerate(raw_targets):
         kind = raw["type"]
         if kind not in SUPPORTED_TARGET_TYPES:
-            issue = {"glue": "issue 6", "servicecatalog": "issue 4"}.get(kind, "a later issue")
+            issue = {"servicecatalog": "a later issue: publish products with the `catalog` section"}.get(
+                kind, "a later issue"
+            )
             check.error(
                 "MC107", f"targets of type `{kind}` are not supported yet ({issue})", ("targets", index, "type")
             )
@@ -403,11 +415,11 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             Target(
                 name=raw["name"],
                 type=kind,
-                template=raw["template"] or "",
-                stack=raw["stack"],
+                template=raw["template"] or ("glue.yaml" if kind == "glue" else ""),
+                stack=raw["stack"] if kind != "glue" else "{name}-glue-{environment}",
                 parameters=tuple(sorted(raw["parameters"].items())),
                 change_set=raw["change_set"],
-                capabilities=tuple(raw["capabilities"]),
+                capabilities=tuple(raw["capabilities"]) if kind != "glue" else ("CAPABILITY_IAM",),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
                 cluster=raw["cluster"],
@@ -729,6 +741,8 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
     for target in m.targets:
         if target.type == "lambda":
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
+        if target.type == "glue":
+            add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
     return need
 
 
@@ -864,3 +878,178 @@ def _catalog(check: _Checker, m: Manifest) -> Catalog:
         bucket=raw["bucket"],
         prefix=raw["prefix"],
     )
+
+
+_CRON_FIELD = {
+    "minutes": r"^(\*|[0-5]?\d)([-/,][0-5]?\d)*$",
+    "hours": r"^(\*|[01]?\d|2[0-3])([-/,]([01]?\d|2[0-3]))*$",
+    "day-of-month": r"^(\*|\?|L|W|([1-9]|[12]\d|3[01])W?)([-/,]([1-9]|[12]\d|3[01]))*$",
+    "month": r"^(\*|[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)([-/,]([1-9]|1[0-2]|[A-Z]{3}))*$",
+    "day-of-week": r"^(\*|\?|L|[1-7](L|#[1-5])?|SUN|MON|TUE|WED|THU|FRI|SAT)([-/,]([1-7]|[A-Z]{3}))*$",
+    "year": r"^(\*|(19[7-9]\d|2[01]\d\d))([-/,](19[7-9]\d|2[01]\d\d))*$",
+}
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not an AWS cron expression (Glue/EventBridge syntax), or None.
+
+    Source: AWS Glue Developer Guide, "Time-based schedules for jobs and crawlers":
+    cron(Minutes Hours Day-of-month Month Day-of-week Year), one of day-of-month and day-of-week '?'.
+    """
+    match = re.fullmatch(r"cron\((.*)\)", expression.strip())
+    if not match:
+        return "must look like cron(Minutes Hours Day-of-month Month Day-of-week Year)"
+    fields = match.group(1).split()
+    if len(fields) != 6:
+        return f"has {len(fields)} fields; AWS cron takes 6 (Minutes Hours Day-of-month Month Day-of-week Year)"
+    for (name, pattern), value in zip(_CRON_FIELD.items(), fields, strict=True):
+        if not re.match(pattern, value.upper()):
+            return f"{name} field `{value}` is not valid"
+    if "?" not in (fields[2], fields[4]):
+        return "one of day-of-month and day-of-week must be `?`"
+    return None
+
+
+def _glue(check: _Checker) -> Glue:
+    raw = check.doc["glue"]
+    path: Path = ("glue",)
+    if raw["schedule"] is not None and (problem := cron_problem(raw["schedule"])):
+        check.error(
+            "MC221",
+            f"schedule `{raw['schedule']}` {problem}",
+            path + ("schedule",),
+            hint="for example cron(0 10 1 * ? *): 10:00 UTC on the 1st of every month",
+        )
+    names: dict[str, Path] = {}
+    for kind in ("jobs", "crawlers"):
+        for index, node in enumerate(raw[kind]):
+            if node["name"] in names:
+                check.error("MC202", f"duplicate job or crawler name `{node['name']}`", path + (kind, index, "name"))
+            else:
+                names[node["name"]] = path + (kind, index)
+    jobs = tuple(_glue_job(check, job, path + ("jobs", index)) for index, job in enumerate(raw["jobs"]))
+    crawlers = tuple(GlueCrawler(c["name"], tuple(c["s3"]), tuple(dict.fromkeys(c["after"]))) for c in raw["crawlers"])
+    if not jobs and not crawlers:
+        check.error("MC207", "a glue workflow needs at least one job or crawler", path)
+    for kind in ("jobs", "crawlers"):
+        for index, node in enumerate(raw[kind]):
+            for a_index, upstream in enumerate(node["after"]):
+                where = path + (kind, index, "after", a_index)
+                if upstream == node["name"]:
+                    check.error("MC219", f"`{upstream}` cannot run after itself", where)
+                else:
+                    check.reference(upstream, list(names), "job or crawler", where)
+    glue = Glue(
+        raw["workflow"], raw["schedule"], raw["database"], raw["scripts_bucket"], raw["smoke_test"], jobs, crawlers
+    )
+    for cycle in find_cycles(glue):
+        check.error(
+            "MC220",
+            f"the workflow has a cycle: {' → '.join(cycle)}",
+            names[cycle[0]] + ("after",),
+            hint="a workflow is a DAG: remove one of these `after` edges",
+        )
+    return glue
+
+
+def _glue_job(check: _Checker, raw: dict[str, Any], path: Path) -> GlueJob:
+    spec = aws.GLUE_JOB_TYPES[raw["type"]]
+    versions = spec["versions"]
+    version = raw["glue_version"] or versions[-1]
+    if version not in versions:
+        check.error(
+            "MC222", f"{raw['type']} jobs run on Glue {', '.join(versions)}, not {version}", path + ("glue_version",)
+        )
+    workers_by_version = spec["workers"].get(version, [])
+    worker_type, workers = raw["worker_type"], raw["workers"]
+    if raw["type"] == "pythonshell":
+        for field in ("worker_type", "workers"):
+            if raw[field] is not None:
+                check.error("MC222", f"pythonshell jobs take no {field} (they run on 1/16 or 1 DPU)", path + (field,))
+        worker_type, workers = None, None
+    else:
+        worker_type = worker_type or (workers_by_version[0] if workers_by_version else None)
+        if worker_type not in workers_by_version and version in versions:
+            check.error(
+                "MC222",
+                f"worker type {worker_type} is not available for {raw['type']} jobs on Glue "
+                f"{version}; available: {', '.join(workers_by_version)}",
+                path + ("worker_type",),
+            )
+        workers = workers or 2
+        if workers < 2 and raw["type"] in ("spark", "streaming"):
+            check.error("MC222", f"{raw['type']} jobs need at least 2 workers", path + ("workers",))
+    return GlueJob(
+        raw["name"],
+        raw["script"],
+        raw["type"],
+        spec["command"],
+        version,
+        worker_type,
+        workers,
+        tuple(dict.fromkeys(raw["after"])),
+        tuple(sorted(raw["arguments"].items())),
+        raw["timeout"],
+        raw["retries"],
+    )
+
+
+def find_cycles(glue: Glue) -> list[list[str]]:
+    """Each cycle of the `after` graph once, as a path that returns to its first node."""
+    nodes = glue.nodes
+    order = {name: index for index, name in enumerate(nodes)}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        stack.append(name)
+        for upstream in nodes[name].after:
+            if upstream not in nodes or upstream == name:
+                continue  # unknown names and self-edges have their own diagnostics
+            if state.get(upstream) == 1:
+                cycle = stack[stack.index(upstream) :]
+                key = frozenset(cycle)
+                if key not in seen:
+                    seen.add(key)
+                    # read the cycle along the data flow (upstream first), from its first-declared node
+                    ordered = list(reversed(cycle))
+                    start = min(range(len(ordered)), key=lambda i: order[ordered[i]])
+                    ordered = ordered[start:] + ordered[:start]
+                    cycles.append(ordered + [ordered[0]])
+            elif state.get(upstream) is None:
+                visit(upstream)
+        stack.pop()
+        state[name] = 2
+
+    for name in nodes:
+        if name not in state:
+            visit(name)
+    return cycles
+
+
+def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None:
+    glue_targets = [(i, t) for i, t in enumerate(m.targets) if t.type == "glue"]
+    for index, target in glue_targets:
+        if glue is None:
+            check.error(
+                "MC207",
+                f"glue target `{target.name}` deploys the manifest's `glue` workflow: add a `glue:` section",
+                ("targets", index),
+            )
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC107",
+                    f"deploying a glue workflow to another account ({env.name}) is not supported yet",
+                    ("targets", index),
+                )
+    if glue is not None and not glue_targets:
+        check.warn(
+            "MC258",
+            "the glue workflow is compiled but no target deploys it",
+            ("glue",),
+            hint="add a target with `type: glue`",
+        )

@@ -19,11 +19,7 @@ from .schemas_data import manifest_schema
 
 
 class _ManifestValidator(cerberus.Validator):
-    """Cerberus with the two custom rules the schema data uses."""
-
-    def _validate_unsupported(self, message, field, value):
-        """{'type': 'string'}"""
-        self._error(field, f"UNSUPPORTED:{message}")
+    """Cerberus with the custom rules the schema data uses (`meta`, the coercers)."""
 
     def _validate_meta(self, meta, field, value):  # documentation only (cerberus accepts `meta` too)
         """{'type': 'dict'}"""
@@ -137,7 +133,7 @@ def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Mar
     value = error.value
     if code == cerr.UNKNOWN_FIELD.code:
         siblings = _schema_at(path[:-1]) or {}
-        known = sorted(k for k, r in siblings.items() if "unsupported" not in r)
+        known = sorted(siblings)
         key = path[-1] if path else value
         suggestion = _suggest(str(key), known)
         hint = (
@@ -146,14 +142,6 @@ def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Mar
             else (f"known keys here: {', '.join(known)}" if known else None)
         )
         return at("MC101", f"unknown key `{key}`", path, file, marks, hint=hint, at_key=True)
-    if (
-        code == cerr.CUSTOM.code
-        and isinstance(error.info, tuple)
-        and error.info
-        and str(error.info[0]).startswith("UNSUPPORTED:")
-    ):
-        message = str(error.info[0]).removeprefix("UNSUPPORTED:")
-        return at("MC107", message, path, file, marks, hint="remove this field for now", at_key=True)
     if code == cerr.REQUIRED_FIELD.code:
         return at("MC103", f"required field `{path[-1]}` is missing", path, file, marks)
     if code == cerr.NOT_NULLABLE.code:

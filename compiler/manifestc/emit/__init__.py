@@ -18,6 +18,7 @@ from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import Context
 from .feature import emit_feature_rule
+from .glue import emit_glue
 from .network import emit_build_network
 from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
@@ -49,6 +50,8 @@ def emit_templates(manifest: Manifest) -> dict[str, Template]:
         templates[f"bootstrap-{account}.yaml"] = emit_bootstrap(manifest, account)
     for region in manifest.extra_regions:
         templates[f"support-{region}.yaml"] = emit_support(manifest, region)
+    if manifest.glue is not None:
+        templates["glue.yaml"] = emit_glue(ctx)
     if manifest.catalog is not None:
         templates["catalog.yaml"] = emit_catalog(ctx)
         if manifest.catalog.share_with:

@@ -71,6 +71,8 @@ class BuildJob:
     codeartifact: CodeArtifact | None = None
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
+    script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
+    start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
 
 
@@ -83,6 +85,7 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate.name, gate.commands) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
+    jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
         jobs.append(_feature_job(manifest))
     return tuple(jobs)
@@ -205,6 +208,8 @@ def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGr
 def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
     b = m.build
     prefix = camel("test", suite.name)
+    if m.glue is not None and m.language == "python":
+        return _glue_test_job(m, suite, prefix)
     where = "after the build" if suite.after == "build" else f"after deploying to {suite.after}"
     return BuildJob(
         purpose=f"test-{suite.name}",
@@ -215,6 +220,101 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         reports=_suite_reports(m, suite, prefix),
         **_common(b),
     )
+
+
+def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
+    """Glue job unit tests run in the AWS Glue libraries image of the jobs' Glue version (SPEC §5.5)."""
+    version = m.glue.test_image_version
+    b = m.build
+    return BuildJob(
+        purpose=f"test-{suite.name}",
+        logical_prefix=prefix,
+        description=f"{m.name}: {suite.name} tests in the AWS Glue {version} libraries image",
+        image=aws.GLUE_LIBS_IMAGES[version],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_MEDIUM" if b.compute_type == "BUILD_GENERAL1_SMALL" else b.compute_type,
+        privileged=False,
+        timeout=b.timeout,
+        runtime_key=None,
+        runtime=None,
+        phases=(
+            ("install", tuple(presets()["python"]["glue_install"])),
+            ("pre_build", _codeartifact_login(b.codeartifact)),
+            ("build", suite.commands),
+        ),
+        env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
+        secrets=b.secrets,
+        reports=_suite_reports(m, suite, prefix),
+        codeartifact=b.codeartifact,
+    )
+
+
+def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """Glue targets: compile glue.yaml (when no self-update build does), upload the scripts of
+    each environment under a versioned prefix, and the optional smoke run."""
+    if m.glue is None or not any(t.type == "glue" for t in m.targets):
+        return ()
+    python = presets()["python"]
+    small = {
+        "image": python["images"]["x86_64"],
+        "environment_type": "LINUX_CONTAINER",
+        "compute_type": "BUILD_GENERAL1_SMALL",
+        "privileged": False,
+        "timeout": 15,
+    }
+    jobs = []
+    if not m.regenerate.enabled:
+        update = _update_job(m)
+        jobs.append(
+            dataclasses.replace(
+                update,
+                purpose="glue-template",
+                logical_prefix="GlueTemplate",
+                description=f"{m.name}: compile glue.yaml with manifestc",
+            )
+        )
+    bucket = "$SCRIPTS_BUCKET"
+    uploads = tuple(
+        f"aws s3 cp {shlex.quote(job.script)} s3://{bucket}/$SCRIPTS_PREFIX/{shlex.quote(job.script)}"
+        for job in m.glue.jobs
+    )
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "glue":
+                continue
+            jobs.append(
+                BuildJob(
+                    purpose=glue_job_purpose("scripts", env.name),
+                    logical_prefix=camel("glue", "scripts", env.name),
+                    description=f"{m.name}: upload the Glue job scripts for {env.name}",
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", uploads or ("echo no job scripts",)),),
+                    env=(("SCRIPTS_BUCKET", m.glue.scripts_bucket or Ref("ArtifactBucket")),),
+                    script_bucket=m.glue.scripts_bucket,
+                    **small,
+                )
+            )
+            if m.glue.smoke_test:
+                workflow = f"{m.glue.workflow}-{env.name}"
+                jobs.append(
+                    BuildJob(
+                        purpose=glue_job_purpose("smoke", env.name),
+                        logical_prefix=camel("glue", "smoke", env.name),
+                        description=f"{m.name}: start a run of {workflow} after deploying it",
+                        runtime_key=None,
+                        runtime=None,
+                        phases=(("build", (f"aws glue start-workflow-run --name {workflow}",)),),
+                        start_workflows=(workflow,),
+                        **small,
+                    )
+                )
+    return tuple(jobs)
+
+
+def glue_job_purpose(kind: str, environment: str) -> str:
+    return f"glue-{kind}-{environment}"
 
 
 def _gate_job(m: Manifest, gate: str, commands: tuple[str, ...]) -> BuildJob:
@@ -602,6 +702,22 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="EcrPush",
             ),
         ]
+    if job.script_bucket:
+        out.append(
+            allow(
+                [Action("s3", "PutObject")],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{job.script_bucket}/*")],
+                sid="UploadScripts",
+            )
+        )
+    if job.start_workflows:
+        out.append(
+            allow(
+                [Action("glue", "StartWorkflowRun")],
+                [ctx.arn("glue", f"workflow/{w}") for w in job.start_workflows],
+                sid="StartWorkflow",
+            )
+        )
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})

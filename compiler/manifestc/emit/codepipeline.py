@@ -23,13 +23,14 @@ from troposphere import codepipeline as cp
 from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
-from .codebuild import BuildJob, build_jobs, deploy_role_arn, lambda_job_purpose
+from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
 from .iam import allow, artifact_statements, connection_service, policy, service_role
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
 SELF_UPDATE = "SelfUpdate"
+GLUE_TEMPLATE = "GlueTemplate"
 
 
 @dataclass
@@ -104,6 +105,10 @@ def emit_pipeline(ctx: Context) -> None:
     for suite in m.tests_after("build"):
         build_actions.append(
             _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
+        )
+    if "glue-template" in jobs:
+        build_actions.append(
+            _codebuild_action(jobs["glue-template"], "GlueTemplate", wiring, 1, (SOURCE,), (GLUE_TEMPLATE,))
         )
     stages.append(cp.Stages(Name="Build", Actions=build_actions))
     if m.quality_gates:
@@ -261,6 +266,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
             continue
+        if target.type == "glue":
+            actions += _glue_actions(ctx, env, target, jobs, wiring)
+            continue
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
@@ -310,8 +318,50 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
 
 
+def _glue_actions(
+    ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
+) -> list[cp.Actions]:
+    """Upload the scripts under a prefix unique to this execution, deploy glue.yaml pointing at
+    them (so a script change is a stack change), then optionally start a run."""
+    m = ctx.manifest
+    prefix = f"glue/{m.name}/{env.name}/#{{codepipeline.PipelineExecutionId}}"
+    upload = jobs[glue_job_purpose("scripts", env.name)]
+    wiring.projects.append(upload.purpose)
+    variables = json.dumps([{"name": "SCRIPTS_PREFIX", "value": prefix, "type": "PLAINTEXT"}])
+    actions = [
+        action(
+            "codebuild",
+            f"{target.name}-scripts",
+            {
+                "ProjectName": Ref(f"{upload.logical_prefix}Project"),
+                "EnvironmentVariables": variables,
+            },
+            1,
+            (BUILD_OUTPUT,),
+        )
+    ]
+    bucket = m.glue.scripts_bucket or "${ArtifactBucket}"
+    overrides = {"Environment": env.name, "ScriptsBucket": bucket, "ScriptsPrefix": prefix}
+    template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
+    actions += _cloudformation_actions(
+        ctx, env, target, None, "", wiring, {}, template_artifact=template_artifact, extra_overrides=overrides
+    )
+    if m.glue.smoke_test:
+        smoke = jobs[glue_job_purpose("smoke", env.name)]
+        actions.append(_codebuild_action(smoke, f"{target.name}-smoke", wiring, 3.5, (BUILD_OUTPUT,)))
+    return actions
+
+
 def _cloudformation_actions(
-    ctx: Context, env: Environment, target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict
+    ctx: Context,
+    env: Environment,
+    target: Target,
+    region: str | None,
+    suffix: str,
+    wiring: Wiring,
+    common: dict,
+    template_artifact: str = BUILD_OUTPUT,
+    extra_overrides: dict[str, str] | None = None,
 ) -> list[cp.Actions]:
     m = ctx.manifest
     stack = stack_name(m, target, env, region)
@@ -331,9 +381,10 @@ def _cloudformation_actions(
         )
         for key, value in target.parameters
     }
+    parameters.update(extra_overrides or {})  # compiler-made values: may reference template variables
     base = {
         "StackName": _subbed(stack),
-        "TemplatePath": f"{BUILD_OUTPUT}::{target.template}",
+        "TemplatePath": f"{template_artifact}::{target.template}",
         "Capabilities": ",".join(target.capabilities),
         "RoleArn": role,
     }
@@ -346,7 +397,7 @@ def _cloudformation_actions(
                 f"{target.name}{suffix}-deploy",
                 {"ActionMode": "CREATE_UPDATE", **base},
                 3,
-                (BUILD_OUTPUT,),
+                (template_artifact,),
                 **common,
             )
         ]
@@ -357,7 +408,7 @@ def _cloudformation_actions(
             f"{target.name}{suffix}-prepare",
             {"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **base},
             1,
-            (BUILD_OUTPUT,),
+            (template_artifact,),
             **common,
         ),
         action(

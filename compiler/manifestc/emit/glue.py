@@ -1,0 +1,375 @@
+"""Glue workflows (SPEC §5.5): glue.yaml, the stack a `glue` target deploys in each environment.
+
+The DAG compiles to one workflow, one start trigger (SCHEDULED or ON_DEMAND) starting every root
+node, and one CONDITIONAL trigger per distinct set of upstreams, whose predicate waits for each
+upstream job (State SUCCEEDED) or crawler (CrawlState SUCCEEDED) with Logical AND — so fan-in
+(one node, several upstreams) and fan-out (several nodes, one upstream set) are both one trigger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from awacs import glue as aglue
+from awacs import kms, logs, s3
+from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement, StringEquals
+from troposphere import GetAtt, Parameter, Ref, Sub, Template, iam
+from troposphere import glue as tglue
+from troposphere import kms as tkms
+
+from .. import __version__
+from ..model import Glue, GlueCrawler, GlueJob, Manifest
+from .context import Context, camel
+from .iam import allow, policy
+
+
+def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(upstream set, nodes started when all of them succeed), in a stable order; roots first
+    with an empty upstream set."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, node in glue.nodes.items():
+        groups.setdefault(tuple(sorted(node.after)), []).append(name)
+    return sorted(((ups, tuple(names)) for ups, names in groups.items()), key=lambda g: (len(g[0]), g[0]))
+
+
+def _action(glue: Glue, name: str) -> tglue.Action:
+    node = glue.nodes[name]
+    if isinstance(node, GlueJob):
+        return tglue.Action(JobName=Ref(_job_id(name)))
+    return tglue.Action(CrawlerName=Ref(_crawler_id(name)))
+
+
+def _condition(glue: Glue, name: str) -> tglue.Condition:
+    node = glue.nodes[name]
+    if isinstance(node, GlueJob):
+        return tglue.Condition(JobName=Ref(_job_id(name)), State="SUCCEEDED", LogicalOperator="EQUALS")
+    return tglue.Condition(CrawlerName=Ref(_crawler_id(name)), CrawlState="SUCCEEDED", LogicalOperator="EQUALS")
+
+
+def _job_id(name: str) -> str:
+    return camel("job", name)
+
+
+def _crawler_id(name: str) -> str:
+    return camel("crawler", name)
+
+
+def _name(glue: Glue, suffix: str = "") -> Sub:
+    """Resource names carry the environment: each environment's stack has its own workflow."""
+    return Sub(f"{glue.workflow}-${{Environment}}{suffix}")
+
+
+def _s3_arns(paths: list[str]) -> tuple[list[Sub], list[Sub]]:
+    """(bucket ARNs, object ARNs under the paths) for s3:// URIs."""
+    buckets, objects = [], []
+    for uri in sorted(set(paths)):
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        buckets.append(Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}"))
+        objects.append(Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*"))
+    return _unique(buckets), _unique(objects)
+
+
+def _unique(items: list[Sub]) -> list[Sub]:
+    seen, out = set(), []
+    for item in items:
+        key = item.data["Fn::Sub"]
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _catalog_arns(database: str) -> list[Sub]:
+    return [
+        Sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+        Sub(f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/{database}"),
+        Sub(f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/{database}/*"),
+    ]
+
+
+def _role(t: Template, logical_id: str, statements: list) -> None:
+    trust = Statement(
+        Effect=Allow,
+        Principal=Principal("Service", "glue.amazonaws.com"),
+        Action=[Action("sts", "AssumeRole")],
+        Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
+    )
+    t.add_resource(
+        iam.Role(
+            logical_id,
+            AssumeRolePolicyDocument=policy(trust),
+            Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+        )
+    )
+
+
+def emit_glue(ctx: Context) -> Template:
+    """glue.yaml for the manifest's workflow."""
+    m: Manifest = ctx.manifest
+    glue = m.glue
+    t = Template()
+    t.set_version("2010-09-09")
+    t.set_description(f"manifestc {__version__}: Glue workflow {glue.workflow} of pipeline {m.name}")
+    t.set_metadata(
+        {
+            "manifestc": {
+                "version": __version__,
+                "pipeline": m.name,
+                "workflow": glue.workflow,
+                "triggers": [{"after": list(ups), "starts": list(names)} for ups, names in trigger_groups(glue)],
+            }
+        }
+    )
+    t.add_parameter(
+        Parameter(
+            "Environment",
+            Type="String",
+            AllowedPattern="^[a-z][a-z0-9-]*$",
+            Description="Environment this stack serves (names carry it)",
+        )
+    )
+    t.add_parameter(
+        Parameter(
+            "ScriptsBucket",
+            Type="String",
+            AllowedPattern="^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            Description="Bucket the pipeline uploaded the job scripts to",
+        )
+    )
+    t.add_parameter(
+        Parameter(
+            "ScriptsPrefix",
+            Type="String",
+            AllowedPattern="^[A-Za-z0-9/_.#{}-]+$",
+            Description="Versioned prefix of this deploy's scripts (a script change is a stack change)",
+        )
+    )
+
+    t.add_resource(
+        tkms.Key(
+            "GlueKey",
+            Description=f"Glue workflow {glue.workflow}: job bookmarks, logs and outputs",
+            EnableKeyRotation=True,
+            KeyPolicy=policy(
+                Statement(
+                    Sid="AccountAdministersKeyThroughIam",
+                    Effect=Allow,
+                    Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+                    # the default key policy: access is granted per role in IAM
+                    Action=[Action("kms", "*")],
+                    Resource=["*"],
+                ),
+                Statement(
+                    Sid="CloudWatchLogsEncryptsGlueLogs",
+                    Effect=Allow,
+                    Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+                    Action=[
+                        kms.Encrypt,
+                        kms.Decrypt,
+                        kms.ReEncryptFrom,
+                        kms.ReEncryptTo,
+                        kms.GenerateDataKey,
+                        kms.DescribeKey,
+                    ],
+                    Resource=["*"],
+                    Condition=Condition(
+                        ArnLike(
+                            {
+                                "kms:EncryptionContext:aws:logs:arn": Sub(
+                                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"
+                                )
+                            }
+                        )
+                    ),
+                ),
+            ),
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+        )
+    )
+    t.add_resource(
+        tglue.SecurityConfiguration(
+            "SecurityConfiguration",
+            Name=_name(glue, "-security"),
+            EncryptionConfiguration=tglue.EncryptionConfiguration(
+                S3Encryptions=[tglue.S3Encryption(S3EncryptionMode="SSE-KMS", KmsKeyArn=GetAtt("GlueKey", "Arn"))],
+                CloudWatchEncryption=tglue.CloudWatchEncryption(
+                    CloudWatchEncryptionMode="SSE-KMS", KmsKeyArn=GetAtt("GlueKey", "Arn")
+                ),
+                JobBookmarksEncryption=tglue.JobBookmarksEncryption(
+                    JobBookmarksEncryptionMode="CSE-KMS", KmsKeyArn=GetAtt("GlueKey", "Arn")
+                ),
+            ),
+        )
+    )
+    t.add_resource(
+        tglue.Database(
+            "Database",
+            CatalogId=Ref("AWS::AccountId"),
+            DatabaseInput=tglue.DatabaseInput(
+                Name=glue.database, Description=f"Tables of Glue workflow {glue.workflow} (manifestc)"
+            ),
+        )
+    )
+
+    key = [
+        allow(
+            [kms.Encrypt, kms.Decrypt, kms.GenerateDataKey, kms.DescribeKey], [GetAtt("GlueKey", "Arn")], sid="GlueKey"
+        )
+    ]
+    glue_logs = [
+        allow(
+            [logs.CreateLogGroup, logs.CreateLogStream, logs.PutLogEvents, logs.AssociateKmsKey],
+            [Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*")],
+            sid="GlueLogs",
+        )
+    ]
+    catalog_rw = allow(
+        [
+            aglue.GetDatabase,
+            aglue.GetTable,
+            aglue.GetTables,
+            aglue.CreateTable,
+            aglue.UpdateTable,
+            aglue.GetPartition,
+            aglue.GetPartitions,
+            aglue.BatchCreatePartition,
+            aglue.BatchGetPartition,
+            aglue.CreatePartition,
+            aglue.UpdatePartition,
+        ],
+        _catalog_arns(glue.database),
+        sid="CatalogOfThisDatabase",
+    )
+    crawled = [p for c in glue.crawlers for p in c.s3]
+    job_data = [v for j in glue.jobs for _, v in j.arguments if v.startswith("s3://")] + crawled
+    if glue.jobs:
+        script_objects = Sub("arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*")
+        statements = [allow([s3.GetObject], [script_objects], sid="Scripts")] + key + glue_logs + [catalog_rw]
+        buckets, objects = _s3_arns(job_data)
+        if objects:
+            statements += [
+                allow([s3.GetObject, s3.PutObject, s3.DeleteObject], objects, sid="DataPaths"),
+                allow([s3.ListBucket, s3.GetBucketLocation], buckets, sid="DataBuckets"),
+            ]
+        # cloudwatch:PutMetricData has no resource-level scope; the condition keeps it to Glue's namespace.
+        statements.append(
+            allow(
+                [Action("cloudwatch", "PutMetricData")],
+                ["*"],
+                Condition(StringEquals({"cloudwatch:namespace": "Glue"})),
+                sid="GlueMetrics",
+            )
+        )
+        _role(t, "JobRole", statements)
+    if glue.crawlers:
+        buckets, objects = _s3_arns(crawled)
+        _role(
+            t,
+            "CrawlerRole",
+            [
+                allow([s3.GetObject], objects, sid="CrawledPaths"),
+                allow([s3.ListBucket, s3.GetBucketLocation], buckets, sid="CrawledBuckets"),
+                catalog_rw,
+            ]
+            + key
+            + glue_logs,
+        )
+
+    t.add_resource(
+        tglue.Workflow(
+            "Workflow",
+            Name=_name(glue),
+            MaxConcurrentRuns=1,
+            Description=f"manifestc pipeline {m.name}: {len(glue.jobs)} jobs, {len(glue.crawlers)} crawlers",
+        )
+    )
+    for job in glue.jobs:
+        t.add_resource(_job(glue, job))
+    for crawler in glue.crawlers:
+        t.add_resource(_crawler(glue, crawler))
+    for upstreams, names in trigger_groups(glue):
+        if not upstreams:
+            props = (
+                {"Type": "SCHEDULED", "Schedule": glue.schedule, "StartOnCreation": True}
+                if glue.schedule
+                else {"Type": "ON_DEMAND"}
+            )
+            t.add_resource(
+                tglue.Trigger(
+                    "StartTrigger",
+                    Name=_name(glue, "-start"),
+                    WorkflowName=Ref("Workflow"),
+                    Actions=[_action(glue, n) for n in names],
+                    **props,
+                )
+            )
+            continue
+        digest = hashlib.sha256(",".join(upstreams).encode()).hexdigest()[:8]
+        t.add_resource(
+            tglue.Trigger(
+                camel("after", *upstreams) if len(camel("after", *upstreams)) < 200 else f"After{digest}",
+                Name=_name(glue, f"-after-{digest}"),
+                Description=f"starts {', '.join(names)} when {', '.join(upstreams)} succeeded",
+                Type="CONDITIONAL",
+                StartOnCreation=True,
+                WorkflowName=Ref("Workflow"),
+                Actions=[_action(glue, n) for n in names],
+                Predicate=tglue.Predicate(Logical="AND", Conditions=[_condition(glue, u) for u in upstreams]),
+            )
+        )
+    ctx_tags = ctx.tag_map()
+    for resource in t.resources.values():
+        if "Tags" in resource.props and "Tags" not in resource.properties:
+            expected = resource.props["Tags"][0]
+            resource.Tags = ctx_tags if expected is dict else ctx.tags(literal=True)
+    return t
+
+
+def _job(glue: Glue, job: GlueJob) -> tglue.Job:
+    arguments = {
+        "--enable-continuous-cloudwatch-log": "true",
+        "--enable-metrics": "true",
+        "--job-language": "scala" if job.script.endswith(".scala") else "python",
+    }
+    if job.type in ("spark", "streaming"):
+        arguments["--job-bookmark-option"] = "job-bookmark-enable"
+    arguments.update(dict(job.arguments))
+    command = tglue.JobCommand(
+        Name=job.command, ScriptLocation=Sub(f"s3://${{ScriptsBucket}}/${{ScriptsPrefix}}/{job.script}")
+    )
+    if job.type == "pythonshell":
+        command.PythonVersion = "3.9"
+    elif job.type == "ray":
+        command.Runtime = "Ray2.4"
+        command.PythonVersion = "3.9"
+    else:
+        command.PythonVersion = "3"
+    props = {
+        "Name": _name(glue, f"-{job.name}"),
+        "Role": GetAtt("JobRole", "Arn"),
+        "Command": command,
+        "GlueVersion": job.glue_version,
+        "DefaultArguments": arguments,
+        "Timeout": job.timeout,
+        "MaxRetries": job.retries,
+        "ExecutionProperty": tglue.ExecutionProperty(MaxConcurrentRuns=1),
+        "SecurityConfiguration": Ref("SecurityConfiguration"),
+    }
+    if job.type == "pythonshell":
+        props["MaxCapacity"] = 0.0625
+    else:
+        props.update(WorkerType=job.worker_type, NumberOfWorkers=job.workers)
+    return tglue.Job(_job_id(job.name), **props)
+
+
+def _crawler(glue: Glue, crawler: GlueCrawler) -> tglue.Crawler:
+    return tglue.Crawler(
+        _crawler_id(crawler.name),
+        Name=_name(glue, f"-{crawler.name}"),
+        Role=GetAtt("CrawlerRole", "Arn"),
+        DatabaseName=Ref("Database"),
+        Targets=tglue.Targets(S3Targets=[tglue.S3Target(Path=p) for p in crawler.s3]),
+        SchemaChangePolicy=tglue.SchemaChangePolicy(UpdateBehavior="UPDATE_IN_DATABASE", DeleteBehavior="LOG"),
+        CrawlerSecurityConfiguration=Ref("SecurityConfiguration"),
+    )
