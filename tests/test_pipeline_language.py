@@ -406,3 +406,26 @@ def test_minimal_is_unchanged_by_optional_sections(write_manifest):
     t = pipeline(write_manifest, MINIMAL)
     assert list(stages(t)) == ["Source", "UpdatePipeline", "Build", "staging"]
     assert json.dumps(t).count("AWS::CodeStarNotifications") == 0
+
+
+def test_lambda_sam_template_is_packaged_then_deployed_as_a_stack(write_manifest):
+    text = with_changes(build={"artifacts": {"files": ["src/**/*"]}},
+                        targets=[{"name": "api", "type": "lambda", "template": "template.yaml",
+                                  "stack": "api-{environment}"}])
+    t = pipeline(write_manifest, text)
+    spec = spec_text(t, "BuildProject")
+    assert ('aws cloudformation package --template-file template.yaml --s3-bucket "$ARTIFACT_BUCKET" '
+            "--s3-prefix lambda/api --output-template-file packaged-api.yaml") in spec
+    assert "packaged-api.yaml" in yaml.safe_load(spec)["artifacts"]["files"]
+    prepare, deploy = stages(t)["staging"]
+    assert prepare["Configuration"]["TemplatePath"] == "BuildOutput::packaged-api.yaml"
+    assert "CAPABILITY_AUTO_EXPAND" in prepare["Configuration"]["Capabilities"]
+    assert deploy["Configuration"]["ActionMode"] == "CHANGE_SET_EXECUTE"
+    assert "DeployStagingApiProject" not in t["Resources"]  # no direct-update job
+
+
+def test_lambda_needs_function_or_template(write_manifest):
+    neither = with_changes(targets=[{"name": "fn", "type": "lambda"}])
+    assert errors(write_manifest, neither) == [("MC207", "targets[0]")]
+    both = with_changes(targets=[{"name": "fn", "type": "lambda", "function": "f", "template": "t.yaml"}])
+    assert errors(write_manifest, both) == [("MC207", "targets[0]")]

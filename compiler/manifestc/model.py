@@ -114,6 +114,16 @@ class Target:
     prefix: str | None = None
 
     @property
+    def deploys_stack(self) -> bool:
+        """cloudformation targets, and lambda targets packaged from a SAM/CloudFormation template."""
+        return self.type == "cloudformation" or (self.type == "lambda" and bool(self.template))
+
+    @property
+    def packaged_template(self) -> str:
+        """What `aws cloudformation package` writes for a lambda template target."""
+        return f"packaged-{self.name}.yaml"
+
+    @property
     def uses_image(self) -> bool:
         return self.type == "ecs" or (self.type == "lambda" and self.package == "image")
 

@@ -56,14 +56,28 @@ TARGET_FIELDS: dict[str, set[str]] = {
         "execution_policies",
     },
     "ecs": {"cluster", "service", "container", "image_repository"},
-    "lambda": {"function", "package", "artifact", "image_repository"},
+    # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
+    # `template` and deploys it as a stack, with the cloudformation fields
+    "lambda": {
+        "function",
+        "package",
+        "artifact",
+        "image_repository",
+        "template",
+        "stack",
+        "parameters",
+        "change_set",
+        "capabilities",
+        "execution_role",
+        "execution_policies",
+    },
     "s3": {"bucket", "extract", "prefix"},
     "glue": set(),
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
     "ecs": ("cluster", "service", "container"),
-    "lambda": ("function",),
+    "lambda": (),
     "s3": ("bucket",),
     "glue": (),
 }
@@ -396,7 +410,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
-        if kind == "cloudformation":
+        if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
                 raw["stack_invalid"] = True
             for key, value in raw["parameters"].items():
@@ -428,7 +442,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 image_repository=raw["image_repository"],
                 function=raw["function"],
                 package=(raw["package"] or "zip") if kind == "lambda" else None,
-                artifact=(raw["artifact"] or "function.zip") if kind == "lambda" else None,
+                artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
@@ -462,6 +476,21 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
                 ("targets", index),
                 hint=_REQUIRED_HINTS.get(name),
             )
+    if kind == "lambda" and (raw["function"] is None) == (raw["template"] is None):
+        ok = False
+        check.error(
+            "MC207",
+            f"lambda target `{raw['name']}` needs either `function` (update its code) or `template` "
+            "(a SAM/CloudFormation template, packaged and deployed as a stack)",
+            ("targets", index),
+        )
+    if kind == "lambda" and raw["template"] is not None and (raw["package"] == "image" or raw["artifact"]):
+        ok = False
+        check.error(
+            "MC214",
+            "a lambda `template` is packaged by `aws cloudformation package` (zip): drop `package: image` / `artifact`",
+            ("targets", index, "template"),
+        )
     if kind == "lambda" and raw["package"] == "image" and raw["artifact"] is not None:
         ok = False
         check.error(
@@ -559,7 +588,7 @@ def _check_stack_names(check: _Checker, env: Environment, index: int) -> None:
         if name not in targets or targets[name][1].get("stack_invalid"):
             continue
         t_index, raw = targets[name]
-        if raw["type"] != "cloudformation":
+        if raw["type"] != "cloudformation" and not (raw["type"] == "lambda" and raw["template"]):
             continue
         for region in env.regions:
             stack = render_placeholders(
@@ -739,7 +768,7 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
                 reason += " (feature-branch builds clone it)"
             add(service, reason)
     for target in m.targets:
-        if target.type == "lambda":
+        if target.type == "lambda" and target.function:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")

@@ -36,7 +36,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             target = m.target(name)
             for region in env.regions:
                 reg = region or "${AWS::Region}"
-                if target.type == "cloudformation":
+                if target.deploys_stack:
                     stacks.append(
                         Sub(
                             f"arn:${{AWS::Partition}}:cloudformation:{reg}:${{AWS::AccountId}}:"
@@ -152,7 +152,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 stack_name(m, m.target(n), e, r)
                 for e in envs
                 for n in e.targets
-                if m.target(n).type == "cloudformation"
+                if m.target(n).deploys_stack
                 for r in e.regions
             }
         )

@@ -156,6 +156,16 @@ def _image_definitions(m: Manifest) -> tuple[str, ...]:
     return tuple(commands)
 
 
+def _sam_packages(m: Manifest) -> tuple[str, ...]:
+    """Lambda template targets: upload code to the artifact bucket, write the packaged template."""
+    return tuple(
+        f'aws cloudformation package --template-file {shlex.quote(t.template)} --s3-bucket "$ARTIFACT_BUCKET" '
+        f"--s3-prefix lambda/{t.name} --output-template-file {t.packaged_template}"
+        for t in m.targets
+        if t.type == "lambda" and t.template
+    )
+
+
 def _build_job(m: Manifest) -> BuildJob:
     b = m.build
     post_build = b.post_build
@@ -166,7 +176,9 @@ def _build_job(m: Manifest) -> BuildJob:
             'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:$IMAGE_TAG"',
             'docker push "$IMAGE_URI:$IMAGE_TAG"',
         )
-    post_build = post_build + _image_definitions(m)
+    post_build = post_build + _image_definitions(m) + _sam_packages(m)
+    packaged = tuple(t.packaged_template for t in m.targets if t.type == "lambda" and t.template)
+    files = b.artifact_files + tuple(p for p in packaged if "**/*" not in b.artifact_files)
     return BuildJob(
         purpose="build",
         logical_prefix="Build",
@@ -177,8 +189,8 @@ def _build_job(m: Manifest) -> BuildJob:
             ("build", b.commands),
             ("post_build", post_build),
         ),
-        env=b.env + _image_env(m),
-        artifacts=b.artifact_files,
+        env=b.env + _image_env(m) + ((("ARTIFACT_BUCKET", Ref("ArtifactBucket")),) if packaged else ()),
+        artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
         push_repository=b.image_repository,
@@ -361,7 +373,7 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     for env in m.environments:
         for name in env.targets:
             target = m.target(name)
-            if target.type != "lambda":
+            if target.type != "lambda" or target.template:
                 continue
             deploys = tuple(
                 LambdaDeploy(

@@ -8,6 +8,7 @@ parallel across regions and targets -> post-deploy tests).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -262,7 +263,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
     multi_region = len(env.regions) > 1
     for target_name in env.targets:
         target = m.target(target_name)
-        if target.type == "lambda":
+        if target.type == "lambda" and not target.template:
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
             continue
@@ -277,6 +278,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             common = {"RoleArn": action_role, "Region": action_region}
             if target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
+            elif target.type == "lambda":  # packaged SAM/CloudFormation template
+                packaged = dataclasses.replace(target, template=target.packaged_template)
+                actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
