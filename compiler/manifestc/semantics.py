@@ -455,18 +455,18 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
     """Each target type has its own fields: required ones present, other types' fields absent."""
     kind, ok = raw["type"], True
     own = TARGET_FIELDS[kind]
-    for other, fields in TARGET_FIELDS.items():
-        for name in sorted(fields - own):
-            value = raw.get(name)
-            default = _CFN_DEFAULTS.get(name)
-            if value is not None and value != default:
-                ok = False
-                check.error(
-                    "MC214",
-                    f"`{name}` is a field of {other} targets, not {kind}",
-                    ("targets", index, name),
-                    hint=f"{kind} targets take: {', '.join(sorted(own))}",
-                )
+    foreign = sorted({name for fields in TARGET_FIELDS.values() for name in fields} - own)
+    for name in foreign:
+        value = raw.get(name)
+        if value is not None and value != _CFN_DEFAULTS.get(name):
+            ok = False
+            owners = " and ".join(t for t, fields in TARGET_FIELDS.items() if name in fields)
+            check.error(
+                "MC214",
+                f"`{name}` is a field of {owners} targets, not {kind}",
+                ("targets", index, name),
+                hint=f"{kind} targets take: {', '.join(sorted(own)) or 'no fields of their own'}",
+            )
     for name in TARGET_REQUIRED[kind]:
         if raw.get(name) is None:
             ok = False
