@@ -284,7 +284,7 @@ def _write_shared_catalog(
     unchanged manifest is not recompiled for it. Identical resources (a portfolio, a principal
     association, a share, a TagOption) appear once.
     """
-    from .render import render, write_atomic
+    from .render import render
 
     name = "catalog.yaml" if fmt == "yaml" else "catalog.json"
     parts = []
@@ -323,11 +323,36 @@ def _write_shared_catalog(
                         shown,
                     )
                 )
-    content = render(merged, fmt)
-    target = out_dir / "_shared" / name
+    _write_shared_file(out_dir / "_shared" / name, render(merged, fmt), shown, lint, report)
+
+
+def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:
+    """out/_shared/network-<vpc>.yaml: one endpoint stack per VPC, the union over the manifests."""
+    if not needs:
+        return
+    from .emit.network import network_stack
+    from .render import render, template_dict
+
+    by_vpc: dict[str, list] = {}
+    for need in needs:
+        by_vpc.setdefault(need.vpc_id, []).append(need)
+    for vpc_id, group in sorted(by_vpc.items()):
+        template, notes = network_stack(vpc_id, group)
+        name = f"network-{vpc_id}.{'yaml' if fmt == 'yaml' else 'json'}"
+        content = render(template_dict(template), fmt)
+        shown = f"out/_shared/{name}"
+        for note in notes:
+            report.diagnostics.append(Diagnostic("MC254", Severity.WARNING, note, shown))
+        _write_shared_file(out_dir / "_shared" / name, content, shown, lint, report)
+
+
+def _write_shared_file(target: Path, content: bytes, shown: str, lint: bool, report: BuildReport) -> None:
+    """Write an out/_shared file: only when its content changed, only when it lints clean."""
+    from .render import write_atomic
+
     try:
         if target.read_bytes() == content:
-            return
+            return  # written and linted by an earlier build
     except OSError:
         pass
     if lint:
@@ -343,45 +368,6 @@ def _write_shared_catalog(
         report.diagnostics.append(
             Diagnostic("MC501", Severity.ERROR, f"cannot write {shown}: {exc.strerror or exc}", shown)
         )
-
-
-def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:
-    """out/_shared/network-<vpc>.yaml: one endpoint stack per VPC, the union over the manifests."""
-    if not needs:
-        return
-    from .emit.network import network_stack
-    from .render import render, template_dict, write_atomic
-
-    by_vpc: dict[str, list] = {}
-    for need in needs:
-        by_vpc.setdefault(need.vpc_id, []).append(need)
-    for vpc_id, group in sorted(by_vpc.items()):
-        template, notes = network_stack(vpc_id, group)
-        name = f"network-{vpc_id}.{'yaml' if fmt == 'yaml' else 'json'}"
-        content = render(template_dict(template), fmt)
-        shown = f"out/_shared/{name}"
-        target = out_dir / "_shared" / name
-        try:
-            unchanged = target.read_bytes() == content
-        except OSError:
-            unchanged = False
-        for note in notes:
-            report.diagnostics.append(Diagnostic("MC254", Severity.WARNING, note, shown))
-        if unchanged:
-            continue  # written and linted by an earlier build
-        if lint:
-            from .lint import lint_template
-
-            found = lint_template(content.decode("utf-8"), shown)
-            report.diagnostics.extend(found)
-            if found:
-                continue
-        try:
-            write_atomic(target, content)
-        except OSError as exc:
-            report.diagnostics.append(
-                Diagnostic("MC501", Severity.ERROR, f"cannot write {shown}: {exc.strerror or exc}", shown)
-            )
 
 
 def _duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:

@@ -10,15 +10,15 @@ artifact bucket and key CodePipeline needs for cross-region actions.
 from __future__ import annotations
 
 from awacs import cloudformation as acfn
-from awacs import ecs, kms, s3, sts
 from awacs import iam as aiam
+from awacs import kms, s3, sts
 from awacs.aws import Action, Allow, ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
 from troposphere import Sub, Template, iam
 
 from ..model import Manifest
 from .codepipeline import stack_name, stack_role_actions
 from .context import Context
-from .iam import allow, policy
+from .iam import allow, ecs_deploy_statements, policy
 from .storage import emit_storage
 
 
@@ -88,27 +88,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             )
         )
     if ecs_services:
-        statements += [
-            allow([ecs.DescribeServices, ecs.UpdateService], ecs_services, sid="DeployEcsServices"),
-            # Task definitions are registered by family name at deploy time: no resource-level scope.
-            allow(
-                [
-                    ecs.RegisterTaskDefinition,
-                    ecs.DescribeTaskDefinition,
-                    ecs.DescribeTasks,
-                    ecs.ListTasks,
-                    ecs.TagResource,
-                ],
-                ["*"],
-                sid="EcsTaskDefinitions",
-            ),
-            allow(
-                [aiam.PassRole],
-                ["*"],
-                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
-                sid="PassTaskRoles",
-            ),
-        ]
+        statements += ecs_deploy_statements(ecs_services)
     if buckets:
         statements.append(
             allow(

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from awacs import cloudformation as acfn
-from awacs import codebuild, codecommit, codepipeline, ecs, sts
+from awacs import codebuild, codecommit, codepipeline, sts
 from awacs import iam as aiam
 from awacs import s3 as as3
 from awacs import sns as asns
@@ -26,7 +26,7 @@ from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
-from .iam import allow, artifact_statements, connection_service, policy, service_role
+from .iam import allow, artifact_statements, connection_service, ecs_deploy_statements, policy, service_role
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
@@ -613,27 +613,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
         statements.append(allow([asns.Publish], _unique(wiring.topics), sid="ApprovalNotifications"))
     if wiring.ecs_services:
         # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
-        statements += [
-            allow([ecs.DescribeServices, ecs.UpdateService], _unique(wiring.ecs_services), sid="DeployEcsServices"),
-            # Task definitions are registered by family name, unknown until deploy: no resource-level scope.
-            allow(
-                [
-                    ecs.RegisterTaskDefinition,
-                    ecs.DescribeTaskDefinition,
-                    ecs.DescribeTasks,
-                    ecs.ListTasks,
-                    ecs.TagResource,
-                ],
-                ["*"],
-                sid="EcsTaskDefinitions",
-            ),
-            allow(
-                [aiam.PassRole],
-                ["*"],
-                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
-                sid="PassTaskRoles",
-            ),
-        ]
+        statements += ecs_deploy_statements(_unique(wiring.ecs_services))
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})

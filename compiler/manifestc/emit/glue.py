@@ -12,7 +12,7 @@ import hashlib
 
 from awacs import glue as aglue
 from awacs import kms, logs, s3
-from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, Condition, Principal, Statement, StringEquals
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, iam
 from troposphere import glue as tglue
 from troposphere import kms as tkms
@@ -20,7 +20,7 @@ from troposphere import kms as tkms
 from .. import __version__
 from ..model import Glue, GlueCrawler, GlueJob, Manifest
 from .context import Context, camel
-from .iam import allow, policy
+from .iam import allow, key_admin_statement, logs_key_statement, policy
 
 
 def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -151,36 +151,10 @@ def emit_glue(ctx: Context) -> Template:
             Description=f"Glue workflow {glue.workflow}: job bookmarks, logs and outputs",
             EnableKeyRotation=True,
             KeyPolicy=policy(
-                Statement(
-                    Sid="AccountAdministersKeyThroughIam",
-                    Effect=Allow,
-                    Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                    # the default key policy: access is granted per role in IAM
-                    Action=[Action("kms", "*")],
-                    Resource=["*"],
-                ),
-                Statement(
-                    Sid="CloudWatchLogsEncryptsGlueLogs",
-                    Effect=Allow,
-                    Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                    Action=[
-                        kms.Encrypt,
-                        kms.Decrypt,
-                        kms.ReEncryptFrom,
-                        kms.ReEncryptTo,
-                        kms.GenerateDataKey,
-                        kms.DescribeKey,
-                    ],
-                    Resource=["*"],
-                    Condition=Condition(
-                        ArnLike(
-                            {
-                                "kms:EncryptionContext:aws:logs:arn": Sub(
-                                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"
-                                )
-                            }
-                        )
-                    ),
+                key_admin_statement(),
+                logs_key_statement(
+                    "CloudWatchLogsEncryptsGlueLogs",
+                    Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*"),
                 ),
             ),
             DeletionPolicy="Retain",

@@ -7,15 +7,9 @@ silently useless permission.
 
 from __future__ import annotations
 
-from awacs import codebuild, kms, logs, s3, sts
-from awacs.aws import (
-    Allow,
-    Condition,
-    PolicyDocument,
-    Principal,
-    Statement,
-    StringEquals,
-)
+from awacs import codebuild, ecs, kms, logs, s3, sts
+from awacs import iam as aiam
+from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import GetAtt, Sub, iam
 
 from .context import Context
@@ -113,3 +107,47 @@ def connection_service(connection_arn: str) -> str:
     """The IAM service prefix of a connection: `codestar-connections` or `codeconnections`,
     as its ARN says (connections created since the 2024 rename are codeconnections)."""
     return connection_arn.split(":")[2]
+
+
+def ecs_deploy_statements(services: list) -> list[Statement]:
+    """What the ECS standard deploy action needs (CodePipeline User Guide, "Service role
+    permissions: Amazon ECS standard action"), for the given service ARNs."""
+    return [
+        allow([ecs.DescribeServices, ecs.UpdateService], services, sid="DeployEcsServices"),
+        # Task definitions are registered by family name at deploy time: no resource-level scope.
+        allow(
+            [ecs.RegisterTaskDefinition, ecs.DescribeTaskDefinition, ecs.DescribeTasks, ecs.ListTasks, ecs.TagResource],
+            ["*"],
+            sid="EcsTaskDefinitions",
+        ),
+        allow(
+            [aiam.PassRole],
+            ["*"],
+            Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+            sid="PassTaskRoles",
+        ),
+    ]
+
+
+def key_admin_statement() -> Statement:
+    """The default key policy statement: all key access is delegated to IAM policies of this
+    account, which grant each role only the kms actions it needs on the key."""
+    return Statement(
+        Sid="AccountAdministersKeyThroughIam",
+        Effect=Allow,
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+        Action=[Action("kms", "*")],
+        Resource=["*"],
+    )
+
+
+def logs_key_statement(sid: str, log_groups: Sub) -> Statement:
+    """Let CloudWatch Logs encrypt the given log groups with the key (in a key policy "*" is the key)."""
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
+        Resource=["*"],
+        Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": log_groups})),
+    )

@@ -14,7 +14,7 @@ from troposphere import s3 as ts3
 
 from .. import aws
 from .context import Context
-from .iam import policy
+from .iam import key_admin_statement, logs_key_statement, policy
 
 
 def bootstrap_roles(account: str, name: str) -> Sub:
@@ -29,42 +29,11 @@ def _account_root(account: str) -> Principal:
 
 
 def _key_policy(ctx: Context, home: bool) -> object:
-    statements = [
-        Statement(
-            Sid="AccountAdministersKeyThroughIam",
-            Effect=Allow,
-            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-            # The default key policy: delegates all key access to IAM policies in this account,
-            # which grant each role only the kms actions it needs on this key.
-            Action=[Action("kms", "*")],
-            Resource=["*"],
-        )
-    ]
+    statements = [key_admin_statement()]
     if home:
         statements.append(
-            Statement(
-                Sid="CloudWatchLogsEncryptsBuildLogs",
-                Effect=Allow,
-                Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                Action=[
-                    kms.Encrypt,
-                    kms.Decrypt,
-                    kms.ReEncryptFrom,
-                    kms.ReEncryptTo,
-                    kms.GenerateDataKey,
-                    kms.DescribeKey,
-                ],
-                # In a key policy "*" means this key.
-                Resource=["*"],
-                Condition=Condition(
-                    ArnLike(
-                        {
-                            "kms:EncryptionContext:aws:logs:arn": ctx.arn(
-                                "logs", f"log-group:/aws/codebuild/{ctx.name}-*"
-                            )
-                        }
-                    )
-                ),
+            logs_key_statement(
+                "CloudWatchLogsEncryptsBuildLogs", ctx.arn("logs", f"log-group:/aws/codebuild/{ctx.name}-*")
             )
         )
         notifications = ctx.manifest.notifications
