@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from awacs.aws import Action, Condition, StringEquals
+from awacs.aws import Action, ArnLike, Condition, StringEquals
 from troposphere import Sub
 
 from .context import Context
@@ -143,6 +143,9 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "iam:DeletePolicyVersion",
         "iam:GetPolicyVersion",
         "iam:ListPolicyVersions",
+    ),
+    # attaching those policies to the approvers: any principal, but only policies of this pipeline
+    "AWS::IAM::ManagedPolicy#attach": (
         "iam:AttachRolePolicy",
         "iam:DetachRolePolicy",
         "iam:AttachUserPolicy",
@@ -199,8 +202,8 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
         "AWS::CodeBuild::Project#vpc": lambda: ["*"],
         # managed policies live under the pipeline's IAM path; attaching them needs the principals
         # named as approvers, which are outside the path: scoped by the policy ARN condition instead.
-        "AWS::IAM::ManagedPolicy": lambda: [
-            Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*"),
+        "AWS::IAM::ManagedPolicy": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")],
+        "AWS::IAM::ManagedPolicy#attach": lambda: [
             Sub(f"{partition}:iam::${{AWS::AccountId}}:role/*"),
             Sub(f"{partition}:iam::${{AWS::AccountId}}:user/*"),
             Sub(f"{partition}:iam::${{AWS::AccountId}}:group/*"),
@@ -230,6 +233,8 @@ def template_permissions(ctx: Context, template) -> list:
     types = {r.resource_type for r in template.resources.values()} | {"AWS::IAM::Role"}
     if ctx.manifest.network is not None:
         types.add("AWS::CodeBuild::Project#vpc")
+    if "AWS::IAM::ManagedPolicy" in types:
+        types.add("AWS::IAM::ManagedPolicy#attach")
     if any(
         "Triggers" in r.properties for r in template.resources.values() if r.resource_type == "AWS::CodeBuild::Project"
     ):
@@ -247,6 +252,12 @@ def template_permissions(ctx: Context, template) -> list:
         if resource_type == "AWS::KMS::Key":
             # key ids are random: the key is identified by the pipeline tag it is created with
             condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
+        if resource_type == "AWS::IAM::ManagedPolicy#attach":
+            condition = Condition(
+                ArnLike(
+                    {"iam:PolicyARN": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}
+                )
+            )
         sid = resource_type.replace("AWS::", "").replace("::", "").replace("#", "")
         if scoped:
             statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
