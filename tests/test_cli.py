@@ -174,3 +174,11 @@ def test_duplicate_pipeline_names_in_one_build(runner, write_manifest, tmp_path)
     result = runner.invoke(cli, ["build", str(tmp_path), "--out", str(tmp_path / "out"), "--no-lint"])
     assert result.exit_code == 1 and "MC502" in result.output
     assert not (tmp_path / "out" / "demo-service").exists()
+
+
+@pytest.mark.parametrize("language", ["python", "node", "java", "go", "dotnet", "docker"])
+def test_init_starter_validates_for_every_language(runner, tmp_path, monkeypatch, language):
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(cli, ["init", "--language", language, "--name", f"starter-{language}"]).exit_code == 0
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 0, result.output

@@ -409,13 +409,16 @@ def test_minimal_is_unchanged_by_optional_sections(write_manifest):
 
 
 def test_lambda_sam_template_is_packaged_then_deployed_as_a_stack(write_manifest):
-    text = with_changes(build={"artifacts": {"files": ["src/**/*"]}},
-                        targets=[{"name": "api", "type": "lambda", "template": "template.yaml",
-                                  "stack": "api-{environment}"}])
+    text = with_changes(
+        build={"artifacts": {"files": ["src/**/*"]}},
+        targets=[{"name": "api", "type": "lambda", "template": "template.yaml", "stack": "api-{environment}"}],
+    )
     t = pipeline(write_manifest, text)
     spec = spec_text(t, "BuildProject")
-    assert ('aws cloudformation package --template-file template.yaml --s3-bucket "$ARTIFACT_BUCKET" '
-            "--s3-prefix lambda/api --output-template-file packaged-api.yaml") in spec
+    assert (
+        'aws cloudformation package --template-file template.yaml --s3-bucket "$ARTIFACT_BUCKET" '
+        "--s3-prefix lambda/api --output-template-file packaged-api.yaml"
+    ) in spec
     assert "packaged-api.yaml" in yaml.safe_load(spec)["artifacts"]["files"]
     prepare, deploy = stages(t)["staging"]
     assert prepare["Configuration"]["TemplatePath"] == "BuildOutput::packaged-api.yaml"

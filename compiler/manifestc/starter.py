@@ -20,7 +20,7 @@ source:
 
 build:
   compute: small              # small | medium | large | xlarge | 2xlarge | gpu-small | gpu-large
-  timeout: 30                 # minutes
+  timeout: 30                 # minutes{image_repository}
   # env: {{LOG_LEVEL: info}}
   # secrets: {{DB_PASSWORD: "secretsmanager:{name}/db:password"}}
 
@@ -43,4 +43,13 @@ targets:
 
 def starter_manifest(language: str, name: str, output: str = "manifest.yaml") -> str:
     preset = presets()[language]
-    return _STARTER.format(name=name, language=language, runtime=preset["default_runtime"], output=output)
+    image_repository = (
+        f"\n  image_repository: {name}   # ECR repository the image is pushed to" if language == "docker" else ""
+    )
+    runtime = preset["default_runtime"]
+    text = _STARTER.format(
+        name=name, language=language, runtime=runtime, output=output, image_repository=image_repository
+    )
+    if runtime is None:  # the image's own toolchain (docker): no runtime line
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("runtime:")) + "\n"
+    return text
