@@ -156,15 +156,12 @@ COVERAGE_FORMAT_BY_NAME: dict[str, str] = {
 
 # Generated name limits (AWS service quotas on names).
 # CodeBuild project: 2-255 chars (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_CreateProject.html);
-# report group: 2-128 (API_CreateReportGroup); CodePipeline name: 1-100 (API_PipelineDeclaration);
-# CloudFormation stack: 1-128, letter first, [A-Za-z0-9-] (API_CreateStack);
-# CodePipeline action name: 1-100, [A-Za-z0-9.@\-_]+ (API_ActionDeclaration).
+# report group: 2-128 (API_CreateReportGroup); CloudFormation stack: 1-128, letter first, [A-Za-z0-9-]
+# (API_CreateStack).
 NAME_LIMITS: dict[str, int] = {
     "codebuild-project": 255,
     "report-group": 128,
-    "pipeline": 100,
     "stack": 128,
-    "action": 100,
 }
 
 # CodeBuild batch builds: at most this many builds in one batch (BuildBatchConfig Restrictions,

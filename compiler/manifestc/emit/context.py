@@ -89,10 +89,6 @@ class Context:
     def bucket_name(self) -> Sub:
         return Sub(self.regional_bucket_pattern())
 
-    @property
-    def bucket_name_pattern(self) -> str:
-        return self.regional_bucket_pattern()
-
     def regional_bucket_name(self, region: str) -> Sub:
         """The artifact bucket support-<region>.yaml creates in another region."""
         return Sub(self.regional_bucket_pattern(region))
