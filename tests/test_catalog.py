@@ -83,6 +83,7 @@ def test_catalog_yaml_has_all_seven_kinds_wired(tmp_path):
     [constraint] = by_type(c, "LaunchRoleConstraint").values()
     assert constraint["Properties"]["LocalRoleName"] == "python-service-launch"
     assert "launch-role.yaml" in " ".join(files)  # shared accounts get the same role
+    assert len(by_type(files["_shared/catalog.yaml"], "CloudFormationProduct")) == 1
 
 
 def test_launch_role_is_scoped_to_the_template_types(tmp_path):

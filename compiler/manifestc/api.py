@@ -295,8 +295,8 @@ def _write_shared_catalog(
         except OSError:
             continue
         parts.append((result.name, yaml.safe_load(text) if fmt == "yaml" else json.loads(text)))
-    if len(parts) < 2:
-        return  # one product: its own out/<name>/catalog.yaml is the whole catalog
+    if not parts:
+        return
     merged: dict = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"manifestc {__version__}: Service Catalog portfolios of {len(parts)} pipelines",
