@@ -571,7 +571,11 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         from .feature import source_access_statements
 
         statements += source_access_statements(ctx)
-    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=ctx.project_arn(job.purpose))
+    # Confused-deputy guard: only this project's builds (and, for a matrix, its build batches).
+    source = ctx.project_arn(job.purpose)
+    if job.matrix:
+        source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
+    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source)
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
         kind = "SECRETS_MANAGER" if secret.store == "secretsmanager" else "PARAMETER_STORE"

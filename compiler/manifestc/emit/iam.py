@@ -35,7 +35,7 @@ def service_role(
     logical_id: str,
     service: str,
     statements: list[Statement],
-    source_arn: Sub | None = None,
+    source_arn: Sub | list[Sub] | None = None,
     managed: list[str] | None = None,
 ) -> iam.Role:
     """A role that only `service` can assume, from this account (and this resource, when given)."""
@@ -47,8 +47,6 @@ def service_role(
         Condition=Condition(StringEquals(conditions)),
     )
     if source_arn is not None:
-        from awacs.aws import ArnLike
-
         trust = Statement(
             Effect=Allow,
             Principal=Principal("Service", service),
