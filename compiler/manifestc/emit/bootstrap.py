@@ -9,7 +9,6 @@ artifact bucket and key CodePipeline needs for cross-region actions.
 
 from __future__ import annotations
 
-from awacs import cloudformation as acfn
 from awacs import iam as aiam
 from awacs import kms, s3, sts
 from awacs.aws import Action, Allow, ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
@@ -18,7 +17,7 @@ from troposphere import Sub, Template, iam
 from ..model import Manifest
 from .codepipeline import stack_name, stack_role_actions
 from .context import Context
-from .iam import allow, ecs_deploy_statements, policy
+from .iam import allow, ecs_deploy_statements, policy, stack_deploy_actions
 from .storage import emit_storage
 
 
@@ -66,15 +65,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     if stacks:
         statements.append(
             allow(
-                [
-                    acfn.CreateStack,
-                    acfn.UpdateStack,
-                    acfn.DescribeStacks,
-                    acfn.CreateChangeSet,
-                    acfn.DescribeChangeSet,
-                    acfn.ExecuteChangeSet,
-                    acfn.DeleteChangeSet,
-                ],
+                stack_deploy_actions(),
                 stacks,
                 sid="DeployStacks",
             )

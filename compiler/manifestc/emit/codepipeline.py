@@ -12,7 +12,6 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from awacs import cloudformation as acfn
 from awacs import codebuild, codecommit, codepipeline, sts
 from awacs import iam as aiam
 from awacs import s3 as as3
@@ -26,7 +25,15 @@ from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
-from .iam import allow, artifact_statements, connection_service, ecs_deploy_statements, policy, service_role
+from .iam import (
+    allow,
+    artifact_statements,
+    connection_service,
+    ecs_deploy_statements,
+    policy,
+    service_role,
+    stack_deploy_actions,
+)
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
@@ -586,15 +593,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     if wiring.stacks:
         statements.append(
             allow(
-                [
-                    acfn.CreateStack,
-                    acfn.UpdateStack,
-                    acfn.DescribeStacks,
-                    acfn.CreateChangeSet,
-                    acfn.DescribeChangeSet,
-                    acfn.ExecuteChangeSet,
-                    acfn.DeleteChangeSet,
-                ],
+                stack_deploy_actions(),
                 _unique(wiring.stacks),
                 sid="DeployStacks",
             )
@@ -692,16 +691,7 @@ def _source_rule(ctx: Context) -> None:
         }
         description = f"Start pipeline {m.name} when s3://{m.source.repository} is uploaded"
     else:
-        pattern = {
-            "source": ["aws.codecommit"],
-            "detail-type": ["CodeCommit Repository State Change"],
-            "resources": [ctx.arn("codecommit", ctx.sub_value("repository"))],
-            "detail": {
-                "event": ["referenceCreated", "referenceUpdated"],
-                "referenceType": ["branch"],
-                "referenceName": [ctx.value("branch")],
-            },
-        }
+        pattern = ctx.codecommit_push_pattern([ctx.value("branch")])
         description = f"Start pipeline {m.name} on pushes to its branch"
     service_role(
         ctx,

@@ -63,6 +63,19 @@ class Context:
             return "${" + PARAMETERS[field_name] + "}"
         return str(_FIELD_VALUES[field_name](self.manifest)).replace("${", "${!")
 
+    def codecommit_push_pattern(self, reference_names: list) -> dict:
+        """EventBridge pattern of pushes (branch created or updated) to the source repository."""
+        return {
+            "source": ["aws.codecommit"],
+            "detail-type": ["CodeCommit Repository State Change"],
+            "resources": [self.arn("codecommit", self.sub_value("repository"))],
+            "detail": {
+                "event": ["referenceCreated", "referenceUpdated"],
+                "referenceType": ["branch"],
+                "referenceName": reference_names,
+            },
+        }
+
     # --- names -------------------------------------------------------------------------------
     @property
     def iam_path(self) -> str:

@@ -94,16 +94,7 @@ def emit_feature_rule(ctx: Context) -> None:
             Name=f"{m.name}-feature",
             Description=f"Build the {', '.join(fb.patterns)} branches of pipeline {m.name} on push",
             State="ENABLED",
-            EventPattern={
-                "source": ["aws.codecommit"],
-                "detail-type": ["CodeCommit Repository State Change"],
-                "resources": [ctx.arn("codecommit", ctx.sub_value("repository"))],
-                "detail": {
-                    "event": ["referenceCreated", "referenceUpdated"],
-                    "referenceType": ["branch"],
-                    "referenceName": [{"wildcard": p} for p in fb.patterns],
-                },
-            },
+            EventPattern=ctx.codecommit_push_pattern([{"wildcard": p} for p in fb.patterns]),
             Targets=[
                 events.Target(
                     Id="feature-build",

@@ -7,6 +7,7 @@ silently useless permission.
 
 from __future__ import annotations
 
+from awacs import cloudformation as acfn
 from awacs import codebuild, ecs, kms, logs, s3, sts
 from awacs import iam as aiam
 from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
@@ -149,3 +150,16 @@ def logs_key_statement(sid: str, log_groups: Sub) -> Statement:
         Resource=["*"],
         Condition=Condition(ArnLike({"kms:EncryptionContext:aws:logs:arn": log_groups})),
     )
+
+
+def stack_deploy_actions() -> list:
+    """What a CodePipeline CloudFormation action does to its stack (create/update, change sets)."""
+    return [
+        acfn.CreateStack,
+        acfn.UpdateStack,
+        acfn.DescribeStacks,
+        acfn.CreateChangeSet,
+        acfn.DescribeChangeSet,
+        acfn.ExecuteChangeSet,
+        acfn.DeleteChangeSet,
+    ]
