@@ -166,14 +166,16 @@ def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Mar
             "MC104", f"`{value}` is not allowed; expected one of: {', '.join(allowed)}", path, file, marks, hint=hint
         )
     if code == cerr.REGEX_MISMATCH.code:
-        return at(
-            "MC105",
-            f"`{value}` does not match the required pattern {error.constraint}",
-            path,
-            file,
-            marks,
-            hint=_pattern_hint(path),
-        )
+        if "keysrules" in error.schema_path:  # the key is wrong, not the value
+            kind = _PATTERNS["env"] if len(path) > 1 and path[-2] in ("env", "secrets", "matrix") else None
+            message, hint = (
+                (f"`{value}` is not {kind[0]}", kind[1])
+                if kind
+                else (f"key `{value}` does not match the required pattern {error.constraint}", None)
+            )
+        else:
+            message, hint = _pattern_message(path, value, error.constraint)
+        return at("MC105", message, path, file, marks, hint=hint, at_key="keysrules" in error.schema_path)
     if code in (cerr.MIN_VALUE.code, cerr.MAX_VALUE.code):
         bound = "at least" if code == cerr.MIN_VALUE.code else "at most"
         return at("MC106", f"{value} is out of range: must be {bound} {error.constraint}", path, file, marks)
@@ -191,21 +193,52 @@ def _to_diagnostic(error: cerberus.errors.ValidationError, data: Any, marks: Mar
     return at("MC102", message, path, file, marks)
 
 
-_PATTERN_HINTS = {
-    "name": "lowercase letters, digits and dashes; start with a letter, end with a letter or digit",
-    "account": 'a 12-digit AWS account id, quoted: "123456789012"',
-    "region": "an AWS region code such as eu-west-1",
-    "secrets": "secretsmanager:<name>[:<json-key>] or ssm:<parameter path>",
-    "execution_role": "an IAM role ARN: arn:aws:iam::123456789012:role/Name",
-    "approvers": "an IAM role, user or group ARN: arn:aws:iam::123456789012:role/ReleaseManagers",
-    "connection_arn": "arn:aws:codestar-connections:<region>:<account>:connection/<id>",
-    "notify": "an SNS topic ARN: arn:aws:sns:<region>:<account>:<name>",
-    "image_repository": "an ECR repository name such as team/service",
+# What a patterned field holds, said the way its author thinks of it, and an example.
+_IAM_PRINCIPAL = ("an IAM role, user or group ARN", "arn:aws:iam::123456789012:role/ReleaseManagers")
+_ACCOUNT = ("a 12-digit AWS account id", 'quote it: "123456789012"')
+_VERSION = ("a semantic version MAJOR.MINOR.PATCH", "for example 1.2.0")
+_BUCKET = ("an S3 bucket name", "lowercase letters, digits, dots and dashes, 3-63 characters")
+_PATTERNS: dict[str, tuple[str, str]] = {
+    "name": ("a valid name", "lowercase letters, digits and dashes; start with a letter, end with a letter or digit"),
+    "team": ("a valid team name", "letters, digits, spaces and _ . : / = + @ -, starting with a letter or digit"),
+    "account": _ACCOUNT,
+    "share_with": _ACCOUNT,
+    "domain_owner": _ACCOUNT,
+    "region": ("an AWS region code", "for example eu-west-1"),
+    "regions": ("an AWS region code", "for example eu-west-1"),
+    "branch": ("a valid git branch name", "no spaces or ~ ^ : ? * [ \\"),
+    "secrets": ("a secret reference", "secretsmanager:<name>[:<json-key>] or ssm:<parameter path>"),
+    "env": ("an environment variable name", "letters, digits and _, not starting with a digit"),
+    "execution_role": ("an IAM role ARN", "arn:aws:iam::123456789012:role/Name"),
+    "execution_policies": ("a managed policy ARN", "arn:aws:iam::aws:policy/PowerUserAccess"),
+    "approvers": _IAM_PRINCIPAL,
+    "principals": _IAM_PRINCIPAL,
+    "connection_arn": ("a CodeStar connection ARN", "arn:aws:codestar-connections:<region>:<account>:connection/<id>"),
+    "notify": ("an SNS topic ARN", "arn:aws:sns:<region>:<account>:<name>"),
+    "sns_topic": ("an SNS topic ARN", "arn:aws:sns:<region>:<account>:<name>"),
+    "slack_channel": (
+        "an AWS Chatbot Slack channel ARN",
+        "arn:aws:chatbot::<account>:chat-configuration/slack-channel/<name>",
+    ),
+    "image_repository": ("an ECR repository name", "for example team/service"),
+    "vpc_id": ("a VPC id", "vpc- and 8 or 17 hex digits"),
+    "subnets": ("a subnet id", "subnet- and 8 or 17 hex digits"),
+    "security_groups": ("a security group id", "sg- and 8 or 17 hex digits"),
+    "route_tables": ("a route table id", "rtb- and 8 or 17 hex digits"),
+    "version": _VERSION,
+    "keep_versions": _VERSION,
+    "bucket": _BUCKET,
+    "scripts_bucket": _BUCKET,
+    "s3": ("an S3 path", "s3://bucket/prefix/"),
+    "script": ("a script path", "a .py or .scala file in the build artifact, e.g. etl/job.py"),
+    "domain": ("a CodeArtifact domain name", "lowercase letters, digits and dashes"),
 }
 
 
-def _pattern_hint(path: Path) -> str | None:
+def _pattern_message(path: Path, value: Any, pattern: str) -> tuple[str, str | None]:
+    """`value is not <what>`, with an example, for fields whose pattern has a plain meaning."""
     for part in reversed(path):
-        if isinstance(part, str) and part in _PATTERN_HINTS:
-            return _PATTERN_HINTS[part]
-    return None
+        if isinstance(part, str) and part in _PATTERNS:
+            what, example = _PATTERNS[part]
+            return f"`{value}` is not {what}", example
+    return f"`{value}` does not match the required pattern {pattern}", None
