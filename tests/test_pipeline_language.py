@@ -253,6 +253,10 @@ def test_quality_gates_run_in_parallel_before_deploys(write_manifest):
     gates = stages(t)["Quality"]
     assert [(a["Name"], a["RunOrder"]) for a in gates] == [("Gate-lint", 1), ("Gate-sast", 1), ("Gate-secrets-scan", 1)]
     assert "ruff check ." in spec_text(t, "GateLintProject")
+    iac = pipeline(write_manifest, with_changes(quality_gates=["iac-scan"]))
+    [gate] = stages(iac)["Quality"]
+    assert [a["Name"] for a in gate["InputArtifacts"]] == ["Source", "BuildOutput"]
+    assert gate["Configuration"]["PrimarySource"] == "Source"
     assert "semgrep scan" in spec_text(t, "GateSastProject")
 
 

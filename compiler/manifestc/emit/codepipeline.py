@@ -96,6 +96,8 @@ def _codebuild_action(
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
+    if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
+        config["PrimarySource"] = inputs[0]
     if job.matrix:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
