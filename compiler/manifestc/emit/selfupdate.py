@@ -13,7 +13,7 @@ from awacs.aws import Action, ArnLike, Condition, StringEquals
 from troposphere import Sub
 
 from .context import Context
-from .iam import allow, service_role
+from .iam import allow, connection_service, service_role
 
 # The IAM actions CloudFormation needs to create, update, tag and delete each resource type.
 # Source: each type's "handlers" permissions in the CloudFormation resource provider schemas
@@ -272,6 +272,11 @@ def template_permissions(ctx: Context, template) -> list:
                     sid="CreateTaggedKey",
                 )
             )
+    if ctx.manifest.source.provider == "codestar":
+        # A pipeline source action (and a webhook project) on a connection is created by passing it.
+        service = connection_service(ctx.manifest.source.connection_arn)
+        statements.append(allow([Action(service, "PassConnection"), Action(service, "UseConnection")],
+                                [ctx.value("connection_arn")], sid="PassConnection"))
     if unscoped:
         statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
     return statements
