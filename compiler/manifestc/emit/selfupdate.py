@@ -275,8 +275,19 @@ def template_permissions(ctx: Context, template) -> list:
     if ctx.manifest.source.provider == "codestar":
         # A pipeline source action (and a webhook project) on a connection is created by passing it.
         service = connection_service(ctx.manifest.source.connection_arn)
-        statements.append(allow([Action(service, "PassConnection"), Action(service, "UseConnection")],
-                                [ctx.value("connection_arn")], sid="PassConnection"))
+        # a provisioner-chosen connection (catalog parameter) is any connection of the account
+        connection = (
+            Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:connection/*")
+            if ctx.parameterised("connection_arn")
+            else ctx.manifest.source.connection_arn
+        )
+        statements.append(
+            allow(
+                [Action(service, "PassConnection"), Action(service, "UseConnection")],
+                [connection],
+                sid="PassConnection",
+            )
+        )
     if unscoped:
         statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
     return statements
