@@ -182,3 +182,17 @@ def test_init_starter_validates_for_every_language(runner, tmp_path, monkeypatch
     assert runner.invoke(cli, ["init", "--language", language, "--name", f"starter-{language}"]).exit_code == 0
     result = runner.invoke(cli, ["validate"])
     assert result.exit_code == 0, result.output
+
+
+def test_exported_schema_accepts_every_example_and_rejects_bad_input(runner):
+    import jsonschema
+    from conftest import ROOT
+
+    schema = json.loads(runner.invoke(cli, ["schema"]).output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((ROOT / "manifests").glob("*.yaml")):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path.name
+    bad = yaml.safe_load("manifest: 1\nname: x\nteam: t\nsource: {repository: r}\nbuld: {}\n")
+    messages = [e.message for e in validator.iter_errors(bad)]
+    assert any("'buld' was unexpected" in m for m in messages) and any("too short" in m for m in messages)
