@@ -19,25 +19,22 @@ def test_two_compiles_are_identical():
 
 
 def test_identical_across_hash_seeds(tmp_path):
+    """Every example (all template kinds: pipeline, bootstrap, support, glue, catalog, _shared)."""
     outputs = []
     for seed in ("0", "1", "4242"):
         out = tmp_path / seed
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from manifestc.cli import main; main()",
-                "build",
-                str(EXAMPLE),
-                "--out",
-                str(out),
-                "--no-lint",
-            ],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+        command = [
+            sys.executable,
+            "-c",
+            "from manifestc.cli import main; main()",
+            "build",
+            str(ROOT / "manifests"),
+            "--out",
+            str(out),
+            "--no-lint",
+        ]
+        subprocess.run(command, check=True, env=env, capture_output=True)
         outputs.append(
             {
                 p.relative_to(out).as_posix(): p.read_bytes()
@@ -46,8 +43,12 @@ def test_identical_across_hash_seeds(tmp_path):
             }
         )
     assert outputs[0] == outputs[1] == outputs[2]
-    assert {"_shared/catalog.yaml", "ledger-service/bootstrap-111111111111.yaml", "edge-config/support-us-east-1.yaml",
-            "covid-etl/glue.yaml"} <= set(outputs[0])
+    assert {
+        "_shared/catalog.yaml",
+        "ledger-service/bootstrap-111111111111.yaml",
+        "edge-config/support-us-east-1.yaml",
+        "covid-etl/glue.yaml",
+    } <= set(outputs[0])
     for name, content in outputs[0].items():
         text = content.decode()
         assert str(tmp_path) not in text and str(ROOT) not in text, name  # no absolute paths
