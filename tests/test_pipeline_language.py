@@ -436,3 +436,19 @@ def test_lambda_needs_function_or_template(write_manifest):
     assert errors(write_manifest, neither) == [("MC207", "targets[0]")]
     both = with_changes(targets=[{"name": "fn", "type": "lambda", "function": "f", "template": "t.yaml"}])
     assert errors(write_manifest, both) == [("MC207", "targets[0]")]
+
+
+def test_build_image_pull_credentials(write_manifest):
+    curated = pipeline(write_manifest, MINIMAL)["Resources"]["BuildProject"]["Properties"]["Environment"]
+    assert curated["ImagePullCredentialsType"] == "CODEBUILD"
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/build/images:3"
+    private = pipeline(write_manifest, with_changes(language=None, build={"image": image, "commands": ["make"]}))
+    assert (
+        private["Resources"]["BuildProject"]["Properties"]["Environment"]["ImagePullCredentialsType"] == "SERVICE_ROLE"
+    )
+    pull = statements(private, "BuildRole")["PullBuildImage"]
+    assert pull["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecr:eu-west-1:123456789012:repository/build/images"}]
+    public = pipeline(
+        write_manifest, with_changes(language=None, build={"image": "public.ecr.aws/x/y:1", "commands": ["make"]})
+    )
+    assert public["Resources"]["BuildProject"]["Properties"]["Environment"]["ImagePullCredentialsType"] == "CODEBUILD"

@@ -585,7 +585,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         Image=job.image,
         Type=job.environment_type,
         PrivilegedMode=job.privileged,
-        ImagePullCredentialsType="CODEBUILD" if job.image.startswith("aws/codebuild/") else "SERVICE_ROLE",
+        # Curated and public images are pulled by CodeBuild; a private ECR image with the build's role.
+        ImagePullCredentialsType="SERVICE_ROLE" if _private_ecr(job.image) else "CODEBUILD",
     )
     if env_vars:
         environment.EnvironmentVariables = env_vars
@@ -671,6 +672,15 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
     return out
 
 
+def _private_ecr(image: str) -> str | None:
+    """`account.dkr.ecr.region.amazonaws.com/repo[:tag]` -> the repository ARN (Sub text), else None."""
+    match = re.match(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([^:@]+)", image)
+    if not match:
+        return None
+    account, region, _, repository = match.groups()
+    return f"arn:${{AWS::Partition}}:ecr:{region}:{account}:repository/{repository}"
+
+
 def _extra_statements(ctx: Context, job: BuildJob) -> list:
     """CodeArtifact, ECR push, Lambda deploys: each scoped to the named resources."""
     out = []
@@ -718,6 +728,26 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="EcrPush",
             ),
         ]
+    if (image_repository := _private_ecr(job.image)) is not None:
+        out += (
+            [
+                # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+                allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
+                allow(
+                    [ecr.BatchGetImage, ecr.GetDownloadUrlForLayer, ecr.BatchCheckLayerAvailability],
+                    [Sub(image_repository)],
+                    sid="PullBuildImage",
+                ),
+            ]
+            if not job.push_repository
+            else [
+                allow(
+                    [ecr.BatchGetImage, ecr.GetDownloadUrlForLayer, ecr.BatchCheckLayerAvailability],
+                    [Sub(image_repository)],
+                    sid="PullBuildImage",
+                ),
+            ]
+        )
     if job.script_bucket:
         out.append(
             allow(
