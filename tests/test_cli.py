@@ -171,6 +171,8 @@ def test_incremental_build_skips_unchanged_manifests(runner, write_manifest, tmp
 def test_duplicate_pipeline_names_in_one_build(runner, write_manifest, tmp_path):
     write_manifest(name="a.yaml")
     write_manifest(name="b.yaml")
+    checked = runner.invoke(cli, ["validate", str(tmp_path)])
+    assert checked.exit_code == 1 and "MC502" in checked.output
     result = runner.invoke(cli, ["build", str(tmp_path), "--out", str(tmp_path / "out"), "--no-lint"])
     assert result.exit_code == 1 and "MC502" in result.output
     assert not (tmp_path / "out" / "demo-service").exists()

@@ -163,7 +163,7 @@ def build(
             pending.append((len(results) - 1, path, display))
     for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint), strict=True):
         results[index] = result
-    report = BuildReport(results, _duplicate_names(results))
+    report = BuildReport(results, duplicate_names(results))
     if not write:
         return report
     clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
@@ -370,7 +370,7 @@ def _write_shared_file(target: Path, content: bytes, shown: str, lint: bool, rep
         )
 
 
-def _duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:
+def duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:
     seen: dict[str, str] = {}
     out = []
     for result in results:

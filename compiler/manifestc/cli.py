@@ -107,9 +107,10 @@ def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
 def validate(paths, strict, diagnostics_format) -> None:
     """Check manifests without writing anything (fast: for pre-commit hooks)."""
     results = [api.check_manifest(p, api._display(p)) for p in api.discover(_paths(paths))]
-    diagnostics = [d for r in results for d in r.diagnostics]
+    clashes = api.duplicate_names(results)  # the same check a build makes across manifests
+    diagnostics = [d for r in results for d in r.diagnostics] + clashes
     _emit(diagnostics, diagnostics_format)
-    failed = any(r.failed(strict) for r in results)
+    failed = any(r.failed(strict) for r in results) or bool(clashes)
     if diagnostics_format == "text" and not failed:
         click.echo(f"{len(results)} manifest(s) valid", err=True)
     sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
