@@ -119,7 +119,7 @@ def discover(paths: list[str]) -> list[Path]:
     return found
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
@@ -156,7 +156,7 @@ def build(
     results: list[CompileResult | None] = []
     pending: list[tuple[int, Path, str]] = []
     for path in discover(paths):
-        display = _display(path)
+        display = display_path(path)
         cached = _cached(out_dir, cache.get(display), path, options)
         results.append(cached)
         if cached is None:
@@ -415,7 +415,7 @@ def _cached(out_dir: Path, entry: dict | None, path: Path, options: dict) -> Com
                 return None
     except (OSError, ValueError, KeyError):
         return None
-    return CompileResult(_display(path), digest=digest, skipped=True, cached_name=entry["name"])
+    return CompileResult(display_path(path), digest=digest, skipped=True, cached_name=entry["name"])
 
 
 def _build_json(result: CompileResult, options: dict) -> bytes:

@@ -106,7 +106,7 @@ def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
 @diagnostics_option
 def validate(paths, strict, diagnostics_format) -> None:
     """Check manifests without writing anything (fast: for pre-commit hooks)."""
-    results = [api.check_manifest(p, api._display(p)) for p in api.discover(_paths(paths))]
+    results = [api.check_manifest(p, api.display_path(p)) for p in api.discover(_paths(paths))]
     clashes = api.duplicate_names(results)  # the same check a build makes across manifests
     diagnostics = [d for r in results for d in r.diagnostics] + clashes
     _emit(diagnostics, diagnostics_format)
@@ -153,7 +153,7 @@ def publish(paths, bucket, region, endpoint_url, out_dir, write, force) -> None:
 @paths_argument
 def endpoints(paths) -> None:
     """Show the VPC endpoints each manifest's builds need, and why (SPEC §5.4)."""
-    results = [api.check_manifest(p, api._display(p)) for p in api.discover(_paths(paths))]
+    results = [api.check_manifest(p, api.display_path(p)) for p in api.discover(_paths(paths))]
     failed = [r for r in results if r.manifest is None]
     _emit([d for r in failed for d in r.diagnostics], "text")
     for result in results:
