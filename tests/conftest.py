@@ -56,3 +56,17 @@ def with_changes(base: str = MINIMAL, **changes) -> str:
         else:
             data[key] = value
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def build_manifests(tmp_path: Path, *texts: str):
+    """Build manifest texts together (a directory build, with lint) -> ({out path: YAML}, report)."""
+    from manifestc.api import build
+
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for index, text in enumerate(texts):
+        (folder / f"m{index}.yaml").write_text(text)
+    out = tmp_path / "out"
+    report = build([str(folder)], out, lint=True)
+    files = {p.relative_to(out).as_posix(): yaml.safe_load(p.read_text()) for p in out.rglob("*.yaml")}
+    return files, report

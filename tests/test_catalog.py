@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import with_changes
-from manifestc.api import build, check_manifest
+from conftest import build_manifests, with_changes
+from manifestc.api import check_manifest
 from manifestc.cli import cli
 
 CATALOG = {
@@ -30,14 +30,7 @@ def product(**changes) -> str:
 
 
 def built(tmp_path, *texts: str):
-    folder = tmp_path / "m"
-    folder.mkdir()
-    for index, text in enumerate(texts):
-        (folder / f"m{index}.yaml").write_text(text)
-    out = tmp_path / "out"
-    report = build([str(folder)], out, lint=True)
-    files = {p.relative_to(out).as_posix(): yaml.safe_load(p.read_text()) for p in out.rglob("*.yaml")}
-    return files, report
+    return build_manifests(tmp_path, *texts)
 
 
 def by_type(template: dict, kind: str) -> dict[str, dict]:

@@ -3,10 +3,9 @@ stack per VPC, and located diagnostics for bad network input."""
 
 from __future__ import annotations
 
-import yaml
 from click.testing import CliRunner
-from conftest import with_changes
-from manifestc.api import build, check_manifest
+from conftest import build_manifests, with_changes
+from manifestc.api import check_manifest
 from manifestc.cli import cli
 
 NETWORK = {
@@ -36,15 +35,8 @@ def endpoint_services(write_manifest, text: str) -> dict[str, tuple[str, ...]]:
     return {e.service: e.reasons for e in m.network.endpoints}
 
 
-def built(tmp_path, *texts: str) -> tuple[dict, object]:
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    for index, text in enumerate(texts):
-        (folder / f"m{index}.yaml").write_text(text)
-    out = tmp_path / "out"
-    report = build([str(folder)], out, lint=True)
-    files = {p.relative_to(out).as_posix(): yaml.safe_load(p.read_text()) for p in out.rglob("*.yaml")}
-    return files, report
+def built(tmp_path, *texts: str):
+    return build_manifests(tmp_path, *texts)
 
 
 def test_every_project_runs_in_the_vpc_with_documented_ec2_permissions(tmp_path):

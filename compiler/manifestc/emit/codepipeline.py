@@ -17,7 +17,7 @@ from awacs import iam as aiam
 from awacs import s3 as as3
 from awacs import sns as asns
 from awacs.aws import Action, Condition, ForAnyValueStringEquals, StringEquals
-from troposphere import GetAtt, Ref, Sub, events, iam, sns
+from troposphere import GetAtt, Ref, Sub, events, iam
 from troposphere import codepipeline as cp
 
 from .. import aws
@@ -439,8 +439,7 @@ def _approval_action(ctx: Context, env: Environment, wiring: Wiring) -> cp.Actio
     if approval.notify:
         topic = approval.notify
     else:
-        _approval_topic(ctx)
-        topic = Ref("ApprovalTopic")
+        topic = ctx.encrypted_topic("ApprovalTopic", "approvals", "approvals")
     wiring.topics.append(topic)
     if approval.approvers:
         _approvers_policy(ctx, env)
@@ -488,19 +487,6 @@ def _compact_run_orders(actions: list[cp.Actions]) -> list[cp.Actions]:
     for a in actions:
         a.RunOrder = mapping[a.RunOrder]
     return actions
-
-
-def _approval_topic(ctx: Context) -> None:
-    if "ApprovalTopic" in ctx.template.resources:
-        return
-    ctx.add(
-        sns.Topic(
-            "ApprovalTopic",
-            TopicName=f"{ctx.name}-approvals",
-            KmsMasterKeyId=GetAtt("ArtifactKey", "Arn"),
-            DisplayName=f"{ctx.name} approvals",
-        )
-    )
 
 
 def _execution_role(ctx: Context, env: Environment, target: Target):

@@ -132,6 +132,21 @@ class Context:
     def tag_map(self) -> dict[str, str]:
         return {t["Key"]: t["Value"] for t in self.tags().to_dict()}
 
+    def encrypted_topic(self, logical_id: str, suffix: str, display: str) -> Ref:
+        """An SNS topic of the pipeline, encrypted with the artifact key (created once)."""
+        from troposphere import GetAtt, sns
+
+        if logical_id not in self.template.resources:
+            self.add(
+                sns.Topic(
+                    logical_id,
+                    TopicName=f"{self.name}-{suffix}",
+                    KmsMasterKeyId=GetAtt("ArtifactKey", "Arn"),
+                    DisplayName=f"{self.name} {display}",
+                )
+            )
+        return Ref(logical_id)
+
     def tags(self, literal: bool = False) -> Tags:
         team = self.manifest.team if literal else self.value("team")
         base = {"team": team, "pipeline": self.name, "managed-by": "manifestc"}

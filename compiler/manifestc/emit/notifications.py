@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from awacs import sns as asns
 from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
-from troposphere import GetAtt, Ref, Sub, codestarnotifications, sns
+from troposphere import Ref, Sub, codestarnotifications, sns
 
 from .. import aws
 from .context import Context
@@ -20,14 +20,7 @@ def emit_notifications(ctx: Context) -> None:
     if notifications.sns_topic:
         topic = notifications.sns_topic
     else:
-        ctx.add(
-            sns.Topic(
-                "NotificationTopic",
-                TopicName=f"{ctx.name}-notifications",
-                KmsMasterKeyId=GetAtt("ArtifactKey", "Arn"),
-                DisplayName=f"{ctx.name} pipeline events",
-            )
-        )
+        ctx.encrypted_topic("NotificationTopic", "notifications", "pipeline events")
         ctx.add(
             sns.TopicPolicy(
                 "NotificationTopicPolicy",
