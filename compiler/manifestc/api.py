@@ -98,12 +98,11 @@ def compile_manifest(
         result.artifacts = []
         return result
     if lint:
-        from .lint import lint_template
+        from .lint import lint_templates
 
         regions = (result.manifest.region,) if result.manifest.region else ("us-east-1",)
-        for artifact in result.artifacts:
-            shown = f"out/{result.manifest.name}/{artifact.name}"
-            result.diagnostics.extend(lint_template(artifact.content.decode("utf-8"), shown, regions))
+        jobs = [(a.content.decode("utf-8"), f"out/{result.manifest.name}/{a.name}", regions) for a in result.artifacts]
+        result.diagnostics.extend(lint_templates(jobs))
     return result
 
 

@@ -39,3 +39,34 @@ def lint_template(text: str, file: str, regions: tuple[str, ...] = ("us-east-1",
             )
         )
     return out
+
+
+def _lint_job(job: tuple[str, str, tuple[str, ...]]) -> list[Diagnostic]:
+    return lint_template(*job)
+
+
+def lint_templates(jobs: list[tuple[str, str, tuple[str, ...]]]) -> list[Diagnostic]:
+    """Lint several templates (text, shown file name, regions); in parallel when that pays.
+
+    A manifest with companion templates (bootstrap, support, glue, catalog) lints them on every
+    core: cfn-lint is imported once, then worker processes forked from this one inherit it.
+    Never nested: inside a directory build's worker processes, templates are linted in turn.
+    """
+    import multiprocessing
+    import os
+
+    parallel = (
+        len(jobs) > 1
+        and (os.cpu_count() or 1) > 1
+        and multiprocessing.current_process().name == "MainProcess"
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if not parallel:
+        return [d for job in jobs for d in lint_template(*job)]
+    from concurrent.futures import ProcessPoolExecutor
+
+    _linter()  # import cfn-lint before forking
+    context = multiprocessing.get_context("fork")
+    workers = min(os.cpu_count() or 1, len(jobs))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [d for found in pool.map(_lint_job, jobs) for d in found]
