@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from typing import Any
 
@@ -36,7 +37,7 @@ from .model import (
     TestSuite,
     render_placeholders,
 )
-from .schemas_data import images, presets, quality_gates
+from .schemas_data import images, manifest_schema, presets, quality_gates
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = {"environment", "region", "name"}
@@ -45,32 +46,22 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _LONGEST_REGION = "ap-southeast-5x"
 SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
 # Fields that belong to one target type only; given on another type they are an error.
+# The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
+_STACK_FIELDS = {
+    "template",
+    "stack",
+    "parameters",
+    "change_set",
+    "capabilities",
+    "execution_role",
+    "execution_policies",
+}
 TARGET_FIELDS: dict[str, set[str]] = {
-    "cloudformation": {
-        "template",
-        "stack",
-        "parameters",
-        "change_set",
-        "capabilities",
-        "execution_role",
-        "execution_policies",
-    },
+    "cloudformation": _STACK_FIELDS,
     "ecs": {"cluster", "service", "container", "image_repository"},
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
-    "lambda": {
-        "function",
-        "package",
-        "artifact",
-        "image_repository",
-        "template",
-        "stack",
-        "parameters",
-        "change_set",
-        "capabilities",
-        "execution_role",
-        "execution_policies",
-    },
+    "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
     "s3": {"bucket", "extract", "prefix"},
     "glue": set(),
 }
@@ -81,15 +72,13 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "s3": ("bucket",),
     "glue": (),
 }
+
+
 # Defaults of the cloudformation-only fields, which the schema fills for every target.
-_CFN_DEFAULTS = {
-    "stack": "{name}-{environment}",
-    "parameters": {},
-    "change_set": True,
-    "capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    "execution_role": None,
-    "execution_policies": ["arn:aws:iam::aws:policy/PowerUserAccess"],
-}
+@functools.cache
+def _target_defaults() -> dict[str, Any]:
+    """Schema defaults of the target fields: a field still at its default was not set by the author."""
+    return {name: rules.get("default") for name, rules in manifest_schema()["targets"]["schema"]["schema"].items()}
 
 
 class _Checker:
@@ -458,7 +447,7 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
     foreign = sorted({name for fields in TARGET_FIELDS.values() for name in fields} - own)
     for name in foreign:
         value = raw.get(name)
-        if value is not None and value != _CFN_DEFAULTS.get(name):
+        if value is not None and value != _target_defaults().get(name):
             ok = False
             owners = " and ".join(t for t, fields in TARGET_FIELDS.items() if name in fields)
             check.error(

@@ -17,7 +17,7 @@ from troposphere import Sub, Template, iam
 from ..model import Manifest
 from .codepipeline import stack_name, stack_role_actions
 from .context import Context
-from .iam import allow, ecs_deploy_statements, policy, stack_deploy_actions
+from .iam import allow, ecs_deploy_statements, policy, service_trust, stack_deploy_actions
 from .storage import emit_storage
 
 
@@ -127,19 +127,13 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 for r in e.regions
             }
         )
-        cfn_trust = Statement(
-            Effect=Allow,
-            Principal=Principal("Service", "cloudformation.amazonaws.com"),
-            Action=[sts.AssumeRole],
-            Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
-        )
         ctx.add(
             iam.Role(
                 "CloudFormationExecutionRole",
                 RoleName=f"{m.name}-cfn-exec",
                 Path=ctx.iam_path,
                 Description=f"CloudFormation deploys the stacks of pipeline {m.name} with this role",
-                AssumeRolePolicyDocument=policy(cfn_trust),
+                AssumeRolePolicyDocument=service_trust("cloudformation.amazonaws.com"),
                 ManagedPolicyArns=[Sub(p.replace("arn:aws:", "arn:${AWS::Partition}:")) for p in exec_policies],
                 Policies=[
                     iam.Policy(

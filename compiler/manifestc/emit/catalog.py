@@ -13,15 +13,14 @@ import hashlib
 import json
 
 from awacs import cloudformation as acfn
-from awacs import s3, sts
-from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
+from awacs import s3
 from troposphere import Parameter, Ref, Sub, Tags, Template, iam
 from troposphere import servicecatalog as sc
 
 from .. import __version__
 from ..model import Manifest
 from .context import PARAMETERS, Context, camel
-from .iam import allow, policy
+from .iam import allow, policy, service_trust
 from .selfupdate import template_permissions
 
 # Allowed patterns of the provisioner-set parameters (the schema's own patterns).
@@ -217,17 +216,11 @@ def launch_role(ctx: Context, logical_id: str) -> iam.Role:
             sid="ReadProductTemplates",
         ),
     ]
-    trust = Statement(
-        Effect=Allow,
-        Principal=Principal("Service", "servicecatalog.amazonaws.com"),
-        Action=[sts.AssumeRole],
-        Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
-    )
     return iam.Role(
         logical_id,
         RoleName=launch_role_name(catalog.product),
         Description=f"Service Catalog launches {catalog.product} with this role",
-        AssumeRolePolicyDocument=policy(trust),
+        AssumeRolePolicyDocument=service_trust("servicecatalog.amazonaws.com"),
         Policies=[iam.Policy(PolicyName="product-resources", PolicyDocument=policy(*statements))],
         Tags=ctx.tags(literal=True),
     )

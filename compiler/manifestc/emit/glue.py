@@ -12,7 +12,7 @@ import hashlib
 
 from awacs import glue as aglue
 from awacs import kms, logs, s3
-from awacs.aws import Action, Allow, Condition, Principal, Statement, StringEquals
+from awacs.aws import Action, Condition, StringEquals
 from troposphere import GetAtt, Parameter, Ref, Sub, Template, iam
 from troposphere import glue as tglue
 from troposphere import kms as tkms
@@ -20,7 +20,7 @@ from troposphere import kms as tkms
 from .. import __version__
 from ..model import Glue, GlueCrawler, GlueJob, Manifest
 from .context import Context, camel
-from .iam import allow, key_admin_statement, logs_key_statement, policy
+from .iam import allow, key_admin_statement, logs_key_statement, policy, service_trust
 
 
 def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -88,16 +88,10 @@ def _catalog_arns(database: str) -> list[Sub]:
 
 
 def _role(t: Template, logical_id: str, statements: list) -> None:
-    trust = Statement(
-        Effect=Allow,
-        Principal=Principal("Service", "glue.amazonaws.com"),
-        Action=[Action("sts", "AssumeRole")],
-        Condition=Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})),
-    )
     t.add_resource(
         iam.Role(
             logical_id,
-            AssumeRolePolicyDocument=policy(trust),
+            AssumeRolePolicyDocument=service_trust("glue.amazonaws.com"),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
         )
     )

@@ -40,28 +40,25 @@ def service_role(
     managed: list[str] | None = None,
 ) -> iam.Role:
     """A role that only `service` can assume, from this account (and this resource, when given)."""
-    conditions = {"aws:SourceAccount": Sub("${AWS::AccountId}")}
-    trust = Statement(
-        Effect=Allow,
-        Principal=Principal("Service", service),
-        Action=[sts.AssumeRole],
-        Condition=Condition(StringEquals(conditions)),
-    )
-    if source_arn is not None:
-        trust = Statement(
-            Effect=Allow,
-            Principal=Principal("Service", service),
-            Action=[sts.AssumeRole],
-            Condition=Condition([StringEquals(conditions), ArnLike({"aws:SourceArn": source_arn})]),
-        )
     props = {
         "Path": ctx.iam_path,
-        "AssumeRolePolicyDocument": policy(trust),
+        "AssumeRolePolicyDocument": service_trust(service, source_arn),
         "Policies": [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
     }
     if managed:
         props["ManagedPolicyArns"] = managed
     return ctx.add(iam.Role(logical_id, **props))
+
+
+def service_trust(service: str, source_arn: Sub | list[Sub] | None = None) -> PolicyDocument:
+    """Trust policy: only `service`, acting for this account (and this resource, when given)."""
+    account = StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")})
+    condition = (
+        Condition([account, ArnLike({"aws:SourceArn": source_arn})]) if source_arn is not None else Condition(account)
+    )
+    return policy(
+        Statement(Effect=Allow, Principal=Principal("Service", service), Action=[sts.AssumeRole], Condition=condition)
+    )
 
 
 def artifact_statements(ctx: Context, write: bool = True) -> list[Statement]:
