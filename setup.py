@@ -8,7 +8,7 @@ setup(
     description="Compile a short YAML pipeline manifest into linted AWS CloudFormation",
     python_requires=">=3.11",
     package_dir={"manifestc": "compiler/manifestc", "manifestc.schemas": "schemas"},
-    packages=["manifestc", "manifestc.emit", "manifestc.schemas"],
+    packages=["manifestc", "manifestc.emit", "manifestc.check", "manifestc.schemas"],
     package_data={"manifestc.schemas": ["*.yaml"]},
     install_requires=[
         "troposphere>=4.8,<5",

@@ -42,6 +42,7 @@ class CompileResult:
     artifacts: list[Artifact] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     digest: str = ""
+    templates: dict[str, dict] = field(default_factory=dict)  # rendered templates as data, for the checks
     skipped: bool = False  # unchanged since the last build: nothing was recompiled
     written: list[Path] = field(default_factory=list)
     cached_name: str | None = None
@@ -77,6 +78,7 @@ def compile_manifest(
     result = check_manifest(path, display)
     if result.manifest is None or result.failed():
         return result
+    from .check import run_checks
     from .emit import (
         emit_templates,  # troposphere is imported only when something is emitted
     )
@@ -86,6 +88,7 @@ def compile_manifest(
         templates = emit_templates(result.manifest)
         for name, template in templates.items():
             data = template_dict(template)
+            result.templates[name] = data
             file_name = name if fmt == "yaml" else name.rsplit(".", 1)[0] + ".json"
             counts = Counter(r["Type"] for r in data.get("Resources", {}).values())
             result.artifacts.append(Artifact(file_name, render(data, fmt), dict(sorted(counts.items()))))
@@ -95,6 +98,10 @@ def compile_manifest(
                 "MC301", Severity.ERROR, f"internal compiler error: {type(exc).__name__}: {exc}", result.file, 1, 1
             )
         )
+        result.artifacts = []
+        return result
+    result.diagnostics.extend(run_checks(result.manifest, result.templates))
+    if result.failed():
         result.artifacts = []
         return result
     if lint:
@@ -162,7 +169,7 @@ def build(
             pending.append((len(results) - 1, path, display))
     for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint), strict=True):
         results[index] = result
-    report = BuildReport(results, duplicate_names(results))
+    report = BuildReport(results, duplicate_names(results) + _link_checks(results))
     if not write:
         return report
     clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
@@ -199,6 +206,13 @@ def build(
     except OSError:
         pass  # the cache only saves time
     return report
+
+
+def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
+    """Build-level readiness checks over the manifests compiled in this build."""
+    from .check import run_link_checks
+
+    return run_link_checks([(r.manifest, r.templates) for r in results if r.manifest is not None and r.templates])
 
 
 PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than it saves

@@ -115,7 +115,8 @@ def _w(title: str, explain: str) -> CodeInfo:
 
 
 # The code catalogue. Codes are stable and grouped by phase:
-# MC0xx load, MC1xx schema, MC2xx semantics, MC3xx emit, MC4xx lint, MC5xx output.
+# MC0xx load, MC1xx schema, MC2xx semantics, MC3xx emit, MC4xx lint, MC5xx output,
+# MC6xx readiness checks (check/: would the emitted templates run in a real account).
 # cfn-lint findings keep cfn-lint's own rule ids (E3012, W3005, I3042, ...).
 CODES: dict[str, CodeInfo] = {
     "MC001": _e("cannot read the manifest", "The file does not exist or cannot be read. Check the path you passed."),

@@ -1,0 +1,53 @@
+"""Readiness checks: read the rendered templates the way an AWS reviewer would.
+
+cfn-lint and checkov say whether a template is well formed; these checks say whether it would
+*run*: who can decrypt what, what a private build can reach, which handler permissions a role
+covers, which quotas a template meets. They read the rendered template dictionaries (not the
+model's intentions), so they also catch what a new emitter forgets.
+
+Each check is a function `(manifest, templates) -> diagnostics`, where `templates` maps an
+output file name (`pipeline.yaml`, `bootstrap-<account>.yaml`, ...) to the template as a plain
+dictionary. A check never raises on a template it does not understand; it reports what it can.
+Findings are `MC6xx` diagnostics located in the emitted file (the logical id in the message).
+
+`CHECKS` runs per manifest; `LINK_CHECKS` runs once per build over every manifest compiled
+together (two manifests deploying the same stack, for example). Both are explicit, ordered
+tuples: no reflection, no directory walking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..diagnostics import Diagnostic
+from ..model import Manifest
+
+Templates = Mapping[str, dict[str, Any]]
+Check = Callable[[Manifest, Templates], list[Diagnostic]]
+LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
+
+CHECKS: tuple[Check, ...] = ()
+
+LINK_CHECKS: tuple[LinkCheck, ...] = ()
+
+
+def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
+    """Every per-manifest readiness check over one manifest's rendered templates."""
+    found: list[Diagnostic] = []
+    for check in CHECKS:
+        found.extend(check(manifest, templates))
+    return found
+
+
+def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diagnostic]:
+    """Every build-level readiness check over the manifests compiled together."""
+    found: list[Diagnostic] = []
+    for check in LINK_CHECKS:
+        found.extend(check(compiled))
+    return found
+
+
+def template_file(manifest: Manifest, name: str) -> str:
+    """The display path of an emitted file, as lint findings name it."""
+    return f"out/{manifest.name}/{name}"
