@@ -280,10 +280,6 @@ CODES: dict[str, CodeInfo] = {
         "manifests in one VPC disagree",
         "Manifests that share a VPC list different subnets; the shared endpoint stack can use only one set (interface endpoints take one subnet per AZ). It uses the first pipeline's by name.",
     ),
-    "MC255": _w(
-        "regenerate on a product",
-        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
-    ),
     "MC256": _w(
         "products disagree on their portfolio",
         "Manifests naming the same catalog.portfolio give it different providers; the shared catalog uses the first by pipeline name.",
@@ -294,6 +290,26 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
+    ),
+    "MC260": _e(
+        "unpinned self-update toolchain",
+        "`regenerate.install` names what the self-update build installs and runs; its output is deployed by the self-update role. Only a hash-pinned wheelhouse in your own S3 is accepted: `manifestc==<version>` (the wheelhouse `manifestc wheelhouse` writes, uploaded to the artifact bucket under `_manifestc/toolchain/<version>/`) or `s3://<bucket>/<prefix>/`. Package names from an index, git URLs and download links are refused: whoever controls them controls your pipeline.",
+    ),
+    "MC261": _e(
+        "bad regenerate.path",
+        "`regenerate.path` is the manifest's path inside the source repository, relative, with no `..`, ending in .yaml or .yml.",
+    ),
+    "MC262": _e(
+        "s3 source needs regenerate.path",
+        "With an S3 source the self-update build compiles a file from the unpacked zip; say which (`regenerate: {path: manifest.yaml}`), or set `regenerate: false`.",
+    ),
+    "MC263": _e(
+        "regenerate on a product",
+        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: every copy would stall at UpdatePipeline or change a stack Service Catalog manages. Set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
+    ),
+    "MC264": _e(
+        "self-update refused",
+        "The self-update build (`manifestc recompile`) compiled the committed manifest but will not update the pipeline: the new `regenerate.install` toolchain does not install or compile, or the manifest needs a VPC endpoint the VPC does not have (update the shared network stack first, with the command printed). The pipeline keeps its current shape and toolchain; fix the manifest in a new commit.",
     ),
     "MC301": _e(
         "internal compiler error",
