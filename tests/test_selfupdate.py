@@ -407,3 +407,57 @@ def test_s3_source_with_self_update_needs_an_explicit_path(tmp_path):
     assert any('"$CODEBUILD_SRC_DIR"/pipeline/manifest.yaml' in c for c in commands)
     file.write_text(with_changes(source=s3, regenerate=False))
     assert CliRunner().invoke(cli, ["validate", str(file)]).exit_code == 0
+
+
+OLD_RECOMPILE = [
+    "python -m pip install --quiet manifestc==0.1.0",
+    "manifestc --version",
+    "manifestc build manifest.yaml --out .manifestc-out --diagnostics text",
+]
+
+
+def _with_update_commands(template: dict, commands: list[str]) -> dict:
+    import copy
+
+    changed = copy.deepcopy(template)
+    spec = {"version": 0.2, "phases": {"build": {"commands": commands}}}
+    changed["Resources"]["UpdateProject"]["Properties"]["Source"]["BuildSpec"] = yaml.safe_dump(spec)
+    return changed
+
+
+def test_readiness_checks_pass_on_the_emitted_recompile(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    result = api.check_manifest(path)
+    assert check_toolchain(result.manifest, {"pipeline.yaml": _pipeline(path, path.parent)}) == []
+
+
+def test_readiness_checks_refuse_the_old_recompile(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    manifest = api.check_manifest(path).manifest
+    template = _pipeline(path, path.parent)
+    found = check_toolchain(manifest, {"pipeline.yaml": _with_update_commands(template, OLD_RECOMPILE)})
+    codes = sorted({d.code for d in found})
+    assert codes == ["MC600", "MC601"]
+    assert all(d.file == "out/demo-service/pipeline.yaml" and d.message.startswith("UpdateProject: ") for d in found)
+    assert any("without --no-index, --require-hashes, --isolated" in d.message for d in found)
+    assert any("runs manifestc from PATH in the checkout" in d.message for d in found)
+    commands, _ = _update_commands(template)
+    foreign = [c.replace("--find-links wheels", "--extra-index-url https://pypi.org/simple") for c in commands]
+    found = check_toolchain(manifest, {"pipeline.yaml": _with_update_commands(template, foreign)})
+    assert [d.code for d in found] == ["MC600"] and "reaches a package index" in found[0].message
+
+
+def test_readiness_check_wants_the_toolchain_write_deny(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    manifest = api.check_manifest(path).manifest
+    template = _pipeline(path, path.parent)
+    policy = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "DenyToolchainWritesByPipelineRoles"]
+    [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
+    assert finding.code == "MC602" and "_manifestc/toolchain/" in finding.message

@@ -319,6 +319,18 @@ CODES: dict[str, CodeInfo] = {
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
     ),
+    "MC600": _e(
+        "toolchain installed from an index",
+        "A build that runs manifestc (the self-update Recompile, the glue template build) must install it only from its hash-pinned wheelhouse: `pip --isolated install --no-index --require-hashes`, nothing fetched from a package index, a VCS or a URL. Otherwise whoever controls that source controls what the self-update role deploys.",
+    ),
+    "MC601": _e(
+        "toolchain not isolated from the checkout",
+        "A build that runs manifestc must install it in a fresh directory outside the checkout and run it as `venv/bin/python -I -m manifestc` (no module of the repository importable), compiling into a fresh directory (`manifestc recompile`), never reading an output directory committed to the repository.",
+    ),
+    "MC602": _e(
+        "toolchain writable by the pipeline",
+        "The toolchain is read from the artifact bucket, but the bucket policy does not deny the pipeline's roles writes under `_manifestc/toolchain/`: a build a committer scripts could replace it.",
+    ),
     "MC651": _e(
         "template too large",
         "An emitted template is larger than AWS accepts: 1 MB for a template CloudFormation reads from S3, about 512 KB for one a CodePipeline CloudFormation action deploys (the pipeline stack under self-update, glue.yaml). Split the pipeline into several manifests. (Templates over 51,200 bytes are fine; they are deployed with --s3-bucket, see `manifestc deploy-plan`.)",
