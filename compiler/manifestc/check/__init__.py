@@ -27,7 +27,9 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-CHECKS: tuple[Check, ...] = ()
+from .reachability import check_private_reachability  # noqa: E402
+
+CHECKS: tuple[Check, ...] = (check_private_reachability,)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
