@@ -27,9 +27,17 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-from .reachability import check_private_reachability  # noqa: E402
 
-CHECKS: tuple[Check, ...] = (check_private_reachability,)
+def template_file(manifest: Manifest, name: str) -> str:
+    """The display path of an emitted file, as lint findings name it."""
+    return f"out/{manifest.name}/{name}"
+
+
+# Checks import Templates and template_file from here, so they are imported after them.
+from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+from .reachability import check_private_reachability  # noqa: E402 - likewise
+
+CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
@@ -48,8 +56,3 @@ def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diag
     for check in LINK_CHECKS:
         found.extend(check(compiled))
     return found
-
-
-def template_file(manifest: Manifest, name: str) -> str:
-    """The display path of an emitted file, as lint findings name it."""
-    return f"out/{manifest.name}/{name}"

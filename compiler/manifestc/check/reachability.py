@@ -22,6 +22,7 @@ import yaml
 from .. import reach
 from ..diagnostics import CODES, Diagnostic
 from ..model import Manifest
+from . import template_file
 
 _PHASES = ("install", "pre_build", "build", "post_build")
 
@@ -59,7 +60,6 @@ def _diagnostic(code: str, file: str, message: str, hint: str) -> Diagnostic:
 
 def check_private_reachability(manifest: Manifest, templates: Mapping[str, dict[str, Any]]) -> list[Diagnostic]:
     """MC630-MC632 over every VPC project of the pipeline template."""
-    from . import template_file  # the package imports this module while it is being defined
 
     template = templates.get("pipeline.yaml")
     if not template or manifest.network is None or manifest.network.mode == "none":
