@@ -461,3 +461,37 @@ def test_readiness_check_wants_the_toolchain_write_deny(tmp_path):
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "DenyToolchainWritesByPipelineRoles"]
     [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
     assert finding.code == "MC602" and "_manifestc/toolchain/" in finding.message
+
+
+def test_wheelhouse_downloads_the_installed_versions_for_the_build_image(tmp_path, monkeypatch):
+    """Without --from-installed: pip download of the exact installed versions, binary only, for
+    Linux x86_64 and the Recompile image's Python; manifestc's own wheel is built locally."""
+    from importlib import metadata
+
+    from manifestc import toolchain
+
+    calls = []
+
+    def fake_run(command, check):
+        calls.append(command)
+        dest = Path(command[command.index("--dest") + 1])
+        for requirement in command[command.index("cp") + 1 :]:
+            if "==" in requirement:
+                name, version = requirement.split("==")
+                (dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(requirement.encode())
+
+    monkeypatch.setattr(toolchain.subprocess, "run", fake_run)
+    result = CliRunner().invoke(
+        cli, ["wheelhouse", str(tmp_path / "h"), "--pip-arg=--index-url=https://mirror.example/simple"]
+    )
+    assert result.exit_code == 0, result.output
+    [command] = calls
+    assert command[1:4] == ["-m", "pip", "download"]
+    assert "--only-binary=:all:" in command and "--no-deps" in command
+    assert command[command.index("--python-version") + 1] == "3.12"  # the python preset's runtime
+    assert "manylinux2014_x86_64" in command and "--index-url=https://mirror.example/simple" in command
+    assert f"cfn-lint=={metadata.version('cfn-lint')}" in command
+    assert not any(c.startswith("manifestc==") for c in command)
+    lines = (tmp_path / "h" / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith(f"manifestc=={__version__} --hash=sha256:") for line in lines)
+    assert f"s3://<artifact bucket>/{TOOLCHAIN_PREFIX}{__version__}/" in result.output
