@@ -253,7 +253,11 @@ PRIVATE = with_changes(
 
 
 def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
-    repo = _checkout(tmp_path, with_changes(PRIVATE, build={"secrets": {"TOKEN": "secretsmanager:ci/token"}}))
+    build = {
+        "secrets": {"TOKEN": "secretsmanager:ci/token"},
+        "packages": {"codeartifact": {"domain": "acme", "repository": "pypi"}},
+    }
+    repo = _checkout(tmp_path, with_changes(PRIVATE, build=build))
     probed = []
 
     def probe(host: str) -> bool:
