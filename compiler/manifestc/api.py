@@ -310,6 +310,8 @@ def _write_shared_catalog(
         parts.append((result.name, yaml.safe_load(text) if fmt == "yaml" else json.loads(text)))
     if not parts:
         return
+    if _portfolio_collisions(parts, results, report):
+        return  # one team's principals and shares must not reach another team's products
     merged: dict = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"manifestc {__version__}: Service Catalog portfolios of {len(parts)} pipelines",
@@ -337,6 +339,40 @@ def _write_shared_catalog(
                     )
                 )
     _write_shared_file(out_dir / "_shared" / name, render(merged, fmt), shown, lint, report)
+
+
+def _portfolio_collisions(parts: list[tuple[str, dict]], results: list[CompileResult], report: BuildReport) -> bool:
+    """MC295 for portfolio names that differ only in case, spaces or punctuation."""
+    from .emit.catalog import portfolio_key
+
+    files = {r.name: r.file for r in results}
+    first: dict[str, tuple[str, str]] = {}  # key -> (display name, pipeline)
+    found = False
+    for pipeline, template in parts:
+        for resource in template["Resources"].values():
+            if resource.get("Type") != "AWS::ServiceCatalog::Portfolio":
+                continue
+            name = resource["Properties"]["DisplayName"]
+            seen = first.setdefault(portfolio_key(name), (name, pipeline))
+            if seen[0] == name:
+                continue
+            found = True
+            file = files.get(pipeline, "")
+            line, col = load_file(file).marks.locate(("catalog", "portfolio")) if file else (0, 0)
+            report.diagnostics.append(
+                Diagnostic(
+                    "MC295",
+                    Severity.ERROR,
+                    f"portfolio `{name}` differs from `{seen[0]}` (pipeline {seen[1]}) only in case or "
+                    "punctuation; both would become one shared portfolio",
+                    file,
+                    line,
+                    col,
+                    ("catalog", "portfolio"),
+                    hint=f"write `{seen[0]}` if it is the same portfolio, or choose a clearly different name",
+                )
+            )
+    return found
 
 
 def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:

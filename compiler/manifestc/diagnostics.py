@@ -154,6 +154,10 @@ CODES: dict[str, CodeInfo] = {
         "unsupported YAML tag",
         "Only plain YAML (strings, numbers, booleans, null, lists and mappings) is accepted; custom tags such as `!Ref` or `!!python/object` are not.",
     ),
+    "MC012": _e(
+        "control character",
+        "YAML allows only printable characters in a file; a control character (U+0000-U+001F other than tab and newline, U+007F, ...) usually comes from a paste or a binary file. Delete it, or write it as an escape (`\\x01`) inside a double-quoted string.",
+    ),
     "MC101": _e(
         "unknown key",
         "The key is not part of manifest v1. Check the spelling (a did-you-mean hint is given when one is close) and the README's manifest reference.",
@@ -176,6 +180,10 @@ CODES: dict[str, CodeInfo] = {
         "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, a glue workflow deployed to another account). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
+    "MC109": _e(
+        "key is not text",
+        'YAML reads an unquoted key such as `1.5`, `yes` or `~` as a number, a boolean or null; every manifest key is a name. Quote it (`"1.5": ...`) or rename it.',
+    ),
     "MC201": _e(
         "unknown reference",
         "A name refers to something that does not exist (an environment's target, a test suite's `after`). The message lists the names that exist.",
@@ -294,6 +302,14 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
+    ),
+    "MC295": _e(
+        "portfolio names collide",
+        "Two manifests built together name portfolios that differ only in case, spaces or punctuation (`Platform pipelines` and `platform-pipelines`). They would become one shared portfolio, so one team's principals and shares would apply to the other's products. Spell the same portfolio the same way everywhere, or give the two portfolios clearly different names.",
+    ),
+    "MC296": _e(
+        "feature branches on this host",
+        "Feature-branch builds are a CodeBuild project with a webhook, which needs the repository's clone URL. manifestc knows it for github.com, gitlab.com and bitbucket.org only; for GitHub Enterprise Server or self-managed GitLab, remove `feature_branches` (the pipeline itself works) or build feature branches separately.",
     ),
     "MC301": _e(
         "internal compiler error",

@@ -17,10 +17,15 @@ import yaml
 from .diagnostics import Diagnostic, Marks, Path, Severity
 
 MAX_BYTES = 256 * 1024  # a manifest is tens of lines; this is a guard, not a budget
-MAX_NODES = 20_000  # nodes after alias expansion: stops "billion laughs" long before memory does
+MAX_NODES = 100_000  # nodes as written: far above any real manifest, bounds the later phases' work
+MAX_ALIAS_NODES = 20_000  # nodes reached again through aliases: stops "billion laughs" long before memory does
 MAX_DEPTH = 64
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# The only tags a mapping or a sequence may carry (implicitly, or written as `!!map` / `!!seq`);
+# PyYAML's composer keeps any other tag on the node, and converting it as a plain mapping would
+# silently drop it (scalars with a foreign tag already fail in the constructor).
+_COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 @dataclass
@@ -93,8 +98,33 @@ def _tab_lines(text: str) -> list[tuple[int, int]]:
     return found
 
 
+def _control_character(exc: yaml.reader.ReaderError, text: str, result: LoadResult) -> None:
+    """The reader refuses control characters (YAML 1.1 allows only printable ones): locate it."""
+    position = exc.position if isinstance(exc.position, int) else 0
+    line = text.count("\n", 0, position) + 1
+    col = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+    result.diagnostics.append(
+        _diag(
+            "MC012",
+            f"control character U+{code:04X} is not allowed in YAML",
+            result.file,
+            line,
+            col,
+            hint="delete it (often pasted from a terminal or a binary file); "
+            'write it as an escape in a double-quoted string ("\\x01") if it is meant',
+        )
+    )
+
+
 def _compose(text: str, result: LoadResult) -> None:
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks every character when it is constructed, so construction is inside
+        # the error handling too.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        _control_character(exc, text, result)
+        return
     try:
         if not loader.check_node():
             result.diagnostics.append(
@@ -150,7 +180,10 @@ def _compose(text: str, result: LoadResult) -> None:
         problem = exc.problem or exc.context or "invalid YAML"
         result.diagnostics.append(_diag("MC003", problem, result.file, line, col))
         return
-    except yaml.YAMLError as exc:  # unmarked errors (rare: reader errors on control characters)
+    except yaml.reader.ReaderError as exc:
+        _control_character(exc, text, result)
+        return
+    except yaml.YAMLError as exc:  # unmarked errors (none known; kept so that none can escape)
         result.diagnostics.append(_diag("MC003", str(exc).splitlines()[0], result.file, 1, 1))
         return
     except _Limit as exc:
@@ -172,6 +205,9 @@ def _kind(node: yaml.Node) -> str:
     return "mapping"
 
 
+_BAD_KEY = object()
+
+
 class _Walker:
     """Converts composed nodes to Python data, counting nodes (aliases expand) and marking paths."""
 
@@ -179,25 +215,57 @@ class _Walker:
         self.loader = loader
         self.file = result.file
         self.marks = result.marks
-        self.nodes = 0
+        self.nodes = 0  # nodes as written
+        self.aliased = 0  # nodes reached again through an alias (or a `<<:` merge of one)
+        self.seen: set[int] = set()
         self.errors: list[Diagnostic] = []
 
     def _mark(self, node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
-    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            line, col = self._mark(node)
-            raise _Limit("MC009", f"the manifest expands to more than {MAX_NODES} YAML nodes (alias bomb?)", line, col)
+    def convert(self, node: yaml.Node, path: Path, depth: int, via_alias: bool = False) -> Any:
+        # The composer returns the anchored node itself for an alias, so a node met twice is an
+        # alias expansion; it and everything below it count against the alias budget.
+        via_alias = via_alias or id(node) in self.seen
+        if via_alias:
+            self.aliased += 1
+            if self.aliased > MAX_ALIAS_NODES:
+                line, col = self._mark(node)
+                raise _Limit(
+                    "MC009",
+                    f"aliases expand to more than {MAX_ALIAS_NODES:,} YAML nodes (an alias bomb?)",
+                    line,
+                    col,
+                )
+        else:
+            self.seen.add(id(node))
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                line, col = self._mark(node)
+                raise _Limit(
+                    "MC009", f"the manifest has more than {MAX_NODES:,} YAML nodes; a manifest is small", line, col
+                )
         if depth > MAX_DEPTH:
             line, col = self._mark(node)
             raise _Limit("MC009", f"the manifest nests deeper than {MAX_DEPTH} levels", line, col)
         self.marks.values.setdefault(path, self._mark(node))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag != _COLLECTION_TAGS[type(node)]:
+            line, col = self._mark(node)
+            self.errors.append(
+                _diag(
+                    "MC011",
+                    f"unsupported YAML tag {node.tag!r} on a {_kind(node)}",
+                    self.file,
+                    line,
+                    col,
+                    hint="remove the tag: manifests are plain YAML (CloudFormation tags such as !Ref do not apply)",
+                )
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
+            return self._mapping(node, path, depth, via_alias)
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, path + (index,), depth + 1) for index, item in enumerate(node.value)]
+            return [self.convert(item, path + (index,), depth + 1, via_alias) for index, item in enumerate(node.value)]
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
@@ -207,7 +275,19 @@ class _Walker:
             )
             return None
 
-    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
+    def _key(self, key_node: yaml.ScalarNode) -> Any:
+        try:
+            return self.loader.construct_object(key_node)
+        except yaml.constructor.ConstructorError as exc:
+            line, col = self._mark(key_node)
+            self.errors.append(
+                _diag(
+                    "MC011", f"unsupported YAML tag {key_node.tag!r} on a key", self.file, line, col, hint=exc.problem
+                )
+            )
+            return _BAD_KEY
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int, via_alias: bool) -> dict[Any, Any]:
         seen: dict[Any, tuple[int, int]] = {}
         for key_node, _ in node.value:
             if key_node.tag == _MERGE_TAG:
@@ -216,7 +296,9 @@ class _Walker:
                 line, col = self._mark(key_node)
                 self.errors.append(_diag("MC003", "mapping keys must be plain scalars", self.file, line, col))
                 return {}
-            key = self.loader.construct_object(key_node)
+            key = self._key(key_node)
+            if key is _BAD_KEY:
+                return {}
             if key in seen:
                 line, col = self._mark(key_node)
                 first = seen[key]
@@ -237,10 +319,12 @@ class _Walker:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 continue
-            key = self.loader.construct_object(key_node)
+            key = self._key(key_node)
+            if key is _BAD_KEY:
+                return {}
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 key = str(key)
             child = path + (key,)
             self.marks.keys.setdefault(child, self._mark(key_node))
-            out[key] = self.convert(value_node, child, depth + 1)
+            out[key] = self.convert(value_node, child, depth + 1, via_alias)
         return out

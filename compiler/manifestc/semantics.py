@@ -669,6 +669,16 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
             check.error(
                 "MC214", "feature_branches need a git source (codecommit or codestar)", path + ("feature_branches",)
             )
+        if provider == "codestar" and raw["host"] not in aws.GIT_HOSTS:
+            check.error(
+                "MC296",
+                f"feature-branch builds do not support host `{raw['host']}`: a CodeBuild webhook project "
+                "needs the repository's clone URL, and manifestc knows it only for "
+                f"{', '.join(sorted(aws.GIT_HOSTS))}",
+                path + ("feature_branches",),
+                hint="remove feature_branches (the pipeline itself works with this host), "
+                "or build feature branches with a pipeline of their own",
+            )
         suites = fb["tests"] if fb["tests"] is not None else build_suites
         for t_index, name in enumerate(fb["tests"] or []):
             check.reference(
@@ -1021,30 +1031,38 @@ def find_cycles(glue: Glue) -> list[list[str]]:
     cycles: list[list[str]] = []
     seen: set[frozenset[str]] = set()
 
-    def visit(name: str) -> None:
-        state[name] = 1
-        stack.append(name)
-        for upstream in nodes[name].after:
-            if upstream not in nodes or upstream == name:
+    def record(cycle: list[str]) -> None:
+        key = frozenset(cycle)
+        if key not in seen:
+            seen.add(key)
+            # read the cycle along the data flow (upstream first), from its first-declared node
+            ordered = list(reversed(cycle))
+            start = min(range(len(ordered)), key=lambda i: order[ordered[i]])
+            ordered = ordered[start:] + ordered[:start]
+            cycles.append(ordered + [ordered[0]])
+
+    # Depth-first search with an explicit stack of iterators: a chain of a thousand jobs declared
+    # downstream-first would exhaust Python's recursion limit.
+    for root in nodes:
+        if root in state:
+            continue
+        state[root] = 1
+        stack.append(root)
+        frames = [iter(nodes[root].after)]
+        while frames:
+            upstream = next(frames[-1], None)
+            if upstream is None:
+                state[stack.pop()] = 2
+                frames.pop()
+                continue
+            if upstream not in nodes or upstream == stack[-1]:
                 continue  # unknown names and self-edges have their own diagnostics
             if state.get(upstream) == 1:
-                cycle = stack[stack.index(upstream) :]
-                key = frozenset(cycle)
-                if key not in seen:
-                    seen.add(key)
-                    # read the cycle along the data flow (upstream first), from its first-declared node
-                    ordered = list(reversed(cycle))
-                    start = min(range(len(ordered)), key=lambda i: order[ordered[i]])
-                    ordered = ordered[start:] + ordered[:start]
-                    cycles.append(ordered + [ordered[0]])
+                record(stack[stack.index(upstream) :])
             elif state.get(upstream) is None:
-                visit(upstream)
-        stack.pop()
-        state[name] = 2
-
-    for name in nodes:
-        if name not in state:
-            visit(name)
+                state[upstream] = 1
+                stack.append(upstream)
+                frames.append(iter(nodes[upstream].after))
     return cycles
 
 
