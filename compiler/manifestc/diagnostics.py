@@ -147,7 +147,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC009": _e(
         "too many YAML nodes",
-        "Anchors and aliases expand to more nodes than the limit (this is how a 'billion laughs' alias bomb works). Write the values out or use fewer aliases.",
+        "Either anchors and aliases expand to more than 20,000 nodes (this is how a 'billion laughs' alias bomb works: write the values out or use fewer aliases), or the file itself has more than 100,000 nodes or nests deeper than 64 levels (a manifest is a few dozen lines: generate less into it).",
     ),
     "MC010": _e("empty manifest", "The file holds no YAML document. Run `manifestc init` for a starter manifest."),
     "MC011": _e(
