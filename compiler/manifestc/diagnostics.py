@@ -315,6 +315,10 @@ CODES: dict[str, CodeInfo] = {
         "feature branches on this host",
         "Feature-branch builds are a CodeBuild project with a webhook, which needs the repository's clone URL. manifestc knows it for github.com, gitlab.com and bitbucket.org only; for GitHub Enterprise Server or self-managed GitLab, remove `feature_branches` (the pipeline itself works) or build feature branches separately.",
     ),
+    "MC297": _e(
+        "CloudFormation dynamic reference",
+        "A manifest string contains `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` or `{{resolve:secretsmanager:...}}`. Every manifest string ends up in a CloudFormation template (tags, plaintext environment variables, images, buildspec commands, descriptions, parameter overrides, script paths), where CloudFormation resolves the reference when the stack is deployed, with the deployer's credentials, and stores the value in plain text. Secrets a build needs go in `build.secrets` (`secretsmanager:<name>[:<json-key>]` or `ssm:<parameter path>`), which CodeBuild resolves at build time with the build role; for other values, write the value.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

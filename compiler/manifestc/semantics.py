@@ -114,6 +114,7 @@ class _Checker:
 def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tuple[Manifest | None, list[Diagnostic]]:
     """Check cross-field rules and build the frozen model. Returns (None, errors) on failure."""
     check = _Checker(doc, marks, file)
+    _check_dynamic_references(check, doc, ())
     targets = _targets(check)
     preset = _preset(check)
     build = _build(check, targets, preset)
@@ -165,6 +166,53 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     if any(d.is_error for d in check.diagnostics):
         return None, check.diagnostics
     return manifest, check.diagnostics
+
+
+# CloudFormation resolves `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` and
+# `{{resolve:secretsmanager:...}}` in any resource property of a template, when the stack is
+# created or updated, with the deployer's credentials. Source: "Get values stored in other services
+# using dynamic references" https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references.html
+# (matched loosely here: a near miss is as dangerous as the real pattern, and never a real value).
+_DYNAMIC_REFERENCE = re.compile(r"\{\{\s*resolve\s*:", re.IGNORECASE)
+
+
+def _check_dynamic_references(check: _Checker, value: Any, path: Path) -> None:
+    """MC297 for a CloudFormation dynamic reference in any manifest string or key.
+
+    Every manifest string ends up in a template (a tag, a plaintext environment variable, a
+    buildspec command, a description, a parameter override), where CloudFormation would resolve
+    the reference at deploy time and store the secret in plain text in the pipeline's
+    configuration. Secrets belong in `build.secrets` (`secretsmanager:` / `ssm:` references, not
+    this syntax), which CodeBuild resolves at build time with the build role.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _DYNAMIC_REFERENCE.search(key):
+                check.diagnostics.append(
+                    at("MC297", _DYNAMIC_MESSAGE, path + (key,), check.file, check.marks, hint=_hint(path), at_key=True)
+                )
+            _check_dynamic_references(check, item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_dynamic_references(check, item, path + (index,))
+    elif isinstance(value, str) and _DYNAMIC_REFERENCE.search(value):
+        check.error("MC297", _DYNAMIC_MESSAGE, path, hint=_hint(path))
+
+
+_DYNAMIC_MESSAGE = (
+    "a CloudFormation dynamic reference (`{{resolve:...}}`) is not allowed here: CloudFormation "
+    "would resolve it when the stack is deployed, with the deployer's credentials, and keep the "
+    "value in plain text in the pipeline's configuration"
+)
+
+
+def _hint(path: Path) -> str:
+    if path[:2] == ("build", "env"):
+        return "move it to build.secrets: VARIABLE: secretsmanager:<name>[:<json-key>] or ssm:<parameter path>"
+    return (
+        "write the value itself; a secret a build needs goes in build.secrets "
+        "(secretsmanager:<name> or ssm:<path>), resolved by CodeBuild at build time"
+    )
 
 
 def estimate_resources(m: Manifest) -> dict[Path, int]:
