@@ -8,6 +8,7 @@ alias bombs, oversized input, tabs and non-UTF-8 bytes are rejected with located
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -175,10 +176,8 @@ def _compose(text: str, result: LoadResult) -> None:
                     _diag("MC004", "tab character in indentation", result.file, line, col, hint="indent with spaces")
                 )
             return
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        result.diagnostics.append(_diag("MC003", problem, result.file, line, col))
+        message, line, col, hint = explain_syntax_error(exc, text)
+        result.diagnostics.append(_diag("MC003", message, result.file, line, col, hint=hint))
         return
     except yaml.reader.ReaderError as exc:
         _control_character(exc, text, result)
@@ -195,6 +194,135 @@ def _compose(text: str, result: LoadResult) -> None:
     if not walker.errors:
         result.data = data
     result.diagnostics.extend(walker.errors)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _previous_content_line(lines: list[str], index: int) -> int | None:
+    """The index of the nearest line above `index` that holds more than blanks or a comment."""
+    for i in range(min(index, len(lines)) - 1, -1, -1):
+        stripped = lines[i].strip()
+        if stripped and not stripped.startswith("#"):
+            return i
+    return None
+
+
+def explain_syntax_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int, str | None]:
+    """PyYAML's parser message as (plain message, line, column, hint), at the line to fix.
+
+    PyYAML reports where it gave up, which is often a line after the mistake (an unclosed quote is
+    reported at the end of the file, a missing colon at the next key); the common mistakes are
+    recognised here and pointed at where they are.
+    """
+    lines = text.split("\n")
+    problem, context = exc.problem or "", exc.context or ""
+    pmark, cmark = exc.problem_mark, exc.context_mark
+    at_problem = (pmark.line + 1, pmark.column + 1) if pmark else (1, 1)
+    at_context = (cmark.line + 1, cmark.column + 1) if cmark else at_problem
+
+    def line_text(number: int) -> str:
+        return lines[number - 1].strip() if 0 < number <= len(lines) else ""
+
+    if "quoted scalar" in context:
+        quote = lines[at_context[0] - 1][at_context[1] - 1 : at_context[1]] if at_context[0] <= len(lines) else '"'
+        return (
+            f"unclosed quote: the string that starts with {quote} here never ends",
+            *at_context,
+            (
+                f"end the string with a matching {quote} on the same line (inside double quotes, write a literal "
+                "\" as \\\"; inside single quotes, write ' as '')"
+            ),
+        )
+    if "flow sequence" in context or "flow mapping" in context:
+        opening, closing, what = ("[", "]", "list") if "sequence" in context else ("{", "}", "mapping")
+        return (
+            f"unclosed `{opening}`: the {what} that starts here is not closed",
+            *at_context,
+            (
+                f"close it with `{closing}` (items are separated by commas); "
+                f"or write the {what} in block style, one item per line"
+            ),
+        )
+    if "could not find expected ':'" in problem and "simple key" in context:
+        number = at_context[0]
+        content = line_text(number)
+        if re.match(r"^[-\s]*[\w.-]+:\S", content):
+            key = content.split(":", 1)[0].lstrip("- ")
+            return (
+                f"missing space after the colon in `{content}`",
+                *at_context,
+                f"write `{key}: {content.split(':', 1)[1]}`: YAML needs a space after the colon",
+            )
+        return (
+            f"line {number} is not `key: value`: `{content}` has no colon",
+            *at_context,
+            "add a colon and a space after the key (`name: value`), or make the line a list item (`- value`)",
+        )
+    if "mapping values are not allowed here" in problem:
+        number = at_problem[0]
+        content = line_text(number)
+        before = _previous_content_line(lines, number - 1)
+        previous = lines[before].strip() if before is not None else ""
+        if before is not None and ":" not in previous and not previous.startswith("- "):
+            return (
+                f"line {before + 1} is not `key: value`: `{previous}` has no colon",
+                before + 1,
+                _indent(lines[before]) + 1,
+                "add a colon and a space after the key (`name: value`)",
+            )
+        if before is not None and _indent(lines[number - 1]) > _indent(lines[before]):
+            return (
+                f"bad indentation: `{content}` is indented more than `{previous}`, which already has a value",
+                number,
+                _indent(lines[number - 1]) + 1,
+                (
+                    f"indent it like `{previous.split(':', 1)[0]}` ({_indent(lines[before])} spaces) if it is a "
+                    "sibling key, or remove the value of the line above if it is meant to hold this one"
+                ),
+            )
+        return (
+            f"a value holds `: ` (colon and space): `{content}`",
+            *at_problem,
+            'quote the value: key: "a: b"',
+        )
+    if problem.startswith("expected <block end>"):
+        number = at_problem[0]
+        content = line_text(number)
+        parent = at_context[0]
+        siblings = [
+            _indent(lines[i])
+            for i in range(parent, number - 1)
+            if lines[i].strip() and not lines[i].strip().startswith("#")
+        ]
+        levels = sorted(set(siblings)) or [_indent(lines[parent - 1])]
+        if content.startswith("-"):
+            return (
+                f"a list item where a key is expected: `{content}`",
+                number,
+                _indent(lines[number - 1]) + 1,
+                "a list is the value of a key: write `key:` on a line of its own and indent the items under it",
+            )
+        spaces = _indent(lines[number - 1])
+        return (
+            (
+                f"bad indentation: `{content}` is indented {spaces} space{'' if spaces == 1 else 's'}, "
+                "which matches no enclosing level"
+            ),
+            number,
+            _indent(lines[number - 1]) + 1,
+            (
+                f"indent it like the keys it belongs with ({', '.join(str(n) for n in levels)} spaces nearby); "
+                "YAML nests by indentation, so every key of one mapping starts in the same column"
+            ),
+        )
+    message = problem or context or "invalid YAML"
+    return (
+        f"YAML syntax error: {message}",
+        *at_problem,
+        "the mistake is often just before this point: an unclosed quote or bracket, a missing colon, a bad indent",
+    )
 
 
 def _kind(node: yaml.Node) -> str:
