@@ -422,6 +422,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         matrix=matrix,
         codeartifact=codeartifact,
         image_repository=image_repository,
+        secrets_kms_key=raw["secrets_kms_key"],
     )
 
 
