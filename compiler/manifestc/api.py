@@ -220,6 +220,43 @@ def build(
     return report
 
 
+def check_output(
+    paths: list[str], out: str | Path = "out", *, fmt: str = "yaml", lint: bool = True, strict: bool = False
+) -> tuple[BuildReport, list[tuple[str, str]]]:
+    """What `build --check` reports: build into a temporary directory (a clean build) and compare
+    it with `out`, file by file. Returns the report and (path under out/, "stale" | "missing" |
+    "not written by this build") for each difference. Only the folders the build writes
+    (out/<name>/ of its manifests, out/_shared/) are compared; the cache file is not output."""
+    import tempfile
+
+    out_dir = Path(out)
+    with tempfile.TemporaryDirectory(prefix="manifestc-check-") as scratch:
+        clean = Path(scratch) / "out"
+        report = build(paths, clean, fmt=fmt, lint=lint, strict=strict)
+        if report.failed(strict):
+            return report, []
+        expected = {
+            p.relative_to(clean).as_posix(): p.read_bytes()
+            for p in sorted(clean.rglob("*"))
+            if p.is_file() and p.name != CACHE_FILE
+        }
+    folders = {name.split("/", 1)[0] for name in expected}
+    actual = {
+        p.relative_to(out_dir).as_posix(): p
+        for folder in sorted(folders)
+        for p in sorted((out_dir / folder).rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+    differences = []
+    for name, content in expected.items():
+        if name not in actual:
+            differences.append((name, "missing"))
+        elif actual[name].read_bytes() != content:
+            differences.append((name, "stale"))
+    differences += [(name, "not written by this build") for name in actual if name not in expected]
+    return report, sorted(differences)
+
+
 def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
     """Build-level readiness checks over the manifests compiled in this build."""
     from .check import run_link_checks

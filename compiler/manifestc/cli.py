@@ -77,10 +77,18 @@ def cli() -> None:
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
+)
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format, check_only) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
+    if check_only:
+        _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format)
     report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
@@ -98,6 +106,21 @@ def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
                 err=True,
             )
     sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
+
+
+def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+    """`build --check`: compare out/ with a clean build in a temporary directory; exit 1 if stale."""
+    report, differences = api.check_output(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    _emit(report.all_diagnostics(), diagnostics_format)
+    if report.failed(strict):
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    for path, state in differences:
+        click.echo(f"{out_dir}/{path}: {state}", err=True)
+    if differences:
+        click.echo(f"{out_dir}/ is stale: run `manifestc build` and commit the result", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    click.echo(f"{out_dir}/ is up to date", err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()
