@@ -235,6 +235,24 @@ def _default_name() -> str:
     return base if len(base) >= 3 else "my-service"
 
 
+@cli.command(name="graph")
+@paths_argument
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_command(paths, fmt) -> None:
+    """Print each manifest's pipeline (and Glue workflow) as a Mermaid or Graphviz DOT diagram."""
+    from .graph import render_graph
+
+    failed = False
+    for path in api.discover(_paths(paths)):
+        result = api.compile_manifest(path, lint=False, display=api.display_path(path))
+        if result.failed() or "pipeline.yaml" not in result.templates:
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        click.echo(render_graph(result.manifest, result.templates["pipeline.yaml"], fmt), nl=False)
+    sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the manifest (for editor completion and validation)."""
