@@ -253,6 +253,29 @@ def graph_command(paths, fmt) -> None:
     sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
 
 
+@cli.command(name="diff")
+@paths_argument
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences (like `git diff --exit-code`).")
+def diff_command(paths, out_dir, fmt, exit_code) -> None:
+    """Show what `build` would change in out/: files and resources added, removed, changed, replaced."""
+    from .diff import diff_output, format_diff
+
+    failed, differences = False, []
+    for path in api.discover(_paths(paths)):
+        result = api.compile_manifest(path, fmt=fmt, lint=False, display=api.display_path(path))
+        if result.failed():
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        differences += diff_output(result, Path(out_dir))
+    click.echo(format_diff(differences, out_dir) or f"no changes to {out_dir}/", nl=False if differences else True)
+    if failed:
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    sys.exit(EXIT_MANIFEST_ERRORS if exit_code and differences else EXIT_OK)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the manifest (for editor completion and validation)."""
