@@ -276,6 +276,16 @@ def diff_command(paths, out_dir, fmt, exit_code) -> None:
     sys.exit(EXIT_MANIFEST_ERRORS if exit_code and differences else EXIT_OK)
 
 
+@cli.command(name="lsp")
+def lsp_command() -> None:
+    """Run the language server on stdin/stdout (needs the `lsp` extra: pip install 'manifestc[lsp]')."""
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise click.UsageError(f"the language server needs pygls: pip install 'manifestc[lsp]' ({exc})") from exc
+    serve()
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of the manifest (for editor completion and validation)."""
