@@ -295,6 +295,42 @@ CODES: dict[str, CodeInfo] = {
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
+    "MC280": _e(
+        "two deploys write to the same resource",
+        "Two environments (or two targets) deploying to the same account and region resolve to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix or Glue database. In a single-account pipeline staging would deploy to prod's resource and prod's approval would gate nothing. Put `{environment}` in the field (e.g. `service: api-{environment}`, `prefix: '{environment}/'`, `database: sales_{environment}`), or deploy the environments to different accounts or regions.",
+    ),
+    "MC281": _e(
+        "per-environment name is invalid",
+        "A target field with placeholders renders, for some environment or region, to a name AWS does not accept (ECS: letters, digits, `-`, `_`, up to 255; Lambda: up to 64; S3 buckets: 3-63 lowercase letters, digits, dots, hyphens; Glue databases: lowercase letters, digits, underscores). Shorten or change the pattern.",
+    ),
+    "MC282": _e(
+        "{region} needs the pipeline's region",
+        "A `{region}` placeholder in a target field or the Glue database is rendered at compile time, so the pipeline's home region must be known: set the top-level `region`.",
+    ),
+    "MC283": _e(
+        "per-environment lambda template",
+        "A lambda `template` is packaged once, in the Build stage (`aws cloudformation package`), so its path cannot depend on the environment. Use one template and pass the environment as a stack parameter (`parameters: {Stage: '{environment}'}`).",
+    ),
+    "MC284": _e(
+        "wildcard in a value that becomes an IAM resource",
+        "The value becomes (part of) a resource ARN in an IAM policy (an S3 source key, a target bucket or prefix, a Lambda function, an ECS service, a Glue script, argument or crawler path). IAM treats `*` and `?` in resource ARNs as wildcards, so the role would be granted every matching resource (`s3://*` is every bucket). Name the exact bucket and prefix: a prefix already covers everything under it.",
+    ),
+    "MC640": _e(
+        "two deploy actions write to the same resource",
+        "Readiness check 3, over the rendered pipeline: two deploy actions in one account and region write to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix (one inside the other) or Glue database, so one environment overwrites another's resource. Give each environment its own resource with {environment} in the target's field.",
+    ),
+    "MC641": _e(
+        "two manifests deploy the same resource",
+        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
+    ),
+    "MC642": _e(
+        "lifecycle rule expires live objects",
+        "Readiness check 4: a bucket lifecycle rule expires current objects under a prefix that a deployed resource keeps reading (Glue job scripts, packaged Lambda code). The job or a rollback would fail once the rule deletes them. Expire current objects only under transient prefixes (pipeline artifacts, caches) and only old versions elsewhere.",
+    ),
+    "MC643": _e(
+        "Glue job cannot read its script",
+        "Readiness check 1 for Glue jobs: the job's role lacks s3:GetObject on the scripts prefix or kms:Decrypt on the key the scripts bucket encrypts them with, so every run would fail with Access Denied. Grant both to the job role.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__, aws
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
+    TARGET_PLACEHOLDER_FIELDS,
     Approval,
     Build,
     Catalog,
@@ -153,6 +154,9 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
+    _check_iam_wildcards(check)
+    if not any(d.is_error for d in check.diagnostics):
+        _check_deploy_targets(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -958,8 +962,21 @@ def _glue(check: _Checker) -> Glue:
                 else:
                     check.reference(upstream, list(names), "job or crawler", where)
     glue = Glue(
-        raw["workflow"], raw["schedule"], raw["database"], raw["scripts_bucket"], raw["smoke_test"], jobs, crawlers
+        raw["workflow"],
+        raw["schedule"],
+        raw["database"],
+        raw["scripts_bucket"],
+        raw["smoke_test"],
+        jobs,
+        crawlers,
+        scripts_key=raw["scripts_key"],
     )
+    if raw["scripts_key"] and not raw["scripts_bucket"]:
+        check.error(
+            "MC214",
+            "`scripts_key` is the key of your own `scripts_bucket`; the artifact bucket's key is granted already",
+            path + ("scripts_key",),
+        )
     for cycle in find_cycles(glue):
         check.error(
             "MC220",
@@ -971,6 +988,8 @@ def _glue(check: _Checker) -> Glue:
 
 
 def _glue_job(check: _Checker, raw: dict[str, Any], path: Path) -> GlueJob:
+    for o_index, name in enumerate(raw["outputs"]):
+        check.reference(name, list(raw["arguments"]), "job argument", path + ("outputs", o_index))
     spec = aws.GLUE_JOB_TYPES[raw["type"]]
     versions = spec["versions"]
     version = raw["glue_version"] or versions[-1]
@@ -1009,6 +1028,7 @@ def _glue_job(check: _Checker, raw: dict[str, Any], path: Path) -> GlueJob:
         tuple(sorted(raw["arguments"].items())),
         raw["timeout"],
         raw["retries"],
+        tuple(dict.fromkeys(raw["outputs"])),
     )
 
 
@@ -1061,8 +1081,14 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
             if target.name in env.targets and m.is_cross_account(env):
                 check.error(
                     "MC107",
-                    f"deploying a glue workflow to another account ({env.name}) is not supported yet",
+                    f"deploying a glue workflow to another account ({env.name}) is not supported yet: the "
+                    "job scripts live in the tooling account's bucket under its KMS key, and this version "
+                    "does not yet grant the job role the glue stack creates in the target account read on "
+                    "that bucket and decrypt on that key (a bucket policy and a key policy statement "
+                    "across accounts)",
                     ("targets", index),
+                    hint="deploy the glue target from a pipeline in the target account, or keep glue "
+                    "environments in the pipeline's account",
                 )
     if glue is not None and not glue_targets:
         check.warn(
@@ -1071,3 +1097,163 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
             ("glue",),
             hint="add a target with `type: glue`",
         )
+
+
+# --- Per-environment targets and values that become IAM resources (README "Per-environment
+# targets", "Values that become IAM grants") ---
+
+# Fields whose value becomes (part of) a resource in an IAM policy: a `*` or `?` there would grant
+# far more than the one resource meant (IAM treats both as wildcards in resource ARNs).
+_IAM_WILDCARD = re.compile(r"[*?]")
+
+
+def _check_iam_wildcards(check: _Checker) -> None:
+    doc = check.doc
+    fields: list[tuple[Path, str]] = []
+    if doc["source"]["provider"] == "s3":
+        fields.append((("source", "repository"), doc["source"]["repository"]))
+    for index, raw in enumerate(doc["targets"]):
+        for name in ("bucket", "prefix", "function", "cluster", "service"):
+            if isinstance(raw.get(name), str):
+                fields.append((("targets", index, name), raw[name]))
+    glue = doc["glue"]
+    if glue is not None:
+        for index, job in enumerate(glue["jobs"]):
+            fields.append((("glue", "jobs", index, "script"), job["script"]))
+            for key, value in job["arguments"].items():
+                if "s3://" in value:
+                    fields.append((("glue", "jobs", index, "arguments", key), value))
+        for index, crawler in enumerate(glue["crawlers"]):
+            for p_index, value in enumerate(crawler["s3"]):
+                fields.append((("glue", "crawlers", index, "s3", p_index), value))
+    for path, value in fields:
+        if _IAM_WILDCARD.search(value):
+            check.error(
+                "MC284",
+                f"`{value}` contains a wildcard (`*` or `?`); this value becomes a resource in an IAM "
+                "policy, where a wildcard grants every matching resource",
+                path,
+                hint="name the exact bucket, prefix or resource (a prefix already covers everything under it)",
+            )
+
+
+def _deploy_region(m: Manifest, region: str | None) -> str:
+    return region or m.region or "(the pipeline's region)"
+
+
+def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
+    """Per-environment fields render to valid names, and no two deploys (environments, targets,
+    regions) in one account and region write to the same stack, service, function, bucket prefix
+    or Glue database: in a single-account pipeline, staging would otherwise deploy to prod's
+    resource and prod's approval would gate nothing."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        t_index = index[target.name]
+        for field in TARGET_PLACEHOLDER_FIELDS:
+            value = getattr(target, field)
+            if not value or target.type == "glue":
+                continue
+            path: Path = ("targets", t_index, field)
+            if not _check_placeholders(check, value, path):
+                continue
+            if "{region}" in value and m.region is None:
+                check.error(
+                    "MC282",
+                    f"`{{region}}` in `{field}` needs the top-level `region` (the pipeline's home region)",
+                    path,
+                    hint="set `region:` at the top of the manifest",
+                )
+            if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
+                check.error(
+                    "MC283",
+                    "a lambda `template` is packaged once in the Build stage, so it cannot differ per environment",
+                    path,
+                    hint="pass the environment as a stack parameter instead: parameters: {Stage: '{environment}'}",
+                )
+    if m.glue is not None and "{region}" in m.glue.database and m.region is None:
+        check.error("MC282", "`{region}` in the database needs the top-level `region`", ("glue", "database"))
+    if m.glue is not None:
+        _check_placeholders(check, m.glue.database, ("glue", "database"))
+    if any(d.is_error for d in check.diagnostics):
+        return
+    owners: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    prefixes: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # bucket -> (prefix, env, target)
+    for env in m.environments:
+        account = env.account or m.account or "(the pipeline's account)"
+        for name in env.targets:
+            target = m.target(name)
+            t_index = index[name]
+            # a bucket is global (written once per environment); glue deploys in the pipeline's region
+            regions = env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
+            for region in regions:
+                where = _deploy_region(m, region)
+                resolved = m.resolve_target(target, env, region)
+                things: list[tuple[str, str, Path]] = []
+                if target.deploys_stack or target.type == "glue":
+                    stack = render_placeholders(target.stack, environment=env.name, region=where, name=m.name)
+                    things.append(("stack", stack, ("targets", t_index, "stack")))
+                if target.type == "ecs":
+                    things.append(
+                        ("ECS service", f"{resolved.cluster}/{resolved.service}", ("targets", t_index, "service"))
+                    )
+                if target.type == "lambda" and target.function:
+                    things.append(("Lambda function", resolved.function, ("targets", t_index, "function")))
+                if target.type == "glue" and m.glue is not None:
+                    things.append(("Glue database", m.glue_database(env), ("glue", "database")))
+                for field in ("cluster", "service", "function", "bucket"):
+                    value = getattr(resolved, field)
+                    if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
+                        check.error(
+                            "MC281",
+                            f"`{field}` renders to `{value}` for environment `{env.name}`, which is not a "
+                            f"valid {field} name",
+                            ("targets", t_index, field),
+                        )
+                if target.type == "glue" and m.glue is not None:
+                    database = m.glue_database(env)
+                    if not re.match(aws.RESOLVED_NAME_PATTERNS["database"], database):
+                        check.error(
+                            "MC281",
+                            f"the database renders to `{database}` for environment `{env.name}`, which is not "
+                            "a valid Glue database name for Athena",
+                            ("glue", "database"),
+                        )
+                for kind, identity, path in things:
+                    key = (account, where, kind, identity)
+                    if key in owners:
+                        other_env, other_target = owners[key]
+                        if kind == "stack" and other_env == env.name:
+                            continue  # two targets of one environment: MC202 (_check_stack_names)
+                        check.error(
+                            "MC280",
+                            f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
+                            f"`{name}`) both deploy {kind} `{identity}` in account {account}, region {where}",
+                            path,
+                            hint=_COLLISION_HINTS[kind],
+                        )
+                    else:
+                        owners[key] = (env.name, name)
+                if target.type == "s3":
+                    bucket_key = ("s3", resolved.bucket)  # bucket names are global: any account
+                    prefix = resolved.prefix or ""
+                    for other_prefix, other_env, other_target in prefixes.get(bucket_key, []):
+                        if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+                            check.error(
+                                "MC280",
+                                f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
+                                f"`{name}`) both deploy to bucket `{resolved.bucket}` under overlapping prefixes "
+                                f"`{other_prefix or '(root)'}` and `{prefix or '(root)'}`",
+                                ("targets", t_index, "prefix" if target.prefix else "bucket"),
+                                hint=_COLLISION_HINTS["bucket"],
+                            )
+                            break
+                    prefixes.setdefault(bucket_key, []).append((prefix, env.name, name))
+
+
+_COLLISION_HINTS = {
+    "stack": "put {environment} in `stack` (the default is {name}-{environment})",
+    "ECS service": "put {environment} in `service` or `cluster`, e.g. service: api-{environment}",
+    "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
+    "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
+    "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
+}

@@ -27,9 +27,14 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-CHECKS: tuple[Check, ...] = ()
+# Imported here, after the types above, so that a check module may import them.
+from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  # noqa: E402
+from .glue_scripts import check_glue_scripts  # noqa: E402
+from .lifecycle import check_lifecycle  # noqa: E402
 
-LINK_CHECKS: tuple[LinkCheck, ...] = ()
+CHECKS: tuple[Check, ...] = (check_deploy_collisions, check_lifecycle, check_glue_scripts)
+
+LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)
 
 
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:

@@ -32,8 +32,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions = [], [], []
     for env in envs:
         for name in env.targets:
-            target = m.target(name)
             for region in env.regions:
+                target = m.resolve_target(m.target(name), env, region)  # per-environment fields
                 reg = region or "${AWS::Region}"
                 if target.deploys_stack:
                     stacks.append(

@@ -72,7 +72,10 @@ class BuildJob:
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
-    start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start
+    script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
+    script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
+    start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start and watch
+    exported_variables: tuple[str, ...] = ()  # buildspec env exported-variables (action namespace)
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
 
 
@@ -285,16 +288,23 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 description=f"{m.name}: compile glue.yaml with manifestc",
             )
         )
-    bucket = "$SCRIPTS_BUCKET"
-    uploads = tuple(
-        f"aws s3 cp {shlex.quote(job.script)} s3://{bucket}/$SCRIPTS_PREFIX/{shlex.quote(job.script)}"
-        for job in m.glue.jobs
-    )
+    scripts = [shlex.quote(s) for s in dict.fromkeys(job.script for job in m.glue.jobs)]
     for env in m.environments:
         for name in env.targets:
             target = m.target(name)
             if target.type != "glue":
                 continue
+            # The prefix is named by the SHA-256 of the scripts, computed here at run time: unchanged
+            # scripts give an unchanged ScriptsPrefix, so the stack has no change (and asks for no
+            # approval); a changed script is a new prefix, so a stack change. The deploy action
+            # reads SCRIPTS_PREFIX from this action's namespace.
+            prefix = glue_scripts_prefix(m, env.name)
+            commands = (
+                f"SCRIPTS_HASH=$(sha256sum {' '.join(scripts)} | sha256sum | cut -c1-16)"
+                if scripts
+                else "SCRIPTS_HASH=none",
+                f'export SCRIPTS_PREFIX="{prefix}/$SCRIPTS_HASH"',
+            ) + tuple(f'aws s3 cp {s} "s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/{s}"' for s in scripts)
             jobs.append(
                 BuildJob(
                     purpose=glue_job_purpose("scripts", env.name),
@@ -302,24 +312,30 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     description=f"{m.name}: upload the Glue job scripts for {env.name}",
                     runtime_key=None,
                     runtime=None,
-                    phases=(("build", uploads or ("echo no job scripts",)),),
+                    phases=(("build", commands),),
                     env=(("SCRIPTS_BUCKET", m.glue.scripts_bucket or Ref("ArtifactBucket")),),
                     script_bucket=m.glue.scripts_bucket,
+                    script_prefix=prefix,
+                    script_key=m.glue.scripts_key,
+                    exported_variables=("SCRIPTS_PREFIX",),
                     **small,
                 )
             )
             if m.glue.smoke_test:
                 workflow = f"{m.glue.workflow}-{env.name}"
+                # every job may run for its timeout; crawlers have none: allow 30 minutes each
+                minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))
                 jobs.append(
                     BuildJob(
                         purpose=glue_job_purpose("smoke", env.name),
                         logical_prefix=camel("glue", "smoke", env.name),
-                        description=f"{m.name}: start a run of {workflow} after deploying it",
+                        description=f"{m.name}: run {workflow} after deploying it and fail unless every job "
+                        "and crawler succeeded",
                         runtime_key=None,
                         runtime=None,
-                        phases=(("build", (f"aws glue start-workflow-run --name {workflow}",)),),
+                        phases=(("build", (glue_smoke_script(workflow, minutes - 5),)),),
                         start_workflows=(workflow,),
-                        **small,
+                        **{**small, "timeout": minutes},
                     )
                 )
     return tuple(jobs)
@@ -327,6 +343,45 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
 
 def glue_job_purpose(kind: str, environment: str) -> str:
     return f"glue-{kind}-{environment}"
+
+
+def glue_scripts_prefix(m: Manifest, environment: str) -> str:
+    """Where an environment's scripts go (then /<hash>/): only this pipeline's prefix of the bucket."""
+    return f"glue/{m.name}/{environment}"
+
+
+# GetWorkflowRun: Run.Status is RUNNING, COMPLETED, STOPPING, STOPPED or ERROR; a COMPLETED run
+# may still hold failed, timed-out, errored or stopped actions (Run.Statistics). Sources: AWS Glue
+# API Reference, "GetWorkflowRun", "WorkflowRun" and "WorkflowRunStatistics".
+_GLUE_FAILED_STATISTICS = ("FailedActions", "TimeoutActions", "ErroredActions", "StoppedActions")
+
+
+def glue_smoke_script(workflow: str, minutes: int) -> str:
+    """Start a workflow run, poll it to the end, fail unless it completed with every action succeeded."""
+    stats = ", ".join(f"Run.Statistics.{s}" for s in _GLUE_FAILED_STATISTICS)
+    get = f'aws glue get-workflow-run --name {workflow} --run-id "$RUN_ID"'
+    return "\n".join(
+        [
+            f"RUN_ID=$(aws glue start-workflow-run --name {workflow} --query RunId --output text)",
+            f'echo "started run $RUN_ID of {workflow}"',
+            f"DEADLINE=$((SECONDS + {minutes * 60}))",
+            f"STATUS=$({get} --query Run.Status --output text)",
+            'while [ "$STATUS" = RUNNING ] || [ "$STATUS" = STOPPING ]; do',
+            '  if [ "$SECONDS" -ge "$DEADLINE" ]; then',
+            f'    echo "{workflow} still $STATUS after {minutes} minutes: stopping it"',
+            f'    aws glue stop-workflow-run --name {workflow} --run-id "$RUN_ID" || true',
+            "    exit 1",
+            "  fi",
+            "  sleep 30",
+            f"  STATUS=$({get} --query Run.Status --output text)",
+            "done",
+            f"{get} --query Run.Statistics",
+            f"FAILED=$({get} --query '[{stats}]' --output text)",
+            'echo "status $STATUS; failed, timed out, errored, stopped actions: $FAILED"',
+            '[ "$STATUS" = COMPLETED ] || exit 1',
+            'for n in $FAILED; do if [ "$n" != 0 ] && [ "$n" != None ]; then exit 1; fi; done',
+        ]
+    )
 
 
 def _gate_job(m: Manifest, gate: str, commands: tuple[str, ...]) -> BuildJob:
@@ -377,7 +432,7 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 continue
             deploys = tuple(
                 LambdaDeploy(
-                    target.function,
+                    m.resolve_target(target, env, region).function,
                     region,
                     env.account if m.is_cross_account(env) else None,
                     target.package,
@@ -389,7 +444,7 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 BuildJob(
                     purpose=lambda_job_purpose(env.name, target.name),
                     logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: deploy {target.function} ({target.package}) to {env.name}",
+                    description=f"{m.name}: deploy {deploys[0].function} ({target.package}) to {env.name}",
                     image=python["images"]["x86_64"],
                     environment_type="LINUX_CONTAINER",
                     compute_type="BUILD_GENERAL1_SMALL",
@@ -496,6 +551,8 @@ def buildspec(job: BuildJob) -> Sub | str:
             "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
         }
     spec["env"] = {"shell": "bash"}
+    if job.exported_variables:
+        spec["env"]["exported-variables"] = list(job.exported_variables)
     spec["phases"] = phases
     if job.reports:
         spec["reports"] = {
@@ -749,19 +806,22 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
             ]
         )
     if job.script_bucket:
+        # only this pipeline's prefix of a (possibly shared) scripts bucket
         out.append(
             allow(
                 [Action("s3", "PutObject")],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{job.script_bucket}/*")],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{job.script_bucket}/{job.script_prefix}/*")],
                 sid="UploadScripts",
             )
         )
+        if job.script_key:
+            out.append(allow([Action("kms", "GenerateDataKey")], [job.script_key], sid="EncryptScripts"))
     if job.start_workflows:
         out.append(
             allow(
-                [Action("glue", "StartWorkflowRun")],
+                [Action("glue", n) for n in ("StartWorkflowRun", "GetWorkflowRun", "StopWorkflowRun")],
                 [ctx.arn("glue", f"workflow/{w}") for w in job.start_workflows],
-                sid="StartWorkflow",
+                sid="RunWorkflow",
             )
         )
     if job.lambda_deploys:

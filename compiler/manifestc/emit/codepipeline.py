@@ -25,6 +25,7 @@ from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
+from .glue import script_key_parameter
 from .iam import (
     allow,
     artifact_statements,
@@ -282,6 +283,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
+            target = m.resolve_target(m.target(target_name), env, region)  # per-environment fields
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
@@ -334,27 +336,32 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
 def _glue_actions(
     ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
 ) -> list[cp.Actions]:
-    """Upload the scripts under a prefix unique to this execution, deploy glue.yaml pointing at
-    them (so a script change is a stack change), then optionally start a run."""
+    """Upload the scripts under a prefix named by their content hash (computed by the upload job,
+    read from its namespace), deploy glue.yaml pointing at them (a script change is a stack change,
+    no change is no change set), then optionally run the workflow and wait for its result."""
     m = ctx.manifest
-    prefix = f"glue/{m.name}/{env.name}/#{{codepipeline.PipelineExecutionId}}"
     upload = jobs[glue_job_purpose("scripts", env.name)]
     wiring.projects.append(upload.purpose)
-    variables = json.dumps([{"name": "SCRIPTS_PREFIX", "value": prefix, "type": "PLAINTEXT"}])
+    namespace = upload.logical_prefix
     actions = [
         action(
             "codebuild",
             f"{target.name}-scripts",
-            {
-                "ProjectName": Ref(f"{upload.logical_prefix}Project"),
-                "EnvironmentVariables": variables,
-            },
-            1,
+            {"ProjectName": Ref(f"{upload.logical_prefix}Project")},
+            0.5,  # before the change set, which reads SCRIPTS_PREFIX from this action's namespace
             (BUILD_OUTPUT,),
+            Namespace=namespace,
         )
     ]
     bucket = m.glue.scripts_bucket or "${ArtifactBucket}"
-    overrides = {"Environment": env.name, "ScriptsBucket": bucket, "ScriptsPrefix": prefix}
+    overrides = {
+        "Environment": env.name,
+        "DatabaseName": m.glue_database(env),
+        "ScriptsBucket": bucket,
+        "ScriptsPrefix": f"#{{{namespace}.SCRIPTS_PREFIX}}",
+    }
+    if key := script_key_parameter(m):
+        overrides["ScriptsKeyArn"] = key
     template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
     actions += _cloudformation_actions(
         ctx, env, target, None, "", wiring, {}, template_artifact=template_artifact, extra_overrides=overrides
