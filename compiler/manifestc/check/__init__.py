@@ -27,12 +27,19 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-# Imported here, after the types above, so that a check module may import them.
+
+def template_file(manifest: Manifest, name: str) -> str:
+    """The display path of an emitted file, as lint findings name it."""
+    return f"out/{manifest.name}/{name}"
+
+
+# Checks import Templates and template_file from here, so they are imported after them.
 from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  # noqa: E402
 from .glue_scripts import check_glue_scripts  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
+from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 
-CHECKS: tuple[Check, ...] = (check_deploy_collisions, check_lifecycle, check_glue_scripts)
+CHECKS: tuple[Check, ...] = (check_quotas, check_deploy_collisions, check_lifecycle, check_glue_scripts)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)
 
@@ -51,8 +58,3 @@ def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diag
     for check in LINK_CHECKS:
         found.extend(check(compiled))
     return found
-
-
-def template_file(manifest: Manifest, name: str) -> str:
-    """The display path of an emitted file, as lint findings name it."""
-    return f"out/{manifest.name}/{name}"
