@@ -295,6 +295,22 @@ CODES: dict[str, CodeInfo] = {
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
+    "MC275": _e(
+        "a private build reaches a public host",
+        "The build runs in private subnets whose security group reaches only the VPC endpoints (and network.egress), so a command that calls a public host times out: a package registry CodeArtifact does not stand in for (or that the job is not logged in to), a vulnerability database (NVD, PyPI advisories, vuln.go.dev), Docker Hub or public ECR images, semgrep.dev rules. The message names the command and the hosts (table: reach.py); the hint says what to use instead. With a NAT in the subnets, declare it: network.egress [{port: 443, cidr: 0.0.0.0/0, description: ...}].",
+    ),
+    "MC276": _e(
+        "invalid network.egress rule",
+        "An egress rule needs exactly one of `cidr` and `prefix_list`, and `to_port` at or above `port`. Rules are added to the build security group manifestc creates, so they cannot be combined with network.security_groups.",
+    ),
+    "MC277": _e(
+        "gate needs an API key secret",
+        "OWASP dependency-check downloads the NVD through its API; without an API key NVD throttles it and the first update can take longer than the gate's timeout. Put a free NVD API key in Secrets Manager and add build.secrets.NVD_API_KEY; the gate project alone receives it.",
+    ),
+    "MC278": _w(
+        "a private build usually reaches a public host",
+        "The command reaches a public host in its common setup (the Gradle wrapper downloads its distribution from services.gradle.org; `docker build` pulls FROM images from Docker Hub). In a private build without internet egress that fails unless you point it at an internal copy (distributionUrl, FROM images in ECR).",
+    ),
     "MC280": _e(
         "two deploys write to the same resource",
         "Two environments (or two targets) deploying to the same account and region resolve to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix or Glue database. In a single-account pipeline staging would deploy to prod's resource and prod's approval would gate nothing. Put `{environment}` in the field (e.g. `service: api-{environment}`, `prefix: '{environment}/'`, `database: sales_{environment}`), or deploy the environments to different accounts or regions.",
@@ -322,6 +338,18 @@ CODES: dict[str, CodeInfo] = {
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC630": _e(
+        "private build reaches a public host (readiness)",
+        "Readiness check over the emitted buildspecs: a CodeBuild project in a VPC whose build security group has no internet egress runs a command that reaches a public host (tools -> hosts table in reach.py) that no CodeArtifact login of its buildspec stands in for. It would time out on its first run. Located in the emitted file; the message names the project, the phase and the command.",
+    ),
+    "MC631": _e(
+        "install before the registry login (readiness)",
+        "Readiness check over the emitted buildspecs: a dependency install runs before the `aws codeartifact login` of the same buildspec, so it goes to the public registry (and times out in a private build). The login must come first in `install`.",
+    ),
+    "MC632": _e(
+        "AWS call without its VPC endpoint (readiness)",
+        "Readiness check over the emitted buildspecs: a private build calls an AWS service (`aws <service> ...`) whose interface endpoint the VPC does not get. Add it to network.endpoints, or use endpoints: auto.",
     ),
     "MC640": _e(
         "two deploy actions write to the same resource",

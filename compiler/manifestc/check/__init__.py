@@ -38,8 +38,15 @@ from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  
 from .glue_scripts import check_glue_scripts  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+from .reachability import check_private_reachability  # noqa: E402 - likewise
 
-CHECKS: tuple[Check, ...] = (check_quotas, check_deploy_collisions, check_lifecycle, check_glue_scripts)
+CHECKS: tuple[Check, ...] = (
+    check_quotas,
+    check_private_reachability,
+    check_deploy_collisions,
+    check_lifecycle,
+    check_glue_scripts,
+)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)
 
