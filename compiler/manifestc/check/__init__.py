@@ -34,9 +34,10 @@ def template_file(manifest: Manifest, name: str) -> str:
 
 
 # Checks import Templates and template_file from here, so they are imported after them.
-from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+from .encryption import check_decrypt  # noqa: E402 - needs Templates and template_file above
+from .quotas import check_quotas  # noqa: E402
 
-CHECKS: tuple[Check, ...] = (check_quotas,)
+CHECKS: tuple[Check, ...] = (check_decrypt, check_quotas)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
