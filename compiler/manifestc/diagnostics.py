@@ -301,7 +301,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC291": _e(
         "image build without an image",
-        "An ecs or lambda image target (or build.image_repository) makes the build tag `$IMAGE_URI:latest` with the commit and push it. Outside the docker preset, your build commands must build that image: `docker build -t \"$IMAGE_URI:latest\" .` (with build.privileged: true), or use `language: docker`.",
+        'An ecs or lambda image target (or build.image_repository) makes the build tag `$IMAGE_URI:latest` with the commit and push it. Outside the docker preset, your build commands must build that image: `docker build -t "$IMAGE_URI:latest" .` (with build.privileged: true), or use `language: docker`.',
     ),
     "MC292": _e(
         "tags and paths combined",
