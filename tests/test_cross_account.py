@@ -139,3 +139,49 @@ def test_image_target_on_another_preset_must_build_the_image(write_manifest):
     assert "$IMAGE_URI:latest" in error.message and error.path == ("build",)
     data["build"]["commands"] = ['docker build -t "$IMAGE_URI:latest" .']
     assert not [d for d in check_manifest(write_manifest(yaml.safe_dump(data))).diagnostics if d.is_error]
+
+
+DOCKER = """\
+manifest: 1
+name: catalog-api
+team: storefront
+language: docker
+source:
+  repository: catalog-api
+tests:
+  - name: container
+targets:
+  - name: api
+    type: ecs
+    cluster: shop
+    service: api
+    container: api
+    image_repository: catalog-api
+environments:
+  - name: staging
+"""
+
+
+def _actions(result, stage: str) -> list[dict]:
+    (found,) = [s for s in _pipeline(result)["Properties"]["Stages"] if s["Name"] == stage]
+    return found["Actions"]
+
+
+def test_images_are_pushed_as_candidates_and_promoted_after_the_tests(write_manifest):
+    result = _compile(write_manifest, DOCKER)
+    build = result.templates["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]["Source"]["BuildSpec"]
+    text = build["Fn::Sub"] if isinstance(build, dict) else build
+    pushes = [line for line in text.splitlines() if "docker push" in line]
+    assert pushes and all("candidate-$IMAGE_TAG" in line for line in pushes)
+    order = {a["Name"]: a["RunOrder"] for a in _actions(result, "Build")}
+    assert order["Build"] < order["Test-container"] < order["PromoteImage"]
+    promote = result.templates["pipeline.yaml"]["Resources"]["PromoteImageProject"]["Properties"]["Source"]["BuildSpec"]
+    assert "put-image" in str(promote) and "candidate-$IMAGE_TAG" in str(promote)
+    statement = _statements(result.templates["pipeline.yaml"], "PromoteImageRole")["PromoteImage"]
+    assert statement["Action"] == ["ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"]
+    assert statement["Resource"][0]["Fn::Sub"].endswith(":repository/catalog-api")
+    # with quality gates, the promotion waits for them too
+    gated = _compile(write_manifest, DOCKER + "quality_gates: [lint]\n")
+    assert "PromoteImage" not in {a["Name"] for a in _actions(gated, "Build")}
+    order = {a["Name"]: a["RunOrder"] for a in _actions(gated, "Quality")}
+    assert order["Gate-lint"] < order["PromoteImage"]

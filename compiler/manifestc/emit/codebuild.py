@@ -74,6 +74,7 @@ class BuildJob:
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
     start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
+    promote_repository: str | None = None  # ECR repository whose candidate image it promotes
     package_regions: tuple[str, ...] = ()  # other regions' artifact stores it uploads lambda code to
 
 
@@ -83,6 +84,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     if manifest.regenerate.enabled:
         jobs.append(_update_job(manifest))
     jobs.append(_build_job(manifest))
+    if manifest.build.image_repository:
+        jobs.append(_promote_job(manifest))
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate.name, gate.commands) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
@@ -203,8 +206,8 @@ def _build_job(m: Manifest) -> BuildJob:
         # a custom image build: tag and push what the user's commands built as $IMAGE_URI:latest
         post_build = post_build + (
             'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
-            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:$IMAGE_TAG"',
-            'docker push "$IMAGE_URI:$IMAGE_TAG"',
+            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:candidate-$IMAGE_TAG"',
+            'docker push "$IMAGE_URI:candidate-$IMAGE_TAG"',
         )
     written = _image_definitions(m) + _sam_packages(m)
     if written and b.base_directory:
@@ -238,6 +241,46 @@ def _build_job(m: Manifest) -> BuildJob:
             sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
         ),
         **_common(b),
+    )
+
+
+def _promote_job(m: Manifest) -> BuildJob:
+    """Tag the build's candidate image with the commit (what deploys use) once tests and gates
+    passed: an untested image is never under a deployable tag. The manifest is copied within ECR
+    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image); a re-run of the
+    same commit finds the tag already there."""
+    python = presets()["python"]
+    repo = shlex.quote(m.build.image_repository)
+    candidate = 'imageTag="candidate-$IMAGE_TAG"'
+    commands = (
+        'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+        (
+            f"aws ecr batch-get-image --repository-name {repo} --image-ids {candidate} "
+            "--query 'images[0].imageManifest' --output text > image-manifest.json"
+        ),
+        (
+            f"aws ecr batch-get-image --repository-name {repo} --image-ids {candidate} "
+            "--query 'images[0].imageManifestMediaType' --output text > image-media-type"
+        ),
+        (
+            f'aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
+            '--image-manifest file://image-manifest.json --image-manifest-media-type "$(cat image-media-type)" '
+            f'|| aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG"'
+        ),
+    )
+    return BuildJob(
+        purpose="promote-image",
+        logical_prefix="PromoteImage",
+        description=f"{m.name}: tag the tested image candidate-<commit> as <commit>",
+        image=python["images"]["x86_64"],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_SMALL",
+        privileged=False,
+        timeout=15,
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", commands),),
+        promote_repository=m.build.image_repository,
     )
 
 
@@ -797,6 +840,14 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                     sid="PullBuildImage",
                 ),
             ]
+        )
+    if job.promote_repository:
+        out.append(
+            allow(
+                [ecr.BatchGetImage, ecr.PutImage, ecr.DescribeImages],
+                [ctx.arn("ecr", f"repository/{job.promote_repository}")],
+                sid="PromoteImage",
+            )
         )
     if job.package_regions:
         # `aws cloudformation package` into the other regions' artifact stores (support-<region>.yaml)

@@ -122,24 +122,35 @@ def emit_pipeline(ctx: Context) -> None:
         build_actions.append(
             _codebuild_action(jobs["glue-template"], "GlueTemplate", wiring, 1, (SOURCE,), (GLUE_TEMPLATE,))
         )
+    # An image is pushed as candidate-<commit> and tagged <commit> (what deploys use) only after
+    # the Build stage's tests and the quality gates passed.
+    promote = (
+        _codebuild_action(
+            jobs["promote-image"],
+            "PromoteImage",
+            wiring,
+            2 if m.quality_gates or not m.tests_after("build") else 3,
+            (SOURCE,),
+        )
+        if "promote-image" in jobs
+        else None
+    )
+    if promote is not None and not m.quality_gates:
+        build_actions.append(promote)
     stages.append(cp.Stages(Name="Build", Actions=build_actions))
     if m.quality_gates:
-        stages.append(
-            cp.Stages(
-                Name="Quality",
-                Actions=[
-                    _codebuild_action(
-                        jobs[f"gate-{g.name}"],
-                        f"Gate-{g.name}",
-                        wiring,
-                        1,
-                        (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
-                        test=True,
-                    )
-                    for g in m.quality_gates
-                ],
+        gates = [
+            _codebuild_action(
+                jobs[f"gate-{g.name}"],
+                f"Gate-{g.name}",
+                wiring,
+                1,
+                (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
+                test=True,
             )
-        )
+            for g in m.quality_gates
+        ]
+        stages.append(cp.Stages(Name="Quality", Actions=gates + ([promote] if promote is not None else [])))
     for env in m.environments:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
