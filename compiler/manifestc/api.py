@@ -257,6 +257,34 @@ def _vpc_needs(result: CompileResult, out_dir: Path):
     )
 
 
+def deploy_record(manifest: Manifest) -> dict:
+    """The deploy section of build.json: where the pipeline lives and what must exist elsewhere
+    first (`manifestc deploy-plan` reads it)."""
+    pulls = []
+    for repository in sorted(
+        {t.image_repository or manifest.build.image_repository for t in manifest.targets if t.uses_image} - {None}
+    ):
+        accounts, functions = set(), set()
+        for env in manifest.environments:
+            if not manifest.is_cross_account(env):
+                continue
+            for name in env.targets:
+                target = manifest.target(name)
+                if target.uses_image and (target.image_repository or manifest.build.image_repository) == repository:
+                    accounts.add(env.account)
+                    if target.type == "lambda":
+                        functions.add((env.account, target.function))
+        if accounts:
+            pulls.append(
+                {
+                    "repository": repository,
+                    "accounts": sorted(accounts),
+                    "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
+                }
+            )
+    return {"account": manifest.account, "region": manifest.region, "ecr_cross_account_pull": pulls}
+
+
 def network_record(manifest: Manifest) -> dict | None:
     """The network section of build.json: the VPC and the derived endpoints with their reasons."""
     n = manifest.network
@@ -449,6 +477,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         ],
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
+        "deploy": deploy_record(result.manifest),
         "network": network_record(result.manifest),
         "catalog": catalog_record(result.manifest),
         "warnings": [

@@ -178,6 +178,21 @@ def endpoints(paths) -> None:
 cli.add_command(endpoints, name="explain-endpoints")
 
 
+@cli.command(name="deploy-plan")
+@click.argument("target", default="out", type=click.Path())
+def deploy_plan_command(target) -> None:
+    """Print the AWS CLI commands, in order, that deploy what a build wrote (out/ or out/<name>)."""
+    from .deployplan import deploy_plan, render_plan
+
+    path = Path(target)
+    if not path.is_dir():
+        raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
+    steps = deploy_plan(path)
+    if not steps:
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+    click.echo(render_plan(steps), nl=False)
+
+
 @cli.command()
 @click.option("--language", "-l", default="python", show_default=True, help="Language preset of the starter.")
 @click.option("--output", "-o", default=DEFAULT_MANIFEST, show_default=True, type=click.Path(dir_okay=False))

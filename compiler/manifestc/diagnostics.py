@@ -335,6 +335,14 @@ CODES: dict[str, CodeInfo] = {
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",
     ),
+    "MC291": _e(
+        "image build without an image",
+        'An ecs or lambda image target (or build.image_repository) makes the build tag `$IMAGE_URI:latest` with the commit and push it. Outside the docker preset, your build commands must build that image: `docker build -t "$IMAGE_URI:latest" .` (with build.privileged: true), or use `language: docker`.',
+    ),
+    "MC292": _e(
+        "tags and paths combined",
+        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths filters branch pushes, which such a pipeline does not start on. Drop one of them.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
@@ -366,6 +374,10 @@ CODES: dict[str, CodeInfo] = {
     "MC643": _e(
         "Glue job cannot read its script",
         "Readiness check 1 for Glue jobs: the job's role lacks s3:GetObject on the scripts prefix or kms:Decrypt on the key the scripts bucket encrypts them with, so every run would fail with Access Denied. Grant both to the job role.",
+    ),
+    "MC650": _e(
+        "reader cannot decrypt",
+        "A role reads objects of a KMS-encrypted bucket (or publishes to a KMS-encrypted topic) but is not allowed to use the key: S3 and SNS call KMS with the caller's permissions, so the read fails with AccessDenied at run time. Across accounts both the role's policy and the key policy must allow it. This is a manifestc bug; please report it with the manifest.",
     ),
     "MC651": _e(
         "template too large",

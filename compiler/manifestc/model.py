@@ -127,6 +127,12 @@ class Target:
         """What `aws cloudformation package` writes for a lambda template target."""
         return f"packaged-{self.name}.yaml"
 
+    def packaged_template_in(self, region: str | None) -> str:
+        """The packaged template for a region other than the pipeline's: its code is uploaded to
+        that region's artifact store, because Lambda reads code only from a bucket in the
+        function's region."""
+        return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
     @property
     def uses_image(self) -> bool:
         return self.type == "ecs" or (self.type == "lambda" and self.package == "image")
@@ -354,6 +360,14 @@ class Manifest:
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
+
+    def package_regions(self, target: Target) -> tuple[str, ...]:
+        """Regions other than the pipeline's that a lambda template target is deployed to."""
+        return tuple(
+            sorted(
+                {r for e in self.environments if target.name in e.targets for r in e.regions if r and r != self.region}
+            )
+        )
 
     def tests_after(self, stage: str) -> tuple[TestSuite, ...]:
         return tuple(t for t in self.tests if t.after == stage)

@@ -333,6 +333,21 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
             "or `build.privileged: true` with your own docker commands",
             ("build",),
         )
+    if image_repository and doc["language"] != "docker":
+        # Not the docker preset: the build's own commands must produce the image it then tags and
+        # pushes. Say so instead of failing at `docker tag` in the first run.
+        written = [c for key in ("commands", "post_build") for c in (raw[key] or [])]
+        if not any("$IMAGE_URI" in c or "${IMAGE_URI}" in c for c in written):
+            check.error(
+                "MC291",
+                "an image is pushed to `"
+                + image_repository
+                + "` but the build commands never build `$IMAGE_URI:latest`, which the build then "
+                "tags with the commit and pushes",
+                ("build", "commands") if raw["commands"] is not None else ("build",),
+                hint='build the image as `$IMAGE_URI:latest`, e.g. `docker build -t "$IMAGE_URI:latest" .`, '
+                "or use `language: docker`",
+            )
     if doc["language"] == "docker" and image_repository is None:
         check.error(
             "MC211",
@@ -708,6 +723,16 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 f"`{raw['repository']}` is not owner/repo",
                 path + ("repository",),
                 hint="codestar repositories are written owner/repo, e.g. acme/orders-service",
+            )
+        if raw["tags"] and raw["paths"]:
+            # A V2 trigger's tag filter starts the pipeline on tag pushes only; file paths filter
+            # branch pushes, which a tags-only trigger does not have.
+            check.error(
+                "MC292",
+                "`tags` and `paths` cannot be combined: with `tags` only tag pushes start the pipeline, "
+                "and `paths` filters branch pushes",
+                path + ("paths",),
+                hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
             )
     else:
         for field in ("connection_arn", "paths", "tags"):

@@ -32,6 +32,7 @@ from .iam import (
     connection_service,
     ecs_deploy_statements,
     policy,
+    replace_failed_stacks,
     service_role,
     stack_deploy_actions,
 )
@@ -49,6 +50,7 @@ class Wiring:
     projects: list[str] = field(default_factory=list)
     batch_projects: list[str] = field(default_factory=list)
     stacks: list = field(default_factory=list)
+    app_stacks: list = field(default_factory=list)  # the stacks of targets (not the pipeline's own)
     pass_roles: list = field(default_factory=list)
     assume_roles: list[str] = field(default_factory=list)
     topics: list = field(default_factory=list)
@@ -121,24 +123,35 @@ def emit_pipeline(ctx: Context) -> None:
         build_actions.append(
             _codebuild_action(jobs["glue-template"], "GlueTemplate", wiring, 1, (SOURCE,), (GLUE_TEMPLATE,))
         )
+    # An image is pushed as candidate-<commit> and tagged <commit> (what deploys use) only after
+    # the Build stage's tests and the quality gates passed.
+    promote = (
+        _codebuild_action(
+            jobs["promote-image"],
+            "PromoteImage",
+            wiring,
+            2 if m.quality_gates or not m.tests_after("build") else 3,
+            (SOURCE,),
+        )
+        if "promote-image" in jobs
+        else None
+    )
+    if promote is not None and not m.quality_gates:
+        build_actions.append(promote)
     stages.append(cp.Stages(Name="Build", Actions=build_actions))
     if m.quality_gates:
-        stages.append(
-            cp.Stages(
-                Name="Quality",
-                Actions=[
-                    _codebuild_action(
-                        jobs[f"gate-{g.name}"],
-                        f"Gate-{g.name}",
-                        wiring,
-                        1,
-                        (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
-                        test=True,
-                    )
-                    for g in m.quality_gates
-                ],
+        gates = [
+            _codebuild_action(
+                jobs[f"gate-{g.name}"],
+                f"Gate-{g.name}",
+                wiring,
+                1,
+                (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
+                test=True,
             )
-        )
+            for g in m.quality_gates
+        ]
+        stages.append(cp.Stages(Name="Quality", Actions=gates + ([promote] if promote is not None else [])))
     for env in m.environments:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
@@ -202,14 +215,18 @@ def _source_stage(ctx: Context) -> cp.Stages:
 
 
 def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
-    """V2 trigger: pushes to the branch (touching `paths`, when given) and tags matching `tags`."""
+    """V2 trigger: with `tags`, pushes of matching tags only (a release pipeline: a push filter
+    with branches would also start it on every branch push); otherwise pushes to the branch
+    (touching `paths`, when given). Each push filter of a trigger starts the pipeline on its own
+    (CodePipeline User Guide, "Add trigger with code push or pull request event types")."""
     m = ctx.manifest
-    branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
-    if m.source.paths:
-        branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
-    pushes = [cp.GitPushFilter(**branch_filter)]
     if m.source.tags:
-        pushes.append(cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags))))
+        pushes = [cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags)))]
+    else:
+        branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
+        if m.source.paths:
+            branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
+        pushes = [cp.GitPushFilter(**branch_filter)]
     return cp.PipelineTriggerDeclaration(
         ProviderType="CodeStarSourceConnection",
         GitConfiguration=cp.GitConfiguration(SourceActionName="Source", Push=pushes),
@@ -257,9 +274,10 @@ def stack_name(m: Manifest, target: Target, env: Environment, region: str | None
     return render_placeholders(target.stack, environment=env.name, region=_region_value(region), name=m.name)
 
 
-def exec_role_arn(m: Manifest, account: str) -> str:
-    """The CloudFormation execution role the bootstrap stack creates in a target account."""
-    return f"arn:aws:iam::{account}:role/manifestc/{m.name}/{m.name}-cfn-exec"
+def exec_role_arn(m: Manifest, account: str) -> Sub:
+    """The CloudFormation execution role the bootstrap stack creates in a target account (in the
+    pipeline's partition, so GovCloud and China work)."""
+    return Sub(f"arn:${{AWS::Partition}}:iam::{account}:role/manifestc/{m.name}/{m.name}-cfn-exec")
 
 
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
@@ -290,7 +308,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             if target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "lambda":  # packaged SAM/CloudFormation template
-                packaged = dataclasses.replace(target, template=target.packaged_template)
+                packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
@@ -390,9 +408,9 @@ def _cloudformation_actions(
         role = target.execution_role or exec_role_arn(m, env.account)
     else:
         account = "${AWS::AccountId}"
-        wiring.stacks.append(
-            Sub(f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:{account}:stack/{stack}/*")
-        )
+        stack_arn = Sub(f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:{account}:stack/{stack}/*")
+        wiring.stacks.append(stack_arn)
+        wiring.app_stacks.append(stack_arn)
         role = _execution_role(ctx, env, target)
         wiring.pass_roles.append(role)
     parameters = {
@@ -593,6 +611,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
                 sid="DeployStacks",
             )
         )
+        if wiring.app_stacks:
+            statements.append(replace_failed_stacks(_unique(wiring.app_stacks)))
         statements.append(
             allow(
                 [aiam.PassRole],
@@ -602,7 +622,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
             )
         )
     if wiring.assume_roles:
-        statements.append(allow([sts.AssumeRole], sorted(set(wiring.assume_roles)), sid="AssumeTargetAccountRoles"))
+        statements.append(allow([sts.AssumeRole], _unique(wiring.assume_roles), sid="AssumeTargetAccountRoles"))
     if wiring.topics:
         statements.append(allow([asns.Publish], _unique(wiring.topics), sid="ApprovalNotifications"))
     if wiring.ecs_services:

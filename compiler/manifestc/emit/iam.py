@@ -160,3 +160,15 @@ def stack_deploy_actions() -> list:
         acfn.ExecuteChangeSet,
         acfn.DeleteChangeSet,
     ]
+
+
+def replace_failed_stacks(stacks: list) -> Statement:
+    """A CloudFormation action meeting its stack in ROLLBACK_COMPLETE (a first create that failed)
+    deletes the stack and creates it again; DescribeStackEvents lets CodePipeline show the failed
+    resource (CodePipeline User Guide, "AWS CloudFormation deploy action reference"). Only the
+    app stacks: never the pipeline's own stack."""
+    return allow(
+        [acfn.DeleteStack, acfn.DescribeStackEvents],
+        stacks,
+        sid="ReplaceFailedStacks",
+    )
