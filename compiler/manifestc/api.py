@@ -231,6 +231,10 @@ def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> 
         return [_compile_one(job) for job in jobs]
     from concurrent.futures import ProcessPoolExecutor
 
+    if lint:
+        from .lint import prepare
+
+        prepare()  # import cfn-lint and build its rules once, here: the forked workers inherit them
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
 

@@ -40,6 +40,28 @@ def paths_argument(func):
     return click.argument("paths", nargs=-1, type=click.Path())(func)
 
 
+def lint_cache_options(func):
+    func = click.option(
+        "--no-lint-cache", is_flag=True, help="Lint every template, even one linted before (and store nothing)."
+    )(func)
+    return click.option(
+        "--lint-cache",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Directory of the lint-result cache [default: $MANIFESTC_LINT_CACHE, else "
+        "$XDG_CACHE_HOME/manifestc/lint, else ~/.cache/manifestc/lint].",
+    )(func)
+
+
+def _choose_lint_cache(directory: str | None, disabled: bool) -> None:
+    from . import lint
+
+    if disabled:
+        lint.use_cache(None)
+    elif directory:
+        lint.use_cache(directory)
+
+
 def _emit(diagnostics: list[Diagnostic], fmt: str) -> None:
     text = FORMATTERS[fmt](diagnostics)
     if fmt == "text":
@@ -77,10 +99,12 @@ def cli() -> None:
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@lint_cache_options
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
+    _choose_lint_cache(lint_cache, no_lint_cache)
     report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
@@ -256,4 +280,9 @@ def _with_internal_errors(func):
 
 @_with_internal_errors
 def main() -> None:
+    import gc
+
+    # A short-lived process: what is loaded at start-up lives until exit, so the collector need not
+    # walk it again and again (lint.py freezes cfn-lint's rules the same way once they are built).
+    gc.freeze()
     cli(prog_name="manifestc")
