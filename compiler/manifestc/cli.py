@@ -105,7 +105,10 @@ def cli() -> None:
 def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
     _choose_lint_cache(lint_cache, no_lint_cache)
-    report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    chosen = _paths(paths)
+    total = len(api.discover(chosen))
+    with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
+        report = api.build(chosen, out_dir, fmt=fmt, lint=not no_lint, strict=strict, progress=progress)
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
         for result in report.results:
@@ -121,7 +124,54 @@ def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagn
                 "(manifestc publish --bucket ...)",
                 err=True,
             )
+        if total > 1:
+            click.echo(_summary(report, strict), err=True)
     sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+class _BuildProgress:
+    """Progress of a directory build on stderr: a bar on a terminal, else one line per manifest."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done, self.bar = total, enabled, 0, None
+
+    def __enter__(self):
+        if self.enabled and _stderr_is_terminal():
+            self.bar = click.progressbar(length=self.total, label="building", file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        return self if self.enabled else None
+
+    def __call__(self, result: api.CompileResult) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        if result.skipped:
+            state = "unchanged"
+        elif result.failed():
+            state = "failed"
+        else:
+            state = "compiled"
+        click.echo(f"[{self.done}/{self.total}] {result.file}: {state}", err=True)
+
+    def __exit__(self, *exc_info):
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+        return False
+
+
+def _summary(report: api.BuildReport, strict: bool) -> str:
+    from .diagnostics import Severity
+
+    built = sum(1 for r in report.results if r.written)
+    unchanged = sum(1 for r in report.results if r.skipped)
+    failed = sum(1 for r in report.results if r.failed(strict) or (not r.skipped and not r.written))
+    warnings = sum(1 for d in report.all_diagnostics() if d.severity is Severity.WARNING)
+    return f"{built} built, {unchanged} unchanged, {failed} failed, {warnings} warnings"
 
 
 @cli.command()
