@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,8 +153,13 @@ def build(
     lint: bool = True,
     strict: bool = False,
     write: bool = True,
+    progress: Callable[[CompileResult], None] | None = None,
 ) -> BuildReport:
-    """Compile manifests and write out/<name>/ for each that succeeds (nothing for one that fails)."""
+    """Compile manifests and write out/<name>/ for each that succeeds (nothing for one that fails).
+
+    `progress` is called with each manifest's result as soon as it is known (compiled, failed, or
+    unchanged since the last build), in no particular order.
+    """
     from .render import write_atomic
 
     out_dir = Path(out)
@@ -167,8 +173,12 @@ def build(
         results.append(cached)
         if cached is None:
             pending.append((len(results) - 1, path, display))
+        elif progress:
+            progress(cached)
     for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint), strict=True):
         results[index] = result
+        if progress:
+            progress(result)
     report = BuildReport(results, duplicate_names(results) + _link_checks(results))
     if not write:
         return report
@@ -220,19 +230,31 @@ PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than 
 
 def _compile_one(job: tuple[Path, str, str, bool]) -> CompileResult:
     path, display, fmt, lint = job
-    return compile_manifest(path, fmt=fmt, lint=lint, display=display)
+    try:
+        return compile_manifest(path, fmt=fmt, lint=lint, display=display)
+    except Exception as exc:  # noqa: BLE001 - one manifest's compiler bug must not stop the others
+        message = f"internal compiler error: {type(exc).__name__}: {exc}"
+        return CompileResult(display, diagnostics=[Diagnostic("MC301", Severity.ERROR, message, display, 1, 1)])
 
 
-def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> list[CompileResult]:
-    """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each)."""
+def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> Iterator[CompileResult]:
+    """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each).
+
+    Results come in the order of `pending`, each as soon as it and those before it are done.
+    """
     jobs = [(path, display, fmt, lint) for _, path, display in pending]
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2 or len(jobs) < PARALLEL_THRESHOLD:
-        return [_compile_one(job) for job in jobs]
+        yield from (_compile_one(job) for job in jobs)
+        return
     from concurrent.futures import ProcessPoolExecutor
 
+    if lint:
+        from .lint import prepare
+
+        prepare()  # import cfn-lint and build its rules once, here: the forked workers inherit them
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        yield from pool.map(_compile_one, jobs, chunksize=max(1, min(8, len(jobs) // (workers * 8))))
 
 
 def _vpc_needs(result: CompileResult, out_dir: Path):
