@@ -99,12 +99,20 @@ def cli() -> None:
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
+)
 @lint_cache_options
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format) -> None:
+def build(paths, out_dir, fmt, no_lint, check_only, lint_cache, no_lint_cache, strict, diagnostics_format) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
     _choose_lint_cache(lint_cache, no_lint_cache)
+    if check_only:
+        _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format)
     chosen = _paths(paths)
     total = len(api.discover(chosen))
     with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
@@ -172,6 +180,21 @@ def _summary(report: api.BuildReport, strict: bool) -> str:
     failed = sum(1 for r in report.results if r.failed(strict) or (not r.skipped and not r.written))
     warnings = sum(1 for d in report.all_diagnostics() if d.severity is Severity.WARNING)
     return f"{built} built, {unchanged} unchanged, {failed} failed, {warnings} warnings"
+
+
+def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+    """`build --check`: compare out/ with a clean build in a temporary directory; exit 1 if stale."""
+    report, differences = api.check_output(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    _emit(report.all_diagnostics(), diagnostics_format)
+    if report.failed(strict):
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    for path, state in differences:
+        click.echo(f"{out_dir}/{path}: {state}", err=True)
+    if differences:
+        click.echo(f"{out_dir}/ is stale: run `manifestc build` and commit the result", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    click.echo(f"{out_dir}/ is up to date", err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()
