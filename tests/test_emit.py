@@ -78,20 +78,6 @@ def test_self_update_stage_rebuilds_and_updates_its_own_stack(template):
     assert "manifestc build manifest.yaml" in spec
 
 
-def test_self_update_role_is_derived_from_the_template_types(template):
-    role = template["Resources"]["SelfUpdateRole"]["Properties"]
-    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
-    prefixes = {a.split(":")[0] for s in statements for a in s["Action"]}
-    assert prefixes == {"kms", "s3", "iam", "logs", "codebuild", "codepipeline", "events", "sns"}
-    for statement in statements:
-        assert "*" not in statement["Action"]
-        if statement["Resource"] == ["*"] and statement["Sid"] == "NoResourceLevelScope":
-            assert set(statement["Action"]) <= {"kms:ListAliases", "logs:DescribeLogGroups"}
-        elif statement["Resource"] == ["*"]:
-            assert statement["Sid"] == "CreateTaggedKey"
-            assert statement["Condition"] == {"StringEquals": {"aws:RequestTag/pipeline": "orders-service"}}
-
-
 def test_no_wildcard_actions_and_resources_only_where_unscoped(template):
     for logical_id, role in resources_of(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):

@@ -27,10 +27,6 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-CHECKS: tuple[Check, ...] = ()
-
-LINK_CHECKS: tuple[LinkCheck, ...] = ()
-
 
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     """Every per-manifest readiness check over one manifest's rendered templates."""
@@ -51,3 +47,11 @@ def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diag
 def template_file(manifest: Manifest, name: str) -> str:
     """The display path of an emitted file, as lint findings name it."""
     return f"out/{manifest.name}/{name}"
+
+
+# The registry of checks, after the helpers the check modules import from this package.
+from .handlers import check_handler_permissions  # noqa: E402
+
+CHECKS: tuple[Check, ...] = (check_handler_permissions,)
+
+LINK_CHECKS: tuple[LinkCheck, ...] = ()

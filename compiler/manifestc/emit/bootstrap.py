@@ -12,12 +12,21 @@ from __future__ import annotations
 from awacs import iam as aiam
 from awacs import kms, s3, sts
 from awacs.aws import Action, Allow, ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
-from troposphere import Sub, Template, iam
+from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
-from .codepipeline import stack_name, stack_role_actions
+from .codepipeline import stack_name
 from .context import Context
-from .iam import allow, ecs_deploy_statements, policy, service_trust, stack_deploy_actions
+from .iam import (
+    BOUNDARY,
+    allow,
+    app_role_statements,
+    boundary_policy,
+    ecs_deploy_statements,
+    policy,
+    service_trust,
+    stack_deploy_actions,
+)
 from .storage import emit_storage
 
 
@@ -107,6 +116,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             ArnLike({"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:role/manifestc/{m.name}/*")})
         ),
     )
+    # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
+    ctx.add(boundary_policy(m.name))
     ctx.add(
         iam.Role(
             "DeployRole",
@@ -115,6 +126,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             Description=f"Assumed by pipeline {m.name} in {tooling} to deploy to this account",
             AssumeRolePolicyDocument=policy(trust),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+            PermissionsBoundary=Ref(BOUNDARY),
         )
     )
     if exec_policies:
@@ -137,19 +149,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 ManagedPolicyArns=[Sub(p.replace("arn:aws:", "arn:${AWS::Partition}:")) for p in exec_policies],
                 Policies=[
                     iam.Policy(
-                        PolicyName="stack-roles",
-                        PolicyDocument=policy(
-                            allow(
-                                stack_role_actions(),
-                                [
-                                    Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*")
-                                    for s in exec_stacks
-                                ],
-                                sid="RolesOfTheseStacks",
-                            )
-                        ),
+                        PolicyName="stack-roles", PolicyDocument=policy(*app_role_statements(m.name, exec_stacks))
                     )
                 ],
+                PermissionsBoundary=Ref(BOUNDARY),
             )
         )
     ctx.apply_tags()
