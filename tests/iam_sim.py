@@ -12,7 +12,12 @@ from __future__ import annotations
 import fnmatch
 import re
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": "111111111111", "AWS::Region": "us-east-1", "AWS::URLSuffix": "amazonaws.com"}
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "111111111111",
+    "AWS::Region": "us-east-1",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 
 def resolve(value, attributes: dict[str, str] | None = None):
@@ -79,9 +84,7 @@ def _statement_applies(statement: dict, action: str, resource: str, context: dic
 def allowed(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
     """Does this set of (resolved) statements allow `action` on `resource` in `context`?"""
     context = context or {}
-    if any(
-        s.get("Effect") == "Deny" and _statement_applies(s, action, resource, context) for s in statements
-    ):
+    if any(s.get("Effect") == "Deny" and _statement_applies(s, action, resource, context) for s in statements):
         return False
     return any(s.get("Effect") == "Allow" and _statement_applies(s, action, resource, context) for s in statements)
 

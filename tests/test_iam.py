@@ -142,7 +142,7 @@ def test_every_deploying_role_covers_every_handler_permission(compiled):
             assert missing_permissions(role_statements(pipeline, "SelfUpdateRole"), pipeline) == [], name
             checked += 1
         for file in ("catalog.yaml", "launch-role.yaml"):
-            for logical_id, resource in templates.get(file, {}).get("Resources", {}).items():
+            for logical_id in templates.get(file, {}).get("Resources", {}):
                 if logical_id.endswith("LaunchRole"):
                     assert missing_permissions(role_statements(templates[file], logical_id), pipeline) == [], name
                     checked += 1
@@ -168,7 +168,9 @@ def test_the_permissions_the_review_found_missing_are_granted(compiled):
         if "SelfUpdateRole" not in pipeline["Resources"]:
             continue
         types = {r["Type"] for r in pipeline["Resources"].values()}
-        granted = {a for s in role_statements(pipeline, "SelfUpdateRole") if s["Effect"] == "Allow" for a in s["Action"]}
+        granted = {
+            a for s in role_statements(pipeline, "SelfUpdateRole") if s["Effect"] == "Allow" for a in s["Action"]
+        }
         for action, resource_type in wanted.items():
             if resource_type in types:
                 assert action in granted, (name, action)
@@ -192,7 +194,10 @@ def test_a_removed_action_is_mc610(compiled):
     for resource in templates["pipeline.yaml"]["Resources"].values():
         if resource["Type"] == "AWS::IAM::ManagedPolicy":
             for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-                if isinstance(statement["Action"], list) and "codepipeline:EnableStageTransition" in statement["Action"]:
+                if (
+                    isinstance(statement["Action"], list)
+                    and "codepipeline:EnableStageTransition" in statement["Action"]
+                ):
                     statement["Action"].remove("codepipeline:EnableStageTransition")
     [finding] = [d for d in check_handler_permissions(result.manifest, templates) if d.code == "MC610"]
     assert "codepipeline:EnableStageTransition (AWS::CodePipeline::Pipeline)" in finding.message
@@ -274,8 +279,12 @@ def test_self_update_role_cannot_create_an_unbounded_or_admin_role(compiled):
     approvers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
     approval_policy = {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/ledger-service-Approvers-X"}
     assert effective(identity, boundary, "iam:AttachRolePolicy", approvers, approval_policy)
-    assert not effective(identity, boundary, "iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/Admin", approval_policy)
-    assert not effective(identity, boundary, "iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/mallory", approval_policy)
+    assert not effective(
+        identity, boundary, "iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/Admin", approval_policy
+    )
+    assert not effective(
+        identity, boundary, "iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/mallory", approval_policy
+    )
 
 
 def test_self_update_role_reaches_only_its_own_key_and_security_groups(compiled):
@@ -312,7 +321,10 @@ def test_execution_roles_manage_only_bounded_roles_under_their_stack_path(compil
         template = compiled[name].templates[file]
         pipeline = compiled[name].manifest.name
         [role_id] = [
-            k for k, v in _roles(template).items() if "cloudformation.amazonaws.com" in str(v["Properties"]["AssumeRolePolicyDocument"]) and "SelfUpdate" not in k
+            k
+            for k, v in _roles(template).items()
+            if "cloudformation.amazonaws.com" in str(v["Properties"]["AssumeRolePolicyDocument"])
+            and "SelfUpdate" not in k
         ][:1]
         identity = _statements(template, role_id, {"ArtifactKey.Arn": KEY})
         boundary = _boundary(template)
@@ -345,7 +357,9 @@ def test_the_boundary_denies_escalation(compiled):
         assert not allowed(boundary, action, "arn:aws:iam::111111111111:user/x"), action
     assert not allowed(boundary, "iam:CreateRole", any_role, {})
     assert not allowed(boundary, "iam:DeleteRolePermissionsBoundary", any_role)
-    assert not allowed(boundary, "iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole")
+    assert not allowed(
+        boundary, "iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"
+    )
 
 
 # --- execution role fields ------------------------------------------------------------------------
@@ -416,4 +430,9 @@ def test_launch_role_creates_only_bounded_roles(compiled):
 def test_boundary_text_is_printed_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     assert "/manifestc-app/<name>/" in readme
-    assert textwrap.dedent("PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/manifestc/<name>/<name>-boundary") in readme
+    assert (
+        textwrap.dedent(
+            "PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/manifestc/<name>/<name>-boundary"
+        )
+        in readme
+    )
