@@ -28,6 +28,20 @@ Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
 
+def template_file(manifest: Manifest, name: str) -> str:
+    """The display path of an emitted file, as lint findings name it."""
+    return f"out/{manifest.name}/{name}"
+
+
+# Checks import Templates and template_file from here, so they are imported after them.
+from .handlers import check_handler_permissions  # noqa: E402 - needs Templates and template_file above
+from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+
+CHECKS: tuple[Check, ...] = (check_quotas, check_handler_permissions)
+
+LINK_CHECKS: tuple[LinkCheck, ...] = ()
+
+
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     """Every per-manifest readiness check over one manifest's rendered templates."""
     found: list[Diagnostic] = []
@@ -42,16 +56,3 @@ def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diag
     for check in LINK_CHECKS:
         found.extend(check(compiled))
     return found
-
-
-def template_file(manifest: Manifest, name: str) -> str:
-    """The display path of an emitted file, as lint findings name it."""
-    return f"out/{manifest.name}/{name}"
-
-
-# The registry of checks, after the helpers the check modules import from this package.
-from .handlers import check_handler_permissions  # noqa: E402
-
-CHECKS: tuple[Check, ...] = (check_handler_permissions,)
-
-LINK_CHECKS: tuple[LinkCheck, ...] = ()
