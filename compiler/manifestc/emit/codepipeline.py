@@ -29,7 +29,7 @@ from .iam import (
     allow,
     app_role_statements,
     artifact_statements,
-    connection_service,
+    connection_actions,
     ecs_deploy_statements,
     policy,
     service_role,
@@ -605,7 +605,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
 def _source_statements(ctx: Context) -> list:
     source = ctx.manifest.source
     if source.provider == "codestar":
-        actions = [Action(connection_service(source.connection_arn), "UseConnection")]
+        actions = connection_actions("UseConnection")
         return [allow(actions, [ctx.value("connection_arn")], sid="SourceConnection")]
     if source.provider == "s3":
         return [

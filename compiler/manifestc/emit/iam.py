@@ -115,6 +115,18 @@ def report_statements(report_group_ids: list[str]) -> list[Statement]:
     ]
 
 
+# A connection is reachable under both IAM service prefixes (AWS CodeConnections User Guide,
+# "Service name change": codestar-connections became codeconnections in 2024; either ARN spelling
+# and either action prefix work). A product whose provisioner passes the other spelling than the
+# manifest's default must still be allowed: grant both.
+CONNECTION_SERVICES = ("codeconnections", "codestar-connections")
+
+
+def connection_actions(*names: str) -> list[Action]:
+    """`names` (UseConnection, ...) under both connection service prefixes."""
+    return [Action(service, name) for service in CONNECTION_SERVICES for name in names]
+
+
 def connection_service(connection_arn: str) -> str:
     """The IAM service prefix of a connection: `codestar-connections` or `codeconnections`,
     as its ARN says (connections created since the 2024 rename are codeconnections)."""

@@ -14,8 +14,17 @@ from awacs.aws import Action, ArnEquals, ArnLike, ArnNotEquals, Condition, Deny,
 from troposphere import GetAtt, Ref, Sub, iam
 
 from .. import registry
-from .context import Context, camel
-from .iam import BOUNDARY_CONDITIONED_ROLE_ACTIONS, WITHHELD_ACTIONS, allow, boundary_arn, policy, service_role
+from .context import PARAMETERS, Context, camel
+from .iam import (
+    BOUNDARY_CONDITIONED_ROLE_ACTIONS,
+    CONNECTION_SERVICES,
+    WITHHELD_ACTIONS,
+    allow,
+    boundary_arn,
+    connection_actions,
+    policy,
+    service_role,
+)
 
 # What CloudFormation may call for each resource type: the handler permissions of the type's
 # registry schema (registry.py, from cfn-lint's copy of the CloudFormation registry). This module
@@ -291,7 +300,7 @@ def template_permissions(ctx: Context, template, launch: bool = False) -> list:
     ]
     statements.extend(_boundary_is_fixed(ctx, launch))
     if ctx.manifest.source.provider == "codestar":
-        statements.append(_connection_statement(ctx))
+        statements.append(_connection_statement(ctx, launch))
     if unscoped:
         # Service Authorization Reference: these actions list no resource type, so only "*" works.
         statements.append(
@@ -300,29 +309,23 @@ def template_permissions(ctx: Context, template, launch: bool = False) -> list:
     return statements
 
 
-# A connection's IAM service prefix is the one its ARN carries; connections created before the
-# 2024 rename have `codestar-connections` ARNs and are also reachable as `codeconnections` (AWS
-# CodeConnections User Guide, "Service name change"). Grant both, so a product template handed a
-# connection of either form works.
-CONNECTION_SERVICES = ("codeconnections", "codestar-connections")
-
-
-def connection_arns(ctx: Context) -> list:
-    """The source connection under both service prefixes (one connection, two ARN spellings)."""
+def connection_arns(ctx: Context, launch: bool) -> list:
+    """The source connection under both ARN spellings (one connection, two service prefixes)."""
     if ctx.parameterised("connection_arn"):
-        # a provisioner-chosen connection (catalog parameter): any connection of the account
+        if not launch:
+            # in the product template itself: exactly the provisioner's connection
+            return [Ref(PARAMETERS["connection_arn"])]
+        # the launch role serves every provisioner, whose connection it cannot know
         return [Sub(f"arn:${{AWS::Partition}}:{s}:*:${{AWS::AccountId}}:connection/*") for s in CONNECTION_SERVICES]
     arn = ctx.manifest.source.connection_arn
     parts = arn.split(":")
     return [":".join(parts[:2] + [s] + parts[3:]) for s in CONNECTION_SERVICES]
 
 
-def _connection_statement(ctx: Context):
+def _connection_statement(ctx: Context, launch: bool):
     """A pipeline source action (and a webhook project) on a connection is created by passing it."""
     return allow(
-        [Action(s, a) for s in CONNECTION_SERVICES for a in ("PassConnection", "UseConnection")],
-        connection_arns(ctx),
-        sid="PassConnection",
+        connection_actions("PassConnection", "UseConnection"), connection_arns(ctx, launch), sid="PassConnection"
     )
 
 
@@ -383,7 +386,7 @@ def policy_size(statements: list) -> int:
                 text = text[0] if isinstance(text, list) else text
                 for name, longest in _PSEUDO_LONGEST.items():
                     text = text.replace(name, longest)
-                return re.sub(r"\$\{[^}]+\}", "x" * 24, text)
+                return re.sub(r"\$\{[^}]+\}", "x" * 80, text)
             if "Fn::GetAtt" in value or "Ref" in value:
                 return "x" * 100  # a KMS key or similar ARN
             return {k: resolve(v) for k, v in value.items()}
@@ -397,8 +400,13 @@ def policy_size(statements: list) -> int:
 _PSEUDO_LONGEST = {"${AWS::Partition}": "aws-us-gov", "${AWS::Region}": "ap-southeast-5", "${AWS::AccountId}": "0" * 12}
 
 
+# Packing margin under a quota: sizes are estimates until CloudFormation resolves the references.
+PACKING_MARGIN = 512
+
+
 def split_statements(statements: list, limit: int) -> list[list]:
-    """Statements in order, packed into documents each under `limit` characters."""
+    """Statements in order, packed into documents each under `limit` characters (less a margin)."""
+    limit -= PACKING_MARGIN
     documents: list[list] = [[]]
     for statement in statements:
         if documents[-1] and policy_size(documents[-1] + [statement]) > limit:
