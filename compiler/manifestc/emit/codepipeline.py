@@ -30,6 +30,7 @@ from .iam import (
     app_role_statements,
     artifact_statements,
     connection_actions,
+    connection_resources,
     ecs_deploy_statements,
     policy,
     service_role,
@@ -606,7 +607,7 @@ def _source_statements(ctx: Context) -> list:
     source = ctx.manifest.source
     if source.provider == "codestar":
         actions = connection_actions("UseConnection")
-        return [allow(actions, [ctx.value("connection_arn")], sid="SourceConnection")]
+        return [allow(actions, connection_resources(ctx), sid="SourceConnection")]
     if source.provider == "s3":
         return [
             allow(

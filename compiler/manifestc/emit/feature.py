@@ -12,7 +12,7 @@ from troposphere import codebuild as cb
 
 from .. import aws
 from .context import Context
-from .iam import allow, connection_actions, service_role
+from .iam import allow, connection_actions, connection_resources, service_role
 
 
 def glob_to_regex(pattern: str) -> str:
@@ -68,7 +68,7 @@ def source_access_statements(ctx: Context) -> list:
             allow([codecommit.GitPull], [ctx.arn("codecommit", ctx.sub_value("repository"))], sid="CloneRepository")
         ]
     actions = [action for action in connection_actions("UseConnection", "GetConnection", "GetConnectionToken")]
-    return [allow(actions, [ctx.value("connection_arn")], sid="UseConnection")]
+    return [allow(actions, connection_resources(ctx), sid="UseConnection")]
 
 
 def emit_feature_rule(ctx: Context) -> None:

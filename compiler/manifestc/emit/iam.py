@@ -127,6 +127,20 @@ def connection_actions(*names: str) -> list[Action]:
     return [Action(service, name) for service in CONNECTION_SERVICES for name in names]
 
 
+def connection_spellings(connection_arn: str) -> list[str]:
+    """One connection ARN under both service prefixes (cfn-lint I3510 and IAM match the action's
+    prefix against the resource's)."""
+    parts = connection_arn.split(":")
+    return [":".join(parts[:2] + [service] + parts[3:]) for service in CONNECTION_SERVICES]
+
+
+def connection_resources(ctx: Context) -> list:
+    """The source connection as policy resources: both spellings, or the provisioner's value."""
+    if ctx.parameterised("connection_arn"):
+        return [ctx.value("connection_arn")]
+    return connection_spellings(ctx.manifest.source.connection_arn)
+
+
 def connection_service(connection_arn: str) -> str:
     """The IAM service prefix of a connection: `codestar-connections` or `codeconnections`,
     as its ARN says (connections created since the 2024 rename are codeconnections)."""

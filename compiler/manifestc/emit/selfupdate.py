@@ -22,6 +22,7 @@ from .iam import (
     allow,
     boundary_arn,
     connection_actions,
+    connection_spellings,
     policy,
     service_role,
 )
@@ -317,9 +318,7 @@ def connection_arns(ctx: Context, launch: bool) -> list:
             return [Ref(PARAMETERS["connection_arn"])]
         # the launch role serves every provisioner, whose connection it cannot know
         return [Sub(f"arn:${{AWS::Partition}}:{s}:*:${{AWS::AccountId}}:connection/*") for s in CONNECTION_SERVICES]
-    arn = ctx.manifest.source.connection_arn
-    parts = arn.split(":")
-    return [":".join(parts[:2] + [s] + parts[3:]) for s in CONNECTION_SERVICES]
+    return connection_spellings(ctx.manifest.source.connection_arn)
 
 
 def _connection_statement(ctx: Context, launch: bool):
