@@ -36,8 +36,13 @@ def template_file(manifest: Manifest, name: str) -> str:
 # Checks import Templates and template_file from here, so they are imported after them.
 from .handlers import check_handler_permissions  # noqa: E402 - needs Templates and template_file above
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+from .reachability import check_private_reachability  # noqa: E402 - likewise
 
+<<<<<<< HEAD
 CHECKS: tuple[Check, ...] = (check_quotas, check_handler_permissions)
+=======
+CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability)
+>>>>>>> main
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
