@@ -295,7 +295,6 @@ CODES: dict[str, CodeInfo] = {
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
-<<<<<<< HEAD
     "MC265": _e(
         "escalating execution policy",
         "An execution policy such as AdministratorAccess or IAMFullAccess lets an application template create roles without the pipeline's permissions boundary, which makes a commit to the application template an administrator. The created execution role already manages the stack's own roles under the boundary; choose a policy without IAM.",
@@ -315,7 +314,7 @@ CODES: dict[str, CodeInfo] = {
     "MC612": _e(
         "unscoped grant of a scopable action",
         'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
-=======
+    ),
     "MC275": _e(
         "a private build reaches a public host",
         "The build runs in private subnets whose security group reaches only the VPC endpoints (and network.egress), so a command that calls a public host times out: a package registry CodeArtifact does not stand in for (or that the job is not logged in to), a vulnerability database (NVD, PyPI advisories, vuln.go.dev), Docker Hub or public ECR images, semgrep.dev rules. The message names the command and the hosts (table: reach.py); the hint says what to use instead. With a NAT in the subnets, declare it: network.egress [{port: 443, cidr: 0.0.0.0/0, description: ...}].",
@@ -343,7 +342,6 @@ CODES: dict[str, CodeInfo] = {
     "MC632": _e(
         "AWS call without its VPC endpoint (readiness)",
         "Readiness check over the emitted buildspecs: a private build calls an AWS service (`aws <service> ...`) whose interface endpoint the VPC does not get. Add it to network.endpoints, or use endpoints: auto.",
->>>>>>> main
     ),
     "MC290": _e(
         "too many resources",

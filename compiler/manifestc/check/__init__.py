@@ -38,11 +38,7 @@ from .handlers import check_handler_permissions  # noqa: E402 - needs Templates 
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
 
-<<<<<<< HEAD
-CHECKS: tuple[Check, ...] = (check_quotas, check_handler_permissions)
-=======
-CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability)
->>>>>>> main
+CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability, check_handler_permissions)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
