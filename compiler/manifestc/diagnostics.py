@@ -303,6 +303,26 @@ CODES: dict[str, CodeInfo] = {
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
+    "MC265": _e(
+        "escalating execution policy",
+        "An execution policy such as AdministratorAccess or IAMFullAccess lets an application template create roles without the pipeline's permissions boundary, which makes a commit to the application template an administrator. The created execution role already manages the stack's own roles under the boundary; choose a policy without IAM.",
+    ),
+    "MC266": _e(
+        "administrator execution role",
+        "execution_role names an administrator role or another tool's deployment role (CDK bootstrap, Organizations, Control Tower, StackSets, IAM Identity Center). CloudFormation would deploy the application template with it, unbounded. Leave execution_role unset so manifestc creates a bounded one.",
+    ),
+    "MC610": _e(
+        "deploying role lacks handler permissions",
+        "A role CloudFormation or Service Catalog deploys a template with (the self-update role, a launch role) lacks an IAM action that the CloudFormation registry schema of a resource type in that template lists in its handlers (create, read, update, delete, list). The deployment would fail with AccessDenied, often leaving the stack in UPDATE_ROLLBACK_FAILED. Source: the registry schemas cfn-lint ships.",
+    ),
+    "MC611": _e(
+        "role creation without the boundary",
+        "A role may create roles or put/attach policies on roles without an iam:PermissionsBoundary condition. Whoever controls what it deploys could mint a role with any permissions. Every role that can create roles must require the pipeline's permissions boundary.",
+    ),
+    "MC612": _e(
+        "unscoped grant of a scopable action",
+        'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
+    ),
     "MC275": _e(
         "a private build reaches a public host",
         "The build runs in private subnets whose security group reaches only the VPC endpoints (and network.egress), so a command that calls a public host times out: a package registry CodeArtifact does not stand in for (or that the job is not logged in to), a vulnerability database (NVD, PyPI advisories, vuln.go.dev), Docker Hub or public ECR images, semgrep.dev rules. The message names the command and the hosts (table: reach.py); the hint says what to use instead. With a NAT in the subnets, declare it: network.egress [{port: 443, cidr: 0.0.0.0/0, description: ...}].",

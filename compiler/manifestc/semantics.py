@@ -507,6 +507,64 @@ def _coverage_format(coverage: str, preset: dict[str, Any]) -> str:
     return preset.get("coverage_format", "COBERTURAXML")
 
 
+# Managed policies an execution role may not carry: each grants IAM (or everything), so a stack
+# deployed with it could mint an unbounded role. (AWS managed policy reference:
+# https://docs.aws.amazon.com/aws-managed-policy/latest/reference/policy-list.html)
+ESCALATING_POLICIES = {
+    "AdministratorAccess": "grants every action, IAM included",
+    "IAMFullAccess": "grants every IAM action",
+    "AWSOrganizationsFullAccess": "grants Organizations, which can create accounts and move them",
+    "AdministratorAccess-Amplify": "grants IAM role creation without a boundary",
+    "AdministratorAccess-AWSElasticBeanstalk": "grants IAM role creation without a boundary",
+}
+
+# Roles of other tools and of the organisation that are administrators by design: deploying an
+# application stack with one of them lets its template do anything. Name patterns (fnmatch) of the
+# role name after the last `/`; sources: CDK bootstrap ("cdk-<qualifier>-cfn-exec-role-..."), AWS
+# Organizations (OrganizationAccountAccessRole), Control Tower (AWSControlTowerExecution), StackSets
+# (AWSCloudFormationStackSetExecutionRole), IAM Identity Center (AWSReservedSSO_*).
+ADMIN_ROLE_PATTERNS = (
+    "cdk-*",
+    "OrganizationAccountAccessRole",
+    "AWSControlTowerExecution",
+    "AWSCloudFormationStackSetExecutionRole",
+    "AWSReservedSSO_*",
+    "*Admin*",
+    "*admin*",
+)
+
+
+def _check_execution_iam(check: _Checker, raw: dict[str, Any], index: int) -> None:
+    """Execution roles and policies that would let an application template escalate."""
+    import fnmatch
+
+    for position, arn in enumerate(raw.get("execution_policies") or []):
+        name = str(arn).rsplit("/", 1)[-1]
+        if name in ESCALATING_POLICIES:
+            check.error(
+                "MC265",
+                f"execution policy `{name}` {ESCALATING_POLICIES[name]}: an application stack deployed "
+                "with it could create roles outside the pipeline's permissions boundary",
+                ("targets", index, "execution_policies", position),
+                hint="use PowerUserAccess (the default) or a policy without IAM; the execution role may already "
+                "create roles under the boundary (README: Security)",
+            )
+    role = raw.get("execution_role")
+    if role:
+        name = str(role).rsplit("/", 1)[-1]
+        for pattern in ADMIN_ROLE_PATTERNS:
+            if fnmatch.fnmatchcase(name, pattern):
+                check.error(
+                    "MC266",
+                    f"execution_role `{name}` is an administrator role (or another tool's, matching `{pattern}`): "
+                    "a template deployed with it can do anything, IAM included",
+                    ("targets", index, "execution_role"),
+                    hint="leave execution_role unset: manifestc creates an execution role bounded by the "
+                    "pipeline's permissions boundary",
+                )
+                break
+
+
 def _targets(check: _Checker) -> tuple[Target, ...]:
     raw_targets = check.doc["targets"]
     check.unique(raw_targets, "targets", "target")
@@ -523,6 +581,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
+        _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
                 raw["stack_invalid"] = True

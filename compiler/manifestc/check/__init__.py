@@ -37,6 +37,7 @@ def template_file(manifest: Manifest, name: str) -> str:
 from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  # noqa: E402
 from .encryption import check_decrypt  # noqa: E402
 from .glue_scripts import check_glue_scripts  # noqa: E402
+from .handlers import check_handler_permissions  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
@@ -45,6 +46,7 @@ CHECKS: tuple[Check, ...] = (
     check_decrypt,
     check_quotas,
     check_private_reachability,
+    check_handler_permissions,
     check_deploy_collisions,
     check_lifecycle,
     check_glue_scripts,

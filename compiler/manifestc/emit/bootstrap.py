@@ -11,13 +11,32 @@ from __future__ import annotations
 
 from awacs import iam as aiam
 from awacs import kms, s3, sts
-from awacs.aws import Action, Allow, ArnLike, Condition, Principal, Statement, StringEquals, StringLike
-from troposphere import Sub, Template, iam
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    Condition,
+    Principal,
+    Statement,
+    StringEquals,
+    StringLike,
+)
+from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
-from .codepipeline import stack_name, stack_role_actions
+from .codepipeline import stack_name
 from .context import Context
-from .iam import allow, ecs_deploy_statements, policy, replace_failed_stacks, service_trust, stack_deploy_actions
+from .iam import (
+    BOUNDARY,
+    allow,
+    app_role_statements,
+    boundary_policy,
+    ecs_deploy_statements,
+    policy,
+    replace_failed_stacks,
+    service_trust,
+    stack_deploy_actions,
+)
 from .storage import emit_storage
 
 
@@ -108,6 +127,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             ArnLike({"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:role/manifestc/{m.name}/*")})
         ),
     )
+    # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
+    ctx.add(boundary_policy(m.name))
     ctx.add(
         iam.Role(
             "DeployRole",
@@ -116,6 +137,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             Description=f"Assumed by pipeline {m.name} in {tooling} to deploy to this account",
             AssumeRolePolicyDocument=policy(trust),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+            PermissionsBoundary=Ref(BOUNDARY),
         )
     )
     if exec_policies:
@@ -128,13 +150,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 for r in e.regions
             }
         )
-        exec_statements = [
-            allow(
-                stack_role_actions(),
-                [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*") for s in exec_stacks],
-                sid="RolesOfTheseStacks",
-            )
-        ]
+        exec_statements = app_role_statements(m.name, exec_stacks)
         if any(m.target(n).type == "lambda" for e in envs for n in e.targets if m.target(n).deploys_stack):
             # Lambda fetches a packaged function's code from the artifact bucket with the caller's
             # (this role's) permissions: read it, and decrypt it with the tooling account's key.
@@ -153,6 +169,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                         PolicyDocument=policy(*exec_statements),
                     )
                 ],
+                PermissionsBoundary=Ref(BOUNDARY),
             )
         )
     ctx.apply_tags()

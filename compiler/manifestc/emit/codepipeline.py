@@ -28,8 +28,10 @@ from .context import Context, camel
 from .glue import script_key_parameter
 from .iam import (
     allow,
+    app_role_statements,
     artifact_statements,
-    connection_service,
+    connection_actions,
+    connection_resources,
     ecs_deploy_statements,
     policy,
     replace_failed_stacks,
@@ -518,8 +520,9 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
     """The role CloudFormation uses to deploy a same-account target's stack: given, or created.
 
     The created role gets the target's managed policies (PowerUserAccess by default, which has no
-    IAM) plus IAM role management limited to roles named after the stacks it deploys, so an app
-    stack can create its own roles but not touch anyone else's.
+    IAM) plus IAM role management limited to roles under the stack's compiler-owned path
+    (`/manifestc-app/<pipeline>/<stack>/`) that carry the pipeline's permissions boundary, so an
+    app stack can create its own roles, bounded, and not touch anyone else's.
     """
     if target.execution_role:
         return target.execution_role
@@ -528,10 +531,8 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
         return GetAtt(logical_id, "Arn")
     m = ctx.manifest
     stacks = sorted({stack_name(m, target, env, region) for region in env.regions})
-    role_arns = [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*") for s in stacks]
-    statements = [
-        allow(stack_role_actions(), role_arns, sid="RolesOfThisStack"),
-    ] + artifact_statements(ctx, write=False)
+    # the stack's own roles: under a compiler-owned path per stack and carrying the boundary
+    statements = app_role_statements(m.name, stacks) + artifact_statements(ctx, write=False)
     service_role(
         ctx,
         logical_id,
@@ -540,25 +541,6 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
         managed=[Sub(p.replace("arn:aws:", "arn:${AWS::Partition}:")) for p in target.execution_policies],
     )
     return GetAtt(logical_id, "Arn")
-
-
-def stack_role_actions() -> list:
-    """IAM actions a deployed app stack needs to manage its own roles."""
-    return [
-        aiam.CreateRole,
-        aiam.DeleteRole,
-        aiam.GetRole,
-        aiam.UpdateRole,
-        aiam.TagRole,
-        aiam.UntagRole,
-        aiam.PutRolePolicy,
-        aiam.DeleteRolePolicy,
-        aiam.GetRolePolicy,
-        aiam.AttachRolePolicy,
-        aiam.DetachRolePolicy,
-        aiam.UpdateAssumeRolePolicy,
-        aiam.PassRole,
-    ]
 
 
 def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
@@ -651,8 +633,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
 def _source_statements(ctx: Context) -> list:
     source = ctx.manifest.source
     if source.provider == "codestar":
-        actions = [Action(connection_service(source.connection_arn), "UseConnection")]
-        return [allow(actions, [ctx.value("connection_arn")], sid="SourceConnection")]
+        actions = connection_actions("UseConnection")
+        return [allow(actions, connection_resources(ctx), sid="SourceConnection")]
     if source.provider == "s3":
         return [
             allow(

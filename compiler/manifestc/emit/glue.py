@@ -20,7 +20,15 @@ from troposphere import kms as tkms
 from .. import __version__
 from ..model import Glue, GlueCrawler, GlueJob, Manifest
 from .context import Context, camel
-from .iam import allow, key_admin_statement, logs_key_statement, policy, service_trust
+from .iam import (
+    allow,
+    app_role_path,
+    boundary_arn,
+    key_admin_statement,
+    logs_key_statement,
+    policy,
+    service_trust,
+)
 
 
 def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -96,10 +104,13 @@ def script_key_parameter(m: Manifest) -> str | None:
     return m.glue.scripts_key
 
 
-def _role(t: Template, logical_id: str, statements: list) -> None:
+def _role(t: Template, logical_id: str, statements: list, pipeline: str) -> None:
     t.add_resource(
         iam.Role(
             logical_id,
+            # the execution role may create only roles under this stack's path, with the boundary
+            Path=Sub(app_role_path(pipeline)),
+            PermissionsBoundary=boundary_arn(pipeline),
             AssumeRolePolicyDocument=service_trust("glue.amazonaws.com"),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
         )
@@ -269,7 +280,7 @@ def emit_glue(ctx: Context) -> Template:
                 sid="GlueMetrics",
             )
         )
-        _role(t, "JobRole", statements)
+        _role(t, "JobRole", statements, m.name)
     if glue.crawlers:
         buckets, objects = _s3_arns(crawled)
         _role(
@@ -282,6 +293,7 @@ def emit_glue(ctx: Context) -> Template:
             ]
             + key
             + glue_logs,
+            m.name,
         )
 
     t.add_resource(
