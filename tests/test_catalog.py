@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import build_manifests, with_changes
+from manifestc import __version__
 from manifestc.api import check_manifest
 from manifestc.cli import cli
 
@@ -125,10 +126,15 @@ def test_bad_catalog_input(write_manifest):
     assert errors(parameters=["repository", "region"]) == [("MC104", "catalog.parameters[1]")]
 
 
-def test_regenerate_on_a_product_warns(write_manifest):
+def test_regenerate_on_a_product_is_an_error(write_manifest):
     text = with_changes(catalog=CATALOG)
-    codes = [(d.severity.value, d.code) for d in check_manifest(write_manifest(text)).diagnostics]
-    assert codes == [("warning", "MC255")]
+    [error] = check_manifest(write_manifest(text)).diagnostics
+    assert (error.severity.value, error.code) == ("error", "MC263")
+    assert "regenerate: false" in error.hint and error.line > 1
+    text = with_changes(catalog=CATALOG, regenerate={"install": f"manifestc=={__version__}"})
+    [error] = check_manifest(write_manifest(text)).diagnostics
+    assert error.code == "MC263" and error.dotted_path() == "regenerate"
+    assert check_manifest(write_manifest(with_changes(catalog=CATALOG, regenerate=False))).diagnostics == []
 
 
 def _free_port() -> int:

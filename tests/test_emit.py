@@ -74,8 +74,12 @@ def test_self_update_stage_rebuilds_and_updates_its_own_stack(template):
     assert deploy["Configuration"]["StackName"] == {"Ref": "AWS::StackName"}
     assert deploy["Configuration"]["TemplatePath"] == "SelfUpdate::pipeline.yaml"
     spec = template["Resources"]["UpdateProject"]["Properties"]["Source"]["BuildSpec"]
-    assert "manifestc==0.1.0" in spec
-    assert "manifestc build manifest.yaml" in spec
+    env = {
+        v["Name"]: v["Value"]
+        for v in template["Resources"]["UpdateProject"]["Properties"]["Environment"]["EnvironmentVariables"]
+    }
+    assert env["MANIFESTC_TOOLCHAIN"] == "manifestc==0.1.0"
+    assert 'manifestc recompile "$CODEBUILD_SRC_DIR"/' in spec and "python-service.yaml --repo-root" in spec
 
 
 def test_no_wildcard_actions_and_resources_only_where_unscoped(template):

@@ -170,7 +170,8 @@ def test_codestar_errors(write_manifest):
 
 
 def test_s3_source_starts_on_object_created(write_manifest):
-    t = pipeline(write_manifest, with_changes(source={"provider": "s3", "repository": "my-sources/app/source.zip"}))
+    s3 = {"provider": "s3", "repository": "my-sources/app/source.zip"}
+    t = pipeline(write_manifest, with_changes(source=s3, regenerate={"path": "manifest.yaml"}))
     [action] = stages(t)["Source"]
     assert action["Configuration"] == {
         "S3Bucket": "my-sources",

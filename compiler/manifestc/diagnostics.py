@@ -288,10 +288,6 @@ CODES: dict[str, CodeInfo] = {
         "manifests in one VPC disagree",
         "Manifests that share a VPC list different subnets; the shared endpoint stack can use only one set (interface endpoints take one subnet per AZ). It uses the first pipeline's by name.",
     ),
-    "MC255": _w(
-        "regenerate on a product",
-        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
-    ),
     "MC256": _w(
         "products disagree on their portfolio",
         "Manifests naming the same catalog.portfolio give it different providers; the shared catalog uses the first by pipeline name.",
@@ -302,6 +298,26 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
+    ),
+    "MC260": _e(
+        "unpinned self-update toolchain",
+        "`regenerate.install` names what the self-update build installs and runs; its output is deployed by the self-update role. Only a hash-pinned wheelhouse in your own S3 is accepted: `manifestc==<version>` (the wheelhouse `manifestc wheelhouse` writes, uploaded to the artifact bucket under `_manifestc/toolchain/<version>/`) or `s3://<bucket>/<prefix>/`. Package names from an index, git URLs and download links are refused: whoever controls them controls your pipeline.",
+    ),
+    "MC261": _e(
+        "bad regenerate.path",
+        "`regenerate.path` is the manifest's path inside the source repository, relative, with no `..`, ending in .yaml or .yml.",
+    ),
+    "MC262": _e(
+        "s3 source needs regenerate.path",
+        "With an S3 source the self-update build compiles a file from the unpacked zip; say which (`regenerate: {path: manifest.yaml}`), or set `regenerate: false`.",
+    ),
+    "MC263": _e(
+        "regenerate on a product",
+        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: every copy would stall at UpdatePipeline or change a stack Service Catalog manages. Set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
+    ),
+    "MC264": _e(
+        "self-update refused",
+        "The self-update build (`manifestc recompile`) compiled the committed manifest but will not update the pipeline: the new `regenerate.install` toolchain does not install or compile, or the manifest needs a VPC endpoint the VPC does not have (update the shared network stack first, with the command printed). The pipeline keeps its current shape and toolchain; fix the manifest in a new commit.",
     ),
     "MC265": _e(
         "escalating execution policy",
@@ -418,6 +434,18 @@ CODES: dict[str, CodeInfo] = {
     "MC650": _e(
         "reader cannot decrypt",
         "A role reads objects of a KMS-encrypted bucket (or publishes to a KMS-encrypted topic) but is not allowed to use the key: S3 and SNS call KMS with the caller's permissions, so the read fails with AccessDenied at run time. Across accounts both the role's policy and the key policy must allow it. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC600": _e(
+        "toolchain installed from an index",
+        "A build that runs manifestc (the self-update Recompile, the glue template build) must install it only from its hash-pinned wheelhouse: `pip --isolated install --no-index --require-hashes`, nothing fetched from a package index, a VCS or a URL. Otherwise whoever controls that source controls what the self-update role deploys.",
+    ),
+    "MC601": _e(
+        "toolchain not isolated from the checkout",
+        "A build that runs manifestc must install it in a fresh directory outside the checkout and run it as `venv/bin/python -I -m manifestc` (no module of the repository importable), compiling into a fresh directory (`manifestc recompile`), never reading an output directory committed to the repository.",
+    ),
+    "MC602": _e(
+        "toolchain writable by the pipeline",
+        "The toolchain is read from the artifact bucket, but the bucket policy does not deny the pipeline's roles writes under `_manifestc/toolchain/`: a build a committer scripts could replace it.",
     ),
     "MC651": _e(
         "template too large",

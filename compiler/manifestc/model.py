@@ -317,10 +317,32 @@ class Notifications:
 
 
 @dataclass(frozen=True)
+class Toolchain:
+    """Where the self-update build installs manifestc from: a hash-pinned wheelhouse in S3
+    (`requirements.txt` with `--hash=sha256:` lines beside the wheels), never a public index."""
+
+    bucket: str | None  # None: the pipeline's artifact bucket
+    prefix: str  # ends with "/"
+
+
+# The artifact-bucket prefix of the toolchains (`manifestc==<version>`). It starts with "_",
+# which no pipeline name does, so CodePipeline's own artifact keys (`<pipeline name>/...`)
+# never fall under it; the artifact bucket policy denies writes there to every pipeline role.
+TOOLCHAIN_PREFIX = "_manifestc/toolchain/"
+
+
+@dataclass(frozen=True)
 class Regenerate:
     enabled: bool
-    install: str
-    path: str
+    install: str  # canonical: `manifestc==<version>` or `s3://<bucket>/<prefix>/`
+    path: str  # the manifest's path inside the source repository
+
+    @property
+    def toolchain(self) -> Toolchain:
+        if self.install.startswith("s3://"):
+            bucket, _, prefix = self.install[len("s3://") :].partition("/")
+            return Toolchain(bucket, prefix)
+        return Toolchain(None, f"{TOOLCHAIN_PREFIX}{self.install.split('==', 1)[1]}/")
 
 
 @dataclass(frozen=True)

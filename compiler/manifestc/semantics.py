@@ -114,8 +114,14 @@ class _Checker:
         return False
 
 
-def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tuple[Manifest | None, list[Diagnostic]]:
-    """Check cross-field rules and build the frozen model. Returns (None, errors) on failure."""
+def build_model(
+    doc: dict[str, Any], marks: Marks, file: str, digest: str, repo_path: str | None = None
+) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Check cross-field rules and build the frozen model. Returns (None, errors) on failure.
+
+    `repo_path` is the manifest's path inside its repository (the `regenerate.path` default);
+    None: the file name.
+    """
     check = _Checker(doc, marks, file)
     _check_dynamic_references(check, doc, ())
     targets = _targets(check)
@@ -128,10 +134,10 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     _check_names(check, doc["name"], tests)
     gates = _quality_gates(check)
     notifications = _notifications(check)
+    regenerate = _regenerate(check, repo_path or file)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
-    regen = doc["regenerate"]
     manifest = Manifest(
         file=file,
         digest=digest,
@@ -147,7 +153,7 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         tests=tests,
         environments=environments,
         targets=targets,
-        regenerate=Regenerate(regen["enabled"], regen["install"] or f"manifestc=={__version__}", regen["path"]),
+        regenerate=regenerate,
         quality_gates=gates,
         notifications=notifications,
     )
@@ -1244,12 +1250,13 @@ def _catalog(check: _Checker, m: Manifest) -> Catalog:
                 "MC202", f"keep_versions repeats the current version {version}", path + ("keep_versions", index)
             )
     if m.regenerate.enabled:
-        check.warn(
-            "MC255",
-            "a provisioned pipeline updates through new product versions, not by recompiling a "
-            "manifest in the provisioner's repository",
-            path,
-            hint="set `regenerate: false` for products",
+        check.error(
+            "MC263",
+            "a product pipeline cannot update itself: every provisioned copy would stall at "
+            "UpdatePipeline (the provisioner's repository has no manifest of yours) or change a "
+            "stack Service Catalog manages behind its back",
+            ("regenerate",) if ("regenerate",) in check.marks.keys else path,
+            hint="set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines",
         )
     return Catalog(
         portfolio=raw["portfolio"],
@@ -1629,3 +1636,55 @@ _COLLISION_HINTS = {
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
+
+
+# `regenerate.install`: only hash-pinned wheelhouses in the organisation's own storage. A
+# version (`manifestc==X.Y.Z`: the wheelhouse `manifestc wheelhouse` wrote, uploaded to the
+# artifact bucket) or an S3 prefix holding one. Nothing that reaches a package index, a VCS or
+# a URL: whoever controls those controls the templates the self-update role deploys.
+_INSTALL_VERSION = re.compile(r"^manifestc==[0-9]+(\.[0-9]+)*([a-z]+[0-9]*)?(\.post[0-9]+)?(\.dev[0-9]+)?$")
+# S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html);
+# the prefix is kept to characters that need no quoting in a shell or an IAM ARN.
+_INSTALL_S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9._-]+/)*$")
+_MANIFEST_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\.ya?ml$")
+
+
+def _regenerate(check: _Checker, default_path: str) -> Regenerate:
+    raw = check.doc["regenerate"]
+    install = raw["install"] or f"manifestc=={__version__}"
+    if raw["install"] is not None:
+        install = install.strip()
+        if _INSTALL_S3.match(install + ("" if install.endswith("/") else "/")):
+            install = install if install.endswith("/") else install + "/"
+            if ".." in install:
+                check.error("MC260", f"`{raw['install']}`: `..` in a toolchain prefix", ("regenerate", "install"))
+        elif not _INSTALL_VERSION.match(install):
+            check.error(
+                "MC260",
+                f"regenerate.install `{raw['install']}` is not a pinned toolchain: the self-update build "
+                "installs manifestc only from a hash-pinned wheelhouse in your own S3 (never a package "
+                "index, a git URL or a download link, whose owner would control what the pipeline deploys)",
+                ("regenerate", "install"),
+                hint=f"use `manifestc=={__version__}` (the wheelhouse uploaded to the artifact bucket, see "
+                "`manifestc wheelhouse`) or `s3://<your-bucket>/<prefix>/`",
+            )
+    path = raw["path"]
+    if path is None:
+        if check.doc["regenerate"]["enabled"] and check.doc["source"]["provider"] == "s3":
+            check.error(
+                "MC262",
+                "an s3 source with self-update needs `regenerate.path`: the manifest's path inside the "
+                "source zip (the self-update build compiles that file from the unpacked object)",
+                ("regenerate",) if ("regenerate",) in check.marks.keys else ("source", "provider"),
+                hint="add `regenerate: {path: manifest.yaml}` (or where the zip holds it), or `regenerate: false`",
+            )
+        path = default_path
+    elif not _MANIFEST_PATH.match(path) or any(part == ".." for part in path.split("/")):
+        check.error(
+            "MC261",
+            f"regenerate.path `{path}` must be a relative path inside the repository to a .yaml/.yml file "
+            "(letters, digits, `._-`, `/` between parts, no `..`)",
+            ("regenerate", "path"),
+            hint="for example `deploy/pipeline.yaml`",
+        )
+    return Regenerate(raw["enabled"], install, path)

@@ -41,6 +41,7 @@ from .handlers import check_handler_permissions  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
+from .toolchain import check_toolchain  # noqa: E402 - likewise
 
 CHECKS: tuple[Check, ...] = (
     check_decrypt,
@@ -50,6 +51,7 @@ CHECKS: tuple[Check, ...] = (
     check_deploy_collisions,
     check_lifecycle,
     check_glue_scripts,
+    check_toolchain,
 )
 
 LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)

@@ -12,14 +12,15 @@ import shlex
 from dataclasses import dataclass
 
 import yaml
-from awacs import codeartifact, codebuild, ecr, secretsmanager, ssm, sts
+from awacs import codeartifact, codebuild, ecr, s3, secretsmanager, ssm, sts
 from awacs.aws import Action, Condition, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
-from ..model import Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite
+from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite, Toolchain
 from ..schemas_data import presets
+from ..toolchain import install_commands
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
@@ -80,6 +81,7 @@ class BuildJob:
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
     promote_repository: str | None = None  # ECR repository whose candidate image it promotes
     package_regions: tuple[str, ...] = ()  # other regions' artifact stores it uploads lambda code to
+    toolchain: Toolchain | None = None  # the self-update build reads this wheelhouse
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -601,24 +603,37 @@ def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
     return " && ".join(parts)
 
 
+# Where the self-update build writes what it deploys: replaced as a whole by `manifestc
+# recompile` (a committed directory of that name is deleted first, never read).
+SELF_UPDATE_OUT = ".manifestc-selfupdate"
+
+
 def _update_job(m: Manifest) -> BuildJob:
-    """The self-update build (SPEC §5.2): the same manifestc recompiles the committed manifest."""
+    """The self-update build (SPEC §5.2): the deployed toolchain recompiles the committed manifest.
+
+    Hermetic: the toolchain is the hash-pinned wheelhouse this template names, installed with
+    no index into a virtual environment in a fresh directory outside the checkout and run with
+    `python -I`; `manifestc recompile` compiles only the manifest file into a fresh temporary
+    directory and checks a changed toolchain before it is trusted (see recompile.py).
+    """
     python = presets()["python"]
-    out = ".manifestc-out"
-    # An organisation that serves packages from CodeArtifact serves manifestc from there too.
-    ca = dataclasses.replace(m.build.codeartifact, tool="pip") if m.build.codeartifact else None
+    chain = m.regenerate.toolchain
+    bucket = chain.bucket or "${ArtifactBucket}"
+    manifest = f'"$CODEBUILD_SRC_DIR"/{shlex.quote(m.regenerate.path)}'
     commands = (
-        "manifestc --version",
-        f"manifestc build {shlex.quote(m.regenerate.path)} --out {out} --diagnostics text",
+        'export MANIFESTC_HOME="$(mktemp -d "${TMPDIR:-/tmp}/manifestc.XXXXXXXX")"',
+        *install_commands("$MANIFESTC_TOOLCHAIN_URL"),
+        "venv/bin/python -I -m manifestc --version",
         (
-            f'test -f {out}/{m.name}/pipeline.yaml || {{ echo "the manifest no longer compiles to pipeline {m.name}; '
-            f'renaming a pipeline needs a new stack"; exit 1; }}'
+            f'venv/bin/python -I -m manifestc recompile {manifest} --repo-root "$CODEBUILD_SRC_DIR" '
+            f'--pipeline {m.name} --toolchain "$MANIFESTC_TOOLCHAIN" --artifact-bucket "$ARTIFACT_BUCKET" '
+            f'--out "$CODEBUILD_SRC_DIR/{SELF_UPDATE_OUT}"'
         ),
     )
     return BuildJob(
         purpose="update",
         logical_prefix="Update",
-        description=f"{m.name}: recompile the committed manifest with manifestc (self-update)",
+        description=f"{m.name}: recompile the committed manifest with the deployed manifestc toolchain (self-update)",
         image=python["images"]["x86_64"],
         environment_type="LINUX_CONTAINER",
         compute_type="BUILD_GENERAL1_SMALL",
@@ -626,17 +641,38 @@ def _update_job(m: Manifest) -> BuildJob:
         timeout=15,
         runtime_key=python["runtime_key"],
         runtime=str(python["default_runtime"]),
-        phases=(
+        phases=(("install", ()), ("build", commands)),
+        env=(
+            ("MANIFESTC_TOOLCHAIN", m.regenerate.install),
             (
-                "install",
-                _codeartifact_login(ca) + (f"python -m pip install --quiet {shlex.quote(m.regenerate.install)}",),
+                "MANIFESTC_TOOLCHAIN_URL",
+                Sub(f"s3://{bucket}/{chain.prefix}") if chain.bucket is None else m.regenerate.install,
             ),
-            ("build", commands),
+            ("ARTIFACT_BUCKET", Ref("ArtifactBucket")),
+            ("MANIFESTC_ACCOUNT", Sub("${AWS::AccountId}")),
         ),
         artifacts=("**/*",),
-        base_directory=f"{out}/{m.name}",
-        codeartifact=ca,
+        base_directory=SELF_UPDATE_OUT,
+        toolchain=chain,
     )
+
+
+def toolchain_statements(chain: Toolchain) -> list:
+    """Read the toolchain wheelhouse: list its prefix, get its objects (the artifact bucket's
+    objects are readable already; an organisation bucket is readable as a whole, so a
+    version upgrade in it needs no new grant)."""
+    if chain.bucket is None:
+        bucket = GetAtt("ArtifactBucket", "Arn")
+        prefix = f"{TOOLCHAIN_PREFIX}*"
+        objects = []
+    else:
+        bucket = Sub(f"arn:${{AWS::Partition}}:s3:::{chain.bucket}")
+        prefix = "*"
+        objects = [allow([s3.GetObject], [Sub(f"arn:${{AWS::Partition}}:s3:::{chain.bucket}/*")], sid="ToolchainRead")]
+    return [
+        allow([s3.ListBucket], [bucket], Condition(StringLike({"s3:prefix": prefix})), sid="ToolchainList"),
+        *objects,
+    ]
 
 
 def _escape_sub(text: str) -> str:
@@ -736,6 +772,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
     statements += vpc_statements(ctx)
+    if job.toolchain is not None:
+        statements += toolchain_statements(job.toolchain)
     if job.source != "pipeline":
         from .feature import source_access_statements
 

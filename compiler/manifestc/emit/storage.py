@@ -13,6 +13,7 @@ from troposphere import kms as tkms
 from troposphere import s3 as ts3
 
 from .. import aws
+from ..model import TOOLCHAIN_PREFIX
 from .context import Context
 from .iam import key_admin_statement, logs_key_statement, policy
 
@@ -153,7 +154,21 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             Action=[Action("s3", "*")],
             Resource=[GetAtt("ArtifactBucket", "Arn"), Sub("${ArtifactBucket.Arn}/*")],
             Condition=Condition(Bool({"aws:SecureTransport": "false"})),
-        )
+        ),
+        # The self-update toolchain (regenerate.install) lives under this prefix: no role of the
+        # pipeline (a build a committer scripts, above all) may replace it. Admins upload it.
+        Statement(
+            Sid="DenyToolchainWritesByPipelineRoles",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[s3.PutObject, s3.DeleteObject, s3.DeleteObjectVersion],
+            Resource=[Sub(f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*")],
+            Condition=Condition(
+                ArnLike(
+                    {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")}
+                )
+            ),
+        ),
     ]
     for account in ctx.manifest.extra_accounts:
         statements.append(
