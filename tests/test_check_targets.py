@@ -67,10 +67,13 @@ def test_different_accounts_do_not_collide(tmp_path):
     other = copy.deepcopy(templates)
     for stage in _stages(other):
         for action in stage["Actions"]:
-            if "RoleArn" in action and isinstance(action["RoleArn"], str):
-                action["RoleArn"] = (
-                    action["RoleArn"].replace("111111111111", "333333333333").replace("222222222222", "444444444444")
+            role = action.get("RoleArn")
+            if isinstance(role, dict) and "Fn::Sub" in role:  # partition-aware cross-account role ARNs
+                role["Fn::Sub"] = (
+                    role["Fn::Sub"].replace("111111111111", "333333333333").replace("222222222222", "444444444444")
                 )
+            elif isinstance(role, str):
+                action["RoleArn"] = role.replace("111111111111", "333333333333").replace("222222222222", "444444444444")
     copy_manifest = type(manifest)(**{**manifest.__dict__, "name": "ledger-copy"})
     assert link_deploy_collisions([(manifest, templates), (copy_manifest, other)]) == []
     assert len(link_deploy_collisions([(manifest, templates), (copy_manifest, templates)])) == 4

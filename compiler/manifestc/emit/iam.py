@@ -214,6 +214,8 @@ def replace_failed_stacks(stacks: list) -> Statement:
         stacks,
         sid="ReplaceFailedStacks",
     )
+
+
 # --- the permissions boundary ----------------------------------------------------------------
 # Every role a pipeline, its self-update, its execution roles or a Service Catalog launch role can
 # create carries this managed policy as its permissions boundary; roles that may create roles may
