@@ -287,11 +287,13 @@ def test_cross_account_deploys_through_bootstrap_roles(write_manifest):
     assert sorted(out) == ["bootstrap-111111111111.yaml", "bootstrap-222222222222.yaml", "pipeline.yaml"]
     t = out["pipeline.yaml"]
     prepare = stages(t)["staging"][0]
-    assert prepare["RoleArn"] == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-deploy"
-    assert (
-        prepare["Configuration"]["RoleArn"]
-        == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
-    )
+    # in the pipeline's partition (aws, aws-cn, aws-us-gov), never a literal arn:aws:
+    assert prepare["RoleArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:role/manifestc/demo-service/demo-service-deploy"
+    }
+    assert prepare["Configuration"]["RoleArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
+    }
     assume = statements(t, "PipelineRole")["AssumeTargetAccountRoles"]["Resource"]
     assert len(assume) == 2
     key = {s["Sid"]: s for s in t["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"]}
