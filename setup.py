@@ -15,7 +15,7 @@ setup(
         "awacs>=2.4,<3",
         "PyYAML>=6.0,<7",
         "Cerberus>=1.3.5,<2",
-        "cfn-lint>=1.20,<2",
+        "cfn-lint>=1.58,<1.59",  # lint.py reuses cfn-lint internals (Runner rules, run_template_by_data)
         "click>=8.1,<9",
         "packaging>=23",
     ],

@@ -11,6 +11,23 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    # The suite's lint-result cache: one per run, never the user's (~/.cache/manifestc/lint).
+    import os
+    import tempfile
+
+    os.environ["MANIFESTC_LINT_CACHE"] = tempfile.mkdtemp(prefix="manifestc-lint-cache-")
+
+
+def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    folder = os.environ.pop("MANIFESTC_LINT_CACHE", "")
+    if "manifestc-lint-cache-" in folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden expected files")
 

@@ -289,7 +289,11 @@ def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
 def test_endpoint_hosts_of_ecr_and_codeartifact(tmp_path):
     text = with_changes(
         PRIVATE,
-        build={"packages": {"codeartifact": {"domain": "acme", "repository": "pypi-store"}}, "image_repository": "svc"},
+        build={
+            "packages": {"codeartifact": {"domain": "acme", "repository": "pypi-store"}},
+            "image_repository": "svc",
+            "commands": ["docker build -t $IMAGE_URI:latest ."],
+        },
     )
     path = tmp_path / "m.yaml"
     path.write_text(text)

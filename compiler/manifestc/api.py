@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,10 +177,13 @@ def build(
     lint: bool = True,
     strict: bool = False,
     write: bool = True,
+    progress: Callable[[CompileResult], None] | None = None,
     repo_root: str | Path | None = None,
 ) -> BuildReport:
     """Compile manifests and write out/<name>/ for each that succeeds (nothing for one that fails).
 
+    `progress` is called with each manifest's result as soon as it is known (compiled, failed, or
+    unchanged since the last build), in no particular order.
     `repo_root`: the source repository the manifests live in (the `regenerate.path` default is
     each manifest's path relative to it); default the enclosing git work tree.
     """
@@ -202,8 +206,12 @@ def build(
         results.append(cached)
         if cached is None:
             pending.append((len(results) - 1, path, display))
+        elif progress:
+            progress(cached)
     for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint, repo_root), strict=True):
         results[index] = result
+        if progress:
+            progress(result)
     report = BuildReport(results, duplicate_names(results) + _link_checks(results))
     if not write:
         return report
@@ -299,21 +307,33 @@ PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than 
 
 def _compile_one(job: tuple[Path, str, str, bool, str | Path | None]) -> CompileResult:
     path, display, fmt, lint, repo_root = job
-    return compile_manifest(path, fmt=fmt, lint=lint, display=display, repo_root=repo_root)
+    try:
+        return compile_manifest(path, fmt=fmt, lint=lint, display=display, repo_root=repo_root)
+    except Exception as exc:  # noqa: BLE001 - one manifest's compiler bug must not stop the others
+        message = f"internal compiler error: {type(exc).__name__}: {exc}"
+        return CompileResult(display, diagnostics=[Diagnostic("MC301", Severity.ERROR, message, display, 1, 1)])
 
 
 def _compile_all(
     pending: list[tuple[int, Path, str]], fmt: str, lint: bool, repo_root: str | Path | None = None
-) -> list[CompileResult]:
-    """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each)."""
+) -> Iterator[CompileResult]:
+    """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each).
+
+    Results come in the order of `pending`, each as soon as it and those before it are done.
+    """
     jobs = [(path, display, fmt, lint, repo_root) for _, path, display in pending]
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2 or len(jobs) < PARALLEL_THRESHOLD:
-        return [_compile_one(job) for job in jobs]
+        yield from (_compile_one(job) for job in jobs)
+        return
     from concurrent.futures import ProcessPoolExecutor
 
+    if lint:
+        from .lint import prepare
+
+        prepare()  # import cfn-lint and build its rules once, here: the forked workers inherit them
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_compile_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        yield from pool.map(_compile_one, jobs, chunksize=max(1, min(8, len(jobs) // (workers * 8))))
 
 
 def _vpc_needs(result: CompileResult, out_dir: Path):
@@ -336,6 +356,34 @@ def _vpc_needs(result: CompileResult, out_dir: Path):
         tuple(record["route_tables"]),
         tuple((e["service"], e["type"], tuple(e["reasons"])) for e in record["endpoints"]),
     )
+
+
+def deploy_record(manifest: Manifest) -> dict:
+    """The deploy section of build.json: where the pipeline lives and what must exist elsewhere
+    first (`manifestc deploy-plan` reads it)."""
+    pulls = []
+    for repository in sorted(
+        {t.image_repository or manifest.build.image_repository for t in manifest.targets if t.uses_image} - {None}
+    ):
+        accounts, functions = set(), set()
+        for env in manifest.environments:
+            if not manifest.is_cross_account(env):
+                continue
+            for name in env.targets:
+                target = manifest.target(name)
+                if target.uses_image and (target.image_repository or manifest.build.image_repository) == repository:
+                    accounts.add(env.account)
+                    if target.type == "lambda":
+                        functions.add((env.account, target.function))
+        if accounts:
+            pulls.append(
+                {
+                    "repository": repository,
+                    "accounts": sorted(accounts),
+                    "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
+                }
+            )
+    return {"account": manifest.account, "region": manifest.region, "ecr_cross_account_pull": pulls}
 
 
 def network_record(manifest: Manifest) -> dict | None:
@@ -627,6 +675,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         ],
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
+        "deploy": deploy_record(result.manifest),
         "network": network_record(result.manifest),
         "catalog": catalog_record(result.manifest),
         "warnings": [

@@ -40,6 +40,28 @@ def paths_argument(func):
     return click.argument("paths", nargs=-1, type=click.Path())(func)
 
 
+def lint_cache_options(func):
+    func = click.option(
+        "--no-lint-cache", is_flag=True, help="Lint every template, even one linted before (and store nothing)."
+    )(func)
+    return click.option(
+        "--lint-cache",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Directory of the lint-result cache [default: $MANIFESTC_LINT_CACHE, else "
+        "$XDG_CACHE_HOME/manifestc/lint, else ~/.cache/manifestc/lint].",
+    )(func)
+
+
+def _choose_lint_cache(directory: str | None, disabled: bool) -> None:
+    from . import lint
+
+    if disabled:
+        lint.use_cache(None)
+    elif directory:
+        lint.use_cache(directory)
+
+
 def _emit(diagnostics: list[Diagnostic], fmt: str) -> None:
     text = FORMATTERS[fmt](diagnostics)
     if fmt == "text":
@@ -78,25 +100,34 @@ def cli() -> None:
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
 @click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
+)
+@click.option(
     "--repo-root",
     default=None,
     type=click.Path(file_okay=False, exists=True),
     help="Source repository the manifests live in (regenerate.path defaults to each manifest's path "
     "inside it); default the enclosing git work tree.",
 )
-@click.option(
-    "--check",
-    "check_only",
-    is_flag=True,
-    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
-)
+@lint_cache_options
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, repo_root, strict, diagnostics_format, check_only) -> None:
+def build(
+    paths, out_dir, fmt, no_lint, check_only, repo_root, lint_cache, no_lint_cache, strict, diagnostics_format
+) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
+    _choose_lint_cache(lint_cache, no_lint_cache)
     if check_only:
         _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format)
-    report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict, repo_root=repo_root)
+    chosen = _paths(paths)
+    total = len(api.discover(chosen))
+    with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
+        report = api.build(
+            chosen, out_dir, fmt=fmt, lint=not no_lint, strict=strict, progress=progress, repo_root=repo_root
+        )
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
         for result in report.results:
@@ -112,7 +143,54 @@ def build(paths, out_dir, fmt, no_lint, repo_root, strict, diagnostics_format, c
                 "(manifestc publish --bucket ...)",
                 err=True,
             )
+        if total > 1:
+            click.echo(_summary(report, strict), err=True)
     sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+class _BuildProgress:
+    """Progress of a directory build on stderr: a bar on a terminal, else one line per manifest."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.done, self.bar = total, enabled, 0, None
+
+    def __enter__(self):
+        if self.enabled and _stderr_is_terminal():
+            self.bar = click.progressbar(length=self.total, label="building", file=sys.stderr, show_pos=True)
+            self.bar.__enter__()
+        return self if self.enabled else None
+
+    def __call__(self, result: api.CompileResult) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        if result.skipped:
+            state = "unchanged"
+        elif result.failed():
+            state = "failed"
+        else:
+            state = "compiled"
+        click.echo(f"[{self.done}/{self.total}] {result.file}: {state}", err=True)
+
+    def __exit__(self, *exc_info):
+        if self.bar is not None:
+            self.bar.__exit__(*exc_info)
+        return False
+
+
+def _summary(report: api.BuildReport, strict: bool) -> str:
+    from .diagnostics import Severity
+
+    built = sum(1 for r in report.results if r.written)
+    unchanged = sum(1 for r in report.results if r.skipped)
+    failed = sum(1 for r in report.results if r.failed(strict) or (not r.skipped and not r.written))
+    warnings = sum(1 for d in report.all_diagnostics() if d.severity is Severity.WARNING)
+    return f"{built} built, {unchanged} unchanged, {failed} failed, {warnings} warnings"
 
 
 def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
@@ -277,6 +355,21 @@ def endpoints(paths) -> None:
 cli.add_command(endpoints, name="explain-endpoints")
 
 
+@cli.command(name="deploy-plan")
+@click.argument("target", default="out", type=click.Path())
+def deploy_plan_command(target) -> None:
+    """Print the AWS CLI commands, in order, that deploy what a build wrote (out/ or out/<name>)."""
+    from .deployplan import deploy_plan, render_plan
+
+    path = Path(target)
+    if not path.is_dir():
+        raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
+    steps = deploy_plan(path)
+    if not steps:
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+    click.echo(render_plan(steps), nl=False)
+
+
 @cli.command()
 @click.option("--language", "-l", default="python", show_default=True, help="Language preset of the starter.")
 @click.option("--output", "-o", default=DEFAULT_MANIFEST, show_default=True, type=click.Path(dir_okay=False))
@@ -418,4 +511,9 @@ def _with_internal_errors(func):
 
 @_with_internal_errors
 def main() -> None:
+    import gc
+
+    # A short-lived process: what is loaded at start-up lives until exit, so the collector need not
+    # walk it again and again (lint.py freezes cfn-lint's rules the same way once they are built).
+    gc.freeze()
     cli(prog_name="manifestc")

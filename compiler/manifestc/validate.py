@@ -6,12 +6,14 @@ did-you-mean hints for unknown keys and disallowed values.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import cerberus
+import cerberus.schema
 from cerberus import errors as cerr
 
 from .diagnostics import Diagnostic, Marks, Path, at
@@ -46,9 +48,31 @@ class ValidateResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+class _ShippedSchema(cerberus.schema.DefinitionSchema):
+    """The manifest schema as shipped: not re-checked against cerberus's meta-schema at run time.
+
+    That check costs about a third of `validate`; the shipped schema cannot change after release,
+    so tests/test_validate.py runs it (`check_shipped_schema`) instead of every process.
+    """
+
+    def validate(self, schema=None):
+        pass
+
+
 @functools.cache
 def _validator() -> _ManifestValidator:
-    return _ManifestValidator(manifest_schema(), allow_unknown=False)
+    validator = _ManifestValidator(allow_unknown=False)
+    validator.schema = _ShippedSchema(validator, manifest_schema())
+    return validator
+
+
+def check_shipped_schema(schema: dict[str, Any] | None = None) -> None:
+    """Check a schema (default: the shipped one) against cerberus's meta-schema.
+
+    Raises:
+        cerberus.SchemaError: the schema uses an unknown rule or a rule wrongly.
+    """
+    cerberus.schema.DefinitionSchema(_ManifestValidator(), copy.deepcopy(schema or manifest_schema()))
 
 
 def validate_document(data: Any, marks: Marks, file: str) -> ValidateResult:

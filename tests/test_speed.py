@@ -1,0 +1,267 @@
+"""Speed-ups that must not change a result: the lint-result cache, cfn-lint's rules built once and
+reused (also in forked workers), the data tables read with libyaml, the shipped schema not
+re-checked at run time.
+
+The corpus: every golden template, every example's templates (YAML and JSON) and the deliberately
+broken templates in tests/lint_corpus/ (cfn-lint's own test templates are not in its wheel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cerberus
+import pytest
+import yaml
+from manifestc import lint
+from manifestc.api import compile_manifest
+from manifestc.diagnostics import Diagnostic, Severity
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).parent / "lint_corpus"
+US = ("us-east-1",)
+
+
+def _corpus() -> list[tuple[str, str, tuple[str, ...]]]:
+    jobs = []
+    for path in sorted((ROOT / "tests" / "golden").glob("*/expected/**/*.yaml")):
+        jobs.append((path.read_text(), path.relative_to(ROOT).as_posix(), US))
+    for index, path in enumerate(sorted((ROOT / "manifests").glob("*.yaml"))):
+        fmt = "json" if index % 4 == 0 else "yaml"  # some examples as JSON: the other decoder
+        result = compile_manifest(path, fmt=fmt, lint=False)
+        assert result.artifacts, path
+        regions = (result.manifest.region,) if result.manifest.region else US
+        for artifact in result.artifacts:
+            jobs.append((artifact.content.decode(), f"{path.stem}/{artifact.name}", regions))
+    for path in sorted(CORPUS.glob("*.*")):
+        if path.suffix in (".yaml", ".json"):
+            jobs.append((path.read_text(), path.name, US))
+    jobs.append(((CORPUS / "references.yaml").read_text(), "references.yaml@2", ("eu-west-1", "ap-southeast-2")))
+    return jobs
+
+
+def _reference(text: str, file: str, regions: tuple[str, ...]) -> list[Diagnostic]:
+    """What manifestc reported before the speed-ups: cfnlint.api.lint, a new Runner per template."""
+    from cfnlint.api import ManualArgs
+    from cfnlint.api import lint as cfn_lint
+
+    matches = cfn_lint(text, config=ManualArgs(regions=list(regions), include_checks=["I"]))
+    return [
+        Diagnostic(m.rule.id, Severity.ERROR, f"{m.message} [{_severity(m)}]", file, m.linenumber, m.columnnumber)
+        for m in matches
+    ]
+
+
+def _severity(match) -> str:
+    return {"error": "error", "warning": "warning", "informational": "info"}[str(match.rule.severity).lower()]
+
+
+@pytest.fixture
+def cache_at(tmp_path):
+    """Use a lint cache in a fresh folder for one test; restore the previous choice after."""
+    saved = (lint._cache, lint._cache_chosen)
+
+    def _use(name: str = "lint-cache") -> Path:
+        lint.use_cache(tmp_path / name)
+        return tmp_path / name
+
+    yield _use
+    lint._cache, lint._cache_chosen = saved
+
+
+def _no_cfn_lint(*_args, **_kwargs):
+    raise AssertionError("cfn-lint ran although the findings were cached")
+
+
+def test_findings_identical_with_and_without_every_speed_up(cache_at, monkeypatch):
+    jobs = _corpus()
+    assert len(jobs) > 40
+    reference = [_reference(*job) for job in jobs]
+    assert sum(bool(r) for r in reference) >= 10, "the corpus must have templates with findings"
+    cache_at()
+    # Reused rules, in workers forked after the parent built them; findings stored in the cache.
+    fresh = lint.lint_templates(jobs)
+    # Reused rules, in this process, one template after another (state carried from template to template).
+    serial = [d for text, file, regions in jobs for d in lint._as_diagnostics(lint._lint_uncached(text, regions), file)]
+    monkeypatch.setattr(lint, "_run_cfn_lint", _no_cfn_lint)
+    cached = lint.lint_templates(jobs)
+    single = [d for job in jobs for d in lint.lint_template(*job)]
+    flat = [d for found in reference for d in found]
+    assert fresh == flat
+    assert serial == flat
+    assert cached == flat
+    assert single == flat
+
+
+BAD = (CORPUS / "properties.yaml").read_text()
+
+
+def _counting(monkeypatch) -> list[int]:
+    calls = [0]
+    real = lint._run_cfn_lint
+
+    def counted(text, regions):
+        calls[0] += 1
+        return real(text, regions)
+
+    monkeypatch.setattr(lint, "_run_cfn_lint", counted)
+    return calls
+
+
+def _entry(root: Path) -> Path:
+    (entry,) = root.rglob("*.json")
+    return entry
+
+
+def test_cache_hit_does_not_lint(cache_at, monkeypatch):
+    root = cache_at()
+    first = lint.lint_template(BAD, "a.yaml")
+    assert first and _entry(root).parent.name == _entry(root).name[:2]
+    monkeypatch.setattr(lint, "_run_cfn_lint", _no_cfn_lint)
+    again = lint.lint_template(BAD, "b.yaml")  # same bytes, another shown name: the name is not in the key
+    assert again == [Diagnostic(d.code, d.severity, d.message, "b.yaml", d.line, d.col) for d in first]
+
+
+def test_key_covers_regions_template_and_cfn_lint_version(monkeypatch):
+    key = lint.LintCache.key(BAD, US)
+    assert key != lint.LintCache.key(BAD, ("eu-west-1",))
+    assert key != lint.LintCache.key(BAD + "\n", US)
+    monkeypatch.setattr(lint, "cfn_lint_version", lambda: "0.0.1")
+    assert key != lint.LintCache.key(BAD, US)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: "{not json",
+        lambda text: text[: len(text) // 2],
+        lambda text: "",
+        lambda text: json.dumps([1, 2]),
+        # valid JSON, findings altered without the checksum: rejected
+        lambda text: json.dumps({**json.loads(text), "findings": []}),
+    ],
+    ids=["garbage", "truncated", "empty", "wrong-shape", "tampered"],
+)
+def test_corrupted_entry_is_rejected_and_relinted(cache_at, monkeypatch, damage):
+    root = cache_at()
+    expected = lint.lint_template(BAD, "a.yaml")
+    entry = _entry(root)
+    entry.write_text(damage(entry.read_text()))
+    calls = _counting(monkeypatch)
+    assert lint.lint_template(BAD, "a.yaml") == expected
+    assert calls == [1]
+    assert json.loads(entry.read_text())["findings"]  # rewritten, valid again
+    assert lint.lint_template(BAD, "a.yaml") == expected and calls == [1]
+
+
+def test_entry_of_another_cfn_lint_version_is_rejected_and_relinted(cache_at, monkeypatch):
+    root = cache_at()
+    expected = lint.lint_template(BAD, "a.yaml")
+    entry = _entry(root)
+    planted = json.loads(entry.read_text())
+    planted.update({"cfn-lint": "0.87.0", "findings": []})
+    planted["sha256"] = lint._findings_digest([])  # a well-formed entry, just from an older cfn-lint
+    entry.write_text(json.dumps(planted))
+    calls = _counting(monkeypatch)
+    assert lint.lint_template(BAD, "a.yaml") == expected
+    assert calls == [1]
+    assert json.loads(entry.read_text())["cfn-lint"] == lint.cfn_lint_version()
+
+
+def test_unwritable_cache_only_costs_time(tmp_path, cache_at):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    saved = (lint._cache, lint._cache_chosen)
+    lint.use_cache(blocker / "cache")  # a folder under a file: cannot be created
+    try:
+        assert lint.lint_template(BAD, "a.yaml")
+    finally:
+        lint._cache, lint._cache_chosen = saved
+
+
+def test_lint_failure_is_reported_and_not_cached(cache_at, monkeypatch):
+    root = cache_at()
+
+    def broken(text, regions):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lint, "_run_cfn_lint", broken)
+    (found,) = lint.lint_template(BAD, "a.yaml")
+    assert found.code == "MC401" and "boom" in found.message
+    assert not list(root.rglob("*.json"))
+
+
+def test_a_build_with_every_template_cached_never_imports_cfn_lint(tmp_path):
+    cache = tmp_path / "cache"
+    env = {**os.environ, "MANIFESTC_LINT_CACHE": str(cache)}
+    example = ROOT / "manifests" / "java-two-accounts.yaml"
+    script = (
+        "import sys\n"
+        "from manifestc.api import build\n"
+        f"report = build([{str(example)!r}], sys.argv[1])\n"
+        "assert not report.failed(), report.all_diagnostics()\n"
+        "print(any(m == 'cfnlint' or m.startswith('cfnlint.') for m in sys.modules))\n"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "o1")], env=env, capture_output=True, text=True
+    )
+    assert first.stdout.strip() == "True", first.stderr
+    assert list(cache.rglob("*.json"))
+    second = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "o2")], env=env, capture_output=True, text=True
+    )
+    assert second.stdout.strip() == "False", second.stderr
+    written = {p.relative_to(tmp_path / "o1"): p.read_bytes() for p in (tmp_path / "o1").rglob("*.*")}
+    assert any(p.name == "pipeline.yaml" for p in written)
+    assert written == {p.relative_to(tmp_path / "o2"): p.read_bytes() for p in (tmp_path / "o2").rglob("*.*")}
+
+
+def test_cli_lint_cache_options(tmp_path, cache_at):
+    from click.testing import CliRunner
+    from manifestc.cli import cli
+
+    example = str(ROOT / "manifests" / "python-service.yaml")
+    runner = CliRunner()
+    chosen = tmp_path / "chosen"
+    result = runner.invoke(cli, ["build", example, "--out", str(tmp_path / "o1"), "--lint-cache", str(chosen)])
+    assert result.exit_code == 0, result.output
+    assert list(chosen.rglob("*.json"))
+    other = cache_at("other")
+    result = runner.invoke(cli, ["build", example, "--out", str(tmp_path / "o2"), "--no-lint-cache"])
+    assert result.exit_code == 0, result.output
+    assert not other.exists()
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("MANIFESTC_LINT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert lint.default_cache_dir() == tmp_path / "xdg" / "manifestc" / "lint"
+    monkeypatch.setenv("MANIFESTC_LINT_CACHE", str(tmp_path / "explicit"))
+    assert lint.default_cache_dir() == tmp_path / "explicit"
+
+
+@pytest.mark.parametrize("table", sorted(p.name for p in (ROOT / "schemas").glob("*.yaml")))
+def test_tables_read_with_libyaml_equal_pure_python(table):
+    from manifestc.schemas_data import _table
+
+    text = (ROOT / "schemas" / table).read_text()
+    assert _table(table) == yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def test_shipped_schema_passes_cerberus_meta_schema():
+    from manifestc.validate import check_shipped_schema
+
+    check_shipped_schema()
+
+
+def test_meta_schema_check_catches_a_broken_schema():
+    from manifestc.schemas_data import manifest_schema
+    from manifestc.validate import check_shipped_schema
+
+    broken = {**manifest_schema(), "name": {"type": "strnig"}}
+    with pytest.raises(cerberus.SchemaError):
+        check_shipped_schema(broken)
