@@ -99,12 +99,20 @@ def cli() -> None:
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
+)
 @lint_cache_options
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format) -> None:
+def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format, check_only) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
     _choose_lint_cache(lint_cache, no_lint_cache)
+    if check_only:
+        _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format)
     chosen = _paths(paths)
     total = len(api.discover(chosen))
     with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
@@ -172,6 +180,21 @@ def _summary(report: api.BuildReport, strict: bool) -> str:
     failed = sum(1 for r in report.results if r.failed(strict) or (not r.skipped and not r.written))
     warnings = sum(1 for d in report.all_diagnostics() if d.severity is Severity.WARNING)
     return f"{built} built, {unchanged} unchanged, {failed} failed, {warnings} warnings"
+
+
+def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+    """`build --check`: compare out/ with a clean build in a temporary directory; exit 1 if stale."""
+    report, differences = api.check_output(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    _emit(report.all_diagnostics(), diagnostics_format)
+    if report.failed(strict):
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    for path, state in differences:
+        click.echo(f"{out_dir}/{path}: {state}", err=True)
+    if differences:
+        click.echo(f"{out_dir}/ is stale: run `manifestc build` and commit the result", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    click.echo(f"{out_dir}/ is up to date", err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()
@@ -284,6 +307,69 @@ def _default_name() -> str:
         base = f"app-{base}".strip("-")
     base = base[:40].rstrip("-")
     return base if len(base) >= 3 else "my-service"
+
+
+@cli.command(name="graph")
+@paths_argument
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_command(paths, fmt) -> None:
+    """Print each manifest's pipeline (and Glue workflow) as a Mermaid or Graphviz DOT diagram."""
+    from .graph import render_graph
+
+    failed = False
+    for path in api.discover(_paths(paths)):
+        result = api.compile_manifest(path, lint=False, display=api.display_path(path))
+        if result.failed() or "pipeline.yaml" not in result.templates:
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        click.echo(render_graph(result.manifest, result.templates["pipeline.yaml"], fmt), nl=False)
+    sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
+@cli.command(name="diff")
+@paths_argument
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences (like `git diff --exit-code`).")
+@click.option("--stack", default=None, help="Compare with this deployed CloudFormation stack instead of out/.")
+@click.option("--region", default=None, help="Region of the --stack.")
+@click.option("--endpoint-url", default=None, help="CloudFormation endpoint (e.g. a local one in tests).")
+def diff_command(paths, out_dir, fmt, exit_code, stack, region, endpoint_url) -> None:
+    """Show what `build` would change in out/ (or a deploy in --stack): resources added, removed, changed, replaced."""
+    from .diff import deployed_template, diff_output, diff_stack, format_diff
+
+    manifests = api.discover(_paths(paths))
+    if stack and len(manifests) != 1:
+        raise click.UsageError("--stack compares one manifest with one stack: pass exactly one manifest")
+    template = None
+    if stack:
+        try:
+            template = deployed_template(stack, region, endpoint_url)
+        except Exception as exc:  # noqa: BLE001 - boto3/botocore errors: say what AWS said
+            raise click.UsageError(f"cannot read the template of stack {stack}: {exc}") from exc
+    failed, differences = False, []
+    for path in manifests:
+        result = api.compile_manifest(path, fmt=fmt, lint=False, display=api.display_path(path))
+        if result.failed():
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        differences += diff_stack(result, stack, template) if stack else diff_output(result, Path(out_dir))
+    click.echo(format_diff(differences, out_dir) or f"no changes to {out_dir}/", nl=False if differences else True)
+    if failed:
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    sys.exit(EXIT_MANIFEST_ERRORS if exit_code and differences else EXIT_OK)
+
+
+@cli.command(name="lsp")
+def lsp_command() -> None:
+    """Run the language server on stdin/stdout (needs the `lsp` extra: pip install 'manifestc[lsp]')."""
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise click.UsageError(f"the language server needs pygls: pip install 'manifestc[lsp]' ({exc})") from exc
+    serve()
 
 
 @cli.command()
