@@ -17,6 +17,7 @@ setup(
         "Cerberus>=1.3.5,<2",
         "cfn-lint>=1.58,<1.59",  # lint.py reuses cfn-lint internals (Runner rules, run_template_by_data)
         "click>=8.1,<9",
+        "packaging>=23",
     ],
     extras_require={
         "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100", "pygls>=2,<3"],

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import build_manifests, with_changes
+from manifestc import __version__
 from manifestc.api import check_manifest
 from manifestc.cli import cli
 
@@ -80,17 +81,17 @@ def test_catalog_yaml_has_all_seven_kinds_wired(tmp_path):
 
 
 def test_launch_role_is_scoped_to_the_template_types(tmp_path):
+    from manifestc.check.handlers import missing_permissions, role_statements
+
     files, _ = built(tmp_path, product())
     c = files["demo-service/catalog.yaml"]
-    [role] = [r for r in c["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    template_types = {r["Type"] for r in files["demo-service/pipeline.yaml"]["Resources"].values()}
-    covered = {s["Sid"] for s in statements}
-    for kind in template_types:
-        assert kind.replace("AWS::", "").replace("::", "") in covered, kind
+    [(role_id, role)] = [(k, r) for k, r in c["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    statements = role_statements(c, role_id)
+    # every handler permission of every resource type of the product template (registry schemas)
+    assert missing_permissions(statements, files["demo-service/pipeline.yaml"]) == []
     for statement in statements:
         assert all(a != "*" and not a.endswith(":*") for a in statement["Action"])
-    passrole = [s for s in statements if "iam:PassRole" in s["Action"]]
+    passrole = [s for s in statements if "iam:PassRole" in s["Action"] and s["Effect"] == "Allow"]
     assert passrole and all(
         r["Fn::Sub"].endswith(":role/manifestc/demo-service/*") for s in passrole for r in s["Resource"]
     )
@@ -125,10 +126,15 @@ def test_bad_catalog_input(write_manifest):
     assert errors(parameters=["repository", "region"]) == [("MC104", "catalog.parameters[1]")]
 
 
-def test_regenerate_on_a_product_warns(write_manifest):
+def test_regenerate_on_a_product_is_an_error(write_manifest):
     text = with_changes(catalog=CATALOG)
-    codes = [(d.severity.value, d.code) for d in check_manifest(write_manifest(text)).diagnostics]
-    assert codes == [("warning", "MC255")]
+    [error] = check_manifest(write_manifest(text)).diagnostics
+    assert (error.severity.value, error.code) == ("error", "MC263")
+    assert "regenerate: false" in error.hint and error.line > 1
+    text = with_changes(catalog=CATALOG, regenerate={"install": f"manifestc=={__version__}"})
+    [error] = check_manifest(write_manifest(text)).diagnostics
+    assert error.code == "MC263" and error.dotted_path() == "regenerate"
+    assert check_manifest(write_manifest(with_changes(catalog=CATALOG, regenerate=False))).diagnostics == []
 
 
 def _free_port() -> int:

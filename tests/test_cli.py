@@ -98,8 +98,8 @@ def test_strict_fails_on_warnings(runner, write_manifest, tmp_path, monkeypatch)
 
     real = api.check_manifest
 
-    def with_warning(path, display=None):
-        result = real(path, display)
+    def with_warning(path, display=None, repo_root=None):
+        result = real(path, display, repo_root)
         result.diagnostics.append(Diagnostic("MC212", Severity.WARNING, "a warning", result.file, 1, 1))
         return result
 

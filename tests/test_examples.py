@@ -73,6 +73,7 @@ UNSCOPED_SIDS = {
     "EcsTaskDefinitions",
     "PassTaskRoles",
     "VpcNetworkInterfaces",
+    "ReadServiceCatalogCopies",
 }
 
 
@@ -80,6 +81,10 @@ def _policy_documents(resource):
     props = resource.get("Properties", {})
     for policy in props.get("Policies", []):
         yield policy["PolicyDocument"]
+    # the permissions boundary caps roles (its `Allow *` grants nothing by itself); tests/test_iam.py
+    # checks what it denies
+    if resource["Type"] == "AWS::IAM::ManagedPolicy" and props.get("ManagedPolicyName", "").endswith("-boundary"):
+        return
     if resource["Type"] == "AWS::IAM::ManagedPolicy":
         yield props["PolicyDocument"]
 
@@ -95,5 +100,5 @@ def test_iam_is_least_privilege_in_every_example(built):
                 for statement in document["Statement"]:
                     where = f"{path.name}:{logical_id}:{statement.get('Sid')}"
                     assert all(a != "*" and not a.endswith(":*") for a in statement["Action"]), where
-                    if "*" in statement["Resource"]:
+                    if "*" in statement["Resource"] and statement["Effect"] == "Allow":
                         assert statement.get("Sid") in UNSCOPED_SIDS, where

@@ -121,16 +121,24 @@ def test_jobs_crawlers_database_and_security(write_manifest):
     report = t["JobReport"]["Properties"]
     assert report["Command"]["Name"] == "pythonshell" and "WorkerType" not in report and report["MaxCapacity"] == 0.0625
     assert t["CrawlerRaw"]["Properties"]["Targets"] == {"S3Targets": [{"Path": "s3://raw-data/raw/"}]}
-    assert t["Database"]["Properties"]["DatabaseInput"]["Name"] == "db"
+    assert t["Database"]["Properties"]["DatabaseInput"]["Name"] == {"Ref": "DatabaseName"}
+    assert t["Database"]["DeletionPolicy"] == t["Database"]["UpdateReplacePolicy"] == "Retain"
     security = t["SecurityConfiguration"]["Properties"]["EncryptionConfiguration"]
     assert security["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
     role = {s["Sid"]: s for s in t["JobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
     assert role["Scripts"]["Resource"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*"}
     ]
-    data = sorted(r["Fn::Sub"] for r in role["DataPaths"]["Resource"])
-    assert data == ["arn:${AWS::Partition}:s3:::curated/x/*", "arn:${AWS::Partition}:s3:::raw-data/raw/*"]
-    assert any(r["Fn::Sub"].endswith(":database/db") for r in role["CatalogOfThisDatabase"]["Resource"])
+    # `--out` is not listed in the job's outputs: read-only; crawled paths are not the job's
+    assert [r["Fn::Sub"] for r in role["ReadPaths"]["Resource"]] == ["arn:${AWS::Partition}:s3:::curated/x/*"]
+    assert "WritePaths" not in role
+    assert role["DecryptScripts"] == {
+        "Sid": "DecryptScripts",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": [{"Ref": "ScriptsKeyArn"}],
+    }
+    assert any(r["Fn::Sub"].endswith(":database/${DatabaseName}") for r in role["CatalogOfThisDatabase"]["Resource"])
 
 
 @pytest.mark.parametrize(
@@ -208,23 +216,127 @@ def test_unit_tests_run_in_the_matching_glue_image(write_manifest, version, imag
     assert "${TestUnitReports.Arn}" in spec
 
 
-def test_glue_target_uploads_versioned_scripts_then_deploys(write_manifest):
+def test_glue_target_uploads_hashed_scripts_then_deploys_then_waits_for_a_run(write_manifest):
     p = compiled(write_manifest, glue_manifest([job("a"), job("b", ["a"])], smoke_test=True))["pipeline.yaml"]
     [stage] = [s for s in p["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == "staging"]
     by_name = {a["Name"]: a for a in stage["Actions"]}
     upload, prepare, deploy, smoke = (by_name[n] for n in ("etl-scripts", "etl-prepare", "etl-deploy", "etl-smoke"))
-    assert upload["RunOrder"] == prepare["RunOrder"] < deploy["RunOrder"] < smoke["RunOrder"]
-    prefix = "glue/demo-service/staging/#{codepipeline.PipelineExecutionId}"
-    assert f'"value": "{prefix}"' in upload["Configuration"]["EnvironmentVariables"]
+    # the change set reads the prefix the upload job exports: it must run after it
+    assert upload["RunOrder"] < prepare["RunOrder"] < deploy["RunOrder"] < smoke["RunOrder"]
+    assert upload["Namespace"] == "GlueScriptsStaging" and "EnvironmentVariables" not in upload["Configuration"]
     assert prepare["Configuration"]["TemplatePath"] == "SelfUpdate::glue.yaml"
     assert prepare["Configuration"]["StackName"] == "demo-service-glue-staging"
     overrides = prepare["Configuration"]["ParameterOverrides"]["Fn::Sub"]
-    assert f'"ScriptsPrefix": "{prefix}"' in overrides and '"ScriptsBucket": "${ArtifactBucket}"' in overrides
-    spec = p["Resources"]["GlueScriptsStagingProject"]["Properties"]["Source"]["BuildSpec"]
-    assert "aws s3 cp etl/a.py s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/etl/a.py" in spec
+    assert '"ScriptsPrefix": "#{GlueScriptsStaging.SCRIPTS_PREFIX}"' in overrides
+    assert '"ScriptsBucket": "${ArtifactBucket}"' in overrides and '"ScriptsKeyArn": "${ArtifactKey.Arn}"' in overrides
+    assert '"DatabaseName": "db"' in overrides
+    spec = yaml.safe_load(p["Resources"]["GlueScriptsStagingProject"]["Properties"]["Source"]["BuildSpec"])
+    assert spec["env"]["exported-variables"] == ["SCRIPTS_PREFIX"]
+    commands = spec["phases"]["build"]["commands"]
+    # content-addressed: the same scripts give the same prefix, so no stack change and no approval
+    assert commands[0] == "SCRIPTS_HASH=$(sha256sum etl/a.py etl/b.py | sha256sum | cut -c1-16)"
+    assert commands[1] == 'export SCRIPTS_PREFIX="glue/demo-service/staging/$SCRIPTS_HASH"'
+    assert 'aws s3 cp etl/a.py "s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/etl/a.py"' in commands
+    smoke_spec = yaml.safe_load(p["Resources"]["GlueSmokeStagingProject"]["Properties"]["Source"]["BuildSpec"])
+    [script] = smoke_spec["phases"]["build"]["commands"]
+    assert "get-workflow-run" in script and '[ "$STATUS" = COMPLETED ] || exit 1' in script
+    assert "Run.Statistics.FailedActions, Run.Statistics.TimeoutActions, Run.Statistics.ErroredActions" in script
+    assert "stop-workflow-run" in script  # a run past the deadline is stopped and the action fails
     smoke_role = p["Resources"]["GlueSmokeStagingRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    [start] = [s for s in smoke_role if s["Sid"] == "StartWorkflow"]
-    assert start["Resource"][0]["Fn::Sub"].endswith(":workflow/wf-staging")
+    [run] = [s for s in smoke_role if s["Sid"] == "RunWorkflow"]
+    assert run["Action"] == ["glue:StartWorkflowRun", "glue:GetWorkflowRun", "glue:StopWorkflowRun"]
+    assert run["Resource"][0]["Fn::Sub"].endswith(":workflow/wf-staging")
+
+
+def test_smoke_run_waits_as_long_as_the_jobs_may_run(write_manifest):
+    text = glue_manifest([job("a", timeout=100), job("b", ["a"], timeout=50)], [crawler("c")], smoke_test=True)
+    p = compiled(write_manifest, text)["pipeline.yaml"]
+    project = p["Resources"]["GlueSmokeStagingProject"]["Properties"]
+    assert project["TimeoutInMinutes"] == 10 + 150 + 30
+    assert f"DEADLINE=$((SECONDS + {(190 - 5) * 60}))" in project["Source"]["BuildSpec"]
+
+
+def test_glue_database_per_environment(write_manifest):
+    data = yaml.safe_load(glue_manifest([job("a")], database="sales_{environment}"))
+    data["environments"] = [{"name": "staging"}, {"name": "pre-prod"}]
+    p = compiled(write_manifest, yaml.safe_dump(data))["pipeline.yaml"]
+    overrides = [
+        a["Configuration"]["ParameterOverrides"]["Fn::Sub"]
+        for s in p["Resources"]["Pipeline"]["Properties"]["Stages"]
+        for a in s["Actions"]
+        if a["Name"] == "etl-prepare"
+    ]
+    assert '"DatabaseName": "sales_staging"' in overrides[0]
+    assert '"DatabaseName": "sales_pre_prod"' in overrides[1]  # Athena names: dashes become underscores
+    data["glue"]["database"] = "sales"
+    assert [(c, p) for c, p, _ in errors(write_manifest, yaml.safe_dump(data))] == [("MC280", "glue.database")]
+
+
+def test_job_arguments_are_read_only_unless_listed_in_outputs(write_manifest):
+    arguments = {
+        "--extra-py-files": "s3://libs/a.zip,s3://libs/b.zip",
+        "--TempDir": "s3://scratch/tmp/",
+        "--in": "s3://raw/in/",
+        "--out": "s3://curated/out/",
+    }
+    text = glue_manifest([job("a", arguments=arguments, outputs=["--out"])])
+    t = compiled(write_manifest, text)["glue.yaml"]["Resources"]
+    role = {s["Sid"]: s for s in t["JobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert role["ReadPaths"]["Action"] == ["s3:GetObject"]
+    assert sorted(r["Fn::Sub"].split(":::")[1] for r in role["ReadPaths"]["Resource"]) == [
+        "libs/a.zip*",
+        "libs/b.zip*",
+        "raw/in/*",
+    ]
+    assert role["WritePaths"]["Action"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    assert sorted(r["Fn::Sub"].split(":::")[1] for r in role["WritePaths"]["Resource"]) == [
+        "curated/out/*",
+        "scratch/tmp/*",
+    ]
+
+
+def test_outputs_must_name_arguments(write_manifest):
+    text = glue_manifest([job("a", arguments={"--out": "s3://c/o/"}, outputs=["--output"])])
+    [(code, path, message)] = errors(write_manifest, text)
+    assert (code, path) == ("MC201", "glue.jobs[0].outputs[0]") and "did you mean" not in message
+
+
+@pytest.mark.parametrize(
+    "glue_extra, path",
+    [
+        ({"jobs": [job("a", arguments={"--in": "s3://*"})]}, "glue.jobs[0].arguments.--in"),
+        ({"jobs": [job("a", arguments={"--in": "s3://raw/2024-??/"})]}, "glue.jobs[0].arguments.--in"),
+        ({"crawlers": [{"name": "c", "s3": ["s3://raw/*/x/"]}]}, "glue.crawlers[0].s3[0]"),
+    ],
+)
+def test_wildcards_in_glue_paths_are_rejected(write_manifest, glue_extra, path):
+    base = {"jobs": [job("z")]}
+    text = glue_manifest(**{**base, **glue_extra})
+    assert [(c, p) for c, p, _ in errors(write_manifest, text)] == [("MC284", path)]
+
+
+def test_own_scripts_bucket_upload_is_limited_to_the_pipeline_prefix(write_manifest):
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    text = glue_manifest([job("a")], scripts_bucket="shared-scripts", scripts_key=key)
+    out = compiled(write_manifest, text)
+    statements = out["pipeline.yaml"]["Resources"]["GlueScriptsStagingRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["UploadScripts"]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::shared-scripts/glue/demo-service/staging/*"}
+    ]
+    assert by_sid["EncryptScripts"]["Resource"] == [key]
+    prepare = next(
+        a
+        for s in out["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Stages"]
+        for a in s["Actions"]
+        if a["Name"] == "etl-prepare"
+    )
+    assert f'"ScriptsKeyArn": "{key}"' in str(prepare["Configuration"]["ParameterOverrides"])
+    # SSE-S3 bucket: nothing to decrypt, no key parameter
+    plain = compiled(write_manifest, glue_manifest([job("a")], scripts_bucket="shared-scripts"))["glue.yaml"]
+    assert "ScriptsKeyArn" not in plain["Parameters"]
 
 
 def test_without_regenerate_the_glue_template_is_compiled_in_the_build_stage(write_manifest):

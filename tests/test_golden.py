@@ -24,7 +24,8 @@ def _build(case: str, out: Path):
     cwd = os.getcwd()
     os.chdir(GOLDEN / case)  # diagnostics then name the file as `manifest.yaml`
     try:
-        return build(["manifest.yaml"], out, lint=False)
+        # the case folder stands for the source repository (regenerate.path: manifest.yaml)
+        return build(["manifest.yaml"], out, lint=False, repo_root=GOLDEN / case)
     finally:
         os.chdir(cwd)
 

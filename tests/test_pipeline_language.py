@@ -117,8 +117,9 @@ def test_docker_preset_logs_in_tags_pushes_privileged(write_manifest):
     assert project["Environment"]["PrivilegedMode"] is True
     spec = spec_text(t, "BuildProject")
     assert "aws ecr get-login-password" in spec
-    assert "CODEBUILD_RESOLVED_SOURCE_VERSION:0:7" in spec and "build-$CODEBUILD_BUILD_NUMBER" in spec
-    assert 'docker push "$IMAGE_URI:$IMAGE_TAG"' in spec
+    assert "CODEBUILD_RESOLVED_SOURCE_VERSION:0:7" in spec
+    assert 'docker push "$IMAGE_URI:candidate-$IMAGE_TAG"' in spec  # promoted only after the tests
+    assert 'docker push "$IMAGE_URI:$IMAGE_TAG"' not in spec
     assert "imagedefinitions-api.json" in spec and '"name":"web"' in spec
     env = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
     assert env["IMAGE_URI"]["Fn::Sub"].endswith("/shop/api")
@@ -142,7 +143,6 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
         "repository": "acme/demo",
         "connection_arn": CONNECTION,
         "paths": ["src/**"],
-        "tags": ["v*"],
     }
     t = pipeline(write_manifest, with_changes(source=source))
     [action] = stages(t)["Source"]
@@ -150,8 +150,11 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
     assert action["Configuration"]["FullRepositoryId"] == "acme/demo"
     [trigger] = t["Resources"]["Pipeline"]["Properties"]["Triggers"]
     push = trigger["GitConfiguration"]["Push"]
-    assert push[0] == {"Branches": {"Includes": ["main"]}, "FilePaths": {"Includes": ["src/**"]}}
-    assert push[1] == {"Tags": {"Includes": ["v*"]}}
+    assert push == [{"Branches": {"Includes": ["main"]}, "FilePaths": {"Includes": ["src/**"]}}]
+    # with tags: tag pushes only (tests/test_cross_account.py: tags and paths together are MC292)
+    tagged = pipeline(write_manifest, with_changes(source={**source, "paths": [], "tags": ["v*"]}))
+    [trigger] = tagged["Resources"]["Pipeline"]["Properties"]["Triggers"]
+    assert trigger["GitConfiguration"]["Push"] == [{"Tags": {"Includes": ["v*"]}}]
     assert "SourceRule" not in t["Resources"]
     assert statements(t, "PipelineRole")["SourceConnection"]["Action"] == ["codestar-connections:UseConnection"]
 
@@ -167,7 +170,8 @@ def test_codestar_errors(write_manifest):
 
 
 def test_s3_source_starts_on_object_created(write_manifest):
-    t = pipeline(write_manifest, with_changes(source={"provider": "s3", "repository": "my-sources/app/source.zip"}))
+    s3 = {"provider": "s3", "repository": "my-sources/app/source.zip"}
+    t = pipeline(write_manifest, with_changes(source=s3, regenerate={"path": "manifest.yaml"}))
     [action] = stages(t)["Source"]
     assert action["Configuration"] == {
         "S3Bucket": "my-sources",
@@ -283,11 +287,13 @@ def test_cross_account_deploys_through_bootstrap_roles(write_manifest):
     assert sorted(out) == ["bootstrap-111111111111.yaml", "bootstrap-222222222222.yaml", "pipeline.yaml"]
     t = out["pipeline.yaml"]
     prepare = stages(t)["staging"][0]
-    assert prepare["RoleArn"] == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-deploy"
-    assert (
-        prepare["Configuration"]["RoleArn"]
-        == "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
-    )
+    # in the pipeline's partition (aws, aws-cn, aws-us-gov), never a literal arn:aws:
+    assert prepare["RoleArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:role/manifestc/demo-service/demo-service-deploy"
+    }
+    assert prepare["Configuration"]["RoleArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:role/manifestc/demo-service/demo-service-cfn-exec"
+    }
     assume = statements(t, "PipelineRole")["AssumeTargetAccountRoles"]["Resource"]
     assert len(assume) == 2
     key = {s["Sid"]: s for s in t["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"]}

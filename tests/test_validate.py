@@ -19,7 +19,7 @@ def test_defaults_make_the_document_complete():
     assert doc["source"]["provider"] == "codecommit"
     assert doc["build"]["compute"] == "small"
     assert doc["build"]["timeout"] == 60
-    assert doc["regenerate"] == {"enabled": True, "install": None, "path": "manifest.yaml"}
+    assert doc["regenerate"] == {"enabled": True, "install": None, "path": None}
     assert doc["environments"][0]["approval"] == {
         "enabled": False,
         "approvers": [],

@@ -56,7 +56,23 @@ class CompileResult:
         return has_errors(self.diagnostics, strict)
 
 
-def check_manifest(path: str | Path, display: str | None = None) -> CompileResult:
+def repository_path(path: str | Path, repo_root: str | Path | None = None) -> str | None:
+    """The manifest's path inside its repository (the `regenerate.path` default): relative to
+    `repo_root` when given, else to the nearest enclosing git work tree; None outside one."""
+    resolved = Path(path).resolve()
+    if repo_root is not None:
+        root = Path(repo_root).resolve()
+    else:
+        root = next((p for p in resolved.parents if (p / ".git").exists()), None)
+        if root is None:
+            return None
+    try:
+        return resolved.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def check_manifest(path: str | Path, display: str | None = None, repo_root: str | Path | None = None) -> CompileResult:
     """Load, validate and check one manifest (no emit): what `manifestc validate` runs."""
     loaded = load_file(path, display)
     result = CompileResult(loaded.file, diagnostics=list(loaded.diagnostics), digest=loaded.digest)
@@ -66,17 +82,24 @@ def check_manifest(path: str | Path, display: str | None = None) -> CompileResul
     result.diagnostics.extend(validated.diagnostics)
     if validated.document is None:
         return result
-    manifest, diagnostics = build_model(validated.document, loaded.marks, Path(loaded.file).name, loaded.digest)
+    manifest, diagnostics = build_model(
+        validated.document, loaded.marks, Path(loaded.file).name, loaded.digest, repository_path(path, repo_root)
+    )
     result.diagnostics.extend(diagnostics)
     result.manifest = manifest
     return result
 
 
 def compile_manifest(
-    path: str | Path, *, fmt: str = "yaml", lint: bool = True, display: str | None = None
+    path: str | Path,
+    *,
+    fmt: str = "yaml",
+    lint: bool = True,
+    display: str | None = None,
+    repo_root: str | Path | None = None,
 ) -> CompileResult:
     """Every phase for one manifest, in memory: load, validate, semantics, emit, render, lint."""
-    result = check_manifest(path, display)
+    result = check_manifest(path, display, repo_root)
     if result.manifest is None or result.failed():
         return result
     from .check import run_checks
@@ -155,16 +178,21 @@ def build(
     strict: bool = False,
     write: bool = True,
     progress: Callable[[CompileResult], None] | None = None,
+    repo_root: str | Path | None = None,
 ) -> BuildReport:
     """Compile manifests and write out/<name>/ for each that succeeds (nothing for one that fails).
 
     `progress` is called with each manifest's result as soon as it is known (compiled, failed, or
     unchanged since the last build), in no particular order.
+    `repo_root`: the source repository the manifests live in (the `regenerate.path` default is
+    each manifest's path relative to it); default the enclosing git work tree.
     """
     from .render import write_atomic
 
     out_dir = Path(out)
     options = {"format": fmt, "lint": lint, "version": __version__}
+    if repo_root is not None:
+        options["repo_root"] = Path(repo_root).resolve().as_posix()
     cache = _read_cache(out_dir) if write else {}
     if write:
         _remove_orphans(out_dir)
@@ -180,7 +208,7 @@ def build(
             pending.append((len(results) - 1, path, display))
         elif progress:
             progress(cached)
-    for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint), strict=True):
+    for (index, _, _), result in zip(pending, _compile_all(pending, fmt, lint, repo_root), strict=True):
         results[index] = result
         if progress:
             progress(result)
@@ -277,21 +305,23 @@ def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
 PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than it saves
 
 
-def _compile_one(job: tuple[Path, str, str, bool]) -> CompileResult:
-    path, display, fmt, lint = job
+def _compile_one(job: tuple[Path, str, str, bool, str | Path | None]) -> CompileResult:
+    path, display, fmt, lint, repo_root = job
     try:
-        return compile_manifest(path, fmt=fmt, lint=lint, display=display)
+        return compile_manifest(path, fmt=fmt, lint=lint, display=display, repo_root=repo_root)
     except Exception as exc:  # noqa: BLE001 - one manifest's compiler bug must not stop the others
         message = f"internal compiler error: {type(exc).__name__}: {exc}"
         return CompileResult(display, diagnostics=[Diagnostic("MC301", Severity.ERROR, message, display, 1, 1)])
 
 
-def _compile_all(pending: list[tuple[int, Path, str]], fmt: str, lint: bool) -> Iterator[CompileResult]:
+def _compile_all(
+    pending: list[tuple[int, Path, str]], fmt: str, lint: bool, repo_root: str | Path | None = None
+) -> Iterator[CompileResult]:
     """Compile in worker processes when there are many manifests (lint is CPU-bound, ~1 s each).
 
     Results come in the order of `pending`, each as soon as it and those before it are done.
     """
-    jobs = [(path, display, fmt, lint) for _, path, display in pending]
+    jobs = [(path, display, fmt, lint, repo_root) for _, path, display in pending]
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2 or len(jobs) < PARALLEL_THRESHOLD:
         yield from (_compile_one(job) for job in jobs)
@@ -326,6 +356,34 @@ def _vpc_needs(result: CompileResult, out_dir: Path):
         tuple(record["route_tables"]),
         tuple((e["service"], e["type"], tuple(e["reasons"])) for e in record["endpoints"]),
     )
+
+
+def deploy_record(manifest: Manifest) -> dict:
+    """The deploy section of build.json: where the pipeline lives and what must exist elsewhere
+    first (`manifestc deploy-plan` reads it)."""
+    pulls = []
+    for repository in sorted(
+        {t.image_repository or manifest.build.image_repository for t in manifest.targets if t.uses_image} - {None}
+    ):
+        accounts, functions = set(), set()
+        for env in manifest.environments:
+            if not manifest.is_cross_account(env):
+                continue
+            for name in env.targets:
+                target = manifest.target(name)
+                if target.uses_image and (target.image_repository or manifest.build.image_repository) == repository:
+                    accounts.add(env.account)
+                    if target.type == "lambda":
+                        functions.add((env.account, target.function))
+        if accounts:
+            pulls.append(
+                {
+                    "repository": repository,
+                    "accounts": sorted(accounts),
+                    "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
+                }
+            )
+    return {"account": manifest.account, "region": manifest.region, "ecr_cross_account_pull": pulls}
 
 
 def network_record(manifest: Manifest) -> dict | None:
@@ -617,6 +675,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         ],
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
+        "deploy": deploy_record(result.manifest),
         "network": network_record(result.manifest),
         "catalog": catalog_record(result.manifest),
         "warnings": [

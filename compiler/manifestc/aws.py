@@ -171,8 +171,37 @@ MAX_BATCH_BUILDS = 100
 # Log retention of build logs, days (a value CloudWatch Logs accepts: API_PutRetentionPolicy).
 LOG_RETENTION_DAYS = 90
 # Lifecycle of pipeline artifacts: current objects and noncurrent versions expire after these days.
+# Current objects expire only under the transient prefixes below; live objects (Glue scripts,
+# packaged Lambda code) keep their current version for as long as a stack references it.
 ARTIFACT_EXPIRY_DAYS = 90
 NONCURRENT_EXPIRY_DAYS = 30
+# CodePipeline writes a pipeline's artifacts under a folder "based on the name of the pipeline"
+# (CodePipeline API Reference, ArtifactStore.location), the name cut to 20 characters.
+PIPELINE_ARTIFACT_FOLDER_CHARS = 20
+
+# Target names after placeholders are rendered: the patterns AWS accepts.
+# ECS CreateCluster/CreateService: up to 255 letters, digits, hyphens and underscores.
+# Lambda CreateFunction FunctionName: 1-64 letters, digits, hyphens and underscores (name form).
+# S3 bucket naming rules (S3 User Guide, "Bucket naming rules"): 3-63 lowercase letters, digits,
+# dots and hyphens, starting and ending with a letter or digit.
+# Glue CreateDatabase: up to 255 characters; Athena reads only lowercase letters, digits and
+# underscores (Athena User Guide, "Name databases, tables, and columns").
+RESOLVED_NAME_PATTERNS: dict[str, str] = {
+    "cluster": r"^[A-Za-z0-9_-]{1,255}$",
+    "service": r"^[A-Za-z0-9_-]{1,255}$",
+    "function": r"^[A-Za-z0-9_-]{1,64}$",
+    "bucket": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    "database": r"^[a-z0-9_]{1,255}$",
+}
+
+# Glue job parameters with a fixed meaning whose values are S3 locations (AWS Glue Developer Guide,
+# "Using job parameters in AWS Glue jobs"). The job only reads the first group (code and files it
+# loads; comma-separated lists) and writes the second; any other s3:// argument is read-only unless
+# the job lists it in `outputs`.
+GLUE_READ_PARAMETERS = frozenset(
+    {"--extra-py-files", "--extra-jars", "--extra-files", "--additional-python-modules", "--scriptLocation"}
+)
+GLUE_WRITE_PARAMETERS = frozenset({"--TempDir", "--spark-event-logs-path"})
 
 # CodeStar Notifications event type ids for pipelines.
 # Source: Developer Tools console User Guide, "Events for notification rules on pipelines"

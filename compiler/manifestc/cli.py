@@ -105,10 +105,19 @@ def cli() -> None:
     is_flag=True,
     help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
 )
+@click.option(
+    "--repo-root",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Source repository the manifests live in (regenerate.path defaults to each manifest's path "
+    "inside it); default the enclosing git work tree.",
+)
 @lint_cache_options
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagnostics_format, check_only) -> None:
+def build(
+    paths, out_dir, fmt, no_lint, check_only, repo_root, lint_cache, no_lint_cache, strict, diagnostics_format
+) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
     _choose_lint_cache(lint_cache, no_lint_cache)
     if check_only:
@@ -116,7 +125,9 @@ def build(paths, out_dir, fmt, no_lint, lint_cache, no_lint_cache, strict, diagn
     chosen = _paths(paths)
     total = len(api.discover(chosen))
     with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
-        report = api.build(chosen, out_dir, fmt=fmt, lint=not no_lint, strict=strict, progress=progress)
+        report = api.build(
+            chosen, out_dir, fmt=fmt, lint=not no_lint, strict=strict, progress=progress, repo_root=repo_root
+        )
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
         for result in report.results:
@@ -198,6 +209,75 @@ def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> No
 
 
 @cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--from-installed",
+    is_flag=True,
+    help="Repack this environment's installed distributions instead of downloading wheels "
+    "(offline; only where this machine matches the build image: Linux x86_64, same Python).",
+)
+@click.option(
+    "--python-version",
+    default=None,
+    help="Python of the Recompile build (default: the python preset's runtime, as the build uses).",
+)
+@click.option("--pip-arg", "pip_args", multiple=True, help="Extra argument for pip download (e.g. --index-url=...).")
+@click.option("--bucket", default=None, help="Print the upload command for this bucket (default <artifact bucket>).")
+def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> None:
+    """Write the self-update toolchain: manifestc and its dependencies as hash-pinned wheels."""
+    import subprocess
+
+    from .model import TOOLCHAIN_PREFIX
+    from .schemas_data import presets
+    from .toolchain import build_wheelhouse, upload_command
+
+    version = python_version or str(presets()["python"]["default_runtime"])
+    try:
+        files = build_wheelhouse(
+            Path(out_dir), from_installed=from_installed, python_version=version, pip_args=tuple(pip_args)
+        )
+    except (subprocess.CalledProcessError, ValueError, OSError) as exc:
+        click.echo(f"error: cannot write the wheelhouse: {exc}", err=True)
+        sys.exit(EXIT_USAGE_OR_INTERNAL)
+    wheels = [f for f in files if f.suffix == ".whl"]
+    destination = f"s3://{bucket or '<artifact bucket>'}/{TOOLCHAIN_PREFIX}{__version__}/"
+    click.echo(f"wrote {len(wheels)} wheels and requirements.txt (sha256-pinned) to {out_dir}", err=True)
+    click.echo(f"upload: {upload_command(Path(out_dir), destination)}", err=True)
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--repo-root", required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--pipeline", required=True, help="Name of the pipeline being updated.")
+@click.option("--toolchain", "deployed", required=True, help="regenerate.install of the deployed pipeline.")
+@click.option("--artifact-bucket", required=True, help="The pipeline's artifact bucket.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--region", envvar="AWS_REGION", required=True)
+@click.option("--account", envvar="MANIFESTC_ACCOUNT", default="", help="Account id (ECR endpoint host).")
+@diagnostics_option
+def recompile(manifest, repo_root, pipeline, deployed, artifact_bucket, out_dir, region, account, diagnostics_format):
+    """The self-update build: recompile the committed manifest with the deployed toolchain."""
+    from .recompile import recompile as run
+
+    outcome = run(
+        Path(manifest).resolve(),
+        repo_root=Path(repo_root).resolve(),
+        pipeline=pipeline,
+        deployed_toolchain=deployed,
+        artifact_bucket=artifact_bucket,
+        out=Path(out_dir),
+        region=region,
+        account=account,
+    )
+    _emit(outcome.diagnostics, diagnostics_format)
+    for note in outcome.notes:
+        click.echo(note, err=True)
+    if outcome.failed:
+        click.echo("recompile refused: the pipeline is not updated", err=True)
+    sys.exit(EXIT_MANIFEST_ERRORS if outcome.failed else EXIT_OK)
+
+
+@cli.command()
 @paths_argument
 @strict_option
 @diagnostics_option
@@ -273,6 +353,21 @@ def endpoints(paths) -> None:
 
 
 cli.add_command(endpoints, name="explain-endpoints")
+
+
+@cli.command(name="deploy-plan")
+@click.argument("target", default="out", type=click.Path())
+def deploy_plan_command(target) -> None:
+    """Print the AWS CLI commands, in order, that deploy what a build wrote (out/ or out/<name>)."""
+    from .deployplan import deploy_plan, render_plan
+
+    path = Path(target)
+    if not path.is_dir():
+        raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
+    steps = deploy_plan(path)
+    if not steps:
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+    click.echo(render_plan(steps), nl=False)
 
 
 @cli.command()

@@ -288,10 +288,6 @@ CODES: dict[str, CodeInfo] = {
         "manifests in one VPC disagree",
         "Manifests that share a VPC list different subnets; the shared endpoint stack can use only one set (interface endpoints take one subnet per AZ). It uses the first pipeline's by name.",
     ),
-    "MC255": _w(
-        "regenerate on a product",
-        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
-    ),
     "MC256": _w(
         "products disagree on their portfolio",
         "Manifests naming the same catalog.portfolio give it different providers; the shared catalog uses the first by pipeline name.",
@@ -302,6 +298,46 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
+    ),
+    "MC260": _e(
+        "unpinned self-update toolchain",
+        "`regenerate.install` names what the self-update build installs and runs; its output is deployed by the self-update role. Only a hash-pinned wheelhouse in your own S3 is accepted: `manifestc==<version>` (the wheelhouse `manifestc wheelhouse` writes, uploaded to the artifact bucket under `_manifestc/toolchain/<version>/`) or `s3://<bucket>/<prefix>/`. Package names from an index, git URLs and download links are refused: whoever controls them controls your pipeline.",
+    ),
+    "MC261": _e(
+        "bad regenerate.path",
+        "`regenerate.path` is the manifest's path inside the source repository, relative, with no `..`, ending in .yaml or .yml.",
+    ),
+    "MC262": _e(
+        "s3 source needs regenerate.path",
+        "With an S3 source the self-update build compiles a file from the unpacked zip; say which (`regenerate: {path: manifest.yaml}`), or set `regenerate: false`.",
+    ),
+    "MC263": _e(
+        "regenerate on a product",
+        "A pipeline provisioned from Service Catalog lives in the provisioner's repository, which has no manifest of yours: every copy would stall at UpdatePipeline or change a stack Service Catalog manages. Set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines.",
+    ),
+    "MC264": _e(
+        "self-update refused",
+        "The self-update build (`manifestc recompile`) compiled the committed manifest but will not update the pipeline: the new `regenerate.install` toolchain does not install or compile, or the manifest needs a VPC endpoint the VPC does not have (update the shared network stack first, with the command printed). The pipeline keeps its current shape and toolchain; fix the manifest in a new commit.",
+    ),
+    "MC265": _e(
+        "escalating execution policy",
+        "An execution policy such as AdministratorAccess or IAMFullAccess lets an application template create roles without the pipeline's permissions boundary, which makes a commit to the application template an administrator. The created execution role already manages the stack's own roles under the boundary; choose a policy without IAM.",
+    ),
+    "MC266": _e(
+        "administrator execution role",
+        "execution_role names an administrator role or another tool's deployment role (CDK bootstrap, Organizations, Control Tower, StackSets, IAM Identity Center). CloudFormation would deploy the application template with it, unbounded. Leave execution_role unset so manifestc creates a bounded one.",
+    ),
+    "MC610": _e(
+        "deploying role lacks handler permissions",
+        "A role CloudFormation or Service Catalog deploys a template with (the self-update role, a launch role) lacks an IAM action that the CloudFormation registry schema of a resource type in that template lists in its handlers (create, read, update, delete, list). The deployment would fail with AccessDenied, often leaving the stack in UPDATE_ROLLBACK_FAILED. Source: the registry schemas cfn-lint ships.",
+    ),
+    "MC611": _e(
+        "role creation without the boundary",
+        "A role may create roles or put/attach policies on roles without an iam:PermissionsBoundary condition. Whoever controls what it deploys could mint a role with any permissions. Every role that can create roles must require the pipeline's permissions boundary.",
+    ),
+    "MC612": _e(
+        "unscoped grant of a scopable action",
+        'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
     ),
     "MC275": _e(
         "a private build reaches a public host",
@@ -319,21 +355,37 @@ CODES: dict[str, CodeInfo] = {
         "a private build usually reaches a public host",
         "The command reaches a public host in its common setup (the Gradle wrapper downloads its distribution from services.gradle.org; `docker build` pulls FROM images from Docker Hub). In a private build without internet egress that fails unless you point it at an internal copy (distributionUrl, FROM images in ECR).",
     ),
-    "MC630": _e(
-        "private build reaches a public host (readiness)",
-        "Readiness check over the emitted buildspecs: a CodeBuild project in a VPC whose build security group has no internet egress runs a command that reaches a public host (tools -> hosts table in reach.py) that no CodeArtifact login of its buildspec stands in for. It would time out on its first run. Located in the emitted file; the message names the project, the phase and the command.",
+    "MC280": _e(
+        "two deploys write to the same resource",
+        "Two environments (or two targets) deploying to the same account and region resolve to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix or Glue database. In a single-account pipeline staging would deploy to prod's resource and prod's approval would gate nothing. Put `{environment}` in the field (e.g. `service: api-{environment}`, `prefix: '{environment}/'`, `database: sales_{environment}`), or deploy the environments to different accounts or regions.",
     ),
-    "MC631": _e(
-        "install before the registry login (readiness)",
-        "Readiness check over the emitted buildspecs: a dependency install runs before the `aws codeartifact login` of the same buildspec, so it goes to the public registry (and times out in a private build). The login must come first in `install`.",
+    "MC281": _e(
+        "per-environment name is invalid",
+        "A target field with placeholders renders, for some environment or region, to a name AWS does not accept (ECS: letters, digits, `-`, `_`, up to 255; Lambda: up to 64; S3 buckets: 3-63 lowercase letters, digits, dots, hyphens; Glue databases: lowercase letters, digits, underscores). Shorten or change the pattern.",
     ),
-    "MC632": _e(
-        "AWS call without its VPC endpoint (readiness)",
-        "Readiness check over the emitted buildspecs: a private build calls an AWS service (`aws <service> ...`) whose interface endpoint the VPC does not get. Add it to network.endpoints, or use endpoints: auto.",
+    "MC282": _e(
+        "{region} needs the pipeline's region",
+        "A `{region}` placeholder in a target field or the Glue database is rendered at compile time, so the pipeline's home region must be known: set the top-level `region`.",
+    ),
+    "MC283": _e(
+        "per-environment lambda template",
+        "A lambda `template` is packaged once, in the Build stage (`aws cloudformation package`), so its path cannot depend on the environment. Use one template and pass the environment as a stack parameter (`parameters: {Stage: '{environment}'}`).",
+    ),
+    "MC284": _e(
+        "wildcard in a value that becomes an IAM resource",
+        "The value becomes (part of) a resource ARN in an IAM policy (an S3 source key, a target bucket or prefix, a Lambda function, an ECS service, a Glue script, argument or crawler path). IAM treats `*` and `?` in resource ARNs as wildcards, so the role would be granted every matching resource (`s3://*` is every bucket). Name the exact bucket and prefix: a prefix already covers everything under it.",
     ),
     "MC290": _e(
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",
+    ),
+    "MC291": _e(
+        "image build without an image",
+        'An ecs or lambda image target (or build.image_repository) makes the build tag `$IMAGE_URI:latest` with the commit and push it. Outside the docker preset, your build commands must build that image: `docker build -t "$IMAGE_URI:latest" .` (with build.privileged: true), or use `language: docker`.',
+    ),
+    "MC292": _e(
+        "tags and paths combined",
+        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths filters branch pushes, which such a pipeline does not start on. Drop one of them.",
     ),
     "MC295": _e(
         "portfolio names collide",
@@ -350,6 +402,50 @@ CODES: dict[str, CodeInfo] = {
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC630": _e(
+        "private build reaches a public host (readiness)",
+        "Readiness check over the emitted buildspecs: a CodeBuild project in a VPC whose build security group has no internet egress runs a command that reaches a public host (tools -> hosts table in reach.py) that no CodeArtifact login of its buildspec stands in for. It would time out on its first run. Located in the emitted file; the message names the project, the phase and the command.",
+    ),
+    "MC631": _e(
+        "install before the registry login (readiness)",
+        "Readiness check over the emitted buildspecs: a dependency install runs before the `aws codeartifact login` of the same buildspec, so it goes to the public registry (and times out in a private build). The login must come first in `install`.",
+    ),
+    "MC632": _e(
+        "AWS call without its VPC endpoint (readiness)",
+        "Readiness check over the emitted buildspecs: a private build calls an AWS service (`aws <service> ...`) whose interface endpoint the VPC does not get. Add it to network.endpoints, or use endpoints: auto.",
+    ),
+    "MC640": _e(
+        "two deploy actions write to the same resource",
+        "Readiness check 3, over the rendered pipeline: two deploy actions in one account and region write to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix (one inside the other) or Glue database, so one environment overwrites another's resource. Give each environment its own resource with {environment} in the target's field.",
+    ),
+    "MC641": _e(
+        "two manifests deploy the same resource",
+        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
+    ),
+    "MC642": _e(
+        "lifecycle rule expires live objects",
+        "Readiness check 4: a bucket lifecycle rule expires current objects under a prefix that a deployed resource keeps reading (Glue job scripts, packaged Lambda code). The job or a rollback would fail once the rule deletes them. Expire current objects only under transient prefixes (pipeline artifacts, caches) and only old versions elsewhere.",
+    ),
+    "MC643": _e(
+        "Glue job cannot read its script",
+        "Readiness check 1 for Glue jobs: the job's role lacks s3:GetObject on the scripts prefix or kms:Decrypt on the key the scripts bucket encrypts them with, so every run would fail with Access Denied. Grant both to the job role.",
+    ),
+    "MC650": _e(
+        "reader cannot decrypt",
+        "A role reads objects of a KMS-encrypted bucket (or publishes to a KMS-encrypted topic) but is not allowed to use the key: S3 and SNS call KMS with the caller's permissions, so the read fails with AccessDenied at run time. Across accounts both the role's policy and the key policy must allow it. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC600": _e(
+        "toolchain installed from an index",
+        "A build that runs manifestc (the self-update Recompile, the glue template build) must install it only from its hash-pinned wheelhouse: `pip --isolated install --no-index --require-hashes`, nothing fetched from a package index, a VCS or a URL. Otherwise whoever controls that source controls what the self-update role deploys.",
+    ),
+    "MC601": _e(
+        "toolchain not isolated from the checkout",
+        "A build that runs manifestc must install it in a fresh directory outside the checkout and run it as `venv/bin/python -I -m manifestc` (no module of the repository importable), compiling into a fresh directory (`manifestc recompile`), never reading an output directory committed to the repository.",
+    ),
+    "MC602": _e(
+        "toolchain writable by the pipeline",
+        "The toolchain is read from the artifact bucket, but the bucket policy does not deny the pipeline's roles writes under `_manifestc/toolchain/`: a build a committer scripts could replace it.",
     ),
     "MC651": _e(
         "template too large",

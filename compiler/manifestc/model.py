@@ -5,8 +5,11 @@ Built by `semantics.build_model`; emitters read only these records, never raw YA
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from .aws import GLUE_WRITE_PARAMETERS
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -124,6 +127,12 @@ class Target:
     def packaged_template(self) -> str:
         """What `aws cloudformation package` writes for a lambda template target."""
         return f"packaged-{self.name}.yaml"
+
+    def packaged_template_in(self, region: str | None) -> str:
+        """The packaged template for a region other than the pipeline's: its code is uploaded to
+        that region's artifact store, because Lambda reads code only from a bucket in the
+        function's region."""
+        return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
 
     @property
     def uses_image(self) -> bool:
@@ -254,6 +263,21 @@ class GlueJob:
     arguments: Pairs
     timeout: int
     retries: int
+    outputs: tuple[str, ...] = ()  # argument names whose s3:// paths the job writes
+
+    def s3_paths(self, *, write: bool) -> tuple[str, ...]:
+        """The s3:// locations of the job's arguments it writes (write=True) or only reads.
+
+        Glue's own write parameters (`--TempDir`, ...) and the arguments listed in `outputs` are
+        written; every other s3:// location (`--extra-py-files`, data inputs) is only read.
+        Comma-separated values (`--extra-py-files a,b`) give one location each.
+        """
+        found = []
+        for name, value in self.arguments:
+            writes = name in GLUE_WRITE_PARAMETERS or name in self.outputs
+            if writes == write:
+                found += [part.strip() for part in value.split(",") if part.strip().startswith("s3://")]
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -272,6 +296,7 @@ class Glue:
     smoke_test: bool
     jobs: tuple[GlueJob, ...]
     crawlers: tuple[GlueCrawler, ...]
+    scripts_key: str | None = None  # KMS key ARN of scripts_bucket's default encryption (SSE-KMS)
 
     @property
     def nodes(self) -> dict[str, GlueJob | GlueCrawler]:
@@ -292,10 +317,32 @@ class Notifications:
 
 
 @dataclass(frozen=True)
+class Toolchain:
+    """Where the self-update build installs manifestc from: a hash-pinned wheelhouse in S3
+    (`requirements.txt` with `--hash=sha256:` lines beside the wheels), never a public index."""
+
+    bucket: str | None  # None: the pipeline's artifact bucket
+    prefix: str  # ends with "/"
+
+
+# The artifact-bucket prefix of the toolchains (`manifestc==<version>`). It starts with "_",
+# which no pipeline name does, so CodePipeline's own artifact keys (`<pipeline name>/...`)
+# never fall under it; the artifact bucket policy denies writes there to every pipeline role.
+TOOLCHAIN_PREFIX = "_manifestc/toolchain/"
+
+
+@dataclass(frozen=True)
 class Regenerate:
     enabled: bool
-    install: str
-    path: str
+    install: str  # canonical: `manifestc==<version>` or `s3://<bucket>/<prefix>/`
+    path: str  # the manifest's path inside the source repository
+
+    @property
+    def toolchain(self) -> Toolchain:
+        if self.install.startswith("s3://"):
+            bucket, _, prefix = self.install[len("s3://") :].partition("/")
+            return Toolchain(bucket, prefix)
+        return Toolchain(None, f"{TOOLCHAIN_PREFIX}{self.install.split('==', 1)[1]}/")
 
 
 @dataclass(frozen=True)
@@ -337,8 +384,41 @@ class Manifest:
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
 
+    def package_regions(self, target: Target) -> tuple[str, ...]:
+        """Regions other than the pipeline's that a lambda template target is deployed to."""
+        return tuple(
+            sorted(
+                {r for e in self.environments if target.name in e.targets for r in e.regions if r and r != self.region}
+            )
+        )
+
     def tests_after(self, stage: str) -> tuple[TestSuite, ...]:
         return tuple(t for t in self.tests if t.after == stage)
+
+    def resolve_target(self, target: Target, env: Environment, region: str | None) -> Target:
+        """The target as `env` deploys it in `region`: placeholders of its per-environment fields
+        rendered (README "Per-environment targets"). `region` None means the pipeline's region."""
+        values = {
+            field: render_placeholders(value, environment=env.name, region=region or self.region or "", name=self.name)
+            for field in TARGET_PLACEHOLDER_FIELDS
+            if (value := getattr(target, field))
+        }
+        return dataclasses.replace(target, **values)
+
+    def glue_database(self, env: Environment) -> str:
+        """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the
+        environment and pipeline names become underscores: Athena reads only [a-z0-9_] names)."""
+        return render_placeholders(
+            self.glue.database,
+            environment=env.name.replace("-", "_"),
+            region=(self.region or "").replace("-", "_"),
+            name=self.name.replace("-", "_"),
+        )
+
+
+# Target fields that may differ per environment through {environment} {region} {name}
+# placeholders (the stack name has always had them; see `stack`).
+TARGET_PLACEHOLDER_FIELDS = ("template", "cluster", "service", "function", "bucket", "prefix")
 
 
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:

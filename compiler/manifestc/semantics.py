@@ -16,6 +16,7 @@ from typing import Any
 from . import __version__, aws, reach
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
+    TARGET_PLACEHOLDER_FIELDS,
     Approval,
     Build,
     Catalog,
@@ -113,8 +114,14 @@ class _Checker:
         return False
 
 
-def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tuple[Manifest | None, list[Diagnostic]]:
-    """Check cross-field rules and build the frozen model. Returns (None, errors) on failure."""
+def build_model(
+    doc: dict[str, Any], marks: Marks, file: str, digest: str, repo_path: str | None = None
+) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Check cross-field rules and build the frozen model. Returns (None, errors) on failure.
+
+    `repo_path` is the manifest's path inside its repository (the `regenerate.path` default);
+    None: the file name.
+    """
     check = _Checker(doc, marks, file)
     _check_dynamic_references(check, doc, ())
     targets = _targets(check)
@@ -127,10 +134,10 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     _check_names(check, doc["name"], tests)
     gates = _quality_gates(check)
     notifications = _notifications(check)
+    regenerate = _regenerate(check, repo_path or file)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
-    regen = doc["regenerate"]
     manifest = Manifest(
         file=file,
         digest=digest,
@@ -146,7 +153,7 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         tests=tests,
         environments=environments,
         targets=targets,
-        regenerate=Regenerate(regen["enabled"], regen["install"] or f"manifestc=={__version__}", regen["path"]),
+        regenerate=regenerate,
         quality_gates=gates,
         notifications=notifications,
     )
@@ -156,6 +163,9 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
+    _check_iam_wildcards(check)
+    if not any(d.is_error for d in check.diagnostics):
+        _check_deploy_targets(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -164,6 +174,7 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         manifest = dataclasses.replace(manifest, network=network)
     manifest = dataclasses.replace(manifest, marks=check.marks)
     _check_resource_count(check, manifest)
+    _check_glue_resource_count(check, manifest)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics):
         return None, check.diagnostics
@@ -265,6 +276,33 @@ def _check_resource_count(check: _Checker, m: Manifest) -> None:
             at_key=True,
         )
     )
+
+
+def _check_glue_resource_count(check: _Checker, m: Manifest) -> None:
+    """glue.yaml has a resource per job and per crawler, a trigger per distinct `after` set (the
+    roots' one included) and a few fixed ones (emit/glue.py); over the quota it could not be one stack
+    (and troposphere refuses to emit it)."""
+    if m.glue is None:
+        return
+    quota = aws.QUOTAS["resources"]
+    triggers = len({tuple(sorted(node.after)) for node in m.glue.nodes.values()})
+    # the workflow, the database, the KMS key and security configuration, a role per node kind
+    fixed = 4 + bool(m.glue.jobs) + bool(m.glue.crawlers)
+    total = len(m.glue.jobs) + len(m.glue.crawlers) + triggers + fixed
+    if total > quota.limit:
+        check.diagnostics.append(
+            at(
+                "MC290",
+                f"the Glue workflow stack (glue.yaml) would have at least {total} resources "
+                f"({len(m.glue.jobs)} jobs, {len(m.glue.crawlers)} crawlers); CloudFormation allows "
+                f"{quota.limit} per template ({quota.source})",
+                ("glue", "jobs"),
+                check.file,
+                check.marks,
+                hint="split the workflow across several manifests",
+                at_key=True,
+            )
+        )
 
 
 def _preset(check: _Checker) -> dict[str, Any] | None:
@@ -377,6 +415,21 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
             "or `build.privileged: true` with your own docker commands",
             ("build",),
         )
+    if image_repository and doc["language"] != "docker":
+        # Not the docker preset: the build's own commands must produce the image it then tags and
+        # pushes. Say so instead of failing at `docker tag` in the first run.
+        written = [c for key in ("commands", "post_build") for c in (raw[key] or [])]
+        if not any("$IMAGE_URI" in c or "${IMAGE_URI}" in c for c in written):
+            check.error(
+                "MC291",
+                "an image is pushed to `"
+                + image_repository
+                + "` but the build commands never build `$IMAGE_URI:latest`, which the build then "
+                "tags with the commit and pushes",
+                ("build", "commands") if raw["commands"] is not None else ("build",),
+                hint='build the image as `$IMAGE_URI:latest`, e.g. `docker build -t "$IMAGE_URI:latest" .`, '
+                "or use `language: docker`",
+            )
     if doc["language"] == "docker" and image_repository is None:
         check.error(
             "MC211",
@@ -488,6 +541,64 @@ def _coverage_format(coverage: str, preset: dict[str, Any]) -> str:
     return preset.get("coverage_format", "COBERTURAXML")
 
 
+# Managed policies an execution role may not carry: each grants IAM (or everything), so a stack
+# deployed with it could mint an unbounded role. (AWS managed policy reference:
+# https://docs.aws.amazon.com/aws-managed-policy/latest/reference/policy-list.html)
+ESCALATING_POLICIES = {
+    "AdministratorAccess": "grants every action, IAM included",
+    "IAMFullAccess": "grants every IAM action",
+    "AWSOrganizationsFullAccess": "grants Organizations, which can create accounts and move them",
+    "AdministratorAccess-Amplify": "grants IAM role creation without a boundary",
+    "AdministratorAccess-AWSElasticBeanstalk": "grants IAM role creation without a boundary",
+}
+
+# Roles of other tools and of the organisation that are administrators by design: deploying an
+# application stack with one of them lets its template do anything. Name patterns (fnmatch) of the
+# role name after the last `/`; sources: CDK bootstrap ("cdk-<qualifier>-cfn-exec-role-..."), AWS
+# Organizations (OrganizationAccountAccessRole), Control Tower (AWSControlTowerExecution), StackSets
+# (AWSCloudFormationStackSetExecutionRole), IAM Identity Center (AWSReservedSSO_*).
+ADMIN_ROLE_PATTERNS = (
+    "cdk-*",
+    "OrganizationAccountAccessRole",
+    "AWSControlTowerExecution",
+    "AWSCloudFormationStackSetExecutionRole",
+    "AWSReservedSSO_*",
+    "*Admin*",
+    "*admin*",
+)
+
+
+def _check_execution_iam(check: _Checker, raw: dict[str, Any], index: int) -> None:
+    """Execution roles and policies that would let an application template escalate."""
+    import fnmatch
+
+    for position, arn in enumerate(raw.get("execution_policies") or []):
+        name = str(arn).rsplit("/", 1)[-1]
+        if name in ESCALATING_POLICIES:
+            check.error(
+                "MC265",
+                f"execution policy `{name}` {ESCALATING_POLICIES[name]}: an application stack deployed "
+                "with it could create roles outside the pipeline's permissions boundary",
+                ("targets", index, "execution_policies", position),
+                hint="use PowerUserAccess (the default) or a policy without IAM; the execution role may already "
+                "create roles under the boundary (README: Security)",
+            )
+    role = raw.get("execution_role")
+    if role:
+        name = str(role).rsplit("/", 1)[-1]
+        for pattern in ADMIN_ROLE_PATTERNS:
+            if fnmatch.fnmatchcase(name, pattern):
+                check.error(
+                    "MC266",
+                    f"execution_role `{name}` is an administrator role (or another tool's, matching `{pattern}`): "
+                    "a template deployed with it can do anything, IAM included",
+                    ("targets", index, "execution_role"),
+                    hint="leave execution_role unset: manifestc creates an execution role bounded by the "
+                    "pipeline's permissions boundary",
+                )
+                break
+
+
 def _targets(check: _Checker) -> tuple[Target, ...]:
     raw_targets = check.doc["targets"]
     check.unique(raw_targets, "targets", "target")
@@ -504,6 +615,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
+        _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
                 raw["stack_invalid"] = True
@@ -753,6 +865,16 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 f"`{raw['repository']}` is not owner/repo",
                 path + ("repository",),
                 hint="codestar repositories are written owner/repo, e.g. acme/orders-service",
+            )
+        if raw["tags"] and raw["paths"]:
+            # A V2 trigger's tag filter starts the pipeline on tag pushes only; file paths filter
+            # branch pushes, which a tags-only trigger does not have.
+            check.error(
+                "MC292",
+                "`tags` and `paths` cannot be combined: with `tags` only tag pushes start the pipeline, "
+                "and `paths` filters branch pushes",
+                path + ("paths",),
+                hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
             )
     else:
         for field in ("connection_arn", "paths", "tags"):
@@ -1156,12 +1278,13 @@ def _catalog(check: _Checker, m: Manifest) -> Catalog:
                 "MC202", f"keep_versions repeats the current version {version}", path + ("keep_versions", index)
             )
     if m.regenerate.enabled:
-        check.warn(
-            "MC255",
-            "a provisioned pipeline updates through new product versions, not by recompiling a "
-            "manifest in the provisioner's repository",
-            path,
-            hint="set `regenerate: false` for products",
+        check.error(
+            "MC263",
+            "a product pipeline cannot update itself: every provisioned copy would stall at "
+            "UpdatePipeline (the provisioner's repository has no manifest of yours) or change a "
+            "stack Service Catalog manages behind its back",
+            ("regenerate",) if ("regenerate",) in check.marks.keys else path,
+            hint="set `regenerate: false`, and publish a new catalog.version to change provisioned pipelines",
         )
     return Catalog(
         portfolio=raw["portfolio"],
@@ -1238,8 +1361,21 @@ def _glue(check: _Checker) -> Glue:
                 else:
                     check.reference(upstream, list(names), "job or crawler", where)
     glue = Glue(
-        raw["workflow"], raw["schedule"], raw["database"], raw["scripts_bucket"], raw["smoke_test"], jobs, crawlers
+        raw["workflow"],
+        raw["schedule"],
+        raw["database"],
+        raw["scripts_bucket"],
+        raw["smoke_test"],
+        jobs,
+        crawlers,
+        scripts_key=raw["scripts_key"],
     )
+    if raw["scripts_key"] and not raw["scripts_bucket"]:
+        check.error(
+            "MC214",
+            "`scripts_key` is the key of your own `scripts_bucket`; the artifact bucket's key is granted already",
+            path + ("scripts_key",),
+        )
     for cycle in find_cycles(glue):
         check.error(
             "MC220",
@@ -1251,6 +1387,8 @@ def _glue(check: _Checker) -> Glue:
 
 
 def _glue_job(check: _Checker, raw: dict[str, Any], path: Path) -> GlueJob:
+    for o_index, name in enumerate(raw["outputs"]):
+        check.reference(name, list(raw["arguments"]), "job argument", path + ("outputs", o_index))
     spec = aws.GLUE_JOB_TYPES[raw["type"]]
     versions = spec["versions"]
     version = raw["glue_version"] or versions[-1]
@@ -1289,6 +1427,7 @@ def _glue_job(check: _Checker, raw: dict[str, Any], path: Path) -> GlueJob:
         tuple(sorted(raw["arguments"].items())),
         raw["timeout"],
         raw["retries"],
+        tuple(dict.fromkeys(raw["outputs"])),
     )
 
 
@@ -1349,8 +1488,14 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
             if target.name in env.targets and m.is_cross_account(env):
                 check.error(
                     "MC107",
-                    f"deploying a glue workflow to another account ({env.name}) is not supported yet",
+                    f"deploying a glue workflow to another account ({env.name}) is not supported yet: the "
+                    "job scripts live in the tooling account's bucket under its KMS key, and this version "
+                    "does not yet grant the job role the glue stack creates in the target account read on "
+                    "that bucket and decrypt on that key (a bucket policy and a key policy statement "
+                    "across accounts)",
                     ("targets", index),
+                    hint="deploy the glue target from a pipeline in the target account, or keep glue "
+                    "environments in the pipeline's account",
                 )
     if glue is not None and not glue_targets:
         check.warn(
@@ -1359,3 +1504,215 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
             ("glue",),
             hint="add a target with `type: glue`",
         )
+
+
+# --- Per-environment targets and values that become IAM resources (README "Per-environment
+# targets", "Values that become IAM grants") ---
+
+# Fields whose value becomes (part of) a resource in an IAM policy: a `*` or `?` there would grant
+# far more than the one resource meant (IAM treats both as wildcards in resource ARNs).
+_IAM_WILDCARD = re.compile(r"[*?]")
+
+
+def _check_iam_wildcards(check: _Checker) -> None:
+    doc = check.doc
+    fields: list[tuple[Path, str]] = []
+    if doc["source"]["provider"] == "s3":
+        fields.append((("source", "repository"), doc["source"]["repository"]))
+    for index, raw in enumerate(doc["targets"]):
+        for name in ("bucket", "prefix", "function", "cluster", "service"):
+            if isinstance(raw.get(name), str):
+                fields.append((("targets", index, name), raw[name]))
+    glue = doc["glue"]
+    if glue is not None:
+        for index, job in enumerate(glue["jobs"]):
+            fields.append((("glue", "jobs", index, "script"), job["script"]))
+            for key, value in job["arguments"].items():
+                if "s3://" in value:
+                    fields.append((("glue", "jobs", index, "arguments", key), value))
+        for index, crawler in enumerate(glue["crawlers"]):
+            for p_index, value in enumerate(crawler["s3"]):
+                fields.append((("glue", "crawlers", index, "s3", p_index), value))
+    for path, value in fields:
+        if _IAM_WILDCARD.search(value):
+            check.error(
+                "MC284",
+                f"`{value}` contains a wildcard (`*` or `?`); this value becomes a resource in an IAM "
+                "policy, where a wildcard grants every matching resource",
+                path,
+                hint="name the exact bucket, prefix or resource (a prefix already covers everything under it)",
+            )
+
+
+def _deploy_region(m: Manifest, region: str | None) -> str:
+    return region or m.region or "(the pipeline's region)"
+
+
+def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
+    """Per-environment fields render to valid names, and no two deploys (environments, targets,
+    regions) in one account and region write to the same stack, service, function, bucket prefix
+    or Glue database: in a single-account pipeline, staging would otherwise deploy to prod's
+    resource and prod's approval would gate nothing."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        t_index = index[target.name]
+        for field in TARGET_PLACEHOLDER_FIELDS:
+            value = getattr(target, field)
+            if not value or target.type == "glue":
+                continue
+            path: Path = ("targets", t_index, field)
+            if not _check_placeholders(check, value, path):
+                continue
+            if "{region}" in value and m.region is None:
+                check.error(
+                    "MC282",
+                    f"`{{region}}` in `{field}` needs the top-level `region` (the pipeline's home region)",
+                    path,
+                    hint="set `region:` at the top of the manifest",
+                )
+            if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
+                check.error(
+                    "MC283",
+                    "a lambda `template` is packaged once in the Build stage, so it cannot differ per environment",
+                    path,
+                    hint="pass the environment as a stack parameter instead: parameters: {Stage: '{environment}'}",
+                )
+    if m.glue is not None and "{region}" in m.glue.database and m.region is None:
+        check.error("MC282", "`{region}` in the database needs the top-level `region`", ("glue", "database"))
+    if m.glue is not None:
+        _check_placeholders(check, m.glue.database, ("glue", "database"))
+    if any(d.is_error for d in check.diagnostics):
+        return
+    owners: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    prefixes: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # bucket -> (prefix, env, target)
+    for env in m.environments:
+        account = env.account or m.account or "(the pipeline's account)"
+        for name in env.targets:
+            target = m.target(name)
+            t_index = index[name]
+            # a bucket is global (written once per environment); glue deploys in the pipeline's region
+            regions = env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
+            for region in regions:
+                where = _deploy_region(m, region)
+                resolved = m.resolve_target(target, env, region)
+                things: list[tuple[str, str, Path]] = []
+                if target.deploys_stack or target.type == "glue":
+                    stack = render_placeholders(target.stack, environment=env.name, region=where, name=m.name)
+                    things.append(("stack", stack, ("targets", t_index, "stack")))
+                if target.type == "ecs":
+                    things.append(
+                        ("ECS service", f"{resolved.cluster}/{resolved.service}", ("targets", t_index, "service"))
+                    )
+                if target.type == "lambda" and target.function:
+                    things.append(("Lambda function", resolved.function, ("targets", t_index, "function")))
+                if target.type == "glue" and m.glue is not None:
+                    things.append(("Glue database", m.glue_database(env), ("glue", "database")))
+                for field in ("cluster", "service", "function", "bucket"):
+                    value = getattr(resolved, field)
+                    if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
+                        check.error(
+                            "MC281",
+                            f"`{field}` renders to `{value}` for environment `{env.name}`, which is not a "
+                            f"valid {field} name",
+                            ("targets", t_index, field),
+                        )
+                if target.type == "glue" and m.glue is not None:
+                    database = m.glue_database(env)
+                    if not re.match(aws.RESOLVED_NAME_PATTERNS["database"], database):
+                        check.error(
+                            "MC281",
+                            f"the database renders to `{database}` for environment `{env.name}`, which is not "
+                            "a valid Glue database name for Athena",
+                            ("glue", "database"),
+                        )
+                for kind, identity, path in things:
+                    key = (account, where, kind, identity)
+                    if key in owners:
+                        other_env, other_target = owners[key]
+                        if kind == "stack" and other_env == env.name:
+                            continue  # two targets of one environment: MC202 (_check_stack_names)
+                        check.error(
+                            "MC280",
+                            f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
+                            f"`{name}`) both deploy {kind} `{identity}` in account {account}, region {where}",
+                            path,
+                            hint=_COLLISION_HINTS[kind],
+                        )
+                    else:
+                        owners[key] = (env.name, name)
+                if target.type == "s3":
+                    bucket_key = ("s3", resolved.bucket)  # bucket names are global: any account
+                    prefix = resolved.prefix or ""
+                    for other_prefix, other_env, other_target in prefixes.get(bucket_key, []):
+                        if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+                            check.error(
+                                "MC280",
+                                f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
+                                f"`{name}`) both deploy to bucket `{resolved.bucket}` under overlapping prefixes "
+                                f"`{other_prefix or '(root)'}` and `{prefix or '(root)'}`",
+                                ("targets", t_index, "prefix" if target.prefix else "bucket"),
+                                hint=_COLLISION_HINTS["bucket"],
+                            )
+                            break
+                    prefixes.setdefault(bucket_key, []).append((prefix, env.name, name))
+
+
+_COLLISION_HINTS = {
+    "stack": "put {environment} in `stack` (the default is {name}-{environment})",
+    "ECS service": "put {environment} in `service` or `cluster`, e.g. service: api-{environment}",
+    "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
+    "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
+    "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
+}
+
+
+# `regenerate.install`: only hash-pinned wheelhouses in the organisation's own storage. A
+# version (`manifestc==X.Y.Z`: the wheelhouse `manifestc wheelhouse` wrote, uploaded to the
+# artifact bucket) or an S3 prefix holding one. Nothing that reaches a package index, a VCS or
+# a URL: whoever controls those controls the templates the self-update role deploys.
+_INSTALL_VERSION = re.compile(r"^manifestc==[0-9]+(\.[0-9]+)*([a-z]+[0-9]*)?(\.post[0-9]+)?(\.dev[0-9]+)?$")
+# S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html);
+# the prefix is kept to characters that need no quoting in a shell or an IAM ARN.
+_INSTALL_S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9._-]+/)*$")
+_MANIFEST_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*\.ya?ml$")
+
+
+def _regenerate(check: _Checker, default_path: str) -> Regenerate:
+    raw = check.doc["regenerate"]
+    install = raw["install"] or f"manifestc=={__version__}"
+    if raw["install"] is not None:
+        install = install.strip()
+        if _INSTALL_S3.match(install + ("" if install.endswith("/") else "/")):
+            install = install if install.endswith("/") else install + "/"
+            if ".." in install:
+                check.error("MC260", f"`{raw['install']}`: `..` in a toolchain prefix", ("regenerate", "install"))
+        elif not _INSTALL_VERSION.match(install):
+            check.error(
+                "MC260",
+                f"regenerate.install `{raw['install']}` is not a pinned toolchain: the self-update build "
+                "installs manifestc only from a hash-pinned wheelhouse in your own S3 (never a package "
+                "index, a git URL or a download link, whose owner would control what the pipeline deploys)",
+                ("regenerate", "install"),
+                hint=f"use `manifestc=={__version__}` (the wheelhouse uploaded to the artifact bucket, see "
+                "`manifestc wheelhouse`) or `s3://<your-bucket>/<prefix>/`",
+            )
+    path = raw["path"]
+    if path is None:
+        if check.doc["regenerate"]["enabled"] and check.doc["source"]["provider"] == "s3":
+            check.error(
+                "MC262",
+                "an s3 source with self-update needs `regenerate.path`: the manifest's path inside the "
+                "source zip (the self-update build compiles that file from the unpacked object)",
+                ("regenerate",) if ("regenerate",) in check.marks.keys else ("source", "provider"),
+                hint="add `regenerate: {path: manifest.yaml}` (or where the zip holds it), or `regenerate: false`",
+            )
+        path = default_path
+    elif not _MANIFEST_PATH.match(path) or any(part == ".." for part in path.split("/")):
+        check.error(
+            "MC261",
+            f"regenerate.path `{path}` must be a relative path inside the repository to a .yaml/.yml file "
+            "(letters, digits, `._-`, `/` between parts, no `..`)",
+            ("regenerate", "path"),
+            hint="for example `deploy/pipeline.yaml`",
+        )
+    return Regenerate(raw["enabled"], install, path)

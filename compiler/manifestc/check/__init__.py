@@ -34,12 +34,27 @@ def template_file(manifest: Manifest, name: str) -> str:
 
 
 # Checks import Templates and template_file from here, so they are imported after them.
+from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  # noqa: E402
+from .encryption import check_decrypt  # noqa: E402
+from .glue_scripts import check_glue_scripts  # noqa: E402
+from .handlers import check_handler_permissions  # noqa: E402
+from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
+from .toolchain import check_toolchain  # noqa: E402 - likewise
 
-CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability)
+CHECKS: tuple[Check, ...] = (
+    check_decrypt,
+    check_quotas,
+    check_private_reachability,
+    check_handler_permissions,
+    check_deploy_collisions,
+    check_lifecycle,
+    check_glue_scripts,
+    check_toolchain,
+)
 
-LINK_CHECKS: tuple[LinkCheck, ...] = ()
+LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)
 
 
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:

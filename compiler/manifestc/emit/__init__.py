@@ -19,6 +19,7 @@ from .codepipeline import emit_pipeline
 from .context import Context
 from .feature import emit_feature_rule
 from .glue import emit_glue
+from .iam import emit_boundary
 from .network import emit_build_network
 from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
@@ -28,6 +29,7 @@ Emitter = Callable[[Context], None]
 
 EMITTERS: tuple[Emitter, ...] = (
     emit_parameters,
+    emit_boundary,
     emit_storage,
     emit_build_network,
     emit_codebuild,

@@ -11,13 +11,32 @@ from __future__ import annotations
 
 from awacs import iam as aiam
 from awacs import kms, s3, sts
-from awacs.aws import Action, Allow, ArnLike, Condition, ForAnyValueStringEquals, Principal, Statement, StringEquals
-from troposphere import Sub, Template, iam
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    Condition,
+    Principal,
+    Statement,
+    StringEquals,
+    StringLike,
+)
+from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
-from .codepipeline import stack_name, stack_role_actions
+from .codepipeline import stack_name
 from .context import Context
-from .iam import allow, ecs_deploy_statements, policy, service_trust, stack_deploy_actions
+from .iam import (
+    BOUNDARY,
+    allow,
+    app_role_statements,
+    boundary_policy,
+    ecs_deploy_statements,
+    policy,
+    replace_failed_stacks,
+    service_trust,
+    stack_deploy_actions,
+)
 from .storage import emit_storage
 
 
@@ -32,8 +51,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions = [], [], []
     for env in envs:
         for name in env.targets:
-            target = m.target(name)
             for region in env.regions:
+                target = m.resolve_target(m.target(name), env, region)  # per-environment fields
                 reg = region or "${AWS::Region}"
                 if target.deploys_stack:
                     stacks.append(
@@ -70,6 +89,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployStacks",
             )
         )
+        statements.append(replace_failed_stacks(stacks))
         statements.append(
             allow(
                 [aiam.PassRole],
@@ -107,6 +127,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             ArnLike({"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:role/manifestc/{m.name}/*")})
         ),
     )
+    # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
+    ctx.add(boundary_policy(m.name))
     ctx.add(
         iam.Role(
             "DeployRole",
@@ -115,6 +137,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             Description=f"Assumed by pipeline {m.name} in {tooling} to deploy to this account",
             AssumeRolePolicyDocument=policy(trust),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+            PermissionsBoundary=Ref(BOUNDARY),
         )
     )
     if exec_policies:
@@ -127,6 +150,11 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 for r in e.regions
             }
         )
+        exec_statements = app_role_statements(m.name, exec_stacks)
+        if any(m.target(n).type == "lambda" for e in envs for n in e.targets if m.target(n).deploys_stack):
+            # Lambda fetches a packaged function's code from the artifact bucket with the caller's
+            # (this role's) permissions: read it, and decrypt it with the tooling account's key.
+            exec_statements += _artifact_read(ctx, tooling)
         ctx.add(
             iam.Role(
                 "CloudFormationExecutionRole",
@@ -138,18 +166,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 Policies=[
                     iam.Policy(
                         PolicyName="stack-roles",
-                        PolicyDocument=policy(
-                            allow(
-                                stack_role_actions(),
-                                [
-                                    Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*")
-                                    for s in exec_stacks
-                                ],
-                                sid="RolesOfTheseStacks",
-                            )
-                        ),
+                        PolicyDocument=policy(*exec_statements),
                     )
                 ],
+                PermissionsBoundary=Ref(BOUNDARY),
             )
         )
     ctx.apply_tags()
@@ -167,10 +187,16 @@ def _artifact_read(ctx: Context, tooling: str) -> list:
             [Sub(f"arn:${{AWS::Partition}}:s3:::{b}/*") for b in buckets],
             sid="ReadArtifacts",
         ),
+        # The artifact keys live in the tooling account, whose key policies let only this
+        # account's bootstrap roles use them; here: only keys of the tooling account, in the regions
+        # of the artifact stores, and only through S3 (kms:ViaService, a documented KMS condition
+        # key that works across accounts, unlike an alias condition).
         allow(
             [kms.Decrypt, kms.DescribeKey],
-            [Sub(f"arn:${{AWS::Partition}}:kms:*:{tooling}:key/*")],
-            Condition(ForAnyValueStringEquals({"kms:ResourceAliases": ctx.key_alias})),
+            [Sub(f"arn:${{AWS::Partition}}:kms:{r}:{tooling}:key/*") for r in regions],
+            Condition(
+                StringLike({"kms:ViaService": [Sub(f"s3.{r}.${{AWS::URLSuffix}}") for r in regions]}),
+            ),
             sid="DecryptArtifacts",
         ),
     ]

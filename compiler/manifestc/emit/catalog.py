@@ -14,6 +14,7 @@ import json
 
 from awacs import cloudformation as acfn
 from awacs import s3
+from awacs.aws import Condition, StringEquals
 from troposphere import Parameter, Ref, Sub, Tags, Template, iam
 from troposphere import servicecatalog as sc
 
@@ -21,7 +22,7 @@ from .. import __version__
 from ..model import Manifest
 from .context import PARAMETERS, Context, camel
 from .iam import allow, policy, service_trust
-from .selfupdate import template_permissions
+from .selfupdate import MANAGED_POLICY_LIMIT, split_statements, template_permissions
 
 # Allowed patterns of the provisioner-set parameters (the schema's own patterns).
 _PATTERNS = {
@@ -170,7 +171,8 @@ def emit_catalog(ctx: Context) -> Template:
         sc.TagOptionAssociation(f"{portfolio}{team_option}", ResourceId=Ref(portfolio), TagOptionId=Ref(team_option))
     )
     role = f"{product}LaunchRole"
-    t.add_resource(launch_role(ctx, role))
+    for resource in launch_role(ctx, role):
+        t.add_resource(resource)
     t.add_resource(
         sc.LaunchRoleConstraint(
             f"{product}LaunchConstraint",
@@ -184,11 +186,13 @@ def emit_catalog(ctx: Context) -> Template:
     return t
 
 
-def launch_role(ctx: Context, logical_id: str) -> iam.Role:
-    """The launch role: Service Catalog's CloudFormation stacks (SC-*) creating exactly the
-    product template's resource types, reading only this product's templates."""
+def launch_role(ctx: Context, logical_id: str) -> list:
+    """The launch role and its managed policies: Service Catalog's CloudFormation stacks (SC-*)
+    creating exactly the product template's resource types (every handler permission of each,
+    from the registry schemas; roles only with the pipeline's boundary), reading only this
+    product's templates."""
     catalog = ctx.manifest.catalog
-    statements = template_permissions(ctx, ctx.template) + [
+    statements = template_permissions(ctx, ctx.template, launch=True) + [
         allow(
             [
                 acfn.CreateStack,
@@ -215,15 +219,37 @@ def launch_role(ctx: Context, logical_id: str) -> iam.Role:
             [Sub(f"arn:${{AWS::Partition}}:s3:::${{TemplateBucket}}/{catalog.prefix.strip('/')}/*")],
             sid="ReadProductTemplates",
         ),
+        # Service Catalog copies each provisioning artifact into a bucket it owns and reads it from
+        # there as the launch role: objects it tagged servicecatalog:provisioning=true, whatever the
+        # bucket ("Configuring a launch role": read access to the template in a service-owned
+        # bucket; https://docs.aws.amazon.com/servicecatalog/latest/adminguide/constraints-launch.html
+        # and getstarted-launchconstraint.html).
+        allow(
+            [s3.GetObject],
+            ["*"],
+            Condition(StringEquals({"s3:ExistingObjectTag/servicecatalog:provisioning": "true"})),
+            sid="ReadServiceCatalogCopies",
+        ),
     ]
-    return iam.Role(
+    # every handler permission of the product template is more than one role's inline quota
+    # (10,240 characters): managed policies of at most 6,144 characters each
+    policies = [
+        iam.ManagedPolicy(
+            f"{logical_id}Policy{index}",
+            Description=f"Service Catalog launches {catalog.product} with these permissions ({index})",
+            PolicyDocument=policy(*part),
+        )
+        for index, part in enumerate(split_statements(statements, MANAGED_POLICY_LIMIT), start=1)
+    ]
+    role = iam.Role(
         logical_id,
         RoleName=launch_role_name(catalog.product),
         Description=f"Service Catalog launches {catalog.product} with this role",
         AssumeRolePolicyDocument=service_trust("servicecatalog.amazonaws.com"),
-        Policies=[iam.Policy(PolicyName="product-resources", PolicyDocument=policy(*statements))],
+        ManagedPolicyArns=[Ref(p) for p in policies],
         Tags=ctx.tags(literal=True),
     )
+    return policies + [role]
 
 
 def emit_launch_role_template(ctx: Context) -> Template:
@@ -243,7 +269,8 @@ def emit_launch_role_template(ctx: Context) -> Template:
             **({"Default": ctx.manifest.catalog.bucket} if ctx.manifest.catalog.bucket else {}),
         )
     )
-    t.add_resource(launch_role(ctx, "LaunchRole"))
+    for resource in launch_role(ctx, "LaunchRole"):
+        t.add_resource(resource)
     return t
 
 

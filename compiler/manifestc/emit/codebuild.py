@@ -12,14 +12,15 @@ import shlex
 from dataclasses import dataclass
 
 import yaml
-from awacs import codeartifact, codebuild, ecr, secretsmanager, ssm, sts
-from awacs.aws import Action, Condition, StringEquals
+from awacs import codeartifact, codebuild, ecr, s3, secretsmanager, ssm, sts
+from awacs.aws import Action, Condition, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
-from ..model import Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite
+from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite, Toolchain
 from ..schemas_data import presets
+from ..toolchain import install_commands
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
@@ -73,8 +74,14 @@ class BuildJob:
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
-    start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start
+    script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
+    script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
+    start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start and watch
+    exported_variables: tuple[str, ...] = ()  # buildspec env exported-variables (action namespace)
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
+    promote_repository: str | None = None  # ECR repository whose candidate image it promotes
+    package_regions: tuple[str, ...] = ()  # other regions' artifact stores it uploads lambda code to
+    toolchain: Toolchain | None = None  # the self-update build reads this wheelhouse
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -83,6 +90,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     if manifest.regenerate.enabled:
         jobs.append(_update_job(manifest))
     jobs.append(_build_job(manifest))
+    if manifest.build.image_repository:
+        jobs.append(_promote_job(manifest))
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
@@ -152,6 +161,13 @@ def _image_env(m: Manifest) -> tuple[tuple[str, Sub], ...]:
     )
 
 
+def _in_artifact(m: Manifest, file: str) -> str:
+    """Where the build writes a file the deploy actions read: inside `artifacts.base_directory`
+    when there is one (the artifact's root), so the file is in the artifact."""
+    base = m.build.base_directory
+    return shlex.quote(f"{base.rstrip('/')}/{file}" if base else file)
+
+
 def _image_definitions(m: Manifest) -> tuple[str, ...]:
     """imagedefinitions-<target>.json for every ECS target: what the ECS deploy action reads."""
     commands = []
@@ -159,18 +175,40 @@ def _image_definitions(m: Manifest) -> tuple[str, ...]:
         if target.type == "ecs":
             commands.append(
                 f'printf \'[{{"name":"{target.container}","imageUri":"%s"}}]\' '
-                f'"$IMAGE_URI:$IMAGE_TAG" > imagedefinitions-{target.name}.json'
+                f'"$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, f"imagedefinitions-{target.name}.json")}'
             )
     return tuple(commands)
 
 
+def _bucket_variable(region: str | None) -> str:
+    return "ARTIFACT_BUCKET" + (f"_{region.upper().replace('-', '_')}" if region else "")
+
+
 def _sam_packages(m: Manifest) -> tuple[str, ...]:
-    """Lambda template targets: upload code to the artifact bucket, write the packaged template."""
-    return tuple(
-        f'aws cloudformation package --template-file {shlex.quote(t.template)} --s3-bucket "$ARTIFACT_BUCKET" '
-        f"--s3-prefix lambda/{t.name} --output-template-file {t.packaged_template}"
-        for t in m.targets
-        if t.type == "lambda" and t.template
+    """Lambda template targets: upload code to the artifact bucket, write the packaged template;
+    once more per other region the target deploys to, into that region's artifact store."""
+    commands = []
+    for t in m.targets:
+        if t.type != "lambda" or not t.template:
+            continue
+        for region in (None, *m.package_regions(t)):
+            where = f" --region {region}" if region else ""
+            commands.append(
+                f"aws cloudformation package{where} --template-file {shlex.quote(t.template)} "
+                f'--s3-bucket "${_bucket_variable(region)}" --s3-prefix lambda/{t.name} '
+                f"--output-template-file {_in_artifact(m, t.packaged_template_in(region))}"
+            )
+    return tuple(commands)
+
+
+def _package_buckets(m: Manifest) -> tuple[tuple[str, Ref | Sub], ...]:
+    """The artifact buckets `aws cloudformation package` uploads to, as build variables."""
+    regions = sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
+    if not any(t.type == "lambda" and t.template for t in m.targets):
+        return ()
+    ctx = Context(m)
+    return (("ARTIFACT_BUCKET", Ref("ArtifactBucket")),) + tuple(
+        (_bucket_variable(r), ctx.regional_bucket_name(r)) for r in regions
     )
 
 
@@ -181,12 +219,22 @@ def _build_job(m: Manifest) -> BuildJob:
         # a custom image build: tag and push what the user's commands built as $IMAGE_URI:latest
         post_build = post_build + (
             'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
-            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:$IMAGE_TAG"',
-            'docker push "$IMAGE_URI:$IMAGE_TAG"',
+            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:candidate-$IMAGE_TAG"',
+            'docker push "$IMAGE_URI:candidate-$IMAGE_TAG"',
         )
-    post_build = post_build + _image_definitions(m) + _sam_packages(m)
-    packaged = tuple(t.packaged_template for t in m.targets if t.type == "lambda" and t.template)
-    files = b.artifact_files + tuple(p for p in packaged if "**/*" not in b.artifact_files)
+    written = _image_definitions(m) + _sam_packages(m)
+    if written and b.base_directory:
+        written = (f"mkdir -p {shlex.quote(b.base_directory)}",) + written
+    post_build = post_build + written
+    packaged = tuple(
+        t.packaged_template_in(r)
+        for t in m.targets
+        if t.type == "lambda" and t.template
+        for r in (None, *m.package_regions(t))
+    )
+    definitions = tuple(f"imagedefinitions-{t.name}.json" for t in m.targets if t.type == "ecs")
+    # what the deploy actions read is always in the artifact, whatever `files` selects
+    files = b.artifact_files + tuple(f for f in packaged + definitions if "**/*" not in b.artifact_files)
     return BuildJob(
         purpose="build",
         logical_prefix="Build",
@@ -197,12 +245,55 @@ def _build_job(m: Manifest) -> BuildJob:
             ("build", b.commands),
             ("post_build", post_build),
         ),
-        env=b.env + _image_env(m) + ((("ARTIFACT_BUCKET", Ref("ArtifactBucket")),) if packaged else ()),
+        env=b.env + _image_env(m) + _package_buckets(m),
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
         push_repository=b.image_repository,
+        package_regions=tuple(
+            sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
+        ),
         **_common(b),
+    )
+
+
+def _promote_job(m: Manifest) -> BuildJob:
+    """Tag the build's candidate image with the commit (what deploys use) once tests and gates
+    passed: an untested image is never under a deployable tag. The manifest is copied within ECR
+    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image); a re-run of the
+    same commit finds the tag already there."""
+    python = presets()["python"]
+    repo = shlex.quote(m.build.image_repository)
+    candidate = 'imageTag="candidate-$IMAGE_TAG"'
+    commands = (
+        'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+        (
+            f"aws ecr batch-get-image --repository-name {repo} --image-ids {candidate} "
+            "--query 'images[0].imageManifest' --output text > image-manifest.json"
+        ),
+        (
+            f"aws ecr batch-get-image --repository-name {repo} --image-ids {candidate} "
+            "--query 'images[0].imageManifestMediaType' --output text > image-media-type"
+        ),
+        (
+            f'aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
+            '--image-manifest file://image-manifest.json --image-manifest-media-type "$(cat image-media-type)" '
+            f'|| aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG"'
+        ),
+    )
+    return BuildJob(
+        purpose="promote-image",
+        logical_prefix="PromoteImage",
+        description=f"{m.name}: tag the tested image candidate-<commit> as <commit>",
+        image=python["images"]["x86_64"],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_SMALL",
+        privileged=False,
+        timeout=15,
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", commands),),
+        promote_repository=m.build.image_repository,
     )
 
 
@@ -293,16 +384,23 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 description=f"{m.name}: compile glue.yaml with manifestc",
             )
         )
-    bucket = "$SCRIPTS_BUCKET"
-    uploads = tuple(
-        f"aws s3 cp {shlex.quote(job.script)} s3://{bucket}/$SCRIPTS_PREFIX/{shlex.quote(job.script)}"
-        for job in m.glue.jobs
-    )
+    scripts = [shlex.quote(s) for s in dict.fromkeys(job.script for job in m.glue.jobs)]
     for env in m.environments:
         for name in env.targets:
             target = m.target(name)
             if target.type != "glue":
                 continue
+            # The prefix is named by the SHA-256 of the scripts, computed here at run time: unchanged
+            # scripts give an unchanged ScriptsPrefix, so the stack has no change (and asks for no
+            # approval); a changed script is a new prefix, so a stack change. The deploy action
+            # reads SCRIPTS_PREFIX from this action's namespace.
+            prefix = glue_scripts_prefix(m, env.name)
+            commands = (
+                f"SCRIPTS_HASH=$(sha256sum {' '.join(scripts)} | sha256sum | cut -c1-16)"
+                if scripts
+                else "SCRIPTS_HASH=none",
+                f'export SCRIPTS_PREFIX="{prefix}/$SCRIPTS_HASH"',
+            ) + tuple(f'aws s3 cp {s} "s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/{s}"' for s in scripts)
             jobs.append(
                 BuildJob(
                     purpose=glue_job_purpose("scripts", env.name),
@@ -310,24 +408,30 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     description=f"{m.name}: upload the Glue job scripts for {env.name}",
                     runtime_key=None,
                     runtime=None,
-                    phases=(("build", uploads or ("echo no job scripts",)),),
+                    phases=(("build", commands),),
                     env=(("SCRIPTS_BUCKET", m.glue.scripts_bucket or Ref("ArtifactBucket")),),
                     script_bucket=m.glue.scripts_bucket,
+                    script_prefix=prefix,
+                    script_key=m.glue.scripts_key,
+                    exported_variables=("SCRIPTS_PREFIX",),
                     **small,
                 )
             )
             if m.glue.smoke_test:
                 workflow = f"{m.glue.workflow}-{env.name}"
+                # every job may run for its timeout; crawlers have none: allow 30 minutes each
+                minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))
                 jobs.append(
                     BuildJob(
                         purpose=glue_job_purpose("smoke", env.name),
                         logical_prefix=camel("glue", "smoke", env.name),
-                        description=f"{m.name}: start a run of {workflow} after deploying it",
+                        description=f"{m.name}: run {workflow} after deploying it and fail unless every job "
+                        "and crawler succeeded",
                         runtime_key=None,
                         runtime=None,
-                        phases=(("build", (f"aws glue start-workflow-run --name {workflow}",)),),
+                        phases=(("build", (glue_smoke_script(workflow, minutes - 5),)),),
                         start_workflows=(workflow,),
-                        **small,
+                        **{**small, "timeout": minutes},
                     )
                 )
     return tuple(jobs)
@@ -335,6 +439,45 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
 
 def glue_job_purpose(kind: str, environment: str) -> str:
     return f"glue-{kind}-{environment}"
+
+
+def glue_scripts_prefix(m: Manifest, environment: str) -> str:
+    """Where an environment's scripts go (then /<hash>/): only this pipeline's prefix of the bucket."""
+    return f"glue/{m.name}/{environment}"
+
+
+# GetWorkflowRun: Run.Status is RUNNING, COMPLETED, STOPPING, STOPPED or ERROR; a COMPLETED run
+# may still hold failed, timed-out, errored or stopped actions (Run.Statistics). Sources: AWS Glue
+# API Reference, "GetWorkflowRun", "WorkflowRun" and "WorkflowRunStatistics".
+_GLUE_FAILED_STATISTICS = ("FailedActions", "TimeoutActions", "ErroredActions", "StoppedActions")
+
+
+def glue_smoke_script(workflow: str, minutes: int) -> str:
+    """Start a workflow run, poll it to the end, fail unless it completed with every action succeeded."""
+    stats = ", ".join(f"Run.Statistics.{s}" for s in _GLUE_FAILED_STATISTICS)
+    get = f'aws glue get-workflow-run --name {workflow} --run-id "$RUN_ID"'
+    return "\n".join(
+        [
+            f"RUN_ID=$(aws glue start-workflow-run --name {workflow} --query RunId --output text)",
+            f'echo "started run $RUN_ID of {workflow}"',
+            f"DEADLINE=$((SECONDS + {minutes * 60}))",
+            f"STATUS=$({get} --query Run.Status --output text)",
+            'while [ "$STATUS" = RUNNING ] || [ "$STATUS" = STOPPING ]; do',
+            '  if [ "$SECONDS" -ge "$DEADLINE" ]; then',
+            f'    echo "{workflow} still $STATUS after {minutes} minutes: stopping it"',
+            f'    aws glue stop-workflow-run --name {workflow} --run-id "$RUN_ID" || true',
+            "    exit 1",
+            "  fi",
+            "  sleep 30",
+            f"  STATUS=$({get} --query Run.Status --output text)",
+            "done",
+            f"{get} --query Run.Statistics",
+            f"FAILED=$({get} --query '[{stats}]' --output text)",
+            'echo "status $STATUS; failed, timed out, errored, stopped actions: $FAILED"',
+            '[ "$STATUS" = COMPLETED ] || exit 1',
+            'for n in $FAILED; do if [ "$n" != 0 ] && [ "$n" != None ]; then exit 1; fi; done',
+        ]
+    )
 
 
 def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
@@ -396,7 +539,7 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 continue
             deploys = tuple(
                 LambdaDeploy(
-                    target.function,
+                    m.resolve_target(target, env, region).function,
                     region,
                     env.account if m.is_cross_account(env) else None,
                     target.package,
@@ -408,7 +551,7 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 BuildJob(
                     purpose=lambda_job_purpose(env.name, target.name),
                     logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: deploy {target.function} ({target.package}) to {env.name}",
+                    description=f"{m.name}: deploy {deploys[0].function} ({target.package}) to {env.name}",
                     image=python["images"]["x86_64"],
                     environment_type="LINUX_CONTAINER",
                     compute_type="BUILD_GENERAL1_SMALL",
@@ -417,7 +560,8 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime_key=None,
                     runtime=None,
                     phases=(("build", tuple(_lambda_commands(m, target, d) for d in deploys)),),
-                    env=_image_env(m) if target.package == "image" else (),
+                    env=(_image_env(m) if target.package == "image" else ())
+                    + ((("AWS_PARTITION", Sub("${AWS::Partition}")),) if m.is_cross_account(env) else ()),
                     lambda_deploys=deploys,
                 )
             )
@@ -428,9 +572,15 @@ def lambda_job_purpose(environment: str, target: str) -> str:
     return f"deploy-{environment}-{target}"
 
 
-def deploy_role_arn(m: Manifest, account: str) -> str:
-    """The bootstrap deploy role in a target account (bootstrap-<account>.yaml creates it)."""
-    return f"arn:aws:iam::{account}:role/manifestc/{m.name}/{m.name}-deploy"
+def deploy_role_path(m: Manifest, account: str) -> str:
+    """`iam::<account>:role/...` of the bootstrap deploy role, without the partition."""
+    return f"iam::{account}:role/manifestc/{m.name}/{m.name}-deploy"
+
+
+def deploy_role_arn(m: Manifest, account: str) -> Sub:
+    """The bootstrap deploy role in a target account (bootstrap-<account>.yaml creates it), in
+    the partition the pipeline runs in (aws, aws-cn, aws-us-gov)."""
+    return Sub(f"arn:${{AWS::Partition}}:{deploy_role_path(m, account)}")
 
 
 def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
@@ -440,7 +590,7 @@ def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
     if deploy.account:
         # CodeBuild's own credentials assume the target account's deploy role (credential_source)
         parts += [
-            f"aws configure set profile.deploy.role_arn {deploy_role_arn(m, deploy.account)}",
+            f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, deploy.account)}",
             "aws configure set profile.deploy.credential_source EcsContainer",
         ]
         profile = " --profile deploy"
@@ -453,24 +603,37 @@ def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
     return " && ".join(parts)
 
 
+# Where the self-update build writes what it deploys: replaced as a whole by `manifestc
+# recompile` (a committed directory of that name is deleted first, never read).
+SELF_UPDATE_OUT = ".manifestc-selfupdate"
+
+
 def _update_job(m: Manifest) -> BuildJob:
-    """The self-update build (SPEC §5.2): the same manifestc recompiles the committed manifest."""
+    """The self-update build (SPEC §5.2): the deployed toolchain recompiles the committed manifest.
+
+    Hermetic: the toolchain is the hash-pinned wheelhouse this template names, installed with
+    no index into a virtual environment in a fresh directory outside the checkout and run with
+    `python -I`; `manifestc recompile` compiles only the manifest file into a fresh temporary
+    directory and checks a changed toolchain before it is trusted (see recompile.py).
+    """
     python = presets()["python"]
-    out = ".manifestc-out"
-    # An organisation that serves packages from CodeArtifact serves manifestc from there too.
-    ca = dataclasses.replace(m.build.codeartifact, tool="pip") if m.build.codeartifact else None
+    chain = m.regenerate.toolchain
+    bucket = chain.bucket or "${ArtifactBucket}"
+    manifest = f'"$CODEBUILD_SRC_DIR"/{shlex.quote(m.regenerate.path)}'
     commands = (
-        "manifestc --version",
-        f"manifestc build {shlex.quote(m.regenerate.path)} --out {out} --diagnostics text",
+        'export MANIFESTC_HOME="$(mktemp -d "${TMPDIR:-/tmp}/manifestc.XXXXXXXX")"',
+        *install_commands("$MANIFESTC_TOOLCHAIN_URL"),
+        "venv/bin/python -I -m manifestc --version",
         (
-            f'test -f {out}/{m.name}/pipeline.yaml || {{ echo "the manifest no longer compiles to pipeline {m.name}; '
-            f'renaming a pipeline needs a new stack"; exit 1; }}'
+            f'venv/bin/python -I -m manifestc recompile {manifest} --repo-root "$CODEBUILD_SRC_DIR" '
+            f'--pipeline {m.name} --toolchain "$MANIFESTC_TOOLCHAIN" --artifact-bucket "$ARTIFACT_BUCKET" '
+            f'--out "$CODEBUILD_SRC_DIR/{SELF_UPDATE_OUT}"'
         ),
     )
     return BuildJob(
         purpose="update",
         logical_prefix="Update",
-        description=f"{m.name}: recompile the committed manifest with manifestc (self-update)",
+        description=f"{m.name}: recompile the committed manifest with the deployed manifestc toolchain (self-update)",
         image=python["images"]["x86_64"],
         environment_type="LINUX_CONTAINER",
         compute_type="BUILD_GENERAL1_SMALL",
@@ -478,17 +641,38 @@ def _update_job(m: Manifest) -> BuildJob:
         timeout=15,
         runtime_key=python["runtime_key"],
         runtime=str(python["default_runtime"]),
-        phases=(
+        phases=(("install", ()), ("build", commands)),
+        env=(
+            ("MANIFESTC_TOOLCHAIN", m.regenerate.install),
             (
-                "install",
-                _codeartifact_login(ca) + (f"python -m pip install --quiet {shlex.quote(m.regenerate.install)}",),
+                "MANIFESTC_TOOLCHAIN_URL",
+                Sub(f"s3://{bucket}/{chain.prefix}") if chain.bucket is None else m.regenerate.install,
             ),
-            ("build", commands),
+            ("ARTIFACT_BUCKET", Ref("ArtifactBucket")),
+            ("MANIFESTC_ACCOUNT", Sub("${AWS::AccountId}")),
         ),
         artifacts=("**/*",),
-        base_directory=f"{out}/{m.name}",
-        codeartifact=ca,
+        base_directory=SELF_UPDATE_OUT,
+        toolchain=chain,
     )
+
+
+def toolchain_statements(chain: Toolchain) -> list:
+    """Read the toolchain wheelhouse: list its prefix, get its objects (the artifact bucket's
+    objects are readable already; an organisation bucket is readable as a whole, so a
+    version upgrade in it needs no new grant)."""
+    if chain.bucket is None:
+        bucket = GetAtt("ArtifactBucket", "Arn")
+        prefix = f"{TOOLCHAIN_PREFIX}*"
+        objects = []
+    else:
+        bucket = Sub(f"arn:${{AWS::Partition}}:s3:::{chain.bucket}")
+        prefix = "*"
+        objects = [allow([s3.GetObject], [Sub(f"arn:${{AWS::Partition}}:s3:::{chain.bucket}/*")], sid="ToolchainRead")]
+    return [
+        allow([s3.ListBucket], [bucket], Condition(StringLike({"s3:prefix": prefix})), sid="ToolchainList"),
+        *objects,
+    ]
 
 
 def _escape_sub(text: str) -> str:
@@ -515,6 +699,8 @@ def buildspec(job: BuildJob) -> Sub | str:
             "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
         }
     spec["env"] = {"shell": "bash"}
+    if job.exported_variables:
+        spec["env"]["exported-variables"] = list(job.exported_variables)
     spec["phases"] = phases
     if job.reports:
         spec["reports"] = {
@@ -586,6 +772,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
     statements += vpc_statements(ctx)
+    if job.toolchain is not None:
+        statements += toolchain_statements(job.toolchain)
     if job.source != "pipeline":
         from .feature import source_access_statements
 
@@ -785,20 +973,51 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 ),
             ]
         )
+    if job.promote_repository:
+        out.append(
+            allow(
+                [ecr.BatchGetImage, ecr.PutImage, ecr.DescribeImages],
+                [ctx.arn("ecr", f"repository/{job.promote_repository}")],
+                sid="PromoteImage",
+            )
+        )
+    if job.package_regions:
+        # `aws cloudformation package` into the other regions' artifact stores (support-<region>.yaml)
+        out += [
+            allow(
+                [Action("s3", "PutObject"), Action("s3", "GetObject")],
+                [
+                    Sub(f"arn:${{AWS::Partition}}:s3:::{ctx.regional_bucket_pattern(r)}/lambda/*")
+                    for r in job.package_regions
+                ],
+                sid="PackageToRegionalStores",
+            ),
+            allow(
+                [Action("kms", "GenerateDataKey"), Action("kms", "Decrypt")],
+                [Sub(f"arn:${{AWS::Partition}}:kms:{r}:${{AWS::AccountId}}:key/*") for r in job.package_regions],
+                Condition(
+                    StringLike({"kms:ViaService": [Sub(f"s3.{r}.${{AWS::URLSuffix}}") for r in job.package_regions]})
+                ),
+                sid="PackageToRegionalStoresKeys",
+            ),
+        ]
     if job.script_bucket:
+        # only this pipeline's prefix of a (possibly shared) scripts bucket
         out.append(
             allow(
                 [Action("s3", "PutObject")],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{job.script_bucket}/*")],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{job.script_bucket}/{job.script_prefix}/*")],
                 sid="UploadScripts",
             )
         )
+        if job.script_key:
+            out.append(allow([Action("kms", "GenerateDataKey")], [job.script_key], sid="EncryptScripts"))
     if job.start_workflows:
         out.append(
             allow(
-                [Action("glue", "StartWorkflowRun")],
+                [Action("glue", n) for n in ("StartWorkflowRun", "GetWorkflowRun", "StopWorkflowRun")],
                 [ctx.arn("glue", f"workflow/{w}") for w in job.start_workflows],
-                sid="StartWorkflow",
+                sid="RunWorkflow",
             )
         )
     if job.lambda_deploys:

@@ -25,12 +25,16 @@ from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
+from .glue import script_key_parameter
 from .iam import (
     allow,
+    app_role_statements,
     artifact_statements,
-    connection_service,
+    connection_actions,
+    connection_resources,
     ecs_deploy_statements,
     policy,
+    replace_failed_stacks,
     service_role,
     stack_deploy_actions,
 )
@@ -48,6 +52,7 @@ class Wiring:
     projects: list[str] = field(default_factory=list)
     batch_projects: list[str] = field(default_factory=list)
     stacks: list = field(default_factory=list)
+    app_stacks: list = field(default_factory=list)  # the stacks of targets (not the pipeline's own)
     pass_roles: list = field(default_factory=list)
     assume_roles: list[str] = field(default_factory=list)
     topics: list = field(default_factory=list)
@@ -120,24 +125,35 @@ def emit_pipeline(ctx: Context) -> None:
         build_actions.append(
             _codebuild_action(jobs["glue-template"], "GlueTemplate", wiring, 1, (SOURCE,), (GLUE_TEMPLATE,))
         )
+    # An image is pushed as candidate-<commit> and tagged <commit> (what deploys use) only after
+    # the Build stage's tests and the quality gates passed.
+    promote = (
+        _codebuild_action(
+            jobs["promote-image"],
+            "PromoteImage",
+            wiring,
+            2 if m.quality_gates or not m.tests_after("build") else 3,
+            (SOURCE,),
+        )
+        if "promote-image" in jobs
+        else None
+    )
+    if promote is not None and not m.quality_gates:
+        build_actions.append(promote)
     stages.append(cp.Stages(Name="Build", Actions=build_actions))
     if m.quality_gates:
-        stages.append(
-            cp.Stages(
-                Name="Quality",
-                Actions=[
-                    _codebuild_action(
-                        jobs[f"gate-{g.name}"],
-                        f"Gate-{g.name}",
-                        wiring,
-                        1,
-                        (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
-                        test=True,
-                    )
-                    for g in m.quality_gates
-                ],
+        gates = [
+            _codebuild_action(
+                jobs[f"gate-{g.name}"],
+                f"Gate-{g.name}",
+                wiring,
+                1,
+                (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
+                test=True,
             )
-        )
+            for g in m.quality_gates
+        ]
+        stages.append(cp.Stages(Name="Quality", Actions=gates + ([promote] if promote is not None else [])))
     for env in m.environments:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
@@ -201,14 +217,18 @@ def _source_stage(ctx: Context) -> cp.Stages:
 
 
 def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
-    """V2 trigger: pushes to the branch (touching `paths`, when given) and tags matching `tags`."""
+    """V2 trigger: with `tags`, pushes of matching tags only (a release pipeline: a push filter
+    with branches would also start it on every branch push); otherwise pushes to the branch
+    (touching `paths`, when given). Each push filter of a trigger starts the pipeline on its own
+    (CodePipeline User Guide, "Add trigger with code push or pull request event types")."""
     m = ctx.manifest
-    branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
-    if m.source.paths:
-        branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
-    pushes = [cp.GitPushFilter(**branch_filter)]
     if m.source.tags:
-        pushes.append(cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags))))
+        pushes = [cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags)))]
+    else:
+        branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
+        if m.source.paths:
+            branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
+        pushes = [cp.GitPushFilter(**branch_filter)]
     return cp.PipelineTriggerDeclaration(
         ProviderType="CodeStarSourceConnection",
         GitConfiguration=cp.GitConfiguration(SourceActionName="Source", Push=pushes),
@@ -256,9 +276,10 @@ def stack_name(m: Manifest, target: Target, env: Environment, region: str | None
     return render_placeholders(target.stack, environment=env.name, region=_region_value(region), name=m.name)
 
 
-def exec_role_arn(m: Manifest, account: str) -> str:
-    """The CloudFormation execution role the bootstrap stack creates in a target account."""
-    return f"arn:aws:iam::{account}:role/manifestc/{m.name}/{m.name}-cfn-exec"
+def exec_role_arn(m: Manifest, account: str) -> Sub:
+    """The CloudFormation execution role the bootstrap stack creates in a target account (in the
+    pipeline's partition, so GovCloud and China work)."""
+    return Sub(f"arn:${{AWS::Partition}}:iam::{account}:role/manifestc/{m.name}/{m.name}-cfn-exec")
 
 
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
@@ -282,13 +303,14 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
+            target = m.resolve_target(m.target(target_name), env, region)  # per-environment fields
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
             if target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "lambda":  # packaged SAM/CloudFormation template
-                packaged = dataclasses.replace(target, template=target.packaged_template)
+                packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
@@ -334,27 +356,32 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
 def _glue_actions(
     ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
 ) -> list[cp.Actions]:
-    """Upload the scripts under a prefix unique to this execution, deploy glue.yaml pointing at
-    them (so a script change is a stack change), then optionally start a run."""
+    """Upload the scripts under a prefix named by their content hash (computed by the upload job,
+    read from its namespace), deploy glue.yaml pointing at them (a script change is a stack change,
+    no change is no change set), then optionally run the workflow and wait for its result."""
     m = ctx.manifest
-    prefix = f"glue/{m.name}/{env.name}/#{{codepipeline.PipelineExecutionId}}"
     upload = jobs[glue_job_purpose("scripts", env.name)]
     wiring.projects.append(upload.purpose)
-    variables = json.dumps([{"name": "SCRIPTS_PREFIX", "value": prefix, "type": "PLAINTEXT"}])
+    namespace = upload.logical_prefix
     actions = [
         action(
             "codebuild",
             f"{target.name}-scripts",
-            {
-                "ProjectName": Ref(f"{upload.logical_prefix}Project"),
-                "EnvironmentVariables": variables,
-            },
-            1,
+            {"ProjectName": Ref(f"{upload.logical_prefix}Project")},
+            0.5,  # before the change set, which reads SCRIPTS_PREFIX from this action's namespace
             (BUILD_OUTPUT,),
+            Namespace=namespace,
         )
     ]
     bucket = m.glue.scripts_bucket or "${ArtifactBucket}"
-    overrides = {"Environment": env.name, "ScriptsBucket": bucket, "ScriptsPrefix": prefix}
+    overrides = {
+        "Environment": env.name,
+        "DatabaseName": m.glue_database(env),
+        "ScriptsBucket": bucket,
+        "ScriptsPrefix": f"#{{{namespace}.SCRIPTS_PREFIX}}",
+    }
+    if key := script_key_parameter(m):
+        overrides["ScriptsKeyArn"] = key
     template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
     actions += _cloudformation_actions(
         ctx, env, target, None, "", wiring, {}, template_artifact=template_artifact, extra_overrides=overrides
@@ -383,9 +410,9 @@ def _cloudformation_actions(
         role = target.execution_role or exec_role_arn(m, env.account)
     else:
         account = "${AWS::AccountId}"
-        wiring.stacks.append(
-            Sub(f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:{account}:stack/{stack}/*")
-        )
+        stack_arn = Sub(f"arn:${{AWS::Partition}}:cloudformation:{_region_value(region)}:{account}:stack/{stack}/*")
+        wiring.stacks.append(stack_arn)
+        wiring.app_stacks.append(stack_arn)
         role = _execution_role(ctx, env, target)
         wiring.pass_roles.append(role)
     parameters = {
@@ -493,8 +520,9 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
     """The role CloudFormation uses to deploy a same-account target's stack: given, or created.
 
     The created role gets the target's managed policies (PowerUserAccess by default, which has no
-    IAM) plus IAM role management limited to roles named after the stacks it deploys, so an app
-    stack can create its own roles but not touch anyone else's.
+    IAM) plus IAM role management limited to roles under the stack's compiler-owned path
+    (`/manifestc-app/<pipeline>/<stack>/`) that carry the pipeline's permissions boundary, so an
+    app stack can create its own roles, bounded, and not touch anyone else's.
     """
     if target.execution_role:
         return target.execution_role
@@ -503,10 +531,8 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
         return GetAtt(logical_id, "Arn")
     m = ctx.manifest
     stacks = sorted({stack_name(m, target, env, region) for region in env.regions})
-    role_arns = [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{s}-*") for s in stacks]
-    statements = [
-        allow(stack_role_actions(), role_arns, sid="RolesOfThisStack"),
-    ] + artifact_statements(ctx, write=False)
+    # the stack's own roles: under a compiler-owned path per stack and carrying the boundary
+    statements = app_role_statements(m.name, stacks) + artifact_statements(ctx, write=False)
     service_role(
         ctx,
         logical_id,
@@ -515,25 +541,6 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
         managed=[Sub(p.replace("arn:aws:", "arn:${AWS::Partition}:")) for p in target.execution_policies],
     )
     return GetAtt(logical_id, "Arn")
-
-
-def stack_role_actions() -> list:
-    """IAM actions a deployed app stack needs to manage its own roles."""
-    return [
-        aiam.CreateRole,
-        aiam.DeleteRole,
-        aiam.GetRole,
-        aiam.UpdateRole,
-        aiam.TagRole,
-        aiam.UntagRole,
-        aiam.PutRolePolicy,
-        aiam.DeleteRolePolicy,
-        aiam.GetRolePolicy,
-        aiam.AttachRolePolicy,
-        aiam.DetachRolePolicy,
-        aiam.UpdateAssumeRolePolicy,
-        aiam.PassRole,
-    ]
 
 
 def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
@@ -586,6 +593,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
                 sid="DeployStacks",
             )
         )
+        if wiring.app_stacks:
+            statements.append(replace_failed_stacks(_unique(wiring.app_stacks)))
         statements.append(
             allow(
                 [aiam.PassRole],
@@ -595,7 +604,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
             )
         )
     if wiring.assume_roles:
-        statements.append(allow([sts.AssumeRole], sorted(set(wiring.assume_roles)), sid="AssumeTargetAccountRoles"))
+        statements.append(allow([sts.AssumeRole], _unique(wiring.assume_roles), sid="AssumeTargetAccountRoles"))
     if wiring.topics:
         statements.append(allow([asns.Publish], _unique(wiring.topics), sid="ApprovalNotifications"))
     if wiring.ecs_services:
@@ -624,8 +633,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
 def _source_statements(ctx: Context) -> list:
     source = ctx.manifest.source
     if source.provider == "codestar":
-        actions = [Action(connection_service(source.connection_arn), "UseConnection")]
-        return [allow(actions, [ctx.value("connection_arn")], sid="SourceConnection")]
+        actions = connection_actions("UseConnection")
+        return [allow(actions, connection_resources(ctx), sid="SourceConnection")]
     if source.provider == "s3":
         return [
             allow(

@@ -7,13 +7,12 @@ from __future__ import annotations
 import re
 
 from awacs import codebuild, codecommit
-from awacs.aws import Action
 from troposphere import GetAtt, Sub, events
 from troposphere import codebuild as cb
 
 from .. import aws
 from .context import Context
-from .iam import allow, connection_service, service_role
+from .iam import allow, connection_actions, connection_resources, service_role
 
 
 def glob_to_regex(pattern: str) -> str:
@@ -68,11 +67,8 @@ def source_access_statements(ctx: Context) -> list:
         return [
             allow([codecommit.GitPull], [ctx.arn("codecommit", ctx.sub_value("repository"))], sid="CloneRepository")
         ]
-    actions = [
-        Action(connection_service(m.source.connection_arn), name)
-        for name in ("UseConnection", "GetConnection", "GetConnectionToken")
-    ]
-    return [allow(actions, [ctx.value("connection_arn")], sid="UseConnection")]
+    actions = [action for action in connection_actions("UseConnection", "GetConnection", "GetConnectionToken")]
+    return [allow(actions, connection_resources(ctx), sid="UseConnection")]
 
 
 def emit_feature_rule(ctx: Context) -> None:

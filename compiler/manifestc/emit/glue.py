@@ -20,7 +20,15 @@ from troposphere import kms as tkms
 from .. import __version__
 from ..model import Glue, GlueCrawler, GlueJob, Manifest
 from .context import Context, camel
-from .iam import allow, key_admin_statement, logs_key_statement, policy, service_trust
+from .iam import (
+    allow,
+    app_role_path,
+    boundary_arn,
+    key_admin_statement,
+    logs_key_statement,
+    policy,
+    service_trust,
+)
 
 
 def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -87,10 +95,22 @@ def _catalog_arns(database: str) -> list[Sub]:
     ]
 
 
-def _role(t: Template, logical_id: str, statements: list) -> None:
+def script_key_parameter(m: Manifest) -> str | None:
+    """What the pipeline passes as ScriptsKeyArn: the artifact key when the scripts live in the
+    artifact bucket (SSE-KMS with that key by default), `glue.scripts_key` for a bucket of your own,
+    None when that bucket uses SSE-S3 (nothing to decrypt)."""
+    if m.glue.scripts_bucket is None:
+        return "${ArtifactKey.Arn}"
+    return m.glue.scripts_key
+
+
+def _role(t: Template, logical_id: str, statements: list, pipeline: str) -> None:
     t.add_resource(
         iam.Role(
             logical_id,
+            # the execution role may create only roles under this stack's path, with the boundary
+            Path=Sub(app_role_path(pipeline)),
+            PermissionsBoundary=boundary_arn(pipeline),
             AssumeRolePolicyDocument=service_trust("glue.amazonaws.com"),
             Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
         )
@@ -134,10 +154,29 @@ def emit_glue(ctx: Context) -> Template:
         Parameter(
             "ScriptsPrefix",
             Type="String",
-            AllowedPattern="^[A-Za-z0-9/_.#{}-]+$",
-            Description="Versioned prefix of this deploy's scripts (a script change is a stack change)",
+            AllowedPattern="^[A-Za-z0-9/_.-]+$",
+            Description="Prefix named by the SHA-256 of the scripts: changed scripts are a stack change, "
+            "unchanged ones are not",
         )
     )
+    t.add_parameter(
+        Parameter(
+            "DatabaseName",
+            Type="String",
+            AllowedPattern="^[a-z0-9_]{1,255}$",
+            Description="Glue database of this environment",
+        )
+    )
+    scripts_key = script_key_parameter(m)
+    if scripts_key:
+        t.add_parameter(
+            Parameter(
+                "ScriptsKeyArn",
+                Type="String",
+                AllowedPattern="^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
+                Description="KMS key the scripts are encrypted with: the job role may decrypt with it",
+            )
+        )
 
     t.add_resource(
         tkms.Key(
@@ -175,8 +214,11 @@ def emit_glue(ctx: Context) -> Template:
             "Database",
             CatalogId=Ref("AWS::AccountId"),
             DatabaseInput=tglue.DatabaseInput(
-                Name=glue.database, Description=f"Tables of Glue workflow {glue.workflow} (manifestc)"
+                Name=Ref("DatabaseName"), Description=f"Tables of Glue workflow {glue.workflow} (manifestc)"
             ),
+            # the tables are data: deleting or replacing the stack must not drop them
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
         )
     )
 
@@ -206,20 +248,29 @@ def emit_glue(ctx: Context) -> Template:
             aglue.CreatePartition,
             aglue.UpdatePartition,
         ],
-        _catalog_arns(glue.database),
+        _catalog_arns("${DatabaseName}"),
         sid="CatalogOfThisDatabase",
     )
     crawled = [p for c in glue.crawlers for p in c.s3]
-    job_data = [v for j in glue.jobs for _, v in j.arguments if v.startswith("s3://")] + crawled
+    # README "Values that become IAM grants": s3:// arguments are read-only, except Glue's own write
+    # parameters and the arguments a job lists in `outputs`.
+    reads = [p for j in glue.jobs for p in j.s3_paths(write=False)]
+    writes = [p for j in glue.jobs for p in j.s3_paths(write=True)]
     if glue.jobs:
         script_objects = Sub("arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*")
-        statements = [allow([s3.GetObject], [script_objects], sid="Scripts")] + key + glue_logs + [catalog_rw]
-        buckets, objects = _s3_arns(job_data)
-        if objects:
-            statements += [
-                allow([s3.GetObject, s3.PutObject, s3.DeleteObject], objects, sid="DataPaths"),
-                allow([s3.ListBucket, s3.GetBucketLocation], buckets, sid="DataBuckets"),
-            ]
+        statements = [allow([s3.GetObject], [script_objects], sid="Scripts")]
+        if scripts_key:
+            statements.append(allow([kms.Decrypt], [Ref("ScriptsKeyArn")], sid="DecryptScripts"))
+        statements += key + glue_logs + [catalog_rw]
+        _, read_objects = _s3_arns(reads)
+        _, write_objects = _s3_arns(writes)
+        buckets, _ = _s3_arns(reads + writes)
+        if read_objects:
+            statements.append(allow([s3.GetObject], read_objects, sid="ReadPaths"))
+        if write_objects:
+            statements.append(allow([s3.GetObject, s3.PutObject, s3.DeleteObject], write_objects, sid="WritePaths"))
+        if buckets:
+            statements.append(allow([s3.ListBucket, s3.GetBucketLocation], buckets, sid="DataBuckets"))
         # cloudwatch:PutMetricData has no resource-level scope; the condition keeps it to Glue's namespace.
         statements.append(
             allow(
@@ -229,7 +280,7 @@ def emit_glue(ctx: Context) -> Template:
                 sid="GlueMetrics",
             )
         )
-        _role(t, "JobRole", statements)
+        _role(t, "JobRole", statements, m.name)
     if glue.crawlers:
         buckets, objects = _s3_arns(crawled)
         _role(
@@ -242,6 +293,7 @@ def emit_glue(ctx: Context) -> Template:
             ]
             + key
             + glue_logs,
+            m.name,
         )
 
     t.add_resource(

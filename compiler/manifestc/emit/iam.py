@@ -10,9 +10,23 @@ from __future__ import annotations
 from awacs import cloudformation as acfn
 from awacs import codebuild, ecs, kms, logs, s3, sts
 from awacs import iam as aiam
-from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import GetAtt, Sub, iam
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnEquals,
+    ArnLike,
+    ArnNotLike,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+    StringNotEquals,
+)
+from troposphere import GetAtt, Ref, Sub, iam
 
+from ..registry import BOUNDARY_CONDITIONED_ROLE_ACTIONS, WITHHELD_ACTIONS  # noqa: F401 - re-exported
 from .context import Context
 
 VERSION = "2012-10-17"
@@ -44,6 +58,8 @@ def service_role(
         "Path": ctx.iam_path,
         "AssumeRolePolicyDocument": service_trust(service, source_arn),
         "Policies": [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+        # every role of the pipeline stack carries the pipeline's boundary (see boundary_document)
+        "PermissionsBoundary": Ref(BOUNDARY),
     }
     if managed:
         props["ManagedPolicyArns"] = managed
@@ -97,6 +113,32 @@ def report_statements(report_group_ids: list[str]) -> list[Statement]:
             sid="TestReports",
         )
     ]
+
+
+# A connection is reachable under both IAM service prefixes (AWS CodeConnections User Guide,
+# "Service name change": codestar-connections became codeconnections in 2024; either ARN spelling
+# and either action prefix work). A product whose provisioner passes the other spelling than the
+# manifest's default must still be allowed: grant both.
+CONNECTION_SERVICES = ("codeconnections", "codestar-connections")
+
+
+def connection_actions(*names: str) -> list[Action]:
+    """`names` (UseConnection, ...) under both connection service prefixes."""
+    return [Action(service, name) for service in CONNECTION_SERVICES for name in names]
+
+
+def connection_spellings(connection_arn: str) -> list[str]:
+    """One connection ARN under both service prefixes (cfn-lint I3510 and IAM match the action's
+    prefix against the resource's)."""
+    parts = connection_arn.split(":")
+    return [":".join(parts[:2] + [service] + parts[3:]) for service in CONNECTION_SERVICES]
+
+
+def connection_resources(ctx: Context) -> list:
+    """The source connection as policy resources: both spellings, or the provisioner's value."""
+    if ctx.parameterised("connection_arn"):
+        return [ctx.value("connection_arn")]
+    return connection_spellings(ctx.manifest.source.connection_arn)
 
 
 def connection_service(connection_arn: str) -> str:
@@ -159,4 +201,264 @@ def stack_deploy_actions() -> list:
         acfn.DescribeChangeSet,
         acfn.ExecuteChangeSet,
         acfn.DeleteChangeSet,
+    ]
+
+
+def replace_failed_stacks(stacks: list) -> Statement:
+    """A CloudFormation action meeting its stack in ROLLBACK_COMPLETE (a first create that failed)
+    deletes the stack and creates it again; DescribeStackEvents lets CodePipeline show the failed
+    resource (CodePipeline User Guide, "AWS CloudFormation deploy action reference"). Only the
+    app stacks: never the pipeline's own stack."""
+    return allow(
+        [acfn.DeleteStack, acfn.DescribeStackEvents],
+        stacks,
+        sid="ReplaceFailedStacks",
+    )
+
+
+# --- the permissions boundary ----------------------------------------------------------------
+# Every role a pipeline, its self-update, its execution roles or a Service Catalog launch role can
+# create carries this managed policy as its permissions boundary; roles that may create roles may
+# only create (and put or attach policies on) roles carrying it. How boundaries and the
+# iam:PermissionsBoundary / iam:PolicyARN condition keys work:
+#   https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+#   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html
+#   (iam:PermissionsBoundary applies to CreateRole, PutRolePolicy, AttachRolePolicy, DetachRolePolicy,
+#   DeleteRolePolicy, PutRolePermissionsBoundary and DeleteRolePermissionsBoundary.)
+BOUNDARY = "PermissionsBoundary"
+
+
+def boundary_name(pipeline: str) -> str:
+    return f"{pipeline}-boundary"
+
+
+def boundary_arn(pipeline: str) -> Sub:
+    """The boundary's ARN in the account the template is deployed to (the pipeline stack in the
+    tooling account, the bootstrap stack in a target account: same path and name in each)."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/manifestc/{pipeline}/{boundary_name(pipeline)}"
+    )
+
+
+def app_role_path(pipeline: str, stack: str = "${AWS::StackName}") -> str:
+    """The IAM path of roles an application stack creates: compiler-owned and per stack, so a
+    stack's execution role reaches its own roles and no other tool's (e.g. `cdk-*` roles)."""
+    return f"/manifestc-app/{pipeline}/{stack}/"
+
+
+def boundary_document(pipeline: str) -> PolicyDocument:
+    """The boundary: everything an application or a pipeline role may legitimately need, except
+    IAM and Organizations escalation. A role bounded by it can create only roles bounded by it,
+    cannot remove or change the boundary, cannot use the boundary as a grant, cannot create
+    users, keys or groups, and cannot change the trust of roles outside manifestc's paths."""
+    arn = boundary_arn(pipeline)
+    own_roles = [
+        Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc/{pipeline}/*"),
+        Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc-app/{pipeline}/*"),
+    ]
+    pipeline_policies = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/manifestc/{pipeline}/*")
+    return policy(
+        # a boundary grants nothing by itself: it caps what identity policies grant
+        Statement(Sid="WithinBoundary", Effect=Allow, Action=[Action("*")], Resource=["*"]),
+        Statement(
+            Sid="OnlyBoundedRoles",
+            Effect=Deny,
+            Action=[
+                _iam(a)
+                for a in BOUNDARY_CONDITIONED_ROLE_ACTIONS
+                if a not in ("iam:AttachRolePolicy", "iam:DetachRolePolicy")
+            ],
+            Resource=["*"],
+            Condition=Condition(StringNotEquals({"iam:PermissionsBoundary": arn})),
+        ),
+        # attaching to roles outside the boundary: only the pipeline's own policies (approvers)
+        Statement(
+            Sid="AttachOnlyToBoundedRoles",
+            Effect=Deny,
+            Action=[_iam("iam:AttachRolePolicy"), _iam("iam:DetachRolePolicy")],
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    StringNotEquals({"iam:PermissionsBoundary": arn}),
+                    ArnNotLike({"iam:PolicyARN": pipeline_policies}),
+                ]
+            ),
+        ),
+        Statement(
+            Sid="BoundaryStays",
+            Effect=Deny,
+            Action=[_iam("iam:DeleteRolePermissionsBoundary"), _iam("iam:DeleteUserPermissionsBoundary")],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="BoundaryIsFixed",
+            Effect=Deny,
+            Action=[
+                _iam("iam:CreatePolicyVersion"),
+                _iam("iam:DeletePolicy"),
+                _iam("iam:DeletePolicyVersion"),
+                _iam("iam:SetDefaultPolicyVersion"),
+            ],
+            Resource=[arn],
+        ),
+        Statement(
+            Sid="BoundaryIsNoGrant",
+            Effect=Deny,
+            Action=[_iam("iam:AttachGroupPolicy"), _iam("iam:AttachRolePolicy"), _iam("iam:AttachUserPolicy")],
+            Resource=["*"],
+            Condition=Condition(ArnEquals({"iam:PolicyARN": arn})),
+        ),
+        # users and groups get only the pipeline's own policies (approvers), never inline ones
+        Statement(
+            Sid="NoUserEscalation",
+            Effect=Deny,
+            Action=[
+                _iam(a)
+                for a in (
+                    "iam:AddUserToGroup",
+                    "iam:CreateAccessKey",
+                    "iam:CreateGroup",
+                    "iam:CreateLoginProfile",
+                    "iam:CreateUser",
+                    "iam:PutGroupPolicy",
+                    "iam:PutUserPermissionsBoundary",
+                    "iam:PutUserPolicy",
+                    "iam:UpdateAccessKey",
+                    "iam:UpdateLoginProfile",
+                )
+            ],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="AttachToUsersOnlyPipelinePolicies",
+            Effect=Deny,
+            Action=[_iam("iam:AttachGroupPolicy"), _iam("iam:AttachUserPolicy")],
+            Resource=["*"],
+            Condition=Condition(ArnNotLike({"iam:PolicyARN": pipeline_policies})),
+        ),
+        # trust, names and deletion of roles: only manifestc's roles of this pipeline
+        Statement(
+            Sid="OtherRolesUntouched",
+            Effect=Deny,
+            Action=[
+                _iam("iam:DeleteRole"),
+                _iam("iam:UpdateAssumeRolePolicy"),
+                _iam("iam:UpdateRole"),
+                _iam("iam:UpdateRoleDescription"),
+            ],
+            NotResource=own_roles,
+        ),
+        Statement(
+            Sid="NoOrganizationChanges",
+            Effect=Deny,
+            Action=[Action("organizations", "*"), Action("account", "*")],
+            Resource=["*"],
+        ),
+    )
+
+
+def _iam(text: str) -> Action:
+    return Action("iam", text.split(":", 1)[1])
+
+
+def emit_boundary(ctx: Context) -> None:
+    """The pipeline stack's boundary (a managed policy with a fixed name, so policies and
+    application templates can name its ARN)."""
+    ctx.add(boundary_policy(ctx.name, retain=ctx.manifest.regenerate.enabled))
+
+
+def boundary_policy(pipeline: str, retain: bool = False) -> iam.ManagedPolicy:
+    # The self-update role outlives the stack it updates (see selfupdate.py) and keeps this
+    # boundary: a boundary in use cannot be deleted, so it is retained with the role.
+    retention = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if retain else {}
+    return iam.ManagedPolicy(
+        BOUNDARY,
+        ManagedPolicyName=boundary_name(pipeline),
+        Path=f"/manifestc/{pipeline}/",
+        Description=f"Permissions boundary of every role pipeline {pipeline} creates or deploys",
+        PolicyDocument=boundary_document(pipeline),
+        Metadata={
+            "checkov": {
+                "skip": [
+                    {"id": check, "comment": _BOUNDARY_SKIP}
+                    for check in ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_109", "CKV_AWS_110", "CKV_AWS_111")
+                ]
+            }
+        },
+        **retention,
+    )
+
+
+_BOUNDARY_SKIP = (
+    "A permissions boundary, never attached as a grant (denied by its own BoundaryIsNoGrant): its "
+    "Allow * only caps the roles' identity policies, and its Deny statements close IAM escalation."
+)
+
+
+# AWS managed policies an application stack may attach to its roles (its roles carry the
+# boundary anyway; these would still widen what the boundary lets through to IAM).
+NOT_ATTACHABLE = ("AdministratorAccess", "IAMFullAccess", "AWSOrganizationsFullAccess")
+
+
+def app_role_statements(pipeline: str, stacks: list[str]) -> list[Statement]:
+    """What a CloudFormation execution role needs to manage the roles of the stacks it deploys:
+    only roles under the compiler-owned path of each stack (`app_role_path`) and only carrying the
+    pipeline's boundary; AWS managed policies (not the administrator ones) or the stack's own."""
+    boundary = boundary_arn(pipeline)
+    roles = [Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{app_role_path(pipeline, s)}*") for s in stacks]
+    bounded = StringEquals({"iam:PermissionsBoundary": boundary})
+    return [
+        Statement(
+            Sid="CreateBoundedStackRoles",
+            Effect=Allow,
+            Action=[_iam(a) for a in BOUNDARY_CONDITIONED_ROLE_ACTIONS if a != "iam:AttachRolePolicy"],
+            Resource=roles,
+            Condition=Condition(bounded),
+        ),
+        Statement(
+            Sid="AttachManagedPoliciesToStackRoles",
+            Effect=Allow,
+            Action=[_iam("iam:AttachRolePolicy")],
+            Resource=roles,
+            Condition=Condition(
+                [
+                    bounded,
+                    ArnLike({"iam:PolicyARN": [Sub("arn:${AWS::Partition}:iam::aws:policy/*")]}),
+                    ArnNotLike(
+                        {
+                            "iam:PolicyARN": [
+                                Sub(f"arn:${{AWS::Partition}}:iam::aws:policy/{name}") for name in NOT_ATTACHABLE
+                            ]
+                        }
+                    ),
+                ]
+            ),
+        ),
+        Statement(
+            Sid="ManageStackRoles",
+            Effect=Allow,
+            Action=[
+                _iam(a)
+                for a in (
+                    "iam:DeleteRole",
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListRolePolicies",
+                    "iam:PassRole",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                )
+            ],
+            Resource=roles,
+        ),
+        Statement(
+            Sid="BoundaryStays",
+            Effect=Deny,
+            Action=[_iam("iam:DeleteRolePermissionsBoundary")],
+            Resource=["*"],
+        ),
     ]

@@ -7,297 +7,447 @@ every other resource; its own role type is included up front.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from dataclasses import dataclass
 
-from awacs.aws import Action, ArnLike, Condition, StringEquals
-from troposphere import Sub
+from awacs.aws import Action, ArnEquals, ArnLike, ArnNotEquals, Condition, Deny, Statement, StringEquals
+from troposphere import GetAtt, Ref, Sub, iam
 
-from .context import Context
-from .iam import allow, connection_service, service_role
-
-# The IAM actions CloudFormation needs to create, update, tag and delete each resource type.
-# Source: each type's "handlers" permissions in the CloudFormation resource provider schemas
-# (aws-cloudformation/aws-cloudformation-resource-providers-*), as published in the CloudFormation
-# registry (`aws cloudformation describe-type --type RESOURCE --type-name ...`, "handlers").
-RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "AWS::KMS::Key": (
-        "kms:DescribeKey",
-        "kms:EnableKeyRotation",
-        "kms:DisableKeyRotation",
-        "kms:GetKeyRotationStatus",
-        "kms:GetKeyPolicy",
-        "kms:PutKeyPolicy",
-        "kms:ListResourceTags",
-        "kms:TagResource",
-        "kms:UntagResource",
-        "kms:UpdateKeyDescription",
-        "kms:ScheduleKeyDeletion",
-        "kms:EnableKey",
-        "kms:DisableKey",
-    ),
-    "AWS::KMS::Alias": ("kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:ListAliases"),
-    "AWS::S3::Bucket": (
-        "s3:CreateBucket",
-        "s3:DeleteBucket",
-        "s3:PutEncryptionConfiguration",
-        "s3:GetEncryptionConfiguration",
-        "s3:PutBucketVersioning",
-        "s3:GetBucketVersioning",
-        "s3:PutBucketPublicAccessBlock",
-        "s3:GetBucketPublicAccessBlock",
-        "s3:PutBucketOwnershipControls",
-        "s3:GetBucketOwnershipControls",
-        "s3:PutLifecycleConfiguration",
-        "s3:GetLifecycleConfiguration",
-        "s3:PutBucketTagging",
-        "s3:GetBucketTagging",
-        "s3:ListBucket",
-        "s3:GetBucketLocation",
-    ),
-    "AWS::S3::BucketPolicy": ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"),
-    "AWS::IAM::Role": (
-        "iam:CreateRole",
-        "iam:DeleteRole",
-        "iam:GetRole",
-        "iam:UpdateRole",
-        "iam:UpdateRoleDescription",
-        "iam:UpdateAssumeRolePolicy",
-        "iam:PutRolePolicy",
-        "iam:GetRolePolicy",
-        "iam:DeleteRolePolicy",
-        "iam:ListRolePolicies",
-        "iam:AttachRolePolicy",
-        "iam:DetachRolePolicy",
-        "iam:ListAttachedRolePolicies",
-        "iam:TagRole",
-        "iam:UntagRole",
-        "iam:PassRole",
-    ),
-    "AWS::Logs::LogGroup": (
-        "logs:CreateLogGroup",
-        "logs:DeleteLogGroup",
-        "logs:DescribeLogGroups",
-        "logs:PutRetentionPolicy",
-        "logs:DeleteRetentionPolicy",
-        "logs:AssociateKmsKey",
-        "logs:DisassociateKmsKey",
-        "logs:TagResource",
-        "logs:UntagResource",
-        "logs:ListTagsForResource",
-    ),
-    "AWS::CodeBuild::Project": (
-        "codebuild:CreateProject",
-        "codebuild:UpdateProject",
-        "codebuild:DeleteProject",
-        "codebuild:BatchGetProjects",
-    ),
-    # projects with VpcConfig: CodeBuild checks the VPC, subnets and groups as the caller
-    "AWS::CodeBuild::Project#vpc": ("ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"),
-    # a project with a webhook (feature-branch builds on a CodeStar-connected host)
-    "AWS::CodeBuild::Project#webhook": (
-        "codebuild:CreateWebhook",
-        "codebuild:UpdateWebhook",
-        "codebuild:DeleteWebhook",
-    ),
-    "AWS::CodeBuild::ReportGroup": (
-        "codebuild:CreateReportGroup",
-        "codebuild:UpdateReportGroup",
-        "codebuild:DeleteReportGroup",
-        "codebuild:BatchGetReportGroups",
-    ),
-    "AWS::CodePipeline::Pipeline": (
-        "codepipeline:CreatePipeline",
-        "codepipeline:UpdatePipeline",
-        "codepipeline:DeletePipeline",
-        "codepipeline:GetPipeline",
-        "codepipeline:GetPipelineState",
-        "codepipeline:TagResource",
-        "codepipeline:UntagResource",
-        "codepipeline:ListTagsForResource",
-    ),
-    "AWS::Events::Rule": (
-        "events:PutRule",
-        "events:DeleteRule",
-        "events:DescribeRule",
-        "events:PutTargets",
-        "events:RemoveTargets",
-        "events:ListTargetsByRule",
-        "events:TagResource",
-        "events:UntagResource",
-    ),
-    "AWS::SNS::TopicPolicy": ("sns:SetTopicAttributes", "sns:GetTopicAttributes"),
-    "AWS::EC2::SecurityGroup": (
-        "ec2:CreateSecurityGroup",
-        "ec2:DeleteSecurityGroup",
-        "ec2:AuthorizeSecurityGroupEgress",
-        "ec2:RevokeSecurityGroupEgress",
-        "ec2:CreateTags",
-        "ec2:DeleteTags",
-    ),
-    "AWS::EC2::SecurityGroupIngress": ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"),
-    "AWS::IAM::ManagedPolicy": (
-        "iam:CreatePolicy",
-        "iam:DeletePolicy",
-        "iam:GetPolicy",
-        "iam:CreatePolicyVersion",
-        "iam:DeletePolicyVersion",
-        "iam:GetPolicyVersion",
-        "iam:ListPolicyVersions",
-    ),
-    # attaching those policies to the approvers: any principal, but only policies of this pipeline
-    "AWS::IAM::ManagedPolicy#attach": (
-        "iam:AttachRolePolicy",
-        "iam:DetachRolePolicy",
-        "iam:AttachUserPolicy",
-        "iam:DetachUserPolicy",
-        "iam:AttachGroupPolicy",
-        "iam:DetachGroupPolicy",
-    ),
-    "AWS::CodeStarNotifications::NotificationRule": (
-        "codestar-notifications:CreateNotificationRule",
-        "codestar-notifications:UpdateNotificationRule",
-        "codestar-notifications:DeleteNotificationRule",
-        "codestar-notifications:DescribeNotificationRule",
-        "codestar-notifications:Subscribe",
-        "codestar-notifications:Unsubscribe",
-        "codestar-notifications:TagResource",
-        "codestar-notifications:UntagResource",
-    ),
-    "AWS::SNS::Topic": (
-        "sns:CreateTopic",
-        "sns:DeleteTopic",
-        "sns:GetTopicAttributes",
-        "sns:SetTopicAttributes",
-        "sns:TagResource",
-        "sns:UntagResource",
-        "sns:ListTagsForResource",
-    ),
-}
-
-
-def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
-    """Resource ARNs each type's actions are limited to: the names this compiler generates."""
-    n = ctx.name
-    partition = "arn:${AWS::Partition}"
-    vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else "*"
-    return {
-        "AWS::KMS::Key": lambda: [Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*")],
-        "AWS::KMS::Alias": lambda: [
-            ctx.arn("kms", ctx.key_alias),
-            Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*"),
-        ],
-        "AWS::S3::Bucket": lambda: [Sub(f"{partition}:s3:::{ctx.regional_bucket_pattern()}")],
-        "AWS::S3::BucketPolicy": lambda: [Sub(f"{partition}:s3:::{ctx.regional_bucket_pattern()}")],
-        "AWS::IAM::Role": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")],
-        "AWS::Logs::LogGroup": lambda: [ctx.arn("logs", f"log-group:/aws/codebuild/{n}-*")],
-        "AWS::CodeBuild::Project": lambda: [ctx.arn("codebuild", f"project/{n}-*")],
-        "AWS::CodeBuild::Project#webhook": lambda: [ctx.arn("codebuild", f"project/{n}-feature")],
-        "AWS::CodeBuild::ReportGroup": lambda: [ctx.arn("codebuild", f"report-group/{n}-*")],
-        "AWS::CodePipeline::Pipeline": lambda: [ctx.pipeline_arn],
-        "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
-        "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
-        "AWS::SNS::TopicPolicy": lambda: [ctx.arn("sns", f"{n}-*")],
-        "AWS::EC2::SecurityGroup": lambda: [ctx.arn("ec2", "security-group/*"), ctx.arn("ec2", f"vpc/{vpc}")],
-        "AWS::EC2::SecurityGroupIngress": lambda: [ctx.arn("ec2", "security-group/*")],
-        "AWS::CodeBuild::Project#vpc": lambda: ["*"],
-        # managed policies live under the pipeline's IAM path; attaching them needs the principals
-        # named as approvers, which are outside the path: scoped by the policy ARN condition instead.
-        "AWS::IAM::ManagedPolicy": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")],
-        "AWS::IAM::ManagedPolicy#attach": lambda: [
-            Sub(f"{partition}:iam::${{AWS::AccountId}}:role/*"),
-            Sub(f"{partition}:iam::${{AWS::AccountId}}:user/*"),
-            Sub(f"{partition}:iam::${{AWS::AccountId}}:group/*"),
-        ],
-        "AWS::CodeStarNotifications::NotificationRule": lambda: [
-            ctx.arn("codestar-notifications", "notificationrule/*")
-        ],
-    }
-
-
-# Actions that accept no resource-level scope (Service Authorization Reference: resource type
-# column empty): they are granted on "*" and limited by request tags where the service allows.
-UNSCOPED_ACTIONS = frozenset(
-    {
-        "kms:ListAliases",
-        "logs:DescribeLogGroups",
-        "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSubnets",
-        "ec2:DescribeVpcs",
-    }
+from .. import registry
+from .context import PARAMETERS, Context, camel
+from .iam import (
+    BOUNDARY_CONDITIONED_ROLE_ACTIONS,
+    CONNECTION_SERVICES,
+    WITHHELD_ACTIONS,
+    allow,
+    boundary_arn,
+    connection_actions,
+    connection_spellings,
+    policy,
+    service_role,
 )
 
+# What CloudFormation may call for each resource type: the handler permissions of the type's
+# registry schema (registry.py, from cfn-lint's copy of the CloudFormation registry). This module
+# only decides *where* each action applies: the names this compiler gives its resources.
 
-def template_permissions(ctx: Context, template) -> list:
-    """What creating, updating and deleting exactly `template`'s resources takes: one statement
-    per resource type, scoped to the names manifestc generates (never `*:*`)."""
-    types = {r.resource_type for r in template.resources.values()} | {"AWS::IAM::Role"}
-    if ctx.manifest.network is not None:
-        types.add("AWS::CodeBuild::Project#vpc")
-    if "AWS::IAM::ManagedPolicy" in types:
-        types.add("AWS::IAM::ManagedPolicy#attach")
-    if any(
-        "Triggers" in r.properties for r in template.resources.values() if r.resource_type == "AWS::CodeBuild::Project"
-    ):
-        types.add("AWS::CodeBuild::Project#webhook")
-    scopes = _scopes(ctx)
-    statements = []
-    unscoped: list[str] = []
-    for resource_type in sorted(types):
-        actions = RESOURCE_ACTIONS.get(resource_type)
-        if actions is None:  # a resource type without a permissions entry is a compiler bug
-            raise AssertionError(f"no deploy permissions for {resource_type}")
-        scoped = [a for a in actions if a not in UNSCOPED_ACTIONS]
-        unscoped.extend(a for a in actions if a in UNSCOPED_ACTIONS)
-        condition = None
-        if resource_type == "AWS::KMS::Key":
-            # key ids are random: the key is identified by the pipeline tag it is created with
-            condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
-        if resource_type == "AWS::IAM::ManagedPolicy#attach":
-            condition = Condition(
-                ArnLike(
-                    {"iam:PolicyARN": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a group of actions applies: resources, an optional condition, a statement id."""
+
+    sid: str
+    resources: tuple
+    condition: Condition | None = None
+
+
+def _arn(ctx: Context, service: str, resource: str, region: bool = True) -> Sub:
+    return ctx.arn(service, resource, region=region)
+
+
+def _partition_arn(text: str) -> Sub:
+    return Sub("arn:${AWS::Partition}:" + text)
+
+
+def _pipeline_tag(kind: str, ctx: Context) -> Condition:
+    return Condition(StringEquals({f"aws:{kind}/pipeline": ctx.name}))
+
+
+def _approver_principals(template) -> dict[str, list[str]]:
+    """Users, groups and roles the template attaches its managed policies to (approvers)."""
+    found: dict[str, set[str]] = {"user": set(), "group": set(), "role": set()}
+    for resource in template.resources.values():
+        if resource.resource_type != "AWS::IAM::ManagedPolicy":
+            continue
+        for kind, key in (("user", "Users"), ("group", "Groups"), ("role", "Roles")):
+            found[kind].update(n for n in resource.properties.get(key, []) if isinstance(n, str))
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def _principal_arns(kind: str, names: list[str], ctx: Context) -> tuple:
+    """Approver principals by name, at any path; none named: the pipeline's own path only."""
+    if not names:
+        return (_partition_arn(f"iam::${{AWS::AccountId}}:{kind}{ctx.iam_path}*"),)
+    return tuple(
+        _partition_arn(f"iam::${{AWS::AccountId}}:{kind}{middle}{n}") for n in names for middle in ("/", "/*/")
+    )
+
+
+def _attachable_policies(ctx: Context, template) -> list:
+    """iam:PolicyARN allow-list: the pipeline's own managed policies and the AWS managed
+    policies the template's roles name (execution_policies)."""
+    arns: list = [_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")]
+    seen: set[str] = set()
+    for resource in template.resources.values():
+        if resource.resource_type != "AWS::IAM::Role":
+            continue
+        for arn in resource.properties.get("ManagedPolicyArns", []):
+            text = arn.to_dict()["Fn::Sub"] if isinstance(arn, Sub) else arn
+            if isinstance(text, str) and text not in seen:
+                seen.add(text)
+                arns.append(Sub(text) if "${" in text else text)
+    return arns
+
+
+def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[Scope]]:
+    """(service, resource type of the Service Authorization Reference) -> where the actions on
+    that kind of resource apply. Anything not listed falls back to the pipeline's name prefix."""
+    n = ctx.name
+    account_region = "${AWS::Region}:${AWS::AccountId}"
+    vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else None
+    keys = [r.title for r in template.resources.values() if r.resource_type == "AWS::KMS::Key"]
+    ingress_groups = [
+        r.properties["GroupId"]
+        for r in template.resources.values()
+        if r.resource_type == "AWS::EC2::SecurityGroupIngress" and "GroupId" in r.properties
+    ]
+    boundary = boundary_arn(n)
+    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path}*"),)
+    principals = _approver_principals(template)
+    own_policies = Condition(
+        [
+            ArnLike({"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}),
+            ArnNotEquals({"iam:PolicyARN": boundary}),
+        ]
+    )
+    if launch:
+        # Service Catalog creates the stack: keys do not exist yet, they are known by their tag
+        # (tag-on-create: the registry schema says tagOnCreate for AWS::KMS::Key).
+        key_scopes = [Scope("KmsPipelineKeys", (_arn(ctx, "kms", "key/*"),), _pipeline_tag("ResourceTag", ctx))]
+    else:
+        # The self-update role only updates a stack whose key exists: exactly that key, by ARN.
+        key_scopes = [
+            Scope("KmsPipelineKeys", tuple(GetAtt(k, "Arn") for k in keys) or (_arn(ctx, "kms", "key/none"),))
+        ]
+    group_scopes = [
+        Scope("Ec2PipelineSecurityGroups", (_arn(ctx, "ec2", "security-group/*"),), _pipeline_tag("ResourceTag", ctx))
+    ]
+    if ingress_groups:
+        # the shared endpoint group of the VPC stack (network-<vpc>.yaml): by its exported id
+        group_scopes.append(
+            Scope(
+                "Ec2EndpointSecurityGroup",
+                tuple(
+                    Sub(f"arn:${{AWS::Partition}}:ec2:{account_region}:security-group/${{GroupId}}", {"GroupId": g})
+                    for g in ingress_groups
+                ),
+            )
+        )
+    return {
+        ("codebuild", "project"): [Scope("CodeBuildProjects", (_arn(ctx, "codebuild", f"project/{n}-*"),))],
+        ("codebuild", "report-group"): [
+            Scope("CodeBuildReportGroups", (_arn(ctx, "codebuild", f"report-group/{n}-*"),))
+        ],
+        ("codepipeline", "pipeline"): [Scope("Pipeline", (ctx.pipeline_arn,))],
+        ("codepipeline", "stage"): [Scope("PipelineStages", (_arn(ctx, "codepipeline", f"{n}/*"),))],
+        # notification rules have generated ids and grant nothing: any rule of the account and region
+        ("codestar-notifications", "notificationrule"): [
+            Scope("NotificationRules", (_arn(ctx, "codestar-notifications", "notificationrule/*"),))
+        ],
+        ("ec2", "security-group"): group_scopes,
+        ("ec2", "security-group-rule"): [Scope("Ec2SecurityGroupRules", (_arn(ctx, "ec2", "security-group-rule/*"),))],
+        ("ec2", "vpc"): [Scope("Ec2Vpc", (_arn(ctx, "ec2", f"vpc/{vpc}"),))] if vpc else [],
+        ("events", "rule-on-default-event-bus"): [Scope("EventRules", (_arn(ctx, "events", f"rule/{n}-*"),))],
+        ("iam", "role"): [Scope("PipelineRoles", roles)],
+        ("iam", "policy"): [
+            Scope("PipelinePolicies", (_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*"),))
+        ],
+        ("iam", "user"): [Scope("ApproverUsers", _principal_arns("user", principals["user"], ctx), own_policies)],
+        ("iam", "group"): [Scope("ApproverGroups", _principal_arns("group", principals["group"], ctx), own_policies)],
+        ("kms", "key"): key_scopes,
+        ("kms", "alias"): [Scope("KmsPipelineAlias", (_arn(ctx, "kms", ctx.key_alias),))],
+        ("logs", "log-group"): [
+            Scope(
+                "BuildLogGroups",
+                (
+                    _arn(ctx, "logs", f"log-group:/aws/codebuild/{n}-*"),
+                    _arn(ctx, "logs", f"log-group:/aws/codebuild/{n}-*:log-stream:*"),
+                ),
+            )
+        ],
+        ("s3", "bucket"): [Scope("ArtifactBuckets", (_partition_arn(f"s3:::{ctx.regional_bucket_pattern()}"),))],
+        ("s3", "object"): [Scope("ArtifactObjects", (_partition_arn(f"s3:::{ctx.regional_bucket_pattern()}/*"),))],
+        ("sns", "topic"): [Scope("Topics", (_arn(ctx, "sns", f"{n}-*"),))],
+    }
+
+
+def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[Scope] | None:
+    """Actions whose scope depends on the action, not only on the resource (conditions that
+    only make sense for some calls). None: use the resource scopes."""
+    n = ctx.name
+    boundary = boundary_arn(n)
+    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path}*"),)
+    if action == "iam:AttachRolePolicy":
+        # only roles carrying the boundary, only allow-listed policies; the approvers' roles (outside
+        # the boundary) get only the pipeline's own policies
+        approver_roles = _approver_principals(template)["role"]
+        scopes = [
+            Scope(
+                "AttachAllowListedPoliciesToBoundedRoles",
+                roles,
+                Condition(
+                    [
+                        StringEquals({"iam:PermissionsBoundary": boundary}),
+                        ArnLike({"iam:PolicyARN": _attachable_policies(ctx, template)}),
+                    ]
+                ),
+            )
+        ]
+        if approver_roles:
+            scopes.append(
+                Scope(
+                    "AttachPipelinePoliciesToApproverRoles",
+                    _principal_arns("role", approver_roles, ctx),
+                    Condition(
+                        [
+                            ArnLike(
+                                {"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}
+                            ),
+                            ArnNotEquals({"iam:PolicyARN": boundary}),
+                        ]
+                    ),
                 )
             )
-        sid = resource_type.replace("AWS::", "").replace("::", "").replace("#", "")
-        if scoped:
-            statements.append(allow([_action(a) for a in scoped], scopes[resource_type](), condition, sid=sid))
-        if resource_type == "AWS::KMS::Key":
-            # CreateKey has no resource to scope to; the key must be created carrying this pipeline's
-            # tag (TagResource is authorised during CreateKey when tags are given).
-            statements.append(
-                allow(
-                    [_action("kms:CreateKey"), _action("kms:TagResource")],
-                    ["*"],
-                    Condition(StringEquals({"aws:RequestTag/pipeline": ctx.name})),
-                    sid="CreateTaggedKey",
-                )
+        return scopes
+    if action == "iam:DetachRolePolicy":
+        approver_roles = _approver_principals(template)["role"]
+        return [Scope("BoundedRoles", roles, Condition(StringEquals({"iam:PermissionsBoundary": boundary})))] + (
+            [Scope("DetachFromApproverRoles", _principal_arns("role", approver_roles, ctx))] if approver_roles else []
+        )
+    if action in BOUNDARY_CONDITIONED_ROLE_ACTIONS:
+        return [Scope("BoundedRoles", roles, Condition(StringEquals({"iam:PermissionsBoundary": boundary})))]
+    if action == "kms:CreateKey":
+        # CreateKey has no resource to scope to: the key must be created carrying this pipeline's tag
+        return [Scope("CreateTaggedKey", ("*",), _pipeline_tag("RequestTag", ctx))]
+    if action == "kms:TagResource" and launch:
+        # Tags given to CreateKey need kms:TagResource on every key of the account ("Controlling
+        # access to tags", KMS Developer Guide): only the pipeline tag, only for Service Catalog's
+        # stacks of the product template (the self-update role tags its existing key only).
+        return [Scope("CreateTaggedKey", ("*",), _pipeline_tag("RequestTag", ctx))]
+    if action == "ec2:CreateSecurityGroup":
+        vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else None
+        return [
+            Scope(
+                "CreateTaggedSecurityGroup", (_arn(ctx, "ec2", "security-group/*"),), _pipeline_tag("RequestTag", ctx)
             )
+        ] + ([Scope("Ec2Vpc", (_arn(ctx, "ec2", f"vpc/{vpc}"),))] if vpc else [])
+    if action == "ec2:CreateTags":
+        # tags on create (the group then carries the pipeline tag), or on the pipeline's own groups
+        return [
+            Scope(
+                "TagSecurityGroupOnCreate",
+                (_arn(ctx, "ec2", "security-group/*"),),
+                Condition(StringEquals({"ec2:CreateAction": "CreateSecurityGroup"})),
+            ),
+            Scope(
+                "Ec2PipelineSecurityGroups", (_arn(ctx, "ec2", "security-group/*"),), _pipeline_tag("ResourceTag", ctx)
+            ),
+        ]
+    return None
+
+
+def _fallback_scope(ctx: Context, service: str, resource_types: tuple[str, ...]) -> Scope:
+    """An action for a resource kind this compiler never creates (a handler permission for an
+    optional property it does not set): limited to names starting with the pipeline name."""
+    arns = []
+    for resource_type in resource_types:
+        for arn_format in registry.resource_arn_formats(service, resource_type)[:1]:
+            text = (
+                arn_format.replace("${Partition}", "${AWS::Partition}")
+                .replace("${Region}", "${AWS::Region}")
+                .replace("${Account}", "${AWS::AccountId}")
+            )
+            text = re.sub(r"\$\{[A-Za-z]+\}", "*", text)  # other placeholders (${TagKey}...)
+            text = text.replace(".*", f"{ctx.name}-*", 1).replace(".*", "*")
+            arns.append(Sub(text))
+    return Scope(f"Unused{camel(service)}", tuple(arns) or ("*",))
+
+
+def template_permissions(ctx: Context, template, launch: bool = False) -> list:
+    """What creating, updating and deleting exactly `template`'s resources takes: every handler
+    permission of every resource type in it (registry schemas), each on the narrowest resources
+    the compiler's names allow, `*` only for actions AWS offers no resource-level scope for.
+
+    `launch`: for a Service Catalog launch role, which creates the stack (no resource exists yet);
+    otherwise for the self-update role, which updates an existing stack.
+    """
+    types = sorted({r.resource_type for r in template.resources.values()} | {"AWS::IAM::Role"})
+    scopes = _scopes(ctx, template, launch)
+    groups: dict[str, tuple[Scope, set[str]]] = {}
+    unscoped: set[str] = set()
+    for resource_type in types:
+        if registry.handler_permissions(resource_type) is None:  # a type the registry lacks: compiler bug
+            raise AssertionError(f"no registry schema with handler permissions for {resource_type}")
+        for action in registry.all_handler_permissions(resource_type):
+            if action in WITHHELD_ACTIONS:
+                continue
+            service = action.split(":", 1)[0]
+            if service in CONNECTION_SERVICES and ctx.manifest.source.provider == "codestar":
+                continue  # the connection statement below, under both service prefixes
+            resource_types = registry.action_resource_types(action)
+            if not resource_types:
+                unscoped.add(action)
+                continue
+            chosen = _special_scopes(ctx, action, launch, template)
+            if chosen is None:
+                chosen = [s for r in resource_types for s in scopes.get((service, r), [])]
+            if not chosen:
+                chosen = [_fallback_scope(ctx, service, resource_types)]
+            for scope in chosen:
+                groups.setdefault(scope.sid, (scope, set()))[1].add(action)
+    statements = [
+        allow([_action(a) for a in sorted(actions, key=str.lower)], list(scope.resources), scope.condition, sid=sid)
+        for sid, (scope, actions) in sorted(groups.items())
+    ]
+    statements.extend(_boundary_is_fixed(ctx, launch))
     if ctx.manifest.source.provider == "codestar":
-        # A pipeline source action (and a webhook project) on a connection is created by passing it.
-        service = connection_service(ctx.manifest.source.connection_arn)
-        # a provisioner-chosen connection (catalog parameter) is any connection of the account
-        connection = (
-            Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:connection/*")
-            if ctx.parameterised("connection_arn")
-            else ctx.manifest.source.connection_arn
-        )
+        statements.append(_connection_statement(ctx, launch))
+    if unscoped:
+        # Service Authorization Reference: these actions list no resource type, so only "*" works.
         statements.append(
-            allow(
-                [Action(service, "PassConnection"), Action(service, "UseConnection")],
-                [connection],
-                sid="PassConnection",
+            allow([_action(a) for a in sorted(unscoped, key=str.lower)], ["*"], sid="NoResourceLevelScope")
+        )
+    return statements
+
+
+def connection_arns(ctx: Context, launch: bool) -> list:
+    """The source connection under both ARN spellings (one connection, two service prefixes)."""
+    if ctx.parameterised("connection_arn"):
+        if not launch:
+            # in the product template itself: exactly the provisioner's connection
+            return [Ref(PARAMETERS["connection_arn"])]
+        # the launch role serves every provisioner, whose connection it cannot know
+        return [Sub(f"arn:${{AWS::Partition}}:{s}:*:${{AWS::AccountId}}:connection/*") for s in CONNECTION_SERVICES]
+    return connection_spellings(ctx.manifest.source.connection_arn)
+
+
+def _connection_statement(ctx: Context, launch: bool):
+    """A pipeline source action (and a webhook project) on a connection is created by passing it."""
+    return allow(
+        connection_actions("PassConnection", "UseConnection"), connection_arns(ctx, launch), sid="PassConnection"
+    )
+
+
+def _boundary_is_fixed(ctx: Context, launch: bool) -> list:
+    """The boundary is never removed from a role nor granted as a policy; the self-update role
+    may not change it either (a new boundary comes with a new compiler version, deployed by a
+    person). A launch role creates and deletes it with the product's stack."""
+    boundary = boundary_arn(ctx.name)
+    statements = [
+        Statement(
+            Sid="BoundaryIsNoGrant",
+            Effect=Deny,
+            Action=[Action("iam", a) for a in ("AttachGroupPolicy", "AttachRolePolicy", "AttachUserPolicy")],
+            Resource=["*"],
+            Condition=Condition(ArnEquals({"iam:PolicyARN": boundary})),
+        ),
+        Statement(
+            Sid="BoundaryStays",
+            Effect=Deny,
+            Action=[Action("iam", "DeleteRolePermissionsBoundary")],
+            Resource=["*"],
+        ),
+    ]
+    if not launch:
+        statements.append(
+            Statement(
+                Sid="BoundaryIsFixed",
+                Effect=Deny,
+                Action=[
+                    Action("iam", a)
+                    for a in ("CreatePolicyVersion", "DeletePolicy", "DeletePolicyVersion", "SetDefaultPolicyVersion")
+                ],
+                Resource=[boundary],
             )
         )
-    if unscoped:
-        statements.append(allow([_action(a) for a in sorted(set(unscoped))], ["*"], sid="NoResourceLevelScope"))
     return statements
+
+
+# Inline policies of one role may total 10,240 characters, a managed policy 6,144 (whitespace
+# not counted). Source: IAM User Guide, "IAM and AWS STS quotas":
+#   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+INLINE_POLICY_LIMIT = 10_240
+MANAGED_POLICY_LIMIT = 6_144
+
+
+def policy_size(statements: list) -> int:
+    """Characters of a policy document as IAM counts them: no whitespace, pseudo-parameters
+    resolved (at their longest: a GovCloud partition, a 14-character region), references to
+    resources counted as the longest ARN they resolve to."""
+    import json
+
+    from troposphere import encode_to_dict
+
+    def resolve(value):
+        if isinstance(value, dict):
+            if "Fn::Sub" in value:
+                text = value["Fn::Sub"]
+                text = text[0] if isinstance(text, list) else text
+                for name, longest in _PSEUDO_LONGEST.items():
+                    text = text.replace(name, longest)
+                return re.sub(r"\$\{[^}]+\}", "x" * 80, text)
+            if "Fn::GetAtt" in value or "Ref" in value:
+                return "x" * 100  # a KMS key or similar ARN
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return len(json.dumps(resolve(encode_to_dict(policy(*statements))), separators=(",", ":")))
+
+
+_PSEUDO_LONGEST = {"${AWS::Partition}": "aws-us-gov", "${AWS::Region}": "ap-southeast-5", "${AWS::AccountId}": "0" * 12}
+
+
+# Packing margin under a quota: sizes are estimates until CloudFormation resolves the references.
+PACKING_MARGIN = 512
+
+
+def split_statements(statements: list, limit: int) -> list[list]:
+    """Statements in order, packed into documents each under `limit` characters (less a margin)."""
+    limit -= PACKING_MARGIN
+    documents: list[list] = [[]]
+    for statement in statements:
+        if documents[-1] and policy_size(documents[-1] + [statement]) > limit:
+            documents.append([])
+        documents[-1].append(statement)
+    return documents
 
 
 def emit_self_update_role(ctx: Context) -> None:
     """The CloudFormation role of the UpdatePipeline stage, when regenerate is on."""
     if not ctx.manifest.regenerate.enabled:
         return
-    service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", template_permissions(ctx, ctx.template))
+    statements = template_permissions(ctx, ctx.template)
+    # Too large for the inline total of one role: managed policies of at most 6,144 characters,
+    # kept (like the role) when the stack is deleted so the role keeps working through teardown.
+    policies = []
+    for index, part in enumerate(split_statements(statements, MANAGED_POLICY_LIMIT), start=1):
+        policies.append(
+            ctx.add(
+                iam.ManagedPolicy(
+                    f"SelfUpdatePolicy{index}",
+                    ManagedPolicyName=f"{self_update_role_name(ctx.name)}-{index}",
+                    Path=ctx.iam_path,
+                    Description=f"Handler permissions of the resource types of pipeline {ctx.name} ({index})",
+                    PolicyDocument=policy(*part),
+                    DeletionPolicy="Retain",
+                    UpdateReplacePolicy="Retain",
+                )
+            )
+        )
+    role = service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", [], managed=[Ref(p) for p in policies])
+    del role.properties["Policies"]
+    role.RoleName = self_update_role_name(ctx.name)
+    # CloudFormation keeps using this role for every later operation on the stack, including its
+    # deletion: deleting the role (or its policies) first would strand the rest of the teardown.
+    # So the stack never deletes them; README "Tearing a pipeline down" gives the commands after.
+    role.DeletionPolicy = "Retain"
+    role.UpdateReplacePolicy = "Retain"
+
+
+def self_update_role_name(pipeline: str) -> str:
+    return f"{pipeline}-self-update"[:64]
 
 
 def _action(text: str) -> Action:

@@ -13,6 +13,7 @@ from troposphere import kms as tkms
 from troposphere import s3 as ts3
 
 from .. import aws
+from ..model import TOOLCHAIN_PREFIX
 from .context import Context
 from .iam import key_admin_statement, logs_key_statement, policy
 
@@ -62,6 +63,37 @@ def _key_policy(ctx: Context, home: bool) -> object:
     return policy(*statements)
 
 
+def transient_prefixes(name: str) -> tuple[str, ...]:
+    """Prefixes of the artifact bucket whose current objects may expire: CodePipeline's artifact
+    folder of this pipeline and the build caches. Everything else (Glue scripts under `glue/`,
+    packaged Lambda code under `lambda/`) is live while a deployed stack references it."""
+    return (f"{name[: aws.PIPELINE_ARTIFACT_FOLDER_CHARS]}/", "cache/")
+
+
+def lifecycle_rules(name: str) -> list[ts3.LifecycleRule]:
+    """Current objects expire only under the transient prefixes; old versions expire everywhere
+    (a stack references the current version of a live object, never an old one)."""
+    rules = [
+        ts3.LifecycleRule(
+            Id=f"expire-{'pipeline-artifacts' if index == 0 else 'build-caches'}",
+            Status="Enabled",
+            Prefix=prefix,
+            ExpirationInDays=aws.ARTIFACT_EXPIRY_DAYS,
+        )
+        for index, prefix in enumerate(transient_prefixes(name))
+    ]
+    rules.append(
+        ts3.LifecycleRule(
+            Id="expire-old-versions",
+            Status="Enabled",
+            NoncurrentVersionExpiration=ts3.NoncurrentVersionExpiration(NoncurrentDays=aws.NONCURRENT_EXPIRY_DAYS),
+            AbortIncompleteMultipartUpload=ts3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
+            ExpiredObjectDeleteMarker=True,
+        )
+    )
+    return rules
+
+
 def emit_storage(ctx: Context, home: bool = True) -> None:
     """KMS key, alias, artifact bucket and its TLS-only policy."""
     ctx.add(
@@ -97,19 +129,7 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             OwnershipControls=ts3.OwnershipControls(
                 Rules=[ts3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
             ),
-            LifecycleConfiguration=ts3.LifecycleConfiguration(
-                Rules=[
-                    ts3.LifecycleRule(
-                        Id="expire-old-artifacts",
-                        Status="Enabled",
-                        ExpirationInDays=aws.ARTIFACT_EXPIRY_DAYS,
-                        NoncurrentVersionExpiration=ts3.NoncurrentVersionExpiration(
-                            NoncurrentDays=aws.NONCURRENT_EXPIRY_DAYS
-                        ),
-                        AbortIncompleteMultipartUpload=ts3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
-                    )
-                ]
-            ),
+            LifecycleConfiguration=ts3.LifecycleConfiguration(Rules=lifecycle_rules(ctx.name)),
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
             Metadata={
@@ -134,7 +154,21 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             Action=[Action("s3", "*")],
             Resource=[GetAtt("ArtifactBucket", "Arn"), Sub("${ArtifactBucket.Arn}/*")],
             Condition=Condition(Bool({"aws:SecureTransport": "false"})),
-        )
+        ),
+        # The self-update toolchain (regenerate.install) lives under this prefix: no role of the
+        # pipeline (a build a committer scripts, above all) may replace it. Admins upload it.
+        Statement(
+            Sid="DenyToolchainWritesByPipelineRoles",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[s3.PutObject, s3.DeleteObject, s3.DeleteObjectVersion],
+            Resource=[Sub(f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*")],
+            Condition=Condition(
+                ArnLike(
+                    {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")}
+                )
+            ),
+        ),
     ]
     for account in ctx.manifest.extra_accounts:
         statements.append(

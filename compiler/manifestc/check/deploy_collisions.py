@@ -1,0 +1,84 @@
+"""Readiness check 3: no two environments (or two manifests) deploy the same resource.
+
+Two deploy actions in one account and region that write to the same CloudFormation stack, ECS
+service, Lambda function, S3 bucket prefix (one prefix inside the other) or Glue database mean
+that one environment overwrites another's resource: in a single-account pipeline staging would
+deploy to prod's resource, and prod's approval would gate nothing. Semantics refuses this in one
+manifest with a located error (MC280); this check reads the rendered pipelines, so it also
+catches an emitter that forgets a per-environment field, and (MC641) two manifests built together
+that deploy the same resource. Manifests without a top-level `account` or `region` are taken to
+deploy to the same account and region as each other (the deploying ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..diagnostics import Diagnostic, Severity
+from ..model import Manifest
+from .deployments import Deployment, Templates, deployments, overlaps
+
+
+def _where(d: Deployment) -> str:
+    return f"stage `{d.stage}` action `{d.action}`"
+
+
+def _clashes(
+    items: list[tuple[object, Deployment]],
+) -> list[tuple[tuple[object, Deployment], tuple[object, Deployment]]]:
+    """Pairs of deployments (with their owners) that write to the same resource, each pair once."""
+    pairs = []
+    for index, (owner_a, a) in enumerate(items):
+        for owner_b, b in items[index + 1 :]:
+            if (a.account, a.region, a.kind) == (b.account, b.region, b.kind) and overlaps(
+                a.kind, a.identity, b.identity
+            ):
+                pairs.append(((owner_a, a), (owner_b, b)))
+    return pairs
+
+
+def check_deploy_collisions(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
+    """MC640: two deploy actions of one pipeline write to the same resource."""
+    found = []
+    items = [(None, d) for d in deployments(manifest, templates)]
+    for (_, a), (_, b) in _clashes(items):
+        if (a.stage, a.action) == (b.stage, b.action):
+            continue
+        found.append(
+            Diagnostic(
+                "MC640",
+                Severity.ERROR,
+                f"{_where(a)} and {_where(b)} both deploy {a.kind} `{a.identity}` in account {a.account}, "
+                f"region {a.region}",
+                f"out/{manifest.name}/pipeline.yaml",
+                hint="give each environment its own resource: {environment} in the target's field",
+            )
+        )
+    return found
+
+
+def link_deploy_collisions(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diagnostic]:
+    """MC641: two manifests built together deploy the same resource (reported at both)."""
+    items = [(manifest, d) for manifest, templates in compiled for d in deployments(manifest, templates)]
+    found = []
+    reported = set()
+    for (first, a), (second, b) in _clashes(items):
+        if first is second or first.name == second.name:
+            continue  # one pipeline (MC640), or two with one name (MC502 already)
+        key = (first.name, second.name, a.kind, a.identity, b.identity)
+        if key in reported:
+            continue
+        reported.add(key)
+        for (own, mine), (other, theirs) in (((first, a), (second, b)), ((second, b), (first, a))):
+            found.append(
+                Diagnostic(
+                    "MC641",
+                    Severity.ERROR,
+                    f"{_where(mine)} deploys {mine.kind} `{mine.identity}` in account {mine.account}, region "
+                    f"{mine.region}, which pipeline `{other.name}` ({other.file}, {_where(theirs)}) also deploys",
+                    f"out/{own.name}/pipeline.yaml",
+                    hint="two pipelines must not deploy one resource: rename the stack, service, function, "
+                    "prefix or database in one of the manifests",
+                )
+            )
+    return found

@@ -1,0 +1,108 @@
+"""Readiness check 1, for Glue jobs: every job role can read and decrypt its script.
+
+A Glue job reads its script (`Command.ScriptLocation`) with its own role at every run. Objects in
+an SSE-KMS bucket need `kms:Decrypt` on the bucket's key as well as `s3:GetObject` (S3 User Guide,
+"Using server-side encryption with AWS KMS keys": a reader needs kms:Decrypt; a same-account key
+whose policy delegates to IAM is granted by the role's policy). This check follows each glue
+deploy action of the pipeline: the bucket it names for the scripts, that bucket's default
+encryption key in the rendered pipeline, and the job role in glue.yaml (MC643).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..diagnostics import Diagnostic, Severity
+from ..model import Manifest
+from .deployments import Templates, overrides, pipeline_actions, text
+
+
+def _statements(role: dict) -> list[dict]:
+    out = []
+    for policy in role.get("Properties", {}).get("Policies", []):
+        statements = policy.get("PolicyDocument", {}).get("Statement", [])
+        out += statements if isinstance(statements, list) else [statements]
+    return out
+
+
+def _allows(statements: list[dict], action: str, resource_ok) -> bool:
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        service = action.split(":")[0]
+        if not any(a in (action, f"{service}:*", "*") for a in actions):
+            continue
+        resources = statement.get("Resource", [])
+        resources = resources if isinstance(resources, list) else [resources]
+        if any(resource_ok(r) for r in resources):
+            return True
+    return False
+
+
+def _bucket_key(templates: Templates, bucket_ref: str) -> str | None:
+    """`${Key.Arn}`-style reference of the default SSE-KMS key of a bucket in pipeline.yaml."""
+    match = re.fullmatch(r"\$\{(\w+)\}", bucket_ref)
+    bucket = templates.get("pipeline.yaml", {}).get("Resources", {}).get(match.group(1) if match else "", {})
+    rules = bucket.get("Properties", {}).get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+    for rule in rules:
+        default = rule.get("ServerSideEncryptionByDefault", {})
+        if default.get("SSEAlgorithm") == "aws:kms":
+            return text(default.get("KMSMasterKeyID"))
+    return None
+
+
+def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
+    glue = templates.get("glue.yaml")
+    if not glue:
+        return []
+    resources = glue.get("Resources", {})
+    found = []
+    for stage, action in pipeline_actions(templates):
+        parameters = overrides(action.get("Configuration", {}))
+        if "ScriptsBucket" not in parameters:
+            continue
+        key = _bucket_key(templates, parameters["ScriptsBucket"]) or parameters.get("ScriptsKeyArn")
+        for logical_id, job in resources.items():
+            if job.get("Type") != "AWS::Glue::Job":
+                continue
+            role_ref = job.get("Properties", {}).get("Role", {})
+            role_id = role_ref.get("Fn::GetAtt", [None])[0] if isinstance(role_ref, dict) else None
+            statements = _statements(resources.get(role_id or "", {}))
+            location = text(job.get("Properties", {}).get("Command", {}).get("ScriptLocation")) or ""
+            problems = []
+            if (
+                not _allows(
+                    statements,
+                    "s3:GetObject",
+                    lambda r: (text(r) or "").endswith("${ScriptsBucket}/${ScriptsPrefix}/*"),
+                )
+                and "${ScriptsBucket}/${ScriptsPrefix}/" in location
+            ):
+                problems.append("s3:GetObject on the scripts prefix")
+
+            passed = parameters.get("ScriptsKeyArn")
+
+            def decrypts(resource, key=key, passed=passed) -> bool:
+                value = text(resource) or ""
+                if value == "*":
+                    return True
+                if value == "${ScriptsKeyArn}":
+                    return passed == key
+                return value == key
+
+            if key and not _allows(statements, "kms:Decrypt", decrypts):
+                problems.append(f"kms:Decrypt on {key}, the key of the scripts bucket")
+            for problem in problems:
+                found.append(
+                    Diagnostic(
+                        "MC643",
+                        Severity.ERROR,
+                        f"Glue job {logical_id} ({stage}: {action.get('Name')}) cannot read its script "
+                        f"{location}: role {role_id} lacks {problem}",
+                        f"out/{manifest.name}/glue.yaml",
+                        hint="grant the job role read on the scripts and decrypt on their key",
+                    )
+                )
+    return found

@@ -1,0 +1,321 @@
+"""The deploy plan: the AWS CLI commands, in order, that deploy what a build wrote.
+
+Read from the output directory only (build.json and the templates), so it describes exactly the
+files on disk. `manifestc deploy-plan` prints it; nothing here runs a command or prints.
+
+Order: bootstrap stacks (each target account) -> support stacks (tooling account, each extra
+region) -> shared network stacks -> pipeline stacks (or, for Service Catalog products, publishing
+the product template) -> the catalog -> launch roles and portfolio shares in each shared account.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import aws
+
+DEPLOY_BUCKET = "$DEPLOY_BUCKET"  # a bucket of the deploying account, in the stack's region
+TEMPLATE_BUCKET = "$TEMPLATE_BUCKET"  # the Service Catalog product templates bucket
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command: what it does, where it runs, and the file it deploys (if any)."""
+
+    title: str
+    where: str  # "tooling account", "account 111111111111", ...
+    command: str
+    file: str | None = None
+    stack: str | None = None
+
+
+def _load(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+
+
+def ecr_pull_policy(pull: dict) -> dict:
+    """The repository policy that lets target accounts pull the pipeline's images.
+
+    ECS tasks and image functions in another account pull with that account's principals:
+    ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, ecr:BatchCheckLayerAvailability (Amazon ECR User
+    Guide, "Private repository policy examples": allow another account to pull). Lambda itself
+    reads the image for a function of another account: the `lambda.amazonaws.com` principal,
+    limited by aws:sourceARN to those functions (Lambda Developer Guide, "Create a Lambda function
+    using a container image": cross-account permissions).
+    """
+    pull_actions = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    statements = [
+        {
+            "Sid": "ManifestcTargetAccountsPull",
+            "Effect": "Allow",
+            "Principal": {"AWS": list(pull["accounts"])},
+            "Action": pull_actions,
+        }
+    ]
+    if pull.get("functions"):
+        statements.append(
+            {
+                "Sid": "ManifestcLambdaCrossAccountRetrieval",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Condition": {
+                    "StringLike": {
+                        "aws:sourceARN": [
+                            f"arn:*:lambda:*:{f['account']}:function:{f['function']}" for f in pull["functions"]
+                        ]
+                    }
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _template(folder: Path, stem: str) -> Path | None:
+    for suffix in (".yaml", ".json"):
+        if (folder / f"{stem}{suffix}").exists():
+            return folder / f"{stem}{suffix}"
+    return None
+
+
+def _capabilities(template: dict) -> list[str]:
+    types = {r.get("Type", "") for r in template.get("Resources", {}).values()}
+    return ["CAPABILITY_NAMED_IAM"] if any(t.startswith("AWS::IAM::") for t in types) else []
+
+
+def _deploy(path: Path, stack: str, region: str | None, overrides: list[str] = ()) -> str:
+    """`aws cloudformation deploy` for a template file; from S3 when it is too large to pass inline."""
+    template = _load(path)
+    parts = ["aws cloudformation deploy", f"--template-file {shlex.quote(path.as_posix())}", f"--stack-name {stack}"]
+    if path.stat().st_size > aws.QUOTAS["template-body"].limit:
+        parts.append(f'--s3-bucket "{DEPLOY_BUCKET}"')
+    capabilities = _capabilities(template)
+    if capabilities:
+        parts.append("--capabilities " + " ".join(capabilities))
+    if overrides:
+        parts.append("--parameter-overrides " + " ".join(overrides))
+    if region:
+        parts.append(f"--region {region}")
+    return " ".join(parts)
+
+
+def pipelines(out_dir: Path, only: str | None = None) -> list[tuple[str, Path, dict]]:
+    """(name, folder, build.json) of every pipeline a build wrote, by name."""
+    found = []
+    for record_path in sorted(out_dir.glob("*/build.json")):
+        folder = record_path.parent
+        if folder.name.startswith("_") or (only and folder.name != only):
+            continue
+        found.append((folder.name, folder, json.loads(record_path.read_text())))
+    return found
+
+
+def deploy_plan(target: str | Path) -> list[Step]:
+    """The steps for `target`: an output directory (every pipeline in it, and out/_shared), or
+    one pipeline's folder out/<name>."""
+    path = Path(target)
+    if (path / "build.json").exists():
+        out_dir, only = path.parent, path.name
+    else:
+        out_dir, only = path, None
+    built = pipelines(out_dir, only)
+    steps: list[Step] = []
+    shared = out_dir / "_shared"
+    for name, folder, record in built:
+        region = (record.get("deploy") or {}).get("region")
+        for template in sorted(folder.glob("bootstrap-*.*")):
+            account = re.match(r"bootstrap-(\d{12})", template.name).group(1)
+            stack = f"{name}-bootstrap"
+            steps.append(
+                Step(
+                    f"bootstrap of {name}: its deploy and CloudFormation execution roles (IAM is global: once per account)",
+                    f"account {account}",
+                    _deploy(template, stack, region),
+                    template.as_posix(),
+                    stack,
+                )
+            )
+    for name, _, record in built:
+        deploy = record.get("deploy") or {}
+        for pull in deploy.get("ecr_cross_account_pull", []):
+            policy = json.dumps(ecr_pull_policy(pull), separators=(",", ":"))
+            steps.append(
+                Step(
+                    f"let {', '.join(pull['accounts'])} pull {name}'s images from ECR repository {pull['repository']} "
+                    "(this replaces the repository's policy: merge by hand if it has one)",
+                    "tooling account",
+                    f"aws ecr set-repository-policy --repository-name {pull['repository']} "
+                    f"--policy-text {shlex.quote(policy)}"
+                    + (f" --region {deploy['region']}" if deploy.get("region") else ""),
+                )
+            )
+    for name, folder, _ in built:
+        for template in sorted(folder.glob("support-*.*")):
+            support_region = template.stem.removeprefix("support-")
+            stack = f"{name}-support-{support_region}"
+            steps.append(
+                Step(
+                    f"artifact store of {name} in {support_region} (cross-region actions)",
+                    "tooling account",
+                    _deploy(template, stack, support_region),
+                    template.as_posix(),
+                    stack,
+                )
+            )
+    vpc_regions = {
+        (record.get("network") or {}).get("vpc_id"): (record.get("deploy") or {}).get("region")
+        for _, _, record in built
+    }
+    for template in sorted(shared.glob("network-*.*")):
+        vpc = template.stem.removeprefix("network-")
+        if only is not None and vpc not in vpc_regions:
+            continue  # a VPC another pipeline builds in
+        region = vpc_regions.get(vpc)
+        where = region or "$AWS_REGION"
+        prefix_list = (
+            f"$(aws ec2 describe-managed-prefix-lists --region {where} --filters "
+            f"Name=prefix-list-name,Values=com.amazonaws.{where}.s3 --query 'PrefixLists[0].PrefixListId' --output text)"
+        )
+        stack = f"manifestc-network-{vpc}"
+        steps.append(
+            Step(
+                f"VPC endpoints of {vpc}, shared by every pipeline building in it (redeploy after a build changes it)",
+                "tooling account",
+                _deploy(template, stack, region, [f'S3PrefixListId="{prefix_list}"']),
+                template.as_posix(),
+                stack,
+            )
+        )
+    products = []
+    for name, folder, record in built:
+        region = (record.get("deploy") or {}).get("region")
+        template = _template(folder, "pipeline")
+        if template is None:
+            continue
+        if record.get("catalog"):
+            products.append((name, folder, record))
+            manifest = record["manifest"]["file"]
+            steps.append(
+                Step(
+                    f"publish the product template of {name} (run beside its manifest; Service Catalog "
+                    "provisions it, it is not deployed directly)",
+                    "tooling account",
+                    f'manifestc publish {shlex.quote(manifest)} --bucket "{TEMPLATE_BUCKET}"'
+                    + (f" --region {region}" if region else ""),
+                    template.as_posix(),
+                )
+            )
+            continue
+        stack = f"{name}-pipeline"
+        steps.append(
+            Step(
+                f"the pipeline {name} (later changes deploy themselves through its UpdatePipeline stage)",
+                "tooling account",
+                _deploy(template, stack, region),
+                template.as_posix(),
+                stack,
+            )
+        )
+    steps += _catalog_steps(shared, products, only)
+    return steps
+
+
+def _share_accounts(template: dict) -> list[tuple[str, str]]:
+    """(portfolio logical id, account) of every portfolio share in a catalog template."""
+    shares = []
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::ServiceCatalog::PortfolioShare":
+            props = resource["Properties"]
+            shares.append((props["PortfolioId"]["Ref"], props["AccountId"]))
+    return sorted(shares)
+
+
+def _catalog_steps(shared: Path, products: list, only: str | None) -> list[Step]:
+    """Deploy the catalog (the shared one of a directory build, else each product's), then in
+    each shared account the launch role and the acceptance of the portfolio share."""
+    if not products:
+        return []
+    steps = []
+    shared_catalog = _template(shared, "catalog") if only is None else None
+    catalogs = (
+        [(shared_catalog, "manifestc-catalog")]
+        if shared_catalog
+        else [(_template(folder, "catalog"), f"{name}-catalog") for name, folder, _ in products]
+    )
+    region = next(((r.get("deploy") or {}).get("region") for _, _, r in products), None)
+    on_region = f" --region {region}" if region else ""
+    deployed = []
+    for template, stack in catalogs:
+        if template is None:
+            continue
+        data = _load(template)
+        overrides = []
+        if not data.get("Parameters", {}).get("TemplateBucket", {}).get("Default"):
+            overrides.append(f'TemplateBucket="{TEMPLATE_BUCKET}"')
+        steps.append(
+            Step(
+                "the Service Catalog portfolio(s), products and launch constraints",
+                "tooling account",
+                _deploy(template, stack, region, overrides),
+                template.as_posix(),
+                stack,
+            )
+        )
+        deployed.append((stack, data))
+    for name, folder, _ in products:
+        launch = _template(folder, "launch-role")
+        own = _template(folder, "catalog")
+        if launch is None or own is None:
+            continue
+        for account in sorted({a for _, a in _share_accounts(_load(own))}):
+            stack = f"{name}-launch-role"
+            steps.append(
+                Step(
+                    f"the launch role of {name}'s product (launch constraints name it in the provisioning account)",
+                    f"account {account}",
+                    _deploy(launch, stack, region, [f'TemplateBucket="{TEMPLATE_BUCKET}"']),
+                    launch.as_posix(),
+                    stack,
+                )
+            )
+    for stack, data in deployed:
+        looked_up = None
+        for portfolio, account in _share_accounts(data):
+            if portfolio != looked_up:
+                looked_up = portfolio
+                steps.append(
+                    Step(
+                        f"the id of portfolio {portfolio}, for accepting its shares",
+                        "tooling account",
+                        f"PORTFOLIO_ID=$(aws cloudformation describe-stack-resource --stack-name {stack} "
+                        f"--logical-resource-id {portfolio} --query StackResourceDetail.PhysicalResourceId "
+                        f"--output text{on_region})",
+                    )
+                )
+            steps.append(
+                Step(
+                    f"accept the share of portfolio {portfolio}",
+                    f"account {account}",
+                    f'aws servicecatalog accept-portfolio-share --portfolio-id "$PORTFOLIO_ID"{on_region}',
+                )
+            )
+    return steps
+
+
+def render_plan(steps: list[Step]) -> str:
+    """The plan as a commented shell script."""
+    lines = [
+        "# Deploy what manifestc built, in this order. Each command runs with credentials of the account",
+        "# named above it. $DEPLOY_BUCKET: an S3 bucket you can write in that region (templates over",
+        "# 51,200 bytes are deployed from S3); $TEMPLATE_BUCKET: the Service Catalog templates bucket.",
+    ]
+    for number, step in enumerate(steps, 1):
+        lines += ["", f"# {number}. {step.title} [{step.where}]", step.command]
+    return "\n".join(lines) + "\n"

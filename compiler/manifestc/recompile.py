@@ -1,0 +1,246 @@
+"""`manifestc recompile`: what the pipeline's Recompile build runs (the self-update stage).
+
+It runs from the toolchain the *deployed* pipeline names (installed by the buildspec from its
+hash-pinned wheelhouse, outside the checkout), so a commit can never change the compiler that
+judges it. It:
+
+1. compiles exactly the committed manifest file into a fresh temporary directory (never a
+   cache or output directory of the repository);
+2. refuses a manifest that no longer compiles to this pipeline (renaming needs a new stack);
+3. when the commit changes `regenerate.install`, installs the new toolchain the same way into a
+   second fresh environment and compiles with it; only if that works is its output used (so a
+   broken toolchain never reaches the pipeline, and the next commit can fix it);
+4. in a VPC, checks that every interface endpoint the new manifest needs answers from this
+   build (the shared network stack is deployed separately; the message names it and the
+   command that updates it);
+5. copies the pipeline's files into `--out`, replaced as a whole.
+
+Failures are MC264 diagnostics; the pipeline stack is then not updated.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Severity
+from .model import Manifest
+from .toolchain import install_commands
+
+# Host names the interface endpoints answer on with private DNS, by endpoint service (the part
+# after `com.amazonaws.<region>.`). Sources: the service endpoints pages of the AWS General
+# Reference (docs.aws.amazon.com/general/latest/gr/<service>.html); ECR: "the api.ecr endpoint
+# is used ... through an AWS PrivateLink VPC endpoint" (gr/ecr.html), registry hosts are
+# <account>.dkr.ecr.<region>.amazonaws.com (AmazonECR/latest/userguide/vpc-endpoints.html);
+# CodeArtifact repositories: <domain>-<owner>.d.codeartifact.<region>.amazonaws.com
+# (codeartifact/latest/ug/use-codeartifact-from-vpc.html). Any other service: <service>.<region>.
+ENDPOINT_HOSTS: dict[str, str] = {
+    "ecr.api": "api.ecr.{region}.amazonaws.com",
+    "ecr.dkr": "{account}.dkr.ecr.{region}.amazonaws.com",
+    "codeartifact.api": "codeartifact.{region}.amazonaws.com",
+    "codeartifact.repositories": "{domain}-{owner}.d.codeartifact.{region}.amazonaws.com",
+}
+PROBE_TIMEOUT = 5.0  # seconds: an endpoint answers in milliseconds; without one, no route
+SHARED_NETWORK_STACK = "manifestc-network-{vpc}"  # the stack name the README tells users to deploy
+
+
+@dataclass
+class Outcome:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    toolchain: str = ""  # the toolchain whose output was used
+
+    @property
+    def failed(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+
+def _refuse(outcome: Outcome, file: str, message: str, hint: str | None = None) -> Outcome:
+    outcome.diagnostics.append(Diagnostic("MC264", Severity.ERROR, message, file, 1, 1, hint=hint))
+    return outcome
+
+
+def endpoint_host(service: str, region: str, account: str, manifest: Manifest) -> str:
+    ca = manifest.build.codeartifact
+    pattern = ENDPOINT_HOSTS.get(service, service + ".{region}.amazonaws.com")
+    return pattern.format(
+        region=region,
+        account=account,
+        domain=ca.domain if ca else "domain",
+        owner=(ca.owner if ca and ca.owner else account),
+    )
+
+
+def tcp_probe(host: str) -> bool:
+    """Whether `host` answers on 443 from here (resolves and accepts a connection)."""
+    try:
+        with socket.create_connection((host, 443), timeout=PROBE_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def missing_endpoints(
+    manifest: Manifest, region: str, account: str, probe: Callable[[str], bool] = tcp_probe
+) -> list[tuple[str, str]]:
+    """(service, host) of the interface endpoints the manifest needs that do not answer."""
+    network = manifest.network
+    if network is None or network.mode == "none":
+        return []
+    wanted = [
+        (e.service, endpoint_host(e.service, region, account, manifest))
+        for e in network.endpoints
+        if e.kind == "Interface"
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        answers = list(pool.map(probe, [host for _, host in wanted]))
+    return [pair for pair, ok in zip(wanted, answers, strict=True) if not ok]
+
+
+def _run(commands: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
+    script = "set -euo pipefail\n" + "\n".join(commands)
+    return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
+
+
+def _toolchain_url(install: str, artifact_bucket: str) -> str:
+    from .model import Regenerate
+
+    chain = Regenerate(True, install, "").toolchain
+    return f"s3://{chain.bucket or artifact_bucket}/{chain.prefix}"
+
+
+def recompile(
+    manifest_path: Path,
+    *,
+    repo_root: Path,
+    pipeline: str,
+    deployed_toolchain: str,
+    artifact_bucket: str,
+    out: Path,
+    region: str,
+    account: str,
+    probe: Callable[[str], bool] = tcp_probe,
+) -> Outcome:
+    """The self-update build's work (module docstring). `out` is replaced only on success."""
+    from . import api
+
+    outcome = Outcome(toolchain=deployed_toolchain)
+    shown = manifest_path.name
+    if not manifest_path.is_file():
+        return _refuse(
+            outcome,
+            shown,
+            f"the source has no file {manifest_path.relative_to(repo_root) if manifest_path.is_relative_to(repo_root) else manifest_path} "
+            "(regenerate.path of the deployed pipeline)",
+            hint="commit the manifest there, or deploy a template whose regenerate.path names its new place",
+        )
+    work = Path(tempfile.mkdtemp(prefix="manifestc-recompile-"))
+    try:
+        built = work / "out"
+        report = api.build([str(manifest_path)], built, repo_root=repo_root)
+        outcome.diagnostics.extend(report.all_diagnostics())
+        if report.failed():
+            return outcome
+        result = report.results[0]
+        new: Manifest = result.manifest
+        if new.name != pipeline:
+            return _refuse(
+                outcome,
+                shown,
+                f"the manifest now compiles to pipeline `{new.name}`, not `{pipeline}`: renaming a pipeline needs a new stack",
+                hint=f"deploy out/{new.name}/pipeline.yaml as a new stack, then delete this one",
+            )
+        source = built / new.name
+        if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
+            source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
+            if source is None:
+                return outcome
+        missing = missing_endpoints(new, region, account, probe)
+        if missing:
+            vpc = new.network.vpc_id
+            stack = SHARED_NETWORK_STACK.format(vpc=vpc)
+            listing = ", ".join(f"{service} ({host})" for service, host in missing)
+            return _refuse(
+                outcome,
+                shown,
+                f"VPC {vpc} has no endpoint for {listing}, which the new manifest's builds need; "
+                f"the pipeline is left unchanged. Update the shared network stack `{stack}` "
+                f"(out/_shared/network-{vpc}.yaml) first, then retry this execution",
+                hint=(
+                    f"manifestc build <every manifest in {vpc}> && aws cloudformation deploy "
+                    f"--template-file out/_shared/network-{vpc}.yaml --stack-name {stack} "
+                    f"--parameter-overrides S3PrefixListId=$(aws ec2 describe-managed-prefix-lists --filters "
+                    f"Name=prefix-list-name,Values=com.amazonaws.{region}.s3 --query 'PrefixLists[0].PrefixListId' "
+                    "--output text)"
+                ),
+            )
+        if out.is_symlink() or out.is_file():
+            out.unlink()
+        elif out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(source, out, symlinks=False)
+        outcome.notes.append(f"pipeline {new.name} recompiled with toolchain {outcome.toolchain} into {out}")
+        return outcome
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _try_toolchain(
+    outcome: Outcome, new: Manifest, manifest_path: Path, repo_root: Path, artifact_bucket: str, work: Path
+) -> Path | None:
+    """Install the commit's toolchain into a fresh environment and compile with it; its output
+    directory, or None (with the reason) when it does not install or compile."""
+    home = work / "next-toolchain"
+    home.mkdir()
+    url = _toolchain_url(new.regenerate.install, artifact_bucket)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    env["MANIFESTC_HOME"] = str(home)
+    keep = f"the pipeline keeps its current toolchain ({outcome.toolchain}) and shape"
+    installed = _run(install_commands(url), env)
+    if installed.returncode != 0:
+        _refuse(
+            outcome,
+            manifest_path.name,
+            f"regenerate.install `{new.regenerate.install}` does not install from {url}: "
+            f"{(installed.stderr or installed.stdout).strip()[-600:]}; {keep}",
+            hint="upload that wheelhouse (manifestc wheelhouse, then aws s3 sync), or restore regenerate.install in a new commit",
+        )
+        return None
+    out = work / "next-out"
+    compiled = subprocess.run(
+        [
+            str(home / "venv" / "bin" / "python"),
+            "-I",
+            "-m",
+            "manifestc",
+            "build",
+            str(manifest_path),
+            "--out",
+            str(out),
+            "--repo-root",
+            str(repo_root),
+        ],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if compiled.returncode != 0 or not (out / new.name / "pipeline.yaml").is_file():
+        _refuse(
+            outcome,
+            manifest_path.name,
+            f"the toolchain of regenerate.install `{new.regenerate.install}` does not compile this manifest: "
+            f"{(compiled.stderr or compiled.stdout).strip()[-600:]}; {keep}",
+            hint="fix the manifest for that version, or restore regenerate.install in a new commit",
+        )
+        return None
+    outcome.toolchain = new.regenerate.install
+    return out / new.name

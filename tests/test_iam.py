@@ -1,0 +1,438 @@
+"""IAM derived from the CloudFormation registry, readiness check 6 and the closed escalation routes.
+
+Coverage is proved over every example in manifests/ and a few holdout-like manifests; the security
+claims of the README ("Security") are each checked here with a small IAM evaluator (iam_sim).
+"""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+
+import pytest
+import yaml
+from conftest import MINIMAL, ROOT, with_changes
+from iam_sim import allowed, effective, resolve
+from manifestc import registry
+from manifestc.api import compile_manifest
+from manifestc.check.handlers import check_handler_permissions, missing_permissions, role_statements
+
+EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
+ACCOUNT = "111111111111"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555"
+
+# Holdout-like manifests, written independently of the examples (single account with approvers,
+# cross-account, private VPC, catalog with a connection, node with CodeArtifact).
+HOLDOUTS = {
+    "single-account": with_changes(
+        MINIMAL,
+        name="solo-app",
+        environments=[
+            {"name": "staging"},
+            {"name": "prod", "approval": {"approvers": ["arn:aws:iam::123456789012:role/Releasers"]}},
+        ],
+        account="123456789012",
+    ),
+    "cross-account": with_changes(
+        MINIMAL,
+        name="cross-app",
+        account="123456789012",
+        environments=[{"name": "prod", "account": "210987654321"}],
+    ),
+    "private-vpc": with_changes(
+        MINIMAL,
+        name="private-app",
+        build={"packages": {"codeartifact": {"domain": "corp", "repository": "pypi"}}},
+        network={
+            "vpc_id": "vpc-0123456789abcdef0",
+            "subnets": ["subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
+            "route_tables": ["rtb-0123456789abcdef3"],
+        },
+    ),
+    "catalog": with_changes(
+        MINIMAL,
+        name="catalog-app",
+        source={
+            "provider": "codestar",
+            "repository": "corp/catalog-app",
+            "connection_arn": "arn:aws:codestar-connections:us-east-1:123456789012:connection/abcd-1234",
+        },
+        regenerate={"enabled": False},
+        catalog={
+            "portfolio": "Pipelines",
+            "product": "catalog-app-pipeline",
+            "version": "1.0.0",
+            "provider": "Platform",
+            "description": "A pipeline",
+            "parameters": ["repository", "branch"],
+            "share_with": ["222222222222"],
+        },
+    ),
+    "node-codeartifact": with_changes(
+        MINIMAL,
+        name="node-app",
+        language="node",
+        build={"packages": {"codeartifact": {"domain": "corp", "repository": "npm-store"}}},
+    ),
+}
+
+
+def _compile(path):
+    result = compile_manifest(path, lint=False)
+    assert not [d for d in result.diagnostics if d.is_error], result.diagnostics
+    return result
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Every example and holdout, compiled once: {name: CompileResult}."""
+    results = {path.stem: _compile(path) for path in EXAMPLES}
+    folder = tmp_path_factory.mktemp("holdouts")
+    for name, text in HOLDOUTS.items():
+        path = folder / f"{name}.yaml"
+        path.write_text(text)
+        results[f"holdout-{name}"] = _compile(path)
+    return results
+
+
+def _statements(template, role_id, attributes=None):
+    return resolve(role_statements(template, role_id), attributes)
+
+
+def _boundary(template):
+    return resolve(template["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"])
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+def test_registry_gives_the_handler_permissions_of_the_schema():
+    pipeline = registry.handler_permissions("AWS::CodePipeline::Pipeline")
+    # the update handler calls these (issue: RestartExecutionOnUpdate and stage transitions)
+    assert {
+        "codepipeline:StartPipelineExecution",
+        "codepipeline:EnableStageTransition",
+        "codepipeline:DisableStageTransition",
+    } <= set(pipeline["update"])
+    assert "codepipeline:ListPipelines" in pipeline["list"]
+    assert registry.handler_permissions("AWS::Not::AType") is None
+    # an entry that is no IAM action (a schema typo) is left out
+    assert "s3:REST.PUT.OBJECT" not in registry.all_handler_permissions("AWS::Logs::LogGroup")
+    # the one type without registry handlers comes from the sourced fallback table
+    assert "codebuild:CreateProject" in registry.handler_permissions("AWS::CodeBuild::Project")["create"]
+
+
+def test_registry_knows_which_actions_take_a_resource():
+    assert registry.action_resource_types("kms:CreateKey") == ()
+    assert registry.action_resource_types("iam:CreateRole") == ("role",)
+    assert registry.is_known_action("ec2:DescribeSecurityGroupRules")
+    assert not registry.is_known_action("s3:NoSuchAction")
+
+
+# --- readiness check 6: coverage ------------------------------------------------------------------
+
+
+def test_every_deploying_role_covers_every_handler_permission(compiled):
+    checked = 0
+    for name, result in compiled.items():
+        templates = result.templates
+        assert check_handler_permissions(result.manifest, templates) == [], name
+        pipeline = templates["pipeline.yaml"]
+        if "SelfUpdateRole" in pipeline["Resources"]:
+            assert missing_permissions(role_statements(pipeline, "SelfUpdateRole"), pipeline) == [], name
+            checked += 1
+        for file in ("catalog.yaml", "launch-role.yaml"):
+            for logical_id in templates.get(file, {}).get("Resources", {}):
+                if logical_id.endswith("LaunchRole"):
+                    assert missing_permissions(role_statements(templates[file], logical_id), pipeline) == [], name
+                    checked += 1
+    assert checked >= len(EXAMPLES)
+
+
+def test_the_permissions_the_review_found_missing_are_granted(compiled):
+    """Issue 9's list of handler permissions the hand-kept table lacked, wherever the type occurs."""
+    wanted = {
+        "codepipeline:StartPipelineExecution": "AWS::CodePipeline::Pipeline",
+        "codepipeline:EnableStageTransition": "AWS::CodePipeline::Pipeline",
+        "codepipeline:DisableStageTransition": "AWS::CodePipeline::Pipeline",
+        "ec2:DescribeSecurityGroupRules": "AWS::EC2::SecurityGroupIngress",
+        "iam:ListEntitiesForPolicy": "AWS::IAM::ManagedPolicy",
+        "events:ListTagsForResource": "AWS::Events::Rule",
+        "sns:ListSubscriptionsByTopic": "AWS::SNS::Topic",
+        "logs:DescribeResourcePolicies": "AWS::Logs::LogGroup",
+        "s3:GetLifecycleConfiguration": "AWS::S3::Bucket",
+    }
+    seen = set()
+    for name, result in compiled.items():
+        pipeline = result.templates["pipeline.yaml"]
+        if "SelfUpdateRole" not in pipeline["Resources"]:
+            continue
+        types = {r["Type"] for r in pipeline["Resources"].values()}
+        granted = {
+            a for s in role_statements(pipeline, "SelfUpdateRole") if s["Effect"] == "Allow" for a in s["Action"]
+        }
+        for action, resource_type in wanted.items():
+            if resource_type in types:
+                assert action in granted, (name, action)
+                seen.add(action)
+    assert seen == set(wanted)
+
+
+def test_a_type_the_role_does_not_cover_is_mc610(compiled):
+    result = compiled["python-service"]
+    templates = copy.deepcopy(result.templates)
+    templates["pipeline.yaml"]["Resources"]["Queue"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    found = check_handler_permissions(result.manifest, templates)
+    [finding] = [d for d in found if d.code == "MC610"]
+    assert "sqs:CreateQueue" in finding.message and "AWS::SQS::Queue" in finding.message
+    assert finding.file == "out/orders-service/pipeline.yaml"
+
+
+def test_a_removed_action_is_mc610(compiled):
+    result = compiled["python-service"]
+    templates = copy.deepcopy(result.templates)
+    for resource in templates["pipeline.yaml"]["Resources"].values():
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                if (
+                    isinstance(statement["Action"], list)
+                    and "codepipeline:EnableStageTransition" in statement["Action"]
+                ):
+                    statement["Action"].remove("codepipeline:EnableStageTransition")
+    [finding] = [d for d in check_handler_permissions(result.manifest, templates) if d.code == "MC610"]
+    assert "codepipeline:EnableStageTransition (AWS::CodePipeline::Pipeline)" in finding.message
+
+
+def test_role_creation_without_boundary_is_mc611(compiled):
+    result = compiled["python-service"]
+    templates = copy.deepcopy(result.templates)
+    role = templates["pipeline.yaml"]["Resources"]["PipelineRole"]["Properties"]
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": ["iam:CreateRole", "iam:PutRolePolicy"], "Resource": ["*"]}
+    )
+    found = [d for d in check_handler_permissions(result.manifest, templates) if d.code == "MC611"]
+    assert len(found) == 1 and "PipelineRole may call iam:CreateRole, iam:PutRolePolicy" in found[0].message
+
+
+def test_unscoped_grant_of_a_scopable_action_is_mc612(compiled):
+    result = compiled["python-service"]
+    templates = copy.deepcopy(result.templates)
+    policy = templates["pipeline.yaml"]["Resources"]["SelfUpdatePolicy1"]["Properties"]["PolicyDocument"]
+    policy["Statement"].append({"Effect": "Allow", "Action": ["codebuild:DeleteProject"], "Resource": "*"})
+    [finding] = [d for d in check_handler_permissions(result.manifest, templates) if d.code == "MC612"]
+    assert "codebuild:DeleteProject" in finding.message
+
+
+def test_policies_fit_the_iam_quotas(compiled):
+    from manifestc.emit.selfupdate import MANAGED_POLICY_LIMIT
+
+    for name, result in compiled.items():
+        for file, template in result.templates.items():
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == "AWS::IAM::ManagedPolicy":
+                    text = yaml.safe_dump(resolve(resource["Properties"]["PolicyDocument"]), default_flow_style=True)
+                    compact = "".join(text.split())
+                    assert len(compact) <= MANAGED_POLICY_LIMIT, (name, file, logical_id, len(compact))
+
+
+# --- escalation -----------------------------------------------------------------------------------
+
+
+def _roles(template):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
+
+
+def test_every_role_the_stacks_create_carries_the_boundary(compiled):
+    for name, result in compiled.items():
+        for file, template in result.templates.items():
+            if file in ("catalog.yaml", "launch-role.yaml"):
+                continue  # created by the catalog administrator, outside the pipeline
+            for logical_id, role in _roles(template).items():
+                boundary = role["Properties"].get("PermissionsBoundary")
+                assert boundary is not None, (name, file, logical_id)
+                text = resolve(boundary)
+                assert text.endswith(f"/{result.manifest.name}-boundary") or boundary == {"Ref": "PermissionsBoundary"}
+
+
+def test_self_update_role_cannot_create_an_unbounded_or_admin_role(compiled):
+    template = compiled["java-two-accounts"].templates["pipeline.yaml"]
+    identity = _statements(template, "SelfUpdateRole", {"ArtifactKey.Arn": KEY})
+    boundary = _boundary(template)
+    name = "ledger-service"
+    own_boundary = f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/{name}-boundary"
+    own_role = f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/NewRole"
+    with_boundary = {"iam:PermissionsBoundary": own_boundary}
+    assert effective(identity, boundary, "iam:CreateRole", own_role, with_boundary)
+    assert not effective(identity, boundary, "iam:CreateRole", own_role, {})
+    assert not effective(identity, boundary, "iam:PutRolePolicy", own_role, {})
+    other = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-us-east-1"
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"):
+        assert not effective(identity, boundary, action, other, with_boundary), action
+    admin = {**with_boundary, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    assert not effective(identity, boundary, "iam:AttachRolePolicy", own_role, admin)
+    assert not effective(identity, boundary, "iam:DeleteRolePermissionsBoundary", own_role, with_boundary)
+    # the boundary itself can be neither changed nor granted
+    assert not effective(identity, boundary, "iam:CreatePolicyVersion", own_boundary)
+    as_grant = {**with_boundary, "iam:PolicyARN": own_boundary}
+    assert not effective(identity, boundary, "iam:AttachRolePolicy", own_role, as_grant)
+    # approvers get the pipeline's own policies, and no other principal does
+    approvers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
+    approval_policy = {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/ledger-service-Approvers-X"}
+    assert effective(identity, boundary, "iam:AttachRolePolicy", approvers, approval_policy)
+    assert not effective(
+        identity, boundary, "iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/Admin", approval_policy
+    )
+    assert not effective(
+        identity, boundary, "iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/mallory", approval_policy
+    )
+
+
+def test_self_update_role_reaches_only_its_own_key_and_security_groups(compiled):
+    template = compiled["private-worker"].templates["pipeline.yaml"]
+    identity = _statements(template, "SelfUpdateRole", {"ArtifactKey.Arn": KEY, "ImportValue": "sg-0endpoint"})
+    foreign_key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/99999999-0000-0000-0000-000000000000"
+    tag = {"aws:RequestTag/pipeline": "ledger-worker"}
+    assert allowed(identity, "kms:PutKeyPolicy", KEY)
+    assert not allowed(identity, "kms:TagResource", foreign_key, tag)
+    assert not allowed(identity, "kms:ScheduleKeyDeletion", foreign_key, {"aws:ResourceTag/pipeline": "ledger-worker"})
+    foreign_group = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0foreign"
+    own = {"aws:ResourceTag/pipeline": "ledger-worker"}
+    assert allowed(identity, "ec2:AuthorizeSecurityGroupEgress", foreign_group, own)  # tagged as the pipeline's
+    assert not allowed(identity, "ec2:AuthorizeSecurityGroupEgress", foreign_group, {})
+    assert not allowed(identity, "ec2:DeleteSecurityGroup", foreign_group, {"aws:ResourceTag/pipeline": "other"})
+    assert not allowed(identity, "ec2:CreateTags", foreign_group, {"aws:RequestTag/pipeline": "ledger-worker"})
+    endpoint_group = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0endpoint"
+    assert allowed(identity, "ec2:AuthorizeSecurityGroupIngress", endpoint_group)
+
+
+def test_self_update_role_outlives_the_stack(compiled):
+    template = compiled["python-service"].templates["pipeline.yaml"]
+    role = template["Resources"]["SelfUpdateRole"]
+    assert role["DeletionPolicy"] == role["UpdateReplacePolicy"] == "Retain"
+    assert role["Properties"]["RoleName"] == "orders-service-self-update"
+    assert "Policies" not in role["Properties"]
+    for ref in role["Properties"]["ManagedPolicyArns"]:
+        assert template["Resources"][ref["Ref"]]["DeletionPolicy"] == "Retain"
+    assert template["Resources"]["PermissionsBoundary"]["DeletionPolicy"] == "Retain"
+
+
+def test_execution_roles_manage_only_bounded_roles_under_their_stack_path(compiled):
+    for name, file in (("python-service", "pipeline.yaml"), ("java-two-accounts", "bootstrap-222222222222.yaml")):
+        template = compiled[name].templates[file]
+        pipeline = compiled[name].manifest.name
+        [role_id] = [
+            k
+            for k, v in _roles(template).items()
+            if "cloudformation.amazonaws.com" in str(v["Properties"]["AssumeRolePolicyDocument"])
+            and "SelfUpdate" not in k
+        ][:1]
+        identity = _statements(template, role_id, {"ArtifactKey.Arn": KEY})
+        boundary = _boundary(template)
+        bounded = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{pipeline}/{pipeline}-boundary"}
+        stack_role = f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/{pipeline}/{_first_stack(template, role_id)}/AppRole"
+        assert effective(identity, boundary, "iam:CreateRole", stack_role, bounded), (name, role_id)
+        assert not effective(identity, boundary, "iam:CreateRole", stack_role, {})
+        for victim in ("cdk-hnb659fds-cfn-exec-role", f"manifestc/{pipeline}/SelfUpdate", "app-SomeRole"):
+            arn = f"arn:aws:iam::{ACCOUNT}:role/{victim}"
+            assert not effective(identity, boundary, "iam:UpdateAssumeRolePolicy", arn, bounded), victim
+        admin = {**bounded, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}
+        assert not effective(identity, boundary, "iam:AttachRolePolicy", stack_role, admin)
+        lambda_basic = {**bounded, "iam:PolicyARN": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+        assert effective(identity, boundary, "iam:AttachRolePolicy", stack_role, lambda_basic)
+
+
+def _first_stack(template, role_id) -> str:
+    for statement in role_statements(template, role_id):
+        if statement.get("Sid") == "ManageStackRoles":
+            arn = resolve(statement["Resource"][0])
+            return arn.split("/manifestc-app/")[1].split("/")[1]
+    raise AssertionError("no stack roles statement")
+
+
+def test_the_boundary_denies_escalation(compiled):
+    boundary = _boundary(compiled["python-service"].templates["pipeline.yaml"])
+    any_role = f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/orders-service/app/Fn"
+    assert allowed(boundary, "dynamodb:PutItem", f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/t")
+    for action in ("iam:CreateUser", "iam:CreateAccessKey", "organizations:LeaveOrganization", "iam:PutUserPolicy"):
+        assert not allowed(boundary, action, "arn:aws:iam::111111111111:user/x"), action
+    assert not allowed(boundary, "iam:CreateRole", any_role, {})
+    assert not allowed(boundary, "iam:DeleteRolePermissionsBoundary", any_role)
+    assert not allowed(
+        boundary, "iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"
+    )
+
+
+# --- execution role fields ------------------------------------------------------------------------
+
+
+def _target_with(write_manifest, **fields):
+    data = yaml.safe_load(MINIMAL)
+    data["targets"][0].update(fields)
+    return compile_manifest(write_manifest(yaml.safe_dump(data, sort_keys=False)), lint=False)
+
+
+def test_administrator_execution_policy_is_a_located_error(write_manifest):
+    result = _target_with(write_manifest, execution_policies=["arn:aws:iam::aws:policy/AdministratorAccess"])
+    [finding] = [d for d in result.diagnostics if d.code == "MC265"]
+    assert finding.is_error and finding.line > 1 and "AdministratorAccess" in finding.message
+    assert not result.artifacts
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "arn:aws:iam::123456789012:role/cdk-hnb659fds-cfn-exec-role-123456789012-eu-west-1",
+        "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole",
+        "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123",
+    ],
+)
+def test_admin_or_other_tools_execution_role_is_a_located_error(write_manifest, role):
+    result = _target_with(write_manifest, execution_role=role)
+    [finding] = [d for d in result.diagnostics if d.code == "MC266"]
+    assert finding.is_error and finding.line > 1
+
+
+def test_a_plain_execution_role_is_accepted(write_manifest):
+    result = _target_with(write_manifest, execution_role="arn:aws:iam::123456789012:role/deployers/app-deployer")
+    assert not [d for d in result.diagnostics if d.is_error]
+
+
+# --- Service Catalog launch roles ------------------------------------------------------------------
+
+
+def test_launch_role_reads_service_catalog_copies_and_both_connection_prefixes(compiled):
+    templates = compiled["holdout-catalog"].templates
+    for file, role_id in (("catalog.yaml", "ProductCatalogAppPipelineLaunchRole"), ("launch-role.yaml", "LaunchRole")):
+        statements = role_statements(templates[file], role_id)
+        [read] = [s for s in statements if s.get("Sid") == "ReadServiceCatalogCopies"]
+        assert read["Action"] == ["s3:GetObject"]
+        assert read["Condition"] == {"StringEquals": {"s3:ExistingObjectTag/servicecatalog:provisioning": "true"}}
+        [connection] = [s for s in statements if s.get("Sid") == "PassConnection"]
+        actions = set(connection["Action"])
+        assert {"codestar-connections:PassConnection", "codeconnections:PassConnection"} <= actions
+        arns = {resolve(r) if isinstance(r, dict) else r for r in connection["Resource"]}
+        assert arns == {
+            "arn:aws:codestar-connections:us-east-1:123456789012:connection/abcd-1234",
+            "arn:aws:codeconnections:us-east-1:123456789012:connection/abcd-1234",
+        }
+
+
+def test_launch_role_creates_only_bounded_roles(compiled):
+    templates = compiled["holdout-catalog"].templates
+    identity = _statements(templates["launch-role.yaml"], "LaunchRole", {"TemplateBucket": "b"})
+    role = f"arn:aws:iam::{ACCOUNT}:role/manifestc/catalog-app/BuildRole"
+    boundary = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/catalog-app/catalog-app-boundary"}
+    assert allowed(identity, "iam:CreateRole", role, boundary)
+    assert not allowed(identity, "iam:CreateRole", role, {})
+    assert not allowed(identity, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/Admin", boundary)
+
+
+def test_boundary_text_is_printed_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    assert "/manifestc-app/<name>/" in readme
+    assert (
+        textwrap.dedent(
+            "PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/manifestc/<name>/<name>-boundary"
+        )
+        in readme
+    )

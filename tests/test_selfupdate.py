@@ -1,0 +1,497 @@
+"""The self-update build: toolchain, hermetic Recompile, recovery (issue 9).
+
+The end-to-end tests run the emitted Recompile buildspec's own shell commands, offline, against
+planted checkouts in tmp_path: the toolchain is a wheelhouse `manifestc wheelhouse
+--from-installed` writes, served by a fake `aws` that maps s3://BUCKET/KEY to a local folder, and
+installed with `--no-index --require-hashes` into a fresh virtual environment (once per module:
+the install is the slow part).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import MINIMAL, with_changes
+from manifestc import __version__, api
+from manifestc.cli import cli
+from manifestc.model import TOOLCHAIN_PREFIX
+from manifestc.recompile import missing_endpoints, recompile
+
+ACCOUNT = "123456789012"
+ARTIFACT_BUCKET = "artifacts"
+
+FAKE_AWS = """\
+#!/bin/bash
+# A stand-in for the AWS CLI: only `aws s3 cp --recursive ... s3://BUCKET/KEY DEST`, from $FAKE_S3.
+[ "$1 $2" = "s3 cp" ] || { echo "fake aws: unsupported: $*" >&2; exit 2; }
+src=""; dest=""
+for a in "${@:3}"; do case "$a" in --*) ;; *) if [ -z "$src" ]; then src="$a"; else dest="$a"; fi;; esac; done
+path="$FAKE_S3/${src#s3://}"
+[ -d "$path" ] || { echo "fatal error: An error occurred (AccessDenied) when calling ListObjectsV2 on $src" >&2; exit 1; }
+mkdir -p "$dest" && cp -R "$path"/. "$dest"/
+"""
+
+
+def _pipeline(manifest: Path, repo_root: Path) -> dict:
+    result = api.compile_manifest(manifest, lint=False, repo_root=repo_root)
+    assert not result.failed(), result.diagnostics
+    return result.templates["pipeline.yaml"]
+
+
+def _update_commands(template: dict) -> tuple[list[str], dict[str, str]]:
+    """The Recompile project's build commands and environment, CloudFormation substitutions resolved."""
+    props = template["Resources"]["UpdateProject"]["Properties"]
+    spec = props["Source"]["BuildSpec"]
+    text = spec["Fn::Sub"] if isinstance(spec, dict) else spec
+    values = {"ArtifactBucket": ARTIFACT_BUCKET, "AWS::AccountId": ACCOUNT}
+
+    def resolve(value) -> str:
+        if isinstance(value, dict) and "Ref" in value:
+            return values[value["Ref"]]
+        raw = value["Fn::Sub"] if isinstance(value, dict) else value
+        raw = re.sub(r"\$\{([A-Za-z:]+)\}", lambda m: values[m.group(1)], raw)
+        return raw.replace("${!", "${")
+
+    text = resolve(text)
+    phases = yaml.safe_load(text)["phases"]
+    assert list(phases) == ["install", "build"] and "commands" not in phases["install"]
+    env = {v["Name"]: resolve(v["Value"]) for v in props["Environment"]["EnvironmentVariables"]}
+    return phases["build"]["commands"], env
+
+
+def _bash(commands: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    # CodeBuild (buildspec 0.2) runs a phase's commands in one shell and stops at the first failure
+    return subprocess.run(
+        ["bash", "-c", "set -e\n" + "\n".join(commands)], env=env, cwd=cwd, capture_output=True, text=True
+    )
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """A fake S3 holding the wheelhouse, a fake `aws`, and the toolchain installed by the
+    buildspec's own install commands (once for the module)."""
+    root = tmp_path_factory.mktemp("selfupdate")
+    s3 = root / "s3"
+    house = s3 / ARTIFACT_BUCKET / TOOLCHAIN_PREFIX / __version__
+    result = CliRunner().invoke(cli, ["wheelhouse", str(house), "--from-installed"])
+    assert result.exit_code == 0, result.output
+    requirements = (house / "requirements.txt").read_text().splitlines()
+    assert requirements and all(re.fullmatch(r"[a-z0-9-]+==\S+ --hash=sha256:[0-9a-f]{64}", r) for r in requirements)
+    assert any(r.startswith(f"manifestc=={__version__} ") for r in requirements)
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "aws").chmod(0o755)
+    tmp = root / "tmp"
+    tmp.mkdir()
+    base_env = {
+        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "HOME": str(root),
+        "TMPDIR": str(tmp),
+        "FAKE_S3": str(s3),
+        "AWS_REGION": "eu-west-1",
+        "LANG": "C.UTF-8",
+    }
+    # install once, with the emitted commands (everything before the first use of the toolchain)
+    checkout = root / "seed"
+    checkout.mkdir()
+    (checkout / "manifest.yaml").write_text(MINIMAL)
+    commands, env = _update_commands(_pipeline(checkout / "manifest.yaml", checkout))
+    first_use = next(i for i, c in enumerate(commands) if "-m manifestc" in c)
+    done = _bash([*commands[:first_use], 'echo "HOME=$MANIFESTC_HOME"'], {**base_env, **env}, checkout)
+    assert done.returncode == 0, done.stderr
+    home = re.search(r"^HOME=(.*)$", done.stdout, re.M).group(1)
+    assert Path(home).parent == tmp  # a fresh directory outside the checkout
+    return {"env": base_env, "home": home, "s3": s3, "root": root, "first_use": first_use}
+
+
+def _run_recompile(sandbox, checkout: Path, manifest: str = "manifest.yaml", deployed: dict | None = None):
+    """Run the deployed pipeline's Recompile commands (after the install) against `checkout`.
+    `deployed`: the template deployed before this commit (default: compiled from the commit)."""
+    template = deployed or _pipeline(checkout / manifest, checkout)
+    commands, env = _update_commands(template)
+    script = [f'export MANIFESTC_HOME="{sandbox["home"]}"', 'cd "$MANIFESTC_HOME"', *commands[sandbox["first_use"] :]]
+    return _bash(script, {**sandbox["env"], **env, "CODEBUILD_SRC_DIR": str(checkout)}, checkout)
+
+
+def _checkout(tmp_path: Path, text: str = MINIMAL, path: str = "manifest.yaml") -> Path:
+    repo = tmp_path / "src"
+    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo / path).write_text(textwrap.dedent(text))
+    return repo
+
+
+def test_wheelhouse_installs_offline_and_the_toolchain_validates(sandbox, tmp_path):
+    """The issue's install path: wheelhouse -> fresh venv with --no-index --require-hashes -> run."""
+    python = Path(sandbox["home"]) / "venv" / "bin" / "python"
+    (tmp_path / "manifest.yaml").write_text(MINIMAL)
+    done = subprocess.run(
+        [str(python), "-I", "-m", "manifestc", "validate", "manifest.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 manifest(s) valid" in done.stderr
+    # the toolchain is the wheel, not this source tree
+    where = subprocess.run(
+        [str(python), "-I", "-c", "import manifestc; print(manifestc.__file__)"], capture_output=True, text=True
+    )
+    assert "site-packages" in where.stdout and str(Path(api.__file__).parent) not in where.stdout
+
+
+def test_a_tampered_wheel_is_refused(sandbox, tmp_path):
+    house = sandbox["s3"] / ARTIFACT_BUCKET / TOOLCHAIN_PREFIX / __version__
+    copy = tmp_path / "house"
+    shutil.copytree(house, copy)
+    wheel = next(copy.glob("click-*.whl"))
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-I", "-m", "venv", "--without-pip", str(venv)], check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-m",
+            "pip",
+            "--isolated",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--require-hashes",
+            "--find-links",
+            str(copy),
+            "-r",
+            str(copy / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "hash" in done.stderr.lower()
+
+
+def test_recompile_ignores_planted_modules_and_caches(sandbox, tmp_path):
+    """A committed pip/ and manifestc/ package (shadowing) and a committed .manifestc-out/ and
+    .manifestc-selfupdate/ (a cache of an attacker's template) change nothing."""
+    repo = _checkout(tmp_path)
+    marker = tmp_path / "imported"
+    for package in ("pip", "manifestc", "yaml"):
+        (repo / package).mkdir()
+        (repo / package / "__init__.py").write_text(
+            f"open({str(marker)!r}, 'a').write('{package}')\nraise SystemExit(0)\n"
+        )
+    evil = "AWSTemplateFormatVersion: '2010-09-09'\nResources: {Admin: {Type: AWS::IAM::User}}\n"
+    for cache in (".manifestc-out/demo-service", "out/demo-service", ".manifestc-selfupdate"):
+        (repo / cache).mkdir(parents=True)
+        (repo / cache / "pipeline.yaml").write_text(evil)
+    (repo / ".manifestc-out" / ".manifestc-cache.json").write_text("{}")
+    (repo / ".manifestc-selfupdate" / "planted.yaml").write_text(evil)
+    done = _run_recompile(sandbox, repo)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "a committed package was imported"
+    produced = repo / ".manifestc-selfupdate"
+    assert sorted(p.name for p in produced.iterdir()) == ["build.json", "pipeline.yaml"]
+    assert "AWS::IAM::User" not in (produced / "pipeline.yaml").read_text()
+    expected = api.compile_manifest(repo / "manifest.yaml", repo_root=repo).artifacts[0]
+    assert (produced / "pipeline.yaml").read_bytes() == expected.content
+    assert (repo / ".manifestc-out" / "demo-service" / "pipeline.yaml").read_text() == evil  # untouched, unused
+
+
+def test_recompile_refuses_a_git_install(sandbox, tmp_path):
+    deployed = _pipeline(_checkout(tmp_path / "before") / "manifest.yaml", tmp_path / "before" / "src")
+    repo = _checkout(tmp_path, with_changes(regenerate={"install": "git+https://github.com/evil/manifestc"}))
+    done = _run_recompile(sandbox, repo, deployed=deployed)
+    assert done.returncode == 1
+    assert "MC260" in done.stderr and "not a pinned toolchain" in done.stderr
+    assert not (repo / ".manifestc-selfupdate").exists()
+
+
+def test_break_then_fix_regenerate_install(sandbox, tmp_path):
+    """The recovery walkthrough: a commit naming a toolchain that does not install is refused by
+    the deployed toolchain (the pipeline keeps its shape); the next commit fixing it goes through."""
+    good = _pipeline(_checkout(tmp_path / "v0") / "manifest.yaml", tmp_path / "v0" / "src")
+    broken = _checkout(tmp_path / "v1", with_changes(regenerate={"install": "s3://acme-missing-tools/manifestc/"}))
+    done = _run_recompile(sandbox, broken, deployed=good)
+    assert done.returncode == 1
+    assert "MC264" in done.stderr and "does not install from s3://acme-missing-tools/manifestc/" in done.stderr
+    assert f"keeps its current toolchain (manifestc=={__version__})" in done.stderr
+    assert not (broken / ".manifestc-selfupdate").exists()
+    fixed = _checkout(tmp_path / "v2", with_changes(description="fixed: back to the uploaded toolchain"))
+    done = _run_recompile(sandbox, fixed, deployed=good)  # the pipeline was never updated: still `good`
+    assert done.returncode == 0, done.stderr
+    assert "fixed: back to the uploaded toolchain" in (fixed / ".manifestc-selfupdate" / "pipeline.yaml").read_text()
+
+
+def test_recompile_compiles_the_deployed_path_and_refuses_a_rename(sandbox, tmp_path):
+    repo = _checkout(tmp_path, path="deploy/pipeline.yaml")
+    deployed = _pipeline(repo / "deploy" / "pipeline.yaml", repo)
+    commands, _ = _update_commands(deployed)
+    assert any('"$CODEBUILD_SRC_DIR"/deploy/pipeline.yaml' in c for c in commands)
+    (repo / "deploy" / "pipeline.yaml").write_text(with_changes(name="renamed-service"))
+    done = _run_recompile(sandbox, repo, manifest="deploy/pipeline.yaml", deployed=deployed)
+    assert done.returncode == 1 and "renaming a pipeline needs a new stack" in done.stderr
+
+
+PRIVATE = with_changes(
+    network={
+        "vpc_id": "vpc-0123456789abcdef0",
+        "subnets": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        "route_tables": ["rtb-0123456789abcdef0"],
+    }
+)
+
+
+def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
+    repo = _checkout(tmp_path, with_changes(PRIVATE, build={"secrets": {"TOKEN": "secretsmanager:ci/token"}}))
+    probed = []
+
+    def probe(host: str) -> bool:
+        probed.append(host)
+        return not host.startswith("secretsmanager.")  # the shared stack predates the secret
+
+    out = repo / ".manifestc-selfupdate"
+    outcome = recompile(
+        repo / "manifest.yaml",
+        repo_root=repo,
+        pipeline="demo-service",
+        deployed_toolchain=f"manifestc=={__version__}",
+        artifact_bucket=ARTIFACT_BUCKET,
+        out=out,
+        region="eu-west-1",
+        account=ACCOUNT,
+        probe=probe,
+    )
+    assert outcome.failed and not out.exists()
+    [refusal] = [d for d in outcome.diagnostics if d.is_error]
+    assert refusal.code == "MC264"
+    assert "secretsmanager (secretsmanager.eu-west-1.amazonaws.com)" in refusal.message
+    assert "manifestc-network-vpc-0123456789abcdef0" in refusal.message
+    assert "aws cloudformation deploy --template-file out/_shared/network-vpc-0123456789abcdef0.yaml" in refusal.hint
+    assert "sts.eu-west-1.amazonaws.com" in probed and "logs.eu-west-1.amazonaws.com" in probed
+    assert not any(h.startswith("s3.") for h in probed)  # the gateway endpoint has no host of its own
+
+
+def test_endpoint_hosts_of_ecr_and_codeartifact(tmp_path):
+    text = with_changes(
+        PRIVATE,
+        build={"packages": {"codeartifact": {"domain": "acme", "repository": "pypi-store"}}, "image_repository": "svc"},
+    )
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    manifest = api.check_manifest(path).manifest
+    hosts = {h for _, h in missing_endpoints(manifest, "eu-west-1", ACCOUNT, probe=lambda h: False)}
+    assert {
+        "api.ecr.eu-west-1.amazonaws.com",
+        f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",
+        "codeartifact.eu-west-1.amazonaws.com",
+        f"acme-{ACCOUNT}.d.codeartifact.eu-west-1.amazonaws.com",
+    } <= hosts
+
+
+@pytest.mark.parametrize(
+    "install",
+    [
+        "git+https://github.com/acme/manifestc@main",
+        "manifestc",
+        "manifestc>=0.1",
+        "https://example.com/manifestc-0.1.0-py3-none-any.whl",
+        "--index-url https://evil.example/simple manifestc==0.1.0",
+        "manifestc==0.1.0 --extra-index-url=https://evil.example/simple",
+        "s3://Acme_Tools/manifestc/",
+        "s3://acme-tools/../other/",
+        "codeartifact:acme/pypi",
+    ],
+)
+def test_unpinned_installs_are_located_errors_without_strict(install, tmp_path):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(with_changes(regenerate={"install": install}))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert re.search(r"manifest\.yaml:\d+:\d+: error\[MC260\]", result.output), result.output
+    line = int(re.search(r"manifest\.yaml:(\d+):", result.output).group(1))
+    assert "install:" in path.read_text().splitlines()[line - 1]
+
+
+@pytest.mark.parametrize(
+    ("install", "url"),
+    [
+        (None, f"s3://${{ArtifactBucket}}/{TOOLCHAIN_PREFIX}{__version__}/"),
+        ("manifestc==0.2.0", f"s3://${{ArtifactBucket}}/{TOOLCHAIN_PREFIX}0.2.0/"),
+        ("s3://acme-build-tools/manifestc/0.2.0", "s3://acme-build-tools/manifestc/0.2.0/"),
+    ],
+)
+def test_pinned_installs_and_where_the_build_reads_them(install, url, tmp_path):
+    text = with_changes(regenerate={"install": install} if install else True)
+    path = tmp_path / "manifest.yaml"
+    path.write_text(text)
+    template = _pipeline(path, tmp_path)
+    env = {
+        v["Name"]: v["Value"]
+        for v in template["Resources"]["UpdateProject"]["Properties"]["Environment"]["EnvironmentVariables"]
+    }
+    value = env["MANIFESTC_TOOLCHAIN_URL"]
+    assert (value["Fn::Sub"] if isinstance(value, dict) else value) == url
+    statements = template["Resources"]["UpdateRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    listing = next(s for s in statements if s.get("Sid") == "ToolchainList")
+    assert listing["Action"] == ["s3:ListBucket"]
+    if install and install.startswith("s3://"):
+        read = next(s for s in statements if s.get("Sid") == "ToolchainRead")
+        assert read["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:s3:::acme-build-tools/*"}]
+    else:
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{TOOLCHAIN_PREFIX}*"}}
+    # no pipeline role may write the toolchain prefix of the artifact bucket
+    policy = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in policy if s.get("Sid") == "DenyToolchainWritesByPipelineRoles")
+    assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
+    assert deny["Resource"] == [{"Fn::Sub": f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*"}]
+    role_paths = {r["Properties"]["Path"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"}
+    [pattern] = deny["Condition"]["ArnLike"]["aws:PrincipalArn"].values()
+    assert all(pattern.endswith(f"role{p}*") for p in role_paths)
+
+
+def test_no_build_step_uses_a_package_index_or_the_checkout(tmp_path):
+    commands, _ = _update_commands(_pipeline(_checkout(tmp_path) / "manifest.yaml", tmp_path / "src"))
+    pip = [c for c in commands if " pip " in c]
+    assert pip and all("--no-index" in c and "--require-hashes" in c and "--isolated" in c for c in pip)
+    assert not any("codeartifact" in c for c in commands)
+    runs = [c for c in commands if "manifestc " in c and "aws s3" not in c]
+    assert runs and all(c.startswith("venv/bin/python -I -m manifestc ") for c in runs)
+
+
+def test_regenerate_path_defaults_to_the_path_in_the_repository(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "ci").mkdir()
+    (repo / "ci" / "orders.yaml").write_text(MINIMAL)
+    result = api.check_manifest(repo / "ci" / "orders.yaml")
+    assert result.manifest.regenerate.path == "ci/orders.yaml"
+    elsewhere = tmp_path / "loose.yaml"  # outside any work tree: the file name
+    elsewhere.write_text(MINIMAL)
+    assert api.check_manifest(elsewhere).manifest.regenerate.path == "loose.yaml"
+    explicit = with_changes(regenerate={"path": "deploy/manifest.yml"})
+    (repo / "ci" / "orders.yaml").write_text(explicit)
+    assert api.check_manifest(repo / "ci" / "orders.yaml").manifest.regenerate.path == "deploy/manifest.yml"
+
+
+@pytest.mark.parametrize(
+    "path", ["/etc/manifest.yaml", "../other/manifest.yaml", "deploy/", "manifest.txt", "a b.yaml"]
+)
+def test_bad_regenerate_path(path, tmp_path):
+    file = tmp_path / "manifest.yaml"
+    file.write_text(with_changes(regenerate={"path": path}))
+    result = CliRunner().invoke(cli, ["validate", str(file)])
+    assert result.exit_code == 1 and "error[MC261]" in result.output
+
+
+def test_s3_source_with_self_update_needs_an_explicit_path(tmp_path):
+    file = tmp_path / "manifest.yaml"
+    s3 = {"provider": "s3", "repository": "acme-sources/orders/source.zip"}
+    file.write_text(with_changes(source=s3))
+    result = CliRunner().invoke(cli, ["validate", str(file)])
+    assert result.exit_code == 1 and "error[MC262]" in result.output and "inside the source zip" in result.output
+    file.write_text(with_changes(source=s3, regenerate={"path": "pipeline/manifest.yaml"}))
+    assert CliRunner().invoke(cli, ["validate", str(file)]).exit_code == 0
+    template = _pipeline(file, tmp_path)
+    commands, _ = _update_commands(template)
+    assert any('"$CODEBUILD_SRC_DIR"/pipeline/manifest.yaml' in c for c in commands)
+    file.write_text(with_changes(source=s3, regenerate=False))
+    assert CliRunner().invoke(cli, ["validate", str(file)]).exit_code == 0
+
+
+OLD_RECOMPILE = [
+    "python -m pip install --quiet manifestc==0.1.0",
+    "manifestc --version",
+    "manifestc build manifest.yaml --out .manifestc-out --diagnostics text",
+]
+
+
+def _with_update_commands(template: dict, commands: list[str]) -> dict:
+    import copy
+
+    changed = copy.deepcopy(template)
+    spec = {"version": 0.2, "phases": {"build": {"commands": commands}}}
+    changed["Resources"]["UpdateProject"]["Properties"]["Source"]["BuildSpec"] = yaml.safe_dump(spec)
+    return changed
+
+
+def test_readiness_checks_pass_on_the_emitted_recompile(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    result = api.check_manifest(path)
+    assert check_toolchain(result.manifest, {"pipeline.yaml": _pipeline(path, path.parent)}) == []
+
+
+def test_readiness_checks_refuse_the_old_recompile(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    manifest = api.check_manifest(path).manifest
+    template = _pipeline(path, path.parent)
+    found = check_toolchain(manifest, {"pipeline.yaml": _with_update_commands(template, OLD_RECOMPILE)})
+    codes = sorted({d.code for d in found})
+    assert codes == ["MC600", "MC601"]
+    assert all(d.file == "out/demo-service/pipeline.yaml" and d.message.startswith("UpdateProject: ") for d in found)
+    assert any("without --no-index, --require-hashes, --isolated" in d.message for d in found)
+    assert any("runs manifestc from PATH in the checkout" in d.message for d in found)
+    commands, _ = _update_commands(template)
+    foreign = [c.replace("--find-links wheels", "--extra-index-url https://pypi.org/simple") for c in commands]
+    found = check_toolchain(manifest, {"pipeline.yaml": _with_update_commands(template, foreign)})
+    assert [d.code for d in found] == ["MC600"] and "reaches a package index" in found[0].message
+
+
+def test_readiness_check_wants_the_toolchain_write_deny(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    manifest = api.check_manifest(path).manifest
+    template = _pipeline(path, path.parent)
+    policy = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "DenyToolchainWritesByPipelineRoles"]
+    [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
+    assert finding.code == "MC602" and "_manifestc/toolchain/" in finding.message
+
+
+def test_wheelhouse_downloads_the_installed_versions_for_the_build_image(tmp_path, monkeypatch):
+    """Without --from-installed: pip download of the exact installed versions, binary only, for
+    Linux x86_64 and the Recompile image's Python; manifestc's own wheel is built locally."""
+    from importlib import metadata
+
+    from manifestc import toolchain
+
+    calls = []
+
+    def fake_run(command, check):
+        calls.append(command)
+        dest = Path(command[command.index("--dest") + 1])
+        for requirement in command[command.index("cp") + 1 :]:
+            if "==" in requirement:
+                name, version = requirement.split("==")
+                (dest / f"{name.replace('-', '_')}-{version}-py3-none-any.whl").write_bytes(requirement.encode())
+
+    monkeypatch.setattr(toolchain.subprocess, "run", fake_run)
+    result = CliRunner().invoke(
+        cli, ["wheelhouse", str(tmp_path / "h"), "--pip-arg=--index-url=https://mirror.example/simple"]
+    )
+    assert result.exit_code == 0, result.output
+    [command] = calls
+    assert command[1:4] == ["-m", "pip", "download"]
+    assert "--only-binary=:all:" in command and "--no-deps" in command
+    assert command[command.index("--python-version") + 1] == "3.12"  # the python preset's runtime
+    assert "manylinux2014_x86_64" in command and "--index-url=https://mirror.example/simple" in command
+    assert f"cfn-lint=={metadata.version('cfn-lint')}" in command
+    assert not any(c.startswith("manifestc==") for c in command)
+    lines = (tmp_path / "h" / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith(f"manifestc=={__version__} --hash=sha256:") for line in lines)
+    assert f"s3://<artifact bucket>/{TOOLCHAIN_PREFIX}{__version__}/" in result.output
