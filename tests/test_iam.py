@@ -362,6 +362,134 @@ def test_the_boundary_denies_escalation(compiled):
     )
 
 
+def _role_arns(template) -> dict[str, str]:
+    """GetAtt <Role>.Arn of every role of a template, as the deployed ARN would read."""
+    arns = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            props = resource["Properties"]
+            path = resolve(props.get("Path", "/"))
+            arns[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role{path}{props.get('RoleName', logical_id)}"
+    return arns
+
+
+def _bounded_roles(compiled):
+    for name, result in compiled.items():
+        for file, template in result.templates.items():
+            if not isinstance(template, dict) or "PermissionsBoundary" not in template.get("Resources", {}):
+                continue
+            boundary = _boundary(template)
+            for logical_id, resource in template["Resources"].items():
+                if resource["Type"] == "AWS::IAM::Role" and "PermissionsBoundary" in resource["Properties"]:
+                    yield name, file, template, logical_id, boundary
+
+
+CDK_DEPLOY = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-deploy-role-{ACCOUNT}-us-east-1"
+OTHER_ACCOUNT_ADMIN = "arn:aws:iam::222222222222:role/OrganizationAccountAccessRole"
+
+
+def test_a_bounded_role_can_pass_or_assume_only_the_pipelines_roles(compiled):
+    """Review finding: a bounded role given `iam:PassRole *` / `sts:AssumeRole *` inline (an
+    application template or a commit can write such a policy) must not reach other roles."""
+    greedy = [{"Effect": "Allow", "Action": ["iam:PassRole", "sts:AssumeRole"], "Resource": "*"}]
+    for name, file, _template, role_id, boundary in _bounded_roles(compiled):
+        pipeline = compiled[name].manifest.name
+        for victim in (CDK_DEPLOY, OTHER_ACCOUNT_ADMIN, f"arn:aws:iam::{ACCOUNT}:role/manifestc/other-pipeline/x"):
+            for service in ("cloudformation.amazonaws.com", "lambda.amazonaws.com", "ec2.amazonaws.com"):
+                context = {"iam:PassedToService": service}
+                assert not effective(greedy, boundary, "iam:PassRole", victim, context), (name, file, role_id, victim)
+            assert not effective(greedy, boundary, "sts:AssumeRole", victim), (name, file, role_id, victim)
+        own = f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/{pipeline}/{pipeline}-staging/Fn"
+        assert effective(greedy, boundary, "iam:PassRole", own, {"iam:PassedToService": "lambda.amazonaws.com"})
+        deploy = f"arn:aws:iam::222222222222:role/manifestc/{pipeline}/{pipeline}-deploy"
+        assert effective(greedy, boundary, "sts:AssumeRole", deploy)
+
+
+def _condition_context(statement) -> dict[str, str]:
+    context = {}
+    for block in statement.get("Condition", {}).values():
+        for key, value in block.items():
+            context[key] = value[0] if isinstance(value, list) else value
+    return context
+
+
+def test_every_pass_and_assume_the_pipeline_grants_survives_the_boundary(compiled):
+    """Nothing legitimate breaks: each PassRole/AssumeRole grant of each bounded role (pipeline role
+    to the self-update and deploy roles, deploy roles to execution roles, execution roles to the
+    stack's roles, ECS deploys to task roles) is still allowed within the boundary."""
+    checked = 0
+    for name, file, template, role_id, boundary in _bounded_roles(compiled):
+        attributes = _role_arns(template)
+        identity = _statements(template, role_id, attributes)
+        for statement in identity:
+            actions = [a for a in statement["Action"] if a in ("iam:PassRole", "sts:AssumeRole")]
+            if statement["Effect"] != "Allow" or not actions:
+                continue
+            context = _condition_context(statement)
+            for resource in statement["Resource"]:
+                concrete = resource.replace("*", "Task") if resource.endswith("*") else resource
+                if resource == "*":
+                    concrete = f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"
+                for action in actions:
+                    assert effective(identity, boundary, action, concrete, context), (name, file, role_id, concrete)
+                    checked += 1
+    assert checked > 40
+
+
+def test_an_execution_role_the_manifest_names_stays_passable(write_manifest):
+    role = "arn:aws:iam::123456789012:role/deployers/app-deployer"
+    result = _target_with(write_manifest, execution_role=role)
+    template = result.templates["pipeline.yaml"]
+    boundary = _boundary(template)
+    context = {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    identity = _statements(template, "PipelineRole", _role_arns(template))
+    assert effective(identity, boundary, "iam:PassRole", role, context)
+    greedy = [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]
+    assert not effective(greedy, boundary, "iam:PassRole", "arn:aws:iam::123456789012:role/deployers/other", context)
+
+
+def test_keys_are_created_only_with_the_pipeline_tag(compiled):
+    """Review finding: kms:CreateKey sat in the unconditioned `*` statement. Every role CloudFormation
+    or Service Catalog deploys the pipeline with may create keys only tagged pipeline=<name>."""
+    checked = 0
+    for name, result in compiled.items():
+        pipeline = result.manifest.name
+        for file, template in result.templates.items():
+            if not isinstance(template, dict):
+                continue
+            for logical_id, resource in template.get("Resources", {}).items():
+                if resource["Type"] != "AWS::IAM::ManagedPolicy" or "PermissionsBoundary" == logical_id:
+                    continue
+                statements = resolve(resource["Properties"]["PolicyDocument"]["Statement"])
+                if not any("kms:CreateKey" in s["Action"] for s in statements):
+                    continue
+                checked += 1
+                tagged = {"aws:RequestTag/pipeline": pipeline}
+                assert allowed(statements, "kms:CreateKey", "*", tagged), (name, file, logical_id)
+                for context in ({}, {"aws:RequestTag/pipeline": "other"}):
+                    assert not allowed(statements, "kms:CreateKey", "*", context), (name, file, logical_id)
+    assert checked >= 10
+    for name, result in compiled.items():
+        key = result.templates["pipeline.yaml"]["Resources"].get("ArtifactKey")
+        if key is not None:
+            assert {"Key": "pipeline", "Value": result.manifest.name} in key["Properties"]["Tags"], name
+
+
+def test_bootstrap_boundary_is_retained(compiled):
+    """Application roles carrying the boundary can outlive the bootstrap stack: deleting an
+    attached policy fails, so the bootstrap keeps it (as the self-updating pipeline stack does)."""
+    templates = [
+        t
+        for r in compiled.values()
+        for f, t in r.templates.items()
+        if f.startswith("bootstrap-") and isinstance(t, dict)
+    ]
+    assert templates
+    for template in templates:
+        boundary = template["Resources"]["PermissionsBoundary"]
+        assert boundary["DeletionPolicy"] == "Retain" and boundary["UpdateReplacePolicy"] == "Retain"
+
+
 # --- execution role fields ------------------------------------------------------------------------
 
 

@@ -128,7 +128,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         ),
     )
     # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
-    ctx.add(boundary_policy(m.name))
+    ctx.add(boundary_policy(m, retain=True))
     ctx.add(
         iam.Role(
             "DeployRole",

@@ -246,16 +246,50 @@ def app_role_path(pipeline: str, stack: str = "${AWS::StackName}") -> str:
     return f"/manifestc-app/{pipeline}/{stack}/"
 
 
-def boundary_document(pipeline: str) -> PolicyDocument:
+def boundary_exceptions(manifest) -> tuple[list[str], bool]:
+    """What the boundary must still let the pipeline's roles pass outside its own paths: the
+    execution roles the manifest names (`targets[].execution_role`, passed to CloudFormation), and
+    whether an ECS deploy passes the service's task roles (to ecs-tasks.amazonaws.com)."""
+    roles: list[str] = []
+    ecs_tasks = False
+    for env in manifest.environments:
+        for name in env.targets:
+            for region in env.regions:
+                target = manifest.resolve_target(manifest.target(name), env, region)
+                if target.deploys_stack and target.execution_role and target.execution_role not in roles:
+                    roles.append(target.execution_role)
+                ecs_tasks = ecs_tasks or target.type == "ecs"
+    return roles, ecs_tasks
+
+
+def boundary_document(pipeline: str, pass_roles: list[str] | tuple = (), ecs_tasks: bool = False) -> PolicyDocument:
     """The boundary: everything an application or a pipeline role may legitimately need, except
     IAM and Organizations escalation. A role bounded by it can create only roles bounded by it,
     cannot remove or change the boundary, cannot use the boundary as a grant, cannot create
-    users, keys or groups, and cannot change the trust of roles outside manifestc's paths."""
+    users, keys or groups, cannot change the trust of roles outside manifestc's paths, and can
+    pass or assume only the pipeline's own roles (`pass_roles`: execution roles the manifest
+    names; `ecs_tasks`: task roles an ECS deploy passes to ecs-tasks.amazonaws.com)."""
     arn = boundary_arn(pipeline)
     own_roles = [
         Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc/{pipeline}/*"),
         Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc-app/{pipeline}/*"),
     ]
+    # the pipeline's roles in every account (the deploy roles of bootstrap-<account>.yaml are
+    # /manifestc/<name>/<name>-deploy in the target accounts)
+    own_roles_anywhere = [
+        Sub(f"arn:${{AWS::Partition}}:iam::*:role/manifestc/{pipeline}/*"),
+        Sub(f"arn:${{AWS::Partition}}:iam::*:role/manifestc-app/{pipeline}/*"),
+    ]
+    pass_only_own = Statement(
+        Sid="PassOnlyOwnRoles",
+        Effect=Deny,
+        Action=[aiam.PassRole],
+        NotResource=own_roles + list(pass_roles),
+    )
+    if ecs_tasks:
+        # the ECS deploy action registers task definitions naming the service's task and
+        # execution roles, which the manifest does not know: passable to ECS tasks only
+        pass_only_own.Condition = Condition(StringNotEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"}))
     pipeline_policies = Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/manifestc/{pipeline}/*")
     return policy(
         # a boundary grants nothing by itself: it caps what identity policies grant
@@ -348,6 +382,15 @@ def boundary_document(pipeline: str) -> PolicyDocument:
             ],
             NotResource=own_roles,
         ),
+        # without these, a bounded role with an inline `iam:PassRole *` or `sts:AssumeRole *` could
+        # take over any role that trusts the account (e.g. CDK's deploy role trusts the root)
+        pass_only_own,
+        Statement(
+            Sid="AssumeOnlyOwnRoles",
+            Effect=Deny,
+            Action=[sts.AssumeRole],
+            NotResource=own_roles_anywhere,
+        ),
         Statement(
             Sid="NoOrganizationChanges",
             Effect=Deny,
@@ -364,19 +407,22 @@ def _iam(text: str) -> Action:
 def emit_boundary(ctx: Context) -> None:
     """The pipeline stack's boundary (a managed policy with a fixed name, so policies and
     application templates can name its ARN)."""
-    ctx.add(boundary_policy(ctx.name, retain=ctx.manifest.regenerate.enabled))
+    ctx.add(boundary_policy(ctx.manifest, retain=ctx.manifest.regenerate.enabled))
 
 
-def boundary_policy(pipeline: str, retain: bool = False) -> iam.ManagedPolicy:
+def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:
     # The self-update role outlives the stack it updates (see selfupdate.py) and keeps this
-    # boundary: a boundary in use cannot be deleted, so it is retained with the role.
+    # boundary: a boundary in use cannot be deleted, so it is retained with the role. The
+    # bootstrap stacks retain it always: application roles carrying it outlive their stacks'
+    # bootstrap (README "Deleting a pipeline").
+    pipeline = manifest.name
     retention = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if retain else {}
     return iam.ManagedPolicy(
         BOUNDARY,
         ManagedPolicyName=boundary_name(pipeline),
         Path=f"/manifestc/{pipeline}/",
         Description=f"Permissions boundary of every role pipeline {pipeline} creates or deploys",
-        PolicyDocument=boundary_document(pipeline),
+        PolicyDocument=boundary_document(pipeline, *boundary_exceptions(manifest)),
         Metadata={
             "checkov": {
                 "skip": [

@@ -285,10 +285,11 @@ def template_permissions(ctx: Context, template, launch: bool = False) -> list:
             if service in CONNECTION_SERVICES and ctx.manifest.source.provider == "codestar":
                 continue  # the connection statement below, under both service prefixes
             resource_types = registry.action_resource_types(action)
-            if not resource_types:
+            # special scopes first: some take no resource but a condition (kms:CreateKey)
+            chosen = _special_scopes(ctx, action, launch, template)
+            if not resource_types and chosen is None:
                 unscoped.add(action)
                 continue
-            chosen = _special_scopes(ctx, action, launch, template)
             if chosen is None:
                 chosen = [s for r in resource_types for s in scopes.get((service, r), [])]
             if not chosen:
