@@ -421,7 +421,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC641": _e(
         "two manifests deploy the same resource",
-        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
+        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines, and neither is written; a manifest skipped as unchanged is compared through the `deploys` record of its build.json. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
     ),
     "MC642": _e(
         "lifecycle rule expires live objects",
