@@ -60,7 +60,11 @@ def generate(folder: Path, count: int) -> None:
     text = EXAMPLE.read_text()
     for index in range(count):
         name = f"svc-{index:04d}"
-        (folder / f"{name}.yaml").write_text(text.replace("name: orders-service", f"name: {name}"))
+        # each its own pipeline name and deployed stack (two pipelines must not deploy one stack: MC641)
+        own = text.replace("name: orders-service", f"name: {name}").replace(
+            "orders-{environment}", f"{name}-{{environment}}"
+        )
+        (folder / f"{name}.yaml").write_text(own)
 
 
 def cdk_available() -> str | None:

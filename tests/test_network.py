@@ -100,7 +100,9 @@ def test_warnings(write_manifest):
     found = codes(write_manifest, no_codeartifact)
     assert ("warning", "MC252", "network") in found
     # without CodeArtifact and without internet egress the preset's pip installs cannot work: errors
-    assert ("error", "MC275", "language") in found and ("error", "MC275", "regenerate") in found
+    assert ("error", "MC275", "language") in found
+    # ...but the self-update build installs its toolchain from S3 with --no-index: never reported
+    assert not any(path.startswith("regenerate") for _, _, path in found)
 
 
 def test_explicit_list(write_manifest):

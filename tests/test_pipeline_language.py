@@ -156,7 +156,10 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
     [trigger] = tagged["Resources"]["Pipeline"]["Properties"]["Triggers"]
     assert trigger["GitConfiguration"]["Push"] == [{"Tags": {"Includes": ["v*"]}}]
     assert "SourceRule" not in t["Resources"]
-    assert statements(t, "PipelineRole")["SourceConnection"]["Action"] == ["codestar-connections:UseConnection"]
+    # both IAM prefixes on both spellings of the one connection (README: Service Catalog)
+    source = statements(t, "PipelineRole")["SourceConnection"]
+    assert source["Action"] == ["codeconnections:UseConnection", "codestar-connections:UseConnection"]
+    assert source["Resource"] == [CONNECTION.replace("codestar-connections", "codeconnections"), CONNECTION]
 
 
 def test_codestar_errors(write_manifest):

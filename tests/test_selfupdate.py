@@ -253,7 +253,11 @@ PRIVATE = with_changes(
 
 
 def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
-    repo = _checkout(tmp_path, with_changes(PRIVATE, build={"secrets": {"TOKEN": "secretsmanager:ci/token"}}))
+    build = {
+        "secrets": {"TOKEN": "secretsmanager:ci/token"},
+        "packages": {"codeartifact": {"domain": "acme", "repository": "pypi"}},
+    }
+    repo = _checkout(tmp_path, with_changes(PRIVATE, build=build))
     probed = []
 
     def probe(host: str) -> bool:
@@ -285,7 +289,11 @@ def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
 def test_endpoint_hosts_of_ecr_and_codeartifact(tmp_path):
     text = with_changes(
         PRIVATE,
-        build={"packages": {"codeartifact": {"domain": "acme", "repository": "pypi-store"}}, "image_repository": "svc"},
+        build={
+            "packages": {"codeartifact": {"domain": "acme", "repository": "pypi-store"}},
+            "image_repository": "svc",
+            "commands": ["docker build -t $IMAGE_URI:latest ."],
+        },
     )
     path = tmp_path / "m.yaml"
     path.write_text(text)

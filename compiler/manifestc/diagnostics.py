@@ -278,7 +278,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC252": _w(
         "VPC build without CodeArtifact",
-        "Builds in private subnets cannot reach public package registries without a NAT gateway. Serve dependencies (and the manifestc the self-update build installs) from CodeArtifact: build.packages.codeartifact.",
+        "Builds in private subnets cannot reach public package registries without a NAT gateway. Serve dependencies from CodeArtifact: build.packages.codeartifact. (The self-update build needs neither: it installs manifestc from its wheelhouse in S3.)",
     ),
     "MC253": _w(
         "docker build without ECR endpoints",

@@ -1096,9 +1096,8 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
-    if m.regenerate.enabled:
-        install = f"python -m pip install {m.regenerate.install}"
-        out.append((("regenerate",), install, ("pip",) if ca else (), "the self-update build (pip install manifestc)"))
+    # The self-update build reaches no package index: it installs its toolchain from S3 with
+    # `pip --no-index` (emit/codebuild.py `_update_job`; readiness check MC600 holds it to that).
     return out
 
 
