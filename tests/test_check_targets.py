@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from conftest import ROOT, build_manifests
 from manifestc.api import compile_manifest
@@ -60,6 +61,79 @@ def test_two_manifests_deploying_one_stack_fail_the_build_at_both(tmp_path):
     found = [d for d in report.diagnostics if d.code == "MC641"]
     assert {d.file for d in found} == {"out/orders-service/pipeline.yaml", "out/orders-copy/pipeline.yaml"}
     assert all("orders-staging" in d.message or "orders-prod" in d.message for d in found)
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_new_manifest_colliding_with_an_unchanged_one_is_caught_and_not_written(tmp_path):
+    """An incremental build skips unchanged manifests (no templates in memory): MC641 reads what
+    they deploy from their build.json, and writes nothing of either colliding pipeline."""
+    from manifestc.api import build
+
+    folder, out = tmp_path / "manifests", tmp_path / "out"
+    folder.mkdir()
+    orders = (ROOT / "manifests" / "python-service.yaml").read_text()
+    (folder / "orders.yaml").write_text(orders)
+    (folder / "catalog.yaml").write_text((ROOT / "manifests" / "docker-ecs.yaml").read_text())
+    first = build([str(folder)], out, lint=False)
+    assert not first.failed()
+    before = _files(out / "orders-service")
+    stacks = [d["identity"] for d in json.loads(before["build.json"])["deploys"] if d["kind"] == "stack"]
+    assert stacks == ["orders-staging", "orders-prod"]
+
+    # a third manifest deploying the same stacks as the cached orders-service
+    (folder / "copy.yaml").write_text(orders.replace("name: orders-service", "name: orders-copy"))
+    second = build([str(folder)], out, lint=False)
+    assert {r.name: r.skipped for r in second.results} == {
+        "orders-service": True,
+        "catalog-api": True,
+        "orders-copy": False,
+    }
+    found = [d for d in second.diagnostics if d.code == "MC641"]
+    assert {d.file for d in found} == {"out/orders-service/pipeline.yaml", "out/orders-copy/pipeline.yaml"}
+    assert {d.path for d in found} == {("orders-service",), ("orders-copy",)}
+    assert any("`orders-prod`" in d.message and d.file.startswith("out/orders-copy/") for d in found)
+    assert second.failed()
+    assert not (out / "orders-copy").exists()
+    assert _files(out / "orders-service") == before  # the cached one is left as it was
+
+    # compiled together from scratch: the same findings, and neither pipeline is written
+    clean = tmp_path / "clean"
+    third = build([str(folder)], clean, lint=False)
+    assert sorted((d.file, d.message) for d in third.diagnostics if d.code == "MC641") == sorted(
+        (d.file, d.message) for d in found
+    )
+    assert sorted(p.name for p in clean.iterdir() if p.is_dir()) == ["catalog-api"]
+
+    # the copy gets its own stacks: it is written, the cached one is still skipped
+    (folder / "copy.yaml").write_text(
+        orders.replace("name: orders-service", "name: orders-copy").replace(
+            '"orders-{environment}"', '"copy-{environment}"'
+        )
+    )
+    fourth = build([str(folder)], out, lint=False)
+    assert not fourth.failed(), fourth.all_diagnostics()
+    assert {r.name for r in fourth.results if r.skipped} == {"orders-service", "catalog-api"}
+    assert (out / "orders-copy" / "build.json").is_file()
+
+
+def test_a_build_json_without_the_deploys_record_is_rebuilt(tmp_path):
+    """A build.json written before the record existed cannot prove what the pipeline deploys."""
+    from manifestc.api import build
+
+    folder, out = tmp_path / "manifests", tmp_path / "out"
+    folder.mkdir()
+    (folder / "orders.yaml").write_text((ROOT / "manifests" / "python-service.yaml").read_text())
+    build([str(folder)], out, lint=False)
+    record_path = out / "orders-service" / "build.json"
+    record = json.loads(record_path.read_text())
+    del record["deploys"]
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    [result] = build([str(folder)], out, lint=False).results
+    assert not result.skipped
+    assert "deploys" in json.loads(record_path.read_text())
 
 
 def test_different_accounts_do_not_collide(tmp_path):

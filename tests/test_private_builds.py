@@ -36,6 +36,11 @@ def spec(resources: dict, logical_id: str) -> dict:
     return yaml.safe_load(text["Fn::Sub"] if isinstance(text, dict) else text)
 
 
+def mkdir(path):
+    path.mkdir()
+    return path
+
+
 def first(commands: list[str], needle: str) -> int:
     return next(i for i, c in enumerate(commands) if needle in c)
 
@@ -60,7 +65,12 @@ def test_codeartifact_login_precedes_every_install(tmp_path):
 
 
 def test_gate_tools_are_pinned_installed_after_login_and_run_on_the_build_runtime(tmp_path):
-    text = private(language="node", runtime="20", quality_gates=["lint", "sast", "iac-scan", "secrets-scan"])
+    text = private(
+        language="node",
+        runtime="20",
+        quality_gates=["lint", "sast", "iac-scan", "secrets-scan"],
+        build={"packages": {"codeartifact": {**PACKAGES["codeartifact"], "pypi_repository": "pypi-store"}}},
+    )
     files, report = build_manifests(tmp_path, text)
     assert not report.failed(), report.all_diagnostics()
     resources = files["demo-service/pipeline.yaml"]["Resources"]
@@ -199,6 +209,65 @@ def test_s3_gateway_policy_allows_the_aws_owned_download_buckets(tmp_path):
         "arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*",
         "${CodeArtifactAssetsBucketArn}/*",
     ]
+
+
+def test_pip_tools_in_a_non_python_private_build_need_a_pypi_repository(write_manifest, tmp_path):
+    # A CodeArtifact repository has one external connection: the node build's npm store cannot serve
+    # semgrep or detect-secrets from PyPI, so without pypi_repository the gates are MC279 at the gate.
+    node = {"language": "node", "runtime": "20", "quality_gates": ["lint", "sast", "secrets-scan"]}
+    assert codes(write_manifest, private(**node)) == [
+        ("error", "MC279", "quality_gates[1]"),
+        ("error", "MC279", "quality_gates[2]"),
+    ]
+    with_pypi = {"codeartifact": {**PACKAGES["codeartifact"], "pypi_repository": "pypi-store"}}
+    assert codes(write_manifest, private(build={"packages": with_pypi}, **node)) == []
+    # a Python build's repository serves pip itself: pypi_repository there is an error at the field
+    assert codes(write_manifest, private(build={"packages": with_pypi}, quality_gates=["sast"])) == [
+        ("error", "MC279", "build.packages.codeartifact.pypi_repository")
+    ]
+    # with internet egress (a NAT) the pip tools fall back to public PyPI: no login to the npm store
+    nat = {"egress": [{"port": 443, "cidr": "0.0.0.0/0", "description": "NAT"}]}
+    text = private(network=nat, **node)
+    assert codes(write_manifest, text) == []
+    files, report = build_manifests(mkdir(tmp_path / "nat"), text)
+    assert not report.failed(), report.all_diagnostics()
+    sast = spec(files["demo-service/pipeline.yaml"]["Resources"], "GateSastProject")["phases"]["install"]["commands"]
+    assert not any("--tool pip" in c for c in sast) and any("--tool npm" in c for c in sast)
+    # with pypi_repository every job of the node build logs pip in to it (never to the npm store),
+    # and the roles may read both repositories
+    files, report = build_manifests(mkdir(tmp_path / "pypi"), private(build={"packages": with_pypi}, **node))
+    assert not report.failed(), report.all_diagnostics()
+    resources = files["demo-service/pipeline.yaml"]["Resources"]
+    for project in ("BuildProject", "GateSastProject", "GateSecretsScanProject", "GateLintProject"):
+        install = spec(resources, project)["phases"]["install"]["commands"]
+        pip = [c for c in install if "--tool pip" in c]
+        assert len(pip) == 1 and pip[0].endswith("--repository pypi-store"), (project, install)
+    read = next(
+        st
+        for st in resources["GateSastRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if st.get("Sid") == "CodeArtifactRead"
+    )
+    assert any("repository/private/pypi-store" in str(r) for r in read["Resource"])
+
+
+def test_readiness_check_refuses_pip_logged_in_to_the_language_repository(tmp_path, write_manifest):
+    node = {"language": "node", "runtime": "20", "quality_gates": ["sast"]}
+    with_pypi = {"codeartifact": {**PACKAGES["codeartifact"], "pypi_repository": "pypi-store"}}
+    text = private(build={"packages": with_pypi}, **node)
+    result = check_manifest(write_manifest(text))
+    files, report = build_manifests(tmp_path, text)
+    assert not report.failed(), report.all_diagnostics()
+    template = files["demo-service/pipeline.yaml"]
+    assert check_private_reachability(result.manifest, {"pipeline.yaml": template}) == []
+    # the template manifestc used to emit: pip logged in to the npm store, which cannot serve PyPI
+    broken = copy.deepcopy(template)
+    body = spec(broken["Resources"], "GateSastProject")
+    install = body["phases"]["install"]["commands"]
+    body["phases"]["install"]["commands"] = [c.replace("pypi-store", "store") for c in install]
+    broken["Resources"]["GateSastProject"]["Properties"]["Source"]["BuildSpec"] = yaml.safe_dump(body)
+    found = check_private_reachability(result.manifest, {"pipeline.yaml": broken})
+    assert [d.code for d in found] == ["MC630"] and "GateSastProject" in found[0].message
+    assert "pypi.org" in found[0].message
 
 
 def test_readiness_check_finds_installs_before_login_and_public_hosts(tmp_path, write_manifest):

@@ -212,10 +212,11 @@ def build(
         results[index] = result
         if progress:
             progress(result)
-    report = BuildReport(results, duplicate_names(results) + _link_checks(results))
+    report = BuildReport(results, duplicate_names(results) + _link_checks(results, out_dir))
     if not write:
         return report
-    clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
+    # two manifests with one name (MC502) or deploying one resource (MC641): neither is written
+    clashing = {d.path[0] for d in report.diagnostics if d.code in ("MC502", "MC641")}
     # the new cache lists this build's manifests only: what a clean build of them would write
     fresh = {key: cache[key] for key, result in zip(keys, results, strict=True) if result.skipped}
     shared_needs: list = []
@@ -295,11 +296,26 @@ def check_output(
     return report, sorted(differences)
 
 
-def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
-    """Build-level readiness checks over the manifests compiled in this build."""
+def _link_checks(results: list[CompileResult], out_dir: Path) -> list[Diagnostic]:
+    """Build-level readiness checks over every manifest of this build: those compiled now (from
+    their templates) and those skipped as unchanged (from the `deploys` record of their build.json,
+    which `_cached` made sure is there)."""
     from .check import run_link_checks
+    from .check.deploy_collisions import deploys_from_record, deploys_of
 
-    return run_link_checks([(r.manifest, r.templates) for r in results if r.manifest is not None and r.templates])
+    pipelines = []
+    for result in results:
+        if result.manifest is not None and result.templates:
+            pipelines.append(deploys_of(result.manifest, result.templates, result.file))
+        elif result.skipped and result.name:
+            try:
+                record = json.loads((out_dir / result.name / "build.json").read_text()).get("deploys")
+            except (OSError, ValueError, AttributeError):
+                record = None
+            deploys = deploys_from_record(result.name, result.file, record)
+            if deploys is not None:
+                pipelines.append(deploys)
+    return run_link_checks(pipelines)
 
 
 PARALLEL_THRESHOLD = 4  # below this, starting worker processes costs more than it saves
@@ -596,6 +612,8 @@ def _cached(out_dir: Path, entry: dict | None, path: Path, options: dict) -> Com
     it lists must have the recorded SHA-256, and the directory must hold no other file. Anything
     else (an interrupted build, a manifest renamed or edited and put back, a hand edit) recompiles.
     """
+    from .check.deploy_collisions import deploys_from_record
+
     if not entry or not isinstance(entry, dict) or any(entry.get(k) != v for k, v in options.items()):
         return None
     try:
@@ -610,6 +628,7 @@ def _cached(out_dir: Path, entry: dict | None, path: Path, options: dict) -> Com
             or record["pipeline"] != name
             or record["compiler"]["version"] != options["version"]
             or record["options"] != {"format": options["format"], "lint": options["lint"]}
+            or deploys_from_record(name, "", record.get("deploys")) is None  # the build-level checks read it
         ):
             return None
         listed = {item["path"] for item in record["files"]}
@@ -658,6 +677,8 @@ def _remove_orphans(out_dir: Path) -> None:
 
 
 def _build_json(result: CompileResult, options: dict) -> bytes:
+    from .check.deploy_collisions import deploys_record
+
     lint_findings = [d for d in result.diagnostics if not d.code.startswith("MC")]
     record = {
         "compiler": {"name": "manifestc", "version": __version__},
@@ -676,6 +697,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         "resource_count": sum(sum(a.resources.values()) for a in result.artifacts),
         "lint": {"enabled": options["lint"], "findings": len(lint_findings)},
         "deploy": deploy_record(result.manifest),
+        "deploys": deploys_record(result.manifest, result.templates),
         "network": network_record(result.manifest),
         "catalog": catalog_record(result.manifest),
         "warnings": [

@@ -355,6 +355,10 @@ CODES: dict[str, CodeInfo] = {
         "a private build usually reaches a public host",
         "The command reaches a public host in its common setup (the Gradle wrapper downloads its distribution from services.gradle.org; `docker build` pulls FROM images from Docker Hub). In a private build without internet egress that fails unless you point it at an internal copy (distributionUrl, FROM images in ECR).",
     ),
+    "MC279": _e(
+        "pip has no CodeArtifact repository",
+        "A CodeArtifact repository has at most one external connection (AssociateExternalConnection: 'One external connection is allowed per repository'), so the repository of a non-Python build (npm, Maven, NuGet) does not serve PyPI. pip-installed tools (the semgrep, detect-secrets, checkov gates) and pip commands therefore log in to build.packages.codeartifact.pypi_repository, a repository with an external connection to public:pypi (or an upstream that has one). A private build without internet egress that runs them needs it: set pypi_repository, or drop the gate. Outside a VPC (or with internet egress) they use public PyPI. In a Python build the repository itself serves pip, so pypi_repository must not be set.",
+    ),
     "MC280": _e(
         "two deploys write to the same resource",
         "Two environments (or two targets) deploying to the same account and region resolve to the same CloudFormation stack, ECS service, Lambda function, S3 bucket prefix or Glue database. In a single-account pipeline staging would deploy to prod's resource and prod's approval would gate nothing. Put `{environment}` in the field (e.g. `service: api-{environment}`, `prefix: '{environment}/'`, `database: sales_{environment}`), or deploy the environments to different accounts or regions.",
@@ -421,7 +425,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC641": _e(
         "two manifests deploy the same resource",
-        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
+        "Readiness check 3, across the manifests built together: two pipelines deploy the same stack, ECS service, Lambda function, S3 prefix or Glue database in one account and region, and would overwrite each other. Reported at both pipelines, and neither is written; a manifest skipped as unchanged is compared through the `deploys` record of its build.json. Manifests without a top-level `account` or `region` are taken to deploy to the same (deploying) account and region. Rename the resource in one of them.",
     ),
     "MC642": _e(
         "lifecycle rule expires live objects",

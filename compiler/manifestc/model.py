@@ -56,6 +56,15 @@ class CodeArtifact:
     repository: str
     owner: str | None  # None: the pipeline's account
     tool: str | None  # `aws codeartifact login --tool` value, None: token in CODEARTIFACT_AUTH_TOKEN
+    pypi_repository: str | None = None  # where pip logs in when `repository` is not the Python one
+
+    @property
+    def pip_repository(self) -> str | None:
+        """The repository pip logs in to: `repository` in a Python build (its login is `--tool pip`),
+        else `pypi_repository`, else none (pip stays on public PyPI). A repository has at most one
+        external connection (CodeArtifact API Reference, AssociateExternalConnection: "One external
+        connection is allowed per repository"), so an npm, Maven or NuGet store does not serve PyPI."""
+        return self.repository if self.tool == "pip" else self.pypi_repository
 
 
 @dataclass(frozen=True)

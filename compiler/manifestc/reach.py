@@ -202,13 +202,17 @@ def command_hits(command: str) -> list[Hit]:
     return hits
 
 
-def login_tools(commands: tuple[str, ...] | list[str]) -> list[str]:
-    """The CodeArtifact logins a list of commands performs, in order (`pip`, `npm`, `dotnet`, `token`)."""
+def login_tools(commands: tuple[str, ...] | list[str], pip_repository: str | None = None) -> list[str]:
+    """The CodeArtifact logins a list of commands performs, in order (`pip`, `npm`, `dotnet`, `token`).
+
+    A `--tool pip` login counts only into `pip_repository` (the one repository that serves PyPI, see
+    `CodeArtifact.pip_repository`): pip logged in to an npm store still cannot install from PyPI."""
     found = []
     for command in commands:
-        match = re.search(r"aws codeartifact login --tool (\w+)", command)
+        match = re.search(r"aws codeartifact login --tool (\w+)(?:.*--repository (\S+))?", command)
         if match:
-            found.append(match.group(1))
+            if match.group(1) != "pip" or match.group(2) in (None, pip_repository):
+                found.append(match.group(1))
         elif "aws codeartifact get-authorization-token" in command:
             found.append("token")
     return found

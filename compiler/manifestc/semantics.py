@@ -441,7 +441,17 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
     codeartifact = None
     if packages:
         ca = packages["codeartifact"]
-        codeartifact = CodeArtifact(ca["domain"], ca["repository"], ca["domain_owner"], preset.get("codeartifact"))
+        codeartifact = CodeArtifact(
+            ca["domain"], ca["repository"], ca["domain_owner"], preset.get("codeartifact"), ca["pypi_repository"]
+        )
+        if ca["pypi_repository"] is not None and codeartifact.tool == "pip":
+            check.error(
+                "MC279",
+                f"a {doc['language']} build installs with pip from `repository` ({ca['repository']}); "
+                "pypi_repository is for non-Python builds",
+                ("build", "packages", "codeartifact", "pypi_repository"),
+                hint="drop pypi_repository, or make it the repository",
+            )
     matrix = tuple((name, tuple(values)) for name, values in sorted((raw["matrix"] or {}).items()))
     combinations = 1
     for _, values in matrix:
@@ -1060,7 +1070,8 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
     the command; preset commands at `language` (or the gate, the suite)."""
     b, doc = m.build, check.doc
     ca = b.codeartifact
-    base = ((ca.tool or "token"),) if ca else ()
+    pip = ("pip",) if ca and (ca.tool == "pip" or ca.pypi_repository) else ()
+    base = tuple(dict.fromkeys(((ca.tool or "token"),) + pip)) if ca else ()
     out: list[tuple[Path, str, tuple[str, ...], str]] = []
     for field, commands in (
         ("install", b.install),
@@ -1081,11 +1092,7 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
             out.append((path, command, base, what))
     for g_index, gate in enumerate(m.quality_gates):
         tool = gate.tool
-        logins = (
-            base
-            + (("pip",) if tool and tool.source == "pypi" else ())
-            + (("npm",) if tool and tool.source == "npm" else ())
-        )
+        logins = base + (("npm",) if tool and tool.source == "npm" else ())
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
@@ -1101,6 +1108,22 @@ def _check_reachability(check: _Checker, m: Manifest, network: Network) -> None:
     if network.internet != "none":
         return
     reported: set[Path] = set()
+    ca = m.build.codeartifact
+    if ca is not None and ca.tool != "pip" and ca.pypi_repository is None:
+        # CodeArtifact: one external connection per repository (AssociateExternalConnection), so
+        # the language's repository does not serve PyPI; pip tools need their own repository.
+        for g_index, gate in enumerate(m.quality_gates):
+            if gate.tool is not None and gate.tool.source == "pypi":
+                check.error(
+                    "MC279",
+                    f"the {gate.name} gate installs {gate.tool.name} with pip, but {ca.domain}/{ca.repository} "
+                    f"is the {m.language} repository (a CodeArtifact repository has one external connection) "
+                    "and a private build without internet egress cannot reach PyPI",
+                    ("quality_gates", g_index),
+                    hint="set build.packages.codeartifact.pypi_repository to a repository connected to PyPI "
+                    "(public:pypi), or drop this gate",
+                )
+                reported.add(("quality_gates", g_index))
     for path, command, logins, what in _job_commands(check, m):
         hits = [h for h in reach.command_hits(command) if h.reach.registry is None or h.reach.registry not in logins]
         for hit in hits:

@@ -10,9 +10,11 @@ output file name (`pipeline.yaml`, `bootstrap-<account>.yaml`, ...) to the templ
 dictionary. A check never raises on a template it does not understand; it reports what it can.
 Findings are `MC6xx` diagnostics located in the emitted file (the logical id in the message).
 
-`CHECKS` runs per manifest; `LINK_CHECKS` runs once per build over every manifest compiled
-together (two manifests deploying the same stack, for example). Both are explicit, ordered
-tuples: no reflection, no directory walking.
+`CHECKS` runs per manifest; `LINK_CHECKS` runs once per build over every manifest of the build
+(two manifests deploying the same stack, for example). A link check reads a compact record of each
+manifest (`Deploys`), not its templates: a manifest an incremental build skipped as unchanged has
+no templates in memory, so its record comes from its `out/<name>/build.json`. Both are explicit,
+ordered tuples: no reflection, no directory walking.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from ..model import Manifest
 
 Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
-LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
 
 def template_file(manifest: Manifest, name: str) -> str:
@@ -34,7 +35,7 @@ def template_file(manifest: Manifest, name: str) -> str:
 
 
 # Checks import Templates and template_file from here, so they are imported after them.
-from .deploy_collisions import check_deploy_collisions, link_deploy_collisions  # noqa: E402
+from .deploy_collisions import Deploys, check_deploy_collisions, pipeline_collisions  # noqa: E402
 from .encryption import check_decrypt  # noqa: E402
 from .glue_scripts import check_glue_scripts  # noqa: E402
 from .handlers import check_handler_permissions  # noqa: E402
@@ -54,7 +55,9 @@ CHECKS: tuple[Check, ...] = (
     check_toolchain,
 )
 
-LINK_CHECKS: tuple[LinkCheck, ...] = (link_deploy_collisions,)
+LinkCheck = Callable[[Sequence[Deploys]], list[Diagnostic]]
+
+LINK_CHECKS: tuple[LinkCheck, ...] = (pipeline_collisions,)
 
 
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
@@ -65,9 +68,9 @@ def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     return found
 
 
-def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diagnostic]:
-    """Every build-level readiness check over the manifests compiled together."""
+def run_link_checks(pipelines: Sequence[Deploys]) -> list[Diagnostic]:
+    """Every build-level readiness check over the records of the manifests of one build."""
     found: list[Diagnostic] = []
     for check in LINK_CHECKS:
-        found.extend(check(compiled))
+        found.extend(check(pipelines))
     return found

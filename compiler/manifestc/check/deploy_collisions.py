@@ -13,6 +13,7 @@ deploy to the same account and region as each other (the deploying ones).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..diagnostics import Diagnostic, Severity
 from ..model import Manifest
@@ -57,9 +58,56 @@ def check_deploy_collisions(manifest: Manifest, templates: Templates) -> list[Di
     return found
 
 
+@dataclass(frozen=True)
+class Deploys:
+    """What one pipeline of a build deploys: all the build-level check needs of a manifest.
+
+    A manifest compiled in this build has it from its rendered templates (`deploys_of`); one an
+    incremental build skipped as unchanged has no templates in memory, so the build reads it back
+    from the `deploys` record of its `out/<name>/build.json` (`deploys_record`, `deploys_from_record`).
+    """
+
+    name: str
+    file: str
+    deployments: tuple[Deployment, ...]
+
+
+_FIELDS = ("account", "region", "kind", "identity", "stage", "action")
+
+
+def deploys_of(manifest: Manifest, templates: Templates, file: str | None = None) -> Deploys:
+    return Deploys(manifest.name, file or manifest.file, tuple(deployments(manifest, templates)))
+
+
+def deploys_record(manifest: Manifest, templates: Templates) -> list[dict[str, str]]:
+    """The `deploys` section of build.json: every resource the pipeline deploys, in the order of
+    its actions (the templates are deterministic, so is the record), exactly what `deploys_of`
+    gives the build-level check."""
+    return [{f: getattr(d, f) for f in _FIELDS} for d in deployments(manifest, templates)]
+
+
+def deploys_from_record(name: str, file: str, record: object) -> Deploys | None:
+    """`deploys_record` read back; None when it is missing or malformed."""
+    if not isinstance(record, list):
+        return None
+    try:
+        items = tuple(Deployment(**{f: str(item[f]) for f in _FIELDS}) for item in record)
+    except (KeyError, TypeError):
+        return None
+    return Deploys(name, file, items)
+
+
 def link_deploy_collisions(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diagnostic]:
-    """MC641: two manifests built together deploy the same resource (reported at both)."""
-    items = [(manifest, d) for manifest, templates in compiled for d in deployments(manifest, templates)]
+    """MC641 over (manifest, rendered templates) pairs: see `pipeline_collisions`."""
+    return pipeline_collisions([deploys_of(manifest, templates) for manifest, templates in compiled])
+
+
+def pipeline_collisions(pipelines: Sequence[Deploys]) -> list[Diagnostic]:
+    """MC641: two manifests built together deploy the same resource (reported at both).
+
+    Each diagnostic's `path` is the pipeline name it is reported at: the build writes nothing of
+    either pipeline (like two manifests with one name, MC502)."""
+    items = [(pipeline, d) for pipeline in pipelines for d in pipeline.deployments]
     found = []
     reported = set()
     for (first, a), (second, b) in _clashes(items):
@@ -77,6 +125,7 @@ def link_deploy_collisions(compiled: Sequence[tuple[Manifest, Templates]]) -> li
                     f"{_where(mine)} deploys {mine.kind} `{mine.identity}` in account {mine.account}, region "
                     f"{mine.region}, which pipeline `{other.name}` ({other.file}, {_where(theirs)}) also deploys",
                     f"out/{own.name}/pipeline.yaml",
+                    path=(own.name,),
                     hint="two pipelines must not deploy one resource: rename the stack, service, function, "
                     "prefix or database in one of the manifests",
                 )

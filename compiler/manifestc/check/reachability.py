@@ -5,7 +5,9 @@ with `VpcConfig` whose build security group (the one manifestc creates) has no H
 internet reaches only the VPC endpoints. Walking its buildspec phases in order, every command is
 matched against the tools -> hosts table in `reach.py`:
 
-- MC630: a command reaches a public host no CodeArtifact login of this buildspec stands in for;
+- MC630: a command reaches a public host no CodeArtifact login of this buildspec stands in for (a
+  `--tool pip` login counts only into the repository that serves PyPI, `CodeArtifact.pip_repository`:
+  one external connection per repository, so pip logged in to an npm store still reaches pypi.org);
 - MC631: a dependency install runs *before* the CodeArtifact login that would redirect it;
 - MC632: an `aws <service>` call whose VPC endpoint the network does not have.
 
@@ -81,10 +83,11 @@ def check_private_reachability(manifest: Manifest, templates: Mapping[str, dict[
         commands = [
             (phase, str(command)) for phase in _PHASES for command in (phases.get(phase) or {}).get("commands") or []
         ]
-        all_logins = reach.login_tools([c for _, c in commands])
+        pip_repository = manifest.build.codeartifact.pip_repository if manifest.build.codeartifact else None
+        all_logins = reach.login_tools([c for _, c in commands], pip_repository)
         logged_in: list[str] = []
         for phase, command in commands:
-            logged_in += reach.login_tools([command])
+            logged_in += reach.login_tools([command], pip_repository)
             for hit in reach.command_hits(command):
                 r = hit.reach
                 if not r.certain or (r.registry and r.registry in logged_in):

@@ -124,16 +124,22 @@ def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = 
     Emitted first in the `install` phase, before any command that installs a dependency or a tool:
     an install that runs before the login goes to the public registry (and, in a private build,
     times out). `extra_tools` are further `login --tool` values (pip for pip-installed gate tools).
+    pip logs in to `CodeArtifact.pip_repository` (with `pypi_repository` set, every job does, so pip in a
+    non-Python build's own commands goes through it too); without one, pip is left on public PyPI.
     """
     if ca is None:
         return ()
     owner = ca.owner or "$AWS_ACCOUNT_ID"
     commands = ["export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)"]
-    tools = [t for t in dict.fromkeys(((ca.tool,) if ca.tool else ()) + extra_tools) if t]
+    pip = ("pip",) if ca.pypi_repository else ()
+    tools = [t for t in dict.fromkeys(((ca.tool,) if ca.tool else ()) + extra_tools + pip) if t]
     for tool in tools:
+        repository = ca.pip_repository if tool == "pip" else ca.repository
+        if repository is None:
+            continue
         commands.append(
             f"aws codeartifact login --tool {tool} --domain {ca.domain} --domain-owner {owner} "
-            f"--repository {ca.repository}"
+            f"--repository {repository}"
         )
     if not ca.tool:
         # Maven, Gradle and Go read the token from the environment (settings.xml / init script / GOPROXY).
@@ -349,7 +355,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
         runtime_key=None,
         runtime=None,
         phases=(
-            ("install", _codeartifact_login(b.codeartifact) + tuple(presets()["python"]["glue_install"])),
+            ("install", _codeartifact_login(b.codeartifact, ("pip",)) + tuple(presets()["python"]["glue_install"])),
             ("build", suite.commands),
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
@@ -913,17 +919,20 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
     if ca is not None:
         owner = ca.owner or "${AWS::AccountId}"
         domain = Sub(f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:domain/{ca.domain}")
-        repository = Sub(
-            f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:repository/{ca.domain}/{ca.repository}"
-        )
-        packages = Sub(
-            f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:package/{ca.domain}/{ca.repository}/*"
-        )
+        names = list(dict.fromkeys((ca.repository, ca.pip_repository or ca.repository)))
+        repository = [
+            Sub(f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:repository/{ca.domain}/{name}")
+            for name in names
+        ]
+        packages = [
+            Sub(f"arn:${{AWS::Partition}}:codeartifact:${{AWS::Region}}:{owner}:package/{ca.domain}/{name}/*")
+            for name in names
+        ]
         out += [
             allow([codeartifact.GetAuthorizationToken], [domain], sid="CodeArtifactToken"),
             allow(
                 [codeartifact.GetRepositoryEndpoint, codeartifact.ReadFromRepository],
-                [repository, packages],
+                repository + packages,
                 sid="CodeArtifactRead",
             ),
             # sts:GetServiceBearerToken has no resource-level scope; the condition limits it to CodeArtifact.
