@@ -364,8 +364,8 @@ def test_pinned_installs_and_where_the_build_reads_them(install, url, tmp_path):
     assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
     assert deny["Resource"] == [{"Fn::Sub": f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*"}]
     role_paths = {r["Properties"]["Path"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"}
-    [pattern] = deny["Condition"]["ArnLike"]["aws:PrincipalArn"].values()
-    assert all(pattern.endswith(f"role{p}*") for p in role_paths)
+    patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
+    assert all(any(pattern.endswith(f"role{p}*") for pattern in patterns) for p in role_paths)
 
 
 def test_no_build_step_uses_a_package_index_or_the_checkout(tmp_path):
