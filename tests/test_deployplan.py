@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -97,10 +98,72 @@ def test_one_pipeline_folder_and_the_cli(tmp_path):
         "ledger-service-bootstrap",
         "ledger-service-bootstrap",
         "ledger-service-pipeline",
+        None,  # the toolchain upload into the pipeline's artifact bucket
     ]
+    assert "manifestc wheelhouse toolchain/" in steps[-1].command
     result = CliRunner().invoke(cli, ["deploy-plan", str(out / "ledger-service")])
     assert result.exit_code == 0
     assert result.output.count("aws cloudformation deploy") == 3
     assert "# 1. bootstrap of ledger-service" in result.output
     missing = CliRunner().invoke(cli, ["deploy-plan", str(tmp_path / "nothing")])
     assert missing.exit_code == 2
+
+
+def _glue(tmp_path, **changes) -> Path:
+    import yaml
+
+    data = yaml.safe_load((ROOT / "manifests" / "glue-etl.yaml").read_text())
+    data.update(changes)
+    folder = tmp_path / "glue"
+    folder.mkdir()
+    for script in ROOT.glob("manifests/*.py"):
+        shutil.copy(script, folder / script.name)
+    (folder / "glue-etl.yaml").write_text(yaml.safe_dump(data))
+    out = tmp_path / "glue-out"
+    report = build([str(folder / "glue-etl.yaml")], out, lint=False, repo_root=ROOT)
+    assert not report.failed(), [str(d) for d in report.all_diagnostics()]
+    return out
+
+
+def test_the_toolchain_is_uploaded_after_each_pipeline_stack_whose_builds_install_it(tmp_path):
+    """Every project that installs manifestc from the artifact bucket (read from the written
+    pipeline.yaml) gets an upload step right after its stack, into the prefix it reads."""
+    import yaml
+    from manifestc.deployplan import toolchain_installs
+
+    out = _built(tmp_path)
+    steps = deploy_plan(out)
+    for name, folder in [(p.parent.name, p.parent) for p in sorted(out.glob("*/build.json"))]:
+        template = yaml.safe_load((folder / "pipeline.yaml").read_text())
+        installs = toolchain_installs(template)
+        uploads = [
+            s for s in steps if "manifestc wheelhouse toolchain/" in s.command and f"{name}-pipeline " in s.command
+        ]
+        if json.loads((folder / "build.json").read_text()).get("catalog"):
+            assert not uploads
+            continue
+        assert len(uploads) == len(installs), name
+        stack_step = next(i for i, s in enumerate(steps) if s.stack == f"{name}-pipeline")
+        for upload in uploads:
+            assert steps.index(upload) == stack_step + 1
+            [version] = installs
+            assert f'"s3://$BUCKET/_manifestc/toolchain/{version}/"' in upload.command
+            assert "--logical-resource-id ArtifactBucket" in upload.command
+        project = template["Resources"].get("UpdateProject")
+        if project:
+            url = next(
+                v["Value"]["Fn::Sub"]
+                for v in project["Properties"]["Environment"]["EnvironmentVariables"]
+                if v["Name"] == "MANIFESTC_TOOLCHAIN_URL"
+            )
+            assert url.startswith("s3://${ArtifactBucket}/_manifestc/toolchain/") and uploads
+
+
+def test_glue_without_self_update_still_uploads_its_toolchain_and_does_not_claim_to_update_itself(tmp_path):
+    out = _glue(tmp_path, regenerate=False)
+    steps = deploy_plan(out)
+    [pipeline] = [s for s in steps if s.stack and s.stack.endswith("-pipeline")]
+    assert "deploy themselves" not in pipeline.title and "regenerate: false" in pipeline.title
+    [upload] = [s for s in steps if "manifestc wheelhouse" in s.command]
+    assert "GlueTemplateProject" in upload.title and "UpdateProject" not in upload.title
+    assert steps.index(upload) == steps.index(pipeline) + 1

@@ -364,8 +364,8 @@ def test_pinned_installs_and_where_the_build_reads_them(install, url, tmp_path):
     assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
     assert deny["Resource"] == [{"Fn::Sub": f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*"}]
     role_paths = {r["Properties"]["Path"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"}
-    [pattern] = deny["Condition"]["ArnLike"]["aws:PrincipalArn"].values()
-    assert all(pattern.endswith(f"role{p}*") for p in role_paths)
+    patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
+    assert all(any(pattern.endswith(f"role{p}*") for pattern in patterns) for p in role_paths)
 
 
 def test_no_build_step_uses_a_package_index_or_the_checkout(tmp_path):
@@ -503,3 +503,118 @@ def test_wheelhouse_downloads_the_installed_versions_for_the_build_image(tmp_pat
     lines = (tmp_path / "h" / "requirements.txt").read_text().splitlines()
     assert any(line.startswith(f"manifestc=={__version__} --hash=sha256:") for line in lines)
     assert f"s3://<artifact bucket>/{TOOLCHAIN_PREFIX}{__version__}/" in result.output
+
+
+def _footprint_env(template: dict) -> tuple[str, str]:
+    _, env = _update_commands(template)
+    return env["MANIFESTC_DEPLOYED_ACCOUNTS"], env["MANIFESTC_DEPLOYED_REGIONS"]
+
+
+def test_recompile_refuses_an_account_or_region_the_deployed_pipeline_has_no_stack_for(tmp_path):
+    """A commit adding an environment account or region needs bootstrap-/support- stacks no
+    pipeline deploys; the deployed Recompile project names what was set up, so it refuses."""
+    from manifestc.recompile import parse_footprint
+
+    home = {"account": "123456789012", "region": "eu-west-1"}
+    repo = _checkout(tmp_path, with_changes(**home))
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    accounts, regions = _footprint_env(deployed)
+    assert (accounts, regions) == ("none", "none")
+    grown = with_changes(
+        **home,
+        environments=[
+            {"name": "staging"},
+            {"name": "prod", "account": "111111111111", "regions": ["eu-west-1", "us-east-1"]},
+        ],
+    )
+    (repo / "manifest.yaml").write_text(grown)
+    out = repo / ".manifestc-selfupdate"
+
+    def run(accounts: str | None, regions: str | None):
+        return recompile(
+            repo / "manifest.yaml",
+            repo_root=repo,
+            pipeline="demo-service",
+            deployed_toolchain=f"manifestc=={__version__}",
+            artifact_bucket=ARTIFACT_BUCKET,
+            out=out,
+            region="eu-west-1",
+            account=ACCOUNT,
+            probe=lambda host: True,
+            deployed_accounts=parse_footprint(accounts),
+            deployed_regions=parse_footprint(regions),
+        )
+
+    outcome = run(accounts, regions)
+    assert outcome.failed and not out.exists()
+    [refusal] = [d for d in outcome.diagnostics if d.is_error]
+    assert refusal.code == "MC264"
+    assert "account 111111111111 is new" in refusal.message and "region us-east-1 is new" in refusal.message
+    assert "bootstrap-111111111111.yaml as stack demo-service-bootstrap in account 111111111111" in refusal.hint
+    assert "support-us-east-1.yaml as stack demo-service-support-us-east-1" in refusal.hint
+    # once those stacks are deployed (the template that names them is deployed), it goes through
+    redeployed = _pipeline(repo / "manifest.yaml", repo)
+    assert _footprint_env(redeployed) == ("111111111111", "us-east-1")
+    assert not run(*_footprint_env(redeployed)).failed and (out / "pipeline.yaml").is_file()
+    # a pipeline deployed before the variables existed: nothing to compare with
+    shutil.rmtree(out)
+    assert not run(None, None).failed
+
+
+def test_the_cli_reads_the_deployed_footprint_from_the_project_environment(tmp_path, monkeypatch):
+    repo = _checkout(tmp_path, with_changes(account="123456789012", region="eu-west-1"))
+    (repo / "manifest.yaml").write_text(
+        with_changes(
+            account="123456789012",
+            region="eu-west-1",
+            environments=[{"name": "staging"}, {"name": "prod", "account": "111111111111"}],
+        )
+    )
+    monkeypatch.setattr("manifestc.recompile.tcp_probe", lambda host: True)
+    args = ["recompile", str(repo / "manifest.yaml"), "--repo-root", str(repo), "--pipeline", "demo-service"]
+    args += ["--toolchain", f"manifestc=={__version__}", "--artifact-bucket", ARTIFACT_BUCKET]
+    args += ["--out", str(tmp_path / "o"), "--region", "eu-west-1"]
+    env = {"MANIFESTC_DEPLOYED_ACCOUNTS": "none", "MANIFESTC_DEPLOYED_REGIONS": "none"}
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1 and "MC264" in result.output and "111111111111 is new" in result.output
+
+
+def _toolchain_deny(template: dict) -> dict:
+    statements = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    return next(s for s in statements if s.get("Sid") == "DenyToolchainWritesByPipelineRoles")
+
+
+def test_application_stack_roles_cannot_write_the_toolchain_either(tmp_path):
+    """The toolchain prefix is denied to the pipeline's roles AND the roles its application
+    stacks create (/manifestc-app/<name>/), for new bytes, deletion and ACL changes."""
+    path = _checkout(tmp_path) / "manifest.yaml"
+    deny = _toolchain_deny(_pipeline(path, path.parent))
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/_manifestc/toolchain/*"}]
+    for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
+        assert action in deny["Action"]
+    patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
+    assert patterns == [
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc/demo-service/*",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc-app/demo-service/*",
+    ]
+    # an application stack's execution role creates its roles exactly under that path
+    from manifestc.emit.iam import app_role_path
+
+    assert app_role_path("demo-service", "any-stack").startswith("/manifestc-app/demo-service/")
+
+
+def test_readiness_check_refuses_a_deny_that_spares_application_roles(tmp_path):
+    from manifestc.check.toolchain import check_toolchain
+
+    path = _checkout(tmp_path) / "manifest.yaml"
+    manifest = api.check_manifest(path).manifest
+    template = _pipeline(path, path.parent)
+    deny = _toolchain_deny(template)
+    deny["Condition"]["ArnLike"]["aws:PrincipalArn"] = deny["Condition"]["ArnLike"]["aws:PrincipalArn"][:1]
+    [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
+    assert finding.code == "MC602" and "application stacks' roles" in finding.message
+    template = _pipeline(path, path.parent)
+    _toolchain_deny(template)["Action"] = ["s3:PutObject"]  # ACLs and deletions left open
+    [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
+    assert finding.code == "MC602"

@@ -254,9 +254,34 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--region", envvar="AWS_REGION", required=True)
 @click.option("--account", envvar="MANIFESTC_ACCOUNT", default="", help="Account id (ECR endpoint host).")
+@click.option(
+    "--deployed-accounts",
+    envvar="MANIFESTC_DEPLOYED_ACCOUNTS",
+    default=None,
+    help="Target accounts the deployed pipeline has bootstrap stacks in (comma-separated, or none).",
+)
+@click.option(
+    "--deployed-regions",
+    envvar="MANIFESTC_DEPLOYED_REGIONS",
+    default=None,
+    help="Extra regions the deployed pipeline has support stacks in (comma-separated, or none).",
+)
 @diagnostics_option
-def recompile(manifest, repo_root, pipeline, deployed, artifact_bucket, out_dir, region, account, diagnostics_format):
+def recompile(
+    manifest,
+    repo_root,
+    pipeline,
+    deployed,
+    artifact_bucket,
+    out_dir,
+    region,
+    account,
+    deployed_accounts,
+    deployed_regions,
+    diagnostics_format,
+):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
+    from .recompile import parse_footprint
     from .recompile import recompile as run
 
     outcome = run(
@@ -268,6 +293,8 @@ def recompile(manifest, repo_root, pipeline, deployed, artifact_bucket, out_dir,
         out=Path(out_dir),
         region=region,
         account=account,
+        deployed_accounts=parse_footprint(deployed_accounts),
+        deployed_regions=parse_footprint(deployed_regions),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

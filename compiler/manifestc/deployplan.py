@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from . import aws
+from .model import TOOLCHAIN_PREFIX
 
 DEPLOY_BUCKET = "$DEPLOY_BUCKET"  # a bucket of the deploying account, in the stack's region
 TEMPLATE_BUCKET = "$TEMPLATE_BUCKET"  # the Service Catalog product templates bucket
@@ -214,16 +215,62 @@ def deploy_plan(target: str | Path) -> list[Step]:
             )
             continue
         stack = f"{name}-pipeline"
+        data = _load(template)
+        updates_itself = "UpdateProject" in data.get("Resources", {})
+        later = (
+            "later changes deploy themselves through its UpdatePipeline stage"
+            if updates_itself
+            else "regenerate: false: after a manifest change, build again and rerun this command"
+        )
         steps.append(
             Step(
-                f"the pipeline {name} (later changes deploy themselves through its UpdatePipeline stage)",
+                f"the pipeline {name} ({later})",
                 "tooling account",
                 _deploy(template, stack, region),
                 template.as_posix(),
                 stack,
             )
         )
+        steps += _toolchain_steps(name, stack, data, region)
     steps += _catalog_steps(shared, products, only)
+    return steps
+
+
+def toolchain_installs(template: dict) -> dict[str, list[str]]:
+    """version -> logical ids of the CodeBuild projects that install the manifestc toolchain of
+    that version from the pipeline's own artifact bucket (emit/codebuild.py `_update_job`:
+    UpdateProject, or GlueTemplateProject of a Glue pipeline with regenerate: false)."""
+    found: dict[str, list[str]] = {}
+    for logical_id, resource in sorted(template.get("Resources", {}).items()):
+        if resource.get("Type") != "AWS::CodeBuild::Project":
+            continue
+        env = {
+            v.get("Name"): v.get("Value")
+            for v in resource.get("Properties", {}).get("Environment", {}).get("EnvironmentVariables", [])
+        }
+        url, install = env.get("MANIFESTC_TOOLCHAIN_URL"), env.get("MANIFESTC_TOOLCHAIN")
+        if isinstance(url, dict) and "${ArtifactBucket}" in str(url.get("Fn::Sub", "")) and isinstance(install, str):
+            found.setdefault(install.partition("==")[2], []).append(logical_id)
+    return found
+
+
+def _toolchain_steps(name: str, stack: str, template: dict, region: str | None) -> list[Step]:
+    """Upload the wheelhouse the pipeline's builds install, once its artifact bucket exists."""
+    on_region = f" --region {region}" if region else ""
+    steps = []
+    for version, projects in toolchain_installs(template).items():
+        steps.append(
+            Step(
+                f"the manifestc {version} toolchain that {', '.join(projects)} of {name} install from its artifact "
+                f"bucket (run with manifestc {version} installed; the bucket exists once the stack does, so if the "
+                "first execution already failed for want of it, release a change again)",
+                "tooling account",
+                f"BUCKET=$(aws cloudformation describe-stack-resource --stack-name {stack} "
+                "--logical-resource-id ArtifactBucket --query StackResourceDetail.PhysicalResourceId "
+                f"--output text{on_region}) && manifestc wheelhouse toolchain/ && "
+                f'aws s3 sync --delete toolchain/ "s3://$BUCKET/{TOOLCHAIN_PREFIX}{version}/"{on_region}',
+            )
+        )
     return steps
 
 

@@ -13,7 +13,10 @@ judges it. It:
 4. in a VPC, checks that every interface endpoint the new manifest needs answers from this
    build (the shared network stack is deployed separately; the message names it and the
    command that updates it);
-5. copies the pipeline's files into `--out`, replaced as a whole.
+5. refuses a manifest that adds a target account or region the deployed pipeline has no
+   `bootstrap-<account>` / `support-<region>` stack for (the deployed Recompile project names
+   them in MANIFESTC_DEPLOYED_ACCOUNTS / _REGIONS): those stacks are deployed by hand first;
+6. copies the pipeline's files into `--out`, replaced as a whole.
 
 Failures are MC264 diagnostics; the pipeline stack is then not updated.
 """
@@ -104,6 +107,41 @@ def missing_endpoints(
     return [pair for pair, ok in zip(wanted, answers, strict=True) if not ok]
 
 
+def parse_footprint(value: str | None) -> tuple[str, ...] | None:
+    """MANIFESTC_DEPLOYED_ACCOUNTS / _REGIONS: None when unset (a pipeline deployed before they
+    existed: nothing to compare with), `none` for an empty list."""
+    if value is None:
+        return None
+    return tuple(sorted(v.strip() for v in value.split(",") if v.strip() and v.strip() != "none"))
+
+
+def _undeployed_stacks(
+    new: Manifest, accounts: tuple[str, ...] | None, regions: tuple[str, ...] | None
+) -> list[tuple[str, str]]:
+    """(reason, deploy-plan step) for each account or region the new manifest adds."""
+    found = []
+    if accounts is not None:
+        for account in sorted(set(new.extra_accounts) - set(accounts)):
+            found.append(
+                (
+                    f"account {account} is new, and its bootstrap stack (deploy and execution roles) is not deployed",
+                    f"deploy out/{new.name}/bootstrap-{account}.yaml as stack {new.name}-bootstrap in account {account}",
+                )
+            )
+    if regions is not None:
+        for region in sorted(set(new.extra_regions) - set(regions)):
+            found.append(
+                (
+                    f"region {region} is new, and its support stack (regional artifact bucket and key) is not deployed",
+                    (
+                        f"deploy out/{new.name}/support-{region}.yaml as stack {new.name}-support-{region} "
+                        f"in region {region} of the tooling account"
+                    ),
+                )
+            )
+    return found
+
+
 def _run(commands: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
     script = "set -euo pipefail\n" + "\n".join(commands)
     return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
@@ -127,6 +165,8 @@ def recompile(
     region: str,
     account: str,
     probe: Callable[[str], bool] = tcp_probe,
+    deployed_accounts: tuple[str, ...] | None = None,
+    deployed_regions: tuple[str, ...] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -158,6 +198,21 @@ def recompile(
                 hint=f"deploy out/{new.name}/pipeline.yaml as a new stack, then delete this one",
             )
         source = built / new.name
+        undeployed = _undeployed_stacks(new, deployed_accounts, deployed_regions)
+        if undeployed:
+            return _refuse(
+                outcome,
+                shown,
+                "the new manifest deploys where the deployed pipeline cannot yet: "
+                + "; ".join(reason for reason, _ in undeployed)
+                + ". Those stacks are outside the pipeline stack (a pipeline never creates IAM in another "
+                "account or a bucket in another region for itself); the pipeline is left unchanged",
+                hint="run `manifestc build` on this commit, then these steps of `manifestc deploy-plan "
+                f"out/{new.name}`: "
+                + "; ".join(step for _, step in undeployed)
+                + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand "
+                "(its Recompile project then records them)",
+            )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:

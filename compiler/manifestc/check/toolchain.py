@@ -10,7 +10,8 @@ Read from the rendered buildspecs, not from the model, so a future emitter that 
   manifestc`) inside a fresh directory (`cd "$MANIFESTC_HOME"` before the install), never as a
   bare `manifestc` from the checkout, and never reads a committed output (`--out` is fresh);
 - MC602: a build that reads the toolchain from the artifact bucket has the bucket policy that
-  denies writes to the toolchain prefix to the pipeline's roles.
+  denies writes (object bytes, deletion, ACLs) under the toolchain prefix to the pipeline's
+  roles and to the roles its application stacks create.
 """
 
 from __future__ import annotations
@@ -58,18 +59,20 @@ def check_toolchain(manifest: Manifest, templates: Templates) -> list[Diagnostic
             file = template_file(manifest, name)
             found.extend(
                 Diagnostic(code, Severity.ERROR, f"{logical_id}: {message}", file, hint=hint)
-                for code, message, hint in _project_findings(commands, resource, resources)
+                for code, message, hint in _project_findings(commands, resource, resources, manifest.name)
             )
     return found
 
 
 _MC602 = (
-    f"reads its toolchain from the artifact bucket, whose policy does not deny the pipeline's roles writes "
-    f"under {TOOLCHAIN_PREFIX}"
+    f"reads its toolchain from the artifact bucket, whose policy does not deny the pipeline's roles and its "
+    f"application stacks' roles writes (PutObject, DeleteObject, PutObjectAcl) under {TOOLCHAIN_PREFIX}"
 )
 
 
-def _project_findings(commands: list[str], resource: dict, resources: dict) -> list[tuple[str, str, str]]:
+def _project_findings(
+    commands: list[str], resource: dict, resources: dict, pipeline: str
+) -> list[tuple[str, str, str]]:
     """(code, message, hint) for one project that runs manifestc."""
     out: list[tuple[str, str, str]] = []
     installs = [c for c in commands if re.search(r"\bpip\b.*\binstall\b", c)]
@@ -119,7 +122,7 @@ def _project_findings(commands: list[str], resource: dict, resources: dict) -> l
                 )
             )
     reads_bucket = any("MANIFESTC_TOOLCHAIN_URL" in c for c in commands) and _reads_artifact_bucket(resource)
-    if reads_bucket and not _toolchain_write_denied(resources):
+    if reads_bucket and not _toolchain_write_denied(resources, pipeline):
         out.append(
             (
                 "MC602",
@@ -139,15 +142,25 @@ def _reads_artifact_bucket(project: dict[str, Any]) -> bool:
     return False
 
 
-def _toolchain_write_denied(resources: dict[str, Any]) -> bool:
+_DENIED_WRITES = ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl")
+
+
+def _toolchain_write_denied(resources: dict[str, Any], pipeline: str) -> bool:
+    """A Deny of the toolchain writes under the prefix whose aws:PrincipalArn patterns cover
+    both the pipeline's roles and its application stacks' roles."""
     policy = resources.get("ArtifactBucketPolicy", {}).get("Properties", {}).get("PolicyDocument", {})
     for statement in policy.get("Statement", []):
         targets = statement.get("Resource", [])
         targets = targets if isinstance(targets, list) else [targets]
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        principals = str(statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn", ""))
         if (
             statement.get("Effect") == "Deny"
-            and "s3:PutObject" in statement.get("Action", [])
+            and all(a in actions for a in _DENIED_WRITES)
             and any(TOOLCHAIN_PREFIX in str(t) for t in targets)
+            and f"role/manifestc/{pipeline}/" in principals
+            and f"role/manifestc-app/{pipeline}/" in principals
         ):
             return True
     return False

@@ -656,11 +656,20 @@ def _update_job(m: Manifest) -> BuildJob:
             ),
             ("ARTIFACT_BUCKET", Ref("ArtifactBucket")),
             ("MANIFESTC_ACCOUNT", Sub("${AWS::AccountId}")),
+            # what this template's deploy plan set up beyond the pipeline stack (bootstrap-<account>
+            # and support-<region> stacks): Recompile refuses a commit that needs more (recompile.py)
+            ("MANIFESTC_DEPLOYED_ACCOUNTS", footprint_value(m.extra_accounts)),
+            ("MANIFESTC_DEPLOYED_REGIONS", footprint_value(m.extra_regions)),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,
         toolchain=chain,
     )
+
+
+def footprint_value(items: tuple[str, ...]) -> str:
+    """A comma-separated list for a CodeBuild variable; `none` when empty (recompile.py reads it)."""
+    return ",".join(items) or "none"
 
 
 def toolchain_statements(chain: Toolchain) -> list:

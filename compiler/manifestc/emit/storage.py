@@ -17,6 +17,31 @@ from ..model import TOOLCHAIN_PREFIX
 from .context import Context
 from .iam import key_admin_statement, logs_key_statement, policy
 
+# Writes that change what the toolchain prefix serves: new bytes, deletion (a deleted version
+# brings an older object back), ACLs and tags (Service Authorization Reference, Amazon S3:
+# "write" and "permissions management" object actions).
+TOOLCHAIN_WRITE_ACTIONS = (
+    "PutObject",
+    "DeleteObject",
+    "DeleteObjectVersion",
+    "PutObjectAcl",
+    "PutObjectVersionAcl",
+    "PutObjectTagging",
+    "PutObjectVersionTagging",
+    "DeleteObjectTagging",
+    "DeleteObjectVersionTagging",
+    "RestoreObject",
+    "PutObjectRetention",
+    "PutObjectLegalHold",
+)
+TOOLCHAIN_DENY_SID = "DenyToolchainWritesByPipelineRoles"
+
+
+def toolchain_denied_paths(pipeline: str) -> tuple[str, ...]:
+    """IAM paths of the roles that may never write the toolchain: the pipeline's own roles and
+    the roles its application stacks create (emit/iam.py app_role_path)."""
+    return (f"/manifestc/{pipeline}/", f"/manifestc-app/{pipeline}/")
+
 
 def bootstrap_roles(account: str, name: str) -> Sub:
     """The roles bootstrap-<account>.yaml creates: all under the pipeline's IAM path there."""
@@ -156,16 +181,23 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             Condition=Condition(Bool({"aws:SecureTransport": "false"})),
         ),
         # The self-update toolchain (regenerate.install) lives under this prefix: no role of the
-        # pipeline (a build a committer scripts, above all) may replace it. Admins upload it.
+        # pipeline (a build a committer scripts, above all) and no role an application stack of
+        # the pipeline creates (`/manifestc-app/<name>/`, their code is the committers' too) may
+        # write, delete or re-permission an object there. Platform principals upload it.
         Statement(
-            Sid="DenyToolchainWritesByPipelineRoles",
+            Sid=TOOLCHAIN_DENY_SID,
             Effect=Deny,
             Principal=Principal("*"),
-            Action=[s3.PutObject, s3.DeleteObject, s3.DeleteObjectVersion],
+            Action=[Action("s3", a) for a in TOOLCHAIN_WRITE_ACTIONS],
             Resource=[Sub(f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*")],
             Condition=Condition(
                 ArnLike(
-                    {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")}
+                    {
+                        "aws:PrincipalArn": [
+                            Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
+                            for path in toolchain_denied_paths(ctx.name)
+                        ]
+                    }
                 )
             ),
         ),
