@@ -136,7 +136,10 @@ def test_unknown_placeholder_in_a_target_field(write_manifest):
 
 
 def test_wildcards_in_iam_bound_values_are_rejected(write_manifest):
-    s3_source = with_changes(source={"provider": "s3", "repository": "acme-sources/orders/*"})
+    # an s3 source with self-update must also say where the manifest is in the zip (MC262)
+    s3_source = with_changes(
+        source={"provider": "s3", "repository": "acme-sources/orders/*"}, regenerate={"path": "manifest.yaml"}
+    )
     assert errors(check_manifest(write_manifest(s3_source))) == [("MC284", "source.repository")]
     target = {"name": "site", "type": "s3", "bucket": "acme-site", "prefix": "{environment}/*"}
     assert errors(check_manifest(write_manifest(_manifest([target])))) == [("MC284", "targets[0].prefix")]
