@@ -4,6 +4,8 @@ uploads scripts under a versioned prefix and deploys glue.yaml."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from conftest import with_changes
@@ -354,3 +356,124 @@ def test_without_regenerate_the_glue_template_is_compiled_in_the_build_stage(wri
 def test_glue_target_needs_a_glue_section(write_manifest):
     text = with_changes(targets=[{"name": "etl", "type": "glue"}])
     assert [(c, p) for c, p, _ in errors(write_manifest, text)] == [("MC207", "targets[0]")]
+
+
+TWO_ACCOUNTS = """\
+manifest: 1
+name: sales-etl
+team: data-eng
+language: python
+account: "111111111111"
+region: eu-west-1
+source:
+  repository: sales-etl
+build:
+  commands: [python -m compileall -q etl]
+  artifacts:
+    files: ["etl/**/*"]
+tests:
+  - name: unit
+environments:
+  - name: dev
+  - name: prod
+    account: "222222222222"
+    approval: true
+targets:
+  - name: etl
+    type: glue
+glue:
+  workflow: sales
+  database: "sales_{environment}"
+  smoke_test: false
+  crawlers:
+    - name: raw
+      s3: ["s3://acme-sales-raw/orders/"]
+  jobs:
+    - name: clean
+      script: etl/clean.py
+      after: [raw]
+      arguments: {--output: "s3://acme-sales-curated/orders/"}
+      outputs: [--output]
+"""
+
+
+def _sids(statements):
+    return {s.get("Sid"): s for s in statements}
+
+
+def test_glue_in_another_account_deploys_through_the_bootstrap_roles_and_reads_the_scripts(write_manifest):
+    result = compile_manifest(write_manifest(TWO_ACCOUNTS), lint=True)
+    assert not [d for d in result.diagnostics if d.is_error or d.code.startswith("MC6")], result.diagnostics
+    t = result.templates
+    resources = t["pipeline.yaml"]["Resources"]
+    pipeline = next(r for r in resources.values() if r["Type"] == "AWS::CodePipeline::Pipeline")
+    prod = {a["Name"]: a for s in pipeline["Properties"]["Stages"] if s["Name"] == "prod" for a in s["Actions"]}
+    deploy_role = "arn:${AWS::Partition}:iam::222222222222:role/manifestc/sales-etl/sales-etl-deploy"
+    assert prod["etl-prepare"]["RoleArn"] == {"Fn::Sub": deploy_role}
+    assert prod["etl-deploy"]["RoleArn"] == {"Fn::Sub": deploy_role}
+    assert prod["etl-prepare"]["Configuration"]["RoleArn"]["Fn::Sub"].startswith(
+        "arn:${AWS::Partition}:iam::222222222222:"
+    )
+    assert "RoleArn" not in prod["etl-scripts"]  # the upload runs in the tooling account
+    stack = prod["etl-prepare"]["Configuration"]["StackName"]
+
+    # the job role glue.yaml creates in the target account: under the stack's path, reading the scripts
+    job_role = t["glue.yaml"]["Resources"]["JobRole"]["Properties"]
+    role_path = job_role["Path"]["Fn::Sub"].replace("${AWS::StackName}", stack)
+    own = _sids(job_role["Policies"][0]["PolicyDocument"]["Statement"])
+    assert own["Scripts"]["Action"] == ["s3:GetObject"]
+    assert own["DecryptScripts"]["Resource"] == [{"Ref": "ScriptsKeyArn"}]
+    passed = json.loads(prod["etl-prepare"]["Configuration"]["ParameterOverrides"]["Fn::Sub"])
+    assert passed["ScriptsKeyArn"] == "${ArtifactKey.Arn}" and passed["ScriptsBucket"] == "${ArtifactBucket}"
+
+    # tooling side: the bucket policy lets exactly those roles read prod's scripts (not dev's) ...
+    pattern = {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::222222222222:role{role_path}*"}
+    bucket = _sids(resources["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"])
+    read = bucket["GlueJobRolesOf222222222222ReadScripts"]
+    assert read["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::222222222222:root"}}
+    assert read["Action"] == ["s3:GetObject"]
+    assert read["Resource"] == [{"Fn::Sub": "${ArtifactBucket.Arn}/glue/sales-etl/prod/*"}]
+    assert read["Condition"] == {"ArnLike": {"aws:PrincipalArn": [pattern]}}
+    # ... and the key policy lets them decrypt, only through S3
+    key = _sids(resources["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"])
+    decrypt = key["GlueJobRolesOf222222222222DecryptScripts"]
+    assert decrypt["Action"] == ["kms:Decrypt"]
+    assert decrypt["Condition"]["ArnLike"] == {"aws:PrincipalArn": [pattern]}
+    assert decrypt["Condition"]["StringEquals"] == {
+        "kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.${AWS::URLSuffix}"}
+    }
+
+    # target side: the deploy role deploys the glue stack, the execution role may create its roles
+    boot = t["bootstrap-222222222222.yaml"]["Resources"]
+    deploy = _sids(boot["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"])
+    assert deploy["DeployStacks"]["Resource"] == [
+        {"Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack}/*"}
+    ]
+    exec_role = json.dumps(boot["CloudFormationExecutionRole"])
+    assert f"/manifestc-app/sales-etl/{stack}/" in exec_role
+
+
+def test_glue_in_another_account_without_the_grants_is_refused_by_mc643(write_manifest, monkeypatch):
+    from manifestc.emit import storage
+
+    monkeypatch.setattr(storage, "cross_account_glue_job_roles", lambda m: {})
+    result = compile_manifest(write_manifest(TWO_ACCOUNTS), lint=False)
+    assert {d.code for d in result.diagnostics if d.is_error} == {"MC643"}
+
+
+@pytest.mark.parametrize(
+    ("glue_change", "code", "path"),
+    [
+        ({"smoke_test": True}, "MC285", "glue.smoke_test"),
+        ({"scripts_bucket": "acme-glue-scripts"}, "MC286", "glue.scripts_bucket"),
+    ],
+)
+def test_what_glue_in_another_account_cannot_do_is_located(write_manifest, glue_change, code, path):
+    data = yaml.safe_load(TWO_ACCOUNTS)
+    data["glue"].update(glue_change)
+    found = errors(write_manifest, yaml.safe_dump(data, sort_keys=False))
+    assert [(c, p) for c, p, _ in found] == [(code, path)]
+    # the same in one account is fine
+    data["environments"][1].pop("account")
+    data["glue"]["database"] = "sales_{environment}"
+    assert errors(write_manifest, yaml.safe_dump(data, sort_keys=False)) == []

@@ -177,7 +177,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, a glue workflow deployed to another account). It is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC109": _e(
@@ -378,6 +378,14 @@ CODES: dict[str, CodeInfo] = {
     "MC284": _e(
         "wildcard in a value that becomes an IAM resource",
         "The value becomes (part of) a resource ARN in an IAM policy (an S3 source key, a target bucket or prefix, a Lambda function, an ECS service, a Glue script, argument or crawler path). IAM treats `*` and `?` in resource ARNs as wildcards, so the role would be granted every matching resource (`s3://*` is every bucket). Name the exact bucket and prefix: a prefix already covers everything under it.",
+    ),
+    "MC285": _e(
+        "glue smoke test in another account",
+        "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
+    ),
+    "MC286": _e(
+        "own glue scripts bucket in another account",
+        "A glue environment in another account reads its job scripts from the tooling account: manifestc grants that account's job role read on the artifact bucket (bucket policy) and decrypt on the artifact key (key policy, through S3 only). A `glue.scripts_bucket` of your own has policies manifestc does not write, so the job role could not read the scripts. Drop `scripts_bucket`, or keep the glue environments in the pipeline's account.",
     ),
     "MC290": _e(
         "too many resources",

@@ -1507,17 +1507,29 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
                 ("targets", index),
             )
         for env in m.environments:
-            if target.name in env.targets and m.is_cross_account(env):
+            if glue is None or target.name not in env.targets or not m.is_cross_account(env):
+                continue
+            # README "Glue in another account": the job role in the target account reads the scripts
+            # in the tooling account's artifact bucket (its bucket and key policies name that role);
+            # a bucket of your own is not ours to grant, and the smoke run would start in the wrong account.
+            if glue.scripts_bucket:
                 check.error(
-                    "MC107",
-                    f"deploying a glue workflow to another account ({env.name}) is not supported yet: the "
-                    "job scripts live in the tooling account's bucket under its KMS key, and this version "
-                    "does not yet grant the job role the glue stack creates in the target account read on "
-                    "that bucket and decrypt on that key (a bucket policy and a key policy statement "
-                    "across accounts)",
-                    ("targets", index),
-                    hint="deploy the glue target from a pipeline in the target account, or keep glue "
+                    "MC286",
+                    f"environment {env.name} deploys the glue workflow to account {env.account}, but its "
+                    "scripts go to your own `glue.scripts_bucket`, whose bucket and key policies manifestc "
+                    "does not write: the job role in that account could not read them",
+                    ("glue", "scripts_bucket"),
+                    hint="drop `scripts_bucket` (the artifact bucket is then used and granted), or keep glue "
                     "environments in the pipeline's account",
+                )
+            if glue.smoke_test:
+                check.error(
+                    "MC285",
+                    f"`smoke_test` starts the workflow from the tooling account, but environment {env.name} "
+                    f"deploys it to account {env.account}: the run would be started in the wrong account",
+                    ("glue", "smoke_test"),
+                    hint="set `smoke_test: false` and run the workflow with a test suite that assumes a role "
+                    "in that account, or keep glue environments in the pipeline's account",
                 )
     if glue is not None and not glue_targets:
         check.warn(

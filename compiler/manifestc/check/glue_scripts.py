@@ -6,6 +6,12 @@ an SSE-KMS bucket need `kms:Decrypt` on the bucket's key as well as `s3:GetObjec
 whose policy delegates to IAM is granted by the role's policy). This check follows each glue
 deploy action of the pipeline: the bucket it names for the scripts, that bucket's default
 encryption key in the rendered pipeline, and the job role in glue.yaml (MC643).
+
+A glue stack deployed to another account (the action runs as that account's deploy role) reads
+the scripts across accounts, which needs both halves of each grant: the job role's own policy
+(above) and, in the tooling account, the artifact bucket policy and the artifact key policy naming
+that account (S3 User Guide, "Bucket owner granting cross-account bucket permissions"; KMS
+Developer Guide, "Allowing users in other accounts to use a KMS key").
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import re
 
 from ..diagnostics import Diagnostic, Severity
 from ..model import Manifest
-from .deployments import Templates, overrides, pipeline_actions, text
+from .deployments import Templates, _account_of_role, overrides, pipeline_actions, text
 
 
 def _statements(role: dict) -> list[dict]:
@@ -51,6 +57,42 @@ def _bucket_key(templates: Templates, bucket_ref: str) -> str | None:
         if default.get("SSEAlgorithm") == "aws:kms":
             return text(default.get("KMSMasterKeyID"))
     return None
+
+
+def _grants_account(statements: list[dict], account: str, action: str, resource_ok) -> bool:
+    """An Allow statement of a resource policy for `account` (its root, a PrincipalArn-conditioned
+    principal, as storage.py writes them) with `action` on a matching resource."""
+    for statement in statements:
+        principal = text(
+            (statement.get("Principal") or {}).get("AWS") if isinstance(statement.get("Principal"), dict) else None
+        )
+        if statement.get("Effect") != "Allow" or not principal or f":iam::{account}:root" not in principal:
+            continue
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if action not in actions:
+            continue
+        resources = statement.get("Resource", [])
+        if any(resource_ok(text(r) or "") for r in (resources if isinstance(resources, list) else [resources])):
+            return True
+    return False
+
+
+def _cross_account_problems(manifest: Manifest, templates: Templates, action: dict, bucket_ref: str) -> list[str]:
+    account = _account_of_role(action.get("RoleArn"), manifest.account or "")
+    if not account or account == manifest.account or bucket_ref != "${ArtifactBucket}":
+        return []
+    resources = templates.get("pipeline.yaml", {}).get("Resources", {})
+    bucket = resources.get("ArtifactBucketPolicy", {}).get("Properties", {}).get("PolicyDocument", {})
+    key = resources.get("ArtifactKey", {}).get("Properties", {}).get("KeyPolicy", {})
+    problems = []
+    if not _grants_account(
+        bucket.get("Statement", []), account, "s3:GetObject", lambda r: r.startswith("${ArtifactBucket.Arn}/glue/")
+    ):
+        problems.append(f"the artifact bucket policy does not let account {account} read the scripts")
+    if not _grants_account(key.get("Statement", []), account, "kms:Decrypt", lambda r: r == "*"):
+        problems.append(f"the artifact key policy does not let account {account} decrypt the scripts")
+    return problems
 
 
 def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
@@ -94,15 +136,18 @@ def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnos
 
             if key and not _allows(statements, "kms:Decrypt", decrypts):
                 problems.append(f"kms:Decrypt on {key}, the key of the scripts bucket")
+            problems = [f"role {role_id} lacks {p}" for p in problems]
+            problems += _cross_account_problems(manifest, templates, action, parameters["ScriptsBucket"])
             for problem in problems:
                 found.append(
                     Diagnostic(
                         "MC643",
                         Severity.ERROR,
                         f"Glue job {logical_id} ({stage}: {action.get('Name')}) cannot read its script "
-                        f"{location}: role {role_id} lacks {problem}",
+                        f"{location}: {problem}",
                         f"out/{manifest.name}/glue.yaml",
-                        hint="grant the job role read on the scripts and decrypt on their key",
+                        hint="grant the job role read on the scripts and decrypt on their key (across "
+                        "accounts: in its own policy and in the bucket and key policies)",
                     )
                 )
     return found

@@ -51,10 +51,11 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions = [], [], []
     for env in envs:
         for name in env.targets:
-            for region in env.regions:
+            # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
+            for region in [None] if m.target(name).type == "glue" else env.regions:
                 target = m.resolve_target(m.target(name), env, region)  # per-environment fields
                 reg = region or "${AWS::Region}"
-                if target.deploys_stack:
+                if _deploys_stack(target):
                     stacks.append(
                         Sub(
                             f"arn:${{AWS::Partition}}:cloudformation:{reg}:${{AWS::AccountId}}:"
@@ -146,8 +147,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 stack_name(m, m.target(n), e, r)
                 for e in envs
                 for n in e.targets
-                if m.target(n).deploys_stack
-                for r in e.regions
+                if _deploys_stack(m.target(n))
+                for r in ([None] if m.target(n).type == "glue" else e.regions)
             }
         )
         exec_statements = app_role_statements(m.name, exec_stacks)
@@ -174,6 +175,12 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         )
     ctx.apply_tags()
     return ctx.template
+
+
+def _deploys_stack(target) -> bool:
+    """Targets the deploy role deploys as a CloudFormation stack with the execution role: glue
+    targets (glue.yaml) as well as cloudformation and lambda template targets."""
+    return target.deploys_stack or target.type == "glue"
 
 
 def _artifact_read(ctx: Context, tooling: str) -> list:

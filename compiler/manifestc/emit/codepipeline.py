@@ -383,8 +383,11 @@ def _glue_actions(
     if key := script_key_parameter(m):
         overrides["ScriptsKeyArn"] = key
     template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
+    # in another account: the bootstrap deploy role runs the action (and passes that account's
+    # CloudFormation execution role), as for cloudformation targets
+    common = {"RoleArn": deploy_role_arn(m, env.account)} if m.is_cross_account(env) else {}
     actions += _cloudformation_actions(
-        ctx, env, target, None, "", wiring, {}, template_artifact=template_artifact, extra_overrides=overrides
+        ctx, env, target, None, "", wiring, common, template_artifact=template_artifact, extra_overrides=overrides
     )
     if m.glue.smoke_test:
         smoke = jobs[glue_job_purpose("smoke", env.name)]

@@ -13,9 +13,10 @@ from troposphere import kms as tkms
 from troposphere import s3 as ts3
 
 from .. import aws
-from ..model import TOOLCHAIN_PREFIX
+from ..model import TOOLCHAIN_PREFIX, Manifest
+from .codebuild import glue_scripts_prefix
 from .context import Context
-from .iam import key_admin_statement, logs_key_statement, policy
+from .iam import app_role_path, key_admin_statement, logs_key_statement, policy
 
 # Writes that change what the toolchain prefix serves: new bytes, deletion (a deleted version
 # brings an older object back), ACLs and tags (Service Authorization Reference, Amazon S3:
@@ -46,6 +47,27 @@ def toolchain_denied_paths(pipeline: str) -> tuple[str, ...]:
 def bootstrap_roles(account: str, name: str) -> Sub:
     """The roles bootstrap-<account>.yaml creates: all under the pipeline's IAM path there."""
     return Sub(f"arn:${{AWS::Partition}}:iam::{account}:role/manifestc/{name}/*")
+
+
+def cross_account_glue_job_roles(m: Manifest) -> dict[str, list[Sub]]:
+    """Per target account, the job roles the glue stacks deployed there create (glue.yaml: roles
+    under the stack's compiler-owned path, `/manifestc-app/<pipeline>/<stack>/`). They read their
+    scripts from this account's artifact bucket (README "Glue in another account"); a bucket of your
+    own (`glue.scripts_bucket`) is refused across accounts (MC286)."""
+    from .codepipeline import stack_name  # codepipeline imports this module
+
+    roles: dict[str, list[Sub]] = {}
+    if m.glue is None or m.glue.scripts_bucket:
+        return roles
+    for env in m.environments:
+        if not m.is_cross_account(env):
+            continue
+        for name in env.targets:
+            target = m.target(name)
+            if target.type == "glue":
+                path = app_role_path(m.name, stack_name(m, target, env, None))
+                roles.setdefault(env.account, []).append(Sub(f"arn:${{AWS::Partition}}:iam::{env.account}:role{path}*"))
+    return roles
 
 
 def _account_root(account: str) -> Principal:
@@ -85,6 +107,26 @@ def _key_policy(ctx: Context, home: bool) -> object:
                 Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
             )
         )
+    if home:
+        # Glue jobs in other accounts decrypt their scripts, only through S3 (kms:ViaService; the
+        # key policy is what lets another account use the key at all: KMS Developer Guide,
+        # "Allowing users in other accounts to use a KMS key").
+        for account, roles in cross_account_glue_job_roles(ctx.manifest).items():
+            statements.append(
+                Statement(
+                    Sid=f"GlueJobRolesOf{account}DecryptScripts",
+                    Effect=Allow,
+                    Principal=_account_root(account),
+                    Action=[kms.Decrypt],
+                    Resource=["*"],
+                    Condition=Condition(
+                        [
+                            ArnLike({"aws:PrincipalArn": roles}),
+                            StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}),
+                        ]
+                    ),
+                )
+            )
     return policy(*statements)
 
 
@@ -213,4 +255,23 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
                 Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
             )
         )
+    if home:
+        # the job roles of glue stacks in other accounts read their environment's scripts, nothing else
+        for account, roles in cross_account_glue_job_roles(ctx.manifest).items():
+            m = ctx.manifest
+            envs = [
+                e.name
+                for e in m.environments
+                if e.account == account and any(m.target(n).type == "glue" for n in e.targets)
+            ]
+            statements.append(
+                Statement(
+                    Sid=f"GlueJobRolesOf{account}ReadScripts",
+                    Effect=Allow,
+                    Principal=_account_root(account),
+                    Action=[s3.GetObject],
+                    Resource=[Sub(f"${{ArtifactBucket.Arn}}/{glue_scripts_prefix(ctx.manifest, e)}/*") for e in envs],
+                    Condition=Condition(ArnLike({"aws:PrincipalArn": roles})),
+                )
+            )
     ctx.add(ts3.BucketPolicy("ArtifactBucketPolicy", Bucket=Ref("ArtifactBucket"), PolicyDocument=policy(*statements)))
