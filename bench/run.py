@@ -53,8 +53,10 @@ def main() -> None:
     try:
         single = [timed(["build", str(EXAMPLE), "--out", str(work / f"o{i}")], work)[0] for i in range(options.repeat)]
         rows.append(("build 1 manifest (with lint)", statistics.median(single)))
-        no_lint = [timed(["build", str(EXAMPLE), "--no-lint", "--out", str(work / f"n{i}")], work)[0]
-                   for i in range(options.repeat)]
+        no_lint = [
+            timed(["build", str(EXAMPLE), "--no-lint", "--out", str(work / f"n{i}")], work)[0]
+            for i in range(options.repeat)
+        ]
         rows.append(("build 1 manifest (--no-lint)", statistics.median(no_lint)))
         check = [timed(["validate", str(EXAMPLE)], work)[0] for _ in range(options.repeat)]
         rows.append(("validate 1 manifest", statistics.median(check)))

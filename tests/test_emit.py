@@ -167,7 +167,7 @@ def test_artifact_bucket_and_key_posture(template):
 
 
 def test_every_taggable_resource_is_tagged(template):
-    untaggable = {"AWS::KMS::Alias", "AWS::S3::BucketPolicy"}
+    untaggable = {"AWS::KMS::Alias", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription"}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in untaggable:
             continue

@@ -126,6 +126,13 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
         "events:UntagResource",
     ),
     "AWS::SNS::TopicPolicy": ("sns:SetTopicAttributes", "sns:GetTopicAttributes"),
+    # approval.notify_emails (registry schema AWS::SNS::Subscription handlers; no firehose role here)
+    "AWS::SNS::Subscription": (
+        "sns:Subscribe",
+        "sns:Unsubscribe",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+    ),
     "AWS::EC2::SecurityGroup": (
         "ec2:CreateSecurityGroup",
         "ec2:DeleteSecurityGroup",
@@ -197,6 +204,8 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
         "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
         "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
         "AWS::SNS::TopicPolicy": lambda: [ctx.arn("sns", f"{n}-*")],
+        # subscription ARNs are the topic's ARN with a suffix
+        "AWS::SNS::Subscription": lambda: [ctx.arn("sns", f"{n}-*")],
         "AWS::EC2::SecurityGroup": lambda: [ctx.arn("ec2", "security-group/*"), ctx.arn("ec2", f"vpc/{vpc}")],
         "AWS::EC2::SecurityGroupIngress": lambda: [ctx.arn("ec2", "security-group/*")],
         "AWS::CodeBuild::Project#vpc": lambda: ["*"],
