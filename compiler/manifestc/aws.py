@@ -281,3 +281,63 @@ GLUE_LIBS_IMAGES: dict[str, str] = {
     "4.0": "public.ecr.aws/glue/aws-glue-libs:glue_libs_4.0.0_image_01",
     "5.0": "public.ecr.aws/glue/aws-glue-libs:5",
 }
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A fixed AWS limit a template or its contents must meet (checked at compile time)."""
+
+    limit: int
+    unit: str
+    what: str
+    source: str
+
+
+# The quotas the readiness check `check/quotas.py` (and the resource estimate in semantics) hold
+# the emitted templates to. One table; each row names its AWS page.
+_CFN_QUOTAS = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html"
+_PIPELINE_QUOTAS = "https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html"
+_IAM_QUOTAS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+QUOTAS: dict[str, Quota] = {
+    # CloudFormation quotas page: "Template body size in a request" (CreateStack/UpdateStack with
+    # --template-body; `aws cloudformation deploy` needs --s3-bucket above it): not an error, it
+    # decides how a template is deployed (`manifestc deploy-plan`).
+    "template-body": Quota(51_200, "bytes", "template body passed in a request", _CFN_QUOTAS),
+    # "Template body size in an Amazon S3 object": 1 MB (cfn-lint's LIMITS use 1,000,000).
+    "template-s3": Quota(1_000_000, "bytes", "template in an S3 object", _CFN_QUOTAS),
+    # CodePipeline's CloudFormation action reads the template from its input artifact and accepts
+    # at most 512 KB (AWS CloudFormation coverage roadmap issue #1023, "Cloudformation Action in
+    # Codepipeline only allows 512KB template"); kept under 512,000 bytes.
+    "pipeline-action-template": Quota(
+        512_000,
+        "bytes",
+        "template deployed by a CodePipeline CloudFormation action",
+        "https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1023",
+    ),
+    "resources": Quota(500, "resources", "resources in a template", _CFN_QUOTAS),
+    "parameters": Quota(200, "parameters", "parameters in a template", _CFN_QUOTAS),
+    "outputs": Quota(200, "outputs", "outputs in a template", _CFN_QUOTAS),
+    "description": Quota(1_024, "bytes", "template description", _CFN_QUOTAS),
+    # CodePipeline quotas page: "Number of stages in a pipeline: minimum of 2, maximum of 50",
+    # "Number of actions in a stage: minimum of 1, maximum of 50".
+    "stages": Quota(50, "stages", "stages in a pipeline", _PIPELINE_QUOTAS),
+    "actions-per-stage": Quota(50, "actions", "actions in a stage", _PIPELINE_QUOTAS),
+    # "Maximum size of the JSON object that can be stored in the ParameterOverrides property:
+    # 1 kilobyte"; AWS confirmed a 1000-character limit for every action configuration field
+    # (awsdocs/aws-codepipeline-user-guide issue #24).
+    "action-configuration-value": Quota(
+        1_000, "characters", "action configuration value (ParameterOverrides, EnvironmentVariables)", _PIPELINE_QUOTAS
+    ),
+    # CodeBuild rejects an inline buildspec over 25,600 characters (undocumented in the quotas page;
+    # found by the AWS CDK team: aws/aws-cdk pull request #14974, "assets buildspec can exceed 25k size limit").
+    "buildspec": Quota(25_600, "characters", "inline buildspec", "https://github.com/aws/aws-cdk/pull/14974"),
+    # IAM quotas page: "Role policy size cannot exceed 10,240 characters" (the aggregate of a role's
+    # inline policies) and "Managed policy size cannot exceed 6,144 characters"; IAM does not count
+    # white space.
+    "role-inline-policies": Quota(10_240, "characters", "inline policies of one role, together", _IAM_QUOTAS),
+    "managed-policy": Quota(6_144, "characters", "managed policy", _IAM_QUOTAS),
+    # AWS Glue endpoints and quotas: "Maximum jobs per trigger: 50".
+    "glue-trigger-actions": Quota(
+        50, "actions", "actions of a Glue trigger", "https://docs.aws.amazon.com/general/latest/gr/glue.html"
+    ),
+}

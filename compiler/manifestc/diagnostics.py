@@ -315,9 +315,45 @@ CODES: dict[str, CodeInfo] = {
         "provisioned copies would collide",
         "Each provisioned copy of a product takes its resource names from its PipelineName parameter; what a copy deploys must be named after it too. A stack name without {name}, a fixed ECS service, function, bucket or Glue workflow, or approvers of one account in a product shared with other accounts would make copies deploy over each other or grant the wrong principals.",
     ),
+    "MC290": _e(
+        "too many resources",
+        "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC651": _e(
+        "template too large",
+        "An emitted template is larger than AWS accepts: 1 MB for a template CloudFormation reads from S3, about 512 KB for one a CodePipeline CloudFormation action deploys (the pipeline stack under self-update, glue.yaml). Split the pipeline into several manifests. (Templates over 51,200 bytes are fine; they are deployed with --s3-bucket, see `manifestc deploy-plan`.)",
+    ),
+    "MC652": _e(
+        "too many resources, parameters or outputs",
+        "An emitted template declares more than CloudFormation allows: 500 resources, 200 parameters, 200 outputs. Split the pipeline into several manifests.",
+    ),
+    "MC653": _e(
+        "description too long",
+        "A template description may be at most 1,024 bytes; manifestc prefixes yours with the compiler version and the manifest file. Shorten `description`.",
+    ),
+    "MC654": _e(
+        "too many stages or actions",
+        "CodePipeline allows at most 50 stages in a pipeline and 50 actions in a stage. Each target and region of an environment is one or two actions, each test suite one; spread them over more environments or manifests.",
+    ),
+    "MC655": _e(
+        "action configuration value too long",
+        "CodePipeline limits each action configuration value (ParameterOverrides of a CloudFormation action, EnvironmentVariables of a CodeBuild action) to 1,000 characters. Pass fewer or shorter stack parameters: template defaults or SSM parameters keep long values out of the pipeline.",
+    ),
+    "MC656": _e(
+        "buildspec too long",
+        "CodeBuild rejects an inline buildspec longer than 25,600 characters. Move long command lists into a script in the repository and call it.",
+    ),
+    "MC657": _e(
+        "IAM policy too large",
+        "IAM limits the inline policies of a role to 10,240 characters together and a managed policy to 6,144 (white space not counted). The role is granted too many separate resources; split the pipeline.",
+    ),
+    "MC658": _e(
+        "too many actions on a Glue trigger",
+        "An AWS Glue trigger starts at most 50 jobs and crawlers. Nodes with the same `after` share one trigger; give some of them a different `after`.",
     ),
     "MC401": _e(
         "linter failed",

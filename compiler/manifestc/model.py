@@ -5,7 +5,8 @@ Built by `semantics.build_model`; emitters read only these records, never raw YA
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -298,6 +299,8 @@ class Manifest:
     network: Network | None = None
     catalog: Catalog | None = None
     glue: Glue | None = None
+    # where each manifest node came from (diagnostics.Marks), so later phases can point at a field
+    marks: Any = field(default=None, compare=False, repr=False)
 
     def is_cross_account(self, env: Environment) -> bool:
         return env.account is not None and env.account != self.account

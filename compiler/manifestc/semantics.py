@@ -161,8 +161,62 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
             check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
             return None, check.diagnostics
         manifest = dataclasses.replace(manifest, network=network)
+    manifest = dataclasses.replace(manifest, marks=check.marks)
+    _check_resource_count(check, manifest)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
+    if any(d.is_error for d in check.diagnostics):
+        return None, check.diagnostics
     return manifest, check.diagnostics
+
+
+def estimate_resources(m: Manifest) -> dict[Path, int]:
+    """A lower bound of the pipeline stack's resources, by the manifest list they come from.
+
+    Counted the way emit/ builds them, only what is always emitted: every CodeBuild job is a
+    project, its role and its log group (plus a report group per report and coverage file); a
+    same-account stack deploy has its CloudFormation role. The readiness check `check/quotas.py`
+    counts the emitted template exactly; this lets `validate` refuse a pipeline that cannot fit
+    without emitting it.
+    """
+    per_job = 3
+    counts: dict[Path, int] = {
+        # storage (key, alias, bucket, policy), the pipeline and its role, the build job
+        (): 4 + 2 + per_job + (per_job + 1 if m.regenerate.enabled else 0),
+        ("tests",): sum(per_job + len(s.reports[:1]) + (1 if s.coverage else 0) for s in m.tests),
+        ("quality_gates",): per_job * len(m.quality_gates),
+    }
+    deploys = 0
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type == "lambda" and not target.template:
+                deploys += per_job
+            elif target.deploys_stack and not m.is_cross_account(env) and not target.execution_role:
+                deploys += 1
+    counts[("environments",)] = deploys
+    return counts
+
+
+def _check_resource_count(check: _Checker, m: Manifest) -> None:
+    quota = aws.QUOTAS["resources"]
+    counts = estimate_resources(m)
+    total = sum(counts.values())
+    if total <= quota.limit:
+        return
+    biggest = max((p for p in counts if p), key=lambda p: counts[p])
+    check.diagnostics.append(
+        at(
+            "MC290",
+            f"the pipeline stack would have at least {total} resources ({counts[biggest]} from `{biggest[0]}`); "
+            f"CloudFormation allows {quota.limit} per template ({quota.source})",
+            biggest,
+            check.file,
+            check.marks,
+            hint="split the pipeline into several manifests, or merge test suites (each suite is a CodeBuild "
+            "project with its role, log group and report groups)",
+            at_key=True,
+        )
+    )
 
 
 def _preset(check: _Checker) -> dict[str, Any] | None:

@@ -27,7 +27,16 @@ Templates = Mapping[str, dict[str, Any]]
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 LinkCheck = Callable[[Sequence[tuple[Manifest, Templates]]], list[Diagnostic]]
 
-CHECKS: tuple[Check, ...] = ()
+
+def template_file(manifest: Manifest, name: str) -> str:
+    """The display path of an emitted file, as lint findings name it."""
+    return f"out/{manifest.name}/{name}"
+
+
+# Checks import Templates and template_file from here, so they are imported after them.
+from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+
+CHECKS: tuple[Check, ...] = (check_quotas,)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 
@@ -46,8 +55,3 @@ def run_link_checks(compiled: Sequence[tuple[Manifest, Templates]]) -> list[Diag
     for check in LINK_CHECKS:
         found.extend(check(compiled))
     return found
-
-
-def template_file(manifest: Manifest, name: str) -> str:
-    """The display path of an emitted file, as lint findings name it."""
-    return f"out/{manifest.name}/{name}"

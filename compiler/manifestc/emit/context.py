@@ -126,7 +126,9 @@ class Context:
     def add(self, resource: AWSObject) -> AWSObject:
         if resource.title in self.template.resources:
             raise AssertionError(f"duplicate logical id {resource.title}")  # a compiler bug, never user input
-        self.template.add_resource(resource)
+        # Not Template.add_resource: troposphere raises at CloudFormation's resource quota, and the
+        # readiness check check/quotas.py reports that as a located error instead.
+        self.template.resources[resource.title] = resource
         return resource
 
     def tag_map(self) -> dict[str, str]:
