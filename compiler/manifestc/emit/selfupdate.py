@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from awacs.aws import Action, ArnLike, Condition, StringEquals
+from awacs.aws import Action, ArnLike, Condition, StringLike
 from troposphere import Sub
 
 from .context import Context
@@ -184,23 +184,23 @@ RESOURCE_ACTIONS: dict[str, tuple[str, ...]] = {
 
 def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
     """Resource ARNs each type's actions are limited to: the names this compiler generates."""
-    n = ctx.name
+    n = ctx.name_pattern  # one pipeline's name, or every product copy's name prefix (launch roles)
     partition = "arn:${AWS::Partition}"
     vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else "*"
     return {
         "AWS::KMS::Key": lambda: [Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*")],
         "AWS::KMS::Alias": lambda: [
-            ctx.arn("kms", ctx.key_alias),
+            ctx.arn("kms", f"alias/manifestc/{n}"),
             Sub(f"{partition}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/*"),
         ],
-        "AWS::S3::Bucket": lambda: [Sub(f"{partition}:s3:::{ctx.regional_bucket_pattern()}")],
-        "AWS::S3::BucketPolicy": lambda: [Sub(f"{partition}:s3:::{ctx.regional_bucket_pattern()}")],
-        "AWS::IAM::Role": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:role{ctx.iam_path}*")],
+        "AWS::S3::Bucket": lambda: [Sub(f"{partition}:s3:::{ctx.bucket_arn_pattern()}")],
+        "AWS::S3::BucketPolicy": lambda: [Sub(f"{partition}:s3:::{ctx.bucket_arn_pattern()}")],
+        "AWS::IAM::Role": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:role{ctx.iam_path_pattern}*")],
         "AWS::Logs::LogGroup": lambda: [ctx.arn("logs", f"log-group:/aws/codebuild/{n}-*")],
         "AWS::CodeBuild::Project": lambda: [ctx.arn("codebuild", f"project/{n}-*")],
         "AWS::CodeBuild::Project#webhook": lambda: [ctx.arn("codebuild", f"project/{n}-feature")],
         "AWS::CodeBuild::ReportGroup": lambda: [ctx.arn("codebuild", f"report-group/{n}-*")],
-        "AWS::CodePipeline::Pipeline": lambda: [ctx.pipeline_arn],
+        "AWS::CodePipeline::Pipeline": lambda: [ctx.arn("codepipeline", n)],
         "AWS::Events::Rule": lambda: [ctx.arn("events", f"rule/{n}-*")],
         "AWS::SNS::Topic": lambda: [ctx.arn("sns", f"{n}-*")],
         "AWS::SNS::TopicPolicy": lambda: [ctx.arn("sns", f"{n}-*")],
@@ -211,7 +211,7 @@ def _scopes(ctx: Context) -> dict[str, Callable[[], list]]:
         "AWS::CodeBuild::Project#vpc": lambda: ["*"],
         # managed policies live under the pipeline's IAM path; attaching them needs the principals
         # named as approvers, which are outside the path: scoped by the policy ARN condition instead.
-        "AWS::IAM::ManagedPolicy": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")],
+        "AWS::IAM::ManagedPolicy": lambda: [Sub(f"{partition}:iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*")],
         "AWS::IAM::ManagedPolicy#attach": lambda: [
             Sub(f"{partition}:iam::${{AWS::AccountId}}:role/*"),
             Sub(f"{partition}:iam::${{AWS::AccountId}}:user/*"),
@@ -260,11 +260,15 @@ def template_permissions(ctx: Context, template) -> list:
         condition = None
         if resource_type == "AWS::KMS::Key":
             # key ids are random: the key is identified by the pipeline tag it is created with
-            condition = Condition(StringEquals({"aws:ResourceTag/pipeline": ctx.name}))
+            condition = Condition(StringLike({"aws:ResourceTag/pipeline": ctx.name_pattern}))
         if resource_type == "AWS::IAM::ManagedPolicy#attach":
             condition = Condition(
                 ArnLike(
-                    {"iam:PolicyARN": Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}
+                    {
+                        "iam:PolicyARN": Sub(
+                            f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*"
+                        )
+                    }
                 )
             )
         sid = resource_type.replace("AWS::", "").replace("::", "").replace("#", "")
@@ -277,19 +281,22 @@ def template_permissions(ctx: Context, template) -> list:
                 allow(
                     [_action("kms:CreateKey"), _action("kms:TagResource")],
                     ["*"],
-                    Condition(StringEquals({"aws:RequestTag/pipeline": ctx.name})),
+                    Condition(StringLike({"aws:RequestTag/pipeline": ctx.name_pattern})),
                     sid="CreateTaggedKey",
                 )
             )
     if ctx.manifest.source.provider == "codestar":
         # A pipeline source action (and a webhook project) on a connection is created by passing it.
         service = connection_service(ctx.manifest.source.connection_arn)
-        # a provisioner-chosen connection (catalog parameter) is any connection of the account
-        connection = (
-            Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:connection/*")
-            if ctx.parameterised("connection_arn")
-            else ctx.manifest.source.connection_arn
-        )
+        # A provisioner-chosen connection (catalog parameter): in the product template exactly the
+        # parameter's value (IAM resources accept a Ref); a launch role (all_copies, in catalog.yaml,
+        # where no copy's value is known) may pass the account's connections of that service.
+        if not ctx.parameterised("connection_arn"):
+            connection = ctx.manifest.source.connection_arn
+        elif ctx.all_copies:
+            connection = Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:connection/*")
+        else:
+            connection = ctx.value("connection_arn")
         statements.append(
             allow(
                 [Action(service, "PassConnection"), Action(service, "UseConnection")],
