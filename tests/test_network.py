@@ -97,7 +97,10 @@ def test_warnings(write_manifest):
     one_subnet = private(network={"subnets": ["subnet-0aaaaaaaaaaaaaaaa"]})
     assert ("warning", "MC250", "network.subnets") in codes(write_manifest, one_subnet)
     no_codeartifact = with_changes(network=NETWORK)
-    assert ("warning", "MC252", "network") in codes(write_manifest, no_codeartifact)
+    found = codes(write_manifest, no_codeartifact)
+    assert ("warning", "MC252", "network") in found
+    # without CodeArtifact and without internet egress the preset's pip installs cannot work: errors
+    assert ("error", "MC275", "language") in found and ("error", "MC275", "regenerate") in found
 
 
 def test_explicit_list(write_manifest):
@@ -108,20 +111,18 @@ def test_explicit_list(write_manifest):
         "kms",
         "codeartifact.api",
         "codeartifact.repositories",
-        "codecommit",
-        "git-codecommit",
         "glue",
     ]
     assert codes(write_manifest, private(network={"endpoints": listed})) == [
-        ("warning", "MC251", "network.endpoints[8]")
+        ("warning", "MC251", "network.endpoints[6]")
     ]
     missing = private(network={"endpoints": listed[:3]}, build={"secrets": {"A": "secretsmanager:x"}})
     found = [d for d in diagnostics(write_manifest, missing) if d.code == "MC216"]
     assert any("`secretsmanager` is needed: build.secrets.A reads x" in d.message for d in found)
     assert any("`kms` is needed" in d.message for d in found)
-    unknown = private(network={"endpoints": [*listed[:8], "secretmanager"]})
+    unknown = private(network={"endpoints": [*listed[:6], "secretmanager"]})
     [diag] = [d for d in diagnostics(write_manifest, unknown) if d.code == "MC217"]
-    assert diag.hint == "did you mean `secretsmanager`?" and diag.dotted_path() == "network.endpoints[8]"
+    assert diag.hint == "did you mean `secretsmanager`?" and diag.dotted_path() == "network.endpoints[6]"
 
 
 def test_bad_network_input(write_manifest):

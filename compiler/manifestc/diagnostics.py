@@ -315,6 +315,34 @@ CODES: dict[str, CodeInfo] = {
         "provisioned copies would collide",
         "Each provisioned copy of a product takes its resource names from its PipelineName parameter; what a copy deploys must be named after it too. A stack name without {name}, a fixed ECS service, function, bucket or Glue workflow, or approvers of one account in a product shared with other accounts would make copies deploy over each other or grant the wrong principals.",
     ),
+    "MC275": _e(
+        "a private build reaches a public host",
+        "The build runs in private subnets whose security group reaches only the VPC endpoints (and network.egress), so a command that calls a public host times out: a package registry CodeArtifact does not stand in for (or that the job is not logged in to), a vulnerability database (NVD, PyPI advisories, vuln.go.dev), Docker Hub or public ECR images, semgrep.dev rules. The message names the command and the hosts (table: reach.py); the hint says what to use instead. With a NAT in the subnets, declare it: network.egress [{port: 443, cidr: 0.0.0.0/0, description: ...}].",
+    ),
+    "MC276": _e(
+        "invalid network.egress rule",
+        "An egress rule needs exactly one of `cidr` and `prefix_list`, and `to_port` at or above `port`. Rules are added to the build security group manifestc creates, so they cannot be combined with network.security_groups.",
+    ),
+    "MC277": _e(
+        "gate needs an API key secret",
+        "OWASP dependency-check downloads the NVD through its API; without an API key NVD throttles it and the first update can take longer than the gate's timeout. Put a free NVD API key in Secrets Manager and add build.secrets.NVD_API_KEY; the gate project alone receives it.",
+    ),
+    "MC278": _w(
+        "a private build usually reaches a public host",
+        "The command reaches a public host in its common setup (the Gradle wrapper downloads its distribution from services.gradle.org; `docker build` pulls FROM images from Docker Hub). In a private build without internet egress that fails unless you point it at an internal copy (distributionUrl, FROM images in ECR).",
+    ),
+    "MC630": _e(
+        "private build reaches a public host (readiness)",
+        "Readiness check over the emitted buildspecs: a CodeBuild project in a VPC whose build security group has no internet egress runs a command that reaches a public host (tools -> hosts table in reach.py) that no CodeArtifact login of its buildspec stands in for. It would time out on its first run. Located in the emitted file; the message names the project, the phase and the command.",
+    ),
+    "MC631": _e(
+        "install before the registry login (readiness)",
+        "Readiness check over the emitted buildspecs: a dependency install runs before the `aws codeartifact login` of the same buildspec, so it goes to the public registry (and times out in a private build). The login must come first in `install`.",
+    ),
+    "MC632": _e(
+        "AWS call without its VPC endpoint (readiness)",
+        "Readiness check over the emitted buildspecs: a private build calls an AWS service (`aws <service> ...`) whose interface endpoint the VPC does not get. Add it to network.endpoints, or use endpoints: auto.",
+    ),
     "MC290": _e(
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",

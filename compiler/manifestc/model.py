@@ -147,9 +147,33 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class GateTool:
+    """A pinned quality-gate tool (schemas/quality.yaml `tools`)."""
+
+    name: str
+    version: str | None
+    source: str  # pypi | npm | maven | go | image | preinstalled
+    package: str | None
+    reaches: tuple[str, ...]  # hosts it calls at run time beyond its package registry
+
+    @property
+    def install(self) -> tuple[str, ...]:
+        """The install command: through the logged-in CodeArtifact repository when there is one."""
+        if self.source == "pypi":
+            return (f"python3 -m pip install --quiet {self.package}=={self.version}",)
+        if self.source == "npm":
+            return (f"npm install --no-save {self.package}@{self.version}",)
+        if self.source == "go":
+            return (f"go install {self.package}@v{self.version}",)
+        return ()  # maven plugins resolve in the gate command; images are pulled by `docker run`
+
+
+@dataclass(frozen=True)
 class QualityGate:
     name: str
     commands: tuple[str, ...]
+    tool: GateTool | None = None
+    secret: str | None = None  # a build.secrets variable the gate requires (and receives)
 
 
 @dataclass(frozen=True)
@@ -162,6 +186,21 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class EgressRule:
+    """An extra TCP egress rule of the created build security group (network.egress)."""
+
+    port: int
+    to_port: int
+    cidr: str | None
+    prefix_list: str | None
+    description: str
+
+    @property
+    def internet_https(self) -> bool:
+        return self.cidr == "0.0.0.0/0" and self.port <= 443 <= self.to_port
+
+
+@dataclass(frozen=True)
 class Network:
     vpc_id: str
     subnets: tuple[str, ...]
@@ -169,6 +208,17 @@ class Network:
     route_tables: tuple[str, ...]
     mode: str  # auto | none | list
     endpoints: tuple[Endpoint, ...]  # what the stack gets: derived (auto) or as listed
+    egress: tuple[EgressRule, ...] = ()
+
+    @property
+    def internet(self) -> str:
+        """Whether builds reach public hosts: `nat` (HTTPS anywhere, through the subnets' NAT),
+        `unknown` (the user's own security groups), or `none` (endpoints and listed egress only)."""
+        if self.security_groups:
+            return "unknown"
+        if self.mode == "none" or any(rule.internet_https for rule in self.egress):
+            return "nat"
+        return "none"
 
 
 # Patterns of the values Service Catalog provisioners give (the product template's parameters'

@@ -30,6 +30,6 @@ def images() -> dict[str, dict[str, Any]]:
     return _table("images.yaml")
 
 
-def quality_gates() -> dict[str, dict[str, list[str]]]:
-    """Quality gate commands: `defaults` and per-language overrides."""
+def quality_gates() -> dict[str, Any]:
+    """Quality gates: `tools` (pinned, with their sources) and `gates` (`defaults`, per-language)."""
     return _table("quality.yaml")

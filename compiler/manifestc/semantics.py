@@ -13,16 +13,18 @@ import functools
 import re
 from typing import Any
 
-from . import __version__, aws
+from . import __version__, aws, reach
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
     Approval,
     Build,
     Catalog,
     CodeArtifact,
+    EgressRule,
     Endpoint,
     Environment,
     FeatureBranches,
+    GateTool,
     Glue,
     GlueCrawler,
     GlueJob,
@@ -814,9 +816,35 @@ def _quality_gates(check: _Checker) -> tuple[QualityGate, ...]:
         if name in [g.name for g in gates]:
             check.error("MC202", f"quality gate `{name}` is listed twice", ("quality_gates", index))
             continue
-        commands = table.get(language, {}).get(name) or table["defaults"][name]
-        gates.append(QualityGate(name, tuple(commands)))
+        entry = table["gates"].get(language, {}).get(name) or table["gates"]["defaults"][name]
+        tool = gate_tool(entry["tool"]) if entry["tool"] else None
+        version = (tool.version if tool else None) or ""
+        commands = tuple(c.replace("{version}", version) for c in entry["commands"])
+        secret = entry.get("needs_secret")
+        if secret and secret not in check.doc["build"]["secrets"]:
+            check.error(
+                "MC277",
+                f"the {name} gate ({tool.name if tool else name}) needs `{secret}` in build.secrets",
+                ("quality_gates", index),
+                hint=f"add build.secrets.{secret}: secretsmanager:<name> (a free NVD API key: "
+                "https://nvd.nist.gov/developers/request-an-api-key); without it the NVD download can outrun "
+                "the gate's timeout",
+            )
+        gates.append(QualityGate(name, commands, tool, secret))
     return tuple(gates)
+
+
+def gate_tool(name: str) -> GateTool:
+    """One pinned gate tool from schemas/quality.yaml."""
+    raw = quality_gates()["tools"][name]
+    version = raw.get("version")
+    return GateTool(
+        name,
+        str(version) if version is not None else None,
+        raw["source"],
+        raw.get("package"),
+        tuple(raw.get("reaches") or ()),
+    )
 
 
 def _notifications(check: _Checker) -> Notifications | None:
@@ -866,18 +894,154 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
     for secret in b.secrets:
         service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
         add(service, f"build.secrets.{secret.variable} reads {secret.name}")
-    if m.source.provider == "codecommit":
+    # Pipeline builds get the source as a zip artifact from S3 (OutputArtifactFormat CODE_ZIP); only
+    # feature-branch projects (CodeBuild source type CODECOMMIT) clone the repository from the VPC.
+    if m.source.provider == "codecommit" and m.source.feature_branches:
         for service in ("codecommit", "git-codecommit"):
-            reason = f"CodeCommit source {m.source.repository}: git and API access from builds"
-            if m.source.feature_branches:
-                reason += " (feature-branch builds clone it)"
-            add(service, reason)
+            add(service, f"feature-branch builds clone CodeCommit repository {m.source.repository}")
+    # Test and coverage reports are uploaded by the build container with the build role
+    # (codebuild:CreateReport, BatchPutTestCases, BatchPutCodeCoverages: CodeBuild User Guide,
+    # "Test report permissions" https://docs.aws.amazon.com/codebuild/latest/userguide/test-permissions.html),
+    # i.e. calls to the CodeBuild API from the VPC.
+    for suite in m.tests:
+        if suite.reports or suite.coverage:
+            add("codebuild", f"tests.{suite.name}: the build uploads its test reports to CodeBuild report groups")
+    for where, command in manifest_commands(m):
+        for service in reach.aws_cli_endpoints(command):
+            add(service, f"{where}: `{command if len(command) <= 60 else command[:57] + '...'}`")
     for target in m.targets:
         if target.type == "lambda" and target.function:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
     return need
+
+
+def manifest_commands(m: Manifest) -> list[tuple[str, str]]:
+    """Every command a manifest contributes to its buildspecs, with the field it comes from."""
+    b = m.build
+    found = [
+        (f"build.{field}", command)
+        for field, commands in (
+            ("install", b.install),
+            ("pre_build", b.pre_build),
+            ("commands", b.commands),
+            ("post_build", b.post_build),
+        )
+        for command in commands
+    ]
+    found += [(f"tests.{suite.name}", command) for suite in m.tests for command in suite.commands]
+    found += [(f"quality_gates.{gate.name}", command) for gate in m.quality_gates for command in gate.commands]
+    return found
+
+
+def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[str, ...], str]]:
+    """(path, command, CodeArtifact logins of its job, what it is) for every command the pipeline's
+    builds run that comes from the manifest or its presets. Commands the user wrote are located at
+    the command; preset commands at `language` (or the gate, the suite)."""
+    b, doc = m.build, check.doc
+    ca = b.codeartifact
+    base = ((ca.tool or "token"),) if ca else ()
+    out: list[tuple[Path, str, tuple[str, ...], str]] = []
+    for field, commands in (
+        ("install", b.install),
+        ("pre_build", b.pre_build),
+        ("commands", b.commands),
+        ("post_build", b.post_build),
+    ):
+        given = doc["build"][field] is not None
+        for index, command in enumerate(commands):
+            path: Path = ("build", field, index) if given else ("language",)
+            what = f"build.{field}[{index}]" if given else f"the {m.language} preset's {field} commands"
+            out.append((path, command, base, what))
+    for s_index, suite in enumerate(m.tests):
+        given = doc["tests"][s_index].get("commands") is not None
+        for index, command in enumerate(suite.commands):
+            path = ("tests", s_index, "commands", index) if given else ("tests", s_index)
+            what = f"tests[{s_index}].commands[{index}]" if given else f"the {m.language} preset's test commands"
+            out.append((path, command, base, what))
+    for g_index, gate in enumerate(m.quality_gates):
+        tool = gate.tool
+        logins = (
+            base
+            + (("pip",) if tool and tool.source == "pypi" else ())
+            + (("npm",) if tool and tool.source == "npm" else ())
+        )
+        what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
+        for command in (tool.install if tool else ()) + gate.commands:
+            out.append((("quality_gates", g_index), command, logins, what))
+    if m.regenerate.enabled:
+        install = f"python -m pip install {m.regenerate.install}"
+        out.append((("regenerate",), install, ("pip",) if ca else (), "the self-update build (pip install manifestc)"))
+    return out
+
+
+def _check_reachability(check: _Checker, m: Manifest, network: Network) -> None:
+    """A private build without internet egress reaches only its VPC endpoints: a command that calls
+    a public host (a package registry CodeArtifact does not stand in for, a vulnerability database,
+    Docker Hub) times out there. Refuse it at the command, saying what to do instead (reach.py)."""
+    if network.internet != "none":
+        return
+    reported: set[Path] = set()
+    for path, command, logins, what in _job_commands(check, m):
+        hits = [h for h in reach.command_hits(command) if h.reach.registry is None or h.reach.registry not in logins]
+        for hit in hits:
+            if path in reported:
+                break
+            r = hit.reach
+            via = (
+                f"; this job logs in to CodeArtifact only for {', '.join(logins)}"
+                if logins and r.registry
+                else "; no CodeArtifact repository stands in for it"
+                if r.registry
+                else ""
+            )
+            message = (
+                f"{what} runs `{hit.segment[:80]}`, which reaches {', '.join(r.hosts)} ({r.tool}){via}: a private "
+                "build without internet egress cannot reach it"
+            )
+            hint = r.why + "; or, with a NAT in the subnets, add network.egress [{port: 443, cidr: 0.0.0.0/0, ...}]"
+            if r.certain:
+                check.error("MC275", message, path, hint=hint)
+                reported.add(path)
+            else:
+                check.warn("MC278", message.replace("cannot reach it", "usually cannot reach it"), path, hint=hint)
+    for g_index, gate in enumerate(m.quality_gates):
+        tool = gate.tool
+        if tool is None or not tool.reaches or ("quality_gates", g_index) in reported:
+            continue
+        check.error(
+            "MC275",
+            f"the {gate.name} gate's {tool.name} calls {', '.join(tool.reaches)} at run time: a private build "
+            "without internet egress cannot reach it",
+            ("quality_gates", g_index),
+            hint="drop this gate from private builds, or, with a NAT in the subnets, add network.egress "
+            "[{port: 443, cidr: 0.0.0.0/0, description: ...}]",
+        )
+
+
+def _egress(check: _Checker, raw: dict[str, Any]) -> tuple[EgressRule, ...]:
+    rules = []
+    for index, rule in enumerate(raw["egress"]):
+        path: Path = ("network", "egress", index)
+        if raw["security_groups"]:
+            check.error(
+                "MC276",
+                "network.egress adds rules to the build security group manifestc creates; with "
+                "network.security_groups the builds use yours",
+                path,
+                hint="add the rule to your security group, or drop network.security_groups",
+            )
+            continue
+        if (rule["cidr"] is None) == (rule["prefix_list"] is None):
+            check.error("MC276", "an egress rule needs exactly one of `cidr` and `prefix_list`", path)
+            continue
+        to_port = rule["to_port"] or rule["port"]
+        if to_port < rule["port"]:
+            check.error("MC276", f"to_port {to_port} is below port {rule['port']}", path + ("to_port",))
+            continue
+        rules.append(EgressRule(rule["port"], to_port, rule["cidr"], rule["prefix_list"], rule["description"]))
+    return tuple(rules)
 
 
 def _network(check: _Checker, m: Manifest) -> Network:
@@ -959,7 +1123,7 @@ def _network(check: _Checker, m: Manifest) -> Network:
             hint="route_tables: [rtb-...]",
         )
     ordered = sorted(chosen.items(), key=lambda item: (aws.ENDPOINT_SERVICES[item[0]] != "Gateway", item[0]))
-    return Network(
+    network = Network(
         vpc_id=raw["vpc_id"],
         subnets=tuple(raw["subnets"]),
         security_groups=tuple(raw["security_groups"]),
@@ -968,7 +1132,10 @@ def _network(check: _Checker, m: Manifest) -> Network:
         endpoints=tuple(
             Endpoint(service, aws.ENDPOINT_SERVICES[service], tuple(reasons)) for service, reasons in ordered
         ),
+        egress=_egress(check, raw),
     )
+    _check_reachability(check, m, network)
+    return network
 
 
 def _catalog(check: _Checker, m: Manifest) -> Catalog:

@@ -35,8 +35,9 @@ def template_file(manifest: Manifest, name: str) -> str:
 
 # Checks import Templates and template_file from here, so they are imported after them.
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
+from .reachability import check_private_reachability  # noqa: E402 - likewise
 
-CHECKS: tuple[Check, ...] = (check_quotas,)
+CHECKS: tuple[Check, ...] = (check_quotas, check_private_reachability)
 
 LINK_CHECKS: tuple[LinkCheck, ...] = ()
 

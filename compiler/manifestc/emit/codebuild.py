@@ -19,7 +19,7 @@ from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
-from ..model import Build, CodeArtifact, Manifest, Secret, Target, TestSuite
+from ..model import Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite
 from ..schemas_data import presets
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
@@ -87,7 +87,7 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
         jobs.append(_update_job(manifest))
     jobs.append(_build_job(manifest))
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
-    jobs.extend(_gate_job(manifest, gate.name, gate.commands) for gate in manifest.quality_gates)
+    jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
@@ -155,31 +155,37 @@ def _common(b: Build) -> dict:
     }
 
 
-def _codeartifact_login(ca: CodeArtifact | None) -> tuple[str, ...]:
-    """Log the package manager in to CodeArtifact (SPEC: packages.codeartifact)."""
+def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Log the package managers in to CodeArtifact (SPEC: packages.codeartifact).
+
+    Emitted first in the `install` phase, before any command that installs a dependency or a tool:
+    an install that runs before the login goes to the public registry (and, in a private build,
+    times out). `extra_tools` are further `login --tool` values (pip for pip-installed gate tools).
+    """
     if ca is None:
         return ()
     owner = ca.owner or "$AWS_ACCOUNT_ID"
-    if ca.tool:
-        return (
-            "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
-            (
-                f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
-                f"--repository {ca.repository}"
-            ),
+    commands = ["export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)"]
+    tools = [t for t in dict.fromkeys(((ca.tool,) if ca.tool else ()) + extra_tools) if t]
+    for tool in tools:
+        commands.append(
+            f"aws codeartifact login --tool {tool} --domain {ca.domain} --domain-owner {owner} "
+            f"--repository {ca.repository}"
         )
-    # Maven, Gradle and Go read the token from the environment (settings.xml / init script / GOPROXY).
-    return (
-        "export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)",
-        (
-            f"export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain {ca.domain} "
-            f"--domain-owner {owner} --query authorizationToken --output text)"
-        ),
-        (
-            f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
-            f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint --output text)"
-        ),
-    )
+    if not ca.tool:
+        # Maven, Gradle and Go read the token from the environment (settings.xml / init script / GOPROXY).
+        commands += [
+            (
+                f"export CODEARTIFACT_AUTH_TOKEN=$(aws codeartifact get-authorization-token --domain {ca.domain} "
+                f"--domain-owner {owner} --query authorizationToken --output text)"
+            ),
+            (
+                f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
+                f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint "
+                "--output text)"
+            ),
+        ]
+    return tuple(commands)
 
 
 def _image_env(m: Manifest) -> tuple[tuple[str, Sub], ...]:
@@ -232,8 +238,8 @@ def _build_job(m: Manifest) -> BuildJob:
         logical_prefix="Build",
         description=f"{m.name}: build" + (" (build matrix)" if b.matrix else ""),
         phases=(
-            ("install", b.install),
-            ("pre_build", _codeartifact_login(b.codeartifact) + b.pre_build),
+            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("pre_build", b.pre_build),
             ("build", b.commands),
             ("post_build", post_build),
         ),
@@ -275,7 +281,7 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         purpose=f"test-{suite.name}",
         logical_prefix=prefix,
         description=f"{m.name}: {suite.name} tests, {where}",
-        phases=(("install", b.install), ("pre_build", _codeartifact_login(b.codeartifact)), ("build", suite.commands)),
+        phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", suite.commands)),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
         **_common(b),
@@ -298,8 +304,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
         runtime_key=None,
         runtime=None,
         phases=(
-            ("install", tuple(presets()["python"]["glue_install"])),
-            ("pre_build", _codeartifact_login(b.codeartifact)),
+            ("install", _codeartifact_login(b.codeartifact) + tuple(presets()["python"]["glue_install"])),
             ("build", suite.commands),
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
@@ -377,15 +382,26 @@ def glue_job_purpose(kind: str, environment: str) -> str:
     return f"glue-{kind}-{environment}"
 
 
-def _gate_job(m: Manifest, gate: str, commands: tuple[str, ...]) -> BuildJob:
+def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
+    """A gate runs on the build's image and runtime version; its tool is pinned and installed after
+    the CodeArtifact login (pip-installed tools log pip in too), so a private build installs it
+    through the repository. It receives only the secret its tool needs."""
     b = m.build
+    tool = gate.tool
+    extra = ("pip",) if tool is not None and tool.source == "pypi" else ()
+    extra += ("npm",) if tool is not None and tool.source == "npm" else ()
+    install = _codeartifact_login(b.codeartifact, extra) + (tool.install if tool else ())
     return BuildJob(
-        purpose=f"gate-{gate}",
-        logical_prefix=camel("gate", gate),
-        description=f"{m.name}: quality gate {gate}",
-        phases=(("pre_build", _codeartifact_login(b.codeartifact)), ("build", commands)),
-        env=b.env + (("MANIFESTC_GATE", gate),),
-        **{**_common(b), "secrets": (), "timeout": min(b.timeout, 60)},
+        purpose=f"gate-{gate.name}",
+        logical_prefix=camel("gate", gate.name),
+        description=f"{m.name}: quality gate {gate.name}",
+        phases=(("install", install), ("build", gate.commands)),
+        env=b.env + (("MANIFESTC_GATE", gate.name),),
+        **{
+            **_common(b),
+            "secrets": tuple(s for s in b.secrets if s.variable == gate.secret),
+            "timeout": min(b.timeout, 60),
+        },
     )
 
 
@@ -403,8 +419,8 @@ def _feature_job(m: Manifest) -> BuildJob:
         logical_prefix="Feature",
         description=f"{m.name}: feature-branch build ({', '.join(fb.patterns)})",
         phases=(
-            ("install", b.install),
-            ("pre_build", _codeartifact_login(b.codeartifact) + b.pre_build),
+            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("pre_build", b.pre_build),
             ("build", commands),
         ),
         env=b.env + (("MANIFESTC_STAGE", "feature"),),

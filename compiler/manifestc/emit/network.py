@@ -68,10 +68,21 @@ def emit_build_network(ctx: Context) -> None:
                     Description="HTTPS through the VPC's NAT",
                 )
             ]
+        egress += [
+            tec2.SecurityGroupRule(
+                IpProtocol="tcp",
+                FromPort=rule.port,
+                ToPort=rule.to_port,
+                Description=rule.description,
+                **({"CidrIp": rule.cidr} if rule.cidr else {"DestinationPrefixListId": rule.prefix_list}),
+            )
+            for rule in network.egress
+        ]
         ctx.add(
             tec2.SecurityGroup(
                 "BuildSecurityGroup",
-                GroupDescription=f"manifestc pipeline {ctx.name}: CodeBuild builds (HTTPS out only)",
+                GroupDescription=f"manifestc pipeline {ctx.name}: CodeBuild builds (HTTPS to endpoints"
+                + (", and network.egress)" if network.egress else " only)"),
                 VpcId=network.vpc_id,
                 SecurityGroupEgress=egress,
             )
@@ -184,6 +195,18 @@ def network_stack(vpc_id: str, needs: list[VpcNeeds]) -> tuple[Template, list[st
             "--filters Name=prefix-list-name,Values=com.amazonaws.<region>.s3)",
         )
     )
+    uses_codeartifact = "codeartifact.repositories" in services
+    if uses_codeartifact:
+        t.add_parameter(
+            Parameter(
+                "CodeArtifactAssetsBucketArn",
+                Type="String",
+                AllowedPattern=r"^arn:aws[a-z-]*:s3:::assets-[0-9]{12}-[a-z0-9-]+$",
+                Description="The AWS-owned bucket CodeArtifact serves package assets from in this region "
+                "(aws codeartifact describe-domain --domain D --query domain.s3BucketArn --output text; "
+                "table: CodeArtifact User Guide, Create the Amazon S3 gateway endpoint)",
+            )
+        )
     t.add_resource(
         tec2.SecurityGroup(
             "EndpointSecurityGroup",
@@ -202,7 +225,7 @@ def network_stack(vpc_id: str, needs: list[VpcNeeds]) -> tuple[Template, list[st
             "VpcId": vpc_id,
             "ServiceName": Sub(f"com.amazonaws.${{AWS::Region}}.{service}"),
             "VpcEndpointType": kind,
-            "PolicyDocument": _endpoint_policy(service),
+            "PolicyDocument": _endpoint_policy(service, set(services)),
         }
         if kind == "Gateway":
             props["RouteTableIds"] = route_tables
@@ -218,9 +241,16 @@ def network_stack(vpc_id: str, needs: list[VpcNeeds]) -> tuple[Template, list[st
     return t, notes
 
 
-def _endpoint_policy(service: str):
-    """Only principals of this account may use the endpoint (S3 also serves AWS-owned ECR layer
-    buckets, so it is scoped by principal, not by resource)."""
+def _endpoint_policy(service: str, services: set[str]):
+    """Only principals of this account may use the endpoint; the S3 gateway endpoint also lets
+    anyone read the AWS-owned buckets that serve presigned downloads to the builds (those requests
+    are signed by the service, not by a principal of this account):
+    - ECR image layers: `prod-<region>-starport-layer-bucket` (Amazon ECR User Guide, "Amazon ECR
+      interface VPC endpoints", Minimum Amazon S3 bucket permissions for Amazon ECR)
+      https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
+    - CodeArtifact package assets: `assets-<account>-<region>` (CodeArtifact User Guide, "Create the
+      Amazon S3 gateway endpoint") https://docs.aws.amazon.com/codeartifact/latest/ug/create-s3-gateway-endpoint.html
+    """
     prefix = {
         "ecr.api": "ecr",
         "ecr.dkr": "ecr",
@@ -228,7 +258,7 @@ def _endpoint_policy(service: str):
         "codeartifact.repositories": "codeartifact",
         "git-codecommit": "codecommit",
     }.get(service, service)
-    return policy(
+    statements = [
         Statement(
             Sid="ThisAccountOnly",
             Effect=Allow,
@@ -238,7 +268,24 @@ def _endpoint_policy(service: str):
             Resource=["*"],
             Condition=Condition(StringEquals({"aws:PrincipalAccount": Sub("${AWS::AccountId}")})),
         )
-    )
+    ]
+    if service == "s3":
+        buckets = []
+        if "ecr.dkr" in services:
+            buckets.append(Sub("arn:${AWS::Partition}:s3:::prod-${AWS::Region}-starport-layer-bucket/*"))
+        if "codeartifact.repositories" in services:
+            buckets.append(Sub("${CodeArtifactAssetsBucketArn}/*"))
+        if buckets:
+            statements.append(
+                Statement(
+                    Sid="AwsOwnedDownloadBuckets",
+                    Effect=Allow,
+                    Principal=Principal("*"),
+                    Action=[Action("s3", "GetObject")],
+                    Resource=buckets,
+                )
+            )
+    return policy(*statements)
 
 
 def _tags():
