@@ -176,6 +176,9 @@ def _fake_aws(tmp_path, details, group_users):
         "    sys.exit('unexpected call %r' % args)\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    # the interpreter the buildspec's `python3` means here (a pyenv shim would put its own bin
+    # directory, possibly with a real aws CLI, first on the PATH)
+    (script.parent / "python3").symlink_to(sys.executable)
     return script.parent
 
 

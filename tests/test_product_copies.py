@@ -276,3 +276,12 @@ def test_approvers_cannot_follow_a_product_into_shared_accounts(write_manifest):
         catalog={**CATALOG, "share_with": ["333333333333"]},
     )
     assert diagnostics(write_manifest, text) == [("MC274", "environments[0].approval.approvers")]
+
+
+def test_a_product_cannot_deploy_through_another_account_bootstrap(write_manifest):
+    text = with_changes(
+        CODECOMMIT_PRODUCT,
+        account="123456789012",
+        environments=[{"name": "prod", "account": "222222222222"}],
+    )
+    assert diagnostics(write_manifest, text) == [("MC274", "environments[0].account")]

@@ -1236,6 +1236,16 @@ def _check_product_copies(check: _Checker, m: Manifest) -> None:
                 ("targets", index),
                 hint="a product deploys with cloudformation targets whose stack names contain {name}",
             )
+    for index, env in enumerate(m.environments):
+        if env.account is not None:
+            check.error(
+                "MC274",
+                f"environment `{env.name}` deploys to account {env.account} through bootstrap roles that trust one "
+                "pipeline's role path; the copies of a product have one path each",
+                ("environments", index, "account"),
+                hint="a product deploys to the account it is provisioned in; publish a separate pipeline "
+                "(not a product) for cross-account deployments",
+            )
     if check.doc["catalog"]["share_with"]:
         for index, env in enumerate(m.environments):
             if env.approval is not None and env.approval.approvers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from awacs.aws import Action, ArnLike, Condition, StringLike
+from awacs.aws import Action, ArnLike, Condition, StringEquals, StringLike
 from troposphere import Sub
 
 from .context import Context
@@ -260,7 +260,7 @@ def template_permissions(ctx: Context, template) -> list:
         condition = None
         if resource_type == "AWS::KMS::Key":
             # key ids are random: the key is identified by the pipeline tag it is created with
-            condition = Condition(StringLike({"aws:ResourceTag/pipeline": ctx.name_pattern}))
+            condition = Condition(_tag_match(ctx)({"aws:ResourceTag/pipeline": ctx.name_pattern}))
         if resource_type == "AWS::IAM::ManagedPolicy#attach":
             condition = Condition(
                 ArnLike(
@@ -281,7 +281,7 @@ def template_permissions(ctx: Context, template) -> list:
                 allow(
                     [_action("kms:CreateKey"), _action("kms:TagResource")],
                     ["*"],
-                    Condition(StringLike({"aws:RequestTag/pipeline": ctx.name_pattern})),
+                    Condition(_tag_match(ctx)({"aws:RequestTag/pipeline": ctx.name_pattern})),
                     sid="CreateTaggedKey",
                 )
             )
@@ -314,6 +314,11 @@ def emit_self_update_role(ctx: Context) -> None:
     if not ctx.manifest.regenerate.enabled:
         return
     service_role(ctx, "SelfUpdateRole", "cloudformation.amazonaws.com", template_permissions(ctx, ctx.template))
+
+
+def _tag_match(ctx: Context):
+    """One pipeline's tag is matched exactly; every copy of a product's by its name prefix."""
+    return StringLike if ctx.all_copies else StringEquals
 
 
 def _action(text: str) -> Action:
