@@ -19,7 +19,7 @@ setup(
         "click>=8.1,<9",
     ],
     extras_require={
-        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18"],
+        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100"],
         "publish": ["boto3>=1.34"],
     },
     entry_points={"console_scripts": ["manifestc=manifestc.cli:main"]},

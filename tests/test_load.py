@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from manifestc.load import MAX_BYTES, load_bytes
 
 
@@ -92,3 +93,46 @@ def test_merge_keys_work_and_explicit_keys_win():
 
 def test_bom_is_accepted():
     assert load_bytes("\ufeffname: x\n".encode(), "m.yaml").data == {"name": "x"}
+
+
+# YAML syntax errors: plain words, the line to fix (not where the parser gave up), and a hint.
+SYNTAX_CASES = [
+    # (name, text, line, col, words in the message, words in the hint)
+    ("missing colon", "manifest: 1\nname demo\nteam: t\n", 2, 1, "`name demo` has no colon", "colon"),
+    (
+        "missing colon, nested",
+        "source:\n  repository x\n  branch: main\n",
+        2,
+        3,
+        "`repository x` has no colon",
+        "colon",
+    ),
+    (
+        "no space after colon",
+        "manifest: 1\nname:demo\nteam: t\n",
+        2,
+        1,
+        "missing space after the colon",
+        "`name: demo`",
+    ),
+    ("unclosed double quote", 'manifest: 1\nname: "demo\nteam: t\n', 2, 7, "unclosed quote", 'matching "'),
+    ("unclosed single quote", "manifest: 1\nname: 'demo\nteam: t\n", 2, 7, "unclosed quote", "matching '"),
+    ("unclosed bracket", "manifest: 1\nquality_gates: [lint, sast\nteam: t\n", 2, 16, "unclosed `[`", "`]`"),
+    ("unclosed brace", "manifest: 1\nsource: {repository: x\nteam: t\n", 2, 9, "unclosed `{`", "`}`"),
+    ("indented too little", "source:\n  repository: x\n branch: main\n", 3, 2, "bad indentation", "same column"),
+    ("indented too much", "manifest: 1\nname: demo\n  team: t\n", 3, 3, "indented more than `name: demo`", "0 spaces"),
+    ("list item indent", "tests:\n  - name: unit\n   commands: [a]\n", 3, 4, "bad indentation", "2 spaces"),
+    ("colon in a value", "name: a: b\n", 1, 8, "a value holds `: `", "quote the value"),
+    ("list where a key goes", "name: demo\n- unit\n", 2, 1, "a list item where a key is expected", "`key:`"),
+]
+
+
+@pytest.mark.parametrize("name, text, line, col, message, hint", SYNTAX_CASES, ids=[c[0] for c in SYNTAX_CASES])
+def test_syntax_errors_in_plain_language(name, text, line, col, message, hint):
+    result = load_bytes(text.encode(), "m.yaml")
+    (diagnostic,) = result.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.col) == ("MC003", line, col)
+    assert message in diagnostic.message
+    assert hint in diagnostic.hint
+    for jargon in ("<block end>", "simple key", "scanning", "stream"):
+        assert jargon not in diagnostic.message

@@ -225,3 +225,34 @@ def test_readiness_check_finds_installs_before_login_and_public_hosts(tmp_path, 
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"}
     )
     assert [d.code for d in check_private_reachability(result.manifest, {"pipeline.yaml": nat})] == []
+
+
+def test_secrets_under_a_customer_managed_key_are_decryptable_by_the_projects_that_receive_them(tmp_path):
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    text = with_changes(
+        language="java",
+        runtime="corretto17",
+        tests=[{"name": "unit"}],
+        quality_gates=["sast", "dependency-scan"],
+        build={"secrets": {"NVD_API_KEY": "secretsmanager:ci/nvd", "DB": "ssm:/db"}, "secrets_kms_key": key},
+    )
+    files, report = build_manifests(tmp_path, text)
+    assert not report.failed(), report.all_diagnostics()
+    resources = files["demo-service/pipeline.yaml"]["Resources"]
+
+    def decrypt(role):
+        statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        return next((s for s in statements if s.get("Sid") == "DecryptSecrets"), None)
+
+    build = decrypt("BuildRole")
+    assert build["Action"] == ["kms:Decrypt"] and build["Resource"] == [key]
+    assert [v["Fn::Sub"].split(".")[0] for v in build["Condition"]["StringEquals"]["kms:ViaService"]] == [
+        "secretsmanager",
+        "ssm",
+    ]
+    assert decrypt("TestUnitRole") is not None
+    gate = decrypt("GateDependencyScanRole")  # receives NVD_API_KEY (Secrets Manager) only
+    assert [v["Fn::Sub"].split(".")[0] for v in gate["Condition"]["StringEquals"]["kms:ViaService"]] == [
+        "secretsmanager"
+    ]
+    assert decrypt("GateSastRole") is None  # receives no secret

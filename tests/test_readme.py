@@ -31,3 +31,22 @@ def test_readme_opens_with_the_two_commands():
     assert "pip install -e '.[test]' && python -m pytest" in block
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -e '.[test]' && python -m pytest" in ci
+
+
+def _sh_blocks(readme: str) -> list[str]:
+    return [part.split("```", 1)[0] for part in readme.split("```sh")[1:]]
+
+
+def test_quick_start_uses_a_virtualenv_the_python_version_and_init():
+    readme = (ROOT / "README.md").read_text()
+    first, second = _sh_blocks(readme)[:2]
+    assert "python3 -m venv .venv && . .venv/bin/activate" in first
+    assert "Python >= 3.11" in first
+    assert 'python_requires=">=3.11"' in (ROOT / "setup.py").read_text()
+    assert "manifestc init" in second and "manifestc build" in second
+
+
+def test_no_references_a_user_cannot_follow():
+    readme = (ROOT / "README.md").read_text()
+    assert "SPEC §" not in readme
+    assert "ten-line" not in readme  # no example manifest is ten lines

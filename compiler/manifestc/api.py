@@ -136,6 +136,7 @@ def display_path(path: Path) -> str:
 class BuildReport:
     results: list[CompileResult]
     diagnostics: list[Diagnostic]  # build-level problems (duplicate names, unwritable output)
+    shared: list[Path] = field(default_factory=list)  # the out/_shared files this build stands for
 
     def all_diagnostics(self) -> list[Diagnostic]:
         return [d for r in self.results for d in r.diagnostics] + self.diagnostics
@@ -159,11 +160,15 @@ def build(
     out_dir = Path(out)
     options = {"format": fmt, "lint": lint, "version": __version__}
     cache = _read_cache(out_dir) if write else {}
+    if write:
+        _remove_orphans(out_dir)
     results: list[CompileResult | None] = []
+    keys: list[str] = []
     pending: list[tuple[int, Path, str]] = []
     for path in discover(paths):
         display = display_path(path)
-        cached = _cached(out_dir, cache.get(display), path, options)
+        keys.append(cache_key(path, out_dir))
+        cached = _cached(out_dir, cache.get(keys[-1]), path, options)
         results.append(cached)
         if cached is None:
             pending.append((len(results) - 1, path, display))
@@ -173,15 +178,21 @@ def build(
     if not write:
         return report
     clashing = {d.path[0] for d in report.diagnostics if d.code == "MC502"}
+    # the new cache lists this build's manifests only: what a clean build of them would write
+    fresh = {key: cache[key] for key, result in zip(keys, results, strict=True) if result.skipped}
     shared_needs: list = []
-    for result in results:
+    for key, result in zip(keys, results, strict=True):
         if result.skipped or result.failed(strict) or result.name in clashing or not result.artifacts:
             continue
         target = out_dir / result.name
         try:
+            # build.json goes first and comes back last: a build killed in between leaves a
+            # directory without a record, which the next build does not trust.
+            (target / "build.json").unlink(missing_ok=True)
             for artifact in result.artifacts:
                 write_atomic(target / artifact.name, artifact.content)
                 result.written.append(target / artifact.name)
+            _remove_unlisted(target, {a.name for a in result.artifacts})
             build_json = _build_json(result, options)
             write_atomic(target / "build.json", build_json)
             result.written.append(target / "build.json")
@@ -190,7 +201,7 @@ def build(
                 Diagnostic("MC501", Severity.ERROR, f"cannot write {target}: {exc.strerror or exc}", result.file)
             )
             continue
-        cache[result.file] = {"digest": result.digest, "name": result.name, **options}
+        fresh[key] = {"digest": result.digest, "name": result.name, **options}
     for result in results:
         if result.failed(strict) or result.name in clashing:
             continue
@@ -201,11 +212,49 @@ def build(
     _write_shared_catalog(
         [r for r in results if not r.failed(strict) and r.name not in clashing], out_dir, fmt, lint, report
     )
+    _remove_stale_shared(out_dir / "_shared", report.shared)
     try:
-        write_atomic(out_dir / CACHE_FILE, (json.dumps(cache, indent=1, sort_keys=True) + "\n").encode())
+        write_atomic(out_dir / CACHE_FILE, (json.dumps(fresh, indent=1, sort_keys=True) + "\n").encode())
     except OSError:
         pass  # the cache only saves time
     return report
+
+
+def check_output(
+    paths: list[str], out: str | Path = "out", *, fmt: str = "yaml", lint: bool = True, strict: bool = False
+) -> tuple[BuildReport, list[tuple[str, str]]]:
+    """What `build --check` reports: build into a temporary directory (a clean build) and compare
+    it with `out`, file by file. Returns the report and (path under out/, "stale" | "missing" |
+    "not written by this build") for each difference. Only the folders the build writes
+    (out/<name>/ of its manifests, out/_shared/) are compared; the cache file is not output."""
+    import tempfile
+
+    out_dir = Path(out)
+    with tempfile.TemporaryDirectory(prefix="manifestc-check-") as scratch:
+        clean = Path(scratch) / "out"
+        report = build(paths, clean, fmt=fmt, lint=lint, strict=strict)
+        if report.failed(strict):
+            return report, []
+        expected = {
+            p.relative_to(clean).as_posix(): p.read_bytes()
+            for p in sorted(clean.rglob("*"))
+            if p.is_file() and p.name != CACHE_FILE
+        }
+    folders = {name.split("/", 1)[0] for name in expected}
+    actual = {
+        p.relative_to(out_dir).as_posix(): p
+        for folder in sorted(folders)
+        for p in sorted((out_dir / folder).rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+    differences = []
+    for name, content in expected.items():
+        if name not in actual:
+            differences.append((name, "missing"))
+        elif actual[name].read_bytes() != content:
+            differences.append((name, "stale"))
+    differences += [(name, "not written by this build") for name in actual if name not in expected]
+    return report, sorted(differences)
 
 
 def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
@@ -310,6 +359,8 @@ def _write_shared_catalog(
         parts.append((result.name, yaml.safe_load(text) if fmt == "yaml" else json.loads(text)))
     if not parts:
         return
+    if _portfolio_collisions(parts, results, report):
+        return  # one team's principals and shares must not reach another team's products
     merged: dict = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"manifestc {__version__}: Service Catalog portfolios of {len(parts)} pipelines",
@@ -339,6 +390,40 @@ def _write_shared_catalog(
     _write_shared_file(out_dir / "_shared" / name, render(merged, fmt), shown, lint, report)
 
 
+def _portfolio_collisions(parts: list[tuple[str, dict]], results: list[CompileResult], report: BuildReport) -> bool:
+    """MC295 for portfolio names that differ only in case, spaces or punctuation."""
+    from .emit.catalog import portfolio_key
+
+    files = {r.name: r.file for r in results}
+    first: dict[str, tuple[str, str]] = {}  # key -> (display name, pipeline)
+    found = False
+    for pipeline, template in parts:
+        for resource in template["Resources"].values():
+            if resource.get("Type") != "AWS::ServiceCatalog::Portfolio":
+                continue
+            name = resource["Properties"]["DisplayName"]
+            seen = first.setdefault(portfolio_key(name), (name, pipeline))
+            if seen[0] == name:
+                continue
+            found = True
+            file = files.get(pipeline, "")
+            line, col = load_file(file).marks.locate(("catalog", "portfolio")) if file else (0, 0)
+            report.diagnostics.append(
+                Diagnostic(
+                    "MC295",
+                    Severity.ERROR,
+                    f"portfolio `{name}` differs from `{seen[0]}` (pipeline {seen[1]}) only in case or "
+                    "punctuation; both would become one shared portfolio",
+                    file,
+                    line,
+                    col,
+                    ("catalog", "portfolio"),
+                    hint=f"write `{seen[0]}` if it is the same portfolio, or choose a clearly different name",
+                )
+            )
+    return found
+
+
 def _write_shared(needs: list, out_dir: Path, fmt: str, lint: bool, report: BuildReport) -> None:
     """out/_shared/network-<vpc>.yaml: one endpoint stack per VPC, the union over the manifests."""
     if not needs:
@@ -365,6 +450,7 @@ def _write_shared_file(target: Path, content: bytes, shown: str, lint: bool, rep
 
     try:
         if target.read_bytes() == content:
+            report.shared.append(target)
             return  # written and linted by an earlier build
     except OSError:
         pass
@@ -377,6 +463,7 @@ def _write_shared_file(target: Path, content: bytes, shown: str, lint: bool, rep
             return
     try:
         write_atomic(target, content)
+        report.shared.append(target)
     except OSError as exc:
         report.diagnostics.append(
             Diagnostic("MC501", Severity.ERROR, f"cannot write {shown}: {exc.strerror or exc}", shown)
@@ -408,27 +495,86 @@ def duplicate_names(results: list[CompileResult]) -> list[Diagnostic]:
 
 def _read_cache(out_dir: Path) -> dict:
     try:
-        return json.loads((out_dir / CACHE_FILE).read_text())
+        cache = json.loads((out_dir / CACHE_FILE).read_text())
     except (OSError, ValueError):
         return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def cache_key(path: Path, out_dir: Path) -> str:
+    """The cache is keyed by the manifest's resolved path, not by how it was named on the command
+    line (`a.yaml`, `./a.yaml` and `../x/a.yaml` are one manifest); written relative to out/, so
+    a checkout moved elsewhere (or a clean build in a copy) keeps the same cache bytes."""
+    return Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
 
 
 def _cached(out_dir: Path, entry: dict | None, path: Path, options: dict) -> CompileResult | None:
-    """A skipped result when the manifest and options are unchanged and the outputs are intact."""
-    if not entry or any(entry.get(k) != v for k, v in options.items()):
+    """A skipped result when out/<name>/ is exactly what compiling the manifest would write.
+
+    The cache entry only says where to look; the proof is out/<name>/build.json, written last:
+    it must record this manifest's SHA-256, these options and this compiler version, every file
+    it lists must have the recorded SHA-256, and the directory must hold no other file. Anything
+    else (an interrupted build, a manifest renamed or edited and put back, a hand edit) recompiles.
+    """
+    if not entry or not isinstance(entry, dict) or any(entry.get(k) != v for k, v in options.items()):
         return None
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != entry["digest"]:
+        name = entry["name"]
+        if digest != entry["digest"] or not isinstance(name, str) or not name or name.startswith((".", "_")):
             return None
-        record = json.loads((out_dir / entry["name"] / "build.json").read_text())
+        target = out_dir / name
+        record = json.loads((target / "build.json").read_text())
+        if (
+            record["manifest"]["sha256"] != digest
+            or record["pipeline"] != name
+            or record["compiler"]["version"] != options["version"]
+            or record["options"] != {"format": options["format"], "lint": options["lint"]}
+        ):
+            return None
+        listed = {item["path"] for item in record["files"]}
+        present = {p.name for p in target.iterdir() if not p.name.startswith(".")} - {"build.json"}
+        if listed != present:
+            return None
         for item in record["files"]:
-            data = (out_dir / entry["name"] / item["path"]).read_bytes()
+            data = (target / item["path"]).read_bytes()
             if hashlib.sha256(data).hexdigest() != item["sha256"]:
                 return None
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return CompileResult(display_path(path), digest=digest, skipped=True, cached_name=entry["name"])
+    return CompileResult(display_path(path), digest=digest, skipped=True, cached_name=name)
+
+
+def _remove_unlisted(target: Path, keep: set[str]) -> None:
+    """Files an earlier version of this manifest wrote and this one does not (a clean build would
+    not have them)."""
+    for entry in target.iterdir():
+        if entry.name not in keep and entry.name != "build.json" and not entry.name.startswith("."):
+            if entry.is_file():
+                entry.unlink()
+
+
+def _remove_stale_shared(shared_dir: Path, keep: list[Path]) -> None:
+    """out/_shared holds what this build's manifests need, like a clean build: a network stack of
+    a VPC no manifest names any more, or a catalog no manifest feeds, goes."""
+    if not shared_dir.is_dir():
+        return
+    kept = {p.name for p in keep}
+    for entry in shared_dir.iterdir():
+        if entry.is_file() and not entry.name.startswith(".") and entry.name not in kept:
+            entry.unlink(missing_ok=True)
+
+
+def _remove_orphans(out_dir: Path) -> None:
+    """Temp files of killed builds, in out/, out/_shared and every out/<name>/."""
+    from .render import remove_stale_temp_files
+
+    if not out_dir.is_dir():
+        return
+    remove_stale_temp_files(out_dir)
+    for entry in out_dir.iterdir():
+        if entry.is_dir():
+            remove_stale_temp_files(entry)
 
 
 def _build_json(result: CompileResult, options: dict) -> bytes:

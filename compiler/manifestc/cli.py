@@ -77,10 +77,18 @@ def cli() -> None:
     "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Template format."
 )
 @click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the emitted templates.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Write nothing; exit 1 if out/ differs from what a clean build would write (for committed out/).",
+)
 @strict_option
 @diagnostics_option
-def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format, check_only) -> None:
     """Compile manifests (files or directories; default ./manifest.yaml) into out/."""
+    if check_only:
+        _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format)
     report = api.build(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
     _emit(report.all_diagnostics(), diagnostics_format)
     if diagnostics_format == "text":
@@ -98,6 +106,21 @@ def build(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
                 err=True,
             )
     sys.exit(EXIT_MANIFEST_ERRORS if report.failed(strict) else EXIT_OK)
+
+
+def _build_check(paths, out_dir, fmt, no_lint, strict, diagnostics_format) -> None:
+    """`build --check`: compare out/ with a clean build in a temporary directory; exit 1 if stale."""
+    report, differences = api.check_output(_paths(paths), out_dir, fmt=fmt, lint=not no_lint, strict=strict)
+    _emit(report.all_diagnostics(), diagnostics_format)
+    if report.failed(strict):
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    for path, state in differences:
+        click.echo(f"{out_dir}/{path}: {state}", err=True)
+    if differences:
+        click.echo(f"{out_dir}/ is stale: run `manifestc build` and commit the result", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    click.echo(f"{out_dir}/ is up to date", err=True)
+    sys.exit(EXIT_OK)
 
 
 @cli.command()
@@ -210,6 +233,47 @@ def _default_name() -> str:
         base = f"app-{base}".strip("-")
     base = base[:40].rstrip("-")
     return base if len(base) >= 3 else "my-service"
+
+
+@cli.command(name="graph")
+@paths_argument
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_command(paths, fmt) -> None:
+    """Print each manifest's pipeline (and Glue workflow) as a Mermaid or Graphviz DOT diagram."""
+    from .graph import render_graph
+
+    failed = False
+    for path in api.discover(_paths(paths)):
+        result = api.compile_manifest(path, lint=False, display=api.display_path(path))
+        if result.failed() or "pipeline.yaml" not in result.templates:
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        click.echo(render_graph(result.manifest, result.templates["pipeline.yaml"], fmt), nl=False)
+    sys.exit(EXIT_MANIFEST_ERRORS if failed else EXIT_OK)
+
+
+@cli.command(name="diff")
+@paths_argument
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences (like `git diff --exit-code`).")
+def diff_command(paths, out_dir, fmt, exit_code) -> None:
+    """Show what `build` would change in out/: files and resources added, removed, changed, replaced."""
+    from .diff import diff_output, format_diff
+
+    failed, differences = False, []
+    for path in api.discover(_paths(paths)):
+        result = api.compile_manifest(path, fmt=fmt, lint=False, display=api.display_path(path))
+        if result.failed():
+            _emit(result.diagnostics, "text")
+            failed = True
+            continue
+        differences += diff_output(result, Path(out_dir))
+    click.echo(format_diff(differences, out_dir) or f"no changes to {out_dir}/", nl=False if differences else True)
+    if failed:
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    sys.exit(EXIT_MANIFEST_ERRORS if exit_code and differences else EXIT_OK)
 
 
 @cli.command()

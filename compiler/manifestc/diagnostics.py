@@ -147,12 +147,16 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC009": _e(
         "too many YAML nodes",
-        "Anchors and aliases expand to more nodes than the limit (this is how a 'billion laughs' alias bomb works). Write the values out or use fewer aliases.",
+        "Either anchors and aliases expand to more than 20,000 nodes (this is how a 'billion laughs' alias bomb works: write the values out or use fewer aliases), or the file itself has more than 100,000 nodes or nests deeper than 64 levels (a manifest is a few dozen lines: generate less into it).",
     ),
     "MC010": _e("empty manifest", "The file holds no YAML document. Run `manifestc init` for a starter manifest."),
     "MC011": _e(
         "unsupported YAML tag",
         "Only plain YAML (strings, numbers, booleans, null, lists and mappings) is accepted; custom tags such as `!Ref` or `!!python/object` are not.",
+    ),
+    "MC012": _e(
+        "control character",
+        "YAML allows only printable characters in a file; a control character (U+0000-U+001F other than tab and newline, U+007F, ...) usually comes from a paste or a binary file. Delete it, or write it as an escape (`\\x01`) inside a double-quoted string.",
     ),
     "MC101": _e(
         "unknown key",
@@ -176,6 +180,10 @@ CODES: dict[str, CodeInfo] = {
         "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, a glue workflow deployed to another account). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
+    "MC109": _e(
+        "key is not text",
+        'YAML reads an unquoted key such as `1.5`, `yes` or `~` as a number, a boolean or null; every manifest key is a name. Quote it (`"1.5": ...`) or rename it.',
+    ),
     "MC201": _e(
         "unknown reference",
         "A name refers to something that does not exist (an environment's target, a test suite's `after`). The message lists the names that exist.",
@@ -346,6 +354,18 @@ CODES: dict[str, CodeInfo] = {
     "MC290": _e(
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",
+    ),
+    "MC295": _e(
+        "portfolio names collide",
+        "Two manifests built together name portfolios that differ only in case, spaces or punctuation (`Platform pipelines` and `platform-pipelines`). They would become one shared portfolio, so one team's principals and shares would apply to the other's products. Spell the same portfolio the same way everywhere, or give the two portfolios clearly different names.",
+    ),
+    "MC296": _e(
+        "feature branches on this host",
+        "Feature-branch builds are a CodeBuild project with a webhook, which needs the repository's clone URL. manifestc knows it for github.com, gitlab.com and bitbucket.org only; for GitHub Enterprise Server or self-managed GitLab, remove `feature_branches` (the pipeline itself works) or build feature branches separately.",
+    ),
+    "MC297": _e(
+        "CloudFormation dynamic reference",
+        "A manifest string contains `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` or `{{resolve:secretsmanager:...}}`. Every manifest string ends up in a CloudFormation template (tags, plaintext environment variables, images, buildspec commands, descriptions, parameter overrides, script paths), where CloudFormation resolves the reference when the stack is deployed, with the deployer's credentials, and stores the value in plain text. Secrets a build needs go in `build.secrets` (`secretsmanager:<name>[:<json-key>]` or `ssm:<parameter path>`), which CodeBuild resolves at build time with the build role; for other values, write the value.",
     ),
     "MC301": _e(
         "internal compiler error",

@@ -79,6 +79,7 @@ class Build:
     matrix: tuple[tuple[str, tuple[str, ...]], ...] = ()
     codeartifact: CodeArtifact | None = None
     image_repository: str | None = None  # ECR repository the build pushes an image to
+    secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
 
 
 @dataclass(frozen=True)

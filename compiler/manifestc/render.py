@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +67,37 @@ def render(data: dict[str, Any], fmt: str) -> bytes:
     return text.encode("utf-8")
 
 
-def write_atomic(path: Path, content: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (no race with threads)."""
     try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# `.<name>.<pid>.<random>.tmp`: the writer's pid tells a later build whether the file is an
+# orphan of a killed build (the pid is gone) or belongs to a build running now.
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+_LEGACY_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+LEGACY_TEMP_AGE = 3600  # seconds: temp files of older versions (no pid) are orphans after this
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename: never a half-written file.
+
+    The file gets the mode an ordinary `open()` would give it (0666 less the umask), not the
+    0600 of `mkstemp`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
         os.replace(tmp, path)
@@ -79,3 +107,42 @@ def write_atomic(path: Path, content: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete the temp files of builds that were killed before they could rename them."""
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if match:
+            stale = not _alive(int(match["pid"]))
+        elif _LEGACY_TEMP.match(entry.name):
+            try:
+                stale = time.time() - entry.stat().st_mtime > LEGACY_TEMP_AGE
+            except OSError:
+                continue
+        else:
+            continue
+        if stale and entry.is_file():
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed

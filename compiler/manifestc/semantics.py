@@ -117,6 +117,7 @@ class _Checker:
 def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tuple[Manifest | None, list[Diagnostic]]:
     """Check cross-field rules and build the frozen model. Returns (None, errors) on failure."""
     check = _Checker(doc, marks, file)
+    _check_dynamic_references(check, doc, ())
     targets = _targets(check)
     preset = _preset(check)
     build = _build(check, targets, preset)
@@ -169,6 +170,53 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
     if any(d.is_error for d in check.diagnostics):
         return None, check.diagnostics
     return manifest, check.diagnostics
+
+
+# CloudFormation resolves `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` and
+# `{{resolve:secretsmanager:...}}` in any resource property of a template, when the stack is
+# created or updated, with the deployer's credentials. Source: "Get values stored in other services
+# using dynamic references" https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references.html
+# (matched loosely here: a near miss is as dangerous as the real pattern, and never a real value).
+_DYNAMIC_REFERENCE = re.compile(r"\{\{\s*resolve\s*:", re.IGNORECASE)
+
+
+def _check_dynamic_references(check: _Checker, value: Any, path: Path) -> None:
+    """MC297 for a CloudFormation dynamic reference in any manifest string or key.
+
+    Every manifest string ends up in a template (a tag, a plaintext environment variable, a
+    buildspec command, a description, a parameter override), where CloudFormation would resolve
+    the reference at deploy time and store the secret in plain text in the pipeline's
+    configuration. Secrets belong in `build.secrets` (`secretsmanager:` / `ssm:` references, not
+    this syntax), which CodeBuild resolves at build time with the build role.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _DYNAMIC_REFERENCE.search(key):
+                check.diagnostics.append(
+                    at("MC297", _DYNAMIC_MESSAGE, path + (key,), check.file, check.marks, hint=_hint(path), at_key=True)
+                )
+            _check_dynamic_references(check, item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_dynamic_references(check, item, path + (index,))
+    elif isinstance(value, str) and _DYNAMIC_REFERENCE.search(value):
+        check.error("MC297", _DYNAMIC_MESSAGE, path, hint=_hint(path))
+
+
+_DYNAMIC_MESSAGE = (
+    "a CloudFormation dynamic reference (`{{resolve:...}}`) is not allowed here: CloudFormation "
+    "would resolve it when the stack is deployed, with the deployer's credentials, and keep the "
+    "value in plain text in the pipeline's configuration"
+)
+
+
+def _hint(path: Path) -> str:
+    if path[:2] == ("build", "env"):
+        return "move it to build.secrets: VARIABLE: secretsmanager:<name>[:<json-key>] or ssm:<parameter path>"
+    return (
+        "write the value itself; a secret a build needs goes in build.secrets "
+        "(secretsmanager:<name> or ssm:<path>), resolved by CodeBuild at build time"
+    )
 
 
 def estimate_resources(m: Manifest) -> dict[Path, int]:
@@ -376,6 +424,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         matrix=matrix,
         codeartifact=codeartifact,
         image_repository=image_repository,
+        secrets_kms_key=raw["secrets_kms_key"],
     )
 
 
@@ -786,6 +835,16 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         if provider == "s3":
             check.error(
                 "MC214", "feature_branches need a git source (codecommit or codestar)", path + ("feature_branches",)
+            )
+        if provider == "codestar" and raw["host"] not in aws.GIT_HOSTS:
+            check.error(
+                "MC296",
+                f"feature-branch builds do not support host `{raw['host']}`: a CodeBuild webhook project "
+                "needs the repository's clone URL, and manifestc knows it only for "
+                f"{', '.join(sorted(aws.GIT_HOSTS))}",
+                path + ("feature_branches",),
+                hint="remove feature_branches (the pipeline itself works with this host), "
+                "or build feature branches with a pipeline of their own",
             )
         suites = fb["tests"] if fb["tests"] is not None else build_suites
         for t_index, name in enumerate(fb["tests"] or []):
@@ -1381,30 +1440,38 @@ def find_cycles(glue: Glue) -> list[list[str]]:
     cycles: list[list[str]] = []
     seen: set[frozenset[str]] = set()
 
-    def visit(name: str) -> None:
-        state[name] = 1
-        stack.append(name)
-        for upstream in nodes[name].after:
-            if upstream not in nodes or upstream == name:
+    def record(cycle: list[str]) -> None:
+        key = frozenset(cycle)
+        if key not in seen:
+            seen.add(key)
+            # read the cycle along the data flow (upstream first), from its first-declared node
+            ordered = list(reversed(cycle))
+            start = min(range(len(ordered)), key=lambda i: order[ordered[i]])
+            ordered = ordered[start:] + ordered[:start]
+            cycles.append(ordered + [ordered[0]])
+
+    # Depth-first search with an explicit stack of iterators: a chain of a thousand jobs declared
+    # downstream-first would exhaust Python's recursion limit.
+    for root in nodes:
+        if root in state:
+            continue
+        state[root] = 1
+        stack.append(root)
+        frames = [iter(nodes[root].after)]
+        while frames:
+            upstream = next(frames[-1], None)
+            if upstream is None:
+                state[stack.pop()] = 2
+                frames.pop()
+                continue
+            if upstream not in nodes or upstream == stack[-1]:
                 continue  # unknown names and self-edges have their own diagnostics
             if state.get(upstream) == 1:
-                cycle = stack[stack.index(upstream) :]
-                key = frozenset(cycle)
-                if key not in seen:
-                    seen.add(key)
-                    # read the cycle along the data flow (upstream first), from its first-declared node
-                    ordered = list(reversed(cycle))
-                    start = min(range(len(ordered)), key=lambda i: order[ordered[i]])
-                    ordered = ordered[start:] + ordered[:start]
-                    cycles.append(ordered + [ordered[0]])
+                record(stack[stack.index(upstream) :])
             elif state.get(upstream) is None:
-                visit(upstream)
-        stack.pop()
-        state[name] = 2
-
-    for name in nodes:
-        if name not in state:
-            visit(name)
+                state[upstream] = 1
+                stack.append(upstream)
+                frames.append(iter(nodes[upstream].after))
     return cycles
 
 

@@ -53,17 +53,73 @@ def _validator() -> _ManifestValidator:
 
 def validate_document(data: Any, marks: Marks, file: str) -> ValidateResult:
     """Check `data` against the manifest schema and return the normalised document."""
+    early: list[Diagnostic] = []
+    flagged: list[Path] = []
+    data = _precheck(data, {"type": "dict", "schema": manifest_schema()}, (), marks, file, early, flagged)
     validator = _validator()
     ok = validator.validate(data, normalize=True)
-    if ok:
+    if ok and not early:
         return ValidateResult(validator.document)
-    diagnostics = []
+    diagnostics = list(early)
     for error in _leaves(validator._errors):
+        if any(tuple(error.document_path)[: len(p)] == p for p in flagged):
+            continue  # already reported, in plainer words, by the pre-check
         diagnostic = _to_diagnostic(error, data, marks, file)
         if diagnostic is not None:
             diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     return ValidateResult(None, _dedupe(diagnostics))
+
+
+def _types(rules: dict[str, Any]) -> set[str]:
+    kind = rules.get("type")
+    return {kind} if isinstance(kind, str) else set(kind or ())
+
+
+def _precheck(
+    value: Any,
+    rules: Any,
+    path: Path,
+    marks: Marks,
+    file: str,
+    found: list[Diagnostic],
+    flagged: list[Path],
+) -> Any:
+    """What cerberus cannot be given: keys that are not text, mappings where a list belongs.
+
+    Cerberus sorts its errors by document path (a float key beside a None key raises TypeError)
+    and normalises a mapping given to a list field as if the item rules were a mapping schema
+    (`quality_gates: {type: lint}` raises TypeError). Both are reported here in the manifest's
+    terms and replaced in a copy, so cerberus still reports every other mistake in the same run.
+    """
+    if not isinstance(rules, dict):
+        return value
+    types = _types(rules)
+    if isinstance(value, dict):
+        if types == {"list"}:
+            found.append(at("MC102", "expected a list, got a mapping", path, file, marks))
+            flagged.append(path)
+            return []
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                kind = _type_name(key)
+                message = (
+                    "a key is null (`~`, `null` or nothing before the colon); keys are text"
+                    if key is None
+                    else f"key `{key}` is {'an' if kind == 'integer' else 'a'} {kind}; keys are text"
+                )
+                hint = "write a name before the colon" if key is None else f'quote it: "{key}"'
+                found.append(at("MC109", message, path + (key,), file, marks, hint=hint, at_key=True))
+                continue
+            schema = rules.get("schema")
+            inner = schema.get(key) if isinstance(schema, dict) else rules.get("valuesrules")
+            out[key] = _precheck(item, inner, path + (key,), marks, file, found, flagged)
+        return out
+    if isinstance(value, list) and "list" in types:
+        inner = rules.get("schema")
+        return [_precheck(item, inner, path + (i,), marks, file, found, flagged) for i, item in enumerate(value)]
+    return value
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:

@@ -315,4 +315,16 @@ def emit_launch_role_template(ctx: Context) -> Template:
 
 
 def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text)
+    """Logical-ID-safe words of a display name. Logical ids are ASCII alphanumerics
+    (`str.isalnum` also accepts `ä` or `チ`), so a name with other letters gets a short digest of
+    its spelling-insensitive form to keep distinct names apart."""
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in text)
+    if not text.isascii():
+        slug += "-" + _short(portfolio_key(text))[:8].upper()
+    return slug
+
+
+def portfolio_key(name: str) -> str:
+    """A portfolio name without case, spaces and punctuation: two names with the same key are
+    one portfolio to a reader (and, without a check, to the logical ids)."""
+    return "".join(c for c in name.casefold() if c.isalnum())

@@ -63,6 +63,7 @@ class BuildJob:
     phases: tuple[tuple[str, tuple[str, ...]], ...]
     env: tuple[tuple[str, str | Sub], ...] = ()
     secrets: tuple[Secret, ...] = ()
+    secrets_kms_key: str | None = None  # customer-managed key the secrets are encrypted with
     artifacts: tuple[str, ...] = ()  # files; empty: no output artifact
     base_directory: str | None = None
     reports: tuple[ReportGroup, ...] = ()
@@ -149,6 +150,7 @@ def _common(b: Build) -> dict:
         "runtime_key": b.runtime_key,
         "runtime": b.runtime,
         "secrets": b.secrets,
+        "secrets_kms_key": b.secrets_kms_key,
         "cache": b.cache,
         "cache_paths": b.cache_paths,
         "codeartifact": b.codeartifact,
@@ -309,6 +311,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         secrets=b.secrets,
+        secrets_kms_key=b.secrets_kms_key,
         reports=_suite_reports(m, suite, prefix),
         codeartifact=b.codeartifact,
     )
@@ -742,6 +745,24 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
         names = sorted({s.name for s in params})
         out.append(
             allow([ssm.GetParameters], [ctx.arn("ssm", f"parameter{name}") for name in names], sid="ReadParameters")
+        )
+    if job.secrets_kms_key and job.secrets:
+        # A secret or SecureString under a customer-managed key needs kms:Decrypt on that key
+        # (Secrets Manager API_GetSecretValue "Required permissions"; the AWS managed policy
+        # AWSSecretsManagerClientReadOnlyAccess scopes it with kms:ViaService). Only through the
+        # services that hold the secrets this project receives.
+        via = [
+            Sub(f"{service}.${{AWS::Region}}.${{AWS::URLSuffix}}")
+            for service, present in (("secretsmanager", secrets), ("ssm", params))
+            if present
+        ]
+        out.append(
+            allow(
+                [Action("kms", "Decrypt")],
+                [job.secrets_kms_key],
+                Condition(StringEquals({"kms:ViaService": via})),
+                sid="DecryptSecrets",
+            )
         )
     return out
 
