@@ -19,8 +19,9 @@ setup(
         "click>=8.1,<9",
     ],
     extras_require={
-        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100"],
+        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100", "pygls>=2,<3"],
         "publish": ["boto3>=1.34"],
+        "lsp": ["pygls>=2,<3"],
     },
     entry_points={"console_scripts": ["manifestc=manifestc.cli:main"]},
 )

@@ -72,9 +72,16 @@ def _glue_chain(count: int) -> dict:
 
 
 def test_thousand_job_glue_chain_has_no_recursion_limit(tmp_path):
-    result = run(tmp_path, yaml.safe_dump(_glue_chain(1000)), "validate")
+    text = yaml.safe_dump(_glue_chain(1000))
+    result = run(tmp_path, text, "validate")
     assert "internal error" not in result.output
     assert "RecursionError" not in result.output
+    # a thousand jobs cannot be one CloudFormation stack: a located error from validate, not MC301
+    line = text.splitlines().index("  jobs:") + 1
+    assert located(result.output) == [("MC290", line, 3)]
+    assert result.exit_code == 1
+    built = run(tmp_path, text, "build", "--no-lint", "--out", str(tmp_path / "out"))
+    assert built.exit_code == 1 and "MC301" not in built.output
 
 
 def test_long_glue_cycle_is_found_iteratively(tmp_path):
@@ -159,3 +166,18 @@ def test_alias_expansion_is_measured_apart_from_size():
 def test_a_few_aliases_are_fine():
     result = load_bytes(b"a: &a {x: 1}\nb: *a\nc: [*a, *a]\n", "m.yaml")
     assert result.data == {"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 1}]}
+
+
+def test_glue_resource_bound_is_exact_at_the_quota(tmp_path):
+    """The largest chain validate accepts emits (499 resources), one more job is MC290: no
+    size between them reaches troposphere's limit as an internal error."""
+    from manifestc.api import compile_manifest
+
+    for count, code in ((246, None), (247, "MC290")):
+        path = tmp_path / f"chain{count}.yaml"
+        path.write_text(yaml.safe_dump(_glue_chain(count)))
+        result = compile_manifest(path, lint=False)
+        errors = [d.code for d in result.diagnostics if d.is_error]
+        assert errors == ([code] if code else []), errors
+        if code is None:
+            assert len(result.templates["glue.yaml"]["Resources"]) <= 500

@@ -58,3 +58,42 @@ def test_cli_diff_against_out(write_manifest, tmp_path):
     assert f"~ {out}/demo-service/pipeline.yaml" in changed.output
     assert "    + DeployProdAppRole (AWS::IAM::Role)" in changed.output
     assert "~ Pipeline (AWS::CodePipeline::Pipeline): Stages" in changed.output
+
+
+def test_cli_diff_against_a_deployed_stack_on_a_local_endpoint(write_manifest, monkeypatch):
+    import json
+    import socket
+
+    import pytest
+
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        deployed = {
+            "Resources": {
+                "BuildLogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/old/name"}},
+                "Legacy": {"Type": "AWS::SNS::Topic", "Properties": {}},
+            }
+        }
+        cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+        cloudformation.create_stack(StackName="demo-pipeline", TemplateBody=json.dumps(deployed))
+        path = write_manifest()
+        args = ["diff", str(path), "--stack", "demo-pipeline", "--region", "us-east-1", "--endpoint-url", endpoint]
+        result = CliRunner().invoke(cli, [*args, "--exit-code"])
+    finally:
+        server.stop()
+    assert result.exit_code == 1, result.output
+    assert "demo-service/pipeline.yaml -> stack demo-pipeline" in result.output
+    assert "    - Legacy (AWS::SNS::Topic)" in result.output
+    assert "    + Pipeline (AWS::CodePipeline::Pipeline)" in result.output
+    (line,) = [line for line in result.output.splitlines() if "BuildLogGroup" in line]
+    assert line.startswith("    ~ BuildLogGroup (AWS::Logs::LogGroup): ") and line.endswith("[replacement]")
+    assert "LogGroupName" in line and "DeletionPolicy" in line

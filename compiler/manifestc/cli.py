@@ -258,22 +258,44 @@ def graph_command(paths, fmt) -> None:
 @click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are differences (like `git diff --exit-code`).")
-def diff_command(paths, out_dir, fmt, exit_code) -> None:
-    """Show what `build` would change in out/: files and resources added, removed, changed, replaced."""
-    from .diff import diff_output, format_diff
+@click.option("--stack", default=None, help="Compare with this deployed CloudFormation stack instead of out/.")
+@click.option("--region", default=None, help="Region of the --stack.")
+@click.option("--endpoint-url", default=None, help="CloudFormation endpoint (e.g. a local one in tests).")
+def diff_command(paths, out_dir, fmt, exit_code, stack, region, endpoint_url) -> None:
+    """Show what `build` would change in out/ (or a deploy in --stack): resources added, removed, changed, replaced."""
+    from .diff import deployed_template, diff_output, diff_stack, format_diff
 
+    manifests = api.discover(_paths(paths))
+    if stack and len(manifests) != 1:
+        raise click.UsageError("--stack compares one manifest with one stack: pass exactly one manifest")
+    template = None
+    if stack:
+        try:
+            template = deployed_template(stack, region, endpoint_url)
+        except Exception as exc:  # noqa: BLE001 - boto3/botocore errors: say what AWS said
+            raise click.UsageError(f"cannot read the template of stack {stack}: {exc}") from exc
     failed, differences = False, []
-    for path in api.discover(_paths(paths)):
+    for path in manifests:
         result = api.compile_manifest(path, fmt=fmt, lint=False, display=api.display_path(path))
         if result.failed():
             _emit(result.diagnostics, "text")
             failed = True
             continue
-        differences += diff_output(result, Path(out_dir))
+        differences += diff_stack(result, stack, template) if stack else diff_output(result, Path(out_dir))
     click.echo(format_diff(differences, out_dir) or f"no changes to {out_dir}/", nl=False if differences else True)
     if failed:
         sys.exit(EXIT_MANIFEST_ERRORS)
     sys.exit(EXIT_MANIFEST_ERRORS if exit_code and differences else EXIT_OK)
+
+
+@cli.command(name="lsp")
+def lsp_command() -> None:
+    """Run the language server on stdin/stdout (needs the `lsp` extra: pip install 'manifestc[lsp]')."""
+    try:
+        from .lsp import serve
+    except ImportError as exc:
+        raise click.UsageError(f"the language server needs pygls: pip install 'manifestc[lsp]' ({exc})") from exc
+    serve()
 
 
 @cli.command()

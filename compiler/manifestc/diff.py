@@ -125,3 +125,26 @@ def format_diff(diffs: list[FileDiff], out_dir: str) -> str:
                 text += "  [replacement]"
             lines.append(text)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def deployed_template(stack: str, region: str | None = None, endpoint_url: str | None = None) -> dict:
+    """The template a deployed stack runs (CloudFormation GetTemplate, the original stage), parsed
+    with cfn-lint's decoder so short-form tags (`!Ref`) read as their long forms."""
+    import boto3
+    from cfnlint.decode import cfn_json, cfn_yaml
+
+    client = boto3.client("cloudformation", region_name=region, endpoint_url=endpoint_url)
+    body = client.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    if isinstance(body, dict):
+        return body
+    try:
+        return cfn_json.loads(body)
+    except ValueError:
+        return cfn_yaml.loads(body)
+
+
+def diff_stack(result, stack: str, template: dict) -> list[FileDiff]:
+    """What deploying `result`'s pipeline template would change in the deployed `stack`."""
+    artifact = next(a for a in result.artifacts if a.name.startswith("pipeline."))
+    changes = diff_templates(template, _parse(artifact.content, artifact.name))
+    return [FileDiff(f"{result.name}/{artifact.name} -> stack {stack}", "changed", changes)] if changes else []

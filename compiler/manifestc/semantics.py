@@ -166,6 +166,7 @@ def build_model(doc: dict[str, Any], marks: Marks, file: str, digest: str) -> tu
         manifest = dataclasses.replace(manifest, network=network)
     manifest = dataclasses.replace(manifest, marks=check.marks)
     _check_resource_count(check, manifest)
+    _check_glue_resource_count(check, manifest)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics):
         return None, check.diagnostics
@@ -267,6 +268,33 @@ def _check_resource_count(check: _Checker, m: Manifest) -> None:
             at_key=True,
         )
     )
+
+
+def _check_glue_resource_count(check: _Checker, m: Manifest) -> None:
+    """glue.yaml has a resource per job and per crawler, a trigger per distinct `after` set (the
+    roots' one included) and a few fixed ones (emit/glue.py); over the quota it could not be one stack
+    (and troposphere refuses to emit it)."""
+    if m.glue is None:
+        return
+    quota = aws.QUOTAS["resources"]
+    triggers = len({tuple(sorted(node.after)) for node in m.glue.nodes.values()})
+    # the workflow, the database, the KMS key and security configuration, a role per node kind
+    fixed = 4 + bool(m.glue.jobs) + bool(m.glue.crawlers)
+    total = len(m.glue.jobs) + len(m.glue.crawlers) + triggers + fixed
+    if total > quota.limit:
+        check.diagnostics.append(
+            at(
+                "MC290",
+                f"the Glue workflow stack (glue.yaml) would have at least {total} resources "
+                f"({len(m.glue.jobs)} jobs, {len(m.glue.crawlers)} crawlers); CloudFormation allows "
+                f"{quota.limit} per template ({quota.source})",
+                ("glue", "jobs"),
+                check.file,
+                check.marks,
+                hint="split the workflow across several manifests",
+                at_key=True,
+            )
+        )
 
 
 def _preset(check: _Checker) -> dict[str, Any] | None:
