@@ -503,3 +503,14 @@ def test_wheelhouse_downloads_the_installed_versions_for_the_build_image(tmp_pat
     lines = (tmp_path / "h" / "requirements.txt").read_text().splitlines()
     assert any(line.startswith(f"manifestc=={__version__} --hash=sha256:") for line in lines)
     assert f"s3://<artifact bucket>/{TOOLCHAIN_PREFIX}{__version__}/" in result.output
+
+
+def test_toolchain_check_reads_shell_lines_not_here_document_bodies():
+    """A file a build writes with a here-document (the approval check script, whose text names
+    manifestc) is not a build that runs manifestc; a command after the body still is."""
+    from manifestc.check.toolchain import _runs_manifestc
+
+    written = "cat > /tmp/check.py <<'PY'\n# manifestc approval check\nprint('manifestc build')\nPY"
+    assert not _runs_manifestc([written, "python3 /tmp/check.py"])
+    assert _runs_manifestc([written + "\nmanifestc build"])
+    assert _runs_manifestc(["cat > x <<EOF\nhello\nEOF", "manifestc build"])
