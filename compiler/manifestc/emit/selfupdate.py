@@ -207,7 +207,11 @@ def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[S
                     Condition(
                         [
                             ArnLike(
-                                {"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*")}
+                                {
+                                    "iam:PolicyARN": _partition_arn(
+                                        f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*"
+                                    )
+                                }
                             ),
                             ArnNotEquals({"iam:PolicyARN": boundary}),
                         ]
