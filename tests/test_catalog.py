@@ -42,7 +42,7 @@ def test_product_template_exposes_parameters_used_everywhere(tmp_path):
     files, report = built(tmp_path, product())
     assert not report.failed(), report.all_diagnostics()
     t = files["demo-service/pipeline.yaml"]
-    assert list(t["Parameters"]) == ["Repository", "Branch", "Team"]
+    assert list(t["Parameters"]) == ["PipelineName", "Repository", "Branch", "Team"]
     assert t["Parameters"]["Repository"]["Default"] == "demo-service"
     assert t["Parameters"]["Team"]["AllowedPattern"]
     source = t["Resources"]["Pipeline"]["Properties"]["Stages"][0]["Actions"][0]["Configuration"]
@@ -93,7 +93,7 @@ def test_launch_role_is_scoped_to_the_template_types(tmp_path):
         assert all(a != "*" and not a.endswith(":*") for a in statement["Action"])
     passrole = [s for s in statements if "iam:PassRole" in s["Action"] and s["Effect"] == "Allow"]
     assert passrole and all(
-        r["Fn::Sub"].endswith(":role/manifestc/demo-service/*") for s in passrole for r in s["Resource"]
+        r["Fn::Sub"].endswith(":role/manifestc/demo-service*/*") for s in passrole for r in s["Resource"]
     )
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "servicecatalog.amazonaws.com"}

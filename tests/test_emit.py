@@ -157,7 +157,12 @@ def test_artifact_bucket_and_key_posture(template):
 
 
 def test_every_taggable_resource_is_tagged(template):
-    untaggable = {"AWS::KMS::Alias", "AWS::S3::BucketPolicy", "AWS::IAM::ManagedPolicy"}  # no Tags in CloudFormation
+    untaggable = {
+        "AWS::KMS::Alias",
+        "AWS::S3::BucketPolicy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::SNS::Subscription",
+    }  # no Tags in CloudFormation
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in untaggable:
             continue

@@ -68,7 +68,7 @@ def test_an_approval_topic_publisher_needs_the_key(write_manifest):
         for statement in policy["PolicyDocument"]["Statement"]:
             statement["Action"] = [a for a in statement["Action"] if not a.startswith("kms:")]
     messages = [d.message for d in check_decrypt(result.manifest, {"pipeline.yaml": broken})]
-    assert any("publishes to ApprovalTopic" in m and "kms:GenerateDataKey" in m for m in messages)
+    assert any("publishes to ApprovalProdTopic" in m and "kms:GenerateDataKey" in m for m in messages)
 
 
 def test_cross_account_readers_need_their_policy_and_the_key_policy(write_manifest):

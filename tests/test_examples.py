@@ -83,7 +83,9 @@ def _policy_documents(resource):
         yield policy["PolicyDocument"]
     # the permissions boundary caps roles (its `Allow *` grants nothing by itself); tests/test_iam.py
     # checks what it denies
-    if resource["Type"] == "AWS::IAM::ManagedPolicy" and props.get("ManagedPolicyName", "").endswith("-boundary"):
+    name = props.get("ManagedPolicyName", "")
+    name = name.get("Fn::Sub", "") if isinstance(name, dict) else name  # a product: ${PipelineName}-boundary
+    if resource["Type"] == "AWS::IAM::ManagedPolicy" and name.endswith("-boundary"):
         return
     if resource["Type"] == "AWS::IAM::ManagedPolicy":
         yield props["PolicyDocument"]

@@ -279,6 +279,7 @@ CROSS_ACCOUNT = with_changes(
             "approval": {
                 "approvers": ["arn:aws:iam::123456789012:role/Release", "arn:aws:iam::123456789012:user/ops/alice"],
                 "timeout_minutes": 60,
+                "notify_emails": ["release@example.com"],
             },
         },
     ],

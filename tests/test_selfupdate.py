@@ -618,3 +618,14 @@ def test_readiness_check_refuses_a_deny_that_spares_application_roles(tmp_path):
     _toolchain_deny(template)["Action"] = ["s3:PutObject"]  # ACLs and deletions left open
     [finding] = check_toolchain(manifest, {"pipeline.yaml": template})
     assert finding.code == "MC602"
+
+
+def test_toolchain_check_reads_shell_lines_not_here_document_bodies():
+    """A file a build writes with a here-document (the approval check script, whose text names
+    manifestc) is not a build that runs manifestc; a command after the body still is."""
+    from manifestc.check.toolchain import _runs_manifestc
+
+    written = "cat > /tmp/check.py <<'PY'\n# manifestc approval check\nprint('manifestc build')\nPY"
+    assert not _runs_manifestc([written, "python3 /tmp/check.py"])
+    assert _runs_manifestc([written + "\nmanifestc build"])
+    assert _runs_manifestc(["cat > x <<EOF\nhello\nEOF", "manifestc build"])

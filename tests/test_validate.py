@@ -25,6 +25,7 @@ def test_defaults_make_the_document_complete():
         "approvers": [],
         "notify": None,
         "timeout_minutes": None,
+        "notify_emails": [],
     }
     assert doc["targets"][0]["stack"] == "{name}-{environment}"
     assert doc["targets"][0]["change_set"] is True

@@ -339,6 +339,26 @@ CODES: dict[str, CodeInfo] = {
         "unscoped grant of a scopable action",
         'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
     ),
+    "MC270": _e(
+        "approver in another account",
+        "An approver ARN names another account than the pipeline's. The approve grant is attached by name, which IAM resolves in the pipeline's account (a same-named principal there would be granted instead), and the approval check compares accounts. Name a role, user or group of the pipeline's account; people of other accounts approve through a role of this account they may assume.",
+    ),
+    "MC271": _e(
+        "approvers need the pipeline's account",
+        "With approval.approvers, set the top-level `account` (the account the pipeline is deployed to), so the compiler can check that every approver belongs to it.",
+    ),
+    "MC272": _w(
+        "nobody is notified of approvals",
+        "An environment waits for a manual approval, but the created approval topic has no subscriber and no notification rule reports approval-needed: the approval would wait unseen until it times out. Add approval.notify_emails (email subscriptions, each confirmed once by its recipient), approval.notify (a topic of yours that has subscribers), or notifications with the approval-needed event.",
+    ),
+    "MC273": _e(
+        "value cannot be a product parameter",
+        "A field listed in catalog.parameters becomes a CloudFormation parameter whose AllowedPattern admits no quotes, braces, `$`, `#`, backslashes or whitespace (provisioner values are placed in JSON and Fn::Sub strings and must stay inert). The manifest's value is the parameter's default, so it must match the pattern too.",
+    ),
+    "MC274": _e(
+        "provisioned copies would collide",
+        "Each provisioned copy of a product takes its resource names from its PipelineName parameter; what a copy deploys must be named after it too. A stack name without {name}, a fixed ECS service, function, bucket or Glue workflow, or approvers of one account in a product shared with other accounts would make copies deploy over each other or grant the wrong principals.",
+    ),
     "MC275": _e(
         "a private build reaches a public host",
         "The build runs in private subnets whose security group reaches only the VPC endpoints (and network.egress), so a command that calls a public host times out: a package registry CodeArtifact does not stand in for (or that the job is not logged in to), a vulnerability database (NVD, PyPI advisories, vuln.go.dev), Docker Hub or public ECR images, semgrep.dev rules. The message names the command and the hosts (table: reach.py); the hint says what to use instead. With a NAT in the subnets, declare it: network.egress [{port: 443, cidr: 0.0.0.0/0, description: ...}].",

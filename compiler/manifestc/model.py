@@ -153,6 +153,7 @@ class Approval:
     approvers: tuple[str, ...] = ()
     notify: str | None = None  # None: the pipeline's approval topic
     timeout_minutes: int | None = None
+    notify_emails: tuple[str, ...] = ()  # email subscriptions of the approval topic
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,35 @@ class Network:
         if self.mode == "none" or any(rule.internet_https for rule in self.egress):
             return "nat"
         return "none"
+
+
+# Patterns of the values Service Catalog provisioners give (the product template's parameters'
+# AllowedPattern). CloudFormation matches an AllowedPattern against the whole value with Java
+# regex semantics (AWS CloudFormation User Guide, "Parameters": AllowedPattern), so each is
+# written anchored and in the common subset of Java and Python regex (no \w, which is Unicode in
+# Python). None admits a quote, backslash, brace, `$`, `#`, control character or newline: a value
+# is placed in Fn::Sub strings, JSON (ParameterOverrides, event patterns) and ARNs, and can never
+# break out of them or reference a CloudFormation (`${}`) or CodePipeline (`#{}`) variable.
+CATALOG_PARAMETER_PATTERNS: dict[str, str] = {
+    "repository:codecommit": r"^[A-Za-z0-9_.-]{1,100}$",
+    "repository:codestar": r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$",
+    "branch": r"^[A-Za-z0-9_.+@-]+(/[A-Za-z0-9_.+@-]+)*$",
+    "team": r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]*$",
+    "connection_arn": (
+        r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$"
+    ),
+}
+
+
+def catalog_parameter_pattern(field: str, provider: str) -> str:
+    """The AllowedPattern of a provisioner-set field (the repository's depends on the source)."""
+    return CATALOG_PARAMETER_PATTERNS.get(field) or CATALOG_PARAMETER_PATTERNS[f"{field}:{provider}"]
+
+
+def pipeline_name_pattern(name: str) -> str:
+    """AllowedPattern of a product's PipelineName: the manifest's name, or it with a suffix, so
+    every copy's resource names share the prefix a launch role can be scoped to."""
+    return f"^{name}(-[a-z0-9]+)*$"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from .model import (
     Source,
     Target,
     TestSuite,
+    catalog_parameter_pattern,
     render_placeholders,
 )
 from .schemas_data import images, manifest_schema, presets, quality_gates
@@ -135,6 +136,7 @@ def build_model(
     gates = _quality_gates(check)
     notifications = _notifications(check)
     regenerate = _regenerate(check, repo_path or file)
+    _check_approval_notice(check, environments, notifications)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
@@ -782,9 +784,18 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
         approval = None
         if approval_raw["enabled"]:
             approval = Approval(
-                tuple(approval_raw["approvers"]), approval_raw["notify"], approval_raw["timeout_minutes"]
+                tuple(approval_raw["approvers"]),
+                approval_raw["notify"],
+                approval_raw["timeout_minutes"],
+                tuple(dict.fromkeys(approval_raw["notify_emails"])),
             )
-        elif approval_raw["approvers"] or approval_raw["notify"] or approval_raw["timeout_minutes"]:
+            _check_approvers(check, approval.approvers, home_account, ("environments", index, "approval"))
+        elif (
+            approval_raw["approvers"]
+            or approval_raw["notify"]
+            or approval_raw["timeout_minutes"]
+            or approval_raw["notify_emails"]
+        ):
             check.error(
                 "MC214",
                 "approval settings given but `enabled: false`",
@@ -795,6 +806,57 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
         out.append(env)
         _check_stack_names(check, env, index)
     return tuple(out)
+
+
+def _check_approvers(check: _Checker, approvers: tuple[str, ...], home_account: str | None, path: Path) -> None:
+    """Approvers are principals of the pipeline's account: the approve grant attaches to names
+    (which IAM resolves in the account the stack is deployed to) and the approval check compares
+    accounts, so an approver of another account would be silently re-pointed or never match."""
+    if not approvers:
+        return
+    if home_account is None:
+        check.error(
+            "MC271",
+            "approvers are given but the pipeline's account is not: set the top-level `account`",
+            path + ("approvers",),
+            hint="the compiler checks that every approver is a principal of the pipeline's account",
+        )
+        return
+    for index, arn in enumerate(approvers):
+        account = arn.split(":")[4]
+        if account != home_account:
+            check.error(
+                "MC270",
+                f"approver {arn} is in account {account}, not the pipeline's account {home_account}",
+                path + ("approvers", index),
+                hint="name a role, user or group of the pipeline's account (a cross-account approver "
+                "approves through a role of this account that it may assume)",
+            )
+
+
+def _check_approval_notice(
+    check: _Checker, environments: tuple[Environment, ...], notifications: Notifications | None
+) -> None:
+    """A pending approval nobody hears of waits until it times out: someone must be told."""
+    rule_tells = notifications is not None and "approval-needed" in notifications.events
+    for index, env in enumerate(environments):
+        approval = env.approval
+        if approval is None or approval.notify or approval.notify_emails or rule_tells:
+            continue
+        check.warn(
+            "MC272",
+            f"nobody is notified when `{env.name}` waits for approval: the created topic has no subscriber",
+            ("environments", index, "approval"),
+            hint="add approval.notify_emails, approval.notify (a topic of yours), or notifications with "
+            "the approval-needed event",
+        )
+    for index, env in enumerate(environments):
+        if env.approval is not None and env.approval.notify and env.approval.notify_emails:
+            check.error(
+                "MC214",
+                "notify_emails subscribe to the created approval topic; with `notify` subscribe to your own topic",
+                ("environments", index, "approval", "notify_emails"),
+            )
 
 
 def _check_stack_names(check: _Checker, env: Environment, index: int) -> None:
@@ -1294,6 +1356,8 @@ def _catalog(check: _Checker, m: Manifest) -> Catalog:
                     path + ("parameters",),
                     hint="drop it from catalog.parameters",
                 )
+    _check_product_values(check, m, parameters)
+    _check_product_copies(check, m)
     for index, version in enumerate(raw["keep_versions"]):
         if version == raw["version"]:
             check.error(
@@ -1321,6 +1385,81 @@ def _catalog(check: _Checker, m: Manifest) -> Catalog:
         bucket=raw["bucket"],
         prefix=raw["prefix"],
     )
+
+
+_PRODUCT_FIELDS: dict[str, Path] = {
+    "repository": ("source", "repository"),
+    "branch": ("source", "branch"),
+    "team": ("team",),
+    "connection_arn": ("source", "connection_arn"),
+}
+
+
+def _check_product_values(check: _Checker, m: Manifest, parameters: list[str]) -> None:
+    """A parameterised field's manifest value is the parameter's default: it must match the
+    parameter's AllowedPattern, which is stricter than the schema (provisioner values are inert)."""
+    values = {
+        "repository": m.source.repository,
+        "branch": m.source.branch,
+        "team": m.team,
+        "connection_arn": m.source.connection_arn,
+    }
+    for name in parameters:
+        if name == "connection_arn" and m.source.provider != "codestar":
+            continue
+        pattern = catalog_parameter_pattern(name, m.source.provider)
+        value = values[name]
+        if value is not None and not re.fullmatch(pattern, value):
+            check.error(
+                "MC273",
+                f"`{value}` cannot be the default of the product parameter for `{name}`: it must match {pattern}",
+                _PRODUCT_FIELDS[name],
+                hint="product parameters admit no quotes, braces, `$`, `#`, backslashes or whitespace "
+                "(they are placed in JSON and Fn::Sub strings)",
+            )
+
+
+def _check_product_copies(check: _Checker, m: Manifest) -> None:
+    """Every provisioned copy of a product gets its own names (from PipelineName); what a copy
+    deploys must be named after it too, or two copies in one account deploy over each other."""
+    for index, target in enumerate(m.targets):
+        if target.type == "cloudformation" or (target.type == "lambda" and target.template):
+            if "{name}" not in target.stack:
+                check.error(
+                    "MC274",
+                    f"target `{target.name}` deploys stack `{target.stack}` from every provisioned copy of the product",
+                    ("targets", index, "stack"),
+                    hint='put {name} in the stack name (e.g. "{name}-{environment}"): each copy\'s PipelineName',
+                )
+        else:
+            what = {"ecs": "ECS service", "lambda": "function", "s3": "bucket", "glue": "Glue workflow"}
+            check.error(
+                "MC274",
+                f"target `{target.name}` deploys a fixed {what.get(target.type, 'resource')}: every provisioned copy "
+                "of the product would deploy to the same one",
+                ("targets", index),
+                hint="a product deploys with cloudformation targets whose stack names contain {name}",
+            )
+    for index, env in enumerate(m.environments):
+        if env.account is not None:
+            check.error(
+                "MC274",
+                f"environment `{env.name}` deploys to account {env.account} through bootstrap roles that trust one "
+                "pipeline's role path; the copies of a product have one path each",
+                ("environments", index, "account"),
+                hint="a product deploys to the account it is provisioned in; publish a separate pipeline "
+                "(not a product) for cross-account deployments",
+            )
+    if check.doc["catalog"]["share_with"]:
+        for index, env in enumerate(m.environments):
+            if env.approval is not None and env.approval.approvers:
+                check.error(
+                    "MC274",
+                    "approvers are principals of one account, but the product is provisioned in the accounts "
+                    "it is shared with",
+                    ("environments", index, "approval", "approvers"),
+                    hint="drop catalog.share_with, or the approvers (each account then grants approval itself)",
+                )
 
 
 _CRON_FIELD = {

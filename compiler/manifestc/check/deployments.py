@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import Manifest
@@ -130,6 +130,10 @@ def deployments(manifest: Manifest, templates: Templates) -> list[Deployment]:
                             name,
                         )
                     )
+    if manifest.catalog is not None:
+        # A product names what it deploys after the copy's PipelineName parameter (each copy its
+        # own); compared here as the default copy, named like the manifest.
+        found = [replace(d, identity=d.identity.replace("${PipelineName}", manifest.name)) for d in found]
     return found
 
 

@@ -42,8 +42,17 @@ def _buildspec_commands(project: dict[str, Any]) -> list[str]:
     return [c for phase in phases.values() if isinstance(phase, dict) for c in phase.get("commands", []) or []]
 
 
+_HEREDOC = re.compile(r"<<-?\s*(['\"]?)(\w+)\1[^\n]*\n(.*?\n)?\2\s*$", re.S | re.M)
+
+
+def _shell_text(command: str) -> str:
+    """The command without its here-document bodies: a body is the content of a file the command
+    writes (the approval check script), not a command the build runs."""
+    return _HEREDOC.sub(lambda m: m.group(0).split("\n", 1)[0], command)
+
+
 def _runs_manifestc(commands: list[str]) -> bool:
-    return any(re.search(r"(^|[\s/])manifestc(\s|$)|-m manifestc\b", c) for c in commands)
+    return any(re.search(r"(^|[\s/])manifestc(\s|$)|-m manifestc\b", _shell_text(c)) for c in commands)
 
 
 def check_toolchain(manifest: Manifest, templates: Templates) -> list[Diagnostic]:

@@ -7,16 +7,17 @@ Companion templates (bootstrap per target account, support per extra region) fol
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from troposphere import Template
 
 from ..model import Manifest
 from .bootstrap import emit_bootstrap, emit_support
-from .catalog import emit_catalog, emit_launch_role_template, emit_parameters
+from .catalog import ProductTemplate, emit_catalog, emit_launch_role_template, emit_parameters
 from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
-from .context import Context
+from .context import PIPELINE_NAME_TOKEN, Context
 from .feature import emit_feature_rule
 from .glue import emit_glue
 from .iam import emit_boundary
@@ -42,12 +43,18 @@ EMITTERS: tuple[Emitter, ...] = (
 
 def emit_templates(manifest: Manifest) -> dict[str, Template]:
     """All templates of one manifest, by output file name."""
-    ctx = Context(manifest)
+    if manifest.catalog is not None:
+        # a product: compiled under a stand-in name that rendering relocates to PipelineName
+        ctx = Context(dataclasses.replace(manifest, name=PIPELINE_NAME_TOKEN), template=ProductTemplate(manifest.name))
+    else:
+        ctx = Context(manifest)
     ctx.describe()
     for emitter in EMITTERS:
         emitter(ctx)
     ctx.apply_tags()
     templates = {"pipeline.yaml": ctx.template}
+    # the companion templates name the real pipeline (the product template only is per copy)
+    ctx = Context(manifest, template=ctx.template)
     for account in manifest.extra_accounts:
         templates[f"bootstrap-{account}.yaml"] = emit_bootstrap(manifest, account)
     for region in manifest.extra_regions:

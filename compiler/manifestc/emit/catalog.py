@@ -9,6 +9,7 @@ update and delete exactly the resource types of the product template.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -19,45 +20,106 @@ from troposphere import Parameter, Ref, Sub, Tags, Template, iam
 from troposphere import servicecatalog as sc
 
 from .. import __version__
-from ..model import Manifest
-from .context import PARAMETERS, Context, camel
+from ..model import Manifest, catalog_parameter_pattern, pipeline_name_pattern
+from .context import PARAMETERS, PIPELINE_NAME_TOKEN, Context, camel
 from .iam import allow, policy, service_trust
 from .selfupdate import MANAGED_POLICY_LIMIT, split_statements, template_permissions
 
-# Allowed patterns of the provisioner-set parameters (the schema's own patterns).
-_PATTERNS = {
-    "repository": {"codecommit": r"^[\w.-]{1,100}$", "codestar": r"^[^/\s]+/[^/\s]+$"},
-    "branch": r"^[^\s~^:?*\[\\]+$",
-    "team": r"^[A-Za-z0-9][A-Za-z0-9 _.:/=+@-]*$",
-    "connection_arn": r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$",
-}
 _DESCRIPTIONS = {
     "repository": "Repository the pipeline builds (CodeCommit name, or owner/repo for a connection)",
     "branch": "Branch whose pushes start the pipeline",
     "team": "Owning team, tagged on every resource as team",
     "connection_arn": "CodeStar connection to the Git host",
 }
+_MAX_LENGTHS = {"repository": 100, "branch": 255, "team": 64, "connection_arn": 256}
+PIPELINE_NAME_PARAMETER = "PipelineName"
+_NAME_MAX_LENGTH = 40  # the manifest schema's `name` limit, which every generated name is checked against
 
 
 def emit_parameters(ctx: Context) -> None:
-    """Template parameters for the fields provisioners set, defaulting to the manifest's values."""
+    """Template parameters of a product: the copy's PipelineName, and the fields provisioners
+    set (catalog.parameters), defaulting to the manifest's values. Every AllowedPattern admits
+    only inert characters (model.CATALOG_PARAMETER_PATTERNS)."""
     catalog = ctx.manifest.catalog
     if catalog is None:
         return
+    real_name = ctx.template.real_name if isinstance(ctx.template, ProductTemplate) else ctx.name
+    name_pattern = pipeline_name_pattern(real_name)
+    ctx.template.add_parameter(
+        Parameter(
+            PIPELINE_NAME_PARAMETER,
+            Type="String",
+            Default=real_name,
+            AllowedPattern=name_pattern,
+            MinLength=len(real_name),
+            MaxLength=_NAME_MAX_LENGTH,
+            Description=(
+                "Name of this copy of the pipeline: every resource name derives from it, so give each copy "
+                f"in an account its own ({real_name} or {real_name}-<suffix>)"
+            ),
+            ConstraintDescription=f"{real_name}, or {real_name}-<lowercase letters and digits>, at most 40 characters",
+        )
+    )
     for field in catalog.parameters:
-        pattern = _PATTERNS[field]
-        if isinstance(pattern, dict):
-            pattern = pattern[ctx.manifest.source.provider]
+        pattern = catalog_parameter_pattern(field, ctx.manifest.source.provider)
         ctx.template.add_parameter(
             Parameter(
                 PARAMETERS[field],
                 Type="String",
                 Default=str(_default(ctx.manifest, field)),
                 AllowedPattern=pattern,
+                MaxLength=_MAX_LENGTHS[field],
                 Description=_DESCRIPTIONS[field],
                 ConstraintDescription=f"{field} must match {pattern}",
             )
         )
+
+
+class ProductTemplate(Template):
+    """A product template compiled with PIPELINE_NAME_TOKEN as the pipeline name: rendering it
+    (to_dict) relocates the token to the PipelineName parameter in resources and outputs, and to
+    the real name in the description and metadata."""
+
+    def __init__(self, real_name: str) -> None:
+        super().__init__()
+        self.real_name = real_name
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        for key in ("Description", "Metadata"):
+            if key in data:
+                data[key] = json.loads(json.dumps(data[key]).replace(PIPELINE_NAME_TOKEN, self.real_name))
+        for key in ("Resources", "Outputs"):
+            if key in data:
+                data[key] = relocate_name(data[key])
+        return data
+
+
+def relocate_name(node):
+    """Replace PIPELINE_NAME_TOKEN by the PipelineName parameter: a string that is exactly the
+    token becomes a Ref, a string containing it an Fn::Sub (its other `${` escaped, so it stays
+    literal), and the token inside an existing Fn::Sub becomes `${PipelineName}`."""
+    variable = "${" + PIPELINE_NAME_PARAMETER + "}"
+    if isinstance(node, str):
+        if PIPELINE_NAME_TOKEN not in node:
+            return node
+        if node == PIPELINE_NAME_TOKEN:
+            return {"Ref": PIPELINE_NAME_PARAMETER}
+        return {"Fn::Sub": node.replace("${", "${!").replace(PIPELINE_NAME_TOKEN, variable)}
+    if isinstance(node, list):
+        return [relocate_name(item) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"}:
+            body = node["Fn::Sub"]
+            if isinstance(body, str):
+                return {"Fn::Sub": body.replace(PIPELINE_NAME_TOKEN, variable)}
+            text, variables = body
+            return {"Fn::Sub": [text.replace(PIPELINE_NAME_TOKEN, variable), relocate_name(variables)]}
+        for key in node:
+            if PIPELINE_NAME_TOKEN in key:  # names are values, never keys: a compiler bug
+                raise AssertionError(f"pipeline name in a template key: {key}")
+        return {key: relocate_name(value) for key, value in node.items()}
+    return node
 
 
 def _default(m: Manifest, field: str) -> str:
@@ -72,9 +134,12 @@ def _default(m: Manifest, field: str) -> str:
 def self_update_parameter_overrides(ctx: Context) -> Sub | None:
     """Keep the provisioner's parameter values when the pipeline updates its own stack."""
     catalog = ctx.manifest.catalog
-    if catalog is None or not catalog.parameters:
+    if catalog is None:
         return None
-    values = {PARAMETERS[f]: "${" + PARAMETERS[f] + "}" for f in catalog.parameters}
+    # Fn::Sub into JSON is safe here only because every parameter's AllowedPattern excludes
+    # quotes, backslashes and control characters (model.CATALOG_PARAMETER_PATTERNS).
+    names = [PIPELINE_NAME_PARAMETER] + [PARAMETERS[f] for f in catalog.parameters]
+    values = {name: "${" + name + "}" for name in names}
     return Sub(json.dumps(values, sort_keys=True))
 
 
@@ -192,7 +257,9 @@ def launch_role(ctx: Context, logical_id: str) -> list:
     from the registry schemas; roles only with the pipeline's boundary), reading only this
     product's templates."""
     catalog = ctx.manifest.catalog
-    statements = template_permissions(ctx, ctx.template, launch=True) + [
+    # names of every provisioned copy (ctx.name_pattern = `<name>*`): see context.all_copies
+    every_copy = dataclasses.replace(ctx, all_copies=True)
+    statements = template_permissions(every_copy, ctx.template, launch=True) + [
         allow(
             [
                 acfn.CreateStack,

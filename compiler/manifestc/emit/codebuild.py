@@ -10,9 +10,10 @@ import dataclasses
 import re
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
-from awacs import codeartifact, codebuild, ecr, s3, secretsmanager, ssm, sts
+from awacs import codeartifact, codebuild, codepipeline, ecr, s3, secretsmanager, ssm, sts
 from awacs.aws import Action, Condition, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
@@ -82,6 +83,9 @@ class BuildJob:
     promote_repository: str | None = None  # ECR repository whose candidate image it promotes
     package_regions: tuple[str, ...] = ()  # other regions' artifact stores it uploads lambda code to
     toolchain: Toolchain | None = None  # the self-update build reads this wheelhouse
+    checks_approvals: bool = False  # reads this pipeline's action executions (the approval check)
+    approver_groups: tuple[str, ...] = ()  # IAM group ARNs whose members the approval check lists
+    in_vpc: bool = True  # with `network`: runs in the build subnets
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -98,7 +102,51 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
         jobs.append(_feature_job(manifest))
+    if (check := approval_check_job(manifest)) is not None:
+        jobs.append(check)
     return tuple(jobs)
+
+
+APPROVAL_CHECK = "approval-check"
+
+
+def approval_check_job(m: Manifest) -> BuildJob | None:
+    """The job that verifies who approved (approval_check.py), shared by every environment whose
+    approval has approvers; the pipeline action passes the stage, the approvers and the execution.
+
+    It runs no code of the repository and calls only the CodePipeline and IAM APIs, so it runs
+    outside the build VPC (IAM has no VPC endpoint to reach it through)."""
+    approvers = [a for env in m.environments if env.approval for a in env.approval.approvers]
+    if not approvers:
+        return None
+    python = presets()["python"]
+    script = "/tmp/approval_check.py"
+    return BuildJob(
+        purpose=APPROVAL_CHECK,
+        logical_prefix="ApprovalCheck",
+        description=f"{m.name}: fail the deployment unless one of the approvers approved it",
+        image=python["images"]["x86_64"],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_SMALL",
+        privileged=False,
+        timeout=10,
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", (f"cat > {script} <<'PY'\n{approval_check_source()}PY", f"python3 {script}")),),
+        env=(("PIPELINE_NAME", m.name),),
+        checks_approvals=True,
+        approver_groups=tuple(sorted({a for a in approvers if ":group/" in a})),
+        in_vpc=False,
+    )
+
+
+def approval_check_source() -> str:
+    """approval_check.py as shipped in the buildspec: the code, without the module docstring."""
+    from .. import approval_check
+
+    text = Path(approval_check.__file__).read_text(encoding="utf-8")
+    body = text.split('"""', 2)[2].lstrip("\n")
+    return "# manifestc approval check (compiler/manifestc/approval_check.py)\n" + body
 
 
 def _common(b: Build) -> dict:
@@ -732,8 +780,18 @@ def buildspec(job: BuildJob) -> Sub | str:
         spec["artifacts"] = artifacts
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
-    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=1000)
+    text = yaml.dump(spec, Dumper=_BuildspecDumper, sort_keys=False, default_flow_style=False, width=1000)
     return sub_if_needed(text)
+
+
+class _BuildspecDumper(yaml.SafeDumper):
+    """Multi-line commands (the approval check's heredoc) as literal blocks, readable in the template."""
+
+
+_BuildspecDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None),
+)
 
 
 def sub_if_needed(text: str) -> Sub | str:
@@ -786,7 +844,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
-    statements += vpc_statements(ctx)
+    statements += vpc_statements(ctx) if job.in_vpc else []
     if job.toolchain is not None:
         statements += toolchain_statements(job.toolchain)
     if job.source != "pipeline":
@@ -825,7 +883,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         ),
         "Cache": _cache(job),
     }
-    if ctx.manifest.network is not None:
+    if ctx.manifest.network is not None and job.in_vpc:
         props["VpcConfig"] = vpc_config(ctx)
     if job.source == "pipeline":
         props["Artifacts"] = cb.Artifacts(Type="CODEPIPELINE")
@@ -1036,6 +1094,16 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 [Action("glue", n) for n in ("StartWorkflowRun", "GetWorkflowRun", "StopWorkflowRun")],
                 [ctx.arn("glue", f"workflow/{w}") for w in job.start_workflows],
                 sid="RunWorkflow",
+            )
+        )
+    if job.checks_approvals:
+        out.append(allow([codepipeline.ListActionExecutions], [ctx.pipeline_arn], sid="ReadApprovals"))
+    if job.approver_groups:
+        out.append(
+            allow(
+                [Action("iam", "GetGroup")],
+                [Sub(g.replace(g.split(":")[1], "${AWS::Partition}", 1)) for g in job.approver_groups],
+                sid="ReadApproverGroups",
             )
         )
     if job.lambda_deploys:

@@ -9,6 +9,7 @@ parallel across regions and targets -> post-deploy tests).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -17,13 +18,13 @@ from awacs import iam as aiam
 from awacs import s3 as as3
 from awacs import sns as asns
 from awacs.aws import Action, Condition, ForAnyValueStringEquals, StringEquals
-from troposphere import GetAtt, Ref, Sub, events, iam
+from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
-from .codebuild import BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
+from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, camel
 from .glue import script_key_parameter
 from .iam import (
@@ -344,7 +345,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                     action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
                 )
     if env.approval is not None:
-        actions.append(_approval_action(ctx, env, wiring))
+        actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
             _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
@@ -464,25 +465,82 @@ def _cloudformation_actions(
     ]
 
 
-def _approval_action(ctx: Context, env: Environment, wiring: Wiring) -> cp.Actions:
+def _approval_actions(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> list[cp.Actions]:
+    """The manual approval (run order 2, after the change sets are prepared) and, with approvers,
+    the check that one of them gave it (2.5, before anything deploys)."""
     approval = env.approval
     if approval.notify:
         topic = approval.notify
     else:
-        topic = ctx.encrypted_topic("ApprovalTopic", "approvals", "approvals")
+        topic = _approval_topic(ctx, env)
     wiring.topics.append(topic)
+    actions = [
+        action(
+            "manual-approval",
+            "approve",
+            {"NotificationArn": topic, "CustomData": approval_text(ctx.manifest, env)},
+            2,
+            TimeoutInMinutes=approval.timeout_minutes,
+        )
+    ]
     if approval.approvers:
         _approvers_policy(ctx, env)
-    return action(
-        "manual-approval",
-        "approve",
-        {
-            "NotificationArn": topic,
-            "CustomData": f"Review the change sets of {ctx.name} for {env.name}, then approve to deploy.",
-        },
-        2,
-        TimeoutInMinutes=approval.timeout_minutes,
-    )
+        variables = [
+            {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}", "type": "PLAINTEXT"},
+            {"name": "APPROVAL_STAGE", "value": env.name, "type": "PLAINTEXT"},
+            {"name": "APPROVAL_ACTION", "value": "approve", "type": "PLAINTEXT"},
+            {"name": "APPROVERS", "value": " ".join(approval.approvers), "type": "PLAINTEXT"},
+        ]
+        job = jobs[APPROVAL_CHECK]
+        wiring.projects.append(job.purpose)
+        actions.append(
+            action(
+                "codebuild",
+                "check-approver",
+                {"ProjectName": Ref(f"{job.logical_prefix}Project"), "EnvironmentVariables": json.dumps(variables)},
+                2.5,
+                (SOURCE,),
+            )
+        )
+    return actions
+
+
+def approval_text(m: Manifest, env: Environment) -> str:
+    """What the approver is asked (CustomData, at most 500 characters): the change sets only when
+    the environment prepares some."""
+    change_sets = [
+        t
+        for t in (m.target(n) for n in env.targets)
+        if t.change_set and (t.type in ("cloudformation", "glue") or (t.type == "lambda" and t.template))
+    ]
+    others = [m.target(n).name for n in env.targets if m.target(n) not in change_sets]
+    parts = []
+    if change_sets:
+        names = ", ".join(f"{m.name}-{t.name}" for t in change_sets)
+        parts.append(f"review the change sets ({names}) of the {env.name} stacks")
+    if others:
+        parts.append(f"approve deploying {', '.join(others)} directly")
+    text = f"{m.name} to {env.name}: " + ("; ".join(parts) or "approve to continue") + "."
+    if env.approval.approvers:
+        text += " Only the listed approvers may approve; any other approval fails the deployment."
+    return text[:500]
+
+
+def _approval_topic(ctx: Context, env: Environment) -> Ref:
+    """The environment's own approval topic (encrypted), with its email subscriptions."""
+    logical_id = camel("approval", env.name, "topic")
+    topic = ctx.encrypted_topic(logical_id, f"approvals-{env.name}", f"{env.name} approvals")
+    for email in env.approval.notify_emails:
+        digest = hashlib.sha256(email.lower().encode()).hexdigest()[:8]
+        ctx.add(
+            sns.SubscriptionResource(
+                f"{logical_id}Email{digest}",
+                TopicArn=topic,
+                Protocol="email",
+                Endpoint=email,
+            )
+        )
+    return topic
 
 
 def _approvers_policy(ctx: Context, env: Environment) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from troposphere import AWSObject, Ref, Sub, Tags, Template
+from troposphere import AWSObject, Ref, Select, Split, Sub, Tags, Template
 
 from .. import __version__
 from ..model import Manifest
@@ -35,16 +35,45 @@ _FIELD_VALUES = {
 }
 
 
+# A Service Catalog product template is compiled with this stand-in for the pipeline name, and
+# emit.catalog.ProductTemplate relocates it to the product's PipelineName parameter (Ref or
+# Fn::Sub) when the template is rendered: every name a copy creates (pipeline, projects, log
+# groups, report groups, topics, rules, the bucket, the key alias, the IAM path, the stacks it
+# deploys) derives from its PipelineName, so a product can be provisioned several times in one
+# account. It is a valid pipeline name of the maximum length (40), so any length logic at emit
+# time sees the worst case.
+PIPELINE_NAME_TOKEN = "pipelinenameparameter" + "x" * 19
+
+
 @dataclass
 class Context:
     """The pipeline template under construction and its naming rules."""
 
     manifest: Manifest
     template: Template = field(default_factory=Template)
+    # True for policies that must cover every provisioned copy of a product (its launch role):
+    # names then match the product's name prefix (`name_pattern`) instead of one pipeline's name.
+    all_copies: bool = False
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    @property
+    def is_product(self) -> bool:
+        """A Service Catalog product template: names come from the PipelineName parameter."""
+        return self.manifest.catalog is not None
+
+    @property
+    def name_pattern(self) -> str:
+        """The pipeline name in IAM resource patterns and StringLike conditions: this pipeline's
+        name, or for a launch role (`all_copies`) the prefix every copy's PipelineName starts with
+        (model.pipeline_name_pattern): `<name>*`. The hook every name-scoped grant should use."""
+        return f"{self.name}*" if self.all_copies else self.name
+
+    @property
+    def iam_path_pattern(self) -> str:
+        return f"/manifestc/{self.name_pattern}/"
 
     # --- values provisioners may set (catalog.parameters) --------------------------------------
     def parameterised(self, field_name: str) -> bool:
@@ -100,7 +129,18 @@ class Context:
 
     @property
     def bucket_name(self) -> Sub:
+        if self.is_product:
+            # a copy's bucket: its PipelineName and the last 12 hex digits of its stack id (a
+            # UUID), globally unique without hashing a name only known at deploy time; <= 53 chars
+            tail = Select(4, Split("-", Select(2, Split("/", Ref("AWS::StackId")))))
+            return Sub(f"{self.name}-${{StackIdTail}}", StackIdTail=tail)
         return Sub(self.regional_bucket_pattern())
+
+    def bucket_arn_pattern(self) -> str:
+        """The artifact bucket's name as an IAM resource pattern (Fn::Sub text)."""
+        if self.is_product or self.all_copies:
+            return f"{self.name_pattern}-{'?' * 12}"
+        return self.regional_bucket_pattern()
 
     def regional_bucket_name(self, region: str) -> Sub:
         """The artifact bucket support-<region>.yaml creates in another region."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from awacs.aws import Action, ArnEquals, ArnLike, ArnNotEquals, Condition, Deny, Statement, StringEquals
+from awacs.aws import Action, ArnEquals, ArnLike, ArnNotEquals, Condition, Deny, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, iam
 
 from .. import registry
@@ -49,8 +49,14 @@ def _partition_arn(text: str) -> Sub:
     return Sub("arn:${AWS::Partition}:" + text)
 
 
+def _match(ctx: Context):
+    """One pipeline's name is matched exactly; every copy of a product's (a launch role,
+    ctx.all_copies) by its name prefix, `<name>*`, which needs StringLike."""
+    return StringLike if ctx.all_copies else StringEquals
+
+
 def _pipeline_tag(kind: str, ctx: Context) -> Condition:
-    return Condition(StringEquals({f"aws:{kind}/pipeline": ctx.name}))
+    return Condition(_match(ctx)({f"aws:{kind}/pipeline": ctx.name_pattern}))
 
 
 def _approver_principals(template) -> dict[str, list[str]]:
@@ -67,7 +73,7 @@ def _approver_principals(template) -> dict[str, list[str]]:
 def _principal_arns(kind: str, names: list[str], ctx: Context) -> tuple:
     """Approver principals by name, at any path; none named: the pipeline's own path only."""
     if not names:
-        return (_partition_arn(f"iam::${{AWS::AccountId}}:{kind}{ctx.iam_path}*"),)
+        return (_partition_arn(f"iam::${{AWS::AccountId}}:{kind}{ctx.iam_path_pattern}*"),)
     return tuple(
         _partition_arn(f"iam::${{AWS::AccountId}}:{kind}{middle}{n}") for n in names for middle in ("/", "/*/")
     )
@@ -76,7 +82,7 @@ def _principal_arns(kind: str, names: list[str], ctx: Context) -> tuple:
 def _attachable_policies(ctx: Context, template) -> list:
     """iam:PolicyARN allow-list: the pipeline's own managed policies and the AWS managed
     policies the template's roles name (execution_policies)."""
-    arns: list = [_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")]
+    arns: list = [_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*")]
     seen: set[str] = set()
     for resource in template.resources.values():
         if resource.resource_type != "AWS::IAM::Role":
@@ -92,7 +98,7 @@ def _attachable_policies(ctx: Context, template) -> list:
 def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[Scope]]:
     """(service, resource type of the Service Authorization Reference) -> where the actions on
     that kind of resource apply. Anything not listed falls back to the pipeline's name prefix."""
-    n = ctx.name
+    n = ctx.name_pattern  # one pipeline, or every product copy's prefix (launch role)
     account_region = "${AWS::Region}:${AWS::AccountId}"
     vpc = ctx.manifest.network.vpc_id if ctx.manifest.network else None
     keys = [r.title for r in template.resources.values() if r.resource_type == "AWS::KMS::Key"]
@@ -102,11 +108,11 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
         if r.resource_type == "AWS::EC2::SecurityGroupIngress" and "GroupId" in r.properties
     ]
     boundary = boundary_arn(n)
-    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path}*"),)
+    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path_pattern}*"),)
     principals = _approver_principals(template)
     own_policies = Condition(
         [
-            ArnLike({"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}),
+            ArnLike({"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*")}),
             ArnNotEquals({"iam:PolicyARN": boundary}),
         ]
     )
@@ -138,7 +144,7 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
         ("codebuild", "report-group"): [
             Scope("CodeBuildReportGroups", (_arn(ctx, "codebuild", f"report-group/{n}-*"),))
         ],
-        ("codepipeline", "pipeline"): [Scope("Pipeline", (ctx.pipeline_arn,))],
+        ("codepipeline", "pipeline"): [Scope("Pipeline", (_arn(ctx, "codepipeline", n),))],
         ("codepipeline", "stage"): [Scope("PipelineStages", (_arn(ctx, "codepipeline", f"{n}/*"),))],
         # notification rules have generated ids and grant nothing: any rule of the account and region
         ("codestar-notifications", "notificationrule"): [
@@ -150,12 +156,12 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
         ("events", "rule-on-default-event-bus"): [Scope("EventRules", (_arn(ctx, "events", f"rule/{n}-*"),))],
         ("iam", "role"): [Scope("PipelineRoles", roles)],
         ("iam", "policy"): [
-            Scope("PipelinePolicies", (_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*"),))
+            Scope("PipelinePolicies", (_partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*"),))
         ],
         ("iam", "user"): [Scope("ApproverUsers", _principal_arns("user", principals["user"], ctx), own_policies)],
         ("iam", "group"): [Scope("ApproverGroups", _principal_arns("group", principals["group"], ctx), own_policies)],
         ("kms", "key"): key_scopes,
-        ("kms", "alias"): [Scope("KmsPipelineAlias", (_arn(ctx, "kms", ctx.key_alias),))],
+        ("kms", "alias"): [Scope("KmsPipelineAlias", (_arn(ctx, "kms", f"alias/manifestc/{n}"),))],
         ("logs", "log-group"): [
             Scope(
                 "BuildLogGroups",
@@ -165,8 +171,8 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
                 ),
             )
         ],
-        ("s3", "bucket"): [Scope("ArtifactBuckets", (_partition_arn(f"s3:::{ctx.regional_bucket_pattern()}"),))],
-        ("s3", "object"): [Scope("ArtifactObjects", (_partition_arn(f"s3:::{ctx.regional_bucket_pattern()}/*"),))],
+        ("s3", "bucket"): [Scope("ArtifactBuckets", (_partition_arn(f"s3:::{ctx.bucket_arn_pattern()}"),))],
+        ("s3", "object"): [Scope("ArtifactObjects", (_partition_arn(f"s3:::{ctx.bucket_arn_pattern()}/*"),))],
         ("sns", "topic"): [Scope("Topics", (_arn(ctx, "sns", f"{n}-*"),))],
     }
 
@@ -174,9 +180,9 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
 def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[Scope] | None:
     """Actions whose scope depends on the action, not only on the resource (conditions that
     only make sense for some calls). None: use the resource scopes."""
-    n = ctx.name
+    n = ctx.name_pattern
     boundary = boundary_arn(n)
-    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path}*"),)
+    roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path_pattern}*"),)
     if action == "iam:AttachRolePolicy":
         # only roles carrying the boundary, only allow-listed policies; the approvers' roles (outside
         # the boundary) get only the pipeline's own policies
@@ -187,7 +193,7 @@ def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[S
                 roles,
                 Condition(
                     [
-                        StringEquals({"iam:PermissionsBoundary": boundary}),
+                        _match(ctx)({"iam:PermissionsBoundary": boundary}),
                         ArnLike({"iam:PolicyARN": _attachable_policies(ctx, template)}),
                     ]
                 ),
@@ -201,7 +207,11 @@ def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[S
                     Condition(
                         [
                             ArnLike(
-                                {"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path}*")}
+                                {
+                                    "iam:PolicyARN": _partition_arn(
+                                        f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*"
+                                    )
+                                }
                             ),
                             ArnNotEquals({"iam:PolicyARN": boundary}),
                         ]
@@ -211,11 +221,11 @@ def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[S
         return scopes
     if action == "iam:DetachRolePolicy":
         approver_roles = _approver_principals(template)["role"]
-        return [Scope("BoundedRoles", roles, Condition(StringEquals({"iam:PermissionsBoundary": boundary})))] + (
+        return [Scope("BoundedRoles", roles, Condition(_match(ctx)({"iam:PermissionsBoundary": boundary})))] + (
             [Scope("DetachFromApproverRoles", _principal_arns("role", approver_roles, ctx))] if approver_roles else []
         )
     if action in BOUNDARY_CONDITIONED_ROLE_ACTIONS:
-        return [Scope("BoundedRoles", roles, Condition(StringEquals({"iam:PermissionsBoundary": boundary})))]
+        return [Scope("BoundedRoles", roles, Condition(_match(ctx)({"iam:PermissionsBoundary": boundary})))]
     if action == "kms:CreateKey":
         # CreateKey has no resource to scope to: the key must be created carrying this pipeline's tag
         return [Scope("CreateTaggedKey", ("*",), _pipeline_tag("RequestTag", ctx))]
@@ -258,7 +268,7 @@ def _fallback_scope(ctx: Context, service: str, resource_types: tuple[str, ...])
                 .replace("${Account}", "${AWS::AccountId}")
             )
             text = re.sub(r"\$\{[A-Za-z]+\}", "*", text)  # other placeholders (${TagKey}...)
-            text = text.replace(".*", f"{ctx.name}-*", 1).replace(".*", "*")
+            text = text.replace(".*", f"{ctx.name_pattern}-*", 1).replace(".*", "*")
             arns.append(Sub(text))
     return Scope(f"Unused{camel(service)}", tuple(arns) or ("*",))
 
@@ -314,7 +324,7 @@ def template_permissions(ctx: Context, template, launch: bool = False) -> list:
 def connection_arns(ctx: Context, launch: bool) -> list:
     """The source connection under both ARN spellings (one connection, two service prefixes)."""
     if ctx.parameterised("connection_arn"):
-        if not launch:
+        if not (launch or ctx.all_copies):
             # in the product template itself: exactly the provisioner's connection
             return [Ref(PARAMETERS["connection_arn"])]
         # the launch role serves every provisioner, whose connection it cannot know
@@ -333,7 +343,7 @@ def _boundary_is_fixed(ctx: Context, launch: bool) -> list:
     """The boundary is never removed from a role nor granted as a policy; the self-update role
     may not change it either (a new boundary comes with a new compiler version, deployed by a
     person). A launch role creates and deletes it with the product's stack."""
-    boundary = boundary_arn(ctx.name)
+    boundary = boundary_arn(ctx.name_pattern)
     statements = [
         Statement(
             Sid="BoundaryIsNoGrant",

@@ -130,14 +130,28 @@ def _key_policy(ctx: Context, home: bool) -> object:
     return policy(*statements)
 
 
-def transient_prefixes(name: str) -> tuple[str, ...]:
+def transient_prefixes(name: str, copies: bool = False) -> tuple[str, ...]:
     """Prefixes of the artifact bucket whose current objects may expire: CodePipeline's artifact
     folder of this pipeline and the build caches. Everything else (Glue scripts under `glue/`,
-    packaged Lambda code under `lambda/`) is live while a deployed stack references it."""
-    return (f"{name[: aws.PIPELINE_ARTIFACT_FOLDER_CHARS]}/", "cache/")
+    packaged Lambda code under `lambda/`) is live while a deployed stack references it.
+
+    `copies`: a Service Catalog product, whose copies are named `<name>` or `<name>-<suffix>`
+    (PipelineName, known only at deploy time; CloudFormation has no substring function). The
+    folder is the first characters of the copy's name, which all start with `name`: the first
+    characters of `name` are the folder exactly when `name` is that long, else a prefix of it
+    (each copy has its own bucket, so only that copy's folder matches)."""
+    folder = name[: aws.PIPELINE_ARTIFACT_FOLDER_CHARS]
+    if copies and len(name) < aws.PIPELINE_ARTIFACT_FOLDER_CHARS:
+        return (folder, "cache/")
+    return (f"{folder}/", "cache/")
 
 
-def lifecycle_rules(name: str) -> list[ts3.LifecycleRule]:
+def _real_name(ctx: Context) -> str:
+    """The manifest's name, also in a product template compiled under PIPELINE_NAME_TOKEN."""
+    return getattr(ctx.template, "real_name", ctx.name)
+
+
+def lifecycle_rules(name: str, copies: bool = False) -> list[ts3.LifecycleRule]:
     """Current objects expire only under the transient prefixes; old versions expire everywhere
     (a stack references the current version of a live object, never an old one)."""
     rules = [
@@ -147,7 +161,7 @@ def lifecycle_rules(name: str) -> list[ts3.LifecycleRule]:
             Prefix=prefix,
             ExpirationInDays=aws.ARTIFACT_EXPIRY_DAYS,
         )
-        for index, prefix in enumerate(transient_prefixes(name))
+        for index, prefix in enumerate(transient_prefixes(name, copies))
     ]
     rules.append(
         ts3.LifecycleRule(
@@ -196,7 +210,7 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             OwnershipControls=ts3.OwnershipControls(
                 Rules=[ts3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
             ),
-            LifecycleConfiguration=ts3.LifecycleConfiguration(Rules=lifecycle_rules(ctx.name)),
+            LifecycleConfiguration=ts3.LifecycleConfiguration(Rules=lifecycle_rules(_real_name(ctx), ctx.is_product)),
             DeletionPolicy="Retain",
             UpdateReplacePolicy="Retain",
             Metadata={
