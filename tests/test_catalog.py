@@ -202,3 +202,30 @@ def test_publish_uploads_to_versioned_keys(local_s3, write_manifest, tmp_path):
         cli, ["publish", str(changed), "--bucket", "product-templates", "--endpoint-url", local_s3, "--out", str(out)]
     )
     assert refused.exit_code == 1 and "immutable" in refused.output
+
+
+def test_launch_role_reads_updates_and_recovers_its_provisioned_stacks(tmp_path):
+    """Service Catalog acts on its SC-* stacks as the launch role: besides create/update/delete it
+    reads the template and resources (update, outputs, termination) and continues a failed
+    update's rollback; without them an update of a provisioned copy fails or stays stuck in
+    UPDATE_ROLLBACK_FAILED. Nothing of the kind on any other stack."""
+    from iam_sim import allowed, resolve
+    from manifestc.check.handlers import role_statements
+
+    files, _ = built(tmp_path, product())
+    c = files["demo-service/catalog.yaml"]
+    [role_id] = [k for k, r in c["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    statements = resolve(role_statements(c, role_id))
+    provisioned = "arn:aws:cloudformation:eu-west-1:111111111111:stack/SC-111111111111-pp-abc/0a1b"
+    other = "arn:aws:cloudformation:eu-west-1:111111111111:stack/platform-network/0a1b"
+    for action in (
+        "cloudformation:GetTemplate",
+        "cloudformation:DescribeStackResource",
+        "cloudformation:DescribeStackResources",
+        "cloudformation:ListStackResources",
+        "cloudformation:GetStackPolicy",
+        "cloudformation:ContinueUpdateRollback",
+        "cloudformation:UpdateStack",
+    ):
+        assert allowed(statements, action, provisioned), action
+        assert not allowed(statements, action, other), action

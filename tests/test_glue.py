@@ -477,3 +477,30 @@ def test_what_glue_in_another_account_cannot_do_is_located(write_manifest, glue_
     data["environments"][1].pop("account")
     data["glue"]["database"] = "sales_{environment}"
     assert errors(write_manifest, yaml.safe_dump(data, sort_keys=False)) == []
+
+
+def test_only_an_environments_upload_role_writes_its_live_scripts(write_manifest):
+    """Every CodeBuild role may put pipeline artifacts into the artifact bucket; the bucket policy
+    keeps glue/<name>/<env>/ (what that environment's jobs run) to its own upload role, so a
+    staging build or the staging upload cannot replace prod's scripts."""
+    from iam_sim import allowed, resolve
+
+    glue = {"workflow": "wf", "database": "db_{environment}", "jobs": [job("a")]}
+    environments = [{"name": "staging"}, {"name": "prod"}]
+    text = with_changes(glue=glue, targets=[{"name": "etl", "type": "glue"}], environments=environments)
+    p = compiled(write_manifest, text)["pipeline.yaml"]
+    arns = {f"{r}.Arn": f"arn:aws:iam::111111111111:role/manifestc/demo-service/{r}" for r in p["Resources"]}
+    attributes = {**arns, "ArtifactBucket.Arn": "arn:aws:s3:::artifacts"}
+    bucket = resolve(p["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"], attributes)
+    denies = [s for s in bucket if s["Effect"] == "Deny"]
+
+    def may_write(role: str, key: str) -> bool:
+        identity = resolve(p["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"], attributes)
+        context = {"aws:PrincipalArn": arns[f"{role}.Arn"], "aws:SecureTransport": "true"}
+        return allowed(identity + denies, "s3:PutObject", f"arn:aws:s3:::artifacts/{key}", context)
+
+    prod, staging = "glue/demo-service/prod/0123/etl/a.py", "glue/demo-service/staging/0123/etl/a.py"
+    assert may_write("GlueScriptsProdRole", prod) and may_write("GlueScriptsStagingRole", staging)
+    assert not may_write("GlueScriptsStagingRole", prod)
+    assert not may_write("BuildRole", prod) and not may_write("BuildRole", staging)
+    assert may_write("BuildRole", "demo-service/BuildOutpu/abc.zip")  # pipeline artifacts still work

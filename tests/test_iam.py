@@ -99,8 +99,14 @@ def _statements(template, role_id, attributes=None):
     return resolve(role_statements(template, role_id), attributes)
 
 
+def _defaults(template) -> dict[str, str]:
+    """Parameter defaults: a Service Catalog product names everything by its PipelineName parameter."""
+    return {k: str(v["Default"]) for k, v in template.get("Parameters", {}).items() if "Default" in v}
+
+
 def _boundary(template):
-    return resolve(template["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"])
+    statements = template["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    return resolve(statements, _defaults(template))
 
 
 # --- the registry ---------------------------------------------------------------------------------
@@ -363,12 +369,13 @@ def test_the_boundary_denies_escalation(compiled):
 
 
 def _role_arns(template) -> dict[str, str]:
-    """GetAtt <Role>.Arn of every role of a template, as the deployed ARN would read."""
-    arns = {}
+    """GetAtt <Role>.Arn of every role of a template, as the deployed ARN would read (and the
+    template's parameter defaults)."""
+    arns = _defaults(template)
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] == "AWS::IAM::Role":
             props = resource["Properties"]
-            path = resolve(props.get("Path", "/"))
+            path = resolve(props.get("Path", "/"), _defaults(template))
             arns[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role{path}{props.get('RoleName', logical_id)}"
     return arns
 
@@ -460,7 +467,7 @@ def test_keys_are_created_only_with_the_pipeline_tag(compiled):
             for logical_id, resource in template.get("Resources", {}).items():
                 if resource["Type"] != "AWS::IAM::ManagedPolicy" or "PermissionsBoundary" == logical_id:
                     continue
-                statements = resolve(resource["Properties"]["PolicyDocument"]["Statement"])
+                statements = resolve(resource["Properties"]["PolicyDocument"]["Statement"], _defaults(template))
                 if not any("kms:CreateKey" in s["Action"] for s in statements):
                     continue
                 checked += 1
@@ -470,9 +477,11 @@ def test_keys_are_created_only_with_the_pipeline_tag(compiled):
                     assert not allowed(statements, "kms:CreateKey", "*", context), (name, file, logical_id)
     assert checked >= 10
     for name, result in compiled.items():
-        key = result.templates["pipeline.yaml"]["Resources"].get("ArtifactKey")
+        template = result.templates["pipeline.yaml"]
+        key = template["Resources"].get("ArtifactKey")
         if key is not None:
-            assert {"Key": "pipeline", "Value": result.manifest.name} in key["Properties"]["Tags"], name
+            tags = {t["Key"]: resolve(t["Value"], _defaults(template)) for t in key["Properties"]["Tags"]}
+            assert tags["pipeline"] == result.manifest.name, name
 
 
 def test_bootstrap_boundary_is_retained(compiled):

@@ -629,3 +629,50 @@ def test_toolchain_check_reads_shell_lines_not_here_document_bodies():
     assert not _runs_manifestc([written, "python3 /tmp/check.py"])
     assert _runs_manifestc([written + "\nmanifestc build"])
     assert _runs_manifestc(["cat > x <<EOF\nhello\nEOF", "manifestc build"])
+
+
+def test_recompile_refuses_a_commit_that_changes_who_approves(tmp_path):
+    """A committer must not make themselves an approver, drop an approver or remove an approval
+    through the pipeline: the deployed Recompile project names the approvals, and Recompile
+    refuses any change to them (MC264); the same manifest with other changes goes through."""
+    from manifestc.recompile import parse_approvals
+
+    home = {"account": ACCOUNT, "region": "eu-west-1"}
+    releasers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
+    mallory = f"arn:aws:iam::{ACCOUNT}:user/mallory"
+
+    def manifest(approval, **extra):
+        return with_changes(**home, environments=[{"name": "staging"}, {"name": "prod", "approval": approval}], **extra)
+
+    repo = _checkout(tmp_path, manifest({"approvers": [releasers]}))
+    deployed = _update_commands(_pipeline(repo / "manifest.yaml", repo))[1]["MANIFESTC_DEPLOYED_APPROVALS"]
+    assert parse_approvals(deployed) == {"prod": (releasers,)}
+    out = repo / ".manifestc-selfupdate"
+
+    def run(text):
+        (repo / "manifest.yaml").write_text(text)
+        shutil.rmtree(out, ignore_errors=True)
+        return recompile(
+            repo / "manifest.yaml",
+            repo_root=repo,
+            pipeline="demo-service",
+            deployed_toolchain=f"manifestc=={__version__}",
+            artifact_bucket=ARTIFACT_BUCKET,
+            out=out,
+            region="eu-west-1",
+            account=ACCOUNT,
+            probe=lambda host: True,
+            deployed_approvals=parse_approvals(deployed),
+        )
+
+    for text, words in (
+        (manifest({"approvers": [releasers, mallory]}), f"the approvers of prod change (adds {mallory})"),
+        (manifest({"approvers": []}), f"removes {releasers}"),
+        (manifest(False), "environment prod loses its approval"),
+    ):
+        outcome = run(text)
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and words in refusal.message, refusal.message
+        assert not out.exists()
+    assert not run(manifest({"approvers": [releasers]}, team="payments")).failed
+    assert (out / "pipeline.yaml").is_file()

@@ -91,6 +91,15 @@ def test_cross_region_needs_home_region(write_manifest):
     assert errors(result) == [("MC210", "environments[0].regions[0]")]
 
 
+def test_china_regions_are_located_errors_gov_cloud_is_not(write_manifest):
+    """CodePipeline is not offered in the China regions: the pipeline region and every deploy
+    region there is MC298; GovCloud (its own partition, CodePipeline offered) compiles."""
+    text = with_changes(region="cn-north-1", environments=[{"name": "staging", "regions": ["cn-northwest-1"]}])
+    assert errors(check(write_manifest, text)) == [("MC298", "environments[0].regions[0]"), ("MC298", "region")]
+    gov = with_changes(region="us-gov-west-1", environments=[{"name": "staging", "regions": ["us-gov-east-1"]}])
+    assert errors(check(write_manifest, gov)) == []
+
+
 def test_env_and_secret_names_must_not_clash(write_manifest):
     text = with_changes(build={"env": {"TOKEN": "x"}, "secrets": {"TOKEN": "ssm:/a/b"}})
     assert errors(check(write_manifest, text)) == [("MC202", "build.secrets.TOKEN")]

@@ -266,6 +266,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Extra regions the deployed pipeline has support stacks in (comma-separated, or none).",
 )
+@click.option(
+    "--deployed-approvals",
+    envvar="MANIFESTC_DEPLOYED_APPROVALS",
+    default=None,
+    help="Environments of the deployed pipeline with an approval and their approvers (env=arn,arn;env=, or none).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -278,10 +284,11 @@ def recompile(
     account,
     deployed_accounts,
     deployed_regions,
+    deployed_approvals,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
-    from .recompile import parse_footprint
+    from .recompile import parse_approvals, parse_footprint
     from .recompile import recompile as run
 
     outcome = run(
@@ -295,6 +302,7 @@ def recompile(
         account=account,
         deployed_accounts=parse_footprint(deployed_accounts),
         deployed_regions=parse_footprint(deployed_regions),
+        deployed_approvals=parse_approvals(deployed_approvals),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

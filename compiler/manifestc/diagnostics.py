@@ -431,6 +431,10 @@ CODES: dict[str, CodeInfo] = {
         "CloudFormation dynamic reference",
         "A manifest string contains `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` or `{{resolve:secretsmanager:...}}`. Every manifest string ends up in a CloudFormation template (tags, plaintext environment variables, images, buildspec commands, descriptions, parameter overrides, script paths), where CloudFormation resolves the reference when the stack is deployed, with the deployer's credentials, and stores the value in plain text. Secrets a build needs go in `build.secrets` (`secretsmanager:<name>[:<json-key>]` or `ssm:<parameter path>`), which CodeBuild resolves at build time with the build role; for other values, write the value.",
     ),
+    "MC298": _e(
+        "no CodePipeline in this partition",
+        "The pipeline's region or an environment's region is a China region (cn-north-1, cn-northwest-1). AWS CodePipeline is not available in the Beijing and Ningxia Regions (Getting Started with Amazon Web Services in China, Amazon CodeBuild), and accounts of the China partition cannot be reached from the others, so the pipeline could neither be deployed there nor deploy there. Use a region of the aws or aws-us-gov partition.",
+    ),
     "MC301": _e(
         "internal compiler error",
         "The compiler failed while emitting CloudFormation for a manifest that passed validation. This is a manifestc bug; please report it with the manifest.",

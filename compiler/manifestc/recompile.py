@@ -16,7 +16,11 @@ judges it. It:
 5. refuses a manifest that adds a target account or region the deployed pipeline has no
    `bootstrap-<account>` / `support-<region>` stack for (the deployed Recompile project names
    them in MANIFESTC_DEPLOYED_ACCOUNTS / _REGIONS): those stacks are deployed by hand first;
-6. copies the pipeline's files into `--out`, replaced as a whole.
+6. refuses a manifest that changes who approves: which environments have an approval and their
+   `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
+   must not be able to make themselves an approver, or remove the approval, through the
+   pipeline; a platform principal deploys such a change by hand;
+7. copies the pipeline's files into `--out`, replaced as a whole.
 
 Failures are MC264 diagnostics; the pipeline stack is then not updated.
 """
@@ -115,6 +119,41 @@ def parse_footprint(value: str | None) -> tuple[str, ...] | None:
     return tuple(sorted(v.strip() for v in value.split(",") if v.strip() and v.strip() != "none"))
 
 
+def parse_approvals(value: str | None) -> dict[str, tuple[str, ...]] | None:
+    """MANIFESTC_DEPLOYED_APPROVALS read back; None when unset (nothing to compare with)."""
+    if value is None:
+        return None
+    found: dict[str, tuple[str, ...]] = {}
+    for part in value.split(";"):
+        if not part.strip() or part.strip() == "none":
+            continue
+        env, _, approvers = part.partition("=")
+        found[env.strip()] = tuple(sorted(a.strip() for a in approvers.split(",") if a.strip()))
+    return found
+
+
+def approval_changes(new: Manifest, deployed: dict[str, tuple[str, ...]] | None) -> list[str]:
+    """How the new manifest's approvals differ from the deployed pipeline's, in words."""
+    from .emit.codebuild import approvals_value
+
+    if deployed is None:
+        return []
+    now = parse_approvals(approvals_value(new)) or {}
+    changes = []
+    for env in sorted(set(deployed) | set(now)):
+        if env not in now:
+            changes.append(f"environment {env} loses its approval")
+        elif env not in deployed:
+            changes.append(f"environment {env} gains an approval")
+        elif now[env] != deployed[env]:
+            added = sorted(set(now[env]) - set(deployed[env]))
+            removed = sorted(set(deployed[env]) - set(now[env]))
+            words = [f"adds {', '.join(added)}"] if added else []
+            words += [f"removes {', '.join(removed)}"] if removed else []
+            changes.append(f"the approvers of {env} change ({'; '.join(words)})")
+    return changes
+
+
 def _undeployed_stacks(
     new: Manifest, accounts: tuple[str, ...] | None, regions: tuple[str, ...] | None
 ) -> list[tuple[str, str]]:
@@ -167,6 +206,7 @@ def recompile(
     probe: Callable[[str], bool] = tcp_probe,
     deployed_accounts: tuple[str, ...] | None = None,
     deployed_regions: tuple[str, ...] | None = None,
+    deployed_approvals: dict[str, tuple[str, ...]] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -212,6 +252,19 @@ def recompile(
                 + "; ".join(step for _, step in undeployed)
                 + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand "
                 "(its Recompile project then records them)",
+            )
+        changed = approval_changes(new, deployed_approvals)
+        if changed:
+            return _refuse(
+                outcome,
+                shown,
+                "the new manifest changes who approves deployments: "
+                + "; ".join(changed)
+                + ". The pipeline never changes its own approvals (a committer could approve their own "
+                "change); the pipeline is left unchanged",
+                hint="have a platform principal review the change and deploy it by hand: `manifestc build` on "
+                f"this commit, then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline "
+                "(its Recompile project then records the new approvals)",
             )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)

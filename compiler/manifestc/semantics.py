@@ -137,6 +137,7 @@ def build_model(
     notifications = _notifications(check)
     regenerate = _regenerate(check, repo_path or file)
     _check_approval_notice(check, environments, notifications)
+    _check_partition(check)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
@@ -181,6 +182,33 @@ def build_model(
     if any(d.is_error for d in check.diagnostics):
         return None, check.diagnostics
     return manifest, check.diagnostics
+
+
+# "AWS CodePipeline is not available in the Beijing and Ningxia Regions" (Getting Started with
+# Amazon Web Services in China, "Amazon CodeBuild": docs.amazonaws.cn/en_us/aws/latest/userguide/codebuild.html),
+# and a China account cannot be reached from another partition (its accounts and credentials
+# are separate: "General Information About Amazon Web Services China").
+_NO_CODEPIPELINE_PREFIXES = ("cn-",)
+
+
+def _check_partition(check: _Checker) -> None:
+    """MC298 for a pipeline or deploy region in a partition where CodePipeline is not offered."""
+    doc = check.doc
+    places: list[tuple[str, Path]] = []
+    if doc.get("region"):
+        places.append((doc["region"], ("region",)))
+    for i, env in enumerate(doc.get("environments") or []):
+        for j, region in enumerate(env.get("regions") or []):
+            places.append((region, ("environments", i, "regions", j)))
+    for region, path in places:
+        if region.startswith(_NO_CODEPIPELINE_PREFIXES):
+            check.error(
+                "MC298",
+                f"region {region} is in the China partition, where AWS CodePipeline is not available",
+                path,
+                hint="build and deploy there with a pipeline tool available in the China regions; "
+                "manifestc emits CodePipeline pipelines, which cannot be deployed there or reach there from another partition",
+            )
 
 
 # CloudFormation resolves `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` and

@@ -275,6 +275,17 @@ def launch_role(ctx: Context, logical_id: str) -> list:
                 acfn.ListChangeSets,
                 acfn.TagResource,
                 acfn.UntagResource,
+                # Service Catalog reads what it provisioned (outputs, resources, the current template
+                # for updates) and recovers a failed update's rollback as the launch role: "full
+                # permissions to create, read, update, delete, list, and tag" its stacks (Service
+                # Catalog Administrator Guide, "Step 6: Add a launch constraint to assign an IAM role").
+                acfn.GetTemplate,
+                acfn.GetStackPolicy,
+                acfn.DescribeStackResource,
+                acfn.DescribeStackResources,
+                acfn.ListStackResources,
+                acfn.ContinueUpdateRollback,
+                acfn.CancelUpdateStack,
             ],
             [Sub("arn:${AWS::Partition}:cloudformation:*:${AWS::AccountId}:stack/SC-*")],
             sid="ProvisionedStacks",

@@ -708,10 +708,25 @@ def _update_job(m: Manifest) -> BuildJob:
             # and support-<region> stacks): Recompile refuses a commit that needs more (recompile.py)
             ("MANIFESTC_DEPLOYED_ACCOUNTS", footprint_value(m.extra_accounts)),
             ("MANIFESTC_DEPLOYED_REGIONS", footprint_value(m.extra_regions)),
+            # who approves each environment: Recompile refuses a commit that changes it
+            ("MANIFESTC_DEPLOYED_APPROVALS", approvals_value(m)),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,
         toolchain=chain,
+    )
+
+
+def approvals_value(manifest: Manifest) -> str:
+    """MANIFESTC_DEPLOYED_APPROVALS: `env=arn,arn;env=` for every environment with an approval
+    (an empty list: approval without approvers), `none` when no environment has one."""
+    return (
+        ";".join(
+            f"{e.name}={','.join(sorted(e.approval.approvers))}"
+            for e in manifest.environments
+            if e.approval is not None
+        )
+        or "none"
     )
 
 

@@ -7,7 +7,7 @@ support-<region>.yaml; target accounts' bootstrap roles are granted read access 
 from __future__ import annotations
 
 from awacs import kms, s3
-from awacs.aws import Action, Allow, ArnLike, Bool, Condition, Deny, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, ArnLike, ArnNotEquals, Bool, Condition, Deny, Principal, Statement, StringEquals
 from troposphere import GetAtt, Ref, Sub
 from troposphere import kms as tkms
 from troposphere import s3 as ts3
@@ -15,7 +15,7 @@ from troposphere import s3 as ts3
 from .. import aws
 from ..model import TOOLCHAIN_PREFIX, Manifest
 from .codebuild import glue_scripts_prefix
-from .context import Context
+from .context import Context, camel
 from .iam import app_role_path, key_admin_statement, logs_key_statement, policy
 
 # Writes that change what the toolchain prefix serves: new bytes, deletion (a deleted version
@@ -269,6 +269,26 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
                 Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
             )
         )
+    if home and ctx.manifest.glue is not None and not ctx.manifest.glue.scripts_bucket:
+        # An environment's live Glue scripts (glue/<name>/<env>/) are written by that environment's
+        # upload role only: every CodeBuild role of the pipeline may put objects in the artifact
+        # bucket (CodePipeline's artifact keys are not documented, so they cannot be scoped), and a
+        # staging build must not replace what prod's jobs run.
+        m = ctx.manifest
+        for env in dict.fromkeys(e.name for e in m.environments if any(m.target(n).type == "glue" for n in e.targets)):
+            statements.append(
+                Statement(
+                    Sid=f"OnlyItsUploadRoleWritesGlueScripts{camel(env)}",
+                    Effect=Deny,
+                    Principal=Principal("*"),
+                    Action=[Action("s3", a) for a in TOOLCHAIN_WRITE_ACTIONS],
+                    Resource=[Sub(f"${{ArtifactBucket.Arn}}/{glue_scripts_prefix(m, env)}/*")],
+                    # the upload role of that environment (emit/codebuild.py glue_jobs)
+                    Condition=Condition(
+                        ArnNotEquals({"aws:PrincipalArn": GetAtt(camel("glue", "scripts", env) + "Role", "Arn")})
+                    ),
+                )
+            )
     if home:
         # the job roles of glue stacks in other accounts read their environment's scripts, nothing else
         for account, roles in cross_account_glue_job_roles(ctx.manifest).items():
