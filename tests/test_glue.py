@@ -131,8 +131,12 @@ def test_jobs_crawlers_database_and_security(write_manifest):
     assert role["Scripts"]["Resource"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*"}
     ]
-    # `--out` is not listed in the job's outputs: read-only; crawled paths are not the job's
-    assert [r["Fn::Sub"] for r in role["ReadPaths"]["Resource"]] == ["arn:${AWS::Partition}:s3:::curated/x/*"]
+    # `--out` is not listed in the job's outputs: read-only; `etl` runs after crawler `raw`, so it
+    # reads what that crawler catalogued
+    assert [r["Fn::Sub"] for r in role["ReadPaths"]["Resource"]] == [
+        "arn:${AWS::Partition}:s3:::curated/x/*",
+        "arn:${AWS::Partition}:s3:::raw-data/raw/*",
+    ]
     assert "WritePaths" not in role
     assert role["DecryptScripts"] == {
         "Sid": "DecryptScripts",
@@ -392,7 +396,7 @@ glue:
     - name: clean
       script: etl/clean.py
       after: [raw]
-      arguments: {--output: "s3://acme-sales-curated/orders/"}
+      arguments: {--output: "s3://acme-sales-curated/{environment}/orders/"}
       outputs: [--output]
 """
 
@@ -504,3 +508,66 @@ def test_only_an_environments_upload_role_writes_its_live_scripts(write_manifest
     assert not may_write("GlueScriptsStagingRole", prod)
     assert not may_write("BuildRole", prod) and not may_write("BuildRole", staging)
     assert may_write("BuildRole", "demo-service/BuildOutpu/abc.zip")  # pipeline artifacts still work
+
+
+def _job_role(template) -> dict:
+    return {
+        s["Sid"]: s
+        for s in template["Resources"]["JobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    }
+
+
+def test_a_job_reads_what_the_crawlers_upstream_of_it_catalogued_and_nothing_else(write_manifest):
+    """Review finding: `denormalize` ran after the crawlers of s3://acme-covid-raw but could not read
+    it. Upstream crawlers (also through other jobs) grant reads; an unrelated crawler does not."""
+    text = glue_manifest(
+        [job("first", ["upstream"]), job("second", ["first"])],
+        [crawler("upstream"), crawler("elsewhere")],
+    )
+    reads = [r["Fn::Sub"] for r in _job_role(compiled(write_manifest, text)["glue.yaml"])["ReadPaths"]["Resource"]]
+    assert reads == ["arn:${AWS::Partition}:s3:::raw-data/upstream/*"]
+
+
+def test_environment_placeholders_keep_each_environments_data_apart(write_manifest):
+    """Review finding: every environment's jobs wrote the same outputs. `{environment}` in arguments
+    and crawler paths is rendered by each environment's stack, in the arguments and in the grants."""
+    out = {"--out": "s3://curated/{environment}/x/", "--in": "s3://raw/{name}/{environment}/"}
+    text = glue_manifest(
+        [job("etl", arguments=out, outputs=["--out"])],
+        [{"name": "c", "s3": ["s3://raw/{environment}/"]}],
+        database="db_{environment}",
+    )
+    text = with_changes(text, environments=[{"name": "staging"}, {"name": "prod"}])
+    glue = compiled(write_manifest, text)["glue.yaml"]
+    arguments = glue["Resources"]["JobEtl"]["Properties"]["DefaultArguments"]
+    assert arguments["--out"] == {"Fn::Sub": "s3://curated/${Environment}/x/"}
+    assert arguments["--in"] == {"Fn::Sub": "s3://raw/demo-service/${Environment}/"}
+    assert glue["Resources"]["CrawlerC"]["Properties"]["Targets"]["S3Targets"] == [
+        {"Path": {"Fn::Sub": "s3://raw/${Environment}/"}}
+    ]
+    role = _job_role(glue)
+    assert [r["Fn::Sub"] for r in role["WritePaths"]["Resource"]] == [
+        "arn:${AWS::Partition}:s3:::curated/${Environment}/x/*"
+    ]
+
+
+def test_two_environments_writing_one_location_is_an_error(write_manifest):
+    envs = [{"name": "dev"}, {"name": "prod"}]
+    shared = glue_manifest(
+        [job("etl", arguments={"--out": "s3://curated/x/"}, outputs=["--out"])], database="db_{environment}"
+    )
+    found = errors(write_manifest, with_changes(shared, environments=envs))
+    assert [(code, path) for code, path, _ in found] == [("MC287", "glue.jobs[0].arguments.--out")]
+    assert "`dev` (job `etl`) and `prod` (job `etl`) both write s3://curated/x/" in found[0][2]
+    # Glue's own write parameters count too; a read-only argument shared by both does not
+    temp = glue_manifest(
+        [job("etl", arguments={"--TempDir": "s3://tmp/glue/", "--in": "s3://raw/"})], database="d_{environment}"
+    )
+    assert [c for c, _, _ in errors(write_manifest, with_changes(temp, environments=envs))] == ["MC287"]
+    apart = glue_manifest(
+        [job("etl", arguments={"--out": "s3://curated/{environment}/", "--in": "s3://raw/"}, outputs=["--out"])],
+        database="d_{environment}",
+    )
+    assert errors(write_manifest, with_changes(apart, environments=envs)) == []
+    unknown = glue_manifest([job("etl", arguments={"--out": "s3://curated/{env}/", "--conf": '{"a": 1}'})])
+    assert [(c, p) for c, p, _ in errors(write_manifest, unknown)] == [("MC208", "glue.jobs[0].arguments.--out")]

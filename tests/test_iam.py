@@ -491,9 +491,11 @@ def test_bootstrap_boundary_is_retained(compiled):
         t
         for r in compiled.values()
         for f, t in r.templates.items()
-        if f.startswith("bootstrap-") and isinstance(t, dict)
+        if (f.startswith("bootstrap-") or f == "pipeline.yaml") and isinstance(t, dict)
     ]
-    assert templates
+    # every pipeline too, self-updating or not (a catalog product's: terminating it must not fail)
+    assert any(not r.manifest.regenerate.enabled for r in compiled.values())
+    assert len(templates) > len(compiled)
     for template in templates:
         boundary = template["Resources"]["PermissionsBoundary"]
         assert boundary["DeletionPolicy"] == "Retain" and boundary["UpdateReplacePolicy"] == "Retain"

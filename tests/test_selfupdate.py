@@ -21,10 +21,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import MINIMAL, with_changes
-from manifestc import __version__, api
+from manifestc import __version__, api, guard
 from manifestc.cli import cli
+from manifestc.guard import GUARDS
 from manifestc.model import TOOLCHAIN_PREFIX
-from manifestc.recompile import missing_endpoints, recompile
+from manifestc.recompile import missing_endpoints, parse_approvals, parse_footprint, recompile
 
 ACCOUNT = "123456789012"
 ARTIFACT_BUCKET = "artifacts"
@@ -563,6 +564,8 @@ def test_recompile_refuses_an_account_or_region_the_deployed_pipeline_has_no_sta
 
 def test_the_cli_reads_the_deployed_footprint_from_the_project_environment(tmp_path, monkeypatch):
     repo = _checkout(tmp_path, with_changes(account="123456789012", region="eu-west-1"))
+    guards = {k: v for k, v in _update_commands(_pipeline(repo / "manifest.yaml", repo))[1].items() if k in GUARDS}
+    assert sorted(guards) == sorted(GUARDS)
     (repo / "manifest.yaml").write_text(
         with_changes(
             account="123456789012",
@@ -574,9 +577,13 @@ def test_the_cli_reads_the_deployed_footprint_from_the_project_environment(tmp_p
     args = ["recompile", str(repo / "manifest.yaml"), "--repo-root", str(repo), "--pipeline", "demo-service"]
     args += ["--toolchain", f"manifestc=={__version__}", "--artifact-bucket", ARTIFACT_BUCKET]
     args += ["--out", str(tmp_path / "o"), "--region", "eu-west-1"]
-    env = {"MANIFESTC_DEPLOYED_ACCOUNTS": "none", "MANIFESTC_DEPLOYED_REGIONS": "none"}
-    result = CliRunner().invoke(cli, args, env=env)
+    result = CliRunner().invoke(cli, args, env=guards)
     assert result.exit_code == 1 and "MC264" in result.output and "111111111111 is new" in result.output
+    # a project that does not say what it guards (deployed by hand from an older version) is refused
+    for name in GUARDS:
+        result = CliRunner().invoke(cli, args, env={**guards, name: None})
+        assert result.exit_code == 1 and f"({name} unset)" in result.output, name
+        assert not (tmp_path / "o").exists()
 
 
 def _toolchain_deny(template: dict) -> dict:
@@ -676,3 +683,124 @@ def test_recompile_refuses_a_commit_that_changes_who_approves(tmp_path):
         assert not out.exists()
     assert not run(manifest({"approvers": [releasers]}, team="payments")).failed
     assert (out / "pipeline.yaml").is_file()
+
+
+def _guarded_recompile(repo: Path, deployed: dict, out: Path):
+    """Recompile the checkout's manifest as the Recompile project of `deployed` would (its guards)."""
+    env = _update_commands(deployed)[1]
+    shutil.rmtree(out, ignore_errors=True)
+    return recompile(
+        repo / "manifest.yaml",
+        repo_root=repo,
+        pipeline="demo-service",
+        deployed_toolchain=f"manifestc=={__version__}",
+        artifact_bucket=ARTIFACT_BUCKET,
+        out=out,
+        region="eu-west-1",
+        account=ACCOUNT,
+        probe=lambda host: True,
+        deployed_accounts=parse_footprint(env[guard.ACCOUNTS]),
+        deployed_regions=parse_footprint(env[guard.REGIONS]),
+        deployed_approvals=parse_approvals(env[guard.APPROVALS]),
+        deployed_source=env[guard.SOURCE],
+        deployed_gated=guard.parse_gated(env[guard.GATED]),
+    )
+
+
+def test_recompile_refuses_moving_an_approved_resource_to_an_unapproved_stage(tmp_path):
+    """The review's bypass: prod keeps its approval but gets a dummy target, and a new environment
+    without approval deploys prod's stack (in one account, or in an account whose bootstrap is
+    already deployed). Approvals gate resources, so the commit is refused."""
+    releasers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
+    home = {"account": ACCOUNT, "region": "eu-west-1"}
+    targets = [{"name": "app", "template": "deploy/app.yaml", "stack": "orders-{environment}"}]
+    approval = {"approvers": [releasers]}
+    repo = _checkout(
+        tmp_path,
+        with_changes(
+            **home,
+            targets=targets,
+            environments=[{"name": "staging"}, {"name": "prod", "account": "222222222222", "approval": approval}],
+        ),
+    )
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    gated = guard.parse_gated(_update_commands(deployed)[1][guard.GATED])
+    assert gated == {"prod": [("stack", "222222222222", "eu-west-1", "orders-prod")]}
+    out = repo / ".manifestc-selfupdate"
+    decoy = {"name": "decoy", "template": "deploy/app.yaml", "stack": "decoy-{environment}"}
+    hotfix = {"name": "hot", "template": "deploy/app.yaml", "stack": "orders-prod"}
+    for hotfix_env in (
+        {"name": "hotfix", "account": "222222222222"},
+        {"name": "hotfix", "account": "222222222222", "approval": True},
+    ):
+        (repo / "manifest.yaml").write_text(
+            with_changes(
+                **home,
+                targets=[*targets, decoy, hotfix],
+                environments=[
+                    {"name": "staging", "targets": ["app"]},
+                    {"name": "prod", "account": "222222222222", "approval": approval, "targets": ["decoy"]},
+                    {**hotfix_env, "targets": ["hot"]},
+                ],
+            )
+        )
+        outcome = _guarded_recompile(repo, deployed, out)
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "environment hotfix" in refusal.message, refusal.message
+        if "approval" not in hotfix_env:  # (an approval of its own is refused as an approval change)
+            assert (
+                "stack `orders-prod`, which the deployed pipeline deploys only after prod's approval" in refusal.message
+            )
+        assert not out.exists()
+    # an everyday change (a new target in staging, prod unchanged) goes through
+    (repo / "manifest.yaml").write_text(
+        with_changes(
+            **home,
+            targets=[*targets, decoy],
+            environments=[
+                {"name": "staging"},
+                {"name": "prod", "account": "222222222222", "approval": approval, "targets": ["app"]},
+            ],
+        )
+    )
+    assert not _guarded_recompile(repo, deployed, out).failed and (out / "pipeline.yaml").is_file()
+
+
+def test_recompile_refuses_a_commit_that_repoints_the_source(tmp_path):
+    repo = _checkout(tmp_path)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    out = repo / ".manifestc-selfupdate"
+    for source in ({"repository": "demo-service", "branch": "unprotected"}, {"repository": "someone-elses"}):
+        (repo / "manifest.yaml").write_text(with_changes(source=source))
+        outcome = _guarded_recompile(repo, deployed, out)
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message
+        assert not out.exists()
+    (repo / "manifest.yaml").write_text(with_changes(team="payments"))
+    assert not _guarded_recompile(repo, deployed, out).failed
+
+
+def test_a_toolchain_whose_output_guards_less_is_not_used(tmp_path):
+    """A commit may name another toolchain; its pipeline.yaml must carry every guard this compiler
+    knows with the same values, else (an older compiler, say) its output is not used."""
+    from manifestc.recompile import _guards_lost
+
+    repo = _checkout(tmp_path)
+    template = _pipeline(repo / "manifest.yaml", repo)
+    manifest = api.check_manifest(repo / "manifest.yaml", "manifest.yaml").manifest
+    written = tmp_path / "pipeline.yaml"
+    written.write_text(yaml.safe_dump(template))
+    assert _guards_lost(written, manifest) == []
+    project = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project"
+        and any(v["Name"] == "MANIFESTC_TOOLCHAIN" for v in r["Properties"]["Environment"]["EnvironmentVariables"])
+    )
+    variables = project["Properties"]["Environment"]["EnvironmentVariables"]
+    variables[:] = [v for v in variables if v["Name"] != guard.GATED]
+    next(v for v in variables if v["Name"] == guard.APPROVALS)["Value"] = "staging="
+    written.write_text(yaml.safe_dump(template))
+    assert _guards_lost(written, manifest) == [guard.APPROVALS, guard.GATED]
+    written.write_text("not: [a template")
+    assert _guards_lost(written, manifest) == list(guard.GUARDS)

@@ -90,7 +90,9 @@ def verdict(
     return False, (
         f"{stage}/{action} was approved by {caller or 'an unrecorded principal'}, who is not one of the "
         f"approvers ({', '.join(approvers)}): the deployment stops here. An approver must run the "
-        "stage again (Retry in the console, or aws codepipeline retry-stage-execution) and approve it."
+        "stage again with ALL actions -- 'Retry stage' in the console, or aws codepipeline "
+        "retry-stage-execution --retry-mode ALL_ACTIONS -- and approve it (retrying only the failed "
+        "action re-reads this same approval and fails again)."
     )
 
 

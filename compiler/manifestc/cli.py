@@ -272,6 +272,18 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Environments of the deployed pipeline with an approval and their approvers (env=arn,arn;env=, or none).",
 )
+@click.option(
+    "--deployed-source",
+    envvar="MANIFESTC_DEPLOYED_SOURCE",
+    default=None,
+    help="The deployed pipeline's source (JSON: provider, repository, branch, connection, host).",
+)
+@click.option(
+    "--deployed-gated",
+    envvar="MANIFESTC_DEPLOYED_GATED",
+    default=None,
+    help="The resources each approved environment deploys (JSON: env -> [[kind, account, region, identity]]).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -285,12 +297,46 @@ def recompile(
     deployed_accounts,
     deployed_regions,
     deployed_approvals,
+    deployed_source,
+    deployed_gated,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
+    from .diagnostics import Diagnostic, Severity
+    from .guard import GUARDS, parse_gated
     from .recompile import parse_approvals, parse_footprint
     from .recompile import recompile as run
 
+    given = dict(
+        zip(
+            GUARDS,
+            (deployed_accounts, deployed_regions, deployed_approvals, deployed_source, deployed_gated),
+            strict=True,
+        )
+    )
+    missing = [name for name, value in given.items() if value is None]
+    if deployed_gated is not None and parse_gated(deployed_gated) is None:
+        missing.append("MANIFESTC_DEPLOYED_GATED (not valid JSON)")
+    if missing:
+        _emit(
+            [
+                Diagnostic(
+                    "MC264",
+                    Severity.ERROR,
+                    "the deployed Recompile project does not say what it guards ("
+                    + ", ".join(missing)
+                    + " unset): without them a commit could change approvals, accounts or the source "
+                    "unchecked, so nothing is recompiled",
+                    Path(manifest).name,
+                    1,
+                    1,
+                    hint="deploy out/<name>/pipeline.yaml, built by this manifestc version, once by hand",
+                )
+            ],
+            diagnostics_format,
+        )
+        click.echo("recompile refused: the pipeline is not updated", err=True)
+        sys.exit(EXIT_MANIFEST_ERRORS)
     outcome = run(
         Path(manifest).resolve(),
         repo_root=Path(repo_root).resolve(),
@@ -303,6 +349,8 @@ def recompile(
         deployed_accounts=parse_footprint(deployed_accounts),
         deployed_regions=parse_footprint(deployed_regions),
         deployed_approvals=parse_approvals(deployed_approvals),
+        deployed_source=deployed_source,
+        deployed_gated=parse_gated(deployed_gated),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

@@ -407,6 +407,10 @@ CODES: dict[str, CodeInfo] = {
         "own glue scripts bucket in another account",
         "A glue environment in another account reads its job scripts from the tooling account: manifestc grants that account's job role read on the artifact bucket (bucket policy) and decrypt on the artifact key (key policy, through S3 only). A `glue.scripts_bucket` of your own has policies manifestc does not write, so the job role could not read the scripts. Drop `scripts_bucket`, or keep the glue environments in the pipeline's account.",
     ),
+    "MC287": _e(
+        "two environments write one glue output",
+        "Every environment deploys the same Glue jobs in its own stack. A job output (an argument listed in `outputs`, or Glue's `--TempDir` / `--spark-event-logs-path`) without `{environment}` is then written by every environment: dev's scheduled and smoke runs overwrite prod's data, and prod's job role cannot decrypt what dev's key encrypted. Put `{environment}` in the path (`s3://acme-curated/{environment}/denormalized/`); each environment's stack renders it, in the job argument and in the job role's grants.",
+    ),
     "MC290": _e(
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",

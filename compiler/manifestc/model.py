@@ -341,6 +341,25 @@ class Glue:
     def nodes(self) -> dict[str, GlueJob | GlueCrawler]:
         return {**{j.name: j for j in self.jobs}, **{c.name: c for c in self.crawlers}}
 
+    def upstream_crawler_paths(self) -> tuple[str, ...]:
+        """The s3 paths of every crawler some job runs after (directly or through other nodes): the
+        data the job reads once those crawlers have catalogued it."""
+        nodes = self.nodes
+        found: list[str] = []
+        for job in self.jobs:
+            seen: set[str] = set()
+            todo = list(job.after)
+            while todo:  # iterative: a long chain must not hit the recursion limit
+                name = todo.pop()
+                if name in seen or name not in nodes:
+                    continue
+                seen.add(name)
+                node = nodes[name]
+                if isinstance(node, GlueCrawler):
+                    found += node.s3
+                todo += node.after
+        return tuple(dict.fromkeys(found))
+
     @property
     def test_image_version(self) -> str:
         """The Glue version unit tests run against: the newest any Spark/Python job uses."""
@@ -443,6 +462,40 @@ class Manifest:
             if (value := getattr(target, field))
         }
         return dataclasses.replace(target, **values)
+
+    def target_resources(self, target: Target, env: Environment, region: str | None) -> list[tuple[str, str, str]]:
+        """(kind, identity, manifest field) of each resource `env` writes when it deploys `target`
+        in `region` (None: the pipeline's): what MC280 and the self-update guard compare."""
+        where = region or self.region or "(the pipeline's region)"
+        resolved = self.resolve_target(target, env, region)
+        found: list[tuple[str, str, str]] = []
+        if target.deploys_stack or target.type == "glue":
+            stack = render_placeholders(target.stack, environment=env.name, region=where, name=self.name)
+            found.append(("stack", stack, "stack"))
+        if target.type == "ecs":
+            found.append(("ECS service", f"{resolved.cluster}/{resolved.service}", "service"))
+        if target.type == "lambda" and target.function:
+            found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "glue" and self.glue is not None:
+            found.append(("Glue database", self.glue_database(env), "database"))
+        if target.type == "s3":
+            found.append(("S3 prefix", f"{resolved.bucket}/{resolved.prefix or ''}", "prefix"))
+        if target.type == "glue" and self.glue is not None:
+            found += [("S3 prefix", path.removeprefix("s3://"), "outputs") for path in self.glue_writes(env)]
+        return found
+
+    def glue_text(self, text: str, env: Environment) -> str:
+        """A Glue job argument or crawler path as `env` deploys it (placeholders rendered)."""
+        return render_placeholders(text, environment=env.name, region=self.region or "", name=self.name)
+
+    def glue_writes(self, env: Environment) -> tuple[str, ...]:
+        """The s3:// locations the workflow's jobs write in `env` (outputs and Glue's write parameters)."""
+        return tuple(dict.fromkeys(self.glue_text(p, env) for j in self.glue.jobs for p in j.s3_paths(write=True)))
+
+    def target_regions(self, target: Target, env: Environment) -> tuple[str | None, ...]:
+        """The regions `env` deploys `target` to: a bucket is global (written once per
+        environment) and Glue deploys in the pipeline's region (None)."""
+        return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
 
     def glue_database(self, env: Environment) -> str:
         """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the

@@ -20,7 +20,17 @@ judges it. It:
    `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
    must not be able to make themselves an approver, or remove the approval, through the
    pipeline; a platform principal deploys such a change by hand;
-7. copies the pipeline's files into `--out`, replaced as a whole.
+7. refuses a manifest that changes the pipeline's source (provider, repository, branch,
+   connection; MANIFESTC_DEPLOYED_SOURCE): branch protection is the control on what reaches the
+   pipeline, so a commit must not point it at a branch or repository without it;
+8. refuses a manifest that deploys a resource an approved environment deploys from an environment
+   without that same approval (MANIFESTC_DEPLOYED_GATED), e.g. a new unapproved environment
+   writing prod's stack: approvals gate resources, not stage names;
+9. uses a new toolchain's output only if it carries every guard variable above with the values
+   this compiler computes (a commit cannot downgrade to a compiler that guards less);
+10. copies the pipeline's files into `--out`, replaced as a whole.
+
+The command refuses to run when the deployed project lacks any guard variable (guard.GUARDS).
 
 Failures are MC264 diagnostics; the pipeline stack is then not updated.
 """
@@ -38,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Severity
+from .guard import GUARDS, Resource, guard_values, source_value, ungated_writes
 from .model import Manifest
 from .toolchain import install_commands
 
@@ -134,7 +145,7 @@ def parse_approvals(value: str | None) -> dict[str, tuple[str, ...]] | None:
 
 def approval_changes(new: Manifest, deployed: dict[str, tuple[str, ...]] | None) -> list[str]:
     """How the new manifest's approvals differ from the deployed pipeline's, in words."""
-    from .emit.codebuild import approvals_value
+    from .guard import approvals_value
 
     if deployed is None:
         return []
@@ -207,6 +218,8 @@ def recompile(
     deployed_accounts: tuple[str, ...] | None = None,
     deployed_regions: tuple[str, ...] | None = None,
     deployed_approvals: dict[str, tuple[str, ...]] | None = None,
+    deployed_source: str | None = None,
+    deployed_gated: dict[str, list[Resource]] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -266,6 +279,28 @@ def recompile(
                 f"this commit, then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline "
                 "(its Recompile project then records the new approvals)",
             )
+        if deployed_source is not None and source_value(new) != deployed_source:
+            return _refuse(
+                outcome,
+                shown,
+                f"the new manifest changes the pipeline's source from {deployed_source} to {source_value(new)}. "
+                "Branch protection on the deployed source is what guards this pipeline, so it never "
+                "re-points itself; the pipeline is left unchanged",
+                hint="have a platform principal review the change and deploy it by hand: `manifestc build` on "
+                f"this commit, then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline",
+            )
+        if deployed_gated is not None:
+            ungated = ungated_writes(new, deployed_gated, deployed_approvals or {})
+            if ungated:
+                return _refuse(
+                    outcome,
+                    shown,
+                    "the new manifest would deploy resources an approval guards without it: "
+                    + "; ".join(ungated)
+                    + ". The pipeline is left unchanged",
+                    hint="deploy those resources from the approved environment only; a platform principal can "
+                    f"deploy a reviewed change by hand (out/{new.name}/pipeline.yaml as stack {new.name}-pipeline)",
+                )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:
@@ -350,5 +385,41 @@ def _try_toolchain(
             hint="fix the manifest for that version, or restore regenerate.install in a new commit",
         )
         return None
+    lost = _guards_lost(out / new.name / "pipeline.yaml", new)
+    if lost:
+        _refuse(
+            outcome,
+            manifest_path.name,
+            f"the toolchain of regenerate.install `{new.regenerate.install}` emits a self-update that does not "
+            f"guard what this one does ({', '.join(lost)} missing or different); {keep}",
+            hint="name a toolchain at least as new as the deployed one, or have a platform principal deploy the "
+            "change by hand",
+        )
+        return None
     outcome.toolchain = new.regenerate.install
     return out / new.name
+
+
+def recompile_variables(template: dict) -> dict[str, str] | None:
+    """The environment variables of the Recompile project of a rendered pipeline.yaml (the
+    CodeBuild project whose variables name the deployed toolchain), None when there is none."""
+    for resource in (template.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::CodeBuild::Project":
+            continue
+        variables = (resource.get("Properties") or {}).get("Environment", {}).get("EnvironmentVariables") or []
+        found = {v.get("Name"): v.get("Value") for v in variables if isinstance(v, dict)}
+        if "MANIFESTC_TOOLCHAIN" in found:
+            return found
+    return None
+
+
+def _guards_lost(pipeline: Path, new: Manifest) -> list[str]:
+    """The guard variables a new toolchain's pipeline.yaml lacks or sets otherwise than this compiler."""
+    import yaml
+
+    try:
+        template = yaml.safe_load(pipeline.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return list(GUARDS)
+    found = recompile_variables(template) or {}
+    return [name for name, value in guard_values(new) if found.get(name) != value]

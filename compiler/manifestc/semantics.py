@@ -1698,6 +1698,8 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
                     hint="set `smoke_test: false` and run the workflow with a test suite that assumes a role "
                     "in that account, or keep glue environments in the pipeline's account",
                 )
+    if glue is not None:
+        _check_glue_paths(check, m, glue, [t.name for _, t in glue_targets])
     if glue is not None and not glue_targets:
         check.warn(
             "MC258",
@@ -1705,6 +1707,64 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
             ("glue",),
             hint="add a target with `type: glue`",
         )
+
+
+# A placeholder in a Glue argument or crawler path: `{word}` (JSON such as `{"a": 1}` is no placeholder)
+_GLUE_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[str]) -> None:
+    """Placeholders of job arguments and crawler paths are known ones (MC208, MC282), and no two
+    environments write one S3 location (MC287): each environment's stack runs the same jobs, so
+    without `{environment}` in an output dev's runs overwrite prod's data (and prod's job role
+    cannot decrypt what dev's key encrypted)."""
+    values: list[tuple[str, Path]] = [
+        (value, ("glue", "jobs", index, "arguments", key))
+        for index, job in enumerate(glue.jobs)
+        for key, value in job.arguments
+    ] + [
+        (value, ("glue", "crawlers", index, "s3", p_index))
+        for index, crawler in enumerate(glue.crawlers)
+        for p_index, value in enumerate(crawler.s3)
+    ]
+    for value, path in values:
+        for match in _GLUE_PLACEHOLDER.finditer(value):
+            if match.group(1) not in _PLACEHOLDERS:
+                check.error(
+                    "MC208",
+                    f"unknown placeholder `{{{match.group(1)}}}`; use {{environment}}, {{region}} or {{name}}",
+                    path,
+                )
+            elif match.group(1) == "region" and m.region is None:
+                check.error("MC282", "`{region}` here needs the top-level `region`", path)
+    if any(d.is_error for d in check.diagnostics):
+        return
+    writers: dict[str, tuple[str, str]] = {}  # location -> (environment, job)
+    for env in m.environments:
+        if not any(t in env.targets for t in targets):
+            continue
+        for index, job in enumerate(glue.jobs):
+            for name, value in job.arguments:
+                if name not in job.outputs and name not in aws.GLUE_WRITE_PARAMETERS:
+                    continue
+                for part in value.split(","):
+                    if not part.strip().startswith("s3://"):
+                        continue
+                    where = m.glue_text(part.strip(), env).removeprefix("s3://")
+                    clash = next(
+                        (w for w in writers if where.startswith(w) or w.startswith(where)),
+                        None,
+                    )
+                    if clash is not None and writers[clash][0] != env.name:
+                        other_env, other_job = writers[clash]
+                        check.error(
+                            "MC287",
+                            f"environments `{other_env}` (job `{other_job}`) and `{env.name}` (job `{job.name}`) "
+                            f"both write s3://{where}: each environment's workflow would overwrite the other's data",
+                            ("glue", "jobs", index, "arguments", name),
+                            hint="put {environment} in the path, e.g. s3://acme-curated/{environment}/denormalized/",
+                        )
+                    writers.setdefault(where, (env.name, job.name))
 
 
 # --- Per-environment targets and values that become IAM resources (README "Per-environment
@@ -1791,23 +1851,14 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
         for name in env.targets:
             target = m.target(name)
             t_index = index[name]
-            # a bucket is global (written once per environment); glue deploys in the pipeline's region
-            regions = env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
-            for region in regions:
+            for region in m.target_regions(target, env):
                 where = _deploy_region(m, region)
                 resolved = m.resolve_target(target, env, region)
-                things: list[tuple[str, str, Path]] = []
-                if target.deploys_stack or target.type == "glue":
-                    stack = render_placeholders(target.stack, environment=env.name, region=where, name=m.name)
-                    things.append(("stack", stack, ("targets", t_index, "stack")))
-                if target.type == "ecs":
-                    things.append(
-                        ("ECS service", f"{resolved.cluster}/{resolved.service}", ("targets", t_index, "service"))
-                    )
-                if target.type == "lambda" and target.function:
-                    things.append(("Lambda function", resolved.function, ("targets", t_index, "function")))
-                if target.type == "glue" and m.glue is not None:
-                    things.append(("Glue database", m.glue_database(env), ("glue", "database")))
+                things: list[tuple[str, str, Path]] = [
+                    (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
+                    for kind, identity, field in m.target_resources(target, env, region)
+                    if kind != "S3 prefix"  # prefixes overlap rather than equal: below
+                ]
                 for field in ("cluster", "service", "function", "bucket"):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):

@@ -19,6 +19,7 @@ from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
+from ..guard import guard_values
 from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite, Toolchain
 from ..schemas_data import presets
 from ..toolchain import install_commands
@@ -704,35 +705,14 @@ def _update_job(m: Manifest) -> BuildJob:
             ),
             ("ARTIFACT_BUCKET", Ref("ArtifactBucket")),
             ("MANIFESTC_ACCOUNT", Sub("${AWS::AccountId}")),
-            # what this template's deploy plan set up beyond the pipeline stack (bootstrap-<account>
-            # and support-<region> stacks): Recompile refuses a commit that needs more (recompile.py)
-            ("MANIFESTC_DEPLOYED_ACCOUNTS", footprint_value(m.extra_accounts)),
-            ("MANIFESTC_DEPLOYED_REGIONS", footprint_value(m.extra_regions)),
-            # who approves each environment: Recompile refuses a commit that changes it
-            ("MANIFESTC_DEPLOYED_APPROVALS", approvals_value(m)),
+            # what this pipeline deploys where, who approves, its source: Recompile refuses a
+            # commit that changes them through the pipeline itself (guard.py, recompile.py)
+            *guard_values(m),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,
         toolchain=chain,
     )
-
-
-def approvals_value(manifest: Manifest) -> str:
-    """MANIFESTC_DEPLOYED_APPROVALS: `env=arn,arn;env=` for every environment with an approval
-    (an empty list: approval without approvers), `none` when no environment has one."""
-    return (
-        ";".join(
-            f"{e.name}={','.join(sorted(e.approval.approvers))}"
-            for e in manifest.environments
-            if e.approval is not None
-        )
-        or "none"
-    )
-
-
-def footprint_value(items: tuple[str, ...]) -> str:
-    """A comma-separated list for a CodeBuild variable; `none` when empty (recompile.py reads it)."""
-    return ",".join(items) or "none"
 
 
 def toolchain_statements(chain: Toolchain) -> list:

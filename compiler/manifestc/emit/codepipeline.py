@@ -25,7 +25,7 @@ from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
-from .context import Context, camel
+from .context import Context, approvers_policy_name, camel
 from .glue import script_key_parameter
 from .iam import (
     allow,
@@ -552,6 +552,8 @@ def _approvers_policy(ctx: Context, env: Environment) -> None:
     approve = ctx.arn("codepipeline", f"{ctx.name}/{env.name}/approve")
     props = {
         "Path": ctx.iam_path,
+        # a fixed name: the only policies the self-update role may attach to these principals
+        "ManagedPolicyName": approvers_policy_name(ctx.name, env.name),
         "Description": f"Approve {ctx.name} deployments to {env.name}",
         "PolicyDocument": policy(
             allow([codepipeline.PutApprovalResult], [approve], sid="ApproveThisStage"),

@@ -221,3 +221,9 @@ class Context:
                 }
             }
         )
+
+
+def approvers_policy_name(pipeline: str, environment: str) -> str:
+    """The managed policy granting an environment's approvers the approval (emit/selfupdate.py
+    lets the self-update role attach exactly these to the approvers' principals)."""
+    return f"{pipeline}-approvers-{environment}"

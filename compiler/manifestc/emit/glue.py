@@ -67,11 +67,31 @@ def _name(glue: Glue, suffix: str = "") -> Sub:
     return Sub(f"{glue.workflow}-${{Environment}}{suffix}")
 
 
-def _s3_arns(paths: list[str]) -> tuple[list[Sub], list[Sub]]:
+# Placeholders of job arguments and crawler paths, as the per-environment stack renders them
+# (README "Glue workflows": `{environment}` keeps each environment's data apart).
+_STACK_PLACEHOLDERS = {"{environment}": "${Environment}", "{region}": "${AWS::Region}"}
+
+
+def _in_stack(text: str, pipeline: str) -> str:
+    """`text` inside an Fn::Sub: its own `${` escaped, its placeholders rendered by the stack."""
+    text = text.replace("${", "${!").replace("{name}", pipeline)
+    for placeholder, value in _STACK_PLACEHOLDERS.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def _value(text: str, pipeline: str) -> str | Sub:
+    """A job argument or crawler path: literal, or an Fn::Sub when it has placeholders."""
+    if not any(p in text for p in (*_STACK_PLACEHOLDERS, "{name}")):
+        return text
+    return Sub(_in_stack(text, pipeline))
+
+
+def _s3_arns(paths: list[str], pipeline: str) -> tuple[list[Sub], list[Sub]]:
     """(bucket ARNs, object ARNs under the paths) for s3:// URIs."""
     buckets, objects = [], []
     for uri in sorted(set(paths)):
-        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        bucket, _, prefix = _in_stack(uri, pipeline).removeprefix("s3://").partition("/")
         buckets.append(Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}"))
         objects.append(Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*"))
     return _unique(buckets), _unique(objects)
@@ -254,7 +274,8 @@ def emit_glue(ctx: Context) -> Template:
     crawled = [p for c in glue.crawlers for p in c.s3]
     # README "Values that become IAM grants": s3:// arguments are read-only, except Glue's own write
     # parameters and the arguments a job lists in `outputs`.
-    reads = [p for j in glue.jobs for p in j.s3_paths(write=False)]
+    # ... and a job reads what the crawlers it runs after catalogued
+    reads = [p for j in glue.jobs for p in j.s3_paths(write=False)] + list(glue.upstream_crawler_paths())
     writes = [p for j in glue.jobs for p in j.s3_paths(write=True)]
     if glue.jobs:
         script_objects = Sub("arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*")
@@ -262,9 +283,9 @@ def emit_glue(ctx: Context) -> Template:
         if scripts_key:
             statements.append(allow([kms.Decrypt], [Ref("ScriptsKeyArn")], sid="DecryptScripts"))
         statements += key + glue_logs + [catalog_rw]
-        _, read_objects = _s3_arns(reads)
-        _, write_objects = _s3_arns(writes)
-        buckets, _ = _s3_arns(reads + writes)
+        _, read_objects = _s3_arns(reads, m.name)
+        _, write_objects = _s3_arns(writes, m.name)
+        buckets, _ = _s3_arns(reads + writes, m.name)
         if read_objects:
             statements.append(allow([s3.GetObject], read_objects, sid="ReadPaths"))
         if write_objects:
@@ -282,7 +303,7 @@ def emit_glue(ctx: Context) -> Template:
         )
         _role(t, "JobRole", statements, m.name)
     if glue.crawlers:
-        buckets, objects = _s3_arns(crawled)
+        buckets, objects = _s3_arns(crawled, m.name)
         _role(
             t,
             "CrawlerRole",
@@ -305,9 +326,9 @@ def emit_glue(ctx: Context) -> Template:
         )
     )
     for job in glue.jobs:
-        t.add_resource(_job(glue, job))
+        t.add_resource(_job(glue, job, m.name))
     for crawler in glue.crawlers:
-        t.add_resource(_crawler(glue, crawler))
+        t.add_resource(_crawler(glue, crawler, m.name))
     for upstreams, names in trigger_groups(glue):
         if not upstreams:
             props = (
@@ -346,7 +367,7 @@ def emit_glue(ctx: Context) -> Template:
     return t
 
 
-def _job(glue: Glue, job: GlueJob) -> tglue.Job:
+def _job(glue: Glue, job: GlueJob, pipeline: str) -> tglue.Job:
     arguments = {
         "--enable-continuous-cloudwatch-log": "true",
         "--enable-metrics": "true",
@@ -354,7 +375,7 @@ def _job(glue: Glue, job: GlueJob) -> tglue.Job:
     }
     if job.type in ("spark", "streaming"):
         arguments["--job-bookmark-option"] = "job-bookmark-enable"
-    arguments.update(dict(job.arguments))
+    arguments.update({name: _value(value, pipeline) for name, value in job.arguments})
     command = tglue.JobCommand(
         Name=job.command, ScriptLocation=Sub(f"s3://${{ScriptsBucket}}/${{ScriptsPrefix}}/{job.script}")
     )
@@ -383,13 +404,13 @@ def _job(glue: Glue, job: GlueJob) -> tglue.Job:
     return tglue.Job(_job_id(job.name), **props)
 
 
-def _crawler(glue: Glue, crawler: GlueCrawler) -> tglue.Crawler:
+def _crawler(glue: Glue, crawler: GlueCrawler, pipeline: str) -> tglue.Crawler:
     return tglue.Crawler(
         _crawler_id(crawler.name),
         Name=_name(glue, f"-{crawler.name}"),
         Role=GetAtt("CrawlerRole", "Arn"),
         DatabaseName=Ref("Database"),
-        Targets=tglue.Targets(S3Targets=[tglue.S3Target(Path=p) for p in crawler.s3]),
+        Targets=tglue.Targets(S3Targets=[tglue.S3Target(Path=_value(p, pipeline)) for p in crawler.s3]),
         SchemaChangePolicy=tglue.SchemaChangePolicy(UpdateBehavior="UPDATE_IN_DATABASE", DeleteBehavior="LOG"),
         CrawlerSecurityConfiguration=Ref("SecurityConfiguration"),
     )

@@ -407,7 +407,9 @@ def _iam(text: str) -> Action:
 def emit_boundary(ctx: Context) -> None:
     """The pipeline stack's boundary (a managed policy with a fixed name, so policies and
     application templates can name its ARN)."""
-    ctx.add(boundary_policy(ctx.manifest, retain=ctx.manifest.regenerate.enabled))
+    # Retained always: the roles of the application stacks the pipeline deployed carry it and
+    # outlive the pipeline stack (a catalog product's too, when it is terminated).
+    ctx.add(boundary_policy(ctx.manifest, retain=True))
 
 
 def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:

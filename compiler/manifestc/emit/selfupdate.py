@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from awacs.aws import Action, ArnEquals, ArnLike, ArnNotEquals, Condition, Deny, Statement, StringEquals, StringLike
+from awacs.aws import Action, ArnEquals, ArnLike, Condition, Deny, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, iam
 
 from .. import registry
-from .context import PARAMETERS, Context, camel
+from .context import PARAMETERS, Context, approvers_policy_name, camel
 from .iam import (
     BOUNDARY_CONDITIONED_ROLE_ACTIONS,
     CONNECTION_SERVICES,
@@ -107,14 +107,17 @@ def _scopes(ctx: Context, template, launch: bool) -> dict[tuple[str, str], list[
         for r in template.resources.values()
         if r.resource_type == "AWS::EC2::SecurityGroupIngress" and "GroupId" in r.properties
     ]
-    boundary = boundary_arn(n)
     roles = (_partition_arn(f"iam::${{AWS::AccountId}}:role{ctx.iam_path_pattern}*"),)
     principals = _approver_principals(template)
+    # approvers carry no boundary: only their approval policies may be attached to them
     own_policies = Condition(
-        [
-            ArnLike({"iam:PolicyARN": _partition_arn(f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*")}),
-            ArnNotEquals({"iam:PolicyARN": boundary}),
-        ]
+        ArnLike(
+            {
+                "iam:PolicyARN": _partition_arn(
+                    f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}" + approvers_policy_name(n, "*")
+                )
+            }
+        )
     )
     if launch:
         # Service Catalog creates the stack: keys do not exist yet, they are known by their tag
@@ -206,14 +209,16 @@ def _special_scopes(ctx: Context, action: str, launch: bool, template) -> list[S
                     _principal_arns("role", approver_roles, ctx),
                     Condition(
                         [
+                            # exactly the approvers' policies: the approvers carry no boundary,
+                            # so no other policy of the pipeline (its own roles' policies) may reach them
                             ArnLike(
                                 {
                                     "iam:PolicyARN": _partition_arn(
-                                        f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}*"
+                                        f"iam::${{AWS::AccountId}}:policy{ctx.iam_path_pattern}"
+                                        + approvers_policy_name(ctx.name_pattern, "*")
                                     )
                                 }
                             ),
-                            ArnNotEquals({"iam:PolicyARN": boundary}),
                         ]
                     ),
                 )

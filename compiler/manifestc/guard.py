@@ -1,0 +1,139 @@
+"""What the self-update guard remembers of a deployed pipeline, and how a commit is compared with it.
+
+The Recompile project of every pipeline carries one environment variable per guard (`guard_values`),
+computed by the compiler that emitted the template. `manifestc recompile` (recompile.py) reads them
+back and refuses a commit that would, through the pipeline itself:
+
+- deploy to an account or region whose bootstrap/support stack is not deployed (ACCOUNTS, REGIONS);
+- change which environments have an approval or who their approvers are (APPROVALS);
+- change where the pipeline takes its source from: provider, repository, branch, connection (SOURCE);
+- deploy a resource an approved environment deploys from a stage without that same approval, e.g. a
+  new unapproved `hotfix` environment writing prod's stack (GATED).
+
+A new toolchain named by a commit (`regenerate.install`) must emit every guard variable this
+compiler knows, with the values this compiler computes, or its output is not used: a commit cannot
+downgrade to a compiler that guards less (recompile.py `_guards_kept`).
+"""
+
+from __future__ import annotations
+
+import json
+
+from .check.deployments import overlaps
+from .model import Environment, Manifest
+
+ACCOUNTS = "MANIFESTC_DEPLOYED_ACCOUNTS"
+REGIONS = "MANIFESTC_DEPLOYED_REGIONS"
+APPROVALS = "MANIFESTC_DEPLOYED_APPROVALS"
+SOURCE = "MANIFESTC_DEPLOYED_SOURCE"
+GATED = "MANIFESTC_DEPLOYED_GATED"
+GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED)
+
+ANY = "*"  # the account and region of an S3 prefix: bucket names are global
+Resource = tuple[str, str, str, str]  # kind, account, region, identity
+
+
+def footprint_value(items: tuple[str, ...]) -> str:
+    """A comma-separated list for a CodeBuild variable; `none` when empty."""
+    return ",".join(items) or "none"
+
+
+def approvals_value(manifest: Manifest) -> str:
+    """`env=arn,arn;env=` for every environment with an approval (an empty list: approval without
+    approvers), `none` when no environment has one."""
+    return (
+        ";".join(
+            f"{e.name}={','.join(sorted(e.approval.approvers))}"
+            for e in manifest.environments
+            if e.approval is not None
+        )
+        or "none"
+    )
+
+
+def source_value(manifest: Manifest) -> str:
+    """Where the pipeline's source comes from, canonical (JSON, sorted keys)."""
+    s = manifest.source
+    return json.dumps(
+        {
+            "provider": s.provider,
+            "repository": s.repository,
+            "branch": s.branch,
+            "connection": s.connection_arn or "",
+            "host": s.host,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def environment_resources(manifest: Manifest, env: Environment) -> list[Resource]:
+    """Every resource `env` writes to, with its account and region."""
+    account = env.account or manifest.account or "(the pipeline's account)"
+    found: list[Resource] = []
+    for name in env.targets:
+        target = manifest.target(name)
+        for region in manifest.target_regions(target, env):
+            where = region or manifest.region or "(the pipeline's region)"
+            for kind, identity, _ in manifest.target_resources(target, env, region):
+                if kind == "S3 prefix":
+                    found.append((kind, ANY, ANY, identity))
+                else:
+                    found.append((kind, account, where, identity))
+    return sorted(set(found))
+
+
+def gated_value(manifest: Manifest) -> str:
+    """The resources each environment with an approval deploys (JSON: env -> [[kind, account,
+    region, identity], ...]); `{}` when none has an approval."""
+    gated = {
+        e.name: [list(r) for r in environment_resources(manifest, e)]
+        for e in manifest.environments
+        if e.approval is not None
+    }
+    return json.dumps(gated, sort_keys=True, separators=(",", ":"))
+
+
+def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
+    """The Recompile project's guard variables, in GUARDS order."""
+    return (
+        (ACCOUNTS, footprint_value(manifest.extra_accounts)),
+        (REGIONS, footprint_value(manifest.extra_regions)),
+        (APPROVALS, approvals_value(manifest)),
+        (SOURCE, source_value(manifest)),
+        (GATED, gated_value(manifest)),
+    )
+
+
+def parse_gated(value: str | None) -> dict[str, list[Resource]] | None:
+    """GATED read back; None when unset or malformed."""
+    if value is None:
+        return None
+    try:
+        loaded = json.loads(value)
+        return {str(env): [tuple(str(part) for part in item) for item in items] for env, items in loaded.items()}
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def ungated_writes(new: Manifest, gated: dict[str, list[Resource]], approvers: dict[str, tuple[str, ...]]) -> list[str]:
+    """In words: each resource an approved environment of the deployed pipeline deploys that the new
+    manifest deploys from an environment without that same approval (other than the same
+    environment, whose approval the APPROVALS guard keeps)."""
+    found = []
+    for env in new.environments:
+        own = tuple(sorted(env.approval.approvers)) if env.approval is not None else None
+        for kind, account, region, identity in environment_resources(new, env):
+            for owner, items in sorted(gated.items()):
+                if owner == env.name or own == approvers.get(owner, ()):
+                    continue
+                for g_kind, g_account, g_region, g_identity in items:
+                    if (g_kind, g_account, g_region) == (kind, account, region) and overlaps(
+                        kind, identity, g_identity
+                    ):
+                        found.append(
+                            f"environment {env.name} "
+                            f"({'no approval' if own is None else 'another approval'}) would deploy {kind} "
+                            f"`{identity}`, which the deployed pipeline deploys only after {owner}'s approval"
+                        )
+    return sorted(set(found))
