@@ -281,10 +281,15 @@ def test_self_update_role_cannot_create_an_unbounded_or_admin_role(compiled):
     assert not effective(identity, boundary, "iam:CreatePolicyVersion", own_boundary)
     as_grant = {**with_boundary, "iam:PolicyARN": own_boundary}
     assert not effective(identity, boundary, "iam:AttachRolePolicy", own_role, as_grant)
-    # approvers get the pipeline's own policies, and no other principal does
+    # approvers get their approval policy (by its fixed name), and no other principal does
     approvers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
-    approval_policy = {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/ledger-service-Approvers-X"}
+    approval_policy = {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/ledger-service-approvers-prod"}
     assert effective(identity, boundary, "iam:AttachRolePolicy", approvers, approval_policy)
+    # approvers carry no boundary: no other policy of the pipeline (say the self-update role's own,
+    # review finding 7) may be attached to them
+    for other_policy in ("ledger-service-self-update-1", "ledger-service-build-extra"):
+        widened = {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/{other_policy}"}
+        assert not effective(identity, boundary, "iam:AttachRolePolicy", approvers, widened), other_policy
     assert not effective(
         identity, boundary, "iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/Admin", approval_policy
     )
