@@ -272,6 +272,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Environments of the deployed pipeline with an approval and their approvers (env=arn,arn;env=, or none).",
 )
+@click.option(
+    "--deployed-permissions",
+    envvar="MANIFESTC_DEPLOYED_PERMISSIONS",
+    default=None,
+    help="Digests of the declared IAM grants of the deployed pipeline's projects (project=digest,...;..., or none).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -285,10 +291,11 @@ def recompile(
     deployed_accounts,
     deployed_regions,
     deployed_approvals,
+    deployed_permissions,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
-    from .recompile import parse_approvals, parse_footprint
+    from .recompile import parse_approvals, parse_footprint, parse_permissions
     from .recompile import recompile as run
 
     outcome = run(
@@ -303,6 +310,7 @@ def recompile(
         deployed_accounts=parse_footprint(deployed_accounts),
         deployed_regions=parse_footprint(deployed_regions),
         deployed_approvals=parse_approvals(deployed_approvals),
+        deployed_permissions=parse_permissions(deployed_permissions),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

@@ -268,6 +268,26 @@ CODES: dict[str, CodeInfo] = {
         "invalid Glue job settings",
         "The job's Glue version, worker type or worker count is not one AWS Glue offers for that job type; the message lists what is.",
     ),
+    "MC223": _e(
+        "not an IAM action",
+        "A declared permission names something that is not an IAM action of the Service Authorization Reference: it must be `service:Action` (a wildcard in the action name, such as `s3:Get*`, must match at least one action). The hint suggests the closest service or action.",
+    ),
+    "MC224": _e(
+        "not a resource ARN",
+        "A declared permission's resource must be an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`) or `*` (for actions without resource-level permissions).",
+    ),
+    "MC225": _e(
+        "broad grant without opt-in",
+        "A declared permission grants every action (`*`, `service:*`), an IAM write action, `*` resources for an action that can be scoped to ARNs, or an AWS managed `*FullAccess`/`PowerUserAccess` policy. Scope it to what the commands call, or accept it with `allow_broad: <reason>` in the same permissions block (reported in build.json; Recompile never applies a permission change by itself).",
+    ),
+    "MC226": _e(
+        "grant never given",
+        "A declared permission that no pipeline role gets: AdministratorAccess, IAMFullAccess and AWSOrganizationsFullAccess are never attached, and the pipeline's permissions boundary denies Organizations and account actions and passing or assuming roles outside /manifestc/<name>/ and /manifestc-app/<name>/ (in any account), so such a grant would compile and fail with AccessDenied.",
+    ),
+    "MC227": _w(
+        "allow_broad without a broad grant",
+        "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

@@ -20,7 +20,11 @@ judges it. It:
    `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
    must not be able to make themselves an approver, or remove the approval, through the
    pipeline; a platform principal deploys such a change by hand;
-7. copies the pipeline's files into `--out`, replaced as a whole.
+7. refuses a manifest that adds or changes a declared IAM grant (`build.permissions`,
+   `tests[].permissions`): the deployed project names a digest of each grant in
+   MANIFESTC_DEPLOYED_PERMISSIONS. A committer must not be able to widen what the pipeline's
+   roles may do through the pipeline; removing a grant applies by itself;
+8. copies the pipeline's files into `--out`, replaced as a whole.
 
 Failures are MC264 diagnostics; the pipeline stack is then not updated.
 """
@@ -154,6 +158,31 @@ def approval_changes(new: Manifest, deployed: dict[str, tuple[str, ...]] | None)
     return changes
 
 
+def parse_permissions(value: str | None) -> dict[str, tuple[str, ...]]:
+    """MANIFESTC_DEPLOYED_PERMISSIONS read back. Unset means none declared: a pipeline deployed before
+    the variable existed was compiled by a manifestc without declared permissions."""
+    found: dict[str, tuple[str, ...]] = {}
+    for part in (value or "").split(";"):
+        if not part.strip() or part.strip() == "none":
+            continue
+        project, _, digests = part.partition("=")
+        found[project.strip()] = tuple(sorted(d.strip() for d in digests.split(",") if d.strip()))
+    return found
+
+
+def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> list[str]:
+    """The projects whose declared grants the new manifest adds to or changes, in words."""
+    from .emit.codebuild import declared_permissions
+
+    changes = []
+    for purpose, permissions in sorted(declared_permissions(new).items()):
+        added = set(permissions.fingerprints()) - set(deployed.get(purpose, ()))
+        if added:
+            where = "build" if purpose == "build" else f"tests[{purpose[len('test-') :]}]"
+            changes.append(f"{where}.permissions adds or changes {len(added)} grant{'s' if len(added) > 1 else ''}")
+    return changes
+
+
 def _undeployed_stacks(
     new: Manifest, accounts: tuple[str, ...] | None, regions: tuple[str, ...] | None
 ) -> list[tuple[str, str]]:
@@ -207,6 +236,7 @@ def recompile(
     deployed_accounts: tuple[str, ...] | None = None,
     deployed_regions: tuple[str, ...] | None = None,
     deployed_approvals: dict[str, tuple[str, ...]] | None = None,
+    deployed_permissions: dict[str, tuple[str, ...]] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -265,6 +295,19 @@ def recompile(
                 hint="have a platform principal review the change and deploy it by hand: `manifestc build` on "
                 f"this commit, then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline "
                 "(its Recompile project then records the new approvals)",
+            )
+        widened = permission_changes(new, deployed_permissions or {})
+        if widened:
+            return _refuse(
+                outcome,
+                shown,
+                "the new manifest widens what the pipeline's roles may do: "
+                + "; ".join(widened)
+                + ". The pipeline never grants itself permissions (a committer could give their build any "
+                "permission within the boundary); the pipeline is left unchanged",
+                hint="have a platform principal review the grants (build.json lists them under `permissions`) and "
+                f"deploy the change by hand: `manifestc build` on this commit, then deploy out/{new.name}/pipeline.yaml "
+                f"as stack {new.name}-pipeline (its Recompile project then records the new grants)",
             )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)

@@ -41,6 +41,7 @@ from .model import (
     catalog_parameter_pattern,
     render_placeholders,
 )
+from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -516,6 +517,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         codeartifact=codeartifact,
         image_repository=image_repository,
         secrets_kms_key=raw["secrets_kms_key"],
+        permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
     )
 
 
@@ -560,6 +562,9 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                 coverage=coverage,
                 coverage_format=_coverage_format(coverage, preset) if coverage else None,
                 after=raw["after"],
+                permissions=check_permissions(
+                    raw["permissions"], ("tests", index, "permissions"), check.doc["name"], check.error
+                ),
             )
         )
     return tuple(suites)

@@ -14,12 +14,23 @@ from pathlib import Path
 
 import yaml
 from awacs import codeartifact, codebuild, codepipeline, ecr, s3, secretsmanager, ssm, sts
-from awacs.aws import Action, Condition, StringEquals, StringLike
+from awacs.aws import Action, Condition, Deny, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
-from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite, Toolchain
+from ..model import (
+    TOOLCHAIN_PREFIX,
+    Build,
+    CodeArtifact,
+    Manifest,
+    Permissions,
+    QualityGate,
+    Secret,
+    Target,
+    TestSuite,
+    Toolchain,
+)
 from ..schemas_data import presets
 from ..toolchain import install_commands
 from .context import Context, camel
@@ -86,6 +97,7 @@ class BuildJob:
     checks_approvals: bool = False  # reads this pipeline's action executions (the approval check)
     approver_groups: tuple[str, ...] = ()  # IAM group ARNs whose members the approval check lists
     in_vpc: bool = True  # with `network`: runs in the build subnets
+    permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -307,6 +319,7 @@ def _build_job(m: Manifest) -> BuildJob:
         package_regions=tuple(
             sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
         ),
+        permissions=b.permissions,
         **_common(b),
     )
 
@@ -383,6 +396,7 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", suite.commands)),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
+        permissions=suite.permissions,
         **_common(b),
     )
 
@@ -411,6 +425,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
         secrets_kms_key=b.secrets_kms_key,
         reports=_suite_reports(m, suite, prefix),
         codeartifact=b.codeartifact,
+        permissions=suite.permissions,
     )
 
 
@@ -710,6 +725,8 @@ def _update_job(m: Manifest) -> BuildJob:
             ("MANIFESTC_DEPLOYED_REGIONS", footprint_value(m.extra_regions)),
             # who approves each environment: Recompile refuses a commit that changes it
             ("MANIFESTC_DEPLOYED_APPROVALS", approvals_value(m)),
+            # the declared IAM grants of each project: Recompile refuses a commit that adds or changes one
+            ("MANIFESTC_DEPLOYED_PERMISSIONS", permissions_value(m)),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,
@@ -725,6 +742,26 @@ def approvals_value(manifest: Manifest) -> str:
             f"{e.name}={','.join(sorted(e.approval.approvers))}"
             for e in manifest.environments
             if e.approval is not None
+        )
+        or "none"
+    )
+
+
+def declared_permissions(manifest: Manifest) -> dict[str, Permissions]:
+    """Project purpose (`build`, `test-<suite>`) -> its declared grants, for projects that have some."""
+    found = {"build": manifest.build.permissions} if manifest.build.permissions else {}
+    found.update({f"test-{t.name}": t.permissions for t in manifest.tests if t.permissions})
+    return found
+
+
+def permissions_value(manifest: Manifest) -> str:
+    """MANIFESTC_DEPLOYED_PERMISSIONS: `build=<digest>,<digest>;test-e2e=<digest>`, a 12-hex digest per
+    declared grant (model.Permissions.fingerprints), `none` when no project declares any."""
+    return (
+        ";".join(
+            f"{purpose}={','.join(p.fingerprints())}"
+            for purpose, p in declared_permissions(manifest).items()
+            if p.fingerprints()
         )
         or "none"
     )
@@ -860,6 +897,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
     statements += vpc_statements(ctx) if job.in_vpc else []
+    statements += declared_statements(job.permissions)
     if job.toolchain is not None:
         statements += toolchain_statements(job.toolchain)
     if job.source != "pipeline":
@@ -870,7 +908,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     source = ctx.project_arn(job.purpose)
     if job.matrix:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
-    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source)
+    managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
+    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
         kind = "SECRETS_MANAGER" if secret.store == "secretsmanager" else "PARAMETER_STORE"
@@ -982,6 +1021,29 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
                 sid="DecryptSecrets",
             )
         )
+    return out
+
+
+def partition_arn(arn: str) -> Sub | str:
+    """A manifest ARN with its partition as `${AWS::Partition}` (README: no ARN is spelt `arn:aws:`);
+    any `${...}` it holds (an IAM policy variable) stays literal."""
+    if not arn.startswith("arn:"):
+        return arn
+    parts = arn.split(":", 2)
+    return Sub("arn:${AWS::Partition}:" + _escape_sub(parts[2]))
+
+
+def declared_statements(permissions: Permissions | None) -> list:
+    """The declared statements of a project's role, as written (Sid `Declared<n>`)."""
+    if permissions is None:
+        return []
+    out = []
+    for index, grant in enumerate(permissions.statements, start=1):
+        actions = [Action("*") if a == "*" else Action(*a.split(":", 1)) for a in grant.actions]
+        statement = allow(actions, [partition_arn(r) for r in grant.resources], sid=f"Declared{index}")
+        if grant.effect == "Deny":
+            statement.Effect = Deny
+        out.append(statement)
     return out
 
 
