@@ -288,6 +288,14 @@ CODES: dict[str, CodeInfo] = {
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
     ),
+    "MC228": _e(
+        "field replaced by the buildspec file",
+        "With `buildspec` (a buildspec file of the repository), the build phases (`install`, `pre_build`, `commands`, `post_build`), `artifacts` and `matrix` of the build, or a suite's `commands`, belong in that file; the manifest would silently not run them. Move them into the file, or drop `buildspec`.",
+    ),
+    "MC229": _e(
+        "needs the generated buildspec",
+        "A feature of the manifest works through commands or files the generated buildspec writes: pushing and promoting an image (docker preset, image targets, build.image_repository), packaging a lambda template target (`aws cloudformation package`), and feature-branch builds (the build's phases and the suites' commands in one buildspec). A buildspec file of the repository cannot be assumed to do them: give the phases in the manifest instead.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

@@ -121,6 +121,7 @@ class Build:
     image_repository: str | None = None  # ECR repository the build pushes an image to
     secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
+    buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class TestSuite:
     coverage_format: str | None
     after: str  # "build" or an environment name
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
+    buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ class BuildJob:
     approver_groups: tuple[str, ...] = ()  # IAM group ARNs whose members the approval check lists
     in_vpc: bool = True  # with `network`: runs in the build subnets
     permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
+    buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -320,6 +321,7 @@ def _build_job(m: Manifest) -> BuildJob:
             sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
         ),
         permissions=b.permissions,
+        buildspec_file=b.buildspec,
         **_common(b),
     )
 
@@ -397,6 +399,7 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
         permissions=suite.permissions,
+        buildspec_file=suite.buildspec,
         **_common(b),
     )
 
@@ -426,6 +429,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
         reports=_suite_reports(m, suite, prefix),
         codeartifact=b.codeartifact,
         permissions=suite.permissions,
+        buildspec_file=suite.buildspec,
     )
 
 
@@ -941,7 +945,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         props["VpcConfig"] = vpc_config(ctx)
     if job.source == "pipeline":
         props["Artifacts"] = cb.Artifacts(Type="CODEPIPELINE")
-        props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=buildspec(job))
+        # a path is read from the source artifact, relative to CODEBUILD_SRC_DIR (CodeBuild User Guide,
+        # "Buildspec file name and storage location")
+        props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=job.buildspec_file or buildspec(job))
     else:
         from .feature import feature_source
 
