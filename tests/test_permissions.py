@@ -296,3 +296,22 @@ def test_recompile_refuses_a_commit_that_adds_or_changes_a_grant(tmp_path):
     assert not run(None).failed  # removing every grant narrows: applies by itself
     # a pipeline deployed before declared permissions existed (variable unset) had none
     assert parse_permissions(None) == {}
+
+
+def test_feature_builds_and_gates_get_no_declared_grant(write_manifest):
+    """Feature-branch builds run unmerged code, gates run pinned tools: neither gets the build's grants."""
+    text = _manifest(
+        {"statements": [{"actions": ["cloudfront:CreateInvalidation"], "resources": [DISTRIBUTION]}]},
+        source={"repository": "demo-service", "feature_branches": {"patterns": ["feature/*"]}},
+        quality_gates=["sast"],
+    )
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _errors(result)
+    roles = _roles(result)
+    assert {"FeatureRole", "GateSastRole", "BuildRole"} <= set(roles)
+    granted = {
+        logical_id
+        for logical_id, role in roles.items()
+        if allowed(resolve(_statements(role)), "cloudfront:CreateInvalidation", DISTRIBUTION)
+    }
+    assert granted == {"BuildRole"}

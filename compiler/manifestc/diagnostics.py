@@ -296,6 +296,10 @@ CODES: dict[str, CodeInfo] = {
         "needs the generated buildspec",
         "A feature of the manifest works through commands or files the generated buildspec writes: pushing and promoting an image (docker preset, image targets, build.image_repository), packaging a lambda template target (`aws cloudformation package`), and feature-branch builds (the build's phases and the suites' commands in one buildspec). A buildspec file of the repository cannot be assumed to do them: give the phases in the manifest instead.",
     ),
+    "MC230": _w(
+        "environment secrets nobody receives",
+        "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`); deploy actions run no command of the manifest. An environment with secrets and no such suite gives them to nobody: add the suite, or remove the secrets.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
@@ -498,6 +502,10 @@ CODES: dict[str, CodeInfo] = {
     "MC650": _e(
         "reader cannot decrypt",
         "A role reads objects of a KMS-encrypted bucket (or publishes to a KMS-encrypted topic) but is not allowed to use the key: S3 and SNS call KMS with the caller's permissions, so the read fails with AccessDenied at run time. Across accounts both the role's policy and the key policy must allow it. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC660": _e(
+        "environment secret outside its environment",
+        "A secret that only environments[].secrets declare is held (as a project environment variable) or readable (in a role or managed policy) by something other than the test suites running after that environment's deploy. Environment secrets must never reach the build, the gates or another environment's actions. This is a manifestc bug; please report it with the manifest.",
     ),
     "MC600": _e(
         "toolchain installed from an index",

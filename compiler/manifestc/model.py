@@ -195,6 +195,7 @@ class Environment:
     approval: Approval | None
     targets: tuple[str, ...]
     account: str | None = None  # None: the pipeline's own account
+    secrets: tuple[Secret, ...] = ()  # given only to the actions running in this environment
 
 
 @dataclass(frozen=True)
@@ -451,6 +452,20 @@ class Manifest:
     @property
     def extra_regions(self) -> tuple[str, ...]:
         return tuple(sorted({r for e in self.environments for r in e.regions if r and r != self.region}))
+
+    def environment(self, name: str) -> Environment:
+        return next(e for e in self.environments if e.name == name)
+
+    def suite_secrets(self, suite: TestSuite) -> tuple[Secret, ...]:
+        """What a test suite receives: build.secrets, and after an environment's deploy that
+        environment's secrets, which replace a build secret of the same variable."""
+        if suite.after == "build":
+            return self.build.secrets
+        own = self.environment(suite.after).secrets
+        names = {s.variable for s in own}
+        return tuple(
+            sorted((*(s for s in self.build.secrets if s.variable not in names), *own), key=lambda s: s.variable)
+        )
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)

@@ -134,6 +134,7 @@ def build_model(
     _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])
     _check_test_stages(check, tests, environments)
+    _check_environment_secrets(check, tests, environments)
     _check_names(check, doc["name"], tests)
     gates = _quality_gates(check)
     notifications = _notifications(check)
@@ -927,7 +928,16 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
                 ("environments", index, "approval"),
                 hint="remove `enabled: false` or the other approval settings",
             )
-        env = Environment(raw["name"], regions, approval, tuple(targets), account if account != home_account else None)
+        secrets = tuple(_secret(name, ref) for name, ref in sorted(raw["secrets"].items()))
+        for name in sorted(set(check.doc["build"]["env"]) & set(raw["secrets"])):
+            check.error(
+                "MC202",
+                f"`{name}` is both a plain environment variable (build.env) and a secret of {raw['name']}",
+                ("environments", index, "secrets", name),
+            )
+        env = Environment(
+            raw["name"], regions, approval, tuple(targets), account if account != home_account else None, secrets
+        )
         out.append(env)
         _check_stack_names(check, env, index)
     return tuple(out)
@@ -1025,6 +1035,21 @@ def _check_test_stages(check: _Checker, tests: tuple[TestSuite, ...], environmen
                 f"environment `{env.name}` has no targets and no post-deploy tests",
                 ("environments", index),
                 hint="define `targets:` or remove the environment",
+            )
+
+
+def _check_environment_secrets(
+    check: _Checker, tests: tuple[TestSuite, ...], environments: tuple[Environment, ...]
+) -> None:
+    """MC230: an environment's secrets reach only its post-deploy test suites; with none, nothing
+    receives them (deploy actions run no command of the manifest)."""
+    for index, env in enumerate(environments):
+        if env.secrets and not any(t.after == env.name for t in tests):
+            check.error(
+                "MC230",
+                f"environment `{env.name}` has secrets but no test suite runs after its deploy, so no action receives them",
+                ("environments", index, "secrets"),
+                hint=f"add a suite with `after: {env.name}`, or remove the secrets",
             )
 
 
@@ -1210,6 +1235,10 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
     for secret in b.secrets:
         service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
         add(service, f"build.secrets.{secret.variable} reads {secret.name}")
+    for env in m.environments:
+        for secret in env.secrets:
+            service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
+            add(service, f"environments.{env.name}.secrets.{secret.variable} reads {secret.name}")
     # Pipeline builds get the source as a zip artifact from S3 (OutputArtifactFormat CODE_ZIP); only
     # feature-branch projects (CodeBuild source type CODECOMMIT) clone the repository from the VPC.
     if m.source.provider == "codecommit" and m.source.feature_branches:

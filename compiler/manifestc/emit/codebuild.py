@@ -400,7 +400,7 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         reports=_suite_reports(m, suite, prefix),
         permissions=suite.permissions,
         buildspec_file=suite.buildspec,
-        **_common(b),
+        **{**_common(b), "secrets": m.suite_secrets(suite)},
     )
 
 
@@ -424,7 +424,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
             ("build", suite.commands),
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
-        secrets=b.secrets,
+        secrets=m.suite_secrets(suite),
         secrets_kms_key=b.secrets_kms_key,
         reports=_suite_reports(m, suite, prefix),
         codeartifact=b.codeartifact,
