@@ -417,6 +417,26 @@ def network_record(manifest: Manifest) -> dict | None:
     }
 
 
+def permissions_record(manifest: Manifest) -> list[dict]:
+    """The permissions section of build.json: each project's declared IAM grants, as declared, the
+    broad ones and the reason they were accepted with (`allow_broad`)."""
+    from .guard import declared_permissions
+
+    return [
+        {
+            "project": f"{manifest.name}-{purpose}",
+            "managed_policies": list(p.managed_policies),
+            "statements": [
+                {"effect": g.effect, "actions": list(g.actions), "resources": list(g.resources)} for g in p.statements
+            ],
+            "broad": list(p.broad),
+            "allow_broad": p.allow_broad,
+            "digests": list(p.fingerprints()),
+        }
+        for purpose, p in declared_permissions(manifest).items()
+    ]
+
+
 def catalog_record(manifest: Manifest) -> dict | None:
     """The catalog section of build.json: where the product template must be uploaded."""
     c = manifest.catalog
@@ -700,6 +720,7 @@ def _build_json(result: CompileResult, options: dict) -> bytes:
         "deploys": deploys_record(result.manifest, result.templates),
         "network": network_record(result.manifest),
         "catalog": catalog_record(result.manifest),
+        "permissions": permissions_record(result.manifest),
         "warnings": [
             {"code": d.code, "message": d.message, "path": d.dotted_path()}
             for d in result.diagnostics

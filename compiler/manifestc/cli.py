@@ -284,6 +284,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="The resources each approved environment deploys (JSON: env -> [[kind, account, region, identity]]).",
 )
+@click.option(
+    "--deployed-permissions",
+    envvar="MANIFESTC_DEPLOYED_PERMISSIONS",
+    default=None,
+    help="Digests of the declared IAM grants of the deployed pipeline's projects (project=digest,...;..., or none).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -299,18 +305,26 @@ def recompile(
     deployed_approvals,
     deployed_source,
     deployed_gated,
+    deployed_permissions,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
     from .diagnostics import Diagnostic, Severity
     from .guard import GUARDS, parse_gated
-    from .recompile import parse_approvals, parse_footprint
+    from .recompile import parse_approvals, parse_footprint, parse_permissions
     from .recompile import recompile as run
 
     given = dict(
         zip(
             GUARDS,
-            (deployed_accounts, deployed_regions, deployed_approvals, deployed_source, deployed_gated),
+            (
+                deployed_accounts,
+                deployed_regions,
+                deployed_approvals,
+                deployed_source,
+                deployed_gated,
+                deployed_permissions,
+            ),
             strict=True,
         )
     )
@@ -351,6 +365,7 @@ def recompile(
         deployed_approvals=parse_approvals(deployed_approvals),
         deployed_source=deployed_source,
         deployed_gated=parse_gated(deployed_gated),
+        deployed_permissions=parse_permissions(deployed_permissions),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

@@ -268,6 +268,38 @@ CODES: dict[str, CodeInfo] = {
         "invalid Glue job settings",
         "The job's Glue version, worker type or worker count is not one AWS Glue offers for that job type; the message lists what is.",
     ),
+    "MC223": _e(
+        "not an IAM action",
+        "A declared permission names something that is not an IAM action of the Service Authorization Reference: it must be `service:Action` (a wildcard in the action name, such as `s3:Get*`, must match at least one action). The hint suggests the closest service or action.",
+    ),
+    "MC224": _e(
+        "not a resource ARN",
+        "A declared permission's resource must be an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`) or `*` (for actions without resource-level permissions).",
+    ),
+    "MC225": _e(
+        "broad grant without opt-in",
+        "A declared permission grants every action (`*`, `service:*`), an IAM write action, `*` resources for an action that can be scoped to ARNs, or an AWS managed `*FullAccess`/`PowerUserAccess` policy. Scope it to what the commands call, or accept it with `allow_broad: <reason>` in the same permissions block (reported in build.json; Recompile never applies a permission change by itself).",
+    ),
+    "MC226": _e(
+        "grant never given",
+        "A declared permission that no pipeline role gets: AdministratorAccess, IAMFullAccess and AWSOrganizationsFullAccess are never attached, and the pipeline's permissions boundary denies Organizations and account actions and passing or assuming roles outside /manifestc/<name>/ and /manifestc-app/<name>/ (in any account), so such a grant would compile and fail with AccessDenied.",
+    ),
+    "MC227": _w(
+        "allow_broad without a broad grant",
+        "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
+    ),
+    "MC228": _e(
+        "field replaced by the buildspec file",
+        "With `buildspec` (a buildspec file of the repository), the build phases (`install`, `pre_build`, `commands`, `post_build`), `artifacts` and `matrix` of the build, or a suite's `commands`, belong in that file; the manifest would silently not run them. Move them into the file, or drop `buildspec`.",
+    ),
+    "MC229": _e(
+        "needs the generated buildspec",
+        "A feature of the manifest works through commands or files the generated buildspec writes: pushing and promoting an image (docker preset, image targets, build.image_repository), packaging a lambda template target (`aws cloudformation package`), and feature-branch builds (the build's phases and the suites' commands in one buildspec). A buildspec file of the repository cannot be assumed to do them: give the phases in the manifest instead.",
+    ),
+    "MC230": _w(
+        "environment secrets nobody receives",
+        "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`); deploy actions run no command of the manifest. An environment with secrets and no such suite gives them to nobody: add the suite, or remove the secrets.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
@@ -474,6 +506,10 @@ CODES: dict[str, CodeInfo] = {
     "MC650": _e(
         "reader cannot decrypt",
         "A role reads objects of a KMS-encrypted bucket (or publishes to a KMS-encrypted topic) but is not allowed to use the key: S3 and SNS call KMS with the caller's permissions, so the read fails with AccessDenied at run time. Across accounts both the role's policy and the key policy must allow it. This is a manifestc bug; please report it with the manifest.",
+    ),
+    "MC660": _e(
+        "environment secret outside its environment",
+        "A secret that only environments[].secrets declare is held (as a project environment variable) or readable (in a role or managed policy) by something other than the test suites running after that environment's deploy. Environment secrets must never reach the build, the gates or another environment's actions. This is a manifestc bug; please report it with the manifest.",
     ),
     "MC600": _e(
         "toolchain installed from an index",

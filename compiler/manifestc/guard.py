@@ -7,6 +7,7 @@ back and refuses a commit that would, through the pipeline itself:
 - deploy to an account or region whose bootstrap/support stack is not deployed (ACCOUNTS, REGIONS);
 - change which environments have an approval or who their approvers are (APPROVALS);
 - change where the pipeline takes its source from: provider, repository, branch, connection (SOURCE);
+- add or change a declared IAM grant of a build or test project (PERMISSIONS);
 - deploy a resource an approved environment deploys from a stage without that same approval, e.g. a
   new unapproved `hotfix` environment writing prod's stack (GATED).
 
@@ -20,14 +21,15 @@ from __future__ import annotations
 import json
 
 from .check.deployments import overlaps
-from .model import Environment, Manifest
+from .model import Environment, Manifest, Permissions
 
 ACCOUNTS = "MANIFESTC_DEPLOYED_ACCOUNTS"
 REGIONS = "MANIFESTC_DEPLOYED_REGIONS"
 APPROVALS = "MANIFESTC_DEPLOYED_APPROVALS"
 SOURCE = "MANIFESTC_DEPLOYED_SOURCE"
 GATED = "MANIFESTC_DEPLOYED_GATED"
-GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED)
+PERMISSIONS = "MANIFESTC_DEPLOYED_PERMISSIONS"
+GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED, PERMISSIONS)
 
 ANY = "*"  # the account and region of an S3 prefix: bucket names are global
 Resource = tuple[str, str, str, str]  # kind, account, region, identity
@@ -94,6 +96,26 @@ def gated_value(manifest: Manifest) -> str:
     return json.dumps(gated, sort_keys=True, separators=(",", ":"))
 
 
+def declared_permissions(manifest: Manifest) -> dict[str, Permissions]:
+    """Project purpose (`build`, `test-<suite>`) -> its declared grants, for projects that have some."""
+    found = {"build": manifest.build.permissions} if manifest.build.permissions else {}
+    found.update({f"test-{t.name}": t.permissions for t in manifest.tests if t.permissions})
+    return found
+
+
+def permissions_value(manifest: Manifest) -> str:
+    """`build=<digest>,<digest>;test-e2e=<digest>`, a 12-hex digest per declared grant
+    (model.Permissions.fingerprints), `none` when no project declares any."""
+    return (
+        ";".join(
+            f"{purpose}={','.join(p.fingerprints())}"
+            for purpose, p in declared_permissions(manifest).items()
+            if p.fingerprints()
+        )
+        or "none"
+    )
+
+
 def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
     """The Recompile project's guard variables, in GUARDS order."""
     return (
@@ -102,6 +124,7 @@ def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
         (APPROVALS, approvals_value(manifest)),
         (SOURCE, source_value(manifest)),
         (GATED, gated_value(manifest)),
+        (PERMISSIONS, permissions_value(manifest)),
     )
 
 

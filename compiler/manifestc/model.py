@@ -6,6 +6,8 @@ Built by `semantics.build_model`; emitters read only these records, never raw YA
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,32 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """One declared IAM statement (`permissions.statements[]`), as written (ARNs with their partition)."""
+
+    effect: str  # Allow | Deny
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Declared IAM grants of one project's role (`build.permissions`, `tests[].permissions`)."""
+
+    managed_policies: tuple[str, ...] = ()
+    statements: tuple[Grant, ...] = ()
+    allow_broad: str | None = None  # the reason given for the broad grants
+    broad: tuple[str, ...] = ()  # what is broad, in words (accepted only with allow_broad)
+
+    def fingerprints(self) -> tuple[str, ...]:
+        """A short digest per grant (managed policy or statement), sorted: what the deployed
+        pipeline records so Recompile can tell a commit that adds or changes a grant."""
+        items = [json.dumps(["policy", arn]) for arn in self.managed_policies]
+        items += [json.dumps(["statement", g.effect, sorted(g.actions), sorted(g.resources)]) for g in self.statements]
+        return tuple(sorted({hashlib.sha256(i.encode()).hexdigest()[:12] for i in items}))
+
+
+@dataclass(frozen=True)
 class CodeArtifact:
     domain: str
     repository: str
@@ -92,6 +120,8 @@ class Build:
     codeartifact: CodeArtifact | None = None
     image_repository: str | None = None  # ECR repository the build pushes an image to
     secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
+    permissions: Permissions | None = None  # declared IAM grants of the build project's role
+    buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
 
 
 @dataclass(frozen=True)
@@ -103,6 +133,8 @@ class TestSuite:
     coverage: str | None
     coverage_format: str | None
     after: str  # "build" or an environment name
+    permissions: Permissions | None = None  # declared IAM grants of the suite project's role
+    buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
 
 
 @dataclass(frozen=True)
@@ -163,6 +195,7 @@ class Environment:
     approval: Approval | None
     targets: tuple[str, ...]
     account: str | None = None  # None: the pipeline's own account
+    secrets: tuple[Secret, ...] = ()  # given only to the actions running in this environment
 
 
 @dataclass(frozen=True)
@@ -438,6 +471,20 @@ class Manifest:
     @property
     def extra_regions(self) -> tuple[str, ...]:
         return tuple(sorted({r for e in self.environments for r in e.regions if r and r != self.region}))
+
+    def environment(self, name: str) -> Environment:
+        return next(e for e in self.environments if e.name == name)
+
+    def suite_secrets(self, suite: TestSuite) -> tuple[Secret, ...]:
+        """What a test suite receives: build.secrets, and after an environment's deploy that
+        environment's secrets, which replace a build secret of the same variable."""
+        if suite.after == "build":
+            return self.build.secrets
+        own = self.environment(suite.after).secrets
+        names = {s.variable for s in own}
+        return tuple(
+            sorted((*(s for s in self.build.secrets if s.variable not in names), *own), key=lambda s: s.variable)
+        )
 
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)

@@ -20,15 +20,19 @@ judges it. It:
    `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
    must not be able to make themselves an approver, or remove the approval, through the
    pipeline; a platform principal deploys such a change by hand;
-7. refuses a manifest that changes the pipeline's source (provider, repository, branch,
+7. refuses a manifest that adds or changes a declared IAM grant (`build.permissions`,
+   `tests[].permissions`): the deployed project names a digest of each grant in
+   MANIFESTC_DEPLOYED_PERMISSIONS. A committer must not be able to widen what the pipeline's
+   roles may do through the pipeline; removing a grant applies by itself;
+8. refuses a manifest that changes the pipeline's source (provider, repository, branch,
    connection; MANIFESTC_DEPLOYED_SOURCE): branch protection is the control on what reaches the
    pipeline, so a commit must not point it at a branch or repository without it;
-8. refuses a manifest that deploys a resource an approved environment deploys from an environment
+9. refuses a manifest that deploys a resource an approved environment deploys from an environment
    without that same approval (MANIFESTC_DEPLOYED_GATED), e.g. a new unapproved environment
    writing prod's stack: approvals gate resources, not stage names;
-9. uses a new toolchain's output only if it carries every guard variable above with the values
+10. uses a new toolchain's output only if it carries every guard variable above with the values
    this compiler computes (a commit cannot downgrade to a compiler that guards less);
-10. copies the pipeline's files into `--out`, replaced as a whole.
+11. copies the pipeline's files into `--out`, replaced as a whole.
 
 The command refuses to run when the deployed project lacks any guard variable (guard.GUARDS).
 
@@ -165,6 +169,31 @@ def approval_changes(new: Manifest, deployed: dict[str, tuple[str, ...]] | None)
     return changes
 
 
+def parse_permissions(value: str | None) -> dict[str, tuple[str, ...]]:
+    """MANIFESTC_DEPLOYED_PERMISSIONS read back. Unset means none declared: a pipeline deployed before
+    the variable existed was compiled by a manifestc without declared permissions."""
+    found: dict[str, tuple[str, ...]] = {}
+    for part in (value or "").split(";"):
+        if not part.strip() or part.strip() == "none":
+            continue
+        project, _, digests = part.partition("=")
+        found[project.strip()] = tuple(sorted(d.strip() for d in digests.split(",") if d.strip()))
+    return found
+
+
+def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> list[str]:
+    """The projects whose declared grants the new manifest adds to or changes, in words."""
+    from .guard import declared_permissions
+
+    changes = []
+    for purpose, permissions in sorted(declared_permissions(new).items()):
+        added = set(permissions.fingerprints()) - set(deployed.get(purpose, ()))
+        if added:
+            where = "build" if purpose == "build" else f"tests[{purpose[len('test-') :]}]"
+            changes.append(f"{where}.permissions adds or changes {len(added)} grant{'s' if len(added) > 1 else ''}")
+    return changes
+
+
 def _undeployed_stacks(
     new: Manifest, accounts: tuple[str, ...] | None, regions: tuple[str, ...] | None
 ) -> list[tuple[str, str]]:
@@ -220,6 +249,7 @@ def recompile(
     deployed_approvals: dict[str, tuple[str, ...]] | None = None,
     deployed_source: str | None = None,
     deployed_gated: dict[str, list[Resource]] | None = None,
+    deployed_permissions: dict[str, tuple[str, ...]] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -301,6 +331,19 @@ def recompile(
                     hint="deploy those resources from the approved environment only; a platform principal can "
                     f"deploy a reviewed change by hand (out/{new.name}/pipeline.yaml as stack {new.name}-pipeline)",
                 )
+        widened = permission_changes(new, deployed_permissions or {})
+        if widened:
+            return _refuse(
+                outcome,
+                shown,
+                "the new manifest widens what the pipeline's roles may do: "
+                + "; ".join(widened)
+                + ". The pipeline never grants itself permissions (a committer could give their build any "
+                "permission within the boundary); the pipeline is left unchanged",
+                hint="have a platform principal review the grants (build.json lists them under `permissions`) and "
+                f"deploy the change by hand: `manifestc build` on this commit, then deploy out/{new.name}/pipeline.yaml "
+                f"as stack {new.name}-pipeline (its Recompile project then records the new grants)",
+            )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:

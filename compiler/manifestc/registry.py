@@ -156,3 +156,18 @@ def resource_arn_formats(service: str, resource_type: str) -> tuple[str, ...]:
     """The ARN formats (regular expressions with ${Partition}/${Region}/${Account}) of a resource type."""
     resources = {k.lower(): v for k, v in _authorization().get(service.lower(), {}).get("Resources", {}).items()}
     return tuple(resources.get(resource_type.lower(), {}).get("ARNFormats", ()))
+
+
+def services() -> tuple[str, ...]:
+    """Every service prefix of the Service Authorization Reference (lower-case)."""
+    return tuple(sorted(_authorization()))
+
+
+def service_actions(service: str) -> tuple[str, ...]:
+    """Every action name of `service` (lower-case, without the prefix); empty for an unknown service."""
+    return tuple(sorted(_authorization().get(service.lower(), {}).get("Actions", {})))
+
+
+def action_is_scopable(action: str) -> bool:
+    """Whether `service:name` can be scoped to a resource ARN (the reference lists a resource type)."""
+    return bool(action_resource_types(action))

@@ -41,6 +41,7 @@ from .model import (
     catalog_parameter_pattern,
     render_placeholders,
 )
+from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -130,8 +131,10 @@ def build_model(
     build = _build(check, targets, preset)
     tests = _tests(check, preset or {})
     source = _source(check, [t.name for t in tests if t.after == "build"])
+    _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])
     _check_test_stages(check, tests, environments)
+    _check_environment_secrets(check, tests, environments)
     _check_names(check, doc["name"], tests)
     gates = _quality_gates(check)
     notifications = _notifications(check)
@@ -340,10 +343,10 @@ def _preset(check: _Checker) -> dict[str, Any] | None:
     build = check.doc["build"]
     table = presets()
     if language is None:
-        if not (build["image"] and build["commands"]):
+        if not (build["image"] and (build["commands"] or build["buildspec"])):
             check.error(
                 "MC203",
-                "`language` is required unless build.image and build.commands are both given",
+                "`language` is required unless build.image and build.commands (or build.buildspec) are both given",
                 (),
                 hint=f"add `language:` with one of: {', '.join(sorted(table))}",
             )
@@ -385,7 +388,7 @@ def _preset(check: _Checker) -> dict[str, Any] | None:
 
 def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] | None) -> Build | None:
     doc, raw = check.doc, check.doc["build"]
-    if preset is None and (doc["language"] is not None or not (raw["image"] and raw["commands"])):
+    if preset is None and (doc["language"] is not None or not (raw["image"] and (raw["commands"] or raw["buildspec"]))):
         return None
     preset = preset or {}
     arch = raw["arch"]
@@ -445,7 +448,9 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
             "or `build.privileged: true` with your own docker commands",
             ("build",),
         )
-    if image_repository and doc["language"] != "docker":
+    if raw["buildspec"] is not None:
+        _check_own_buildspec(check, targets, image_repository)
+    elif image_repository and doc["language"] != "docker":
         # Not the docker preset: the build's own commands must produce the image it then tags and
         # pushes. Say so instead of failing at `docker tag` in the first run.
         written = [c for key in ("commands", "post_build") for c in (raw[key] or [])]
@@ -500,10 +505,11 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         image=image,
         runtime_key=runtime_key if shipped is not None else None,
         runtime=runtime if shipped is not None else None,
-        install=phase("install", "install"),
-        pre_build=phase("pre_build", "pre_build"),
-        commands=phase("commands", "build"),
-        post_build=phase("post_build", "post_build"),
+        install=phase("install", "install"),  # the tests' install phase too
+        # a buildspec file of the repository replaces the generated build phases (README "build.buildspec")
+        pre_build=phase("pre_build", "pre_build") if raw["buildspec"] is None else (),
+        commands=phase("commands", "build") if raw["buildspec"] is None else (),
+        post_build=phase("post_build", "post_build") if raw["buildspec"] is None else (),
         env=tuple(sorted(raw["env"].items())),
         secrets=secrets,
         artifact_files=tuple(raw["artifacts"]["files"]),
@@ -516,7 +522,86 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         codeartifact=codeartifact,
         image_repository=image_repository,
         secrets_kms_key=raw["secrets_kms_key"],
+        permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
+        buildspec=raw["buildspec"],
     )
+
+
+def _check_feature_suites(check: _Checker, tests: tuple[TestSuite, ...], source: Source) -> None:
+    """MC229: a suite with its own buildspec file cannot run in the feature-branch build, which runs
+    the suites' commands after the build's in one generated buildspec."""
+    chosen = source.feature_branches.tests if source.feature_branches else ()
+    for index, suite in enumerate(tests):
+        if suite.buildspec and suite.name in chosen:
+            check.error(
+                "MC229",
+                f"test suite `{suite.name}` has its own buildspec file, so the feature-branch build (one generated "
+                "buildspec running the build and the suites' commands) cannot run it",
+                ("tests", index, "buildspec"),
+                hint="list the other suites in source.feature_branches.tests, or give this suite `commands`",
+            )
+
+
+# What the generated build buildspec does that a buildspec file of the repository cannot be
+# assumed to do (README "build.buildspec"): each a located MC229 rather than a pipeline that
+# deploys an image or template nobody wrote.
+def _check_own_buildspec(check: _Checker, targets: tuple[Target, ...], image_repository: str | None) -> None:
+    """MC228: build.buildspec with fields the buildspec file replaces; MC229: with a feature whose
+    commands or files the generated buildspec writes."""
+    raw = check.doc["build"]
+    for field in ("install", "pre_build", "commands", "post_build", "matrix"):
+        if raw[field] is not None:
+            what = "the build matrix (a `batch` section)" if field == "matrix" else f"the {field} phase"
+            check.error(
+                "MC228",
+                f"build.{field} cannot be combined with build.buildspec: {what} belongs in the buildspec file",
+                ("build", field),
+                hint=f"move it into {raw['buildspec']}, or drop build.buildspec",
+            )
+    if raw["artifacts"]["files"] != ["**/*"] or raw["artifacts"]["base_directory"] is not None:
+        check.error(
+            "MC228",
+            "build.artifacts cannot be combined with build.buildspec: the buildspec file's `artifacts` "
+            "section is the build output",
+            ("build", "artifacts"),
+            hint=f"set `artifacts: files:` (and `base-directory`) in {raw['buildspec']}",
+        )
+    needs = []
+    if image_repository:
+        needs.append(
+            (
+                ("build", "buildspec"),
+                (
+                    f"the pipeline pushes the image to `{image_repository}` as candidate-<commit> and promotes it "
+                    "after the tests, with commands of the generated buildspec"
+                ),
+            )
+        )
+    for index, target in enumerate(targets):
+        if target.type == "lambda" and target.template:
+            needs.append(
+                (
+                    ("targets", index),
+                    (
+                        f"lambda target `{target.name}` deploys {target.packaged_template}, which the generated "
+                        "buildspec writes with `aws cloudformation package`"
+                    ),
+                )
+            )
+    if check.doc["source"]["feature_branches"] is not None:
+        needs.append(
+            (
+                ("source", "feature_branches"),
+                "feature-branch builds run the build's phases followed by the suites' commands in one generated buildspec",
+            )
+        )
+    for path, reason in needs:
+        check.error(
+            "MC229",
+            f"build.buildspec cannot be used here: {reason}",
+            path,
+            hint="drop build.buildspec and give the phases (install, pre_build, commands, post_build) in the manifest",
+        )
 
 
 def _secret(variable: str, reference: str) -> Secret:
@@ -537,7 +622,16 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
     for index, raw in enumerate(raw_tests):
         name = raw["name"]
         commands = raw["commands"]
-        if commands is None:
+        if raw["buildspec"] is not None:
+            if commands is not None:
+                check.error(
+                    "MC228",
+                    f"test suite `{name}` has both `commands` and `buildspec`: the buildspec file holds the commands",
+                    ("tests", index, "commands"),
+                    hint=f"move the commands into {raw['buildspec']}, or drop `buildspec`",
+                )
+            commands = []
+        elif commands is None:
             defaults = preset.get("glue_test") if check.doc["glue"] is not None and "glue_test" in preset else None
             commands = [c.replace("{suite}", name) for c in (defaults or preset.get("test", []))]
             if not commands:
@@ -560,6 +654,10 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                 coverage=coverage,
                 coverage_format=_coverage_format(coverage, preset) if coverage else None,
                 after=raw["after"],
+                permissions=check_permissions(
+                    raw["permissions"], ("tests", index, "permissions"), check.doc["name"], check.error
+                ),
+                buildspec=raw["buildspec"],
             )
         )
     return tuple(suites)
@@ -830,7 +928,16 @@ def _environments(check: _Checker, target_names: list[str]) -> tuple[Environment
                 ("environments", index, "approval"),
                 hint="remove `enabled: false` or the other approval settings",
             )
-        env = Environment(raw["name"], regions, approval, tuple(targets), account if account != home_account else None)
+        secrets = tuple(_secret(name, ref) for name, ref in sorted(raw["secrets"].items()))
+        for name in sorted(set(check.doc["build"]["env"]) & set(raw["secrets"])):
+            check.error(
+                "MC202",
+                f"`{name}` is both a plain environment variable (build.env) and a secret of {raw['name']}",
+                ("environments", index, "secrets", name),
+            )
+        env = Environment(
+            raw["name"], regions, approval, tuple(targets), account if account != home_account else None, secrets
+        )
         out.append(env)
         _check_stack_names(check, env, index)
     return tuple(out)
@@ -928,6 +1035,21 @@ def _check_test_stages(check: _Checker, tests: tuple[TestSuite, ...], environmen
                 f"environment `{env.name}` has no targets and no post-deploy tests",
                 ("environments", index),
                 hint="define `targets:` or remove the environment",
+            )
+
+
+def _check_environment_secrets(
+    check: _Checker, tests: tuple[TestSuite, ...], environments: tuple[Environment, ...]
+) -> None:
+    """MC230: an environment's secrets reach only its post-deploy test suites; with none, nothing
+    receives them (deploy actions run no command of the manifest)."""
+    for index, env in enumerate(environments):
+        if env.secrets and not any(t.after == env.name for t in tests):
+            check.error(
+                "MC230",
+                f"environment `{env.name}` has secrets but no test suite runs after its deploy, so no action receives them",
+                ("environments", index, "secrets"),
+                hint=f"add a suite with `after: {env.name}`, or remove the secrets",
             )
 
 
@@ -1113,6 +1235,10 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
     for secret in b.secrets:
         service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
         add(service, f"build.secrets.{secret.variable} reads {secret.name}")
+    for env in m.environments:
+        for secret in env.secrets:
+            service = "secretsmanager" if secret.store == "secretsmanager" else "ssm"
+            add(service, f"environments.{env.name}.secrets.{secret.variable} reads {secret.name}")
     # Pipeline builds get the source as a zip artifact from S3 (OutputArtifactFormat CODE_ZIP); only
     # feature-branch projects (CodeBuild source type CODECOMMIT) clone the repository from the VPC.
     if m.source.provider == "codecommit" and m.source.feature_branches:

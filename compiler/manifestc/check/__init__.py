@@ -42,6 +42,7 @@ from .handlers import check_handler_permissions  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
+from .secrets import check_environment_secrets  # noqa: E402 - likewise
 from .toolchain import check_toolchain  # noqa: E402 - likewise
 
 CHECKS: tuple[Check, ...] = (
@@ -53,6 +54,7 @@ CHECKS: tuple[Check, ...] = (
     check_lifecycle,
     check_glue_scripts,
     check_toolchain,
+    check_environment_secrets,
 )
 
 LinkCheck = Callable[[Sequence[Deploys]], list[Diagnostic]]

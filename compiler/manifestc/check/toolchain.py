@@ -36,9 +36,12 @@ def _buildspec_commands(project: dict[str, Any]) -> list[str]:
     if not isinstance(spec, str):
         return []
     try:
-        phases = (yaml.safe_load(spec.replace("${!", "${")) or {}).get("phases", {})
+        parsed = yaml.safe_load(spec.replace("${!", "${"))
     except yaml.YAMLError:
         return []
+    if not isinstance(parsed, dict):
+        return []  # a buildspec file of the repository (a path): nothing of manifestc's runs there
+    phases = parsed.get("phases", {})
     return [c for phase in phases.values() if isinstance(phase, dict) for c in phase.get("commands", []) or []]
 
 

@@ -14,13 +14,24 @@ from pathlib import Path
 
 import yaml
 from awacs import codeartifact, codebuild, codepipeline, ecr, s3, secretsmanager, ssm, sts
-from awacs.aws import Action, Condition, StringEquals, StringLike
+from awacs.aws import Action, Condition, Deny, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
 from .. import aws
 from ..guard import guard_values
-from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate, Secret, Target, TestSuite, Toolchain
+from ..model import (
+    TOOLCHAIN_PREFIX,
+    Build,
+    CodeArtifact,
+    Manifest,
+    Permissions,
+    QualityGate,
+    Secret,
+    Target,
+    TestSuite,
+    Toolchain,
+)
 from ..schemas_data import presets
 from ..toolchain import install_commands
 from .context import Context, camel
@@ -87,6 +98,8 @@ class BuildJob:
     checks_approvals: bool = False  # reads this pipeline's action executions (the approval check)
     approver_groups: tuple[str, ...] = ()  # IAM group ARNs whose members the approval check lists
     in_vpc: bool = True  # with `network`: runs in the build subnets
+    permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
+    buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -308,6 +321,8 @@ def _build_job(m: Manifest) -> BuildJob:
         package_regions=tuple(
             sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
         ),
+        permissions=b.permissions,
+        buildspec_file=b.buildspec,
         **_common(b),
     )
 
@@ -384,7 +399,9 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", suite.commands)),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
-        **_common(b),
+        permissions=suite.permissions,
+        buildspec_file=suite.buildspec,
+        **{**_common(b), "secrets": m.suite_secrets(suite)},
     )
 
 
@@ -408,10 +425,12 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
             ("build", suite.commands),
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
-        secrets=b.secrets,
+        secrets=m.suite_secrets(suite),
         secrets_kms_key=b.secrets_kms_key,
         reports=_suite_reports(m, suite, prefix),
         codeartifact=b.codeartifact,
+        permissions=suite.permissions,
+        buildspec_file=suite.buildspec,
     )
 
 
@@ -840,6 +859,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
     statements += vpc_statements(ctx) if job.in_vpc else []
+    statements += declared_statements(job.permissions)
     if job.toolchain is not None:
         statements += toolchain_statements(job.toolchain)
     if job.source != "pipeline":
@@ -850,7 +870,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     source = ctx.project_arn(job.purpose)
     if job.matrix:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
-    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source)
+    managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
+    service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
         kind = "SECRETS_MANAGER" if secret.store == "secretsmanager" else "PARAMETER_STORE"
@@ -882,7 +903,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         props["VpcConfig"] = vpc_config(ctx)
     if job.source == "pipeline":
         props["Artifacts"] = cb.Artifacts(Type="CODEPIPELINE")
-        props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=buildspec(job))
+        # a path is read from the source artifact, relative to CODEBUILD_SRC_DIR (CodeBuild User Guide,
+        # "Buildspec file name and storage location")
+        props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=job.buildspec_file or buildspec(job))
     else:
         from .feature import feature_source
 
@@ -962,6 +985,29 @@ def _secret_statements(ctx: Context, job: BuildJob) -> list:
                 sid="DecryptSecrets",
             )
         )
+    return out
+
+
+def partition_arn(arn: str) -> Sub | str:
+    """A manifest ARN with its partition as `${AWS::Partition}` (README: no ARN is spelt `arn:aws:`);
+    any `${...}` it holds (an IAM policy variable) stays literal."""
+    if not arn.startswith("arn:"):
+        return arn
+    parts = arn.split(":", 2)
+    return Sub("arn:${AWS::Partition}:" + _escape_sub(parts[2]))
+
+
+def declared_statements(permissions: Permissions | None) -> list:
+    """The declared statements of a project's role, as written (Sid `Declared<n>`)."""
+    if permissions is None:
+        return []
+    out = []
+    for index, grant in enumerate(permissions.statements, start=1):
+        actions = [Action("*") if a == "*" else Action(*a.split(":", 1)) for a in grant.actions]
+        statement = allow(actions, [partition_arn(r) for r in grant.resources], sid=f"Declared{index}")
+        if grant.effect == "Deny":
+            statement.Effect = Deny
+        out.append(statement)
     return out
 
 

@@ -1,0 +1,152 @@
+"""Per-environment secrets (`environments[].secrets`, README "Secrets per environment"): a prod
+secret reaches only the suites that run after the prod deploy, never the build, the gates, the
+feature builds or staging's actions; readiness check MC660 holds every build to it."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from iam_sim import allowed, resolve
+from manifestc import api
+from manifestc.check.secrets import check_environment_secrets
+
+MANIFEST = """\
+manifest: 1
+name: demo-service
+team: platform
+language: python
+source:
+  repository: demo-service
+  feature_branches: {patterns: ["feature/*"]}
+build:
+  secrets: {PYPI_TOKEN: "secretsmanager:ci/pypi", DB_PASSWORD: "secretsmanager:dev/db:password"}
+  secrets_kms_key: arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab
+quality_gates: [sast]
+tests:
+  - name: unit
+  - name: smoke-staging
+    after: staging
+  - name: smoke-prod
+    after: prod
+targets:
+  - name: app
+    template: deploy/app.yaml
+  - name: fn
+    type: lambda
+    function: "demo-{environment}"
+environments:
+  - name: staging
+    secrets: {DB_PASSWORD: "secretsmanager:staging/db:password", API_KEY: "ssm:/staging/api-key"}
+  - name: prod
+    secrets: {DB_PASSWORD: "secretsmanager:prod/db:password", API_KEY: "ssm:/prod/api-key"}
+"""
+
+PROD_ARNS = (
+    "arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf",
+    "arn:aws:ssm:us-east-1:111111111111:parameter/prod/api-key",
+)
+
+
+def _compiled(write_manifest, text: str = MANIFEST):
+    result = api.compile_manifest(write_manifest(text), lint=False)
+    assert not result.failed(), [(d.code, d.message) for d in result.diagnostics]
+    return result
+
+
+def _projects(template) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::CodeBuild::Project"}
+
+
+def _secret_values(project: dict) -> dict[str, str]:
+    variables = project["Properties"]["Environment"].get("EnvironmentVariables", [])
+    return {v["Name"]: v["Value"] for v in variables if v["Type"] != "PLAINTEXT"}
+
+
+def _policy_statements(template, role_id: str) -> list[dict]:
+    role = template["Resources"][role_id]["Properties"]
+    statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    for resource in template["Resources"].values():  # managed policies attached to the role
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role_id} in resource["Properties"].get(
+            "Roles", []
+        ):
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    return resolve(statements)
+
+
+def test_prod_secrets_reach_only_the_suite_after_prod(write_manifest):
+    template = _compiled(write_manifest).templates["pipeline.yaml"]
+    projects = _projects(template)
+    assert {"BuildProject", "TestUnitProject", "GateSastProject", "FeatureProject"} <= set(projects)
+    readers, holders = set(), set()
+    for logical_id, project in projects.items():
+        role_id = project["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
+        statements = _policy_statements(template, role_id)
+        if any(
+            allowed(statements, action, arn)
+            for arn in PROD_ARNS
+            for action in ("secretsmanager:GetSecretValue", "ssm:GetParameters")
+        ):
+            readers.add(logical_id)
+        if any(v.startswith(("prod/", "/prod/")) for v in _secret_values(project).values()):
+            holders.add(logical_id)
+    assert readers == {"TestSmokeProdProject"}
+    assert holders == {"TestSmokeProdProject"}
+    # and no role or policy of the template but that suite's names a prod secret at all
+    text_by_id = {k: json.dumps(v) for k, v in template["Resources"].items()}
+    naming = {k for k, t in text_by_id.items() if "prod/db" in t or "/prod/api-key" in t}
+    assert naming == {"TestSmokeProdRole", "TestSmokeProdProject"}
+
+
+def test_an_environment_secret_replaces_the_build_secret_of_the_same_name(write_manifest):
+    projects = _projects(_compiled(write_manifest).templates["pipeline.yaml"])
+    assert _secret_values(projects["TestSmokeStagingProject"]) == {
+        "API_KEY": "/staging/api-key",
+        "DB_PASSWORD": "staging/db:password",
+        "PYPI_TOKEN": "ci/pypi",
+    }
+    assert _secret_values(projects["BuildProject"]) == {"DB_PASSWORD": "dev/db:password", "PYPI_TOKEN": "ci/pypi"}
+    assert _secret_values(projects["TestUnitProject"]) == _secret_values(projects["BuildProject"])
+    # the lambda deploy jobs run no command of the manifest: no secret at all
+    assert not _secret_values(projects["DeployProdFnProject"])
+
+
+def test_the_suite_may_decrypt_its_environment_secrets_through_the_services_only(write_manifest):
+    template = _compiled(write_manifest).templates["pipeline.yaml"]
+    [decrypt] = [s for s in _policy_statements(template, "TestSmokeProdRole") if s.get("Sid") == "DecryptSecrets"]
+    services = decrypt["Condition"]["StringEquals"]["kms:ViaService"]
+    assert sorted(services) == ["secretsmanager.us-east-1.amazonaws.com", "ssm.us-east-1.amazonaws.com"]
+
+
+def test_mc660_catches_a_prod_secret_given_to_the_build(write_manifest):
+    result = _compiled(write_manifest)
+    broken = copy.deepcopy(dict(result.templates))
+    build = broken["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]["Environment"]
+    build["EnvironmentVariables"].append({"Name": "LEAK", "Type": "SECRETS_MANAGER", "Value": "prod/db:password"})
+    statements = broken["pipeline.yaml"]["Resources"]["TestSmokeStagingRole"]["Properties"]["Policies"][0]
+    statements["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": ["arn:aws:ssm:r:1:parameter/prod/api-key"]}
+    )
+    found = check_environment_secrets(result.manifest, broken)
+    assert sorted((d.code, d.message.split(" ", 1)[0]) for d in found) == [
+        ("MC660", "BuildProject"),
+        ("MC660", "TestSmokeStagingRole"),
+    ]
+    assert check_environment_secrets(result.manifest, result.templates) == []
+
+
+def test_secrets_of_an_environment_without_post_deploy_suites_warn(write_manifest):
+    text = MANIFEST.replace("  - name: smoke-prod\n    after: prod\n", "")
+    result = api.compile_manifest(write_manifest(text), lint=False)
+    assert [(d.code, d.is_error, d.path) for d in result.diagnostics] == [
+        ("MC230", False, ("environments", 1, "secrets"))
+    ]
+
+
+def test_a_secret_that_is_also_a_plain_variable_is_an_error(write_manifest):
+    text = MANIFEST.replace("  secrets: {PYPI_TOKEN", "  env: {API_KEY: plain}\n  secrets: {PYPI_TOKEN")
+    result = api.compile_manifest(write_manifest(text), lint=False)
+    assert sorted((d.code, d.path) for d in result.diagnostics) == [
+        ("MC202", ("environments", 0, "secrets", "API_KEY")),
+        ("MC202", ("environments", 1, "secrets", "API_KEY")),
+    ]
