@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .diagnostics import Diagnostic, Severity
 
@@ -164,3 +165,50 @@ def check_settings(settings: FactorySettings) -> list[Diagnostic]:
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class FactoryResult:
+    """What `write_factory` did: the diagnostics, and the file written (None when it failed)."""
+
+    diagnostics: list[Diagnostic]
+    written: Path | None
+
+
+def _deployed_templates(against: Path) -> dict[str, dict]:
+    """The pipeline and shared network templates a build wrote in `against` (an out/ folder)."""
+    import yaml
+
+    found = {}
+    for path in sorted(against.glob("*/pipeline.yaml")) + sorted(against.glob("_shared/network-*.yaml")):
+        found[path.relative_to(against).as_posix()] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return found
+
+
+def write_factory(
+    settings: FactorySettings, out_dir: str | Path = "out", *, lint: bool = True, against: str | Path | None = None
+) -> FactoryResult:
+    """Check the settings, emit the factory stack, lint and check it, and write
+    `<out>/_shared/factory.yaml` only when nothing failed."""
+    from .check.factory import check_factory
+    from .emit.factory import build_template
+    from .render import render, template_dict, write_atomic
+
+    diagnostics = check_settings(settings)
+    if diagnostics:
+        return FactoryResult(diagnostics, None)
+    data = template_dict(build_template(settings))
+    content = render(data, "yaml")
+    target = Path(out_dir) / "_shared" / FACTORY_FILE
+    shown = f"{Path(out_dir).as_posix()}/_shared/{FACTORY_FILE}"
+    if lint:
+        from .lint import lint_template
+
+        diagnostics += lint_template(content.decode("utf-8"), shown)
+    deployed = _deployed_templates(Path(against)) if against is not None else None
+    diagnostics += check_factory(data, shown, deployed)
+    if any(d.is_error for d in diagnostics):
+        return FactoryResult(diagnostics, None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, content)
+    return FactoryResult(diagnostics, target)

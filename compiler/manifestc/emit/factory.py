@@ -34,13 +34,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from dataclasses import dataclass
 
-from awacs.aws import Action, Allow, Principal, ArnLike, ArnNotLike, Condition, Deny, Statement, StringLike, StringNotLike
-from troposphere import Equals, GetAtt, If, Join, Not, Output, Parameter, Ref, Sub, Template, Tags, iam
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    ArnNotLike,
+    Condition,
+    Deny,
+    Principal,
+    Statement,
+    StringLike,
+    StringNotLike,
+)
+from troposphere import (
+    Equals,
+    GetAtt,
+    Not,
+    Output,
+    Parameter,
+    Ref,
+    Sub,
+    Tags,
+    Template,
+    events,
+    iam,
+    logs,
+    pipes,
+    sns,
+    sqs,
+    stepfunctions,
+)
 from troposphere import codebuild as cb
-from troposphere import events, logs, pipes, sns, sqs, stepfunctions
 
 from .. import __version__
 from ..factory import FactorySettings
@@ -471,6 +497,9 @@ def _queues(template: Template, settings: FactorySettings, rules: list[str]) -> 
         sqs.Queue(
             "FactoryDeadLetterQueue",
             QueueName=DEAD_LETTER_QUEUE,
+            # messages are pushes to repositories, which keep the commits: nothing to retain
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
             FifoQueue=True,
             SqsManagedSseEnabled=True,
             MessageRetentionPeriod=1_209_600,  # 14 days, SQS's maximum: time to look
@@ -491,12 +520,17 @@ def _queues(template: Template, settings: FactorySettings, rules: list[str]) -> 
         sqs.Queue(
             "FactoryQueue",
             QueueName=QUEUE,
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+            MessageRetentionPeriod=345_600,  # 4 days (SQS's default), explicit
             FifoQueue=True,
             ContentBasedDeduplication=True,
             SqsManagedSseEnabled=True,
             # at least the build's timeout (plus start-up), so a message in flight is never handed out twice
             VisibilityTimeout=visibility_timeout(settings.build_timeout),
-            RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt("FactoryDeadLetterQueue", "Arn"), maxReceiveCount=2),
+            RedrivePolicy=sqs.RedrivePolicy(
+                deadLetterTargetArn=GetAtt("FactoryDeadLetterQueue", "Arn"), maxReceiveCount=2
+            ),
             Metadata={
                 "checkov": {
                     "skip": [
@@ -710,7 +744,9 @@ def build_template(settings: FactorySettings) -> Template:
     )
     for index, email in enumerate(settings.notify_emails[1:], start=2):
         t.add_resource(
-            sns.SubscriptionResource(f"FactoryEmail{index}", TopicArn=Ref("FactoryTopic"), Protocol="email", Endpoint=email)
+            sns.SubscriptionResource(
+                f"FactoryEmail{index}", TopicArn=Ref("FactoryTopic"), Protocol="email", Endpoint=email
+            )
         )
 
     # the deploy role: CloudFormation creates, updates and deletes pipeline and network stacks with it
@@ -736,6 +772,8 @@ def build_template(settings: FactorySettings) -> Template:
         logs.LogGroup(
             "FactoryLogGroup",
             LogGroupName=log_group,
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
             RetentionInDays=90,
             Metadata={
                 "checkov": {
@@ -809,12 +847,20 @@ def build_template(settings: FactorySettings) -> Template:
         ),
         allow(
             [Action("s3", "PutObject"), Action("s3", "GetObject")],
-            [Sub(f"arn:${{AWS::Partition}}:s3:::{settings.pipeline_prefix[:16]}*-${{AWS::AccountId}}-${{AWS::Region}}/{TOOLCHAIN_PREFIX}*")],
+            [
+                Sub(
+                    f"arn:${{AWS::Partition}}:s3:::{settings.pipeline_prefix[:16]}*-${{AWS::AccountId}}-${{AWS::Region}}/{TOOLCHAIN_PREFIX}*"
+                )
+            ],
             sid="PipelineToolchainUpload",
         ),
         allow(
             [Action("s3", "ListBucket")],
-            [Sub(f"arn:${{AWS::Partition}}:s3:::{settings.pipeline_prefix[:16]}*-${{AWS::AccountId}}-${{AWS::Region}}")],
+            [
+                Sub(
+                    f"arn:${{AWS::Partition}}:s3:::{settings.pipeline_prefix[:16]}*-${{AWS::AccountId}}-${{AWS::Region}}"
+                )
+            ],
             sid="PipelineToolchainList",
         ),
         allow(
@@ -918,7 +964,10 @@ def build_template(settings: FactorySettings) -> Template:
         _arn("pipes", f"pipe/{PIPE}"),
         [
             allow(
-                [Action("sqs", a) for a in ("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage")],
+                [
+                    Action("sqs", a)
+                    for a in ("ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes", "ReceiveMessage")
+                ],
                 [GetAtt("FactoryQueue", "Arn")],
                 sid="ReadQueue",
             ),
