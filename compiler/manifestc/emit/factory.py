@@ -314,7 +314,7 @@ if ! mc validate "src/$MANIFEST_PATH"; then
   exit 1
 fi
 out="$(mktemp -d)"
-mc build "src/$MANIFEST_PATH" --out "$out" --repo-root src --no-lint-cache
+mc build "src/$MANIFEST_PATH" --out "$out" --repo-root src
 name="$(cd "$out" && ls -d [!_]*/ | tr -d /)"
 stack="$name-pipeline"
 case "$name" in "$PIPELINE_PREFIX"*) ;; *)
