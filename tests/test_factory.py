@@ -217,6 +217,18 @@ def test_deploy_role_creates_roles_only_with_a_pipeline_boundary(by_pattern):
     assert not effective(deploy, boundary, "iam:CreateRole", "arn:aws:iam::111111111111:role/admin", bounded)
     assert not effective(deploy, boundary, "iam:DeleteRolePermissionsBoundary", role)
     assert not effective(deploy, boundary, "iam:CreateUser", "arn:aws:iam::111111111111:user/mallory")
+    # the boundary: only manifestc roles are passed, whatever an identity policy says
+    to_cfn = {"iam:PassedToService": "cloudformation.amazonaws.com"}
+    assert not effective(
+        [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}],
+        boundary,
+        "iam:PassRole",
+        "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole",
+        to_cfn,
+    )
+    assert effective(
+        [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}], boundary, "iam:PassRole", role, to_cfn
+    )
     # the pipeline prefix scopes what the factory may create
     project = "arn:aws:codebuild:us-east-1:111111111111:project/"
     assert effective(deploy, boundary, "codebuild:CreateProject", project + "svc-orders-build")

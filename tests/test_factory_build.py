@@ -28,8 +28,9 @@ AWS = r"""#!/bin/bash
 echo "aws $*" >> "$CALLS"
 case "$1 $2" in
   "cloudformation describe-stacks")
-    [ "$STACK_STATUS" = NONE ] && exit 254
-    if [[ "$*" == *Tags* ]]; then echo "$STACK_OWNER"; else echo "$STACK_STATUS"; fi ;;
+    status="$STACK_STATUS"; [[ "$*" == *manifestc-network-* ]] && status="${NETWORK_STATUS:-NONE}"
+    [ "$status" = NONE ] && exit 254
+    if [[ "$*" == *Tags* ]]; then echo "$STACK_OWNER"; else echo "$status"; fi ;;
   "cloudformation get-template") cat "$DEPLOYED" ;;
   "cloudformation describe-stack-resource") echo demo-bucket ;;
 esac
@@ -206,3 +207,33 @@ def test_an_update_that_changes_who_approves_is_refused(tmp_path, buildspec_comm
     else:  # the same approvers, accounts and regions: the factory keeps the pipeline current
         assert code == 0, output
         assert len(_deploys(calls)) == 1
+
+
+def test_a_first_create_that_rolled_back_is_replaced(tmp_path, buildspec_commands):
+    code, calls, output = run_factory(tmp_path, buildspec_commands, MINIMAL, STACK_STATUS="ROLLBACK_COMPLETE")
+    assert code == 0, output
+    cloudformation = [c for c in calls if c.startswith("aws cloudformation") and "describe" not in c]
+    assert "delete-stack --stack-name demo-service-pipeline" in cloudformation[0]
+    assert "wait stack-delete-complete" in cloudformation[1]
+    assert cloudformation[2].startswith("aws cloudformation deploy")
+    assert not any("get-template" in c for c in calls)  # nothing deployed to compare with
+
+
+PRIVATE = (ROOT / "manifests" / "private-worker.yaml").read_text()
+
+
+@pytest.mark.parametrize("network_exists", [False, True])
+def test_the_shared_network_stack_is_created_once_never_shrunk(tmp_path, buildspec_commands, network_exists):
+    status = "UPDATE_COMPLETE" if network_exists else "NONE"
+    code, calls, output = run_factory(tmp_path, buildspec_commands, PRIVATE, NETWORK_STATUS=status)
+    assert code == 0, output
+    deploys = _deploys(calls)
+    if network_exists:
+        assert [d.split("--stack-name ")[1].split()[0] for d in deploys] == ["ledger-worker-pipeline"]
+        assert "is shared: not updated from one repository" in output
+    else:  # before the pipeline that needs its endpoints
+        assert [d.split("--stack-name ")[1].split()[0] for d in deploys] == [
+            "manifestc-network-vpc-0a1b2c3d4e5f60718",
+            "ledger-worker-pipeline",
+        ]
+        assert "S3PrefixListId=" in deploys[0]

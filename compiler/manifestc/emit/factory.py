@@ -325,6 +325,13 @@ owner="$(stack_owner "$stack")"
 if [ "$status" != NONE ] && [ "$owner" != "$REPOSITORY" ]; then
   trap - ERR; report "stack $stack exists and is not this repository's (tag $REPOSITORY_TAG=$owner): not deployed"; exit 1
 fi
+if [ "$status" = ROLLBACK_COMPLETE ]; then
+  # a first create that failed and rolled back: no resource left to protect, and CloudFormation
+  # cannot update it; delete it and create it afresh
+  aws cloudformation delete-stack --stack-name "$stack" --role-arn "$DEPLOY_ROLE_ARN"
+  aws cloudformation wait stack-delete-complete --stack-name "$stack"
+  status=NONE
+fi
 if [ -f "$out/$name/catalog.yaml" ]; then
   trap - ERR; report "$name is a Service Catalog product: publish it (manifestc publish), the factory deploys pipelines only"; exit 1
 fi
@@ -338,10 +345,6 @@ if [ "$status" != NONE ]; then
   aws cloudformation get-template --stack-name "$stack" --query TemplateBody --output json > deployed.json
   mc_guard="$("$MANIFESTC_HOME/venv/bin/python" -I guard.py deployed.json "$out/$name/pipeline.yaml")"
   if [ -n "$mc_guard" ]; then trap - ERR; report "$mc_guard"; exit 1; fi
-fi
-if [ "$status" = ROLLBACK_COMPLETE ]; then
-  aws cloudformation delete-stack --stack-name "$stack" --role-arn "$DEPLOY_ROLE_ARN"
-  aws cloudformation wait stack-delete-complete --stack-name "$stack"
 fi
 for network in "$out"/_shared/network-*.yaml; do
   [ -f "$network" ] || continue
