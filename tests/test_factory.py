@@ -388,3 +388,17 @@ def test_cli_writes_a_lint_clean_factory_that_a_build_keeps(tmp_path, write_mani
 
 
 # checkov and the examples' IAM tests read the factory stack tests/test_examples.py writes beside them.
+
+
+def test_deploy_plan_uploads_the_factory_toolchain_before_the_stack(tmp_path):
+    from manifestc import __version__
+
+    out = tmp_path / "out"
+    assert CliRunner().invoke(cli, ["factory", "--repository", "a", "--out", str(out), "--no-lint"]).exit_code == 0
+    plan = CliRunner().invoke(cli, ["deploy-plan", str(out)])
+    assert plan.exit_code == 0, plan.output
+    commands = [line for line in plan.output.splitlines() if line and not line.startswith("#")]
+    upload, deploy = commands
+    assert f's3://$FACTORY_BUCKET/_manifestc/toolchain/{__version__}/"' in upload
+    assert "--stack-name manifestc-factory" in deploy and 'FactoryBucket="$FACTORY_BUCKET"' in deploy
+    assert "--capabilities CAPABILITY_NAMED_IAM" in deploy and "--s3-bucket" in deploy

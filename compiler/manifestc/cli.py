@@ -401,7 +401,7 @@ def deploy_plan_command(target) -> None:
         raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
     steps = deploy_plan(path)
     if not steps:
-        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json, no _shared/factory.yaml)")
     click.echo(render_plan(steps), nl=False)
 
 

@@ -21,6 +21,9 @@ AWS facts this chain relies on, each from the page named:
 - `arn:aws:states:::codebuild:startBuild.sync` waits for the build and needs events:PutTargets,
   PutRule and DescribeRule on the rule StepFunctionsGetEventsForCodeBuildRule (Step Functions
   Developer Guide, "Run AWS CodeBuild builds with Step Functions", "IAM policies for AWS CodeBuild").
+- A pipe sends a Step Functions target its batch as one JSON array, even a batch of 1, each record
+  shaped by the input template on its own (Amazon EventBridge User Guide, "Amazon EventBridge Pipes
+  batching and concurrency"): the state machine maps over it.
 - Messages whose receive count exceeds `maxReceiveCount` move to the dead-letter queue, which
   must be FIFO for a FIFO queue (Amazon SQS Developer Guide, "Using dead-letter queues").
 
