@@ -88,10 +88,11 @@ def test_fifo_queue_with_a_dead_letter_queue_after_two_receives(named):
     queue = queues["FactoryQueue"]["Properties"]
     assert queue["FifoQueue"] is True and queue["QueueName"].endswith(".fifo")
     assert queue["ContentBasedDeduplication"] is True
-    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["KmsMasterKeyId"] == {"Ref": "FactoryKey"}
     assert queue["RedrivePolicy"]["maxReceiveCount"] == 2
     dead = queues[_ref(queue["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
-    assert dead["FifoQueue"] is True and dead["QueueName"].endswith(".fifo") and dead["SqsManagedSseEnabled"]
+    assert dead["FifoQueue"] is True and dead["QueueName"].endswith(".fifo")
+    assert dead["KmsMasterKeyId"] == {"Ref": "FactoryKey"}
     project = named["Resources"]["FactoryProject"]["Properties"]
     assert project["TimeoutInMinutes"] == 90
     assert queue["VisibilityTimeout"] >= 90 * 60
@@ -103,6 +104,22 @@ def test_fifo_queue_with_a_dead_letter_queue_after_two_receives(named):
         _resources(named, "AWS::Events::Rule")
     )
     assert tls["Effect"] == "Deny"
+
+
+def test_a_dead_letter_is_an_alarm_on_the_topic(named):
+    (alarm,) = _resources(named, "AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert props["Namespace"] == "AWS/SQS" and props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert props["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FactoryDeadLetterQueue", "QueueName"]}}
+    ]
+    assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["AlarmActions"] == [{"Ref": "FactoryTopic"}]
+    # CloudWatch may publish to the encrypted topic: the key policy names it
+    key = named["Resources"]["FactoryKey"]["Properties"]
+    services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"] if "Service" in s["Principal"]]
+    assert "cloudwatch.amazonaws.com" in services and "events.amazonaws.com" in services
+    assert key["EnableKeyRotation"] is True
 
 
 def test_pipe_reads_the_queue_into_the_state_machine_which_runs_the_build(named):
@@ -283,13 +300,21 @@ def test_mc670_deploy_role_missing_a_handler_permission(named):
     assert "codepipeline:CreatePipeline" in found[0].message and "AWS::CodePipeline::Pipeline" in found[0].message
 
 
+def _drop_statement(template: dict, role: str, sid: str) -> None:
+    document = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+
+
 @pytest.mark.parametrize(
     "change",
     [
         lambda t: t["Resources"]["FactoryQueue"]["Properties"]["RedrivePolicy"].update(maxReceiveCount=3),
         lambda t: t["Resources"]["FactoryQueue"]["Properties"].update(VisibilityTimeout=600),
         lambda t: t["Resources"]["FactoryDeadLetterQueue"]["Properties"].pop("FifoQueue"),
-        lambda t: t["Resources"]["FactoryDeadLetterQueue"]["Properties"].pop("SqsManagedSseEnabled"),
+        lambda t: t["Resources"]["FactoryDeadLetterQueue"]["Properties"].pop("KmsMasterKeyId"),
+        # the pipe can no longer decrypt its queue; the state machine can no longer report a failure
+        lambda t: _drop_statement(t, "FactoryPipeRole", "FactoryKey"),
+        lambda t: _drop_statement(t, "FactoryStateMachineRole", "FactoryKey"),
         lambda t: t["Resources"]["FactoryQueue"]["Properties"].pop("FifoQueue"),
         lambda t: next(iter(_resources(t, "AWS::Events::Rule").values()))["Properties"]["Targets"][0].pop(
             "SqsParameters"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity
+from .encryption import _allows, _encrypted_stores, _refers_to
 from .handlers import _unbounded_role_writes, _unscoped_but_scopable, missing_permissions, role_statements
 from .toolchain import _buildspec_commands, _project_findings, _shell_text
 
@@ -101,6 +102,43 @@ def check_chain(template: dict[str, Any], file: str) -> list[Diagnostic]:
                     "the pipe's target does not run the factory build and wait for it",
                     "a state machine with a codebuild:startBuild.sync task",
                 )
+    found += _encryption_findings(resources, file)
+    return found
+
+
+def _encryption_findings(resources: dict[str, Any], file: str) -> list[Diagnostic]:
+    """Whoever reads an encrypted queue may decrypt with its key; whoever reports to an encrypted
+    topic may encrypt with its key (SQS and SNS call KMS with the caller's permissions)."""
+    found = []
+    queues = {
+        k: _ref(r["Properties"]["KmsMasterKeyId"])
+        for k, r in resources.items()
+        if r.get("Type") == "AWS::SQS::Queue" and _ref(r.get("Properties", {}).get("KmsMasterKeyId"))
+    }
+    _, topics = _encrypted_stores(resources)
+    for logical_id, role in sorted(resources.items()):
+        if role.get("Type") != "AWS::IAM::Role":
+            continue
+        needs = [
+            (queue, key, ("kms:Decrypt",))
+            for queue, key in queues.items()
+            if _allows(role, "sqs:ReceiveMessage", _refers_to(queue))
+        ] + [
+            (topic, key, ("kms:GenerateDataKey", "kms:Decrypt"))
+            for topic, key in topics.items()
+            if _allows(role, "sns:Publish", _refers_to(topic))
+        ]
+        for store, key, actions in needs:
+            for action in actions:
+                if not _allows(role, action, _refers_to(key)):
+                    found.append(
+                        _diagnostic(
+                            "MC671",
+                            file,
+                            f"{logical_id} uses {store}, encrypted with {key}, but may not {action} with {key}",
+                            "SQS and SNS call KMS with the caller's permissions: grant it on the key",
+                        )
+                    )
     return found
 
 

@@ -48,6 +48,7 @@ from awacs.aws import (
     Deny,
     Principal,
     Statement,
+    StringEquals,
     StringLike,
     StringNotLike,
 )
@@ -61,8 +62,10 @@ from troposphere import (
     Sub,
     Tags,
     Template,
+    cloudwatch,
     events,
     iam,
+    kms,
     logs,
     pipes,
     sns,
@@ -508,19 +511,9 @@ def _queues(template: Template, settings: FactorySettings, rules: list[str]) -> 
             DeletionPolicy="Delete",
             UpdateReplacePolicy="Delete",
             FifoQueue=True,
-            SqsManagedSseEnabled=True,
+            KmsMasterKeyId=Ref("FactoryKey"),
+            KmsDataKeyReusePeriodSeconds=3600,
             MessageRetentionPeriod=1_209_600,  # 14 days, SQS's maximum: time to look
-            Metadata={
-                "checkov": {
-                    "skip": [
-                        {
-                            "id": "CKV_AWS_27",
-                            "comment": "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled), which checkov does not "
-                            "recognise; a customer key would need EventBridge in its key policy for no added control",
-                        }
-                    ]
-                }
-            },
         )
     )
     template.add_resource(
@@ -532,23 +525,13 @@ def _queues(template: Template, settings: FactorySettings, rules: list[str]) -> 
             MessageRetentionPeriod=345_600,  # 4 days (SQS's default), explicit
             FifoQueue=True,
             ContentBasedDeduplication=True,
-            SqsManagedSseEnabled=True,
+            KmsMasterKeyId=Ref("FactoryKey"),
+            KmsDataKeyReusePeriodSeconds=3600,
             # at least the build's timeout (plus start-up), so a message in flight is never handed out twice
             VisibilityTimeout=visibility_timeout(settings.build_timeout),
             RedrivePolicy=sqs.RedrivePolicy(
                 deadLetterTargetArn=GetAtt("FactoryDeadLetterQueue", "Arn"), maxReceiveCount=2
             ),
-            Metadata={
-                "checkov": {
-                    "skip": [
-                        {
-                            "id": "CKV_AWS_27",
-                            "comment": "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled), which checkov does not "
-                            "recognise; a customer key would need EventBridge in its key policy for no added control",
-                        }
-                    ]
-                }
-            },
         )
     )
     template.add_resource(
@@ -573,6 +556,93 @@ def _queues(template: Template, settings: FactorySettings, rules: list[str]) -> 
                     Condition=Condition(StringLike({"aws:SecureTransport": "false"})),
                 ),
             ),
+        )
+    )
+
+
+def _key(template: Template) -> None:
+    """The factory's key: queues, topic, build logs and the project. Services that write with it
+    are named in its policy, each for its own use: EventBridge sending to the encrypted queue
+    (Amazon EventBridge User Guide, "Permissions for Amazon SQS" with SSE-KMS), CloudWatch alarms
+    publishing to the encrypted topic (Amazon SNS Developer Guide, "Enable compatibility between
+    event sources from AWS services and encrypted topics"), CloudWatch Logs for the build's log
+    group (CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS").
+    Roles use it through their IAM policies (the account statement delegates to IAM)."""
+    account = Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    this_account = Condition(StringEquals({"aws:SourceAccount": Sub("${AWS::AccountId}")}))
+    template.add_resource(
+        kms.Key(
+            "FactoryKey",
+            Description="manifestc factory: queues, topic, build logs",
+            EnableKeyRotation=True,
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            KeyPolicy=policy(
+                Statement(
+                    Sid="AccountAdministersAndDelegatesToIam",
+                    Effect=Allow,
+                    Principal=Principal("AWS", account),
+                    Action=[Action("kms", "*")],
+                    Resource=["*"],
+                ),
+                Statement(
+                    Sid="EventBridgeSendsToTheQueue",
+                    Effect=Allow,
+                    Principal=Principal("Service", "events.amazonaws.com"),
+                    Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+                    Resource=["*"],
+                    Condition=this_account,
+                ),
+                Statement(
+                    Sid="AlarmsPublishToTheTopic",
+                    Effect=Allow,
+                    Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+                    Action=[Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+                    Resource=["*"],
+                    Condition=this_account,
+                ),
+                Statement(
+                    Sid="BuildLogGroup",
+                    Effect=Allow,
+                    Principal=Principal("Service", Sub("logs.${AWS::Region}.${AWS::URLSuffix}")),
+                    Action=[
+                        Action("kms", a) for a in ("Decrypt", "Describe*", "Encrypt", "GenerateDataKey*", "ReEncrypt*")
+                    ],
+                    Resource=["*"],
+                    Condition=Condition(
+                        ArnLike(
+                            {"kms:EncryptionContext:aws:logs:arn": _arn("logs", f"log-group:/aws/codebuild/{PROJECT}")}
+                        )
+                    ),
+                ),
+            ),
+        )
+    )
+    template.add_resource(
+        kms.Alias("FactoryKeyAlias", AliasName=f"alias/manifestc/{NAME}", TargetKeyId=Ref("FactoryKey"))
+    )
+
+
+def _dead_letter_alarm(template: Template) -> None:
+    """A message in the dead-letter queue is a push the pipe could not hand on: say so."""
+    template.add_resource(
+        cloudwatch.Alarm(
+            "FactoryDeadLetterAlarm",
+            AlarmName=f"{NAME}-dead-letters",
+            AlarmDescription="manifestc factory: a push could not be handed to the build twice; it waits in "
+            f"{DEAD_LETTER_QUEUE} (redrive it once the cause is fixed)",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[
+                cloudwatch.MetricDimension(Name="QueueName", Value=GetAtt("FactoryDeadLetterQueue", "QueueName"))
+            ],
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[Ref("FactoryTopic")],
         )
     )
 
@@ -732,12 +802,13 @@ def build_template(settings: FactorySettings) -> Template:
             },
         )
     )
+    _key(t)
     t.add_resource(
         sns.Topic(
             "FactoryTopic",
             TopicName=NAME,
             DisplayName="manifestc factory",
-            KmsMasterKeyId=Sub("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:alias/aws/sns"),
+            KmsMasterKeyId=GetAtt("FactoryKey", "Arn"),
         )
     )
     t.add_resource(
@@ -782,17 +853,7 @@ def build_template(settings: FactorySettings) -> Template:
             DeletionPolicy="Delete",
             UpdateReplacePolicy="Delete",
             RetentionInDays=90,
-            Metadata={
-                "checkov": {
-                    "skip": [
-                        {
-                            "id": "CKV_AWS_158",
-                            "comment": "Build logs hold compiler diagnostics and stack events, no secrets; "
-                            "CloudWatch Logs encrypts them at rest",
-                        }
-                    ]
-                }
-            },
+            KmsKeyId=GetAtt("FactoryKey", "Arn"),
         )
     )
     pipeline_stacks = [
@@ -886,6 +947,16 @@ def build_template(settings: FactorySettings) -> Template:
             sid="PipelineArtifactKeys",
         ),
         allow([Action("sns", "Publish")], [Ref("FactoryTopic")], sid="Notify"),
+        # the factory key: the topic's messages and the project's own encryption (CodeBuild User
+        # Guide, "Allow CodeBuild to interact with AWS KMS")
+        allow(
+            [
+                Action("kms", a)
+                for a in ("Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey", "ReEncryptFrom", "ReEncryptTo")
+            ],
+            [GetAtt("FactoryKey", "Arn")],
+            sid="FactoryKey",
+        ),
         # EC2 DescribeManagedPrefixLists (the S3 prefix list of a new network stack) has no resource scope
         allow([Action("ec2", "DescribeManagedPrefixLists")], ["*"], sid="NoResourceLevelScope"),
     ]
@@ -915,6 +986,7 @@ def build_template(settings: FactorySettings) -> Template:
             Name=PROJECT,
             Description="manifestc factory: validate, build and deploy the pipeline of one commit",
             ServiceRole=GetAtt("FactoryBuildRole", "Arn"),
+            EncryptionKey=GetAtt("FactoryKey", "Arn"),
             Source=cb.Source(Type="NO_SOURCE", BuildSpec=_buildspec(settings)),
             Artifacts=cb.Artifacts(Type="NO_ARTIFACTS"),
             Environment=cb.Environment(
@@ -930,16 +1002,6 @@ def build_template(settings: FactorySettings) -> Template:
             LogsConfig=cb.LogsConfig(
                 CloudWatchLogs=cb.CloudWatchLogs(Status="ENABLED", GroupName=Ref("FactoryLogGroup"))
             ),
-            Metadata={
-                "checkov": {
-                    "skip": [
-                        {
-                            "id": "CKV_AWS_147",
-                            "comment": "NO_ARTIFACTS and NO_SOURCE: the project stores nothing a key would encrypt",
-                        }
-                    ]
-                }
-            },
         )
     )
 
@@ -960,6 +1022,11 @@ def build_template(settings: FactorySettings) -> Template:
                 sid="SyncBuildRule",
             ),
             allow([Action("sns", "Publish")], [Ref("FactoryTopic")], sid="Notify"),
+            allow(
+                [Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+                [GetAtt("FactoryKey", "Arn")],
+                sid="FactoryKey",
+            ),
         ],
     )
     _state_machine(t)
@@ -978,6 +1045,7 @@ def build_template(settings: FactorySettings) -> Template:
                 [GetAtt("FactoryQueue", "Arn")],
                 sid="ReadQueue",
             ),
+            allow([Action("kms", "Decrypt")], [GetAtt("FactoryKey", "Arn")], sid="FactoryKey"),
             allow([Action("states", "StartExecution")], [Ref("FactoryStateMachine")], sid="StartStateMachine"),
         ],
     )
@@ -1001,6 +1069,7 @@ def build_template(settings: FactorySettings) -> Template:
             ),
         )
     )
+    _dead_letter_alarm(t)
     t.add_output(Output("QueueUrl", Value=Ref("FactoryQueue")))
     t.add_output(Output("DeadLetterQueueUrl", Value=Ref("FactoryDeadLetterQueue")))
     t.add_output(Output("TopicArn", Value=Ref("FactoryTopic")))
