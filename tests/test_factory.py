@@ -130,7 +130,7 @@ def test_pipe_reads_the_queue_into_the_state_machine_which_runs_the_build(named)
     assert _ref(props["Target"]) == "FactoryStateMachine"
     target = props["TargetParameters"]
     assert target["StepFunctionStateMachineParameters"]["InvocationType"] == "FIRE_AND_FORGET"
-    assert "<$.body.commit>" in target["InputTemplate"]
+    assert '"commit": "<$.body.commit>"' in target["InputTemplate"]  # a string: quoted
     machine = named["Resources"]["FactoryStateMachine"]["Properties"]
     definition = json.loads(machine["DefinitionString"]["Fn::Sub"])
     each = definition["States"][definition["StartAt"]]

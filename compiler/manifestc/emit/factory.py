@@ -1061,8 +1061,10 @@ def build_template(settings: FactorySettings) -> Template:
             ),
             Target=Ref("FactoryStateMachine"),
             TargetParameters=pipes.PipeTargetParameters(
-                InputTemplate='{"repository": <$.body.repository>, "commit": <$.body.commit>, '
-                '"branch": <$.body.branch>}',
+                # string values are quoted, objects and arrays would not be ("Amazon EventBridge
+                # Pipes input transformation"); an SQS body that is JSON is read as `$.body.<field>`
+                InputTemplate='{"repository": "<$.body.repository>", "commit": "<$.body.commit>", '
+                '"branch": "<$.body.branch>"}',
                 StepFunctionStateMachineParameters=pipes.PipeTargetStateMachineParameters(
                     InvocationType="FIRE_AND_FORGET"
                 ),
