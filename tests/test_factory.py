@@ -220,8 +220,9 @@ def test_build_role_reaches_only_the_watched_repositories_and_the_deploy_role(na
     assert effective(build, None, "cloudformation:CreateChangeSet", stack)
     assert not effective(build, None, "cloudformation:CreateChangeSet", stack.replace("orders-pipeline", "prod-db"))
     assert not effective(build, None, "s3:PutObject", "arn:aws:s3:::org-tools/_manifestc/toolchain/0.1.0/x.whl")
-    star = [s for s in build if "*" in s["Resource"]]
-    assert [s["Sid"] for s in star] == ["NoResourceLevelScope"]
+    assert not [s for s in build if "*" in s["Resource"]]
+    network = "arn:aws:cloudformation:us-east-1:111111111111:stack/manifestc-network-vpc-1/1"
+    assert not effective(build, None, "cloudformation:CreateChangeSet", network)
 
 
 def test_deploy_role_creates_roles_only_with_a_pipeline_boundary(by_pattern):
@@ -248,18 +249,22 @@ def test_deploy_role_creates_roles_only_with_a_pipeline_boundary(by_pattern):
     )
     # the pipeline prefix scopes what the factory may create
     project = "arn:aws:codebuild:us-east-1:111111111111:project/"
+    # a private pipeline opens its way into the shared endpoint group (tagged managed-by: manifestc)
+    group = "arn:aws:ec2:us-east-1:111111111111:security-group/sg-1"
+    ours, theirs = {"aws:ResourceTag/managed-by": "manifestc"}, {"aws:ResourceTag/managed-by": "team-db"}
+    assert effective(deploy, boundary, "ec2:AuthorizeSecurityGroupIngress", group, ours)
+    assert not effective(deploy, boundary, "ec2:AuthorizeSecurityGroupIngress", group, theirs)
+    assert not effective(deploy, boundary, "ec2:CreateVpcEndpoint", "arn:aws:ec2:us-east-1:111111111111:vpc-endpoint/*")
     assert effective(deploy, boundary, "codebuild:CreateProject", project + "svc-orders-build")
     assert not effective(deploy, boundary, "codebuild:CreateProject", project + "payroll-build")
 
 
 def test_deploy_role_covers_every_resource_type_of_every_example_and_golden():
-    """PIPELINE_STACK_TYPES is complete: every type a pipeline or network template holds."""
+    """PIPELINE_STACK_TYPES is complete: every type a pipeline template holds."""
     from manifestc import api
 
     types = set()
-    for path in sorted((ROOT / "tests" / "golden").glob("*/expected/*/pipeline.yaml")) + sorted(
-        (ROOT / "tests" / "golden").glob("*/expected/_shared/network-*.yaml")
-    ):
+    for path in sorted((ROOT / "tests" / "golden").glob("*/expected/*/pipeline.yaml")):
         types |= {r["Type"] for r in yaml.safe_load(path.read_text())["Resources"].values()}
     for path in sorted((ROOT / "manifests").glob("*.yaml")):
         result = api.compile_manifest(path, lint=False)
@@ -275,7 +280,6 @@ def _goldens() -> dict:
     return {
         path.relative_to(ROOT).as_posix(): yaml.safe_load(path.read_text())
         for path in sorted((ROOT / "tests" / "golden").glob("*/expected/*/pipeline.yaml"))
-        + sorted((ROOT / "tests" / "golden").glob("*/expected/_shared/network-*.yaml"))
     }
 
 

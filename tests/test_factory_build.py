@@ -223,17 +223,14 @@ PRIVATE = (ROOT / "manifests" / "private-worker.yaml").read_text()
 
 
 @pytest.mark.parametrize("network_exists", [False, True])
-def test_the_shared_network_stack_is_created_once_never_shrunk(tmp_path, buildspec_commands, network_exists):
+def test_the_shared_network_stack_is_never_created_nor_changed(tmp_path, buildspec_commands, network_exists):
     status = "UPDATE_COMPLETE" if network_exists else "NONE"
     code, calls, output = run_factory(tmp_path, buildspec_commands, PRIVATE, NETWORK_STATUS=status)
-    assert code == 0, output
     deploys = _deploys(calls)
     if network_exists:
+        assert code == 0, output
         assert [d.split("--stack-name ")[1].split()[0] for d in deploys] == ["ledger-worker-pipeline"]
-        assert "is shared: not updated from one repository" in output
-    else:  # before the pipeline that needs its endpoints
-        assert [d.split("--stack-name ")[1].split()[0] for d in deploys] == [
-            "manifestc-network-vpc-0a1b2c3d4e5f60718",
-            "ledger-worker-pipeline",
-        ]
-        assert "S3PrefixListId=" in deploys[0]
+    else:  # a person deploys the VPC's shared endpoint stack first
+        assert code == 1, output
+        assert deploys == []
+        assert any("sns publish" in c and "manifestc-network-vpc-0a1b2c3d4e5f60718 is not deployed" in c for c in calls)

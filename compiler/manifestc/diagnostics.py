@@ -366,7 +366,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC670": _e(
         "factory deploy role lacks handler permissions",
-        "The factory's CloudFormation role (FactoryDeployRole) lacks an IAM action that the registry schema of a resource type in a pipeline or network template lists in its handlers (`manifestc factory --against out/` compares it with the templates a build wrote). The factory would fail that repository's deploy with AccessDenied; CloudFormation rolls the stack back. A manifestc bug: the type belongs in emit/factory.py PIPELINE_STACK_TYPES.",
+        "The factory's CloudFormation role (FactoryDeployRole) lacks an IAM action that the registry schema of a resource type in a pipeline template lists in its handlers (`manifestc factory --against out/` compares it with the templates a build wrote). The factory would fail that repository's deploy with AccessDenied; CloudFormation rolls the stack back. A manifestc bug: the type belongs in emit/factory.py PIPELINE_STACK_TYPES.",
     ),
     "MC671": _e(
         "factory chain broken",

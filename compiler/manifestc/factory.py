@@ -176,11 +176,11 @@ class FactoryResult:
 
 
 def _deployed_templates(against: Path) -> dict[str, dict]:
-    """The pipeline and shared network templates a build wrote in `against` (an out/ folder)."""
+    """The pipeline templates a build wrote in `against` (an out/ folder)."""
     import yaml
 
     found = {}
-    for path in sorted(against.glob("*/pipeline.yaml")) + sorted(against.glob("_shared/network-*.yaml")):
+    for path in sorted(against.glob("*/pipeline.yaml")):
         found[path.relative_to(against).as_posix()] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return found
 

@@ -1,8 +1,8 @@
 """Readiness checks of the factory stack (`out/_shared/factory.yaml`), read from the rendered
 template as a reviewer reads it against the AWS documentation:
 
-- MC670: the deploy role lacks a handler permission of a resource type in a pipeline or network
-  template it would deploy (`manifestc factory --against out/`: the templates a build wrote).
+- MC670: the deploy role lacks a handler permission of a resource type in a pipeline template it
+  would deploy (`manifestc factory --against out/`: the templates a build wrote).
 - MC671: the chain is broken: a push rule whose target is not a FIFO queue with a message group,
   a queue without its FIFO dead-letter queue after exactly 2 receives, a visibility timeout
   shorter than the build's timeout, an unencrypted queue, or a pipe that does not read the queue.

@@ -28,8 +28,7 @@ AWS facts this chain relies on, each from the page named:
   must be FIFO for a FIFO queue (Amazon SQS Developer Guide, "Using dead-letter queues").
 
 Every role carries the factory's permissions boundary. The deploy role's permissions are the
-handler permissions of every resource type a pipeline stack and a shared network stack can
-contain (registry.py via selfupdate.template_permissions, scoped like a launch role's to the names
+handler permissions of every resource type a pipeline stack can contain (registry.py via selfupdate.template_permissions, scoped like a launch role's to the names
 manifestc gives; tests/test_factory.py checks the type list against every example's templates).
 """
 
@@ -95,8 +94,8 @@ DEAD_LETTER_QUEUE = f"{NAME}-dead-letter.fifo"
 TEMPLATE_PREFIX = "_manifestc/factory/"
 REPOSITORY_TAG = "manifestc:repository"
 
-# Every resource type a pipeline stack (`<name>/pipeline.yaml`) or a shared network stack
-# (`_shared/network-<vpc>.yaml`) can contain: what the factory's CloudFormation role deploys.
+# Every resource type a pipeline stack (`<name>/pipeline.yaml`) can contain: what the factory's
+# CloudFormation role deploys. (Shared network stacks are deployed by a person, once per VPC.)
 # Only the types; their permissions come from the registry schemas. tests/test_factory.py fails
 # when an example's template holds a type missing here.
 PIPELINE_STACK_TYPES = (
@@ -106,7 +105,6 @@ PIPELINE_STACK_TYPES = (
     "AWS::CodeStarNotifications::NotificationRule",
     "AWS::EC2::SecurityGroup",
     "AWS::EC2::SecurityGroupIngress",
-    "AWS::EC2::VPCEndpoint",
     "AWS::Events::Rule",
     "AWS::IAM::ManagedPolicy",
     "AWS::IAM::Role",
@@ -175,7 +173,27 @@ class _StackTypes:
 def deploy_statements(pipeline_prefix: str) -> list:
     """Every handler permission of PIPELINE_STACK_TYPES, scoped to pipelines named `<prefix>*`."""
     ctx = _FactoryScope(manifest=_AnyPipeline(pipeline_prefix), all_copies=True)  # type: ignore[arg-type]
-    return template_permissions(ctx, _StackTypes(PIPELINE_STACK_TYPES), launch=True)
+    statements = template_permissions(ctx, _StackTypes(PIPELINE_STACK_TYPES), launch=True)
+    # A private pipeline's stack opens its builds' way into the shared endpoint group of its VPC
+    # (AWS::EC2::SecurityGroupIngress on the group network-<vpc>.yaml exports). The self-update
+    # role names that group by its id; the factory cannot know every VPC's, so: the groups
+    # manifestc tags, ingress rules only.
+    statements.append(
+        allow(
+            [
+                Action("ec2", a)
+                for a in (
+                    "AuthorizeSecurityGroupIngress",
+                    "RevokeSecurityGroupIngress",
+                    "UpdateSecurityGroupRuleDescriptionsIngress",
+                )
+            ],
+            [_arn("ec2", "security-group/*")],
+            Condition(StringEquals({"aws:ResourceTag/managed-by": "manifestc"})),
+            sid="Ec2EndpointSecurityGroups",
+        )
+    )
+    return statements
 
 
 # --- the boundary ------------------------------------------------------------------------------
@@ -356,13 +374,11 @@ for network in "$out"/_shared/network-*.yaml; do
   [ -f "$network" ] || continue
   vpc="$(basename "$network" .yaml)"; vpc="${vpc#network-}"
   if [ "$(stack_status "manifestc-network-$vpc")" = NONE ]; then
-    prefix_list="$(aws ec2 describe-managed-prefix-lists --filters "Name=prefix-list-name,Values=com.amazonaws.$AWS_REGION.s3" --query 'PrefixLists[0].PrefixListId' --output text)"
-    aws cloudformation deploy --template-file "$network" --stack-name "manifestc-network-$vpc" \
-      --role-arn "$DEPLOY_ROLE_ARN" --parameter-overrides "S3PrefixListId=$prefix_list" \
-      --tags "$REPOSITORY_TAG=$REPOSITORY" managed-by=manifestc
-  else
-    echo "manifestc-network-$vpc exists and is shared: not updated from one repository (rebuild every manifest of $vpc and deploy it)"
+    trap - ERR
+    report "$name builds in $vpc, whose shared endpoint stack manifestc-network-$vpc is not deployed: a platform principal deploys it once per VPC (manifestc deploy-plan), then push again"
+    exit 1
   fi
+  echo "manifestc-network-$vpc exists; it is shared by every pipeline of $vpc and not changed from one repository"
 done
 aws cloudformation deploy --template-file "$out/$name/pipeline.yaml" --stack-name "$stack" \
   --role-arn "$DEPLOY_ROLE_ARN" --capabilities CAPABILITY_NAMED_IAM \
@@ -858,7 +874,6 @@ def build_template(settings: FactorySettings) -> Template:
     )
     pipeline_stacks = [
         _arn("cloudformation", f"stack/{settings.pipeline_prefix}*-pipeline/*"),
-        _arn("cloudformation", "stack/manifestc-network-vpc-*/*"),
     ]
     toolchain = f"{TOOLCHAIN_PREFIX}{__version__}/"
     build_statements = [
@@ -957,8 +972,6 @@ def build_template(settings: FactorySettings) -> Template:
             [GetAtt("FactoryKey", "Arn")],
             sid="FactoryKey",
         ),
-        # EC2 DescribeManagedPrefixLists (the S3 prefix list of a new network stack) has no resource scope
-        allow([Action("ec2", "DescribeManagedPrefixLists")], ["*"], sid="NoResourceLevelScope"),
     ]
     _role(t, "FactoryBuildRole", "codebuild.amazonaws.com", _arn("codebuild", f"project/{PROJECT}"), build_statements)
     python = presets()["python"]
