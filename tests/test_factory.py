@@ -431,3 +431,14 @@ def test_deploy_plan_uploads_the_factory_toolchain_before_the_stack(tmp_path):
     assert f's3://$FACTORY_BUCKET/_manifestc/toolchain/{__version__}/"' in upload
     assert "--stack-name manifestc-factory" in deploy and 'FactoryBucket="$FACTORY_BUCKET"' in deploy
     assert "--capabilities CAPABILITY_NAMED_IAM" in deploy and "--s3-bucket" in deploy
+
+
+def test_deploy_time_parameters_keep_the_manifest_path_inside_the_repository(named):
+    import re
+
+    pattern = re.compile(named["Parameters"]["ManifestPath"]["AllowedPattern"])
+    assert pattern.match("manifest.yaml") and pattern.match("ci/pipeline.yml")
+    for outside in ("../manifest.yaml", "a/../../b.yaml", "/etc/m.yaml", "manifest.json"):
+        assert not pattern.match(outside), outside
+    assert named["Parameters"]["Retire"]["AllowedValues"] == ["true", "false"]
+    assert named["Parameters"]["Retire"]["Default"] == "false"  # retiring is opt-in

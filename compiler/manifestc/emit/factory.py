@@ -763,7 +763,7 @@ def build_template(settings: FactorySettings) -> Template:
             "ManifestPath",
             Type="String",
             Default=settings.manifest_path,
-            AllowedPattern=r"^[A-Za-z0-9._/-]+\.ya?ml$",
+            AllowedPattern=r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._/-]*\.ya?ml$",
             Description="The manifest's path in each repository",
         )
     )
@@ -1010,7 +1010,9 @@ def build_template(settings: FactorySettings) -> Template:
                 EnvironmentVariables=[cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in env],
             ),
             TimeoutInMinutes=settings.build_timeout,
-            QueuedTimeoutInMinutes=30,
+            # an organisation-wide rollout queues many builds: 10 at a time, each may wait 8 hours
+            # (CodeBuild's maximum queued timeout) before the state machine reports it failed
+            QueuedTimeoutInMinutes=480,
             ConcurrentBuildLimit=10,
             LogsConfig=cb.LogsConfig(
                 CloudWatchLogs=cb.CloudWatchLogs(Status="ENABLED", GroupName=Ref("FactoryLogGroup"))
