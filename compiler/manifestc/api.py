@@ -292,7 +292,11 @@ def check_output(
             differences.append((name, "missing"))
         elif actual[name].read_bytes() != content:
             differences.append((name, "stale"))
-    differences += [(name, "not written by this build") for name in actual if name not in expected]
+    differences += [
+        (name, "not written by this build")
+        for name in actual
+        if name not in expected and name.rsplit("/", 1)[-1] not in FACTORY_FILES
+    ]
     return report, sorted(differences)
 
 
@@ -673,6 +677,10 @@ def _remove_unlisted(target: Path, keep: set[str]) -> None:
                 entry.unlink()
 
 
+# out/_shared files `manifestc factory` writes: a build neither removes nor compares them.
+FACTORY_FILES = frozenset({"factory.yaml", "factory.json"})
+
+
 def _remove_stale_shared(shared_dir: Path, keep: list[Path]) -> None:
     """out/_shared holds what this build's manifests need, like a clean build: a network stack of
     a VPC no manifest names any more, or a catalog no manifest feeds, goes."""
@@ -680,6 +688,8 @@ def _remove_stale_shared(shared_dir: Path, keep: list[Path]) -> None:
         return
     kept = {p.name for p in keep}
     for entry in shared_dir.iterdir():
+        if entry.name in FACTORY_FILES:
+            continue  # written by `manifestc factory`, not by a build
         if entry.is_file() and not entry.name.startswith(".") and entry.name not in kept:
             entry.unlink(missing_ok=True)
 

@@ -464,8 +464,73 @@ def deploy_plan_command(target) -> None:
         raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
     steps = deploy_plan(path)
     if not steps:
-        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json, no _shared/factory.yaml)")
     click.echo(render_plan(steps), nl=False)
+
+
+@cli.command(name="factory")
+@click.option(
+    "--repository", "repositories", multiple=True, help="A CodeCommit repository the factory watches (repeatable)."
+)
+@click.option("--repository-pattern", default=None, help="Instead: every repository whose name matches, e.g. 'svc-*'.")
+@click.option(
+    "--manifest-path", default="manifest.yaml", show_default=True, help="The manifest's path in each repository."
+)
+@click.option(
+    "--branch", "branches", multiple=True, help="A main branch whose commits are built (repeatable; default main)."
+)
+@click.option("--notify-email", "notify_emails", multiple=True, help="Subscribe this address to the factory's topic.")
+@click.option("--retire", is_flag=True, help="Delete the pipeline stack of a repository whose manifest is deleted.")
+@click.option("--build-timeout", default=60, show_default=True, type=int, help="Minutes one factory build may take.")
+@click.option("--pipeline-prefix", default="", help="Deploy only pipelines whose name starts with this.")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--against",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Check the deploy role against the pipeline and network templates a build wrote here (MC670).",
+)
+@click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the factory template.")
+@diagnostics_option
+def factory_command(
+    repositories,
+    repository_pattern,
+    manifest_path,
+    branches,
+    notify_emails,
+    retire,
+    build_timeout,
+    pipeline_prefix,
+    out_dir,
+    against,
+    no_lint,
+    diagnostics_format,
+) -> None:
+    """Write out/_shared/factory.yaml: the stack that turns manifest commits into pipelines."""
+    from .factory import FactorySettings, write_factory
+
+    settings = FactorySettings(
+        repositories=tuple(repositories),
+        repository_pattern=repository_pattern,
+        manifest_path=manifest_path,
+        branches=tuple(branches) or ("main",),
+        notify_emails=tuple(notify_emails),
+        retire=retire,
+        build_timeout=build_timeout,
+        pipeline_prefix=pipeline_prefix,
+    )
+    result = write_factory(settings, out_dir, lint=not no_lint, against=against)
+    _emit(result.diagnostics, diagnostics_format)
+    if result.written is None:
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    if diagnostics_format == "text":
+        click.echo(
+            f"wrote {result.written}; deploy it as stack manifestc-factory (README: Factory), after uploading "
+            f"the toolchain: manifestc wheelhouse toolchain/ && aws s3 sync --delete toolchain/ "
+            f"s3://<FactoryBucket>/_manifestc/toolchain/{__version__}/",
+            err=True,
+        )
+    sys.exit(EXIT_OK)
 
 
 @cli.command()

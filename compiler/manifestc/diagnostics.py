@@ -371,6 +371,51 @@ CODES: dict[str, CodeInfo] = {
         "unscoped grant of a scopable action",
         'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
     ),
+    "MC243": _e(
+        "bad factory repository",
+        "`manifestc factory --repository` takes CodeCommit repository names (1-100 letters, digits, `.`, `_`, `-`, not ending in `.git`), each once, at most 100 (one EventBridge rule each: a FIFO message group per repository). `--repository-pattern` takes those characters with `*` wildcards (not `*` alone).",
+    ),
+    "MC244": _e(
+        "factory repositories not named",
+        "Name the repositories the factory watches: either `--repository` (repeatable) or `--repository-pattern`, exactly one of the two.",
+    ),
+    "MC245": _e(
+        "bad factory manifest path",
+        "`--manifest-path` is the manifest's path inside each repository: relative, no `..`, ending in .yaml or .yml, without quotes, spaces or `$` (the factory build uses it in shell commands).",
+    ),
+    "MC246": _e(
+        "bad factory branch",
+        "`--branch` names a main branch whose commits the factory builds: letters, digits, `.`, `_`, `-` and `/`, no `..`, no leading or trailing `/`.",
+    ),
+    "MC247": _e("bad factory email", "`--notify-email` takes an email address (name@example.com)."),
+    "MC248": _e(
+        "factory build timeout out of range",
+        "`--build-timeout` is 5-690 minutes: the queue's visibility timeout covers the build plus 30 minutes and SQS allows at most 12 hours.",
+    ),
+    "MC249": _e(
+        "bad factory pipeline prefix",
+        "`--pipeline-prefix` limits the pipelines the factory deploys (and its deploy role's names) to names starting with it: lower-case letters, digits and `-`, starting with a letter, at most 20 characters.",
+    ),
+    "MC670": _e(
+        "factory deploy role lacks handler permissions",
+        "The factory's CloudFormation role (FactoryDeployRole) lacks an IAM action that the registry schema of a resource type in a pipeline template lists in its handlers (`manifestc factory --against out/` compares it with the templates a build wrote). The factory would fail that repository's deploy with AccessDenied; CloudFormation rolls the stack back. A manifestc bug: the type belongs in emit/factory.py PIPELINE_STACK_TYPES.",
+    ),
+    "MC671": _e(
+        "factory chain broken",
+        "The factory's chain must be: a rule per repository targeting a FIFO queue with a message group, the queue encrypted with a FIFO dead-letter queue after exactly 2 receives and a visibility timeout at least the build's timeout, a pipe reading the queue into a state machine that runs the build with codebuild:startBuild.sync.",
+    ),
+    "MC672": _e(
+        "factory role without the boundary",
+        "Every role of the factory stack carries FactoryBoundary, and no statement may create roles or put or attach policies on them without an iam:PermissionsBoundary condition.",
+    ),
+    "MC673": _e(
+        "factory build not hermetic",
+        "The factory build installs manifestc only from the hash-pinned wheelhouse (no index, --require-hashes, --isolated) in a fresh directory and runs it as `venv/bin/python -I -m manifestc`, like the self-update build (MC600, MC601).",
+    ),
+    "MC674": _e(
+        "factory role grants a scopable action on *",
+        'A factory role grants an action on every resource ("*") without a condition although the Service Authorization Reference lets it be scoped to a resource ARN.',
+    ),
     "MC270": _e(
         "approver in another account",
         "An approver ARN names another account than the pipeline's. The approve grant is attached by name, which IAM resolves in the pipeline's account (a same-named principal there would be granted instead), and the approval check compares accounts. Name a role, user or group of the pipeline's account; people of other accounts approve through a role of this account they may assume.",
