@@ -268,6 +268,26 @@ CODES: dict[str, CodeInfo] = {
         "invalid Glue job settings",
         "The job's Glue version, worker type or worker count is not one AWS Glue offers for that job type; the message lists what is.",
     ),
+    "MC233": _e(
+        "commands target without exactly one role",
+        "A commands target runs its commands with a declared role: either `role`, an existing IAM role of the environment's account that the job assumes (only that ARN), or `permissions`, statements of a minimal role manifestc creates, bounded by the pipeline's permissions boundary. Give exactly one of them.",
+    ),
+    "MC234": _e(
+        "commands role in another account",
+        "The commands of a target run in each environment's account, so the role they assume must be a role of that account. Write the account of the role ARN as `{account}` (arn:aws:iam::{account}:role/NAME): each environment then assumes the role of its own account. A literal account must be the environment's account (or, for environments without `account`, the top-level `account`).",
+    ),
+    "MC235": _e(
+        "broad grant without opt-in",
+        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole) or declares `*` (every action) or `service:*` on every resource. List the actions the commands call and the resources they touch; if the step really needs it, set `broad_permissions: true` on the target (the permissions boundary still applies to created roles).",
+    ),
+    "MC236": _e(
+        "reserved variable in a commands target",
+        "ENVIRONMENT, REGION and ACCOUNT are set to the environment's name, region and account; AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE, AWS_SDK_LOAD_CONFIG and DEPLOY_ROLE_ARN select the region and the assumed role for every SDK and CLI; CODEBUILD_* is CodeBuild's. Rename the variable.",
+    ),
+    "MC237": _e(
+        "created commands role name too long",
+        "For a commands target with `permissions` in another account, bootstrap-<account>.yaml creates the role `<name>-<environment>-<target>`; IAM role names are at most 64 characters. Shorten the pipeline, environment or target name.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

@@ -106,6 +106,14 @@ class TestSuite:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """An IAM statement a `commands` target declares (always Allow)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]  # with placeholders
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     type: str
@@ -126,6 +134,14 @@ class Target:
     bucket: str | None = None
     extract: bool = True
     prefix: str | None = None
+    # commands targets: a CodeBuild job per environment running `commands` with a declared role
+    commands: tuple[str, ...] = ()
+    image: str | None = None  # None: the build's image
+    compute: str | None = None  # None: the build's size
+    env: Pairs = ()  # with placeholders
+    role: str | None = None  # an existing role of the environment's account; {account} placeholder
+    permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
+    broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
 
     @property
     def deploys_stack(self) -> bool:
@@ -443,6 +459,16 @@ class Manifest:
             if (value := getattr(target, field))
         }
         return dataclasses.replace(target, **values)
+
+    def env_account(self, env: Environment) -> str | None:
+        """The account `env` deploys to: its own, else the pipeline's (None: not given)."""
+        return env.account or self.account
+
+    def render_step(self, text: str, env: Environment, region: str | None, account: str) -> str:
+        """A commands-target value as `env` runs it in `region`: {environment} {region} {name}
+        and {account} rendered (`account`/`region` may be template variables like ${AWS::AccountId})."""
+        rendered = render_placeholders(text, environment=env.name, region=region or self.region or "", name=self.name)
+        return rendered.replace("{account}", account)
 
     def glue_database(self, env: Environment) -> str:
         """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the

@@ -42,13 +42,14 @@ from .model import (
     render_placeholders,
 )
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_steps import check_commands_targets, commands_fields
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -68,6 +69,8 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
     "s3": {"bucket", "extract", "prefix"},
     "glue": set(),
+    # a CodeBuild job per environment with a declared role (semantics_steps.py)
+    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -75,6 +78,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda": (),
     "s3": ("bucket",),
     "glue": (),
+    "commands": ("commands",),
 }
 
 
@@ -169,6 +173,7 @@ def build_model(
     _check_iam_wildcards(check)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
+        check_commands_targets(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -671,8 +676,10 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
+        steps = commands_fields(check, raw, index) if kind == "commands" else {}
         out.append(
             Target(
+                **steps,
                 name=raw["name"],
                 type=kind,
                 template=raw["template"] or ("glue.yaml" if kind == "glue" else ""),
@@ -759,6 +766,7 @@ _REQUIRED_HINTS = {
     "container": "the container name in the task definition",
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
+    "commands": "the shell commands to run, e.g. commands: [terraform init, terraform apply -auto-approve]",
 }
 
 

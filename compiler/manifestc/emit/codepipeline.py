@@ -24,7 +24,16 @@ from troposphere import codepipeline as cp
 from .. import aws
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
-from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
+from .codebuild import (
+    APPROVAL_CHECK,
+    BuildJob,
+    build_jobs,
+    commands_job_purpose,
+    deploy_role_arn,
+    glue_job_purpose,
+    lambda_job_purpose,
+    step_account,
+)
 from .context import Context, camel
 from .glue import script_key_parameter
 from .iam import (
@@ -99,15 +108,19 @@ def _codebuild_action(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...] = (),
     test: bool = False,
+    variables: list[dict] | None = None,
+    **extra,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
+    if variables:  # action-level: resolved by CodePipeline (#{namespace.VARIABLE}) per execution
+        config["EnvironmentVariables"] = _subbed(json.dumps(variables))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
     if job.matrix:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
-    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs)
+    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs, **extra)
 
 
 def emit_pipeline(ctx: Context) -> None:
@@ -301,6 +314,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
             continue
+        if target.type == "commands":
+            actions += _commands_actions(ctx, env, target, jobs, wiring)
+            continue
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
@@ -352,6 +368,33 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _commands_actions(
+    ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
+) -> list[cp.Actions]:
+    """A commands target: its job runs once per region of the environment (in parallel), after
+    the approval, on the build artifact; the region and the target's `env` (rendered for the
+    environment and region) are action variables, so CodePipeline resolves their references."""
+    m = ctx.manifest
+    job = jobs[commands_job_purpose(env.name, target.name)]
+    actions = []
+    for region in env.regions:
+        suffix = f"-{region}" if len(env.regions) > 1 and region else ""
+        variables = [
+            {
+                "name": key,
+                "value": m.render_step(value.replace("${", "${!"), env, _region_value(region), step_account(m, env)),
+                "type": "PLAINTEXT",
+            }
+            for key, value in target.env
+        ]
+        if len(env.regions) > 1:
+            variables.append({"name": "REGION", "value": _region_value(region), "type": "PLAINTEXT"})
+        actions.append(
+            _codebuild_action(job, f"{target.name}{suffix}-deploy", wiring, 3, (BUILD_OUTPUT,), variables=variables)
+        )
+    return actions
 
 
 def _glue_actions(
