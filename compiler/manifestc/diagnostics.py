@@ -288,6 +288,18 @@ CODES: dict[str, CodeInfo] = {
         "created commands role name too long",
         "For a commands target with `permissions` in another account, bootstrap-<account>.yaml creates the role `<name>-<environment>-<target>`; IAM role names are at most 64 characters. Shorten the pipeline, environment or target name.",
     ),
+    "MC238": _e(
+        "unknown variable",
+        "A `#{namespace.NAME}` reference must name a variable an earlier action outputs: #{build.NAME} for a name listed in build.exports (and exported by the build's commands), #{<target>.NAME} for a stack Output of a cloudformation or lambda template target, or a name in a commands target's `exports`, deployed in the same environment, and #{codepipeline.PipelineExecutionId}. ECS, S3, lambda function and glue targets output no variables.",
+    ),
+    "MC239": _e(
+        "variable read before it exists",
+        "CodePipeline resolves a variable only in actions that run after the action that outputs it. In an environment, change sets are prepared first (so stack parameters can read build variables, not the environment's deploys), the deploys run in parallel, a commands target reading another target's variables runs after them, and post-deploy tests run last. Tests after the build run before any deploy. A test suite after an environment with several regions cannot tell which region's deploy it means.",
+    ),
+    "MC240": _e(
+        "variable where CodePipeline does not resolve it",
+        "Variables are resolved in cloudformation `parameters`, commands targets' `env` and tests' `env` (action configuration). Elsewhere a `#{...}` would reach AWS as written. Pass the value through a stack parameter or an environment variable instead.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

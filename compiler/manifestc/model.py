@@ -92,6 +92,7 @@ class Build:
     codeartifact: CodeArtifact | None = None
     image_repository: str | None = None  # ECR repository the build pushes an image to
     secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
+    exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class TestSuite:
     coverage: str | None
     coverage_format: str | None
     after: str  # "build" or an environment name
+    env: Pairs = ()  # action variables; may reference #{namespace.NAME}
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Target:
     role: str | None = None  # an existing role of the environment's account; {account} placeholder
     permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
+    exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
 
     @property
     def deploys_stack(self) -> bool:

@@ -42,9 +42,9 @@ from .model import (
     render_placeholders,
 )
 from .schemas_data import images, manifest_schema, presets, quality_gates
-from .semantics_steps import check_commands_targets, commands_fields
+from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
@@ -70,7 +70,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "s3": {"bucket", "extract", "prefix"},
     "glue": set(),
     # a CodeBuild job per environment with a declared role (semantics_steps.py)
-    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions"},
+    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -174,6 +174,7 @@ def build_model(
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
+        check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -521,6 +522,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         codeartifact=codeartifact,
         image_repository=image_repository,
         secrets_kms_key=raw["secrets_kms_key"],
+        exports=tuple(dict.fromkeys(raw["exports"])),
     )
 
 
@@ -565,6 +567,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                 coverage=coverage,
                 coverage_format=_coverage_format(coverage, preset) if coverage else None,
                 after=raw["after"],
+                env=tuple(sorted(raw["env"].items())),
             )
         )
     return tuple(suites)

@@ -32,7 +32,7 @@ RESERVED_STEP_VARIABLES = (
 )
 
 _STEP_PLACEHOLDERS = {"environment", "region", "name", "account"}
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}|\{account\}):role/")
 
 # IAM role names are at most 64 characters (IAM User Guide, "IAM object quotas": role name).
@@ -107,6 +107,7 @@ def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, An
         "role": role,
         "permissions": tuple(out),
         "broad_permissions": broad,
+        "exports": tuple(dict.fromkeys(raw["exports"])),
     }
 
 
@@ -129,7 +130,8 @@ def permissions_role_name(m: Manifest, environment: str, target: str) -> str:
 def check_commands_targets(check: Any, m: Manifest) -> None:
     """Rules that need the environments: the role lives in the environment's account (MC234),
     the created cross-account role's name fits IAM (MC237), the size exists for the build's
-    architecture (MC211), `{region}` needs the pipeline's region (MC282)."""
+    architecture (MC211). (`{region}` needs no top-level `region` here: it renders to the
+    stack's own region, ${AWS::Region}, in the template.)"""
     index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
     for target in m.targets:
         if target.type != "commands":
@@ -142,14 +144,6 @@ def check_commands_targets(check: Any, m: Manifest) -> None:
                 f"compute `{target.compute}` does not exist on {m.build.arch} (the build's arch)",
                 path + ("compute",),
                 hint=f"use one of: {', '.join(sizes)}",
-            )
-        regional = [v for _, v in target.env] + [r for p in target.permissions for r in p.resources]
-        if m.region is None and any("{region}" in v for v in regional):
-            check.error(
-                "MC282",
-                "`{region}` in a commands target needs the top-level `region` (the pipeline's home region)",
-                path,
-                hint="set `region:` at the top of the manifest",
             )
         reported = False  # one MC234 per target
         for env in m.environments:
@@ -180,3 +174,133 @@ def check_commands_targets(check: Any, m: Manifest) -> None:
                         path + ("name",),
                         hint="shorten the target, environment or pipeline name",
                     )
+
+
+def check_variables(check: Any, m: Manifest) -> None:
+    """Every `#{namespace.NAME}` reference names a variable an earlier action of the pipeline
+    outputs (MC238 unknown or malformed, MC239 not earlier), and variables appear only in the
+    fields whose action configuration CodePipeline resolves (MC240)."""
+    import difflib
+
+    from .variables import BUILD_NAMESPACE, PIPELINE_NAMESPACE, PIPELINE_VARIABLES, produces, references
+
+    t_index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    s_index = {s["name"]: i for i, s in enumerate(check.doc["tests"])}
+    targets = {t.name: t for t in m.targets}
+
+    def places():
+        """(path, text, environments it runs in (None: the Build stage), what reads it)."""
+        for target in m.targets:
+            envs = [e for e in m.environments if target.name in e.targets]
+            path: Path = ("targets", t_index[target.name])
+            if target.deploys_stack:
+                for key, value in target.parameters:
+                    yield path + ("parameters", key), value, envs, target
+            for key, value in target.env:
+                yield path + ("env", key), value, envs, target
+        for suite in m.tests:
+            envs = None if suite.after == "build" else [e for e in m.environments if e.name == suite.after]
+            for key, value in suite.env:
+                yield ("tests", s_index[suite.name], "env", key), value, envs, suite
+
+    for path, text, envs, reader in places():
+        for raw, ns, name in references(text):
+            if ns is None:
+                check.error(
+                    "MC238",
+                    f"`{raw}` is not a variable reference: write #{{namespace.NAME}}",
+                    path,
+                    hint="#{build.NAME} (build.exports), #{<target>.NAME} (a stack output or a commands target's "
+                    "exports), #{codepipeline.PipelineExecutionId}",
+                )
+                continue
+            if ns == PIPELINE_NAMESPACE:
+                if name not in PIPELINE_VARIABLES:
+                    check.error(
+                        "MC238",
+                        f"`{raw}`: the codepipeline namespace has only PipelineExecutionId",
+                        path,
+                        hint="#{codepipeline.PipelineExecutionId}",
+                    )
+                continue
+            if ns == BUILD_NAMESPACE:
+                if name not in m.build.exports:
+                    listing = ", ".join(m.build.exports) or "none"
+                    check.error(
+                        "MC238",
+                        f"`{raw}`: the build exports no `{name}` (build.exports: {listing})",
+                        path,
+                        hint=f"add {name} to build.exports and `export {name}=...` in the build's commands",
+                    )
+                continue
+            source = targets.get(ns)
+            if source is None:
+                close = difflib.get_close_matches(ns, list(targets) + [BUILD_NAMESPACE], n=1)
+                check.error(
+                    "MC238",
+                    f"`{raw}`: unknown namespace `{ns}`; use build, codepipeline or a target name",
+                    path,
+                    hint=f"did you mean `{close[0]}`?" if close else "targets are referenced by their name",
+                )
+                continue
+            names = produces(source)
+            if names is not None and name not in names:
+                what = f"exports {', '.join(names)}" if names else f"outputs no variables (a {source.type} target)"
+                check.error(
+                    "MC238",
+                    f"`{raw}`: target `{ns}` {what}",
+                    path,
+                    hint="only cloudformation/lambda template targets (stack Outputs) and commands targets "
+                    "(`exports`) output variables",
+                )
+                continue
+            order = _order_problem(m, reader, source, envs)
+            if order:
+                check.error("MC239", f"`{raw}`: {order}", path, hint=_ORDER_HINT)
+                continue
+            for env in envs or ():
+                if ns not in env.targets:
+                    check.error(
+                        "MC238",
+                        f"`{raw}`: target `{ns}` is not deployed in `{env.name}`, where this runs",
+                        path,
+                        hint=f"add `{ns}` to the targets of `{env.name}`",
+                    )
+    for target in m.targets:
+        if target.template and "#{" in target.template:
+            check.error(
+                "MC240",
+                "variables are resolved only in cloudformation `parameters` and commands and tests `env`",
+                ("targets", t_index[target.name], "template"),
+                hint="pass the value as a stack parameter: parameters: {Name: '#{build.NAME}'}",
+            )
+
+
+_ORDER_HINT = (
+    "a variable exists once the action that outputs it has run: change sets are prepared before the "
+    "environment's deploys, its deploys run in parallel, a commands target reading another target's "
+    "variables runs after them, and post-deploy tests run last"
+)
+
+
+def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> str | None:
+    """Why `source`'s variables do not exist yet when `reader` runs, or None."""
+    from .model import TestSuite
+    from .variables import runs_late
+
+    if isinstance(reader, TestSuite):
+        if envs is None:
+            return f"tests after the build run before any deploy, so before `{source.name}`"
+        if any(len(e.regions) > 1 for e in envs):
+            return f"`{reader.after}` deploys `{source.name}` in several regions: a test suite cannot tell which"
+        return None
+    if reader.type != "commands":
+        return (
+            f"the parameters of `{reader.name}` are read when its change set is prepared, before "
+            f"`{source.name}` deploys"
+        )
+    if source.name == reader.name:
+        return f"`{reader.name}` cannot read its own variables"
+    if runs_late(m, source):
+        return f"`{source.name}` itself reads other targets' variables, so it runs at the same time as `{reader.name}`"
+    return None

@@ -303,6 +303,7 @@ def _build_job(m: Manifest) -> BuildJob:
             ("post_build", post_build),
         ),
         env=b.env + _image_env(m) + _package_buckets(m),
+        exported_variables=b.exports,
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
@@ -720,6 +721,7 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime=None if target.image else b.runtime,
                     phases=(("install", setup), ("build", target.commands)),
                     env=variables,
+                    exported_variables=target.exports,
                     assume_role=role,
                     declared_permissions=()
                     if role is not None

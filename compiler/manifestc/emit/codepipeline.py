@@ -22,6 +22,7 @@ from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
+from .. import variables as var
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
 from .codebuild import (
@@ -130,10 +131,28 @@ def emit_pipeline(ctx: Context) -> None:
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
         stages.append(_update_stage(ctx, jobs["update"], wiring))
-    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
+    build_actions = [
+        _codebuild_action(
+            jobs["build"],
+            "Build",
+            wiring,
+            1,
+            (SOURCE,),
+            (BUILD_OUTPUT,),
+            Namespace=var.BUILD_NAMESPACE if m.build.exports else None,
+        )
+    ]
     for suite in m.tests_after("build"):
         build_actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                2,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, None),
+            )
         )
     if "glue-template" in jobs:
         build_actions.append(
@@ -364,10 +383,27 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                4,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, env),
+            )
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _suite_variables(m: Manifest, suite, env: Environment | None) -> list[dict]:
+    """A test suite's `env` as action variables (references renamed to `env`'s namespaces)."""
+    region = env.regions[0] if env is not None else None
+    return [
+        {"name": key, "value": var.rewrite(m, value.replace("${", "${!"), env, region), "type": "PLAINTEXT"}
+        for key, value in suite.env
+    ]
 
 
 def _commands_actions(
@@ -384,7 +420,12 @@ def _commands_actions(
         variables = [
             {
                 "name": key,
-                "value": m.render_step(value.replace("${", "${!"), env, _region_value(region), step_account(m, env)),
+                "value": var.rewrite(
+                    m,
+                    m.render_step(value.replace("${", "${!"), env, _region_value(region), step_account(m, env)),
+                    env,
+                    region,
+                ),
                 "type": "PLAINTEXT",
             }
             for key, value in target.env
@@ -392,7 +433,15 @@ def _commands_actions(
         if len(env.regions) > 1:
             variables.append({"name": "REGION", "value": _region_value(region), "type": "PLAINTEXT"})
         actions.append(
-            _codebuild_action(job, f"{target.name}{suffix}-deploy", wiring, 3, (BUILD_OUTPUT,), variables=variables)
+            _codebuild_action(
+                job,
+                f"{target.name}{suffix}-deploy",
+                wiring,
+                3.5 if var.runs_late(m, target) else 3,  # after the deploys whose variables it reads
+                (BUILD_OUTPUT,),
+                variables=variables,
+                Namespace=var.namespace(env, target.name, region) if target.exports else None,
+            )
         )
     return actions
 
@@ -478,6 +527,7 @@ def _cloudformation_actions(
     if parameters:
         base["ParameterOverrides"] = _subbed(json.dumps(parameters, sort_keys=True))
     if not target.change_set:
+        outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
         return [
             action(
                 "cloudformation",
@@ -485,10 +535,12 @@ def _cloudformation_actions(
                 {"ActionMode": "CREATE_UPDATE", **base},
                 3,
                 (template_artifact,),
+                Namespace=outputs,
                 **common,
             )
         ]
     change_set = f"{m.name}-{target.name}"
+    outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
     return [
         action(
             "cloudformation",
@@ -503,6 +555,7 @@ def _cloudformation_actions(
             f"{target.name}{suffix}-deploy",
             {"ActionMode": "CHANGE_SET_EXECUTE", "ChangeSetName": change_set, "StackName": _subbed(stack)},
             3,
+            Namespace=outputs,  # the stack's Outputs, read by later actions of the environment
             **common,
         ),
     ]

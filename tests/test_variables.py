@@ -1,0 +1,143 @@
+"""Variables between actions: build exports, stack outputs, commands exports, #{namespace.NAME}."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import MINIMAL, with_changes
+from manifestc.api import check_manifest, compile_manifest
+
+ENVS = [{"name": "staging"}, {"name": "prod", "approval": {"notify_emails": ["a@example.com"]}}]
+API = {"name": "api", "template": "deploy/api.yaml", "stack": "api-{environment}"}
+
+
+def errors(result):
+    return sorted((d.code, d.dotted_path()) for d in result.diagnostics if d.is_error)
+
+
+def _seed(**fields) -> dict:
+    target = {
+        "name": "seed",
+        "type": "commands",
+        "commands": ['./seed.sh "$API_URL"'],
+        "permissions": [
+            {"actions": ["dynamodb:PutItem"], "resources": ["arn:aws:dynamodb:{region}:{account}:table/t"]}
+        ],
+        "env": {"API_URL": "#{api.ApiUrl}"},
+    }
+    target.update(fields)
+    return target
+
+
+def _manifest(targets, tests=None, build=None, environments=ENVS) -> str:
+    return with_changes(
+        MINIMAL, targets=targets, environments=environments, tests=tests or [], build=build or {"exports": ["VERSION"]}
+    )
+
+
+def _actions(result, stage):
+    stages = result.templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Stages"]
+    return {a["Name"]: a for a in next(s for s in stages if s["Name"] == stage)["Actions"]}
+
+
+def _variables(action) -> dict:
+    return {v["name"]: v["value"] for v in json.loads(action["Configuration"]["EnvironmentVariables"])}
+
+
+def test_build_exports_are_exported_by_the_buildspec_and_read_by_stack_parameters(write_manifest):
+    api = dict(API, parameters={"Version": "#{build.VERSION}"})
+    result = compile_manifest(write_manifest(_manifest([api])), lint=False)
+    assert not errors(result)
+    build = _actions(result, "Build")["Build"]
+    assert build["Namespace"] == "build"
+    spec = result.templates["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]["Source"]["BuildSpec"]
+    assert "exported-variables:\n  - VERSION" in spec
+    prepare = _actions(result, "prod")["api-prepare"]
+    assert json.loads(prepare["Configuration"]["ParameterOverrides"]) == {"Version": "#{build.VERSION}"}
+
+
+def test_stack_outputs_reach_later_commands_and_tests_of_the_same_environment(write_manifest):
+    tests = [{"name": "smoke", "after": "prod", "commands": ["./smoke.sh"], "env": {"URL": "#{api.ApiUrl}"}}]
+    result = compile_manifest(write_manifest(_manifest([API, _seed()], tests)), lint=False)
+    assert not errors(result)
+    for env in ("staging", "prod"):
+        actions = _actions(result, env)
+        assert actions["api-deploy"]["Namespace"] == f"{env}-api"
+        assert _variables(actions["seed-deploy"]) == {"API_URL": f"#{{{env}-api.ApiUrl}}"}
+        # the reader runs after the deploy that outputs the variable
+        assert actions["seed-deploy"]["RunOrder"] > actions["api-deploy"]["RunOrder"]
+        assert "Namespace" not in actions["api-prepare"]
+    smoke = _actions(result, "prod")["Test-smoke"]
+    assert _variables(smoke) == {"URL": "#{prod-api.ApiUrl}"}
+    assert smoke["RunOrder"] > _actions(result, "prod")["seed-deploy"]["RunOrder"]
+
+
+def test_commands_exports_are_a_namespace_of_their_own(write_manifest):
+    migrate = _seed(name="migrate", env={}, exports=["SCHEMA_VERSION"])
+    seed = _seed(env={"SCHEMA": "#{migrate.SCHEMA_VERSION}"})
+    result = compile_manifest(write_manifest(_manifest([migrate, seed])), lint=False)
+    assert not errors(result)
+    actions = _actions(result, "staging")
+    assert actions["migrate-deploy"]["Namespace"] == "staging-migrate"
+    assert _variables(actions["seed-deploy"]) == {"SCHEMA": "#{staging-migrate.SCHEMA_VERSION}"}
+    assert actions["seed-deploy"]["RunOrder"] > actions["migrate-deploy"]["RunOrder"]
+    spec = result.templates["pipeline.yaml"]["Resources"]["CommandsStagingMigrateProject"]["Properties"]["Source"]
+    assert "exported-variables:\n  - SCHEMA_VERSION" in spec["BuildSpec"]
+
+
+S3 = {"name": "site", "type": "s3", "bucket": "site-{environment}"}
+
+
+@pytest.mark.parametrize(
+    ("targets", "tests", "expected"),
+    [
+        ([_seed(env={"X": "#{apu.ApiUrl}"}), API], None, [("MC238", "targets[0].env.X")]),
+        ([_seed(env={"X": "#{build.VERSON}"}), API], None, [("MC238", "targets[0].env.X")]),
+        ([_seed(env={"X": "#{site.Url}"}), S3], None, [("MC238", "targets[0].env.X")]),
+        ([_seed(env={"X": "#{oops}"}), API], None, [("MC238", "targets[0].env.X")]),
+        ([_seed(env={"X": "#{codepipeline.PipelineName}"})], None, [("MC238", "targets[0].env.X")]),
+        (
+            [dict(API, parameters={"Url": "#{seed.URL}"}), _seed(env={}, exports=["URL"])],
+            None,
+            [("MC239", "targets[0].parameters.Url")],
+        ),
+        ([_seed(env={"X": "#{seed.URL}"}, exports=["URL"])], None, [("MC239", "targets[0].env.X")]),
+        (
+            [API],
+            [{"name": "unit", "commands": ["pytest"], "env": {"U": "#{api.ApiUrl}"}}],
+            [("MC239", "tests[0].env.U")],
+        ),
+        ([dict(API, template="deploy/#{build.VERSION}.yaml")], None, [("MC240", "targets[0].template")]),
+    ],
+)
+def test_bad_references_are_located_errors(write_manifest, targets, tests, expected):
+    result = check_manifest(write_manifest(_manifest(targets, tests)))
+    assert errors(result) == expected
+    assert all(d.line > 0 and d.hint for d in result.diagnostics if d.is_error)
+
+
+def test_unknown_namespace_suggests_the_target(write_manifest):
+    result = check_manifest(write_manifest(_manifest([_seed(env={"X": "#{apu.ApiUrl}"}), API])))
+    [finding] = [d for d in result.diagnostics if d.is_error]
+    assert "unknown namespace `apu`" in finding.message and "`api`" in finding.hint
+
+
+def test_a_reference_to_a_target_the_environment_does_not_deploy_is_an_error(write_manifest):
+    envs = [{"name": "staging", "targets": ["seed"]}, {"name": "prod", "targets": ["api", "seed"]}]
+    result = check_manifest(write_manifest(_manifest([API, _seed()], environments=envs)))
+    [finding] = [d for d in result.diagnostics if d.is_error]
+    assert finding.code == "MC238" and "not deployed in `staging`" in finding.message
+
+
+def test_hash_braces_in_commands_and_build_env_stay_literal(write_manifest):
+    """CodePipeline resolves variables in action configuration only; a buildspec command or a
+    project variable keeps `#{` as written (no error, no rewriting)."""
+    build = {"env": {"TEMPLATE": "#{not.resolved}"}, "commands": ["echo '#{literal}'"]}
+    result = compile_manifest(write_manifest(_manifest([API], build=build)), lint=False)
+    assert not errors(result)
+    project = result.templates["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]
+    assert "echo '#{literal}'" in project["Source"]["BuildSpec"]
+    assert {"Name": "TEMPLATE", "Type": "PLAINTEXT", "Value": "#{not.resolved}"} in project["Environment"][
+        "EnvironmentVariables"
+    ]
