@@ -141,3 +141,19 @@ def test_hash_braces_in_commands_and_build_env_stay_literal(write_manifest):
     assert {"Name": "TEMPLATE", "Type": "PLAINTEXT", "Value": "#{not.resolved}"} in project["Environment"][
         "EnvironmentVariables"
     ]
+
+
+def test_template_configuration_is_read_from_the_artifact_per_environment(write_manifest):
+    api = dict(API, template_configuration="deploy/{environment}.json")
+    result = compile_manifest(write_manifest(_manifest([api])), lint=False)
+    assert not errors(result)
+    for env in ("staging", "prod"):
+        config = _actions(result, env)["api-prepare"]["Configuration"]
+        assert config["TemplateConfiguration"] == f"BuildOutput::deploy/{env}.json"
+
+
+def test_template_configuration_placeholders_and_owners_are_checked(write_manifest):
+    bad = dict(API, template_configuration="deploy/{stage}.json")
+    assert errors(check_manifest(write_manifest(_manifest([bad])))) == [("MC208", "targets[0].template_configuration")]
+    s3 = dict(S3, template_configuration="deploy/x.json")
+    assert errors(check_manifest(write_manifest(_manifest([s3])))) == [("MC214", "targets[0].template_configuration")]

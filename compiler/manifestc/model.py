@@ -145,6 +145,7 @@ class Target:
     permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
+    template_configuration: str | None = None  # stack targets: configuration file in the artifact
 
     @property
     def deploys_stack(self) -> bool:
@@ -486,7 +487,7 @@ class Manifest:
 
 # Target fields that may differ per environment through {environment} {region} {name}
 # placeholders (the stack name has always had them; see `stack`).
-TARGET_PLACEHOLDER_FIELDS = ("template", "cluster", "service", "function", "bucket", "prefix")
+TARGET_PLACEHOLDER_FIELDS = ("template", "template_configuration", "cluster", "service", "function", "bucket", "prefix")
 
 
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:

@@ -54,6 +54,7 @@ SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "comm
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
     "template",
+    "template_configuration",
     "stack",
     "parameters",
     "change_set",
@@ -692,6 +693,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 capabilities=tuple(raw["capabilities"]) if kind != "glue" else ("CAPABILITY_IAM",),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
+                template_configuration=raw["template_configuration"],
                 cluster=raw["cluster"],
                 service=raw["service"],
                 container=raw["container"],

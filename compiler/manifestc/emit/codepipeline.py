@@ -524,6 +524,8 @@ def _cloudformation_actions(
         "Capabilities": ",".join(target.capabilities),
         "RoleArn": role,
     }
+    if target.template_configuration:  # per environment: {environment} rendered by resolve_target
+        base["TemplateConfiguration"] = f"{template_artifact}::{target.template_configuration}"
     if parameters:
         base["ParameterOverrides"] = _subbed(json.dumps(parameters, sort_keys=True))
     if not target.change_set:
