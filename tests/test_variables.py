@@ -157,3 +157,29 @@ def test_template_configuration_placeholders_and_owners_are_checked(write_manife
     assert errors(check_manifest(write_manifest(_manifest([bad])))) == [("MC208", "targets[0].template_configuration")]
     s3 = dict(S3, template_configuration="deploy/x.json")
     assert errors(check_manifest(write_manifest(_manifest([s3])))) == [("MC214", "targets[0].template_configuration")]
+
+
+def test_package_true_packages_a_cloudformation_template_in_the_build(write_manifest):
+    api = dict(API, package=True)
+    changes = {"account": "111111111111", "region": "eu-west-1"}
+    envs = [{"name": "staging"}, {"name": "prod", "regions": ["eu-west-1", "us-east-1"]}]
+    text = with_changes(_manifest([api], environments=envs), **changes)
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result)
+    spec = result.templates["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]["Source"]["BuildSpec"]
+    spec = spec["Fn::Sub"] if isinstance(spec, dict) else spec
+    [home] = [line for line in spec.splitlines() if "packaged-api.yaml" in line]
+    assert "aws cloudformation package --template-file deploy/api.yaml" in home
+    assert "--s3-prefix lambda/api --output-template-file packaged-api.yaml" in home
+    assert "aws cloudformation package --region us-east-1 --template-file deploy/api.yaml" in spec
+    staging = _actions(result, "staging")["api-prepare"]["Configuration"]
+    assert staging["TemplatePath"] == "BuildOutput::packaged-api.yaml"
+    prod = _actions(result, "prod")
+    assert prod["api-us-east-1-prepare"]["Configuration"]["TemplatePath"] == "BuildOutput::packaged-api-us-east-1.yaml"
+
+
+def test_package_settings_of_the_wrong_kind_are_errors(write_manifest):
+    per_env = dict(API, package=True, template="deploy/{environment}.yaml")
+    assert errors(check_manifest(write_manifest(_manifest([per_env])))) == [("MC241", "targets[0].template")]
+    zipped = dict(API, package="zip")
+    assert errors(check_manifest(write_manifest(_manifest([zipped])))) == [("MC214", "targets[0].package")]

@@ -300,6 +300,10 @@ CODES: dict[str, CodeInfo] = {
         "variable where CodePipeline does not resolve it",
         "Variables are resolved in cloudformation `parameters`, commands targets' `env` and tests' `env` (action configuration). Elsewhere a `#{...}` would reach AWS as written. Pass the value through a stack parameter or an environment variable instead.",
     ),
+    "MC241": _e(
+        "per-environment packaged template",
+        "A cloudformation target with `package: true` is packaged once, in the Build stage (`aws cloudformation package`), so its template path cannot depend on the environment. Use one template and give each environment its values through `parameters` or `template_configuration: deploy/{environment}.json`.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

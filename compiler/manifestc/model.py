@@ -131,7 +131,7 @@ class Target:
     container: str | None = None
     image_repository: str | None = None
     function: str | None = None
-    package: str | None = None  # zip | image
+    package: str | None = None  # lambda: zip | image; cloudformation: "template" (package: true)
     artifact: str | None = None
     bucket: str | None = None
     extract: bool = True
@@ -153,8 +153,16 @@ class Target:
         return self.type == "cloudformation" or (self.type == "lambda" and bool(self.template))
 
     @property
+    def packaged(self) -> bool:
+        """Targets whose template the build runs through `aws cloudformation package`: lambda
+        template targets, and cloudformation targets with `package: true` (package "template")."""
+        return (self.type == "lambda" and bool(self.template)) or (
+            self.type == "cloudformation" and self.package == "template"
+        )
+
+    @property
     def packaged_template(self) -> str:
-        """What `aws cloudformation package` writes for a lambda template target."""
+        """What `aws cloudformation package` writes for a packaged target."""
         return f"packaged-{self.name}.yaml"
 
     def packaged_template_in(self, region: str | None) -> str:

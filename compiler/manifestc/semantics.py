@@ -63,7 +63,8 @@ _STACK_FIELDS = {
     "execution_policies",
 }
 TARGET_FIELDS: dict[str, set[str]] = {
-    "cloudformation": _STACK_FIELDS,
+    # `package: true`: the build packages the template (nested stacks, local code)
+    "cloudformation": _STACK_FIELDS | {"package"},
     "ecs": {"cluster", "service", "container", "image_repository"},
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
@@ -699,7 +700,9 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 container=raw["container"],
                 image_repository=raw["image_repository"],
                 function=raw["function"],
-                package=(raw["package"] or "zip") if kind == "lambda" else None,
+                package=(raw["package"] or "zip")
+                if kind == "lambda"
+                else ("template" if kind == "cloudformation" and raw["package"] is True else None),
                 artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
@@ -755,6 +758,21 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "MC214",
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
+        )
+    if kind == "cloudformation" and isinstance(raw["package"], str):
+        ok = False
+        check.error(
+            "MC214",
+            f"`package: {raw['package']}` is a lambda setting; a cloudformation target takes `package: true` "
+            "(run `aws cloudformation package` on its template in the build)",
+            ("targets", index, "package"),
+        )
+    if kind == "lambda" and isinstance(raw["package"], bool):
+        ok = False
+        check.error(
+            "MC214",
+            "a lambda target's `package` is `zip` or `image` (a lambda `template` is always packaged)",
+            ("targets", index, "package"),
         )
     if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
         ok = False
@@ -1164,6 +1182,7 @@ def manifest_commands(m: Manifest) -> list[tuple[str, str]]:
     ]
     found += [(f"tests.{suite.name}", command) for suite in m.tests for command in suite.commands]
     found += [(f"quality_gates.{gate.name}", command) for gate in m.quality_gates for command in gate.commands]
+    found += [(f"targets.{t.name}", command) for t in m.targets for command in t.commands]
     return found
 
 
@@ -1199,6 +1218,11 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
+    for t_index, target in enumerate(m.targets):
+        for index, command in enumerate(target.commands):
+            out.append(
+                (("targets", t_index, "commands", index), command, base, f"targets[{t_index}].commands[{index}]")
+            )
     # The self-update build reaches no package index: it installs its toolchain from S3 with
     # `pip --no-index` (emit/codebuild.py `_update_job`; readiness check MC600 holds it to that).
     return out
@@ -1783,6 +1807,20 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     f"`{{region}}` in `{field}` needs the top-level `region` (the pipeline's home region)",
                     path,
                     hint="set `region:` at the top of the manifest",
+                )
+            if (
+                field == "template"
+                and target.type == "cloudformation"
+                and target.packaged
+                and _PLACEHOLDER.search(value)
+            ):
+                check.error(
+                    "MC241",
+                    "a packaged template (`package: true`) is packaged once in the Build stage, so its path "
+                    "cannot differ per environment",
+                    path,
+                    hint="use one template with a parameter per environment (`parameters` or "
+                    "`template_configuration: deploy/{environment}.json`), or drop `package`",
                 )
             if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
                 check.error(

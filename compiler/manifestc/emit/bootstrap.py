@@ -153,9 +153,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             }
         )
         exec_statements = app_role_statements(m.name, exec_stacks)
-        if any(m.target(n).type == "lambda" for e in envs for n in e.targets if m.target(n).deploys_stack):
-            # Lambda fetches a packaged function's code from the artifact bucket with the caller's
-            # (this role's) permissions: read it, and decrypt it with the tooling account's key.
+        if any(m.target(n).packaged for e in envs for n in e.targets):
+            # Lambda fetches a packaged function's code, and CloudFormation a packaged nested
+            # template, from the artifact bucket with the caller's (this role's) permissions: read
+            # it, and decrypt it with the tooling account's key.
             exec_statements += _artifact_read(ctx, tooling)
         ctx.add(
             iam.Role(

@@ -242,11 +242,13 @@ def _bucket_variable(region: str | None) -> str:
 
 
 def _sam_packages(m: Manifest) -> tuple[str, ...]:
-    """Lambda template targets: upload code to the artifact bucket, write the packaged template;
-    once more per other region the target deploys to, into that region's artifact store."""
+    """Packaged targets (lambda templates, cloudformation with `package: true`): upload code and
+    nested templates to the artifact bucket (under `lambda/<target>/`, the prefix the bucket keeps
+    live for deployed stacks), write the packaged template; once more per other region the target
+    deploys to, into that region's artifact store."""
     commands = []
     for t in m.targets:
-        if t.type != "lambda" or not t.template:
+        if not t.packaged:
             continue
         for region in (None, *m.package_regions(t)):
             where = f" --region {region}" if region else ""
@@ -260,8 +262,8 @@ def _sam_packages(m: Manifest) -> tuple[str, ...]:
 
 def _package_buckets(m: Manifest) -> tuple[tuple[str, Ref | Sub], ...]:
     """The artifact buckets `aws cloudformation package` uploads to, as build variables."""
-    regions = sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
-    if not any(t.type == "lambda" and t.template for t in m.targets):
+    regions = sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})
+    if not any(t.packaged for t in m.targets):
         return ()
     ctx = Context(m)
     return (("ARTIFACT_BUCKET", Ref("ArtifactBucket")),) + tuple(
@@ -283,12 +285,7 @@ def _build_job(m: Manifest) -> BuildJob:
     if written and b.base_directory:
         written = (f"mkdir -p {shlex.quote(b.base_directory)}",) + written
     post_build = post_build + written
-    packaged = tuple(
-        t.packaged_template_in(r)
-        for t in m.targets
-        if t.type == "lambda" and t.template
-        for r in (None, *m.package_regions(t))
-    )
+    packaged = tuple(t.packaged_template_in(r) for t in m.targets if t.packaged for r in (None, *m.package_regions(t)))
     definitions = tuple(f"imagedefinitions-{t.name}.json" for t in m.targets if t.type == "ecs")
     # what the deploy actions read is always in the artifact, whatever `files` selects
     files = b.artifact_files + tuple(f for f in packaged + definitions if "**/*" not in b.artifact_files)
@@ -308,9 +305,7 @@ def _build_job(m: Manifest) -> BuildJob:
         base_directory=b.base_directory,
         matrix=b.matrix,
         push_repository=b.image_repository,
-        package_regions=tuple(
-            sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
-        ),
+        package_regions=tuple(sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})),
         **_common(b),
     )
 
@@ -701,7 +696,8 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
             environment_type, compute_type = (
                 aws.COMPUTE_TYPES[(target.compute, b.arch)] if target.compute else (b.environment_type, b.compute_type)
             )
-            setup = (_STEP_REGION,) + (_STEP_PROFILE if role is not None else ())
+            # CodeArtifact (the tooling account's) first, with the job's own credentials
+            setup = _codeartifact_login(b.codeartifact) + (_STEP_REGION,) + (_STEP_PROFILE if role is not None else ())
             variables = (
                 ("ENVIRONMENT", env.name),
                 ("ACCOUNT", sub_if_needed(account)),
@@ -722,6 +718,7 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     phases=(("install", setup), ("build", target.commands)),
                     env=variables,
                     exported_variables=target.exports,
+                    codeartifact=b.codeartifact,
                     assume_role=role,
                     declared_permissions=()
                     if role is not None

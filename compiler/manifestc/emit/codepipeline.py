@@ -343,11 +343,11 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
-            if target.type == "cloudformation":
-                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
-            elif target.type == "lambda":  # packaged SAM/CloudFormation template
+            if target.packaged:  # a lambda template, or a cloudformation target with `package: true`
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
+            elif target.type == "cloudformation":
+                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
