@@ -183,3 +183,67 @@ def test_package_settings_of_the_wrong_kind_are_errors(write_manifest):
     assert errors(check_manifest(write_manifest(_manifest([per_env])))) == [("MC241", "targets[0].template")]
     zipped = dict(API, package="zip")
     assert errors(check_manifest(write_manifest(_manifest([zipped])))) == [("MC214", "targets[0].package")]
+
+
+# --- readiness check (check/variables.py) over rendered templates ---------------------------
+
+
+def _rendered(write_manifest):
+    import copy
+
+    tests = [{"name": "smoke", "after": "staging", "commands": ["./smoke.sh"], "env": {"V": "#{build.VERSION}"}}]
+    result = compile_manifest(write_manifest(_manifest([API, _seed()], tests)), lint=False)
+    assert not errors(result) and not [d for d in result.diagnostics if d.code.startswith("MC66")]
+    return result.manifest, copy.deepcopy(dict(result.templates))
+
+
+def _pipeline_actions(templates):
+    for stage in templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Stages"]:
+        for action in stage["Actions"]:
+            yield stage["Name"], action
+
+
+def test_a_reference_without_its_namespace_is_mc665(write_manifest):
+    from manifestc.check.variables import check_variables
+
+    manifest, templates = _rendered(write_manifest)
+    for stage, action in _pipeline_actions(templates):
+        if (stage, action["Name"]) == ("staging", "api-deploy"):
+            del action["Namespace"]
+    [finding] = check_variables(manifest, templates)
+    assert finding.code == "MC665" and "staging/seed-deploy" in finding.message and "staging-api" in finding.message
+
+
+def test_a_reference_to_an_action_running_at_the_same_time_is_mc665(write_manifest):
+    from manifestc.check.variables import check_variables
+
+    manifest, templates = _rendered(write_manifest)
+    orders = {}
+    for stage, action in _pipeline_actions(templates):
+        orders[(stage, action["Name"])] = action
+    orders[("staging", "seed-deploy")]["RunOrder"] = orders[("staging", "api-deploy")]["RunOrder"]
+    [finding] = check_variables(manifest, templates)
+    assert finding.code == "MC665" and "does not run before" in finding.message
+
+
+def test_a_namespace_declared_twice_is_mc666(write_manifest):
+    from manifestc.check.variables import check_variables
+
+    manifest, templates = _rendered(write_manifest)
+    for stage, action in _pipeline_actions(templates):
+        if (stage, action["Name"]) == ("prod", "api-deploy"):
+            action["Namespace"] = "staging-api"
+    findings = check_variables(manifest, templates)
+    # and prod's seed now reads a namespace nobody declares
+    assert sorted((d.code, "prod/seed-deploy" in d.message) for d in findings) == [("MC665", True), ("MC666", False)]
+
+
+def test_a_build_variable_the_buildspec_does_not_export_is_mc667(write_manifest):
+    from manifestc.check.variables import check_variables
+
+    manifest, templates = _rendered(write_manifest)
+    project = templates["pipeline.yaml"]["Resources"]["BuildProject"]["Properties"]["Source"]
+    spec = project["BuildSpec"]
+    project["BuildSpec"] = (spec["Fn::Sub"] if isinstance(spec, dict) else spec).replace("  - VERSION\n", "  - OTHER\n")
+    [finding] = check_variables(manifest, templates)
+    assert finding.code == "MC667" and "staging/Test-smoke" in finding.message and "OTHER" in finding.message

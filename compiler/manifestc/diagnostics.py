@@ -551,6 +551,18 @@ CODES: dict[str, CodeInfo] = {
         "too many actions on a Glue trigger",
         "An AWS Glue trigger starts at most 50 jobs and crawlers. Nodes with the same `after` share one trigger; give some of them a different `after`.",
     ),
+    "MC665": _e(
+        "variable read before its action runs",
+        "Readiness check (variables): an action's configuration reads #{Namespace.NAME}, but no action of the rendered pipeline declares that namespace, or the one that does runs at the same time or later (same stage, same or later run order; or a later stage). CodePipeline resolves a variable only from an action that already ran. The manifest's references are checked as MC238/MC239 first, so this finding is a compiler bug: please report it.",
+    ),
+    "MC666": _e(
+        "namespace declared twice",
+        "Readiness check (variables): two actions of the rendered pipeline declare the same variable namespace; CodePipeline requires namespaces to be unique in a pipeline. A compiler bug: please report it.",
+    ),
+    "MC667": _e(
+        "CodeBuild variable not exported",
+        "Readiness check (variables): an action reads #{Namespace.NAME} of a CodeBuild action whose buildspec does not list NAME in env.exported-variables, so the variable never exists. List it in build.exports or the commands target's exports.",
+    ),
     "MC401": _e(
         "linter failed",
         "cfn-lint could not run on the emitted template. This is an environment or manifestc problem, not a manifest one.",

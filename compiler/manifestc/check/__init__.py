@@ -43,6 +43,7 @@ from .lifecycle import check_lifecycle  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
 from .toolchain import check_toolchain  # noqa: E402 - likewise
+from .variables import check_variables  # noqa: E402 - likewise
 
 CHECKS: tuple[Check, ...] = (
     check_decrypt,
@@ -53,6 +54,7 @@ CHECKS: tuple[Check, ...] = (
     check_lifecycle,
     check_glue_scripts,
     check_toolchain,
+    check_variables,
 )
 
 LinkCheck = Callable[[Sequence[Deploys]], list[Diagnostic]]
