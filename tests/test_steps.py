@@ -259,3 +259,58 @@ def test_a_created_role_name_must_fit_iam(write_manifest):
     changes = dict(CROSS, name="a-rather-long-pipeline-name-for-orders")
     result = check_manifest(write_manifest(_manifest(long_target, **changes)))
     assert errors(result) == [("MC237", "targets[0].name")]
+
+
+def test_recompile_refuses_a_commit_that_changes_the_roles_commands_assume(tmp_path):
+    """A named role goes into the permissions boundary, which the self-update role may not change:
+    Recompile refuses the commit (MC264) instead of letting the stack update fail; a commit that
+    leaves the boundary alone goes through."""
+    import shutil
+
+    from manifestc import __version__
+    from manifestc.recompile import recompile
+    from test_selfupdate import ARTIFACT_BUCKET, _checkout, _pipeline, _update_commands
+
+    def manifest(role, **extra):
+        return _manifest(_commands(role=role), **dict(CROSS, **extra))
+
+    repo = _checkout(tmp_path, manifest(ROLE))
+    deployed = _update_commands(_pipeline(repo / "manifest.yaml", repo))[1]["MANIFESTC_DEPLOYED_BOUNDARY"]
+    out = repo / ".manifestc-selfupdate"
+
+    def run(text):
+        (repo / "manifest.yaml").write_text(text)
+        shutil.rmtree(out, ignore_errors=True)
+        return recompile(
+            repo / "manifest.yaml",
+            repo_root=repo,
+            pipeline="demo-service",
+            deployed_toolchain=f"manifestc=={__version__}",
+            artifact_bucket=ARTIFACT_BUCKET,
+            out=out,
+            region="eu-west-1",
+            account=TOOLING,
+            probe=lambda host: True,
+            deployed_boundary=deployed,
+        )
+
+    outcome = run(manifest("arn:aws:iam::{account}:role/other-deployer"))
+    [refusal] = [d for d in outcome.diagnostics if d.is_error]
+    assert refusal.code == "MC264" and "permissions boundary" in refusal.message and not out.exists()
+    assert not run(manifest(ROLE, team="payments")).failed
+    assert (out / "pipeline.yaml").is_file()
+
+
+def test_deploy_plan_lists_each_named_role_with_the_trust_it_needs(tmp_path, write_manifest):
+    from manifestc.api import build
+    from manifestc.deployplan import deploy_plan
+
+    path = write_manifest(_manifest(_commands(), **CROSS))
+    report = build([str(path)], tmp_path / "out", lint=False)
+    assert not report.failed()
+    steps = [s for s in deploy_plan(tmp_path / "out") if s.command.startswith("aws iam get-role")]
+    assert [(s.where, s.command) for s in steps] == [
+        (f"account {TOOLING}", "aws iam get-role --role-name terraform-deployer --query Role.AssumeRolePolicyDocument"),
+        (f"account {PROD}", "aws iam get-role --role-name terraform-deployer --query Role.AssumeRolePolicyDocument"),
+    ]
+    assert f"arn:aws:iam::{TOOLING}:role/manifestc/demo-service/*" in steps[1].title

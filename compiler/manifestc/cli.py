@@ -272,6 +272,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Environments of the deployed pipeline with an approval and their approvers (env=arn,arn;env=, or none).",
 )
+@click.option(
+    "--deployed-boundary",
+    envvar="MANIFESTC_DEPLOYED_BOUNDARY",
+    default=None,
+    help="Digest of the deployed pipeline's permissions boundary (the self-update role may not change it).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -285,6 +291,7 @@ def recompile(
     deployed_accounts,
     deployed_regions,
     deployed_approvals,
+    deployed_boundary,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
@@ -303,6 +310,7 @@ def recompile(
         deployed_accounts=parse_footprint(deployed_accounts),
         deployed_regions=parse_footprint(deployed_regions),
         deployed_approvals=parse_approvals(deployed_approvals),
+        deployed_boundary=deployed_boundary or None,
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

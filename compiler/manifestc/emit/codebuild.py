@@ -23,7 +23,7 @@ from ..model import TOOLCHAIN_PREFIX, Build, CodeArtifact, Manifest, QualityGate
 from ..schemas_data import presets
 from ..toolchain import install_commands
 from .context import Context, camel
-from .iam import allow, artifact_statements, log_statements, report_statements, service_role
+from .iam import allow, artifact_statements, boundary_digest, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
 
@@ -816,6 +816,8 @@ def _update_job(m: Manifest) -> BuildJob:
             ("MANIFESTC_DEPLOYED_REGIONS", footprint_value(m.extra_regions)),
             # who approves each environment: Recompile refuses a commit that changes it
             ("MANIFESTC_DEPLOYED_APPROVALS", approvals_value(m)),
+            # the permissions boundary it carries, which the self-update role may not change
+            ("MANIFESTC_DEPLOYED_BOUNDARY", boundary_digest(m)),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,

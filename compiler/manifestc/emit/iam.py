@@ -415,6 +415,21 @@ def boundary_document(
     )
 
 
+def boundary_digest(manifest) -> str:
+    """A short SHA-256 of the boundary document the manifest's templates carry. The self-update
+    role may not change the boundary (BoundaryIsFixed), so Recompile compares it with the deployed
+    pipeline's (MANIFESTC_DEPLOYED_BOUNDARY) and refuses a commit that changes it (the roles a
+    commands target assumes, an execution role a target names, an ECS target) instead of letting
+    the stack update fail."""
+    import hashlib
+    import json
+
+    document = boundary_document(manifest.name, *boundary_exceptions(manifest))
+    # rendered the way the template renders it (troposphere encodes awacs and intrinsic functions)
+    text = json.dumps(iam.ManagedPolicy("Boundary", PolicyDocument=document).to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _iam(text: str) -> Action:
     return Action("iam", text.split(":", 1)[1])
 
