@@ -247,3 +247,9 @@ def test_a_build_variable_the_buildspec_does_not_export_is_mc667(write_manifest)
     project["BuildSpec"] = (spec["Fn::Sub"] if isinstance(spec, dict) else spec).replace("  - VERSION\n", "  - OTHER\n")
     [finding] = check_variables(manifest, templates)
     assert finding.code == "MC667" and "staging/Test-smoke" in finding.message and "OTHER" in finding.message
+
+
+def test_exports_from_a_build_matrix_are_an_error(write_manifest):
+    build = {"exports": ["VERSION"], "matrix": {"PY": ["3.11", "3.12"]}}
+    result = check_manifest(write_manifest(_manifest([API], build=build)))
+    assert errors(result) == [("MC242", "build.exports")]

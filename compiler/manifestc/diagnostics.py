@@ -304,6 +304,10 @@ CODES: dict[str, CodeInfo] = {
         "per-environment packaged template",
         "A cloudformation target with `package: true` is packaged once, in the Build stage (`aws cloudformation package`), so its template path cannot depend on the environment. Use one template and give each environment its values through `parameters` or `template_configuration: deploy/{environment}.json`.",
     ),
+    "MC242": _e(
+        "exported variables from a build matrix",
+        "A build with `matrix` is a CodeBuild batch of several builds, each exporting its own values, so the build action cannot output one value per variable for later actions to read. Export the value from a commands target, or build without a matrix.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",

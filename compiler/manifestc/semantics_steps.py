@@ -266,6 +266,14 @@ def check_variables(check: Any, m: Manifest) -> None:
                         path,
                         hint=f"add `{ns}` to the targets of `{env.name}`",
                     )
+    if m.build.exports and m.build.matrix:
+        check.error(
+            "MC242",
+            "a build matrix runs several builds, each with its own values: the build action cannot "
+            "output one value per exported variable",
+            ("build", "exports"),
+            hint="export the variable from a later step (a commands target's `exports`), or drop the matrix",
+        )
     for target in m.targets:
         if target.template and "#{" in target.template:
             check.error(
