@@ -314,3 +314,15 @@ def test_deploy_plan_lists_each_named_role_with_the_trust_it_needs(tmp_path, wri
         (f"account {PROD}", "aws iam get-role --role-name terraform-deployer --query Role.AssumeRolePolicyDocument"),
     ]
     assert f"arn:aws:iam::{TOOLING}:role/manifestc/demo-service/*" in steps[1].title
+
+
+def test_the_target_accounts_boundary_does_not_let_its_roles_assume_the_named_role(write_manifest):
+    """Only the job in the tooling account assumes the named role: the boundary of
+    bootstrap-<account>.yaml keeps denying it to the target account's roles."""
+    bootstrap = _compile(write_manifest, _commands(), **CROSS).templates[f"bootstrap-{PROD}.yaml"]
+    statements = bootstrap["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    boundary = resolve(statements, {"AWS::AccountId": PROD, "AWS::Partition": "aws"})
+    greedy = [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]
+    assert not effective(greedy, boundary, "sts:AssumeRole", f"arn:aws:iam::{PROD}:role/terraform-deployer")
+    own = f"arn:aws:iam::{PROD}:role/manifestc/demo-service/demo-service-deploy"
+    assert effective(greedy, boundary, "sts:AssumeRole", own)

@@ -129,7 +129,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         ),
     )
     # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
-    ctx.add(boundary_policy(m, retain=True))
+    ctx.add(boundary_policy(m, retain=True, target_account=True))
     ctx.add(
         iam.Role(
             "DeployRole",

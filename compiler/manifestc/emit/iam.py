@@ -415,6 +415,13 @@ def boundary_document(
     )
 
 
+def _exceptions(manifest, target_account: bool) -> tuple:
+    """The boundary's exceptions; in a target account (bootstrap-<account>.yaml) without the roles
+    commands targets assume: only the jobs in the tooling account assume them."""
+    pass_roles, ecs_tasks, assumed = boundary_exceptions(manifest)
+    return pass_roles, ecs_tasks, [] if target_account else assumed
+
+
 def boundary_digest(manifest) -> str:
     """A short SHA-256 of the boundary document the manifest's templates carry. The self-update
     role may not change the boundary (BoundaryIsFixed), so Recompile compares it with the deployed
@@ -440,7 +447,7 @@ def emit_boundary(ctx: Context) -> None:
     ctx.add(boundary_policy(ctx.manifest, retain=ctx.manifest.regenerate.enabled))
 
 
-def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:
+def boundary_policy(manifest, retain: bool = False, target_account: bool = False) -> iam.ManagedPolicy:
     # The self-update role outlives the stack it updates (see selfupdate.py) and keeps this
     # boundary: a boundary in use cannot be deleted, so it is retained with the role. The
     # bootstrap stacks retain it always: application roles carrying it outlive their stacks'
@@ -452,7 +459,7 @@ def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:
         ManagedPolicyName=boundary_name(pipeline),
         Path=f"/manifestc/{pipeline}/",
         Description=f"Permissions boundary of every role pipeline {pipeline} creates or deploys",
-        PolicyDocument=boundary_document(pipeline, *boundary_exceptions(manifest)),
+        PolicyDocument=boundary_document(pipeline, *_exceptions(manifest, target_account)),
         Metadata={
             "checkov": {
                 "skip": [
