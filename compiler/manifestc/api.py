@@ -403,7 +403,30 @@ def deploy_record(manifest: Manifest) -> dict:
                     "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
                 }
             )
-    return {"account": manifest.account, "region": manifest.region, "ecr_cross_account_pull": pulls}
+    return {
+        "account": manifest.account,
+        "region": manifest.region,
+        "ecr_cross_account_pull": pulls,
+        "assumed_roles": assumed_roles(manifest),
+    }
+
+
+def assumed_roles(manifest: Manifest) -> list[dict]:
+    """The roles commands targets name (`role`), which the user creates in each environment's
+    account and which must trust the pipeline's roles of the tooling account (`manifestc
+    deploy-plan` lists them)."""
+    found: dict[str, dict] = {}
+    for env in manifest.environments:
+        for name in env.targets:
+            target = manifest.target(name)
+            if not target.role:
+                continue
+            account = manifest.env_account(env)
+            arn = manifest.render_step(target.role, env, None, account or "<tooling account>")
+            entry = found.setdefault(arn, {"role": arn, "account": account, "targets": [], "environments": []})
+            entry["targets"] = sorted(set(entry["targets"]) | {name})
+            entry["environments"].append(env.name)
+    return [found[arn] for arn in sorted(found)]
 
 
 def network_record(manifest: Manifest) -> dict | None:

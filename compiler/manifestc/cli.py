@@ -290,6 +290,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Digests of the declared IAM grants of the deployed pipeline's projects (project=digest,...;..., or none).",
 )
+@click.option(
+    "--deployed-boundary",
+    envvar="MANIFESTC_DEPLOYED_BOUNDARY",
+    default=None,
+    help="Digest of the deployed pipeline's permissions boundary (the self-update role may not change it).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -306,6 +312,7 @@ def recompile(
     deployed_source,
     deployed_gated,
     deployed_permissions,
+    deployed_boundary,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
@@ -324,6 +331,7 @@ def recompile(
                 deployed_source,
                 deployed_gated,
                 deployed_permissions,
+                deployed_boundary,
             ),
             strict=True,
         )
@@ -366,6 +374,7 @@ def recompile(
         deployed_source=deployed_source,
         deployed_gated=parse_gated(deployed_gated),
         deployed_permissions=parse_permissions(deployed_permissions),
+        deployed_boundary=deployed_boundary,
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

@@ -129,6 +129,21 @@ def deploy_plan(target: str | Path) -> list[Step]:
     built = pipelines(out_dir, only)
     steps: list[Step] = []
     shared = out_dir / "_shared"
+    for name, _, record in built:
+        deploy = record.get("deploy") or {}
+        tooling = deploy.get("account") or "<tooling account>"
+        for role in deploy.get("assumed_roles", []):
+            role_name = role["role"].rsplit("/", 1)[-1]
+            steps.append(
+                Step(
+                    f"check that role {role['role']} exists (you create it: commands target "
+                    f"{', '.join(role['targets'])} of {name} assumes it) and that its trust policy lets "
+                    f"arn:aws:iam::{tooling}:root assume it when aws:PrincipalArn is like "
+                    f"arn:aws:iam::{tooling}:role/manifestc/{name}/*",
+                    f"account {role['account'] or tooling}",
+                    f"aws iam get-role --role-name {shlex.quote(role_name)} --query Role.AssumeRolePolicyDocument",
+                )
+            )
     for name, folder, record in built:
         region = (record.get("deploy") or {}).get("region")
         for template in sorted(folder.glob("bootstrap-*.*")):

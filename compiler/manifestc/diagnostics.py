@@ -300,6 +300,46 @@ CODES: dict[str, CodeInfo] = {
         "environment secrets nobody receives",
         "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`); deploy actions run no command of the manifest. An environment with secrets and no such suite gives them to nobody: add the suite, or remove the secrets.",
     ),
+    "MC233": _e(
+        "commands target without exactly one role",
+        "A commands target runs its commands with a declared role: either `role`, an existing IAM role of the environment's account that the job assumes (only that ARN), or `permissions`, statements of a minimal role manifestc creates, bounded by the pipeline's permissions boundary. Give exactly one of them.",
+    ),
+    "MC234": _e(
+        "commands role in another account",
+        "The commands of a target run in each environment's account, so the role they assume must be a role of that account. Write the account of the role ARN as `{account}` (arn:aws:iam::{account}:role/NAME): each environment then assumes the role of its own account. A literal account must be the environment's account (or, for environments without `account`, the top-level `account`).",
+    ),
+    "MC235": _e(
+        "broad grant without opt-in",
+        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole) or declares `*` (every action) or `service:*` on every resource. List the actions the commands call and the resources they touch; if the step really needs it, set `broad_permissions: true` on the target (the permissions boundary still applies to created roles).",
+    ),
+    "MC236": _e(
+        "reserved variable in a commands target",
+        "ENVIRONMENT, REGION and ACCOUNT are set to the environment's name, region and account; AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE, AWS_SDK_LOAD_CONFIG and DEPLOY_ROLE_ARN select the region and the assumed role for every SDK and CLI; CODEBUILD_* is CodeBuild's. Rename the variable.",
+    ),
+    "MC237": _e(
+        "created commands role name too long",
+        "For a commands target with `permissions` in another account, bootstrap-<account>.yaml creates the role `<name>-<environment>-<target>`; IAM role names are at most 64 characters. Shorten the pipeline, environment or target name.",
+    ),
+    "MC238": _e(
+        "unknown variable",
+        "A `#{namespace.NAME}` reference must name a variable an earlier action outputs: #{build.NAME} for a name listed in build.exports (and exported by the build's commands), #{<target>.NAME} for a stack Output of a cloudformation or lambda template target, or a name in a commands target's `exports`, deployed in the same environment, and #{codepipeline.PipelineExecutionId}. ECS, S3, lambda function and glue targets output no variables.",
+    ),
+    "MC239": _e(
+        "variable read before it exists",
+        "CodePipeline resolves a variable only in actions that run after the action that outputs it. In an environment, change sets are prepared first (so stack parameters can read build variables, not the environment's deploys), the deploys run in parallel, a commands target reading another target's variables runs after them, and post-deploy tests run last. Tests after the build run before any deploy. A test suite after an environment with several regions cannot tell which region's deploy it means.",
+    ),
+    "MC240": _e(
+        "variable where CodePipeline does not resolve it",
+        "Variables are resolved in cloudformation `parameters`, commands targets' `env` and tests' `env` (action configuration). Elsewhere a `#{...}` would reach AWS as written. Pass the value through a stack parameter or an environment variable instead.",
+    ),
+    "MC241": _e(
+        "per-environment packaged template",
+        "A cloudformation target with `package: true` is packaged once, in the Build stage (`aws cloudformation package`), so its template path cannot depend on the environment. Use one template and give each environment its values through `parameters` or `template_configuration: deploy/{environment}.json`.",
+    ),
+    "MC242": _e(
+        "exported variables from a build matrix",
+        "A build with `matrix` is a CodeBuild batch of several builds, each exporting its own values, so the build action cannot output one value per variable for later actions to read. Export the value from a commands target, or build without a matrix.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
@@ -599,6 +639,18 @@ CODES: dict[str, CodeInfo] = {
     "MC658": _e(
         "too many actions on a Glue trigger",
         "An AWS Glue trigger starts at most 50 jobs and crawlers. Nodes with the same `after` share one trigger; give some of them a different `after`.",
+    ),
+    "MC665": _e(
+        "variable read before its action runs",
+        "Readiness check (variables): an action's configuration reads #{Namespace.NAME}, but no action of the rendered pipeline declares that namespace, or the one that does runs at the same time or later (same stage, same or later run order; or a later stage). CodePipeline resolves a variable only from an action that already ran. The manifest's references are checked as MC238/MC239 first, so this finding is a compiler bug: please report it.",
+    ),
+    "MC666": _e(
+        "namespace declared twice",
+        "Readiness check (variables): two actions of the rendered pipeline declare the same variable namespace; CodePipeline requires namespaces to be unique in a pipeline. A compiler bug: please report it.",
+    ),
+    "MC667": _e(
+        "CodeBuild variable not exported",
+        "Readiness check (variables): an action reads #{Namespace.NAME} of a CodeBuild action whose buildspec does not list NAME in env.exported-variables, so the variable never exists. List it in build.exports or the commands target's exports.",
     ),
     "MC401": _e(
         "linter failed",

@@ -8,6 +8,7 @@ back and refuses a commit that would, through the pipeline itself:
 - change which environments have an approval or who their approvers are (APPROVALS);
 - change where the pipeline takes its source from: provider, repository, branch, connection (SOURCE);
 - add or change a declared IAM grant of a build or test project (PERMISSIONS);
+- change the permissions boundary, e.g. the roles commands targets assume (BOUNDARY);
 - deploy a resource an approved environment deploys from a stage without that same approval, e.g. a
   new unapproved `hotfix` environment writing prod's stack (GATED).
 
@@ -29,7 +30,8 @@ APPROVALS = "MANIFESTC_DEPLOYED_APPROVALS"
 SOURCE = "MANIFESTC_DEPLOYED_SOURCE"
 GATED = "MANIFESTC_DEPLOYED_GATED"
 PERMISSIONS = "MANIFESTC_DEPLOYED_PERMISSIONS"
-GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED, PERMISSIONS)
+BOUNDARY = "MANIFESTC_DEPLOYED_BOUNDARY"
+GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED, PERMISSIONS, BOUNDARY)
 
 ANY = "*"  # the account and region of an S3 prefix: bucket names are global
 Resource = tuple[str, str, str, str]  # kind, account, region, identity
@@ -125,7 +127,15 @@ def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
         (SOURCE, source_value(manifest)),
         (GATED, gated_value(manifest)),
         (PERMISSIONS, permissions_value(manifest)),
+        (BOUNDARY, boundary_value(manifest)),
     )
+
+
+def boundary_value(manifest: Manifest) -> str:
+    """A digest of the pipeline's permissions boundary (emit/iam.py), which the self-update role may not change."""
+    from .emit.iam import boundary_digest  # (emit imports this module)
+
+    return boundary_digest(manifest)
 
 
 def parse_gated(value: str | None) -> dict[str, list[Resource]] | None:

@@ -250,6 +250,7 @@ def recompile(
     deployed_source: str | None = None,
     deployed_gated: dict[str, list[Resource]] | None = None,
     deployed_permissions: dict[str, tuple[str, ...]] | None = None,
+    deployed_boundary: str | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -344,6 +345,20 @@ def recompile(
                 f"deploy the change by hand: `manifestc build` on this commit, then deploy out/{new.name}/pipeline.yaml "
                 f"as stack {new.name}-pipeline (its Recompile project then records the new grants)",
             )
+        if deployed_boundary is not None:
+            from .emit.iam import boundary_digest
+
+            if boundary_digest(new) != deployed_boundary:
+                return _refuse(
+                    outcome,
+                    shown,
+                    "the new manifest changes the pipeline's permissions boundary (the roles its commands "
+                    "targets assume, the execution roles its targets name, or an ECS target), which the "
+                    "self-update role may not change; the pipeline is left unchanged",
+                    hint="deploy it by hand: `manifestc build` on this commit, then deploy "
+                    f"out/{new.name}/pipeline.yaml as stack {new.name}-pipeline (and the bootstrap stacks "
+                    f"`manifestc deploy-plan out/{new.name}` lists)",
+                )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:

@@ -43,17 +43,19 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
     "template",
+    "template_configuration",
     "stack",
     "parameters",
     "change_set",
@@ -62,13 +64,16 @@ _STACK_FIELDS = {
     "execution_policies",
 }
 TARGET_FIELDS: dict[str, set[str]] = {
-    "cloudformation": _STACK_FIELDS,
+    # `package: true`: the build packages the template (nested stacks, local code)
+    "cloudformation": _STACK_FIELDS | {"package"},
     "ecs": {"cluster", "service", "container", "image_repository"},
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
     "s3": {"bucket", "extract", "prefix"},
     "glue": set(),
+    # a CodeBuild job per environment with a declared role (semantics_steps.py)
+    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -76,6 +81,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda": (),
     "s3": ("bucket",),
     "glue": (),
+    "commands": ("commands",),
 }
 
 
@@ -172,6 +178,8 @@ def build_model(
     _check_iam_wildcards(check)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
+        check_commands_targets(check, manifest)
+        check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -524,6 +532,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         secrets_kms_key=raw["secrets_kms_key"],
         permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
         buildspec=raw["buildspec"],
+        exports=tuple(dict.fromkeys(raw["exports"])),
     )
 
 
@@ -658,6 +667,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                     raw["permissions"], ("tests", index, "permissions"), check.doc["name"], check.error
                 ),
                 buildspec=raw["buildspec"],
+                env=tuple(sorted(raw["env"].items())),
             )
         )
     return tuple(suites)
@@ -769,8 +779,10 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
+        steps = commands_fields(check, raw, index) if kind == "commands" else {}
         out.append(
             Target(
+                **steps,
                 name=raw["name"],
                 type=kind,
                 template=raw["template"] or ("glue.yaml" if kind == "glue" else ""),
@@ -780,12 +792,15 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 capabilities=tuple(raw["capabilities"]) if kind != "glue" else ("CAPABILITY_IAM",),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
+                template_configuration=raw["template_configuration"],
                 cluster=raw["cluster"],
                 service=raw["service"],
                 container=raw["container"],
                 image_repository=raw["image_repository"],
                 function=raw["function"],
-                package=(raw["package"] or "zip") if kind == "lambda" else None,
+                package=(raw["package"] or "zip")
+                if kind == "lambda"
+                else ("template" if kind == "cloudformation" and raw["package"] is True else None),
                 artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
@@ -842,6 +857,21 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
         )
+    if kind == "cloudformation" and isinstance(raw["package"], str):
+        ok = False
+        check.error(
+            "MC214",
+            f"`package: {raw['package']}` is a lambda setting; a cloudformation target takes `package: true` "
+            "(run `aws cloudformation package` on its template in the build)",
+            ("targets", index, "package"),
+        )
+    if kind == "lambda" and isinstance(raw["package"], bool):
+        ok = False
+        check.error(
+            "MC214",
+            "a lambda target's `package` is `zip` or `image` (a lambda `template` is always packaged)",
+            ("targets", index, "package"),
+        )
     if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
         ok = False
         check.error(
@@ -857,6 +887,7 @@ _REQUIRED_HINTS = {
     "container": "the container name in the task definition",
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
+    "commands": "the shell commands to run, e.g. commands: [terraform init, terraform apply -auto-approve]",
 }
 
 
@@ -1277,6 +1308,7 @@ def manifest_commands(m: Manifest) -> list[tuple[str, str]]:
     ]
     found += [(f"tests.{suite.name}", command) for suite in m.tests for command in suite.commands]
     found += [(f"quality_gates.{gate.name}", command) for gate in m.quality_gates for command in gate.commands]
+    found += [(f"targets.{t.name}", command) for t in m.targets for command in t.commands]
     return found
 
 
@@ -1312,6 +1344,11 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
+    for t_index, target in enumerate(m.targets):
+        for index, command in enumerate(target.commands):
+            out.append(
+                (("targets", t_index, "commands", index), command, base, f"targets[{t_index}].commands[{index}]")
+            )
     # The self-update build reaches no package index: it installs its toolchain from S3 with
     # `pip --no-index` (emit/codebuild.py `_update_job`; readiness check MC600 holds it to that).
     return out
@@ -1956,6 +1993,20 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     f"`{{region}}` in `{field}` needs the top-level `region` (the pipeline's home region)",
                     path,
                     hint="set `region:` at the top of the manifest",
+                )
+            if (
+                field == "template"
+                and target.type == "cloudformation"
+                and target.packaged
+                and _PLACEHOLDER.search(value)
+            ):
+                check.error(
+                    "MC241",
+                    "a packaged template (`package: true`) is packaged once in the Build stage, so its path "
+                    "cannot differ per environment",
+                    path,
+                    hint="use one template with a parameter per environment (`parameters` or "
+                    "`template_configuration: deploy/{environment}.json`), or drop `package`",
                 )
             if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
                 check.error(
