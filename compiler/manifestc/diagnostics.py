@@ -528,6 +528,14 @@ CODES: dict[str, CodeInfo] = {
         "two environments write one glue output",
         "Every environment deploys the same Glue jobs in its own stack. A job output (an argument listed in `outputs`, or Glue's `--TempDir` / `--spark-event-logs-path`) without `{environment}` is then written by every environment: dev's scheduled and smoke runs overwrite prod's data, and prod's job role cannot decrypt what dev's key encrypted. Put `{environment}` in the path (`s3://acme-curated/{environment}/denormalized/`); each environment's stack renders it, in the job argument and in the job role's grants.",
     ),
+    "MC288": _e(
+        "reserved pipeline name",
+        "`manifestc-factory` is the name of the factory stack (`manifestc factory`), whose roles (under /manifestc/manifestc-factory/) are the only manifestc roles the artifact buckets let write the self-update toolchain. A pipeline of that name would get the same exception. Choose another name.",
+    ),
+    "MC289": _e(
+        "deploy under manifestc's prefix",
+        "An s3 target's prefix or a Glue job output lies under `_manifestc/` of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates. A deploy there could replace the code other pipelines run. Deploy under another prefix.",
+    ),
     "MC290": _e(
         "too many resources",
         "CloudFormation accepts at most 500 resources in one template. Every test suite, quality gate and Lambda deploy job is a CodeBuild project with its own role and log group (and report groups), so a pipeline with very many of them cannot be one stack. Split the pipeline into several manifests or merge suites. `validate` counts a lower bound from the manifest; `build` counts the emitted template (MC652).",

@@ -183,14 +183,16 @@ def parse_permissions(value: str | None) -> dict[str, tuple[str, ...]]:
 
 def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> list[str]:
     """The projects whose declared grants the new manifest adds to or changes, in words."""
-    from .guard import declared_permissions
+    from .guard import describe_grant_group, grant_fingerprints
 
     changes = []
-    for purpose, permissions in sorted(declared_permissions(new).items()):
-        added = set(permissions.fingerprints()) - set(deployed.get(purpose, ()))
+    for purpose, items in sorted(grant_fingerprints(new).items()):
+        added = set(items) - set(deployed.get(purpose, ()))
         if added:
-            where = "build" if purpose == "build" else f"tests[{purpose[len('test-') :]}]"
-            changes.append(f"{where}.permissions adds or changes {len(added)} grant{'s' if len(added) > 1 else ''}")
+            what = "secret" if purpose.startswith("secrets-") else "grant"
+            changes.append(
+                f"{describe_grant_group(purpose)} adds or changes {len(added)} {what}{'s' if len(added) > 1 else ''}"
+            )
     return changes
 
 

@@ -175,6 +175,7 @@ def build_model(
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
+    _check_reserved(check, manifest)
     _check_iam_wildcards(check)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
@@ -1928,6 +1929,54 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
                             hint="put {environment} in the path, e.g. s3://acme-curated/{environment}/denormalized/",
                         )
                     writers.setdefault(where, (env.name, job.name))
+
+
+# The factory stack's name and roles (emit/factory.py NAME; emit/storage.py FACTORY_ROLE_PATH).
+RESERVED_PIPELINE_NAMES = frozenset({"manifestc-factory"})
+# manifestc's own prefix of a bucket: the self-update toolchain (`_manifestc/toolchain/`), the
+# factory's templates. A deploy that writes there could replace the code other pipelines run.
+_RESERVED_PREFIX = "_manifestc/"
+
+
+def _check_reserved(check: _Checker, m: Manifest) -> None:
+    """MC288: the factory's name; MC289: an s3 target or Glue output under `_manifestc/`."""
+    if m.name in RESERVED_PIPELINE_NAMES:
+        check.error(
+            "MC288",
+            f"`{m.name}` is the factory's name: its roles may write every pipeline's toolchain",
+            ("name",),
+            hint="choose another name",
+        )
+    for index, target in enumerate(m.targets):
+        if target.type != "s3":
+            continue
+        for env in m.environments:
+            if target.name not in env.targets:
+                continue
+            resolved = m.resolve_target(target, env, None)
+            if (resolved.prefix or "").lstrip("/").startswith(_RESERVED_PREFIX):
+                check.error(
+                    "MC289",
+                    f"target `{target.name}` would write under `{_RESERVED_PREFIX}` of bucket `{resolved.bucket}` "
+                    f"(environment {env.name}): that prefix holds manifestc's toolchain, which other pipelines run",
+                    ("targets", index, "prefix"),
+                    hint="deploy under another prefix",
+                )
+                break
+    if m.glue is not None:
+        for index, job in enumerate(m.glue.jobs):
+            for name, value in job.arguments:
+                if name in job.outputs or name in aws.GLUE_WRITE_PARAMETERS:
+                    for part in value.split(","):
+                        bucket_path = part.strip().removeprefix("s3://").partition("/")[2]
+                        if part.strip().startswith("s3://") and bucket_path.startswith(_RESERVED_PREFIX):
+                            check.error(
+                                "MC289",
+                                f"job `{job.name}` would write under `{_RESERVED_PREFIX}`: that prefix holds "
+                                "manifestc's toolchain, which other pipelines run",
+                                ("glue", "jobs", index, "arguments", name),
+                                hint="write the job's output under another prefix",
+                            )
 
 
 # --- Per-environment targets and values that become IAM resources (README "Per-environment

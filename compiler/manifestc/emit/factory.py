@@ -663,9 +663,18 @@ def _dead_letter_alarm(template: Template) -> None:
     )
 
 
+# The pipe starts a STANDARD state machine with FIRE_AND_FORGET (StartExecution), and Pipes
+# deletes the message once that call succeeds (EventBridge Pipes User Guide, SQS source: "deletes
+# the messages ... after the target invocation succeeds"): the build is not in flight on the queue.
+# The visibility timeout only spaces the retries of a failed hand-off (two, then the DLQ).
+HANDOFF_VISIBILITY = 300
+
+
 def visibility_timeout(build_timeout: int) -> int:
-    """Seconds: the build's timeout, its queue time and 10 minutes of start-up (<= 12 hours)."""
-    return min((build_timeout + 30) * 60, 43_200)
+    """Seconds a received message stays hidden: long enough for one hand-off to Step Functions,
+    short enough that a failed one is retried in minutes, not after a whole build's time."""
+    del build_timeout  # the build runs after the message is gone (HANDOFF_VISIBILITY)
+    return HANDOFF_VISIBILITY
 
 
 def _state_machine(template: Template) -> None:

@@ -412,7 +412,41 @@ def boundary_document(
             Action=[Action("organizations", "*"), Action("account", "*")],
             Resource=["*"],
         ),
+        # another pipeline's (or the factory's) CodeBuild project runs as that pipeline's role, and
+        # StartBuild takes a buildspecOverride: starting or changing one is taking over its role
+        Statement(
+            Sid="NoOtherPipelinesBuilds",
+            Effect=Deny,
+            Action=[Action("codebuild", a) for a in OTHER_PROJECT_ACTIONS],
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    StringEquals({"aws:ResourceTag/managed-by": "manifestc"}),
+                    StringNotEquals({"aws:ResourceTag/pipeline": pipeline}),
+                ]
+            ),
+        ),
+        # manifestc's prefix of any bucket holds the self-update toolchain other pipelines run
+        Statement(
+            Sid="NoManifestcPrefixWrites",
+            Effect=Deny,
+            Action=[Action("s3", a) for a in ("PutObject", "DeleteObject", "DeleteObjectVersion", "PutObjectAcl")],
+            Resource=[Sub("arn:${AWS::Partition}:s3:::*/_manifestc/*")],
+        ),
     )
+
+
+# What a role could do with another pipeline's project to run code as that project's role
+# (Service Authorization Reference, AWS CodeBuild: actions on the `project` resource type).
+OTHER_PROJECT_ACTIONS = (
+    "StartBuild",
+    "StartBuildBatch",
+    "RetryBuild",
+    "RetryBuildBatch",
+    "UpdateProject",
+    "CreateWebhook",
+    "UpdateWebhook",
+)
 
 
 def _exceptions(manifest, target_account: bool) -> tuple:
