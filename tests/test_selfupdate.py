@@ -9,6 +9,7 @@ the install is the slow part).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -276,6 +277,10 @@ def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
         region="eu-west-1",
         account=ACCOUNT,
         probe=probe,
+        # the secret was granted by a reviewed hand deploy; the shared network stack is older
+        deployed_permissions=parse_permissions(
+            guard.permissions_value(api.check_manifest(repo / "manifest.yaml", "manifest.yaml").manifest)
+        ),
     )
     assert outcome.failed and not out.exists()
     [refusal] = [d for d in outcome.diagnostics if d.is_error]
@@ -365,8 +370,8 @@ def test_pinned_installs_and_where_the_build_reads_them(install, url, tmp_path):
     assert deny["Effect"] == "Deny" and "s3:PutObject" in deny["Action"]
     assert deny["Resource"] == [{"Fn::Sub": f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*"}]
     role_paths = {r["Properties"]["Path"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"}
-    patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
-    assert all(any(pattern.endswith(f"role{p}*") for pattern in patterns) for p in role_paths)
+    patterns = [p["Fn::Sub"].split(":role", 1)[1] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
+    assert all(any(fnmatch.fnmatchcase(f"{p}SomeRole", pattern) for pattern in patterns) for p in role_paths)
 
 
 def test_no_build_step_uses_a_package_index_or_the_checkout(tmp_path):

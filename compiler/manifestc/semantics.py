@@ -2083,7 +2083,9 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                 things: list[tuple[str, str, Path]] = [
                     (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
                     for kind, identity, field in m.target_resources(target, env, region)
-                    if kind != "S3 prefix"  # prefixes overlap rather than equal: below
+                    # prefixes overlap rather than equal (below); a role two environments assume is
+                    # not written by them (the self-update guard still gates it)
+                    if kind not in ("S3 prefix", "assumed role")
                 ]
                 for field in ("cluster", "service", "function", "bucket"):
                     value = getattr(resolved, field)
