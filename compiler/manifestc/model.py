@@ -158,6 +158,11 @@ class Target:
     bucket: str | None = None
     extract: bool = True
     prefix: str | None = None
+    cache_control: str | None = None  # s3: Cache-Control of the deployed objects
+    delete_stale: bool = False  # s3: `aws s3 sync --delete` in a CodeBuild job instead of the S3 deploy action
+    # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
+    distributions: Pairs = ()
+    invalidation_paths: tuple[str, ...] = ()
 
     @property
     def deploys_stack(self) -> bool:
@@ -174,6 +179,16 @@ class Target:
         that region's artifact store, because Lambda reads code only from a bucket in the
         function's region."""
         return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
+    def distribution_for(self, environment: str) -> str | None:
+        """The CloudFront distribution `environment` invalidates after deploying this s3 target."""
+        mapping = dict(self.distributions)
+        return mapping.get(environment, mapping.get(""))
+
+    @property
+    def s3_deploy_job(self) -> bool:
+        """An s3 target whose deploy needs a CodeBuild job (sync with deletion, or an invalidation)."""
+        return self.type == "s3" and (self.delete_stale or bool(self.distributions))
 
     @property
     def uses_image(self) -> bool:

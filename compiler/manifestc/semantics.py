@@ -67,7 +67,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
-    "s3": {"bucket", "extract", "prefix"},
+    "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -170,6 +170,7 @@ def build_model(
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
     _check_iam_wildcards(check)
+    _check_s3_deploy_jobs(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
     if doc["network"] is not None:
@@ -790,9 +791,93 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
+                cache_control=raw["cache_control"],
+                delete_stale=bool(raw["delete_stale"]),
+                distributions=_distributions(check, raw, index),
+                invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),
             )
         )
     return tuple(out)
+
+
+def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
+    """The environments an s3 target's per-environment distributions name are exactly those that
+    deploy it; `delete_stale` and `cloudfront_invalidation` run in the pipeline's account only."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if not target.s3_deploy_job:
+            continue
+        t_index = index[target.name]
+        deploying = [env for env in m.environments if target.name in env.targets]
+        path: Path = ("targets", t_index, "cloudfront_invalidation", "distribution")
+        named = [e for e, _ in target.distributions if e]
+        for name in named:
+            if name not in [env.name for env in deploying]:
+                close = difflib.get_close_matches(name, [env.name for env in deploying], n=1)
+                check.error(
+                    "MC322",
+                    f"`{name}` is not an environment that deploys target `{target.name}`",
+                    path + (name,),
+                    hint=f"did you mean `{close[0]}`?"
+                    if close
+                    else "name the environments that deploy this target: "
+                    + (", ".join(env.name for env in deploying) or "none do"),
+                )
+        if named:
+            for env in deploying:
+                if env.name not in named:
+                    check.error(
+                        "MC322",
+                        f"environment `{env.name}` deploys target `{target.name}` but `distribution` names no "
+                        "distribution for it",
+                        path,
+                        hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
+                    )
+        for env in deploying:
+            if m.is_cross_account(env):
+                field = "delete_stale" if target.delete_stale else "cloudfront_invalidation"
+                check.error(
+                    "MC323",
+                    f"`{field}` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the deploy job runs in the pipeline's account",
+                    ("targets", t_index, field),
+                    hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
+                    "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
+                    "permissions that assumes a role in that account",
+                )
+                break
+
+
+# A CloudFront distribution ID (CloudFront API Reference, "Distribution": Id, e.g. EDFDVBD6EXAMPLE).
+_DISTRIBUTION_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+
+
+def _distributions(check: _Checker, raw: dict[str, Any], index: int) -> tuple[tuple[str, str], ...]:
+    """`cloudfront_invalidation.distribution`: one ID for every environment ("" key), or one per
+    environment; each must be a distribution ID (it becomes the resource of the invalidation grant)."""
+    invalidation = raw.get("cloudfront_invalidation")
+    if not invalidation:
+        return ()
+    given = invalidation["distribution"]
+    path: Path = ("targets", index, "cloudfront_invalidation", "distribution")
+    pairs = [("", given)] if isinstance(given, str) else [(str(k), v) for k, v in given.items()]
+    out = []
+    for environment, value in pairs:
+        where = path + (environment,) if environment else path
+        if not isinstance(value, str) or not _DISTRIBUTION_ID.match(value):
+            check.error(
+                "MC321",
+                f"`{value}` is not a CloudFront distribution ID: it becomes the resource of the pipeline's "
+                "cloudfront:CreateInvalidation grant",
+                where,
+                hint="the distribution's ID (uppercase letters and digits, e.g. E2QWRUHAPOMQZL), or a mapping "
+                "from environment name to ID",
+            )
+            continue
+        out.append((environment, value))
+    if not out and pairs:
+        check.error("MC321", "`distribution` names no distribution", path, hint="e.g. distribution: E2QWRUHAPOMQZL")
+    return tuple(sorted(out))
 
 
 def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool:
@@ -841,6 +926,15 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "MC214",
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
+        )
+    if kind == "s3" and raw["extract"] is False and raw["delete_stale"]:
+        ok = False
+        check.error(
+            "MC320",
+            "`delete_stale` syncs the artifact's files into the bucket; with `extract: false` the artifact is one "
+            "zip object, so there is nothing stale to delete",
+            ("targets", index, "delete_stale"),
+            hint="drop `delete_stale`, or set `extract: true` (the default) to deploy the files",
         )
     if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
         ok = False

@@ -336,22 +336,44 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                     )
                 )
             elif target.type == "s3":
-                if not cross_account:
-                    wiring.s3_targets.append((target.bucket, target.prefix))
-                config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
-                if target.prefix:
-                    config["ObjectKey"] = target.prefix
-                actions.append(
-                    action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
-                )
+                actions += _s3_actions(env, target, suffix, jobs, wiring, common, cross_account)
     if env.approval is not None:
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
+            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 5, (SOURCE,), test=True)
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _s3_actions(
+    env: Environment,
+    target: Target,
+    suffix: str,
+    jobs: dict[str, BuildJob],
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> list[cp.Actions]:
+    """The S3 deploy action (deploy, 3); with `delete_stale` the deploy job's `aws s3 sync --delete`
+    instead (the S3 deploy action never deletes an object); with `cloudfront_invalidation` that job
+    invalidates after the deploy (in the sync job itself, or at 4, after the S3 deploy action)."""
+    out = []
+    job = jobs.get(lambda_job_purpose(env.name, target.name)) if target.s3_deploy_job else None
+    if not target.delete_stale:
+        if not cross_account:
+            wiring.s3_targets.append((target.bucket, target.prefix))
+        config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
+        if target.prefix:
+            config["ObjectKey"] = target.prefix
+        if target.cache_control:
+            config["CacheControl"] = target.cache_control
+        out.append(action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common))
+    if job is not None:
+        name = f"{target.name}{suffix}-" + ("deploy" if target.delete_stale else "invalidate")
+        out.append(_codebuild_action(job, name, wiring, 3 if target.delete_stale else 4, (BUILD_OUTPUT,)))
+    return out
 
 
 def _glue_actions(
