@@ -447,6 +447,14 @@ CODES: dict[str, CodeInfo] = {
         "s3 deploy job in another account",
         "`delete_stale` and `cloudfront_invalidation` run as a CodeBuild job in the pipeline's (tooling) account with that account's credentials; the bootstrap deploy role of another account does not grant S3 deletion or CloudFront invalidation yet. Deploy that environment with the S3 deploy action alone (drop both fields), and invalidate from a post-deploy test suite whose declared `permissions` let it assume a role in that account.",
     ),
+    "MC324": _e(
+        "stepfunctions input given twice",
+        "A stepfunctions target's execution input is either `input` (a JSON object in the manifest: the action's InputType Literal) or `input_file` (a JSON file of the build artifact: InputType FilePath). Keep one.",
+    ),
+    "MC325": _e(
+        "lambda_invoke in another account",
+        "The CodePipeline Lambda invoke action waits until the function calls codepipeline:PutJobSuccessResult (or PutJobFailureResult) for the job, in the pipeline's account; a function in another account calls with its own account's credentials and is refused. Use a `stepfunctions` target there (CodePipeline starts and follows the execution itself, as the bootstrap deploy role), or invoke a function in the pipeline's account that assumes a role in the other one.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

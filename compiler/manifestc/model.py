@@ -163,6 +163,17 @@ class Target:
     # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
     distributions: Pairs = ()
     invalidation_paths: tuple[str, ...] = ()
+    state_machine: str | None = None  # stepfunctions: name, with placeholders
+    input: str | None = None  # stepfunctions: the execution input as JSON text (InputType Literal)
+    input_file: str | None = None  # stepfunctions: a JSON file of the build artifact (InputType FilePath)
+    execution_name_prefix: str | None = None  # stepfunctions
+    user_parameters: str | None = None  # lambda_invoke: UserParameters text
+
+    @property
+    def invokes(self) -> bool:
+        """stepfunctions and lambda_invoke targets: CodePipeline invoke actions, run after the
+        environment's deploys."""
+        return self.type in ("stepfunctions", "lambda_invoke")
 
     @property
     def deploys_stack(self) -> bool:
@@ -572,7 +583,19 @@ class Manifest:
 
 # Target fields that may differ per environment through {environment} {region} {name}
 # placeholders (the stack name has always had them; see `stack`).
-TARGET_PLACEHOLDER_FIELDS = ("template", "cluster", "service", "function", "bucket", "prefix")
+TARGET_PLACEHOLDER_FIELDS = (
+    "template",
+    "cluster",
+    "service",
+    "function",
+    "bucket",
+    "prefix",
+    "state_machine",
+    "input",
+    "user_parameters",
+)
+# Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
+TARGET_JSON_FIELDS = ("input", "user_parameters")
 
 
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
 import re
 from typing import Any
 
 from . import __version__, aws, reach
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
+    TARGET_JSON_FIELDS,
     TARGET_PLACEHOLDER_FIELDS,
     Approval,
     Build,
@@ -49,7 +51,7 @@ _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "stepfunctions", "lambda_invoke"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -69,6 +71,8 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
     "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
+    "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
+    "lambda_invoke": {"function", "user_parameters"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -76,6 +80,8 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda": (),
     "s3": ("bucket",),
     "glue": (),
+    "stepfunctions": ("state_machine",),
+    "lambda_invoke": ("function",),
 }
 
 
@@ -171,6 +177,7 @@ def build_model(
         manifest = dataclasses.replace(manifest, glue=glue)
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
+    _check_lambda_invokes(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
     if doc["network"] is not None:
@@ -795,6 +802,11 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 delete_stale=bool(raw["delete_stale"]),
                 distributions=_distributions(check, raw, index),
                 invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),
+                state_machine=raw["state_machine"],
+                input=_json_text(raw["input"]),
+                input_file=raw["input_file"],
+                execution_name_prefix=raw["execution_name_prefix"],
+                user_parameters=_json_text(raw["user_parameters"]),
             )
         )
     return tuple(out)
@@ -844,6 +856,34 @@ def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
                     hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
                     "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
                     "permissions that assumes a role in that account",
+                )
+                break
+
+
+def _json_text(value: Any) -> str | None:
+    """A mapping as compact, key-sorted JSON (deterministic); a string as given."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
+    """A lambda_invoke target's function reports its result with codepipeline:PutJobSuccessResult
+    on the pipeline's job, which a function in another account cannot call with its own role."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "lambda_invoke":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC325",
+                    f"lambda_invoke target `{target.name}` in environment `{env.name}` (account {env.account}): "
+                    "the function must report its result to the pipeline's account "
+                    "(codepipeline:PutJobSuccessResult), which a function in another account cannot",
+                    ("targets", index[target.name], "function"),
+                    hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
+                    "bootstrap deploy role), or invoke a function in the pipeline's account",
                 )
                 break
 
@@ -927,6 +967,15 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
         )
+    if kind == "stepfunctions" and raw["input"] is not None and raw["input_file"] is not None:
+        ok = False
+        check.error(
+            "MC324",
+            "a stepfunctions target takes its execution input from `input` (literal JSON) or `input_file` (a file "
+            "of the build artifact), not both",
+            ("targets", index, "input_file"),
+            hint="keep one of them",
+        )
     if kind == "s3" and raw["extract"] is False and raw["delete_stale"]:
         ok = False
         check.error(
@@ -951,6 +1000,7 @@ _REQUIRED_HINTS = {
     "container": "the container name in the task definition",
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
+    "state_machine": "the state machine name (in the environment's account and region)",
 }
 
 
@@ -2001,7 +2051,7 @@ def _check_iam_wildcards(check: _Checker) -> None:
     if doc["source"]["provider"] == "s3":
         fields.append((("source", "repository"), doc["source"]["repository"]))
     for index, raw in enumerate(doc["targets"]):
-        for name in ("bucket", "prefix", "function", "cluster", "service"):
+        for name in ("bucket", "prefix", "function", "cluster", "service", "state_machine"):
             if isinstance(raw.get(name), str):
                 fields.append((("targets", index, name), raw[name]))
     glue = doc["glue"]
@@ -2042,7 +2092,7 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
             if not value or target.type == "glue":
                 continue
             path: Path = ("targets", t_index, field)
-            if not _check_placeholders(check, value, path):
+            if field not in TARGET_JSON_FIELDS and not _check_placeholders(check, value, path):
                 continue
             if "{region}" in value and m.region is None:
                 check.error(
@@ -2079,7 +2129,7 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     for kind, identity, field in m.target_resources(target, env, region)
                     if kind != "S3 prefix"  # prefixes overlap rather than equal: below
                 ]
-                for field in ("cluster", "service", "function", "bucket"):
+                for field in ("cluster", "service", "function", "bucket", "state_machine"):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(

@@ -34,6 +34,8 @@ from .iam import (
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
+    invoke_arns,
+    invoke_statements,
     policy,
     replace_failed_stacks,
     service_role,
@@ -59,6 +61,9 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
+    state_machines: list = field(default_factory=list)
+    executions: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -337,6 +342,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 )
             elif target.type == "s3":
                 actions += _s3_actions(env, target, suffix, jobs, wiring, common, cross_account)
+            elif target.invokes:
+                actions.append(_invoke_action(env, target, region, suffix, wiring, common, cross_account))
     if env.approval is not None:
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
@@ -345,6 +352,40 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _invoke_action(
+    env: Environment,
+    target: Target,
+    region: str | None,
+    suffix: str,
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> cp.Actions:
+    """A Step Functions or Lambda invoke action, after the environment's deploys (4): it starts
+    the state machine (and waits for its execution) or invokes the function in the environment's
+    account and region."""
+    arns = invoke_arns(target, region, env.account if cross_account else None)
+    if not cross_account:  # another account: the bootstrap deploy role holds these grants
+        wiring.state_machines += arns.get("state_machines", [])
+        wiring.executions += arns.get("executions", [])
+        wiring.functions += arns.get("functions", [])
+    name = f"{target.name}{suffix}-invoke"
+    if target.type == "stepfunctions":
+        config: dict = {"StateMachineArn": arns["state_machines"][0]}
+        if target.execution_name_prefix:
+            config["ExecutionNamePrefix"] = target.execution_name_prefix
+        if target.input_file:
+            config.update({"InputType": "FilePath", "Input": target.input_file})
+            return action("stepfunctions", name, config, 4, (BUILD_OUTPUT,), **common)
+        if target.input is not None:
+            config.update({"InputType": "Literal", "Input": target.input})
+        return action("stepfunctions", name, config, 4, **common)
+    config = {"FunctionName": target.function}
+    if target.user_parameters is not None:
+        config["UserParameters"] = target.user_parameters
+    return action("lambda-invoke", name, config, 4, **common)
 
 
 def _s3_actions(
@@ -695,6 +736,9 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     if wiring.ecs_services:
         # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
         statements += ecs_deploy_statements(_unique(wiring.ecs_services))
+    statements += invoke_statements(
+        _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
+    )
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})
