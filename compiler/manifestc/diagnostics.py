@@ -177,7 +177,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target). It is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, an ecs target's `deploy: blue_green`). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC109": _e(

@@ -65,7 +65,7 @@ _STACK_FIELDS = {
 }
 TARGET_FIELDS: dict[str, set[str]] = {
     "cloudformation": _STACK_FIELDS,
-    "ecs": {"cluster", "service", "container", "image_repository"},
+    "ecs": {"cluster", "service", "container", "image_repository", "deploy"},
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
@@ -761,6 +761,15 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
+        if kind == "ecs" and raw["deploy"] == "blue_green":
+            check.error(
+                "MC107",
+                "ecs `deploy: blue_green` (CodeDeploy ECS blue/green) is not supported yet (issue 11, item 8)",
+                ("targets", index, "deploy"),
+                hint="deploy with the ECS rolling update (drop `deploy`), or keep the CodeDeploy application and "
+                "deployment group in a `cloudformation` target's template (AWS::CodeDeploy::DeploymentGroup with "
+                "BlueGreenDeploymentConfiguration and an ECS service with DeploymentController CODE_DEPLOY)",
+            )
         _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
