@@ -163,23 +163,3 @@ def test_invoke_actions_lint_clean(write_manifest):
     result = _compile(write_manifest, [ETL, MIGRATE], envs, lint=True, account="111111111111", region="eu-west-1")
     assert set(result.templates) == {"pipeline.yaml", "bootstrap-222222222222.yaml"}
     assert [d for d in result.diagnostics if d.code.startswith(("E", "W"))] == []
-
-
-def test_ecs_blue_green_is_not_supported_yet_with_the_alternative(write_manifest):
-    ecs = {
-        "name": "api",
-        "type": "ecs",
-        "cluster": "shop",
-        "service": "api-{environment}",
-        "container": "api",
-        "image_repository": "api",
-        "deploy": "blue_green",
-    }
-    result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[ecs], language="docker")))
-    assert errors(result) == [("MC107", "targets[0].deploy")]
-    [diag] = [d for d in result.diagnostics if d.is_error]
-    assert diag.line > 0 and "rolling" in diag.hint and "CODE_DEPLOY" in diag.hint
-    rolling = check_manifest(
-        write_manifest(with_changes(MINIMAL, targets=[{**ecs, "deploy": "rolling"}], language="docker"))
-    )
-    assert errors(rolling) == []

@@ -72,6 +72,17 @@ ACTION_TYPES: dict[str, ActionType] = {
         frozenset({"BucketName", "Extract"}),
         frozenset({"ObjectKey", "KMSEncryptionKeyARN", "CannedACL", "CacheControl"}),
     ),
+    # .../action-reference-ECSbluegreen.html (Image<N>ArtifactName / Image<N>ContainerName, N = 1..4)
+    "codedeploy-ecs": ActionType(
+        "Deploy",
+        "AWS",
+        "CodeDeployToECS",
+        "1",
+        frozenset(
+            {"ApplicationName", "DeploymentGroupName", "TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact"}
+        ),
+        frozenset({"TaskDefinitionTemplatePath", "AppSpecTemplatePath", "Image1ArtifactName", "Image1ContainerName"}),
+    ),
     # .../action-reference-StepFunctions.html (InputType Literal | FilePath)
     "stepfunctions": ActionType(
         "Invoke",

@@ -177,7 +177,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target, an ecs target's `deploy: blue_green`). It is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target). It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC109": _e(
@@ -454,6 +454,14 @@ CODES: dict[str, CodeInfo] = {
     "MC325": _e(
         "lambda_invoke in another account",
         "The CodePipeline Lambda invoke action waits until the function calls codepipeline:PutJobSuccessResult (or PutJobFailureResult) for the job, in the pipeline's account; a function in another account calls with its own account's credentials and is refused. Use a `stepfunctions` target there (CodePipeline starts and follows the execution itself, as the bootstrap deploy role), or invoke a function in the pipeline's account that assumes a role in the other one.",
+    ),
+    "MC326": _e(
+        "ecs blue/green fields",
+        "An ecs target with `deploy: blue_green` is deployed by the CodePipeline CodeDeployToECS action, which needs the CodeDeploy `application` and ECS `deployment_group` (created beforehand, with the load balancer, both target groups and the optional test listener). `application`, `deployment_group`, `task_definition` and `appspec` mean nothing to a rolling deploy (no `deploy`, or `deploy: rolling`).",
+    ),
+    "MC327": _e(
+        "ecs blue/green in another account",
+        "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
     "MC285": _e(
         "glue smoke test in another account",

@@ -168,6 +168,11 @@ class Target:
     input_file: str | None = None  # stepfunctions: a JSON file of the build artifact (InputType FilePath)
     execution_name_prefix: str | None = None  # stepfunctions
     user_parameters: str | None = None  # lambda_invoke: UserParameters text
+    deploy: str = "rolling"  # ecs: rolling | blue_green
+    application: str | None = None  # ecs blue_green: CodeDeploy application
+    deployment_group: str | None = None  # ecs blue_green: CodeDeploy deployment group
+    task_definition: str | None = None  # ecs blue_green: taskdef template in the build artifact
+    appspec: str | None = None  # ecs blue_green: AppSpec file in the build artifact
 
     @property
     def invokes(self) -> bool:
@@ -593,6 +598,8 @@ TARGET_PLACEHOLDER_FIELDS = (
     "state_machine",
     "input",
     "user_parameters",
+    "application",
+    "deployment_group",
 )
 # Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
 TARGET_JSON_FIELDS = ("input", "user_parameters")

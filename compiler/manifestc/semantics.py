@@ -65,7 +65,17 @@ _STACK_FIELDS = {
 }
 TARGET_FIELDS: dict[str, set[str]] = {
     "cloudformation": _STACK_FIELDS,
-    "ecs": {"cluster", "service", "container", "image_repository", "deploy"},
+    "ecs": {
+        "cluster",
+        "service",
+        "container",
+        "image_repository",
+        "deploy",
+        "application",
+        "deployment_group",
+        "task_definition",
+        "appspec",
+    },
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
@@ -178,6 +188,7 @@ def build_model(
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
+    _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
     if doc["network"] is not None:
@@ -761,15 +772,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
-        if kind == "ecs" and raw["deploy"] == "blue_green":
-            check.error(
-                "MC107",
-                "ecs `deploy: blue_green` (CodeDeploy ECS blue/green) is not supported yet (issue 11, item 8)",
-                ("targets", index, "deploy"),
-                hint="deploy with the ECS rolling update (drop `deploy`), or keep the CodeDeploy application and "
-                "deployment group in a `cloudformation` target's template (AWS::CodeDeploy::DeploymentGroup with "
-                "BlueGreenDeploymentConfiguration and an ECS service with DeploymentController CODE_DEPLOY)",
-            )
+        if kind == "ecs":
+            _check_blue_green(check, raw, index)
         _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
@@ -816,6 +820,11 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 input_file=raw["input_file"],
                 execution_name_prefix=raw["execution_name_prefix"],
                 user_parameters=_json_text(raw["user_parameters"]),
+                deploy=raw["deploy"] or "rolling",
+                application=raw["application"],
+                deployment_group=raw["deployment_group"],
+                task_definition=(raw["task_definition"] or "taskdef.json") if raw["deploy"] == "blue_green" else None,
+                appspec=(raw["appspec"] or "appspec.yaml") if raw["deploy"] == "blue_green" else None,
             )
         )
     return tuple(out)
@@ -869,6 +878,38 @@ def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
                 break
 
 
+_BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")
+
+
+def _check_blue_green(check: _Checker, raw: dict[str, Any], index: int) -> bool:
+    """`deploy: blue_green` needs the CodeDeploy application and deployment group; the CodeDeploy
+    fields mean nothing to a rolling deploy."""
+    ok = True
+    if raw["deploy"] == "blue_green":
+        for name in ("application", "deployment_group"):
+            if raw[name] is None:
+                ok = False
+                check.error(
+                    "MC326",
+                    f"ecs target `{raw['name']}` with `deploy: blue_green` needs `{name}` (the CodeDeploy "
+                    f"{name.replace('_', ' ')} that shifts the service's traffic)",
+                    ("targets", index, "deploy"),
+                    hint="create the application and an ECS deployment group (with its load balancer, target "
+                    "groups and test listener) beforehand, then name them here",
+                )
+        return ok
+    for name in _BLUE_GREEN_FIELDS:
+        if raw[name] is not None:
+            ok = False
+            check.error(
+                "MC326",
+                f"`{name}` is a field of `deploy: blue_green` ecs targets; this one deploys with a rolling update",
+                ("targets", index, name),
+                hint="set `deploy: blue_green`, or drop the field",
+            )
+    return ok
+
+
 def _json_text(value: Any) -> str | None:
     """A mapping as compact, key-sorted JSON (deterministic); a string as given."""
     if value is None or isinstance(value, str):
@@ -893,6 +934,24 @@ def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
                     ("targets", index[target.name], "function"),
                     hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
                     "bootstrap deploy role), or invoke a function in the pipeline's account",
+                )
+                break
+
+
+def _check_blue_green_accounts(check: _Checker, m: Manifest) -> None:
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "ecs" or target.deploy != "blue_green":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC327",
+                    f"`deploy: blue_green` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the bootstrap deploy role has no CodeDeploy permissions",
+                    ("targets", index[target.name], "deploy"),
+                    hint="deploy that environment with a rolling update (a separate ecs target without `deploy`), "
+                    "or keep the blue/green environments in the pipeline's account",
                 )
                 break
 

@@ -239,6 +239,11 @@ def _in_artifact(m: Manifest, file: str) -> str:
     return shlex.quote(f"{base.rstrip('/')}/{file}" if base else file)
 
 
+# The file the CodeDeployToECS action reads the image URI from (CodePipeline User Guide,
+# "Image definitions file reference": imageDetail.json for Amazon ECS blue/green deployments).
+IMAGE_DETAIL = "imageDetail.json"
+
+
 def _image_definitions(m: Manifest) -> tuple[str, ...]:
     """imagedefinitions-<target>.json for every ECS target: what the ECS deploy action reads."""
     commands = []
@@ -248,6 +253,9 @@ def _image_definitions(m: Manifest) -> tuple[str, ...]:
                 f'printf \'[{{"name":"{target.container}","imageUri":"%s"}}]\' '
                 f'"$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, f"imagedefinitions-{target.name}.json")}'
             )
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        # what the CodeDeployToECS action puts in place of <IMAGE1_NAME> in the task definition
+        commands.append(f'printf \'{{"ImageURI":"%s"}}\' "$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, IMAGE_DETAIL)}')
     return tuple(commands)
 
 
@@ -304,6 +312,8 @@ def _build_job(m: Manifest) -> BuildJob:
         for r in (None, *m.package_regions(t))
     )
     definitions = tuple(f"imagedefinitions-{t.name}.json" for t in m.targets if t.type == "ecs")
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        definitions += (IMAGE_DETAIL,)
     # what the deploy actions read is always in the artifact, whatever `files` selects
     files = b.artifact_files + tuple(f for f in packaged + definitions if "**/*" not in b.artifact_files)
     return BuildJob(

@@ -31,6 +31,7 @@ from .iam import (
     allow,
     app_role_statements,
     artifact_statements,
+    blue_green_statements,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
@@ -64,6 +65,9 @@ class Wiring:
     state_machines: list = field(default_factory=list)
     executions: list = field(default_factory=list)
     functions: list = field(default_factory=list)
+    codedeploy_apps: list = field(default_factory=list)
+    codedeploy_groups: list = field(default_factory=list)
+    codedeploy_configs: list = field(default_factory=list)
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -318,6 +322,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             elif target.type == "lambda":  # packaged SAM/CloudFormation template
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
+            elif target.type == "ecs" and target.deploy == "blue_green":
+                actions.append(_blue_green_action(target, region, suffix, wiring, common))
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
@@ -352,6 +358,28 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+    """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
+    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
+    MC327)."""
+    reg = _region_value(region)
+    base = f"arn:${{AWS::Partition}}:codedeploy:{reg}:${{AWS::AccountId}}"
+    wiring.codedeploy_apps.append(Sub(f"{base}:application:{target.application}"))
+    wiring.codedeploy_groups.append(Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}"))
+    wiring.codedeploy_configs.append(Sub(f"{base}:deploymentconfig:*"))
+    config = {
+        "ApplicationName": target.application,
+        "DeploymentGroupName": target.deployment_group,
+        "TaskDefinitionTemplateArtifact": BUILD_OUTPUT,
+        "TaskDefinitionTemplatePath": target.task_definition,
+        "AppSpecTemplateArtifact": BUILD_OUTPUT,
+        "AppSpecTemplatePath": target.appspec,
+        "Image1ArtifactName": BUILD_OUTPUT,
+        "Image1ContainerName": "IMAGE1_NAME",
+    }
+    return action("codedeploy-ecs", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
 
 
 def _invoke_action(
@@ -736,6 +764,10 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     if wiring.ecs_services:
         # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
         statements += ecs_deploy_statements(_unique(wiring.ecs_services))
+    if wiring.codedeploy_groups:
+        statements += blue_green_statements(
+            _unique(wiring.codedeploy_apps), _unique(wiring.codedeploy_groups), _unique(wiring.codedeploy_configs)
+        )
     statements += invoke_statements(
         _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
     )

@@ -167,6 +167,38 @@ def ecs_deploy_statements(services: list) -> list[Statement]:
     ]
 
 
+def blue_green_statements(applications: list, groups: list, configs: list) -> list[Statement]:
+    """What the CodeDeployToECS action needs (CodePipeline User Guide, "Service role permissions:
+    CodeDeployToECS action"): the deployment on exactly the named application and deployment
+    group; registering the task definition (no resource-level scope) and passing its task and
+    execution roles to ECS tasks only."""
+    cd = "codedeploy"
+    return [
+        allow(
+            [
+                Action(cd, "GetApplication"),
+                Action(cd, "GetApplicationRevision"),
+                Action(cd, "RegisterApplicationRevision"),
+            ],
+            applications,
+            sid="CodeDeployApplications",
+        ),
+        allow(
+            [Action(cd, "CreateDeployment"), Action(cd, "GetDeployment")],
+            groups,
+            sid="CodeDeployDeploymentGroups",
+        ),
+        allow([Action(cd, "GetDeploymentConfig")], configs, sid="CodeDeployConfigs"),
+        allow([ecs.RegisterTaskDefinition, ecs.TagResource], ["*"], sid="BlueGreenTaskDefinitions"),
+        allow(
+            [aiam.PassRole],
+            ["*"],
+            Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+            sid="BlueGreenPassTaskRoles",
+        ),
+    ]
+
+
 def invoke_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:
     """The ARNs a stepfunctions or lambda_invoke target (already resolved for its environment)
     invokes in `region`/`account` (None: the pipeline's): state machines, their executions and
