@@ -83,7 +83,7 @@ def test_pipeline_role_deploys_exactly_the_named_deployment_groups(write_manifes
     ]
     apps = statements["CodeDeployApplications"]
     assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in apps["Resource"]] == ["shop-api"]
-    passing = statements["BlueGreenPassTaskRoles"]
+    passing = statements["PassTaskRoles"]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
     # no rolling-update grant on the services
     assert "DeployEcsServices" not in statements
@@ -111,3 +111,16 @@ def test_blue_green_in_another_account_is_a_located_error(write_manifest):
 def test_blue_green_lints_clean(write_manifest):
     result = _compile(write_manifest, [API], lint=True, region="eu-west-1")
     assert [d for d in result.diagnostics if d.code.startswith(("E", "W"))] == []
+
+
+def test_rolling_and_blue_green_targets_share_the_task_statements(write_manifest):
+    rolling = {k: v for k, v in API.items() if k not in ("deploy", "application", "deployment_group")}
+    rolling.update(name="worker", service="worker-{environment}", container="worker")
+    template = _compile(write_manifest, [API, rolling]).templates["pipeline.yaml"]
+    sids = [
+        s.get("Sid")
+        for p in template["Resources"]["PipelineRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert len(sids) == len(set(sids))
+    assert {"DeployEcsServices", "CodeDeployDeploymentGroups", "EcsTaskDefinitions", "PassTaskRoles"} <= set(sids)

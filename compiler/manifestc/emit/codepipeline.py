@@ -766,7 +766,10 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
         statements += ecs_deploy_statements(_unique(wiring.ecs_services))
     if wiring.codedeploy_groups:
         statements += blue_green_statements(
-            _unique(wiring.codedeploy_apps), _unique(wiring.codedeploy_groups), _unique(wiring.codedeploy_configs)
+            _unique(wiring.codedeploy_apps),
+            _unique(wiring.codedeploy_groups),
+            _unique(wiring.codedeploy_configs),
+            task_statements=not wiring.ecs_services,
         )
     statements += invoke_statements(
         _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)

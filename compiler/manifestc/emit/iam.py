@@ -167,13 +167,14 @@ def ecs_deploy_statements(services: list) -> list[Statement]:
     ]
 
 
-def blue_green_statements(applications: list, groups: list, configs: list) -> list[Statement]:
+def blue_green_statements(applications: list, groups: list, configs: list, task_statements: bool) -> list[Statement]:
     """What the CodeDeployToECS action needs (CodePipeline User Guide, "Service role permissions:
     CodeDeployToECS action"): the deployment on exactly the named application and deployment
     group; registering the task definition (no resource-level scope) and passing its task and
-    execution roles to ECS tasks only."""
+    execution roles to ECS tasks only (`task_statements`: unless the ECS standard action's
+    statements, a superset with the same Sids, are already there)."""
     cd = "codedeploy"
-    return [
+    out = [
         allow(
             [
                 Action(cd, "GetApplication"),
@@ -189,14 +190,19 @@ def blue_green_statements(applications: list, groups: list, configs: list) -> li
             sid="CodeDeployDeploymentGroups",
         ),
         allow([Action(cd, "GetDeploymentConfig")], configs, sid="CodeDeployConfigs"),
-        allow([ecs.RegisterTaskDefinition, ecs.TagResource], ["*"], sid="BlueGreenTaskDefinitions"),
-        allow(
-            [aiam.PassRole],
-            ["*"],
-            Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
-            sid="BlueGreenPassTaskRoles",
-        ),
     ]
+    if task_statements:
+        out += [
+            # Task definitions are registered by family name at deploy time: no resource-level scope.
+            allow([ecs.RegisterTaskDefinition, ecs.TagResource], ["*"], sid="EcsTaskDefinitions"),
+            allow(
+                [aiam.PassRole],
+                ["*"],
+                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                sid="PassTaskRoles",
+            ),
+        ]
+    return out
 
 
 def invoke_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:
