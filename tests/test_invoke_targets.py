@@ -163,3 +163,68 @@ def test_invoke_actions_lint_clean(write_manifest):
     result = _compile(write_manifest, [ETL, MIGRATE], envs, lint=True, account="111111111111", region="eu-west-1")
     assert set(result.templates) == {"pipeline.yaml", "bootstrap-222222222222.yaml"}
     assert [d for d in result.diagnostics if d.code.startswith(("E", "W"))] == []
+
+
+def test_invoked_and_blue_green_resources_are_gated_by_the_approval(write_manifest):
+    """The self-update guard compares the resources an approval gates: a commit that points an
+    ungated environment's invoke or blue/green target at prod's is refused like a deploy target."""
+    from manifestc import guard
+
+    green = {
+        "name": "api",
+        "type": "ecs",
+        "cluster": "shop",
+        "service": "api-{environment}",
+        "container": "api",
+        "image_repository": "api",
+        "deploy": "blue_green",
+        "application": "shop-api",
+        "deployment_group": "api-{environment}",
+    }
+    text = with_changes(
+        MINIMAL,
+        targets=[ETL, MIGRATE, green],
+        environments=TWO_ENVS,
+        language="docker",
+        region="eu-west-1",
+        account="111111111111",
+    )
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result), result.diagnostics
+    prod = result.manifest.environment("prod")
+    found = {(kind, identity) for kind, _, _, identity in guard.environment_resources(result.manifest, prod)}
+    assert {
+        ("state machine", "orders-etl-prod"),
+        ("Lambda function", "migrate-prod"),
+        ("CodeDeploy deployment group", "shop-api/api-prod"),
+        ("ECS service", "shop/api-prod"),
+    } <= found
+    gated = json.loads(guard.gated_value(result.manifest))
+    assert ["state machine", "111111111111", "eu-west-1", "orders-etl-prod"] in gated["prod"]
+    assert "staging" not in gated
+
+
+def test_an_environment_may_invoke_the_function_it_deploys(write_manifest):
+    """MC280 is about two deploys writing one resource; invoking is not writing (the same function
+    deployed by a lambda target and invoked by a lambda_invoke target compiles)."""
+    deploy = {"name": "fn", "type": "lambda", "function": "migrate-{environment}"}
+    template = _compile(write_manifest, [deploy, MIGRATE]).templates["pipeline.yaml"]
+    staging = _stage(template, "staging")
+    assert staging["migrate-invoke"]["RunOrder"] > staging["fn-deploy"]["RunOrder"]
+
+
+def test_invokes_run_after_commands_jobs_reading_variables_and_before_suites(write_manifest):
+    """README "the environment stage's run orders": deploys, then commands jobs that read another
+    target's variables, then invoke actions, then post-deploy suites."""
+    seed = {
+        "name": "seed",
+        "type": "commands",
+        "permissions": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::seed-{environment}/*"]}],
+        "env": {"API_URL": "#{app.ApiUrl}"},
+        "commands": ["./seed.sh"],
+    }
+    tests = [{"name": "unit"}, {"name": "smoke", "after": "staging"}]
+    template = _compile(write_manifest, [APP, seed, ETL], tests=tests, region="eu-west-1").templates["pipeline.yaml"]
+    staging = _stage(template, "staging")
+    orders = [staging[name]["RunOrder"] for name in ("app-deploy", "seed-deploy", "etl-invoke", "Test-smoke")]
+    assert orders == sorted(orders) and len(set(orders)) == 4, orders

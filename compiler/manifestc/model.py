@@ -122,6 +122,7 @@ class Build:
     secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
+    exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,15 @@ class TestSuite:
     after: str  # "build" or an environment name
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
+    env: Pairs = ()  # action variables; may reference #{namespace.NAME}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """An IAM statement a `commands` target declares (always Allow)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]  # with placeholders
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ class Target:
     container: str | None = None
     image_repository: str | None = None
     function: str | None = None
-    package: str | None = None  # zip | image
+    package: str | None = None  # lambda: zip | image; cloudformation: "template" (package: true)
     artifact: str | None = None
     bucket: str | None = None
     extract: bool = True
@@ -173,6 +183,16 @@ class Target:
     deployment_group: str | None = None  # ecs blue_green: CodeDeploy deployment group
     task_definition: str | None = None  # ecs blue_green: taskdef template in the build artifact
     appspec: str | None = None  # ecs blue_green: AppSpec file in the build artifact
+    # commands targets: a CodeBuild job per environment running `commands` with a declared role
+    commands: tuple[str, ...] = ()
+    image: str | None = None  # None: the build's image
+    compute: str | None = None  # None: the build's size
+    env: Pairs = ()  # with placeholders
+    role: str | None = None  # an existing role of the environment's account; {account} placeholder
+    permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
+    broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
+    exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
+    template_configuration: str | None = None  # stack targets: configuration file in the artifact
 
     @property
     def invokes(self) -> bool:
@@ -186,8 +206,16 @@ class Target:
         return self.type == "cloudformation" or (self.type == "lambda" and bool(self.template))
 
     @property
+    def packaged(self) -> bool:
+        """Targets whose template the build runs through `aws cloudformation package`: lambda
+        template targets, and cloudformation targets with `package: true` (package "template")."""
+        return (self.type == "lambda" and bool(self.template)) or (
+            self.type == "cloudformation" and self.package == "template"
+        )
+
+    @property
     def packaged_template(self) -> str:
-        """What `aws cloudformation package` writes for a lambda template target."""
+        """What `aws cloudformation package` writes for a packaged target."""
         return f"packaged-{self.name}.yaml"
 
     def packaged_template_in(self, region: str | None) -> str:
@@ -560,6 +588,16 @@ class Manifest:
             found.append(("S3 prefix", f"{resolved.bucket}/{resolved.prefix or ''}", "prefix"))
         if target.type == "glue" and self.glue is not None:
             found += [("S3 prefix", path.removeprefix("s3://"), "outputs") for path in self.glue_writes(env)]
+        if target.type == "stepfunctions":
+            found.append(("state machine", resolved.state_machine, "state_machine"))
+        if target.type == "lambda_invoke":
+            found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "ecs" and target.deploy == "blue_green":
+            group = f"{resolved.application}/{resolved.deployment_group}"
+            found.append(("CodeDeploy deployment group", group, "deployment_group"))
+        if target.type == "commands" and target.role:
+            account = self.env_account(env) or "(the pipeline's account)"
+            found.append(("assumed role", self.render_step(target.role, env, region, account), "role"))
         return found
 
     def glue_text(self, text: str, env: Environment) -> str:
@@ -574,6 +612,16 @@ class Manifest:
         """The regions `env` deploys `target` to: a bucket is global (written once per
         environment) and Glue deploys in the pipeline's region (None)."""
         return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
+
+    def env_account(self, env: Environment) -> str | None:
+        """The account `env` deploys to: its own, else the pipeline's (None: not given)."""
+        return env.account or self.account
+
+    def render_step(self, text: str, env: Environment, region: str | None, account: str) -> str:
+        """A commands-target value as `env` runs it in `region`: {environment} {region} {name}
+        and {account} rendered (`account`/`region` may be template variables like ${AWS::AccountId})."""
+        rendered = render_placeholders(text, environment=env.name, region=region or self.region or "", name=self.name)
+        return rendered.replace("{account}", account)
 
     def glue_database(self, env: Environment) -> str:
         """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the
@@ -590,6 +638,7 @@ class Manifest:
 # placeholders (the stack name has always had them; see `stack`).
 TARGET_PLACEHOLDER_FIELDS = (
     "template",
+    "template_configuration",
     "cluster",
     "service",
     "function",

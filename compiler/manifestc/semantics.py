@@ -45,17 +45,19 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "stepfunctions", "lambda_invoke"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
     "template",
+    "template_configuration",
     "stack",
     "parameters",
     "change_set",
@@ -64,7 +66,8 @@ _STACK_FIELDS = {
     "execution_policies",
 }
 TARGET_FIELDS: dict[str, set[str]] = {
-    "cloudformation": _STACK_FIELDS,
+    # `package: true`: the build packages the template (nested stacks, local code)
+    "cloudformation": _STACK_FIELDS | {"package"},
     "ecs": {
         "cluster",
         "service",
@@ -83,6 +86,8 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "glue": set(),
     "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
     "lambda_invoke": {"function", "user_parameters"},
+    # a CodeBuild job per environment with a declared role (semantics_steps.py)
+    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -92,6 +97,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "glue": (),
     "stepfunctions": ("state_machine",),
     "lambda_invoke": ("function",),
+    "commands": ("commands",),
 }
 
 
@@ -185,12 +191,15 @@ def build_model(
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
+    _check_reserved(check, manifest)
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
     _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
+        check_commands_targets(check, manifest)
+        check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -543,6 +552,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         secrets_kms_key=raw["secrets_kms_key"],
         permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
         buildspec=raw["buildspec"],
+        exports=tuple(dict.fromkeys(raw["exports"])),
     )
 
 
@@ -677,6 +687,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                     raw["permissions"], ("tests", index, "permissions"), check.doc["name"], check.error
                 ),
                 buildspec=raw["buildspec"],
+                env=tuple(sorted(raw["env"].items())),
             )
         )
     return tuple(suites)
@@ -790,8 +801,10 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
+        steps = commands_fields(check, raw, index) if kind == "commands" else {}
         out.append(
             Target(
+                **steps,
                 name=raw["name"],
                 type=kind,
                 template=raw["template"] or ("glue.yaml" if kind == "glue" else ""),
@@ -801,12 +814,15 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 capabilities=tuple(raw["capabilities"]) if kind != "glue" else ("CAPABILITY_IAM",),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
+                template_configuration=raw["template_configuration"],
                 cluster=raw["cluster"],
                 service=raw["service"],
                 container=raw["container"],
                 image_repository=raw["image_repository"],
                 function=raw["function"],
-                package=(raw["package"] or "zip") if kind == "lambda" else None,
+                package=(raw["package"] or "zip")
+                if kind == "lambda"
+                else ("template" if kind == "cloudformation" and raw["package"] is True else None),
                 artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
@@ -1053,6 +1069,21 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             ("targets", index, "delete_stale"),
             hint="drop `delete_stale`, or set `extract: true` (the default) to deploy the files",
         )
+    if kind == "cloudformation" and isinstance(raw["package"], str):
+        ok = False
+        check.error(
+            "MC214",
+            f"`package: {raw['package']}` is a lambda setting; a cloudformation target takes `package: true` "
+            "(run `aws cloudformation package` on its template in the build)",
+            ("targets", index, "package"),
+        )
+    if kind == "lambda" and isinstance(raw["package"], bool):
+        ok = False
+        check.error(
+            "MC214",
+            "a lambda target's `package` is `zip` or `image` (a lambda `template` is always packaged)",
+            ("targets", index, "package"),
+        )
     if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
         ok = False
         check.error(
@@ -1069,6 +1100,7 @@ _REQUIRED_HINTS = {
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
     "state_machine": "the state machine name (in the environment's account and region)",
+    "commands": "the shell commands to run, e.g. commands: [terraform init, terraform apply -auto-approve]",
 }
 
 
@@ -1489,6 +1521,7 @@ def manifest_commands(m: Manifest) -> list[tuple[str, str]]:
     ]
     found += [(f"tests.{suite.name}", command) for suite in m.tests for command in suite.commands]
     found += [(f"quality_gates.{gate.name}", command) for gate in m.quality_gates for command in gate.commands]
+    found += [(f"targets.{t.name}", command) for t in m.targets for command in t.commands]
     return found
 
 
@@ -1524,6 +1557,11 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
+    for t_index, target in enumerate(m.targets):
+        for index, command in enumerate(target.commands):
+            out.append(
+                (("targets", t_index, "commands", index), command, base, f"targets[{t_index}].commands[{index}]")
+            )
     # The self-update build reaches no package index: it installs its toolchain from S3 with
     # `pip --no-index` (emit/codebuild.py `_update_job`; readiness check MC600 holds it to that).
     return out
@@ -2105,6 +2143,54 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
                     writers.setdefault(where, (env.name, job.name))
 
 
+# The factory stack's name and roles (emit/factory.py NAME; emit/storage.py FACTORY_ROLE_PATH).
+RESERVED_PIPELINE_NAMES = frozenset({"manifestc-factory"})
+# manifestc's own prefix of a bucket: the self-update toolchain (`_manifestc/toolchain/`), the
+# factory's templates. A deploy that writes there could replace the code other pipelines run.
+_RESERVED_PREFIX = "_manifestc/"
+
+
+def _check_reserved(check: _Checker, m: Manifest) -> None:
+    """MC288: the factory's name; MC289: an s3 target or Glue output under `_manifestc/`."""
+    if m.name in RESERVED_PIPELINE_NAMES:
+        check.error(
+            "MC288",
+            f"`{m.name}` is the factory's name: its roles may write every pipeline's toolchain",
+            ("name",),
+            hint="choose another name",
+        )
+    for index, target in enumerate(m.targets):
+        if target.type != "s3":
+            continue
+        for env in m.environments:
+            if target.name not in env.targets:
+                continue
+            resolved = m.resolve_target(target, env, None)
+            if (resolved.prefix or "").lstrip("/").startswith(_RESERVED_PREFIX):
+                check.error(
+                    "MC289",
+                    f"target `{target.name}` would write under `{_RESERVED_PREFIX}` of bucket `{resolved.bucket}` "
+                    f"(environment {env.name}): that prefix holds manifestc's toolchain, which other pipelines run",
+                    ("targets", index, "prefix"),
+                    hint="deploy under another prefix",
+                )
+                break
+    if m.glue is not None:
+        for index, job in enumerate(m.glue.jobs):
+            for name, value in job.arguments:
+                if name in job.outputs or name in aws.GLUE_WRITE_PARAMETERS:
+                    for part in value.split(","):
+                        bucket_path = part.strip().removeprefix("s3://").partition("/")[2]
+                        if part.strip().startswith("s3://") and bucket_path.startswith(_RESERVED_PREFIX):
+                            check.error(
+                                "MC289",
+                                f"job `{job.name}` would write under `{_RESERVED_PREFIX}`: that prefix holds "
+                                "manifestc's toolchain, which other pipelines run",
+                                ("glue", "jobs", index, "arguments", name),
+                                hint="write the job's output under another prefix",
+                            )
+
+
 # --- Per-environment targets and values that become IAM resources (README "Per-environment
 # targets", "Values that become IAM grants") ---
 
@@ -2169,6 +2255,20 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     path,
                     hint="set `region:` at the top of the manifest",
                 )
+            if (
+                field == "template"
+                and target.type == "cloudformation"
+                and target.packaged
+                and _PLACEHOLDER.search(value)
+            ):
+                check.error(
+                    "MC241",
+                    "a packaged template (`package: true`) is packaged once in the Build stage, so its path "
+                    "cannot differ per environment",
+                    path,
+                    hint="use one template with a parameter per environment (`parameters` or "
+                    "`template_configuration: deploy/{environment}.json`), or drop `package`",
+                )
             if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
                 check.error(
                     "MC283",
@@ -2196,6 +2296,10 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
                     for kind, identity, field in m.target_resources(target, env, region)
                     if kind != "S3 prefix"  # prefixes overlap rather than equal: below
+                    # invoke targets start or call a resource rather than deploy it: environments may
+                    # share one (and an environment may invoke the function it deploys); they are
+                    # still gated resources for the self-update guard (Manifest.target_resources)
+                    and not target.invokes
                 ]
                 for field in ("cluster", "service", "function", "bucket", "state_machine"):
                     value = getattr(resolved, field)
@@ -2221,6 +2325,8 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                         other_env, other_target = owners[key]
                         if kind == "stack" and other_env == env.name:
                             continue  # two targets of one environment: MC202 (_check_stack_names)
+                        if kind not in _COLLISION_HINTS:
+                            continue  # e.g. a role two environments' commands targets assume: shared, not written
                         check.error(
                             "MC280",
                             f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
@@ -2252,6 +2358,7 @@ _COLLISION_HINTS = {
     "ECS service": "put {environment} in `service` or `cluster`, e.g. service: api-{environment}",
     "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
+    "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -25,7 +25,7 @@ from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
 from .codepipeline import stack_name
-from .context import Context
+from .context import Context, camel
 from .iam import (
     BOUNDARY,
     allow,
@@ -138,7 +138,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         ),
     )
     # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
-    ctx.add(boundary_policy(m, retain=True))
+    ctx.add(boundary_policy(m, retain=True, target_account=True))
     ctx.add(
         iam.Role(
             "DeployRole",
@@ -150,6 +150,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             PermissionsBoundary=Ref(BOUNDARY),
         )
     )
+    _commands_roles(ctx, envs, trust)
     if exec_policies:
         exec_stacks = sorted(
             {
@@ -161,9 +162,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             }
         )
         exec_statements = app_role_statements(m.name, exec_stacks)
-        if any(m.target(n).type == "lambda" for e in envs for n in e.targets if m.target(n).deploys_stack):
-            # Lambda fetches a packaged function's code from the artifact bucket with the caller's
-            # (this role's) permissions: read it, and decrypt it with the tooling account's key.
+        if any(m.target(n).packaged for e in envs for n in e.targets):
+            # Lambda fetches a packaged function's code, and CloudFormation a packaged nested
+            # template, from the artifact bucket with the caller's (this role's) permissions: read
+            # it, and decrypt it with the tooling account's key.
             exec_statements += _artifact_read(ctx, tooling)
         ctx.add(
             iam.Role(
@@ -194,6 +196,42 @@ def _unique_subs(items: list) -> list:
             seen.add(key)
             out.append(item)
     return out
+
+
+def _commands_roles(ctx: Context, envs: list, trust: Statement) -> None:
+    """The minimal role of each commands target with `permissions` deployed to this account:
+    exactly the declared statements, the pipeline's boundary, the deploy role's trust (the
+    pipeline's roles in the tooling account; the job's role is the one granted to assume it)."""
+    from ..semantics_steps import permissions_role_name
+    from .codebuild import commands_statements
+
+    m = ctx.manifest
+    for env in envs:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "commands" or not target.permissions:
+                continue
+            statements = [
+                allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}")
+                for number, (actions, resources) in enumerate(
+                    commands_statements(m, target, env, "${AWS::AccountId}"), start=1
+                )
+            ]
+            ctx.add(
+                iam.Role(
+                    camel("commands", env.name, target.name, "role"),
+                    RoleName=permissions_role_name(m, env.name, target.name),
+                    Path=ctx.iam_path,
+                    Description=f"Assumed by the {target.name} commands of pipeline {m.name} in {env.name}",
+                    AssumeRolePolicyDocument=policy(trust),
+                    Policies=[iam.Policy(PolicyName="declared", PolicyDocument=policy(*statements))],
+                    PermissionsBoundary=Ref(BOUNDARY),
+                )
+            )
+
+
+def _iam_action(text: str) -> Action:
+    return Action("*") if text == "*" else Action(*text.split(":", 1))
 
 
 def _deploys_stack(target) -> bool:

@@ -22,9 +22,19 @@ from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
+from .. import variables as var
 from ..model import Environment, Manifest, Target, render_placeholders
 from .catalog import self_update_parameter_overrides
-from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
+from .codebuild import (
+    APPROVAL_CHECK,
+    BuildJob,
+    build_jobs,
+    commands_job_purpose,
+    deploy_role_arn,
+    glue_job_purpose,
+    lambda_job_purpose,
+    step_account,
+)
 from .context import Context, approvers_policy_name, camel
 from .glue import script_key_parameter
 from .iam import (
@@ -108,15 +118,19 @@ def _codebuild_action(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...] = (),
     test: bool = False,
+    variables: list[dict] | None = None,
+    **extra,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
+    if variables:  # action-level: resolved by CodePipeline (#{namespace.VARIABLE}) per execution
+        config["EnvironmentVariables"] = _subbed(json.dumps(variables))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
     if job.matrix:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
-    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs)
+    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs, **extra)
 
 
 def emit_pipeline(ctx: Context) -> None:
@@ -126,10 +140,28 @@ def emit_pipeline(ctx: Context) -> None:
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
         stages.append(_update_stage(ctx, jobs["update"], wiring))
-    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
+    build_actions = [
+        _codebuild_action(
+            jobs["build"],
+            "Build",
+            wiring,
+            1,
+            (SOURCE,),
+            (BUILD_OUTPUT,),
+            Namespace=var.BUILD_NAMESPACE if m.build.exports else None,
+        )
+    ]
     for suite in m.tests_after("build"):
         build_actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                2,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, None),
+            )
         )
     if "glue-template" in jobs:
         build_actions.append(
@@ -293,7 +325,9 @@ def exec_role_arn(m: Manifest, account: str) -> Sub:
 
 
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
-    """prepare (1) -> approve (2) -> deploy (3) -> post-deploy tests (4); run orders compacted."""
+    """prepare (1) -> approve (2) -> deploy (3) -> commands jobs reading another target's variables
+    (3.5) -> invoke actions and CloudFront invalidations (4) -> post-deploy tests (5); run orders
+    compacted."""
     m = ctx.manifest
     actions: list[cp.Actions] = []
     cross_account = m.is_cross_account(env)
@@ -310,6 +344,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
             continue
+        if target.type == "commands":
+            actions += _commands_actions(ctx, env, target, jobs, wiring)
+            continue
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
@@ -317,13 +354,13 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
-            if target.type == "cloudformation":
-                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
-            elif target.type == "lambda":  # packaged SAM/CloudFormation template
+            if target.packaged:  # a lambda template, or a cloudformation target with `package: true`
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs" and target.deploy == "blue_green":
                 actions.append(_blue_green_action(target, region, suffix, wiring, common))
+            elif target.type == "cloudformation":
+                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
@@ -354,7 +391,15 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 5, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                5,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, env),
+            )
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
@@ -445,6 +490,55 @@ def _s3_actions(
     return out
 
 
+def _suite_variables(m: Manifest, suite, env: Environment | None) -> list[dict]:
+    """A test suite's `env` as action variables (references renamed to `env`'s namespaces)."""
+    region = env.regions[0] if env is not None else None
+    return [
+        {"name": key, "value": var.rewrite(m, value.replace("${", "${!"), env, region), "type": "PLAINTEXT"}
+        for key, value in suite.env
+    ]
+
+
+def _commands_actions(
+    ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
+) -> list[cp.Actions]:
+    """A commands target: its job runs once per region of the environment (in parallel), after
+    the approval, on the build artifact; the region and the target's `env` (rendered for the
+    environment and region) are action variables, so CodePipeline resolves their references."""
+    m = ctx.manifest
+    job = jobs[commands_job_purpose(env.name, target.name)]
+    actions = []
+    for region in env.regions:
+        suffix = f"-{region}" if len(env.regions) > 1 and region else ""
+        variables = [
+            {
+                "name": key,
+                "value": var.rewrite(
+                    m,
+                    m.render_step(value.replace("${", "${!"), env, _region_value(region), step_account(m, env)),
+                    env,
+                    region,
+                ),
+                "type": "PLAINTEXT",
+            }
+            for key, value in target.env
+        ]
+        if len(env.regions) > 1:
+            variables.append({"name": "REGION", "value": _region_value(region), "type": "PLAINTEXT"})
+        actions.append(
+            _codebuild_action(
+                job,
+                f"{target.name}{suffix}-deploy",
+                wiring,
+                3.5 if var.runs_late(m, target) else 3,  # after the deploys whose variables it reads
+                (BUILD_OUTPUT,),
+                variables=variables,
+                Namespace=var.namespace(env, target.name, region) if target.exports else None,
+            )
+        )
+    return actions
+
+
 def _glue_actions(
     ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
 ) -> list[cp.Actions]:
@@ -523,9 +617,12 @@ def _cloudformation_actions(
         "Capabilities": ",".join(target.capabilities),
         "RoleArn": role,
     }
+    if target.template_configuration:  # per environment: {environment} rendered by resolve_target
+        base["TemplateConfiguration"] = f"{template_artifact}::{target.template_configuration}"
     if parameters:
         base["ParameterOverrides"] = _subbed(json.dumps(parameters, sort_keys=True))
     if not target.change_set:
+        outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
         return [
             action(
                 "cloudformation",
@@ -533,10 +630,12 @@ def _cloudformation_actions(
                 {"ActionMode": "CREATE_UPDATE", **base},
                 3,
                 (template_artifact,),
+                Namespace=outputs,
                 **common,
             )
         ]
     change_set = f"{m.name}-{target.name}"
+    outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
     return [
         action(
             "cloudformation",
@@ -551,6 +650,7 @@ def _cloudformation_actions(
             f"{target.name}{suffix}-deploy",
             {"ActionMode": "CHANGE_SET_EXECUTE", "ChangeSetName": change_set, "StackName": _subbed(stack)},
             3,
+            Namespace=outputs,  # the stack's Outputs, read by later actions of the environment
             **common,
         ),
     ]
