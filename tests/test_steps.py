@@ -326,3 +326,12 @@ def test_the_target_accounts_boundary_does_not_let_its_roles_assume_the_named_ro
     assert not effective(greedy, boundary, "sts:AssumeRole", f"arn:aws:iam::{PROD}:role/terraform-deployer")
     own = f"arn:aws:iam::{PROD}:role/manifestc/demo-service/demo-service-deploy"
     assert effective(greedy, boundary, "sts:AssumeRole", own)
+
+
+def test_two_environments_of_one_account_may_assume_one_role(write_manifest):
+    """A role is assumed, not deployed: staging and prod in one account naming the same role is no
+    MC280 (it raised KeyError 'assumed role' in the collision check before)."""
+    result = compile_manifest(write_manifest(_manifest(_commands(), account=TOOLING, region="eu-west-1")), lint=False)
+    assert errors(result) == [], result.diagnostics
+    template = result.templates["pipeline.yaml"]
+    assert {"CommandsStagingInfraProject", "CommandsProdInfraProject"} <= set(template["Resources"])

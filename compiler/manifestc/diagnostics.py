@@ -516,6 +516,38 @@ CODES: dict[str, CodeInfo] = {
         "wildcard in a value that becomes an IAM resource",
         "The value becomes (part of) a resource ARN in an IAM policy (an S3 source key, a target bucket or prefix, a Lambda function, an ECS service, a Glue script, argument or crawler path). IAM treats `*` and `?` in resource ARNs as wildcards, so the role would be granted every matching resource (`s3://*` is every bucket). Name the exact bucket and prefix: a prefix already covers everything under it.",
     ),
+    "MC320": _e(
+        "delete_stale without extracted files",
+        "`delete_stale` makes the s3 deploy an `aws s3 sync --delete` of the artifact's files into the bucket prefix. With `extract: false` the artifact is uploaded as one zip object, so there are no files to sync and nothing stale to delete. Drop `delete_stale`, or deploy the files (`extract: true`, the default).",
+    ),
+    "MC321": _e(
+        "not a CloudFront distribution ID",
+        "`cloudfront_invalidation.distribution` is the distribution's ID (uppercase letters and digits, e.g. E2QWRUHAPOMQZL), or a mapping from environment name to ID. It becomes the resource of the deploy job's cloudfront:CreateInvalidation grant (`arn:<partition>:cloudfront::<account>:distribution/<ID>`), so an ARN, a domain name or a wildcard is refused.",
+    ),
+    "MC322": _e(
+        "per-environment distributions do not match the environments",
+        "When `cloudfront_invalidation.distribution` is a mapping, its keys are the environments that deploy the target, each with its own distribution: a key that is not such an environment (a typo, or an environment that does not deploy this target) and an environment that deploys the target without a key are errors. Give one ID (a string) to invalidate the same distribution from every environment.",
+    ),
+    "MC323": _e(
+        "s3 deploy job in another account",
+        "`delete_stale` and `cloudfront_invalidation` run as a CodeBuild job in the pipeline's (tooling) account with that account's credentials; the bootstrap deploy role of another account does not grant S3 deletion or CloudFront invalidation yet. Deploy that environment with the S3 deploy action alone (drop both fields), and invalidate from a post-deploy test suite whose declared `permissions` let it assume a role in that account.",
+    ),
+    "MC324": _e(
+        "stepfunctions input given twice",
+        "A stepfunctions target's execution input is either `input` (a JSON object in the manifest: the action's InputType Literal) or `input_file` (a JSON file of the build artifact: InputType FilePath). Keep one.",
+    ),
+    "MC325": _e(
+        "lambda_invoke in another account",
+        "The CodePipeline Lambda invoke action waits until the function calls codepipeline:PutJobSuccessResult (or PutJobFailureResult) for the job, in the pipeline's account; a function in another account calls with its own account's credentials and is refused. Use a `stepfunctions` target there (CodePipeline starts and follows the execution itself, as the bootstrap deploy role), or invoke a function in the pipeline's account that assumes a role in the other one.",
+    ),
+    "MC326": _e(
+        "ecs blue/green fields",
+        "An ecs target with `deploy: blue_green` is deployed by the CodePipeline CodeDeployToECS action, which needs the CodeDeploy `application` and ECS `deployment_group` (created beforehand, with the load balancer, both target groups and the optional test listener). `application`, `deployment_group`, `task_definition` and `appspec` mean nothing to a rolling deploy (no `deploy`, or `deploy: rolling`).",
+    ),
+    "MC327": _e(
+        "ecs blue/green in another account",
+        "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

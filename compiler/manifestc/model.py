@@ -168,6 +168,21 @@ class Target:
     bucket: str | None = None
     extract: bool = True
     prefix: str | None = None
+    cache_control: str | None = None  # s3: Cache-Control of the deployed objects
+    delete_stale: bool = False  # s3: `aws s3 sync --delete` in a CodeBuild job instead of the S3 deploy action
+    # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
+    distributions: Pairs = ()
+    invalidation_paths: tuple[str, ...] = ()
+    state_machine: str | None = None  # stepfunctions: name, with placeholders
+    input: str | None = None  # stepfunctions: the execution input as JSON text (InputType Literal)
+    input_file: str | None = None  # stepfunctions: a JSON file of the build artifact (InputType FilePath)
+    execution_name_prefix: str | None = None  # stepfunctions
+    user_parameters: str | None = None  # lambda_invoke: UserParameters text
+    deploy: str = "rolling"  # ecs: rolling | blue_green
+    application: str | None = None  # ecs blue_green: CodeDeploy application
+    deployment_group: str | None = None  # ecs blue_green: CodeDeploy deployment group
+    task_definition: str | None = None  # ecs blue_green: taskdef template in the build artifact
+    appspec: str | None = None  # ecs blue_green: AppSpec file in the build artifact
     # commands targets: a CodeBuild job per environment running `commands` with a declared role
     commands: tuple[str, ...] = ()
     image: str | None = None  # None: the build's image
@@ -178,6 +193,12 @@ class Target:
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
+
+    @property
+    def invokes(self) -> bool:
+        """stepfunctions and lambda_invoke targets: CodePipeline invoke actions, run after the
+        environment's deploys."""
+        return self.type in ("stepfunctions", "lambda_invoke")
 
     @property
     def deploys_stack(self) -> bool:
@@ -202,6 +223,16 @@ class Target:
         that region's artifact store, because Lambda reads code only from a bucket in the
         function's region."""
         return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
+    def distribution_for(self, environment: str) -> str | None:
+        """The CloudFront distribution `environment` invalidates after deploying this s3 target."""
+        mapping = dict(self.distributions)
+        return mapping.get(environment, mapping.get(""))
+
+    @property
+    def s3_deploy_job(self) -> bool:
+        """An s3 target whose deploy needs a CodeBuild job (sync with deletion, or an invalidation)."""
+        return self.type == "s3" and (self.delete_stale or bool(self.distributions))
 
     @property
     def uses_image(self) -> bool:
@@ -557,6 +588,13 @@ class Manifest:
             found.append(("S3 prefix", f"{resolved.bucket}/{resolved.prefix or ''}", "prefix"))
         if target.type == "glue" and self.glue is not None:
             found += [("S3 prefix", path.removeprefix("s3://"), "outputs") for path in self.glue_writes(env)]
+        if target.type == "stepfunctions":
+            found.append(("state machine", resolved.state_machine, "state_machine"))
+        if target.type == "lambda_invoke":
+            found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "ecs" and target.deploy == "blue_green":
+            group = f"{resolved.application}/{resolved.deployment_group}"
+            found.append(("CodeDeploy deployment group", group, "deployment_group"))
         if target.type == "commands" and target.role:
             account = self.env_account(env) or "(the pipeline's account)"
             found.append(("assumed role", self.render_step(target.role, env, region, account), "role"))
@@ -598,7 +636,22 @@ class Manifest:
 
 # Target fields that may differ per environment through {environment} {region} {name}
 # placeholders (the stack name has always had them; see `stack`).
-TARGET_PLACEHOLDER_FIELDS = ("template", "template_configuration", "cluster", "service", "function", "bucket", "prefix")
+TARGET_PLACEHOLDER_FIELDS = (
+    "template",
+    "template_configuration",
+    "cluster",
+    "service",
+    "function",
+    "bucket",
+    "prefix",
+    "state_machine",
+    "input",
+    "user_parameters",
+    "application",
+    "deployment_group",
+)
+# Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
+TARGET_JSON_FIELDS = ("input", "user_parameters")
 
 
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:

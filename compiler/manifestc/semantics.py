@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
 import re
 from typing import Any
 
 from . import __version__, aws, reach
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
+    TARGET_JSON_FIELDS,
     TARGET_PLACEHOLDER_FIELDS,
     Approval,
     Build,
@@ -50,7 +52,7 @@ _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -66,12 +68,24 @@ _STACK_FIELDS = {
 TARGET_FIELDS: dict[str, set[str]] = {
     # `package: true`: the build packages the template (nested stacks, local code)
     "cloudformation": _STACK_FIELDS | {"package"},
-    "ecs": {"cluster", "service", "container", "image_repository"},
+    "ecs": {
+        "cluster",
+        "service",
+        "container",
+        "image_repository",
+        "deploy",
+        "application",
+        "deployment_group",
+        "task_definition",
+        "appspec",
+    },
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
-    "s3": {"bucket", "extract", "prefix"},
+    "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
+    "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
+    "lambda_invoke": {"function", "user_parameters"},
     # a CodeBuild job per environment with a declared role (semantics_steps.py)
     "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
 }
@@ -81,6 +95,8 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda": (),
     "s3": ("bucket",),
     "glue": (),
+    "stepfunctions": ("state_machine",),
+    "lambda_invoke": ("function",),
     "commands": ("commands",),
 }
 
@@ -177,6 +193,9 @@ def build_model(
         manifest = dataclasses.replace(manifest, glue=glue)
     _check_reserved(check, manifest)
     _check_iam_wildcards(check)
+    _check_s3_deploy_jobs(check, manifest)
+    _check_lambda_invokes(check, manifest)
+    _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
@@ -764,6 +783,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
+        if kind == "ecs":
+            _check_blue_green(check, raw, index)
         _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
@@ -806,9 +827,181 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
+                cache_control=raw["cache_control"],
+                delete_stale=bool(raw["delete_stale"]),
+                distributions=_distributions(check, raw, index),
+                invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),
+                state_machine=raw["state_machine"],
+                input=_json_text(raw["input"]),
+                input_file=raw["input_file"],
+                execution_name_prefix=raw["execution_name_prefix"],
+                user_parameters=_json_text(raw["user_parameters"]),
+                deploy=raw["deploy"] or "rolling",
+                application=raw["application"],
+                deployment_group=raw["deployment_group"],
+                task_definition=(raw["task_definition"] or "taskdef.json") if raw["deploy"] == "blue_green" else None,
+                appspec=(raw["appspec"] or "appspec.yaml") if raw["deploy"] == "blue_green" else None,
             )
         )
     return tuple(out)
+
+
+def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
+    """The environments an s3 target's per-environment distributions name are exactly those that
+    deploy it; `delete_stale` and `cloudfront_invalidation` run in the pipeline's account only."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if not target.s3_deploy_job:
+            continue
+        t_index = index[target.name]
+        deploying = [env for env in m.environments if target.name in env.targets]
+        path: Path = ("targets", t_index, "cloudfront_invalidation", "distribution")
+        named = [e for e, _ in target.distributions if e]
+        for name in named:
+            if name not in [env.name for env in deploying]:
+                close = difflib.get_close_matches(name, [env.name for env in deploying], n=1)
+                check.error(
+                    "MC322",
+                    f"`{name}` is not an environment that deploys target `{target.name}`",
+                    path + (name,),
+                    hint=f"did you mean `{close[0]}`?"
+                    if close
+                    else "name the environments that deploy this target: "
+                    + (", ".join(env.name for env in deploying) or "none do"),
+                )
+        if named:
+            for env in deploying:
+                if env.name not in named:
+                    check.error(
+                        "MC322",
+                        f"environment `{env.name}` deploys target `{target.name}` but `distribution` names no "
+                        "distribution for it",
+                        path,
+                        hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
+                    )
+        for env in deploying:
+            if m.is_cross_account(env):
+                field = "delete_stale" if target.delete_stale else "cloudfront_invalidation"
+                check.error(
+                    "MC323",
+                    f"`{field}` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the deploy job runs in the pipeline's account",
+                    ("targets", t_index, field),
+                    hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
+                    "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
+                    "permissions that assumes a role in that account",
+                )
+                break
+
+
+_BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")
+
+
+def _check_blue_green(check: _Checker, raw: dict[str, Any], index: int) -> bool:
+    """`deploy: blue_green` needs the CodeDeploy application and deployment group; the CodeDeploy
+    fields mean nothing to a rolling deploy."""
+    ok = True
+    if raw["deploy"] == "blue_green":
+        for name in ("application", "deployment_group"):
+            if raw[name] is None:
+                ok = False
+                check.error(
+                    "MC326",
+                    f"ecs target `{raw['name']}` with `deploy: blue_green` needs `{name}` (the CodeDeploy "
+                    f"{name.replace('_', ' ')} that shifts the service's traffic)",
+                    ("targets", index, "deploy"),
+                    hint="create the application and an ECS deployment group (with its load balancer, target "
+                    "groups and test listener) beforehand, then name them here",
+                )
+        return ok
+    for name in _BLUE_GREEN_FIELDS:
+        if raw[name] is not None:
+            ok = False
+            check.error(
+                "MC326",
+                f"`{name}` is a field of `deploy: blue_green` ecs targets; this one deploys with a rolling update",
+                ("targets", index, name),
+                hint="set `deploy: blue_green`, or drop the field",
+            )
+    return ok
+
+
+def _json_text(value: Any) -> str | None:
+    """A mapping as compact, key-sorted JSON (deterministic); a string as given."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
+    """A lambda_invoke target's function reports its result with codepipeline:PutJobSuccessResult
+    on the pipeline's job, which a function in another account cannot call with its own role."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "lambda_invoke":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC325",
+                    f"lambda_invoke target `{target.name}` in environment `{env.name}` (account {env.account}): "
+                    "the function must report its result to the pipeline's account "
+                    "(codepipeline:PutJobSuccessResult), which a function in another account cannot",
+                    ("targets", index[target.name], "function"),
+                    hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
+                    "bootstrap deploy role), or invoke a function in the pipeline's account",
+                )
+                break
+
+
+def _check_blue_green_accounts(check: _Checker, m: Manifest) -> None:
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "ecs" or target.deploy != "blue_green":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC327",
+                    f"`deploy: blue_green` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the bootstrap deploy role has no CodeDeploy permissions",
+                    ("targets", index[target.name], "deploy"),
+                    hint="deploy that environment with a rolling update (a separate ecs target without `deploy`), "
+                    "or keep the blue/green environments in the pipeline's account",
+                )
+                break
+
+
+# A CloudFront distribution ID (CloudFront API Reference, "Distribution": Id, e.g. EDFDVBD6EXAMPLE).
+_DISTRIBUTION_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+
+
+def _distributions(check: _Checker, raw: dict[str, Any], index: int) -> tuple[tuple[str, str], ...]:
+    """`cloudfront_invalidation.distribution`: one ID for every environment ("" key), or one per
+    environment; each must be a distribution ID (it becomes the resource of the invalidation grant)."""
+    invalidation = raw.get("cloudfront_invalidation")
+    if not invalidation:
+        return ()
+    given = invalidation["distribution"]
+    path: Path = ("targets", index, "cloudfront_invalidation", "distribution")
+    pairs = [("", given)] if isinstance(given, str) else [(str(k), v) for k, v in given.items()]
+    out = []
+    for environment, value in pairs:
+        where = path + (environment,) if environment else path
+        if not isinstance(value, str) or not _DISTRIBUTION_ID.match(value):
+            check.error(
+                "MC321",
+                f"`{value}` is not a CloudFront distribution ID: it becomes the resource of the pipeline's "
+                "cloudfront:CreateInvalidation grant",
+                where,
+                hint="the distribution's ID (uppercase letters and digits, e.g. E2QWRUHAPOMQZL), or a mapping "
+                "from environment name to ID",
+            )
+            continue
+        out.append((environment, value))
+    if not out and pairs:
+        check.error("MC321", "`distribution` names no distribution", path, hint="e.g. distribution: E2QWRUHAPOMQZL")
+    return tuple(sorted(out))
 
 
 def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool:
@@ -858,6 +1051,24 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
         )
+    if kind == "stepfunctions" and raw["input"] is not None and raw["input_file"] is not None:
+        ok = False
+        check.error(
+            "MC324",
+            "a stepfunctions target takes its execution input from `input` (literal JSON) or `input_file` (a file "
+            "of the build artifact), not both",
+            ("targets", index, "input_file"),
+            hint="keep one of them",
+        )
+    if kind == "s3" and raw["extract"] is False and raw["delete_stale"]:
+        ok = False
+        check.error(
+            "MC320",
+            "`delete_stale` syncs the artifact's files into the bucket; with `extract: false` the artifact is one "
+            "zip object, so there is nothing stale to delete",
+            ("targets", index, "delete_stale"),
+            hint="drop `delete_stale`, or set `extract: true` (the default) to deploy the files",
+        )
     if kind == "cloudformation" and isinstance(raw["package"], str):
         ok = False
         check.error(
@@ -888,6 +1099,7 @@ _REQUIRED_HINTS = {
     "container": "the container name in the task definition",
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
+    "state_machine": "the state machine name (in the environment's account and region)",
     "commands": "the shell commands to run, e.g. commands: [terraform init, terraform apply -auto-approve]",
 }
 
@@ -1993,7 +2205,7 @@ def _check_iam_wildcards(check: _Checker) -> None:
     if doc["source"]["provider"] == "s3":
         fields.append((("source", "repository"), doc["source"]["repository"]))
     for index, raw in enumerate(doc["targets"]):
-        for name in ("bucket", "prefix", "function", "cluster", "service"):
+        for name in ("bucket", "prefix", "function", "cluster", "service", "state_machine"):
             if isinstance(raw.get(name), str):
                 fields.append((("targets", index, name), raw[name]))
     glue = doc["glue"]
@@ -2034,7 +2246,7 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
             if not value or target.type == "glue":
                 continue
             path: Path = ("targets", t_index, field)
-            if not _check_placeholders(check, value, path):
+            if field not in TARGET_JSON_FIELDS and not _check_placeholders(check, value, path):
                 continue
             if "{region}" in value and m.region is None:
                 check.error(
@@ -2086,8 +2298,12 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     # prefixes overlap rather than equal (below); a role two environments assume is
                     # not written by them (the self-update guard still gates it)
                     if kind not in ("S3 prefix", "assumed role")
+                    # invoke targets start or call a resource rather than deploy it: environments may
+                    # share one (and an environment may invoke the function it deploys); they are
+                    # still gated resources for the self-update guard (Manifest.target_resources)
+                    and not target.invokes
                 ]
-                for field in ("cluster", "service", "function", "bucket"):
+                for field in ("cluster", "service", "function", "bucket", "state_machine"):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(
@@ -2111,6 +2327,8 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                         other_env, other_target = owners[key]
                         if kind == "stack" and other_env == env.name:
                             continue  # two targets of one environment: MC202 (_check_stack_names)
+                        if kind not in _COLLISION_HINTS:
+                            continue  # e.g. a role two environments' commands targets assume: shared, not written
                         check.error(
                             "MC280",
                             f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
@@ -2142,6 +2360,7 @@ _COLLISION_HINTS = {
     "ECS service": "put {environment} in `service` or `cluster`, e.g. service: api-{environment}",
     "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
+    "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

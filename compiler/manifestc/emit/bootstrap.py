@@ -32,6 +32,8 @@ from .iam import (
     app_role_statements,
     boundary_policy,
     ecs_deploy_statements,
+    invoke_arns,
+    invoke_statements,
     policy,
     replace_failed_stacks,
     service_trust,
@@ -49,6 +51,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     statements = _artifact_read(ctx, tooling)
     stacks, pass_roles, exec_policies = [], [], []
     ecs_services, buckets, functions = [], [], []
+    invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
@@ -78,6 +81,9 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                     )
                 elif target.type == "s3":
                     buckets.append((target.bucket, target.prefix))
+                elif target.invokes:
+                    for kind, arns in invoke_arns(target, region, None).items():
+                        invoked[kind] += arns
                 elif target.type == "lambda":
                     functions.append(
                         Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:${{AWS::AccountId}}:function:{target.function}")
@@ -120,6 +126,9 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployFunctions",
             )
         )
+    statements += invoke_statements(
+        _unique_subs(invoked["state_machines"]), _unique_subs(invoked["executions"]), _unique_subs(invoked["functions"])
+    )
     trust = Statement(
         Effect=Allow,
         Principal=Principal("AWS", Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:root")),
@@ -177,6 +186,16 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         )
     ctx.apply_tags()
     return ctx.template
+
+
+def _unique_subs(items: list) -> list:
+    seen, out = set(), []
+    for item in items:
+        key = repr(item.to_dict())
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 def _commands_roles(ctx: Context, envs: list, trust: Statement) -> None:

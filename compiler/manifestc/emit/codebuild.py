@@ -100,6 +100,8 @@ class BuildJob:
     in_vpc: bool = True  # with `network`: runs in the build subnets
     permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
     buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
+    s3_sync: tuple[str, str] | None = None  # (bucket, prefix) it syncs the artifact into, deleting stale objects
+    invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
 
@@ -115,6 +117,7 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
+    jobs.extend(s3_deploy_jobs(manifest))
     jobs.extend(commands_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
@@ -239,6 +242,11 @@ def _in_artifact(m: Manifest, file: str) -> str:
     return shlex.quote(f"{base.rstrip('/')}/{file}" if base else file)
 
 
+# The file the CodeDeployToECS action reads the image URI from (CodePipeline User Guide,
+# "Image definitions file reference": imageDetail.json for Amazon ECS blue/green deployments).
+IMAGE_DETAIL = "imageDetail.json"
+
+
 def _image_definitions(m: Manifest) -> tuple[str, ...]:
     """imagedefinitions-<target>.json for every ECS target: what the ECS deploy action reads."""
     commands = []
@@ -248,6 +256,9 @@ def _image_definitions(m: Manifest) -> tuple[str, ...]:
                 f'printf \'[{{"name":"{target.container}","imageUri":"%s"}}]\' '
                 f'"$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, f"imagedefinitions-{target.name}.json")}'
             )
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        # what the CodeDeployToECS action puts in place of <IMAGE1_NAME> in the task definition
+        commands.append(f'printf \'{{"ImageURI":"%s"}}\' "$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, IMAGE_DETAIL)}')
     return tuple(commands)
 
 
@@ -301,6 +312,8 @@ def _build_job(m: Manifest) -> BuildJob:
     post_build = post_build + written
     packaged = tuple(t.packaged_template_in(r) for t in m.targets if t.packaged for r in (None, *m.package_regions(t)))
     definitions = tuple(f"imagedefinitions-{t.name}.json" for t in m.targets if t.type == "ecs")
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        definitions += (IMAGE_DETAIL,)
     # what the deploy actions read is always in the artifact, whatever `files` selects
     files = b.artifact_files + tuple(f for f in packaged + definitions if "**/*" not in b.artifact_files)
     return BuildJob(
@@ -636,6 +649,63 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     env=(_image_env(m) if target.package == "image" else ())
                     + ((("AWS_PARTITION", Sub("${AWS::Partition}")),) if m.is_cross_account(env) else ()),
                     lambda_deploys=deploys,
+                )
+            )
+    return tuple(jobs)
+
+
+def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """s3 targets with `delete_stale` or `cloudfront_invalidation`: a CodeBuild job per environment
+    that syncs the artifact into the bucket with `--delete` (the S3 deploy action only adds and
+    overwrites objects) and/or invalidates the environment's distribution after the deploy. It runs
+    no manifest command, so it stays out of the VPC (CloudFront has no VPC endpoint)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if not target.s3_deploy_job:
+                continue
+            resolved = m.resolve_target(target, env, env.regions[0])
+            distribution = target.distribution_for(env.name)
+            commands = []
+            if target.delete_stale:
+                destination = shlex.quote(f"s3://{resolved.bucket}/{resolved.prefix or ''}")
+                cache = f" --cache-control {shlex.quote(target.cache_control)}" if target.cache_control else ""
+                commands.append(f"aws s3 sync . {destination} --delete --no-progress{cache}")
+            if distribution:
+                paths = " ".join(shlex.quote(p) for p in target.invalidation_paths)
+                commands.append(
+                    f"ID=$(aws cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
+                    "--query Invalidation.Id --output text)"
+                )
+                commands.append(
+                    f'aws cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
+                )
+            what = " and ".join(
+                part
+                for part in (
+                    f"sync s3://{resolved.bucket}/{resolved.prefix or ''}" if target.delete_stale else "",
+                    f"invalidate {distribution}" if distribution else "",
+                )
+                if part
+            )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: {what} ({env.name})",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=False,
+                    timeout=30,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", tuple(commands)),),
+                    s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
+                    invalidates=distribution,
+                    in_vpc=False,
                 )
             )
     return tuple(jobs)
@@ -1251,6 +1321,32 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 [Action("iam", "GetGroup")],
                 [Sub(g.replace(g.split(":")[1], "${AWS::Partition}", 1)) for g in job.approver_groups],
                 sid="ReadApproverGroups",
+            )
+        )
+    if job.s3_sync:
+        bucket, prefix = job.s3_sync
+        out += [
+            # sync lists the prefix to find what changed and what is stale
+            allow(
+                [s3.ListBucket],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
+                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
+                sid="ListTargetPrefix",
+            ),
+            allow(
+                [s3.GetObject, s3.PutObject, s3.DeleteObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
+                sid="SyncTargetPrefix",
+            ),
+        ]
+    if job.invalidates:
+        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
+        # "Amazon CloudFront": distribution resource type)
+        out.append(
+            allow(
+                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
+                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{job.invalidates}")],
+                sid="InvalidateDistribution",
             )
         )
     if job.assume_role is not None:

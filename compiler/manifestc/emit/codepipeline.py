@@ -41,9 +41,12 @@ from .iam import (
     allow,
     app_role_statements,
     artifact_statements,
+    blue_green_statements,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
+    invoke_arns,
+    invoke_statements,
     policy,
     replace_failed_stacks,
     service_role,
@@ -69,6 +72,12 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
+    state_machines: list = field(default_factory=list)
+    executions: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
+    codedeploy_apps: list = field(default_factory=list)
+    codedeploy_groups: list = field(default_factory=list)
+    codedeploy_configs: list = field(default_factory=list)
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -316,7 +325,9 @@ def exec_role_arn(m: Manifest, account: str) -> Sub:
 
 
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
-    """prepare (1) -> approve (2) -> deploy (3) -> post-deploy tests (4); run orders compacted."""
+    """prepare (1) -> approve (2) -> deploy (3) -> commands jobs reading another target's variables
+    (3.5) -> invoke actions and CloudFront invalidations (4) -> post-deploy tests (5); run orders
+    compacted."""
     m = ctx.manifest
     actions: list[cp.Actions] = []
     cross_account = m.is_cross_account(env)
@@ -346,6 +357,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             if target.packaged:  # a lambda template, or a cloudformation target with `package: true`
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
+            elif target.type == "ecs" and target.deploy == "blue_green":
+                actions.append(_blue_green_action(target, region, suffix, wiring, common))
             elif target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
@@ -371,14 +384,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                     )
                 )
             elif target.type == "s3":
-                if not cross_account:
-                    wiring.s3_targets.append((target.bucket, target.prefix))
-                config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
-                if target.prefix:
-                    config["ObjectKey"] = target.prefix
-                actions.append(
-                    action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
-                )
+                actions += _s3_actions(env, target, suffix, jobs, wiring, common, cross_account)
+            elif target.invokes:
+                actions.append(_invoke_action(env, target, region, suffix, wiring, common, cross_account))
     if env.approval is not None:
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
@@ -387,7 +395,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 jobs[f"test-{suite.name}"],
                 f"Test-{suite.name}",
                 wiring,
-                4,
+                5,
                 (SOURCE,),
                 test=True,
                 variables=_suite_variables(m, suite, env),
@@ -395,6 +403,91 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+    """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
+    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
+    MC327)."""
+    reg = _region_value(region)
+    base = f"arn:${{AWS::Partition}}:codedeploy:{reg}:${{AWS::AccountId}}"
+    wiring.codedeploy_apps.append(Sub(f"{base}:application:{target.application}"))
+    wiring.codedeploy_groups.append(Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}"))
+    wiring.codedeploy_configs.append(Sub(f"{base}:deploymentconfig:*"))
+    config = {
+        "ApplicationName": target.application,
+        "DeploymentGroupName": target.deployment_group,
+        "TaskDefinitionTemplateArtifact": BUILD_OUTPUT,
+        "TaskDefinitionTemplatePath": target.task_definition,
+        "AppSpecTemplateArtifact": BUILD_OUTPUT,
+        "AppSpecTemplatePath": target.appspec,
+        "Image1ArtifactName": BUILD_OUTPUT,
+        "Image1ContainerName": "IMAGE1_NAME",
+    }
+    return action("codedeploy-ecs", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _invoke_action(
+    env: Environment,
+    target: Target,
+    region: str | None,
+    suffix: str,
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> cp.Actions:
+    """A Step Functions or Lambda invoke action, after the environment's deploys (4): it starts
+    the state machine (and waits for its execution) or invokes the function in the environment's
+    account and region."""
+    arns = invoke_arns(target, region, env.account if cross_account else None)
+    if not cross_account:  # another account: the bootstrap deploy role holds these grants
+        wiring.state_machines += arns.get("state_machines", [])
+        wiring.executions += arns.get("executions", [])
+        wiring.functions += arns.get("functions", [])
+    name = f"{target.name}{suffix}-invoke"
+    if target.type == "stepfunctions":
+        config: dict = {"StateMachineArn": arns["state_machines"][0]}
+        if target.execution_name_prefix:
+            config["ExecutionNamePrefix"] = target.execution_name_prefix
+        if target.input_file:
+            config.update({"InputType": "FilePath", "Input": target.input_file})
+            return action("stepfunctions", name, config, 4, (BUILD_OUTPUT,), **common)
+        if target.input is not None:
+            config.update({"InputType": "Literal", "Input": target.input})
+        return action("stepfunctions", name, config, 4, **common)
+    config = {"FunctionName": target.function}
+    if target.user_parameters is not None:
+        config["UserParameters"] = target.user_parameters
+    return action("lambda-invoke", name, config, 4, **common)
+
+
+def _s3_actions(
+    env: Environment,
+    target: Target,
+    suffix: str,
+    jobs: dict[str, BuildJob],
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> list[cp.Actions]:
+    """The S3 deploy action (deploy, 3); with `delete_stale` the deploy job's `aws s3 sync --delete`
+    instead (the S3 deploy action never deletes an object); with `cloudfront_invalidation` that job
+    invalidates after the deploy (in the sync job itself, or at 4, after the S3 deploy action)."""
+    out = []
+    job = jobs.get(lambda_job_purpose(env.name, target.name)) if target.s3_deploy_job else None
+    if not target.delete_stale:
+        if not cross_account:
+            wiring.s3_targets.append((target.bucket, target.prefix))
+        config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
+        if target.prefix:
+            config["ObjectKey"] = target.prefix
+        if target.cache_control:
+            config["CacheControl"] = target.cache_control
+        out.append(action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common))
+    if job is not None:
+        name = f"{target.name}{suffix}-" + ("deploy" if target.delete_stale else "invalidate")
+        out.append(_codebuild_action(job, name, wiring, 3 if target.delete_stale else 4, (BUILD_OUTPUT,)))
+    return out
 
 
 def _suite_variables(m: Manifest, suite, env: Environment | None) -> list[dict]:
@@ -771,6 +864,16 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     if wiring.ecs_services:
         # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
         statements += ecs_deploy_statements(_unique(wiring.ecs_services))
+    if wiring.codedeploy_groups:
+        statements += blue_green_statements(
+            _unique(wiring.codedeploy_apps),
+            _unique(wiring.codedeploy_groups),
+            _unique(wiring.codedeploy_configs),
+            task_statements=not wiring.ecs_services,
+        )
+    statements += invoke_statements(
+        _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
+    )
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})

@@ -167,6 +167,79 @@ def ecs_deploy_statements(services: list) -> list[Statement]:
     ]
 
 
+def blue_green_statements(applications: list, groups: list, configs: list, task_statements: bool) -> list[Statement]:
+    """What the CodeDeployToECS action needs (CodePipeline User Guide, "Service role permissions:
+    CodeDeployToECS action"): the deployment on exactly the named application and deployment
+    group; registering the task definition (no resource-level scope) and passing its task and
+    execution roles to ECS tasks only (`task_statements`: unless the ECS standard action's
+    statements, a superset with the same Sids, are already there)."""
+    cd = "codedeploy"
+    out = [
+        allow(
+            [
+                Action(cd, "GetApplication"),
+                Action(cd, "GetApplicationRevision"),
+                Action(cd, "RegisterApplicationRevision"),
+            ],
+            applications,
+            sid="CodeDeployApplications",
+        ),
+        allow(
+            [Action(cd, "CreateDeployment"), Action(cd, "GetDeployment")],
+            groups,
+            sid="CodeDeployDeploymentGroups",
+        ),
+        allow([Action(cd, "GetDeploymentConfig")], configs, sid="CodeDeployConfigs"),
+    ]
+    if task_statements:
+        out += [
+            # Task definitions are registered by family name at deploy time: no resource-level scope.
+            allow([ecs.RegisterTaskDefinition, ecs.TagResource], ["*"], sid="EcsTaskDefinitions"),
+            allow(
+                [aiam.PassRole],
+                ["*"],
+                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                sid="PassTaskRoles",
+            ),
+        ]
+    return out
+
+
+def invoke_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:
+    """The ARNs a stepfunctions or lambda_invoke target (already resolved for its environment)
+    invokes in `region`/`account` (None: the pipeline's): state machines, their executions and
+    functions."""
+    reg = region or "${AWS::Region}"
+    acct = account or "${AWS::AccountId}"
+    if target.type == "stepfunctions":
+        base = f"arn:${{AWS::Partition}}:states:{reg}:{acct}"
+        return {
+            "state_machines": [Sub(f"{base}:stateMachine:{target.state_machine}")],
+            "executions": [Sub(f"{base}:execution:{target.state_machine}:*")],
+        }
+    return {"functions": [Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:{acct}:function:{target.function}")]}
+
+
+def invoke_statements(state_machines: list, executions: list, functions: list) -> list[Statement]:
+    """What the CodePipeline invoke actions need on exactly the invoked resources (CodePipeline
+    User Guide, "Service role permissions" of the AWS Step Functions and AWS Lambda invoke
+    actions): start an execution and follow it; invoke a function (the function itself reports
+    the job result with codepipeline:PutJobSuccessResult, a grant of its own role)."""
+    out = []
+    if state_machines:
+        out.append(
+            allow(
+                [Action("states", "StartExecution"), Action("states", "DescribeStateMachine")],
+                state_machines,
+                sid="StartStateMachines",
+            )
+        )
+        out.append(allow([Action("states", "DescribeExecution")], executions, sid="FollowExecutions"))
+    if functions:
+        out.append(allow([Action("lambda", "InvokeFunction")], functions, sid="InvokeFunctions"))
+    return out
+
+
 def key_admin_statement() -> Statement:
     """The default key policy statement: all key access is delegated to IAM policies of this
     account, which grant each role only the kms actions it needs on the key."""
