@@ -601,3 +601,30 @@ def test_no_role_of_a_pipeline_starts_another_pipelines_build_or_writes_a_toolch
     for key in ("acme-tools/_manifestc/toolchain/0.1.0/manifestc.whl", "x-artifacts/_manifestc/toolchain/r.txt"):
         assert not effective(everything, boundary, "s3:PutObject", f"arn:aws:s3:::{key}")
     assert effective(everything, boundary, "s3:PutObject", "arn:aws:s3:::acme-site/prod/index.html")
+
+
+def test_only_the_self_update_role_changes_a_pipeline_or_answers_an_approval(compiled):
+    """Third review: a bounded role an unapproved staging template creates could call
+    UpdatePipeline (dropping prod's approval) or PutApprovalResult. The boundary denies it to every
+    bounded role but the pipeline's self-update role (approvers carry no boundary)."""
+    template = compiled["python-service"].templates["pipeline.yaml"]
+    boundary = _boundary(template)
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    pipeline = f"arn:aws:codepipeline:eu-west-1:{ACCOUNT}:orders-service"
+    app_role = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/orders-service/orders-staging/fn"}
+    self_update = {
+        "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc/orders-service/orders-service-self-update"
+    }
+    for action in ("codepipeline:UpdatePipeline", "codepipeline:PutApprovalResult", "codepipeline:RetryStageExecution"):
+        assert not effective(everything, boundary, action, pipeline, app_role), action
+    assert effective(everything, boundary, "codepipeline:UpdatePipeline", pipeline, self_update)
+    # and another manifestc pipeline's roles may not write this pipeline's artifacts
+    policy = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in policy if s.get("Sid") == "DenyObjectWritesByOtherPipelines")
+    spared = [p["Fn::Sub"] for p in deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]]
+    assert any(p.endswith("role/manifestc/orders-service/*") for p in spared)
+    assert any(p.endswith("role/manifestc/manifestc-factory/*") for p in spared)
+    assert [p["Fn::Sub"].split(":role")[1] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]] == [
+        "/manifestc/*",
+        "/manifestc-app/*",
+    ]

@@ -222,10 +222,10 @@ def test_break_then_fix_regenerate_install(sandbox, tmp_path):
     """The recovery walkthrough: a commit naming a toolchain that does not install is refused by
     the deployed toolchain (the pipeline keeps its shape); the next commit fixing it goes through."""
     good = _pipeline(_checkout(tmp_path / "v0") / "manifest.yaml", tmp_path / "v0" / "src")
-    broken = _checkout(tmp_path / "v1", with_changes(regenerate={"install": "s3://acme-missing-tools/manifestc/"}))
+    broken = _checkout(tmp_path / "v1", with_changes(regenerate={"install": "manifestc==9.9.9"}))
     done = _run_recompile(sandbox, broken, deployed=good)
     assert done.returncode == 1
-    assert "MC264" in done.stderr and "does not install from s3://acme-missing-tools/manifestc/" in done.stderr
+    assert "MC264" in done.stderr and "does not install from" in done.stderr and "toolchain/9.9.9/" in done.stderr
     assert f"keeps its current toolchain (manifestc=={__version__})" in done.stderr
     assert not (broken / ".manifestc-selfupdate").exists()
     fixed = _checkout(tmp_path / "v2", with_changes(description="fixed: back to the uploaded toolchain"))
@@ -716,7 +716,93 @@ def _guarded_recompile(repo: Path, deployed: dict, out: Path):
         deployed_approvals=parse_approvals(env[guard.APPROVALS]),
         deployed_source=env[guard.SOURCE],
         deployed_gated=guard.parse_gated(env[guard.GATED]),
+        deployed_permissions=parse_permissions(env[guard.PERMISSIONS]),
     )
+
+
+def _refusal(outcome) -> str:
+    [refusal] = [d for d in outcome.diagnostics if d.is_error]
+    assert refusal.code == "MC264"
+    return refusal.message
+
+
+def test_adding_the_home_account_and_region_does_not_hide_a_gated_resource(tmp_path):
+    """Third review: without a top-level account/region the record says "(the pipeline's
+    account)"; a commit adding `account:`/`region:` equal to them while staging deploys prod's
+    stack passed. Both sides are compared with the pipeline's real account and region."""
+    envs = [{"name": "staging"}, {"name": "prod", "approval": True}]
+    targets = [{"name": "app", "template": "deploy/app.yaml", "stack": "orders-{environment}"}]
+    repo = _checkout(tmp_path, with_changes(environments=envs, targets=targets))
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    hijack = {"name": "hijack", "template": "deploy/app.yaml", "stack": "orders-prod"}
+    decoy = {"name": "decoy", "template": "deploy/app.yaml", "stack": "decoy-{environment}"}
+    out = repo / ".manifestc-selfupdate"
+    for home in ({"region": "eu-west-1"}, {"account": ACCOUNT}, {"account": ACCOUNT, "region": "eu-west-1"}):
+        staging = [
+            {"name": "staging", "targets": ["app", "hijack"]},
+            {"name": "prod", "approval": True, "targets": ["decoy"]},
+        ]
+        text = with_changes(**home, environments=staging, targets=[*targets, hijack, decoy])
+        (repo / "manifest.yaml").write_text(text)
+        message = _refusal(_guarded_recompile(repo, deployed, out))
+        assert "stack `orders-prod`, which the deployed pipeline deploys only after prod's approval" in message, home
+        assert not out.exists()
+
+
+def test_a_grant_moved_to_an_unapproved_stage_is_a_new_grant(tmp_path):
+    """Third review: a suite's grants moved from `after: prod` to `after: staging`, or a prod-only
+    commands target added to staging, kept their digests and passed. Where a grant runs is part of it."""
+    grant = {
+        "statements": [
+            {
+                "actions": ["dynamodb:DeleteTable"],
+                "resources": [f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/orders-prod"],
+            }
+        ]
+    }
+    migrate = {
+        "name": "migrate",
+        "type": "commands",
+        "commands": ["./migrate.sh"],
+        "permissions": [
+            {"actions": ["rds:DeleteDBInstance"], "resources": [f"arn:aws:rds:eu-west-1:{ACCOUNT}:db:orders-prod"]}
+        ],
+    }
+    targets = [{"name": "app", "template": "deploy/app.yaml", "stack": "orders-{environment}"}, migrate]
+
+    def manifest(suite_after: str, migrate_in: list[str]) -> str:
+        envs = [
+            {"name": "staging", "targets": ["app", *(["migrate"] if "staging" in migrate_in else [])]},
+            {"name": "prod", "approval": True, "targets": ["app", *(["migrate"] if "prod" in migrate_in else [])]},
+        ]
+        return with_changes(
+            environments=envs, targets=targets, tests=[{"name": "e2e", "after": suite_after, "permissions": grant}]
+        )
+
+    repo = _checkout(tmp_path, manifest("prod", ["prod"]))
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    out = repo / ".manifestc-selfupdate"
+    for text, words in (
+        (manifest("staging", ["prod"]), "tests[e2e].permissions adds or changes"),
+        (manifest("prod", ["staging", "prod"]), "the permissions of commands target migrate adds or changes"),
+    ):
+        (repo / "manifest.yaml").write_text(text)
+        assert words in _refusal(_guarded_recompile(repo, deployed, out))
+    (repo / "manifest.yaml").write_text(manifest("prod", ["prod"]).replace("demo-service\n", "demo-service\n", 1))
+    assert not _guarded_recompile(repo, deployed, out).failed
+
+
+def test_a_commit_cannot_move_the_toolchain_to_another_store():
+    """Third review: a commit could point regenerate.install at a bucket it made, and the new
+    compiler's output only had to repeat the guard variables. Only another version in the same
+    store (the artifact bucket's protected prefix, or the same organisation bucket) is tried."""
+    from manifestc.recompile import _same_toolchain_store
+
+    assert _same_toolchain_store("manifestc==0.2.0", "manifestc==0.1.0")
+    assert _same_toolchain_store("s3://org-tools/manifestc/0.2.0/", "s3://org-tools/manifestc/0.1.0/")
+    assert not _same_toolchain_store("s3://attacker-made/x/", "manifestc==0.1.0")
+    assert not _same_toolchain_store("s3://attacker-made/x/", "s3://org-tools/manifestc/0.1.0/")
+    assert not _same_toolchain_store("manifestc==0.1.0", "s3://org-tools/manifestc/0.1.0/")
 
 
 def test_recompile_refuses_moving_an_approved_resource_to_an_unapproved_stage(tmp_path):

@@ -75,12 +75,12 @@ def source_value(manifest: Manifest) -> str:
 
 def environment_resources(manifest: Manifest, env: Environment) -> list[Resource]:
     """Every resource `env` writes to, with its account and region."""
-    account = env.account or manifest.account or "(the pipeline's account)"
+    account = env.account or manifest.account or PIPELINE_ACCOUNT
     found: list[Resource] = []
     for name in env.targets:
         target = manifest.target(name)
         for region in manifest.target_regions(target, env):
-            where = region or manifest.region or "(the pipeline's region)"
+            where = region or manifest.region or PIPELINE_REGION
             for kind, identity, _ in manifest.target_resources(target, env, region):
                 if kind == "S3 prefix":
                     found.append((kind, ANY, ANY, identity))
@@ -117,11 +117,18 @@ def grant_fingerprints(manifest: Manifest) -> dict[str, tuple[str, ...]]:
     each suite (model.Permissions.fingerprints), each commands target's statements and its broad
     opt-in, and the secrets the build and each environment's jobs read (a secret is a read grant)."""
     found = {purpose: p.fingerprints() for purpose, p in declared_permissions(manifest).items() if p.fingerprints()}
+    # where a grant runs is part of it: a suite's grants moved from `after: prod` to staging, or a
+    # commands target's added to staging's targets, run without prod's approval (third review)
+    for suite in manifest.tests:
+        if f"test-{suite.name}" in found:
+            found[f"test-{suite.name}"] = tuple(sorted({*found[f"test-{suite.name}"], _digest("after", suite.after)}))
     for target in manifest.targets:
         if target.type == "commands" and target.permissions:
             items = {_digest("statement", sorted(p.actions), sorted(p.resources)) for p in target.permissions}
             if target.broad_permissions:
                 items.add(_digest("broad"))
+            runs_in = sorted(e.name for e in manifest.environments if target.name in e.targets)
+            items.add(_digest("environments", runs_in))
             found[f"commands-{target.name}"] = tuple(sorted(items))
     groups = [("secrets-build", manifest.build.secrets)] + [
         (f"secrets-{e.name}", e.secrets) for e in manifest.environments
@@ -182,19 +189,43 @@ def parse_gated(value: str | None) -> dict[str, list[Resource]] | None:
         return None
 
 
-def ungated_writes(new: Manifest, gated: dict[str, list[Resource]], approvers: dict[str, tuple[str, ...]]) -> list[str]:
+PIPELINE_ACCOUNT = "(the pipeline's account)"
+PIPELINE_REGION = "(the pipeline's region)"
+
+
+def _normalised(resource: Resource, account: str, region: str) -> Resource:
+    """A recorded resource with the pipeline's own account and region written out: a manifest
+    without a top-level `account`/`region` records them as placeholders, and a commit that adds
+    `account:`/`region:` equal to them must still match (third review)."""
+    kind, res_account, res_region, identity = resource
+    if account and res_account == PIPELINE_ACCOUNT:
+        res_account = account
+    if region and res_region == PIPELINE_REGION:
+        res_region = region
+    return kind, res_account, res_region, identity
+
+
+def ungated_writes(
+    new: Manifest,
+    gated: dict[str, list[Resource]],
+    approvers: dict[str, tuple[str, ...]],
+    account: str = "",
+    region: str = "",
+) -> list[str]:
     """In words: each resource an approved environment of the deployed pipeline deploys that the new
     manifest deploys from an environment without that same approval (other than the same
     environment, whose approval the APPROVALS guard keeps)."""
     found = []
     for env in new.environments:
         own = tuple(sorted(env.approval.approvers)) if env.approval is not None else None
-        for kind, account, region, identity in environment_resources(new, env):
+        for resource in environment_resources(new, env):
+            kind, res_account, res_region, identity = _normalised(resource, account, region)
             for owner, items in sorted(gated.items()):
                 if owner == env.name or own == approvers.get(owner, ()):
                     continue
-                for g_kind, g_account, g_region, g_identity in items:
-                    if (g_kind, g_account, g_region) == (kind, account, region) and overlaps(
+                for item in items:
+                    g_kind, g_account, g_region, g_identity = _normalised(tuple(item), account, region)
+                    if (g_kind, g_account, g_region) == (kind, res_account, res_region) and overlaps(
                         kind, identity, g_identity
                     ):
                         found.append(

@@ -323,7 +323,7 @@ def recompile(
                 f"this commit, then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline",
             )
         if deployed_gated is not None:
-            ungated = ungated_writes(new, deployed_gated, deployed_approvals or {})
+            ungated = ungated_writes(new, deployed_gated, deployed_approvals or {}, account, region)
             if ungated:
                 return _refuse(
                     outcome,
@@ -362,6 +362,17 @@ def recompile(
                     f"`manifestc deploy-plan out/{new.name}` lists)",
                 )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
+            if not _same_toolchain_store(new.regenerate.install, deployed_toolchain):
+                return _refuse(
+                    outcome,
+                    shown,
+                    f"regenerate.install moves the toolchain from {deployed_toolchain} to {new.regenerate.install}, "
+                    "another store: the pipeline only switches versions within the store it was deployed with "
+                    "(the artifact bucket's write-protected `_manifestc/toolchain/`, or the same organisation "
+                    "bucket); the pipeline is left unchanged",
+                    hint="have a platform principal deploy the change by hand: `manifestc build` on this commit, "
+                    f"then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline",
+                )
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:
                 return outcome
@@ -393,6 +404,20 @@ def recompile(
         return outcome
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _same_toolchain_store(new: str, deployed: str) -> bool:
+    """Whether a commit's toolchain is another version in the deployed toolchain's store: both in
+    the artifact bucket (`manifestc==<version>`, under the prefix the bucket policy write-protects),
+    or both in one organisation bucket. Anything else could be a bucket the committer made
+    (third review): only a person deploys that."""
+    if new.startswith("manifestc==") and deployed.startswith("manifestc=="):
+        return True
+
+    def bucket(install: str) -> str:
+        return install[len("s3://") :].partition("/")[0]
+
+    return new.startswith("s3://") and deployed.startswith("s3://") and bucket(new) == bucket(deployed)
 
 
 def _try_toolchain(

@@ -15,6 +15,7 @@ from awacs.aws import (
     Allow,
     ArnEquals,
     ArnLike,
+    ArnNotEquals,
     ArnNotLike,
     Condition,
     Deny,
@@ -499,6 +500,25 @@ def boundary_document(
                 ]
             ),
         ),
+        # the pipeline's shape and its approvals are changed only by its self-update role (through
+        # the guarded Recompile) or by a person: a bounded role an application template creates
+        # must not edit a pipeline (drop an approval) or answer an approval
+        Statement(
+            Sid="PipelinesChangeOnlyThroughSelfUpdate",
+            Effect=Deny,
+            Action=[Action("codepipeline", a) for a in PIPELINE_CONTROL_ACTIONS],
+            Resource=["*"],
+            Condition=Condition(
+                ArnNotEquals(
+                    {
+                        "aws:PrincipalArn": Sub(
+                            f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc/{pipeline}/"
+                            f"{pipeline}-self-update"
+                        )
+                    }
+                )
+            ),
+        ),
         # manifestc's prefix of any bucket holds the self-update toolchain other pipelines run
         Statement(
             Sid="NoManifestcPrefixWrites",
@@ -508,6 +528,18 @@ def boundary_document(
         ),
     )
 
+
+# What changes a pipeline or lets a stage through (Service Authorization Reference, AWS CodePipeline)
+PIPELINE_CONTROL_ACTIONS = (
+    "UpdatePipeline",
+    "DeletePipeline",
+    "PutApprovalResult",
+    "RetryStageExecution",
+    "OverrideStageCondition",
+    "RollbackStage",
+    "DisableStageTransition",
+    "EnableStageTransition",
+)
 
 # What a role could do with another pipeline's project to run code as that project's role
 # (Service Authorization Reference, AWS CodeBuild: actions on the `project` resource type).

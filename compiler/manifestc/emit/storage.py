@@ -285,6 +285,40 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
                 ]
             ),
         ),
+        # every other manifestc pipeline's roles (and their application stacks') stay out of this
+        # bucket's objects: the artifacts the self-update role and the deploy actions use are this
+        # pipeline's alone (the factory's roles copy the toolchain into a new pipeline's bucket)
+        Statement(
+            Sid="DenyObjectWritesByOtherPipelines",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[Action("s3", a) for a in TOOLCHAIN_WRITE_ACTIONS],
+            Resource=[Sub("${ArtifactBucket.Arn}/*")],
+            Condition=Condition(
+                [
+                    ArnLike(
+                        {
+                            "aws:PrincipalArn": [
+                                Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
+                                for path in toolchain_denied_paths(ctx.name)
+                            ]
+                        }
+                    ),
+                    ArnNotLike(
+                        {
+                            "aws:PrincipalArn": [
+                                Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
+                                for path in (
+                                    f"/manifestc/{ctx.name}/",
+                                    f"/manifestc-app/{ctx.name}/",
+                                    FACTORY_ROLE_PATH,
+                                )
+                            ]
+                        }
+                    ),
+                ]
+            ),
+        ),
     ]
     for account in ctx.manifest.extra_accounts:
         statements.append(
