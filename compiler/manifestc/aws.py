@@ -224,6 +224,14 @@ GIT_HOSTS: dict[str, tuple[str, str]] = {
 }
 
 
+# EventBridge schedule expressions (source.schedule). Source: "Creating an Amazon EventBridge
+# rule that runs on a schedule" https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html
+# — `rate(value unit)`: a positive whole number and minute | minutes | hour | hours | day | days
+# (singular for 1, plural above); `cron(...)` expressions (in UTC) are checked like Glue's
+# (semantics.cron_problem).
+SCHEDULE_RATE_UNITS: dict[str, str] = {"minute": "minutes", "hour": "hours", "day": "days"}
+
+
 # VPC endpoint services builds may need, with their endpoint type.
 # Source: "AWS services that integrate with AWS PrivateLink"
 #   https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html

@@ -467,6 +467,26 @@ CODES: dict[str, CodeInfo] = {
         "CloudFormation dynamic reference",
         "A manifest string contains `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` or `{{resolve:secretsmanager:...}}`. Every manifest string ends up in a CloudFormation template (tags, plaintext environment variables, images, buildspec commands, descriptions, parameter overrides, script paths), where CloudFormation resolves the reference when the stack is deployed, with the deployer's credentials, and stores the value in plain text. Secrets a build needs go in `build.secrets` (`secretsmanager:<name>[:<json-key>]` or `ssm:<parameter path>`), which CodeBuild resolves at build time with the build role; for other values, write the value.",
     ),
+    "MC310": _e(
+        "invalid schedule expression",
+        '`source.schedule` becomes the ScheduleExpression of an EventBridge rule, which accepts `rate(value unit)` (a positive whole number; minute, hour, day for 1, minutes, hours, days above) or `cron(Minutes Hours Day-of-month Month Day-of-week Year)` in UTC with one of day-of-month and day-of-week `?` (EventBridge User Guide, "Creating a rule that runs on a schedule"). Write one of these, e.g. `cron(0 2 * * ? *)` for 02:00 UTC every day.',
+    ),
+    "MC311": _e(
+        "push filter on a manual pipeline",
+        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
+    ),
+    "MC312": _e(
+        "branch filter the trigger cannot apply",
+        "`source.exclude_branches` removes branches from the branch globs of the pipeline's V2 push trigger (`Branches.Excludes`): it needs `branches` with at least one glob to exclude from, and cannot go with `tags` (a tag trigger has no branch filter); `branches` cannot go with `tags` either. Give `branches` globs, or drop the excludes.",
+    ),
+    "MC313": _e(
+        "pipeline variable name taken",
+        "Each pipeline variable reaches builds and tests as an environment variable of the same name, which overrides the project's: a name that is already a `build.env` variable, a `build.secrets` or `environments[].secrets` name, or one CodeBuild or the AWS CLI sets or reads (CODEBUILD_*, AWS_*, PATH, HOME) would silently replace it. Choose another name.",
+    ),
+    "MC314": _e(
+        "too many pipeline variables",
+        "Every build and test action receives the pipeline variables in one `EnvironmentVariables` configuration value, which CodePipeline limits to 1000 characters (CodePipeline quotas). Declare fewer variables or shorter names.",
+    ),
     "MC298": _e(
         "no CodePipeline in this partition",
         "The pipeline's region or an environment's region is a China region (cn-north-1, cn-northwest-1). AWS CodePipeline is not available in the Beijing and Ningxia Regions (Getting Started with Amazon Web Services in China, Amazon CodeBuild), and accounts of the China partition cannot be reached from the others, so the pipeline could neither be deployed there nor deploy there. Use a region of the aws or aws-us-gov partition.",

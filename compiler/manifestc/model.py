@@ -32,6 +32,10 @@ class Source:
     paths: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     feature_branches: FeatureBranches | None = None
+    trigger: str = "push"  # push | manual
+    schedule: str | None = None  # EventBridge schedule expression
+    branches: tuple[str, ...] = ()  # codestar: branch globs of the push trigger (default: branch)
+    exclude_branches: tuple[str, ...] = ()
 
     @property
     def bucket(self) -> str:
@@ -40,6 +44,15 @@ class Source:
     @property
     def key(self) -> str:
         return self.repository.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A pipeline-level variable (V2 `Variables`), given to builds and tests as an environment variable."""
+
+    name: str
+    default: str
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +471,7 @@ class Manifest:
     network: Network | None = None
     catalog: Catalog | None = None
     glue: Glue | None = None
+    variables: tuple[Variable, ...] = ()
     # where each manifest node came from (diagnostics.Marks), so later phases can point at a field
     marks: Any = field(default=None, compare=False, repr=False)
 
@@ -563,3 +577,11 @@ TARGET_PLACEHOLDER_FIELDS = ("template", "cluster", "service", "function", "buck
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:
     """Substitute the {environment} {region} {name} placeholders of stacks and parameters."""
     return text.replace("{environment}", environment).replace("{region}", region).replace("{name}", name)
+
+
+def variable_environment(variables: tuple[Variable, ...]) -> str:
+    """The CodeBuild action `EnvironmentVariables` value handing each pipeline variable to a build."""
+    return json.dumps(
+        [{"name": v.name, "value": f"#{{variables.{v.name}}}", "type": "PLAINTEXT"} for v in variables],
+        separators=(",", ":"),
+    )

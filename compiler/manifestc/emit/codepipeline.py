@@ -22,7 +22,7 @@ from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
-from ..model import Environment, Manifest, Target, render_placeholders
+from ..model import Environment, Manifest, Target, render_placeholders, variable_environment
 from .catalog import self_update_parameter_overrides
 from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
 from .context import Context, approvers_policy_name, camel
@@ -59,6 +59,7 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
+    variables: str | None = None  # EnvironmentVariables handing the pipeline variables to builds and tests
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -99,9 +100,12 @@ def _codebuild_action(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...] = (),
     test: bool = False,
+    variables: bool = False,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
+    if variables and wiring.variables:
+        config["EnvironmentVariables"] = wiring.variables
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
     if job.matrix:
@@ -113,14 +117,16 @@ def _codebuild_action(
 def emit_pipeline(ctx: Context) -> None:
     m = ctx.manifest
     jobs = {job.purpose: job for job in build_jobs(m)}
-    wiring = Wiring()
+    wiring = Wiring(variables=variable_environment(m.variables) if m.variables else None)
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
         stages.append(_update_stage(ctx, jobs["update"], wiring))
-    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,))]
+    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,), variables=True)]
     for suite in m.tests_after("build"):
         build_actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True, variables=True
+            )
         )
     if "glue-template" in jobs:
         build_actions.append(
@@ -151,6 +157,7 @@ def emit_pipeline(ctx: Context) -> None:
                 1,
                 (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
                 test=True,
+                variables=True,
             )
             for g in m.quality_gates
         ]
@@ -186,10 +193,19 @@ def emit_pipeline(ctx: Context) -> None:
         ]
     else:
         props["ArtifactStore"] = home_store
-    if m.source.provider == "codestar":
+    if m.variables:
+        props["Variables"] = [
+            cp.VariableDeclaration(
+                Name=v.name, DefaultValue=v.default, **({"Description": v.description} if v.description else {})
+            )
+            for v in m.variables
+        ]
+    if m.source.provider == "codestar" and m.source.trigger == "push":
         props["Triggers"] = [_codestar_trigger(ctx)]
     ctx.add(cp.Pipeline("Pipeline", **props))
-    _source_rule(ctx)
+    if m.source.trigger == "push":
+        _source_rule(ctx)
+    _schedule_rule(ctx)
 
 
 def _source_stage(ctx: Context) -> cp.Stages:
@@ -202,6 +218,10 @@ def _source_stage(ctx: Context) -> cp.Stages:
             "BranchName": ctx.value("branch"),
             "OutputArtifactFormat": "CODE_ZIP",
         }
+        if source.trigger == "manual":
+            # No V2 trigger, and no start on pushes to BranchName either (CodeStarSourceConnection
+            # action reference: DetectChanges, default true).
+            config["DetectChanges"] = "false"
         act = action("codestar", "Source", config, outputs=(SOURCE,))
     elif source.provider == "s3":
         config = {"S3Bucket": source.bucket, "S3ObjectKey": source.key, "PollForSourceChanges": "false"}
@@ -226,7 +246,10 @@ def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
     if m.source.tags:
         pushes = [cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags)))]
     else:
-        branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
+        branches = {"Includes": list(m.source.branches) or [ctx.value("branch")]}
+        if m.source.exclude_branches:
+            branches["Excludes"] = list(m.source.exclude_branches)
+        branch_filter = {"Branches": cp.GitBranchFilterCriteria(**branches)}
         if m.source.paths:
             branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
         pushes = [cp.GitPushFilter(**branch_filter)]
@@ -348,7 +371,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
-            _codebuild_action(jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True)
+            _codebuild_action(
+                jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True, variables=True
+            )
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
@@ -767,5 +792,29 @@ def _source_rule(ctx: Context) -> None:
             State="ENABLED",
             EventPattern=pattern,
             Targets=[events.Target(Id="pipeline", Arn=ctx.pipeline_arn, RoleArn=GetAtt("SourceRuleRole", "Arn"))],
+        )
+    )
+
+
+def _schedule_rule(ctx: Context) -> None:
+    """`source.schedule`: an EventBridge rule on a schedule starts the pipeline (the latest commit
+    of the branch, the pipeline variables' defaults), with a role allowed only that."""
+    m = ctx.manifest
+    if m.source.schedule is None:
+        return
+    service_role(
+        ctx,
+        "ScheduleRuleRole",
+        "events.amazonaws.com",
+        [allow([codepipeline.StartPipelineExecution], [ctx.pipeline_arn], sid="StartPipeline")],
+    )
+    ctx.add(
+        events.Rule(
+            "ScheduleRule",
+            Name=f"{m.name}-schedule",
+            Description=f"Start pipeline {m.name} on {m.source.schedule} (UTC)",
+            State="ENABLED",
+            ScheduleExpression=m.source.schedule,
+            Targets=[events.Target(Id="pipeline", Arn=ctx.pipeline_arn, RoleArn=GetAtt("ScheduleRuleRole", "Arn"))],
         )
     )
