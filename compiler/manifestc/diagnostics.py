@@ -487,6 +487,14 @@ CODES: dict[str, CodeInfo] = {
         "too many pipeline variables",
         "Every build and test action receives the pipeline variables in one `EnvironmentVariables` configuration value, which CodePipeline limits to 1000 characters (CodePipeline quotas). Declare fewer variables or shorter names.",
     ),
+    "MC315": _e(
+        "pull-request builds need a known git host",
+        "Pull-request builds are a CodeBuild project outside the pipeline: started by an EventBridge rule on CodeCommit pull requests, or by a CodeBuild webhook for GitHub, GitLab or Bitbucket, which needs the repository's clone URL (known for github.com, gitlab.com and bitbucket.org). An s3 source has no pull requests; for GitHub Enterprise Server or self-managed GitLab, remove `pull_requests`.",
+    ),
+    "MC316": _e(
+        "comment approval on CodeCommit",
+        "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
+    ),
     "MC298": _e(
         "no CodePipeline in this partition",
         "The pipeline's region or an environment's region is a China region (cn-north-1, cn-northwest-1). AWS CodePipeline is not available in the Beijing and Ningxia Regions (Getting Started with Amazon Web Services in China, Amazon CodeBuild), and accounts of the China partition cannot be reached from the others, so the pipeline could neither be deployed there nor deploy there. Use a region of the aws or aws-us-gov partition.",

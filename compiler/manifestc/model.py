@@ -23,6 +23,12 @@ class FeatureBranches:
 
 
 @dataclass(frozen=True)
+class PullRequests:
+    tests: tuple[str, ...]  # suite names
+    approval: str = "forks"  # forks | all | none: which pull requests wait for a maintainer's comment
+
+
+@dataclass(frozen=True)
 class Source:
     provider: str  # codecommit | codestar | s3
     repository: str  # repo name | owner/repo | bucket/key
@@ -36,6 +42,7 @@ class Source:
     schedule: str | None = None  # EventBridge schedule expression
     branches: tuple[str, ...] = ()  # codestar: branch globs of the push trigger (default: branch)
     exclude_branches: tuple[str, ...] = ()
+    pull_requests: PullRequests | None = None
 
     @property
     def bucket(self) -> str:

@@ -32,6 +32,7 @@ from .model import (
     Manifest,
     Network,
     Notifications,
+    PullRequests,
     QualityGate,
     Regenerate,
     Secret,
@@ -534,16 +535,19 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
 def _check_feature_suites(check: _Checker, tests: tuple[TestSuite, ...], source: Source) -> None:
     """MC229: a suite with its own buildspec file cannot run in the feature-branch build, which runs
     the suites' commands after the build's in one generated buildspec."""
-    chosen = source.feature_branches.tests if source.feature_branches else ()
-    for index, suite in enumerate(tests):
-        if suite.buildspec and suite.name in chosen:
-            check.error(
-                "MC229",
-                f"test suite `{suite.name}` has its own buildspec file, so the feature-branch build (one generated "
-                "buildspec running the build and the suites' commands) cannot run it",
-                ("tests", index, "buildspec"),
-                hint="list the other suites in source.feature_branches.tests, or give this suite `commands`",
-            )
+    for what, field, chosen in (
+        ("feature-branch", "feature_branches", source.feature_branches.tests if source.feature_branches else ()),
+        ("pull-request", "pull_requests", source.pull_requests.tests if source.pull_requests else ()),
+    ):
+        for index, suite in enumerate(tests):
+            if suite.buildspec and suite.name in chosen:
+                check.error(
+                    "MC229",
+                    f"test suite `{suite.name}` has its own buildspec file, so the {what} build (one generated "
+                    "buildspec running the build and the suites' commands) cannot run it",
+                    ("tests", index, "buildspec"),
+                    hint=f"list the other suites in source.{field}.tests, or give this suite `commands`",
+                )
 
 
 # What the generated build buildspec does that a buildspec file of the repository cannot be
@@ -597,6 +601,14 @@ def _check_own_buildspec(check: _Checker, targets: tuple[Target, ...], image_rep
             (
                 ("source", "feature_branches"),
                 "feature-branch builds run the build's phases followed by the suites' commands in one generated buildspec",
+            )
+        )
+    pull_requests = check.doc["source"]["pull_requests"]
+    if pull_requests is not None and pull_requests["build"]:
+        needs.append(
+            (
+                ("source", "pull_requests"),
+                "pull-request builds run the build's phases followed by the suites' commands in one generated buildspec",
             )
         )
     for path, reason in needs:
@@ -1142,6 +1154,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
             )
         feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
     _check_triggers(check, raw)
+    pull_requests = _pull_requests(check, raw, build_suites)
     return Source(
         provider,
         raw["repository"],
@@ -1155,7 +1168,38 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         raw["schedule"],
         tuple(raw["branches"]),
         tuple(raw["exclude_branches"]),
+        pull_requests,
     )
+
+
+def _pull_requests(check: _Checker, raw: dict[str, Any], build_suites: list[str]) -> PullRequests | None:
+    """source.pull_requests: MC315 on an s3 source or a host without a known clone URL; MC316
+    `approval` on CodeCommit (whose pull requests come from people with push access to it)."""
+    pr = raw["pull_requests"]
+    if pr is None or not pr["build"]:
+        return None
+    path: Path = ("source", "pull_requests")
+    if raw["provider"] == "s3":
+        check.error("MC315", "pull-request builds need a git source (codecommit or codestar)", path)
+    if raw["provider"] == "codestar" and raw["host"] not in aws.GIT_HOSTS:
+        check.error(
+            "MC315",
+            f"pull-request builds do not support host `{raw['host']}`: the CodeBuild webhook project needs the "
+            f"repository's clone URL, known for {', '.join(sorted(aws.GIT_HOSTS))}",
+            path,
+            hint="remove pull_requests (the pipeline itself works with this host)",
+        )
+    if raw["provider"] == "codecommit" and pr["approval"] != "forks":
+        check.error(
+            "MC316",
+            "`approval` applies to pull requests on GitHub, GitLab and Bitbucket (CodeBuild webhook comment "
+            "approval); CodeCommit pull requests come from people with push access to the repository",
+            path + ("approval",),
+            hint="remove `approval`",
+        )
+    for t_index, name in enumerate(pr["tests"] or []):
+        check.reference(name, [t["name"] for t in check.doc["tests"]], "test suite", path + ("tests", t_index))
+    return PullRequests(tuple(pr["tests"] if pr["tests"] is not None else build_suites), pr["approval"])
 
 
 def _check_triggers(check: _Checker, raw: dict[str, Any]) -> None:
