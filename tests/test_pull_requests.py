@@ -5,6 +5,7 @@ maintainer's comment."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from conftest import MINIMAL, with_changes
 from iam_sim import allowed, resolve
 from manifestc.api import compile_manifest
+from manifestc.check.pull_requests import check_pull_request_projects
 
 CONNECTION = "arn:aws:codestar-connections:eu-west-1:123456789012:connection/abc-123"
 CODESTAR = {"provider": "codestar", "repository": "acme/demo", "connection_arn": CONNECTION}
@@ -27,6 +29,7 @@ BUILD = {
         ]
     },
 }
+FEATURE = {"patterns": ["feature/*"]}
 TESTS = [{"name": "unit"}, {"name": "integration", "commands": ["pytest tests/integration"]}]
 
 
@@ -164,3 +167,35 @@ def test_a_buildspec_file_cannot_serve_pull_request_builds(write_manifest):
     )
     result = compile_manifest(write_manifest(text), lint=False)
     assert ("MC229", ("source", "pull_requests")) in [(d.code, d.path) for d in result.diagnostics]
+
+
+def _rendered(write_manifest, source: dict):
+    result = _compile(write_manifest, source)
+    assert not result.diagnostics
+    return result.manifest, copy.deepcopy(result.templates)
+
+
+@pytest.mark.parametrize("source", [CODESTAR, CODECOMMIT], ids=["codestar", "codecommit"])
+def test_readiness_check_passes_what_manifestc_emits(write_manifest, source):
+    # the feature-branch project receives the build's secret, and is not a pull-request project
+    manifest, templates = _rendered(write_manifest, {**source, "pull_requests": {}, "feature_branches": FEATURE})
+    feature = templates["pipeline.yaml"]["Resources"]["FeatureProject"]["Properties"]
+    assert "SECRETS_MANAGER" in json.dumps(feature["Environment"])
+    assert check_pull_request_projects(manifest, templates) == []
+
+
+@pytest.mark.parametrize("source", [CODESTAR, CODECOMMIT], ids=["codestar", "codecommit"])
+def test_readiness_check_refuses_secrets_grants_and_artifact_writes(write_manifest, source):
+    manifest, templates = _rendered(write_manifest, {**source, "pull_requests": {}})
+    resources = templates["pipeline.yaml"]["Resources"]
+    project = resources["PullRequestProject"]["Properties"]
+    project["Environment"]["EnvironmentVariables"].append(
+        {"Name": "TOKEN", "Type": "SECRETS_MANAGER", "Value": "ci/token"}
+    )
+    statements = resources["PullRequestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements.append({"Effect": "Allow", "Action": ["cloudformation:ExecuteChangeSet"], "Resource": "*"})
+    [objects] = [s for s in statements if s.get("Sid") == "ArtifactObjects"]
+    objects["Resource"] = [{"Fn::Sub": "${ArtifactBucket.Arn}/*"}]
+    found = check_pull_request_projects(manifest, templates)
+    assert sorted(d.code for d in found) == ["MC675", "MC676", "MC677"]
+    assert all("PullRequestProject" in d.message for d in found)

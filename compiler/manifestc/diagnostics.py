@@ -495,6 +495,18 @@ CODES: dict[str, CodeInfo] = {
         "comment approval on CodeCommit",
         "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
     ),
+    "MC675": _e(
+        "pull-request project holds a secret",
+        "Readiness check over the rendered pipeline.yaml: a CodeBuild project started by pull requests (a PULL_REQUEST_* webhook event, or an EventBridge rule on CodeCommit pull requests) resolves an environment variable from Secrets Manager or Parameter Store. Pull requests run code nobody has reviewed yet, perhaps from a fork, which could print or send the secret. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC676": _e(
+        "pull-request project has grants",
+        "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests allows an action beyond reading the source, its dependencies and image, writing its logs, reports and cache, and running in the build VPC, or has a managed policy. Unreviewed code would run with those rights. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC677": _e(
+        "pull-request project writes pipeline artifacts",
+        "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests may write artifact-bucket objects outside `cache/` and `reports/`, where the pipeline keeps the artifacts its deploy actions read; unreviewed code could replace what deploys. manifestc never emits this; it is a bug, please report it.",
+    ),
     "MC298": _e(
         "no CodePipeline in this partition",
         "The pipeline's region or an environment's region is a China region (cn-north-1, cn-northwest-1). AWS CodePipeline is not available in the Beijing and Ningxia Regions (Getting Started with Amazon Web Services in China, Amazon CodeBuild), and accounts of the China partition cannot be reached from the others, so the pipeline could neither be deployed there nor deploy there. Use a region of the aws or aws-us-gov partition.",
