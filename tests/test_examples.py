@@ -11,6 +11,7 @@ import sys
 import pytest
 from conftest import ROOT
 from manifestc.api import build
+from manifestc.factory import FactorySettings, write_factory
 
 EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
 
@@ -19,6 +20,15 @@ EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("examples-out")
     report = build([str(ROOT / "manifests")], out, lint=True)
+    # the factory stack beside them, so the checkov and IAM tests below read it too; its deploy
+    # role checked against every pipeline and network template of the examples (MC670)
+    factory = write_factory(
+        FactorySettings(repository_pattern="svc-*", notify_emails=("a@example.com", "b@example.com")),
+        out,
+        lint=True,
+        against=out,
+    )
+    assert factory.diagnostics == [] and factory.written is not None
     return out, report
 
 

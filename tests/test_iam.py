@@ -580,3 +580,24 @@ def test_boundary_text_is_printed_in_the_readme():
         )
         in readme
     )
+
+
+def test_no_role_of_a_pipeline_starts_another_pipelines_build_or_writes_a_toolchain(compiled):
+    """Second review: a bounded role granted codebuild:StartBuild (or UpdateProject) on another
+    pipeline's or the factory's project would run a buildspecOverride as that project's role; and a
+    role writing `_manifestc/` of any bucket could replace a toolchain other pipelines run. The
+    boundary denies both, whatever the identity policy grants."""
+    template = compiled["python-service"].templates["pipeline.yaml"]
+    boundary = _boundary(template)
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    project = f"arn:aws:codebuild:eu-west-1:{ACCOUNT}:project/x"
+    for pipeline in ("other-service", "manifestc-factory"):
+        tags = {"aws:ResourceTag/managed-by": "manifestc", "aws:ResourceTag/pipeline": pipeline}
+        for action in ("codebuild:StartBuild", "codebuild:UpdateProject", "codebuild:RetryBuild"):
+            assert not effective(everything, boundary, action, project, tags), (pipeline, action)
+    own = {"aws:ResourceTag/managed-by": "manifestc", "aws:ResourceTag/pipeline": "orders-service"}
+    assert effective(everything, boundary, "codebuild:StartBuild", project, own)
+    assert effective(everything, boundary, "codebuild:StartBuild", project, {})  # an application's own project
+    for key in ("acme-tools/_manifestc/toolchain/0.1.0/manifestc.whl", "x-artifacts/_manifestc/toolchain/r.txt"):
+        assert not effective(everything, boundary, "s3:PutObject", f"arn:aws:s3:::{key}")
+    assert effective(everything, boundary, "s3:PutObject", "arn:aws:s3:::acme-site/prod/index.html")

@@ -25,7 +25,7 @@ from manifestc import __version__, api, guard
 from manifestc.cli import cli
 from manifestc.guard import GUARDS
 from manifestc.model import TOOLCHAIN_PREFIX
-from manifestc.recompile import missing_endpoints, parse_approvals, parse_footprint, recompile
+from manifestc.recompile import missing_endpoints, parse_approvals, parse_footprint, parse_permissions, recompile
 
 ACCOUNT = "123456789012"
 ARTIFACT_BUCKET = "artifacts"
@@ -259,6 +259,9 @@ def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
         "packages": {"codeartifact": {"domain": "acme", "repository": "pypi"}},
     }
     repo = _checkout(tmp_path, with_changes(PRIVATE, build=build))
+    # the deployed pipeline already reads the secret (a new secret is MC264 of its own): only the
+    # shared network stack is missing the endpoint
+    recorded = _update_commands(_pipeline(repo / "manifest.yaml", repo))[1][guard.PERMISSIONS]
     probed = []
 
     def probe(host: str) -> bool:
@@ -276,6 +279,7 @@ def test_missing_vpc_endpoint_fails_recompile_naming_the_stack(tmp_path):
         region="eu-west-1",
         account=ACCOUNT,
         probe=probe,
+        deployed_permissions=parse_permissions(recorded),
     )
     assert outcome.failed and not out.exists()
     [refusal] = [d for d in outcome.diagnostics if d.is_error]
@@ -366,7 +370,9 @@ def test_pinned_installs_and_where_the_build_reads_them(install, url, tmp_path):
     assert deny["Resource"] == [{"Fn::Sub": f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*"}]
     role_paths = {r["Properties"]["Path"] for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"}
     patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
-    assert all(any(pattern.endswith(f"role{p}*") for pattern in patterns) for p in role_paths)
+    # every manifestc pipeline's roles (role/manifestc/*), not only this one's: a pattern per denied path
+    denied = [pattern.rsplit(":role", 1)[1].removesuffix("*") for pattern in patterns]
+    assert all(any(p.startswith(prefix) for prefix in denied) for p in role_paths), (role_paths, patterns)
 
 
 def test_no_build_step_uses_a_package_index_or_the_checkout(tmp_path):
@@ -601,10 +607,16 @@ def test_application_stack_roles_cannot_write_the_toolchain_either(tmp_path):
     for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
         assert action in deny["Action"]
     patterns = [p["Fn::Sub"] for p in deny["Condition"]["ArnLike"]["aws:PrincipalArn"]]
+    # every manifestc pipeline's roles, not only this one's (second review: another pipeline's build
+    # or application stack in the account must not rewrite this pipeline's toolchain) ...
     assert patterns == [
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc/demo-service/*",
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc-app/demo-service/*",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc/*",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc-app/*",
     ]
+    # ... except the factory's, which copies the toolchain into a new pipeline's bucket
+    assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/manifestc/manifestc-factory/*"
+    }
     # an application stack's execution role creates its roles exactly under that path
     from manifestc.emit.iam import app_role_path
 
@@ -780,6 +792,40 @@ def test_recompile_refuses_a_commit_that_repoints_the_source(tmp_path):
     assert not _guarded_recompile(repo, deployed, out).failed
 
 
+def test_recompile_refuses_a_commit_that_widens_which_branches_or_pull_requests_run(tmp_path):
+    """The branch filters, the run mode and the pull-request builds are part of the recorded source:
+    a commit cannot make more branches or pull requests run builds through the pipeline itself."""
+    connection = "arn:aws:codeconnections:eu-west-1:123456789012:connection/9a8b7c6d-1111-2222-3333-444455556666"
+    base = {"provider": "codestar", "repository": "acme/demo-service", "branch": "main", "connection_arn": connection}
+    deployed_source = {**base, "branches": ["main", "release/*"], "exclude_branches": ["release/old-*"]}
+    text = with_changes(source=deployed_source, tests=[{"name": "unit"}])
+    repo = _checkout(tmp_path, text)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    out = repo / ".manifestc-selfupdate"
+    for source in (
+        {**deployed_source, "branches": ["*"]},  # every branch
+        {**deployed_source, "exclude_branches": []},  # drops an exclusion
+        {**deployed_source, "pull_requests": {"tests": ["unit"]}},  # starts building pull requests
+    ):
+        (repo / "manifest.yaml").write_text(with_changes(text, source=source))
+        outcome = _guarded_recompile(repo, deployed, out)
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message, source
+        assert not out.exists()
+    # A pipeline deployed with pull-request builds: a commit may not let forks build unapproved,
+    # nor a manual pipeline start on pushes.
+    prs = {**base, "pull_requests": {"tests": ["unit"], "approval": "forks"}, "trigger": "manual"}
+    text = with_changes(source=prs, tests=[{"name": "unit"}])
+    (repo / "manifest.yaml").write_text(text)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    for source in ({**prs, "pull_requests": {"tests": ["unit"], "approval": "none"}}, {**prs, "trigger": "push"}):
+        (repo / "manifest.yaml").write_text(with_changes(text, source=source))
+        [refusal] = [d for d in _guarded_recompile(repo, deployed, out).diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message, source
+    (repo / "manifest.yaml").write_text(with_changes(text, team="payments"))
+    assert not _guarded_recompile(repo, deployed, out).failed
+
+
 def test_a_toolchain_whose_output_guards_less_is_not_used(tmp_path):
     """A commit may name another toolchain; its pipeline.yaml must carry every guard this compiler
     knows with the same values, else (an older compiler, say) its output is not used."""
@@ -804,3 +850,54 @@ def test_a_toolchain_whose_output_guards_less_is_not_used(tmp_path):
     assert _guards_lost(written, manifest) == [guard.APPROVALS, guard.GATED]
     written.write_text("not: [a template")
     assert _guards_lost(written, manifest) == list(guard.GUARDS)
+
+
+def test_recompile_refuses_new_commands_grants_and_secrets(tmp_path):
+    """Second review: a staging-only commands target granted sts:AssumeRole on prod's deployer
+    role, and a prod secret moved into build.secrets, both passed Recompile. Every commands grant
+    and every secret a job reads is now part of the recorded grants: adding one is a hand deploy."""
+    home = {"account": ACCOUNT, "region": "eu-west-1"}
+    secret = "secretsmanager:orders/prod/db"
+    envs = [
+        {"name": "staging"},
+        {"name": "prod", "account": "222222222222", "approval": True, "secrets": {"DB": secret}},
+    ]
+    base = with_changes(**home, environments=envs, tests=[{"name": "smoke", "after": "prod"}])
+    repo = _checkout(tmp_path, base)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    out = repo / ".manifestc-selfupdate"
+    hotfix = {
+        "name": "hotfix",
+        "type": "commands",
+        "commands": ["aws sts get-caller-identity"],
+        "permissions": [
+            {"actions": ["sts:AssumeRole"], "resources": ["arn:aws:iam::222222222222:role/manifestc/demo-service/x"]}
+        ],
+    }
+    staging_only = [{"name": "staging", "targets": ["app", "hotfix"]}, envs[1]]
+    targets = yaml.safe_load(base)["targets"]
+    for text, words in (
+        (with_changes(base, targets=[*targets, hotfix], environments=staging_only), "commands target hotfix"),
+        (with_changes(base, build={"secrets": {"DB": secret}}), "build.secrets adds or changes 1 secret"),
+    ):
+        (repo / "manifest.yaml").write_text(text)
+        env = _update_commands(deployed)[1]
+        shutil.rmtree(out, ignore_errors=True)
+        outcome = recompile(
+            repo / "manifest.yaml",
+            repo_root=repo,
+            pipeline="demo-service",
+            deployed_toolchain=f"manifestc=={__version__}",
+            artifact_bucket=ARTIFACT_BUCKET,
+            out=out,
+            region="eu-west-1",
+            account=ACCOUNT,
+            probe=lambda host: True,
+            deployed_accounts=parse_footprint(env[guard.ACCOUNTS]),
+            deployed_regions=parse_footprint(env[guard.REGIONS]),
+            deployed_approvals=parse_approvals(env[guard.APPROVALS]),
+            deployed_permissions=parse_permissions(env[guard.PERMISSIONS]),
+        )
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and words in refusal.message, refusal.message
+        assert not out.exists()

@@ -114,3 +114,25 @@ def test_secret_parsing(write_manifest):
         "orders/db:password",
     )
     assert (secrets["B"].store, secrets["B"].name) == ("ssm", "/orders/key")
+
+
+def test_manifestc_prefix_and_the_factory_name_are_reserved(write_manifest):
+    """Second review: an s3 target (or a Glue output) under `_manifestc/` could replace the toolchain
+    other pipelines install; the factory's name would share its roles' exception."""
+    from manifestc.api import check_manifest
+
+    def codes(text):
+        return sorted((d.code, d.dotted_path()) for d in check_manifest(write_manifest(text)).diagnostics if d.is_error)
+
+    site = {"name": "site", "type": "s3", "bucket": "org-tools", "prefix": "_manifestc/toolchain/0.1.0/"}
+    assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == [("MC289", "targets[0].prefix")]
+    site["prefix"] = "{environment}/_manifestc/"
+    assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == []
+    assert codes(with_changes(name="manifestc-factory")) == [("MC288", "name")]
+    glue = {
+        "workflow": "wf",
+        "database": "db",
+        "jobs": [{"name": "j", "script": "j.py", "arguments": {"--out": "s3://b/_manifestc/x/"}, "outputs": ["--out"]}],
+    }
+    text = with_changes(glue=glue, targets=[{"name": "etl", "type": "glue"}], environments=[{"name": "prod"}])
+    assert codes(text) == [("MC289", "glue.jobs[0].arguments.--out")]

@@ -292,7 +292,11 @@ def check_output(
             differences.append((name, "missing"))
         elif actual[name].read_bytes() != content:
             differences.append((name, "stale"))
-    differences += [(name, "not written by this build") for name in actual if name not in expected]
+    differences += [
+        (name, "not written by this build")
+        for name in actual
+        if name not in expected and name.rsplit("/", 1)[-1] not in FACTORY_FILES
+    ]
     return report, sorted(differences)
 
 
@@ -399,7 +403,30 @@ def deploy_record(manifest: Manifest) -> dict:
                     "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
                 }
             )
-    return {"account": manifest.account, "region": manifest.region, "ecr_cross_account_pull": pulls}
+    return {
+        "account": manifest.account,
+        "region": manifest.region,
+        "ecr_cross_account_pull": pulls,
+        "assumed_roles": assumed_roles(manifest),
+    }
+
+
+def assumed_roles(manifest: Manifest) -> list[dict]:
+    """The roles commands targets name (`role`), which the user creates in each environment's
+    account and which must trust the pipeline's roles of the tooling account (`manifestc
+    deploy-plan` lists them)."""
+    found: dict[str, dict] = {}
+    for env in manifest.environments:
+        for name in env.targets:
+            target = manifest.target(name)
+            if not target.role:
+                continue
+            account = manifest.env_account(env)
+            arn = manifest.render_step(target.role, env, None, account or "<tooling account>")
+            entry = found.setdefault(arn, {"role": arn, "account": account, "targets": [], "environments": []})
+            entry["targets"] = sorted(set(entry["targets"]) | {name})
+            entry["environments"].append(env.name)
+    return [found[arn] for arn in sorted(found)]
 
 
 def network_record(manifest: Manifest) -> dict | None:
@@ -673,6 +700,10 @@ def _remove_unlisted(target: Path, keep: set[str]) -> None:
                 entry.unlink()
 
 
+# out/_shared files `manifestc factory` writes: a build neither removes nor compares them.
+FACTORY_FILES = frozenset({"factory.yaml", "factory.json"})
+
+
 def _remove_stale_shared(shared_dir: Path, keep: list[Path]) -> None:
     """out/_shared holds what this build's manifests need, like a clean build: a network stack of
     a VPC no manifest names any more, or a catalog no manifest feeds, goes."""
@@ -680,6 +711,8 @@ def _remove_stale_shared(shared_dir: Path, keep: list[Path]) -> None:
         return
     kept = {p.name for p in keep}
     for entry in shared_dir.iterdir():
+        if entry.name in FACTORY_FILES:
+            continue  # written by `manifestc factory`, not by a build
         if entry.is_file() and not entry.name.startswith(".") and entry.name not in kept:
             entry.unlink(missing_ok=True)
 

@@ -72,6 +72,35 @@ ACTION_TYPES: dict[str, ActionType] = {
         frozenset({"BucketName", "Extract"}),
         frozenset({"ObjectKey", "KMSEncryptionKeyARN", "CannedACL", "CacheControl"}),
     ),
+    # .../action-reference-ECSbluegreen.html (Image<N>ArtifactName / Image<N>ContainerName, N = 1..4)
+    "codedeploy-ecs": ActionType(
+        "Deploy",
+        "AWS",
+        "CodeDeployToECS",
+        "1",
+        frozenset(
+            {"ApplicationName", "DeploymentGroupName", "TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact"}
+        ),
+        frozenset({"TaskDefinitionTemplatePath", "AppSpecTemplatePath", "Image1ArtifactName", "Image1ContainerName"}),
+    ),
+    # .../action-reference-StepFunctions.html (InputType Literal | FilePath)
+    "stepfunctions": ActionType(
+        "Invoke",
+        "AWS",
+        "StepFunctions",
+        "1",
+        frozenset({"StateMachineArn"}),
+        frozenset({"ExecutionNamePrefix", "InputType", "Input"}),
+    ),
+    # .../action-reference-Lambda.html
+    "lambda-invoke": ActionType(
+        "Invoke",
+        "AWS",
+        "Lambda",
+        "1",
+        frozenset({"FunctionName"}),
+        frozenset({"UserParameters"}),
+    ),
     "codebuild": ActionType(
         "Build",
         "AWS",
@@ -190,6 +219,8 @@ RESOLVED_NAME_PATTERNS: dict[str, str] = {
     "cluster": r"^[A-Za-z0-9_-]{1,255}$",
     "service": r"^[A-Za-z0-9_-]{1,255}$",
     "function": r"^[A-Za-z0-9_-]{1,64}$",
+    # Step Functions API Reference, CreateStateMachine: name 1-80 characters
+    "state_machine": r"^[A-Za-z0-9_-]{1,80}$",
     "bucket": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
     "database": r"^[a-z0-9_]{1,255}$",
 }

@@ -290,6 +290,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Digests of the declared IAM grants of the deployed pipeline's projects (project=digest,...;..., or none).",
 )
+@click.option(
+    "--deployed-boundary",
+    envvar="MANIFESTC_DEPLOYED_BOUNDARY",
+    default=None,
+    help="Digest of the deployed pipeline's permissions boundary (the self-update role may not change it).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -306,6 +312,7 @@ def recompile(
     deployed_source,
     deployed_gated,
     deployed_permissions,
+    deployed_boundary,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
@@ -324,6 +331,7 @@ def recompile(
                 deployed_source,
                 deployed_gated,
                 deployed_permissions,
+                deployed_boundary,
             ),
             strict=True,
         )
@@ -366,6 +374,7 @@ def recompile(
         deployed_source=deployed_source,
         deployed_gated=parse_gated(deployed_gated),
         deployed_permissions=parse_permissions(deployed_permissions),
+        deployed_boundary=deployed_boundary,
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:
@@ -464,8 +473,73 @@ def deploy_plan_command(target) -> None:
         raise click.UsageError(f"no such directory: {target} (run `manifestc build` first)")
     steps = deploy_plan(path)
     if not steps:
-        raise click.UsageError(f"{target} holds no build output (no <name>/build.json)")
+        raise click.UsageError(f"{target} holds no build output (no <name>/build.json, no _shared/factory.yaml)")
     click.echo(render_plan(steps), nl=False)
+
+
+@cli.command(name="factory")
+@click.option(
+    "--repository", "repositories", multiple=True, help="A CodeCommit repository the factory watches (repeatable)."
+)
+@click.option("--repository-pattern", default=None, help="Instead: every repository whose name matches, e.g. 'svc-*'.")
+@click.option(
+    "--manifest-path", default="manifest.yaml", show_default=True, help="The manifest's path in each repository."
+)
+@click.option(
+    "--branch", "branches", multiple=True, help="A main branch whose commits are built (repeatable; default main)."
+)
+@click.option("--notify-email", "notify_emails", multiple=True, help="Subscribe this address to the factory's topic.")
+@click.option("--retire", is_flag=True, help="Delete the pipeline stack of a repository whose manifest is deleted.")
+@click.option("--build-timeout", default=60, show_default=True, type=int, help="Minutes one factory build may take.")
+@click.option("--pipeline-prefix", default="", help="Deploy only pipelines whose name starts with this.")
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--against",
+    default=None,
+    type=click.Path(file_okay=False, exists=True),
+    help="Check the deploy role against the pipeline and network templates a build wrote here (MC670).",
+)
+@click.option("--no-lint", is_flag=True, help="Skip cfn-lint on the factory template.")
+@diagnostics_option
+def factory_command(
+    repositories,
+    repository_pattern,
+    manifest_path,
+    branches,
+    notify_emails,
+    retire,
+    build_timeout,
+    pipeline_prefix,
+    out_dir,
+    against,
+    no_lint,
+    diagnostics_format,
+) -> None:
+    """Write out/_shared/factory.yaml: the stack that turns manifest commits into pipelines."""
+    from .factory import FactorySettings, write_factory
+
+    settings = FactorySettings(
+        repositories=tuple(repositories),
+        repository_pattern=repository_pattern,
+        manifest_path=manifest_path,
+        branches=tuple(branches) or ("main",),
+        notify_emails=tuple(notify_emails),
+        retire=retire,
+        build_timeout=build_timeout,
+        pipeline_prefix=pipeline_prefix,
+    )
+    result = write_factory(settings, out_dir, lint=not no_lint, against=against)
+    _emit(result.diagnostics, diagnostics_format)
+    if result.written is None:
+        sys.exit(EXIT_MANIFEST_ERRORS)
+    if diagnostics_format == "text":
+        click.echo(
+            f"wrote {result.written}; deploy it as stack manifestc-factory (README: Factory), after uploading "
+            f"the toolchain: manifestc wheelhouse toolchain/ && aws s3 sync --delete toolchain/ "
+            f"s3://<FactoryBucket>/_manifestc/toolchain/{__version__}/",
+            err=True,
+        )
+    sys.exit(EXIT_OK)
 
 
 @cli.command()

@@ -129,6 +129,21 @@ def deploy_plan(target: str | Path) -> list[Step]:
     built = pipelines(out_dir, only)
     steps: list[Step] = []
     shared = out_dir / "_shared"
+    for name, _, record in built:
+        deploy = record.get("deploy") or {}
+        tooling = deploy.get("account") or "<tooling account>"
+        for role in deploy.get("assumed_roles", []):
+            role_name = role["role"].rsplit("/", 1)[-1]
+            steps.append(
+                Step(
+                    f"check that role {role['role']} exists (you create it: commands target "
+                    f"{', '.join(role['targets'])} of {name} assumes it) and that its trust policy lets "
+                    f"arn:aws:iam::{tooling}:root assume it when aws:PrincipalArn is like "
+                    f"arn:aws:iam::{tooling}:role/manifestc/{name}/*",
+                    f"account {role['account'] or tooling}",
+                    f"aws iam get-role --role-name {shlex.quote(role_name)} --query Role.AssumeRolePolicyDocument",
+                )
+            )
     for name, folder, record in built:
         region = (record.get("deploy") or {}).get("region")
         for template in sorted(folder.glob("bootstrap-*.*")):
@@ -233,7 +248,37 @@ def deploy_plan(target: str | Path) -> list[Step]:
         )
         steps += _toolchain_steps(name, stack, data, region)
     steps += _catalog_steps(shared, products, only)
+    if only is None:
+        steps += _factory_steps(shared)
     return steps
+
+
+FACTORY_BUCKET = "$FACTORY_BUCKET"  # the factory's bucket: toolchain and templates (README "Factory")
+
+
+def _factory_steps(shared: Path) -> list[Step]:
+    """The factory stack `manifestc factory` wrote: its toolchain first, then the stack."""
+    template = _template(shared, "factory")
+    if template is None:
+        return []
+    version = (_load(template).get("Metadata") or {}).get("manifestc", {}).get("version", "<version>")
+    return [
+        Step(
+            f"the manifestc {version} toolchain the factory build installs (run with manifestc {version} installed)",
+            "tooling account",
+            f'manifestc wheelhouse toolchain/ && aws s3 sync --delete toolchain/ "s3://{FACTORY_BUCKET}/'
+            f'{TOOLCHAIN_PREFIX}{version}/"',
+        ),
+        Step(
+            "the factory: commits of the watched repositories become pipelines (confirm the email subscription)",
+            "tooling account",
+            f"aws cloudformation deploy --template-file {shlex.quote(template.as_posix())} --stack-name "
+            f'manifestc-factory --s3-bucket "{FACTORY_BUCKET}" --s3-prefix _manifestc/factory-stack '
+            f'--capabilities CAPABILITY_NAMED_IAM --parameter-overrides FactoryBucket="{FACTORY_BUCKET}"',
+            template.as_posix(),
+            "manifestc-factory",
+        ),
+    ]
 
 
 def toolchain_installs(template: dict) -> dict[str, list[str]]:
@@ -361,7 +406,8 @@ def render_plan(steps: list[Step]) -> str:
     lines = [
         "# Deploy what manifestc built, in this order. Each command runs with credentials of the account",
         "# named above it. $DEPLOY_BUCKET: an S3 bucket you can write in that region (templates over",
-        "# 51,200 bytes are deployed from S3); $TEMPLATE_BUCKET: the Service Catalog templates bucket.",
+        "# 51,200 bytes are deployed from S3); $TEMPLATE_BUCKET: the Service Catalog templates bucket;",
+        "# $FACTORY_BUCKET: the factory's bucket (toolchain and templates; see the README's Factory section).",
     ]
     for number, step in enumerate(steps, 1):
         lines += ["", f"# {number}. {step.title} [{step.where}]", step.command]

@@ -300,6 +300,46 @@ CODES: dict[str, CodeInfo] = {
         "environment secrets nobody receives",
         "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`); deploy actions run no command of the manifest. An environment with secrets and no such suite gives them to nobody: add the suite, or remove the secrets.",
     ),
+    "MC233": _e(
+        "commands target without exactly one role",
+        "A commands target runs its commands with a declared role: either `role`, an existing IAM role of the environment's account that the job assumes (only that ARN), or `permissions`, statements of a minimal role manifestc creates, bounded by the pipeline's permissions boundary. Give exactly one of them.",
+    ),
+    "MC234": _e(
+        "commands role in another account",
+        "The commands of a target run in each environment's account, so the role they assume must be a role of that account. Write the account of the role ARN as `{account}` (arn:aws:iam::{account}:role/NAME): each environment then assumes the role of its own account. A literal account must be the environment's account (or, for environments without `account`, the top-level `account`).",
+    ),
+    "MC235": _e(
+        "broad grant without opt-in",
+        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole) or declares `*` (every action) or `service:*` on every resource. List the actions the commands call and the resources they touch; if the step really needs it, set `broad_permissions: true` on the target (the permissions boundary still applies to created roles).",
+    ),
+    "MC236": _e(
+        "reserved variable in a commands target",
+        "ENVIRONMENT, REGION and ACCOUNT are set to the environment's name, region and account; AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE, AWS_SDK_LOAD_CONFIG and DEPLOY_ROLE_ARN select the region and the assumed role for every SDK and CLI; CODEBUILD_* is CodeBuild's. Rename the variable.",
+    ),
+    "MC237": _e(
+        "created commands role name too long",
+        "For a commands target with `permissions` in another account, bootstrap-<account>.yaml creates the role `<name>-<environment>-<target>`; IAM role names are at most 64 characters. Shorten the pipeline, environment or target name.",
+    ),
+    "MC238": _e(
+        "unknown variable",
+        "A `#{namespace.NAME}` reference must name a variable an earlier action outputs: #{build.NAME} for a name listed in build.exports (and exported by the build's commands), #{<target>.NAME} for a stack Output of a cloudformation or lambda template target, or a name in a commands target's `exports`, deployed in the same environment, and #{codepipeline.PipelineExecutionId}. ECS, S3, lambda function and glue targets output no variables.",
+    ),
+    "MC239": _e(
+        "variable read before it exists",
+        "CodePipeline resolves a variable only in actions that run after the action that outputs it. In an environment, change sets are prepared first (so stack parameters can read build variables, not the environment's deploys), the deploys run in parallel, a commands target reading another target's variables runs after them, and post-deploy tests run last. Tests after the build run before any deploy. A test suite after an environment with several regions cannot tell which region's deploy it means.",
+    ),
+    "MC240": _e(
+        "variable where CodePipeline does not resolve it",
+        "Variables are resolved in cloudformation `parameters`, commands targets' `env` and tests' `env` (action configuration). Elsewhere a `#{...}` would reach AWS as written. Pass the value through a stack parameter or an environment variable instead.",
+    ),
+    "MC241": _e(
+        "per-environment packaged template",
+        "A cloudformation target with `package: true` is packaged once, in the Build stage (`aws cloudformation package`), so its template path cannot depend on the environment. Use one template and give each environment its values through `parameters` or `template_configuration: deploy/{environment}.json`.",
+    ),
+    "MC242": _e(
+        "exported variables from a build matrix",
+        "A build with `matrix` is a CodeBuild batch of several builds, each exporting its own values, so the build action cannot output one value per variable for later actions to read. Export the value from a commands target, or build without a matrix.",
+    ),
     "MC250": _w(
         "single subnet",
         "A build VPC with one subnet lives in one Availability Zone; builds stop when that zone does. List private subnets in two or more AZs.",
@@ -371,6 +411,51 @@ CODES: dict[str, CodeInfo] = {
         "unscoped grant of a scopable action",
         'A deploying role grants an action on every resource ("*") without a condition, although the Service Authorization Reference lets the action be limited to a resource ARN. Scope it to the resources the template creates.',
     ),
+    "MC243": _e(
+        "bad factory repository",
+        "`manifestc factory --repository` takes CodeCommit repository names (1-100 letters, digits, `.`, `_`, `-`, not ending in `.git`), each once, at most 100 (one EventBridge rule each: a FIFO message group per repository). `--repository-pattern` takes those characters with `*` wildcards (not `*` alone).",
+    ),
+    "MC244": _e(
+        "factory repositories not named",
+        "Name the repositories the factory watches: either `--repository` (repeatable) or `--repository-pattern`, exactly one of the two.",
+    ),
+    "MC245": _e(
+        "bad factory manifest path",
+        "`--manifest-path` is the manifest's path inside each repository: relative, no `..`, ending in .yaml or .yml, without quotes, spaces or `$` (the factory build uses it in shell commands).",
+    ),
+    "MC246": _e(
+        "bad factory branch",
+        "`--branch` names a main branch whose commits the factory builds: letters, digits, `.`, `_`, `-` and `/`, no `..`, no leading or trailing `/`.",
+    ),
+    "MC247": _e("bad factory email", "`--notify-email` takes an email address (name@example.com)."),
+    "MC248": _e(
+        "factory build timeout out of range",
+        "`--build-timeout` is 5-690 minutes: the queue's visibility timeout covers the build plus 30 minutes and SQS allows at most 12 hours.",
+    ),
+    "MC249": _e(
+        "bad factory pipeline prefix",
+        "`--pipeline-prefix` limits the pipelines the factory deploys (and its deploy role's names) to names starting with it: lower-case letters, digits and `-`, starting with a letter, at most 20 characters.",
+    ),
+    "MC670": _e(
+        "factory deploy role lacks handler permissions",
+        "The factory's CloudFormation role (FactoryDeployRole) lacks an IAM action that the registry schema of a resource type in a pipeline template lists in its handlers (`manifestc factory --against out/` compares it with the templates a build wrote). The factory would fail that repository's deploy with AccessDenied; CloudFormation rolls the stack back. A manifestc bug: the type belongs in emit/factory.py PIPELINE_STACK_TYPES.",
+    ),
+    "MC671": _e(
+        "factory chain broken",
+        "The factory's chain must be: a rule per repository targeting a FIFO queue with a message group, the queue encrypted with a FIFO dead-letter queue after exactly 2 receives and a visibility timeout at least the build's timeout, a pipe reading the queue into a state machine that runs the build with codebuild:startBuild.sync.",
+    ),
+    "MC672": _e(
+        "factory role without the boundary",
+        "Every role of the factory stack carries FactoryBoundary, and no statement may create roles or put or attach policies on them without an iam:PermissionsBoundary condition.",
+    ),
+    "MC673": _e(
+        "factory build not hermetic",
+        "The factory build installs manifestc only from the hash-pinned wheelhouse (no index, --require-hashes, --isolated) in a fresh directory and runs it as `venv/bin/python -I -m manifestc`, like the self-update build (MC600, MC601).",
+    ),
+    "MC674": _e(
+        "factory role grants a scopable action on *",
+        'A factory role grants an action on every resource ("*") without a condition although the Service Authorization Reference lets it be scoped to a resource ARN.',
+    ),
     "MC270": _e(
         "approver in another account",
         "An approver ARN names another account than the pipeline's. The approve grant is attached by name, which IAM resolves in the pipeline's account (a same-named principal there would be granted instead), and the approval check compares accounts. Name a role, user or group of the pipeline's account; people of other accounts approve through a role of this account they may assume.",
@@ -431,6 +516,38 @@ CODES: dict[str, CodeInfo] = {
         "wildcard in a value that becomes an IAM resource",
         "The value becomes (part of) a resource ARN in an IAM policy (an S3 source key, a target bucket or prefix, a Lambda function, an ECS service, a Glue script, argument or crawler path). IAM treats `*` and `?` in resource ARNs as wildcards, so the role would be granted every matching resource (`s3://*` is every bucket). Name the exact bucket and prefix: a prefix already covers everything under it.",
     ),
+    "MC320": _e(
+        "delete_stale without extracted files",
+        "`delete_stale` makes the s3 deploy an `aws s3 sync --delete` of the artifact's files into the bucket prefix. With `extract: false` the artifact is uploaded as one zip object, so there are no files to sync and nothing stale to delete. Drop `delete_stale`, or deploy the files (`extract: true`, the default).",
+    ),
+    "MC321": _e(
+        "not a CloudFront distribution ID",
+        "`cloudfront_invalidation.distribution` is the distribution's ID (uppercase letters and digits, e.g. E2QWRUHAPOMQZL), or a mapping from environment name to ID. It becomes the resource of the deploy job's cloudfront:CreateInvalidation grant (`arn:<partition>:cloudfront::<account>:distribution/<ID>`), so an ARN, a domain name or a wildcard is refused.",
+    ),
+    "MC322": _e(
+        "per-environment distributions do not match the environments",
+        "When `cloudfront_invalidation.distribution` is a mapping, its keys are the environments that deploy the target, each with its own distribution: a key that is not such an environment (a typo, or an environment that does not deploy this target) and an environment that deploys the target without a key are errors. Give one ID (a string) to invalidate the same distribution from every environment.",
+    ),
+    "MC323": _e(
+        "s3 deploy job in another account",
+        "`delete_stale` and `cloudfront_invalidation` run as a CodeBuild job in the pipeline's (tooling) account with that account's credentials; the bootstrap deploy role of another account does not grant S3 deletion or CloudFront invalidation yet. Deploy that environment with the S3 deploy action alone (drop both fields), and invalidate from a post-deploy test suite whose declared `permissions` let it assume a role in that account.",
+    ),
+    "MC324": _e(
+        "stepfunctions input given twice",
+        "A stepfunctions target's execution input is either `input` (a JSON object in the manifest: the action's InputType Literal) or `input_file` (a JSON file of the build artifact: InputType FilePath). Keep one.",
+    ),
+    "MC325": _e(
+        "lambda_invoke in another account",
+        "The CodePipeline Lambda invoke action waits until the function calls codepipeline:PutJobSuccessResult (or PutJobFailureResult) for the job, in the pipeline's account; a function in another account calls with its own account's credentials and is refused. Use a `stepfunctions` target there (CodePipeline starts and follows the execution itself, as the bootstrap deploy role), or invoke a function in the pipeline's account that assumes a role in the other one.",
+    ),
+    "MC326": _e(
+        "ecs blue/green fields",
+        "An ecs target with `deploy: blue_green` is deployed by the CodePipeline CodeDeployToECS action, which needs the CodeDeploy `application` and ECS `deployment_group` (created beforehand, with the load balancer, both target groups and the optional test listener). `application`, `deployment_group`, `task_definition` and `appspec` mean nothing to a rolling deploy (no `deploy`, or `deploy: rolling`).",
+    ),
+    "MC327": _e(
+        "ecs blue/green in another account",
+        "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
@@ -442,6 +559,14 @@ CODES: dict[str, CodeInfo] = {
     "MC287": _e(
         "two environments write one glue output",
         "Every environment deploys the same Glue jobs in its own stack. A job output (an argument listed in `outputs`, or Glue's `--TempDir` / `--spark-event-logs-path`) without `{environment}` is then written by every environment: dev's scheduled and smoke runs overwrite prod's data, and prod's job role cannot decrypt what dev's key encrypted. Put `{environment}` in the path (`s3://acme-curated/{environment}/denormalized/`); each environment's stack renders it, in the job argument and in the job role's grants.",
+    ),
+    "MC288": _e(
+        "reserved pipeline name",
+        "`manifestc-factory` is the name of the factory stack (`manifestc factory`), whose roles (under /manifestc/manifestc-factory/) are the only manifestc roles the artifact buckets let write the self-update toolchain. A pipeline of that name would get the same exception. Choose another name.",
+    ),
+    "MC289": _e(
+        "deploy under manifestc's prefix",
+        "An s3 target's prefix or a Glue job output lies under `_manifestc/` of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates. A deploy there could replace the code other pipelines run. Deploy under another prefix.",
     ),
     "MC290": _e(
         "too many resources",
@@ -594,6 +719,18 @@ CODES: dict[str, CodeInfo] = {
     "MC658": _e(
         "too many actions on a Glue trigger",
         "An AWS Glue trigger starts at most 50 jobs and crawlers. Nodes with the same `after` share one trigger; give some of them a different `after`.",
+    ),
+    "MC665": _e(
+        "variable read before its action runs",
+        "Readiness check (variables): an action's configuration reads #{Namespace.NAME}, but no action of the rendered pipeline declares that namespace, or the one that does runs at the same time or later (same stage, same or later run order; or a later stage). CodePipeline resolves a variable only from an action that already ran. The manifest's references are checked as MC238/MC239 first, so this finding is a compiler bug: please report it.",
+    ),
+    "MC666": _e(
+        "namespace declared twice",
+        "Readiness check (variables): two actions of the rendered pipeline declare the same variable namespace; CodePipeline requires namespaces to be unique in a pipeline. A compiler bug: please report it.",
+    ),
+    "MC667": _e(
+        "CodeBuild variable not exported",
+        "Readiness check (variables): an action reads #{Namespace.NAME} of a CodeBuild action whose buildspec does not list NAME in env.exported-variables, so the variable never exists. List it in build.exports or the commands target's exports.",
     ),
     "MC401": _e(
         "linter failed",

@@ -7,7 +7,9 @@ back and refuses a commit that would, through the pipeline itself:
 - deploy to an account or region whose bootstrap/support stack is not deployed (ACCOUNTS, REGIONS);
 - change which environments have an approval or who their approvers are (APPROVALS);
 - change where the pipeline takes its source from: provider, repository, branch, connection (SOURCE);
-- add or change a declared IAM grant of a build or test project (PERMISSIONS);
+- add or change a declared IAM grant of a build, test suite or commands target, or a secret the
+  jobs read (PERMISSIONS);
+- change the permissions boundary, e.g. the roles commands targets assume (BOUNDARY);
 - deploy a resource an approved environment deploys from a stage without that same approval, e.g. a
   new unapproved `hotfix` environment writing prod's stack (GATED).
 
@@ -18,6 +20,7 @@ downgrade to a compiler that guards less (recompile.py `_guards_kept`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from .check.deployments import overlaps
@@ -29,7 +32,8 @@ APPROVALS = "MANIFESTC_DEPLOYED_APPROVALS"
 SOURCE = "MANIFESTC_DEPLOYED_SOURCE"
 GATED = "MANIFESTC_DEPLOYED_GATED"
 PERMISSIONS = "MANIFESTC_DEPLOYED_PERMISSIONS"
-GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED, PERMISSIONS)
+BOUNDARY = "MANIFESTC_DEPLOYED_BOUNDARY"
+GUARDS = (ACCOUNTS, REGIONS, APPROVALS, SOURCE, GATED, PERMISSIONS, BOUNDARY)
 
 ANY = "*"  # the account and region of an S3 prefix: bucket names are global
 Resource = tuple[str, str, str, str]  # kind, account, region, identity
@@ -54,19 +58,28 @@ def approvals_value(manifest: Manifest) -> str:
 
 
 def source_value(manifest: Manifest) -> str:
-    """Where the pipeline's source comes from, canonical (JSON, sorted keys)."""
+    """Where the pipeline's source comes from and which changes run through it, canonical (JSON,
+    sorted keys): the repository and branch, plus the push trigger's branch filters, the run mode
+    and the pull-request builds, so a commit cannot widen which branches or pull requests run
+    builds. Those four are recorded only when set (not at their defaults), so a manifest without
+    them records the same value as a toolchain that predates them (no refusal on upgrade)."""
     s = manifest.source
-    return json.dumps(
-        {
-            "provider": s.provider,
-            "repository": s.repository,
-            "branch": s.branch,
-            "connection": s.connection_arn or "",
-            "host": s.host,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    value: dict = {
+        "provider": s.provider,
+        "repository": s.repository,
+        "branch": s.branch,
+        "connection": s.connection_arn or "",
+        "host": s.host,
+    }
+    if s.branches:
+        value["branches"] = list(s.branches)
+    if s.exclude_branches:
+        value["exclude_branches"] = list(s.exclude_branches)
+    if s.trigger != "push":
+        value["trigger"] = s.trigger
+    if s.pull_requests is not None:
+        value["pull_requests"] = {"tests": list(s.pull_requests.tests), "approval": s.pull_requests.approval}
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def environment_resources(manifest: Manifest, env: Environment) -> list[Resource]:
@@ -103,17 +116,48 @@ def declared_permissions(manifest: Manifest) -> dict[str, Permissions]:
     return found
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def grant_fingerprints(manifest: Manifest) -> dict[str, tuple[str, ...]]:
+    """Everything a commit could use to widen what the pipeline's jobs may do, as a 12-hex digest
+    per item, by the project (or group) it applies to: the declared `permissions` of the build and
+    each suite (model.Permissions.fingerprints), each commands target's statements and its broad
+    opt-in, and the secrets the build and each environment's jobs read (a secret is a read grant)."""
+    found = {purpose: p.fingerprints() for purpose, p in declared_permissions(manifest).items() if p.fingerprints()}
+    for target in manifest.targets:
+        if target.type == "commands" and target.permissions:
+            items = {_digest("statement", sorted(p.actions), sorted(p.resources)) for p in target.permissions}
+            if target.broad_permissions:
+                items.add(_digest("broad"))
+            found[f"commands-{target.name}"] = tuple(sorted(items))
+    groups = [("secrets-build", manifest.build.secrets)] + [
+        (f"secrets-{e.name}", e.secrets) for e in manifest.environments
+    ]
+    for purpose, secrets in groups:
+        if secrets:
+            found[purpose] = tuple(sorted({_digest("secret", s.store, s.name) for s in secrets}))
+    return found
+
+
 def permissions_value(manifest: Manifest) -> str:
-    """`build=<digest>,<digest>;test-e2e=<digest>`, a 12-hex digest per declared grant
-    (model.Permissions.fingerprints), `none` when no project declares any."""
-    return (
-        ";".join(
-            f"{purpose}={','.join(p.fingerprints())}"
-            for purpose, p in declared_permissions(manifest).items()
-            if p.fingerprints()
-        )
-        or "none"
-    )
+    """`build=<digest>,<digest>;commands-migrate=<digest>;secrets-prod=<digest>`, or `none`
+    (grant_fingerprints)."""
+    return ";".join(f"{purpose}={','.join(items)}" for purpose, items in grant_fingerprints(manifest).items()) or "none"
+
+
+def describe_grant_group(purpose: str) -> str:
+    """Where in the manifest a grant_fingerprints group comes from, in words."""
+    if purpose == "build":
+        return "build.permissions"
+    if purpose.startswith("test-"):
+        return f"tests[{purpose[len('test-') :]}].permissions"
+    if purpose.startswith("commands-"):
+        return f"the permissions of commands target {purpose[len('commands-') :]}"
+    if purpose == "secrets-build":
+        return "build.secrets"
+    return f"the secrets of environment {purpose[len('secrets-') :]}"
 
 
 def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
@@ -125,7 +169,15 @@ def guard_values(manifest: Manifest) -> tuple[tuple[str, str], ...]:
         (SOURCE, source_value(manifest)),
         (GATED, gated_value(manifest)),
         (PERMISSIONS, permissions_value(manifest)),
+        (BOUNDARY, boundary_value(manifest)),
     )
+
+
+def boundary_value(manifest: Manifest) -> str:
+    """A digest of the pipeline's permissions boundary (emit/iam.py), which the self-update role may not change."""
+    from .emit.iam import boundary_digest  # (emit imports this module)
+
+    return boundary_digest(manifest)
 
 
 def parse_gated(value: str | None) -> dict[str, list[Resource]] | None:

@@ -142,6 +142,7 @@ class Build:
     secrets_kms_key: str | None = None  # customer-managed key of the secrets (None: AWS managed keys)
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
+    exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,15 @@ class TestSuite:
     after: str  # "build" or an environment name
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
+    env: Pairs = ()  # action variables; may reference #{namespace.NAME}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """An IAM statement a `commands` target declares (always Allow)."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]  # with placeholders
 
 
 @dataclass(frozen=True)
@@ -173,11 +183,42 @@ class Target:
     container: str | None = None
     image_repository: str | None = None
     function: str | None = None
-    package: str | None = None  # zip | image
+    package: str | None = None  # lambda: zip | image; cloudformation: "template" (package: true)
     artifact: str | None = None
     bucket: str | None = None
     extract: bool = True
     prefix: str | None = None
+    cache_control: str | None = None  # s3: Cache-Control of the deployed objects
+    delete_stale: bool = False  # s3: `aws s3 sync --delete` in a CodeBuild job instead of the S3 deploy action
+    # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
+    distributions: Pairs = ()
+    invalidation_paths: tuple[str, ...] = ()
+    state_machine: str | None = None  # stepfunctions: name, with placeholders
+    input: str | None = None  # stepfunctions: the execution input as JSON text (InputType Literal)
+    input_file: str | None = None  # stepfunctions: a JSON file of the build artifact (InputType FilePath)
+    execution_name_prefix: str | None = None  # stepfunctions
+    user_parameters: str | None = None  # lambda_invoke: UserParameters text
+    deploy: str = "rolling"  # ecs: rolling | blue_green
+    application: str | None = None  # ecs blue_green: CodeDeploy application
+    deployment_group: str | None = None  # ecs blue_green: CodeDeploy deployment group
+    task_definition: str | None = None  # ecs blue_green: taskdef template in the build artifact
+    appspec: str | None = None  # ecs blue_green: AppSpec file in the build artifact
+    # commands targets: a CodeBuild job per environment running `commands` with a declared role
+    commands: tuple[str, ...] = ()
+    image: str | None = None  # None: the build's image
+    compute: str | None = None  # None: the build's size
+    env: Pairs = ()  # with placeholders
+    role: str | None = None  # an existing role of the environment's account; {account} placeholder
+    permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
+    broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
+    exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
+    template_configuration: str | None = None  # stack targets: configuration file in the artifact
+
+    @property
+    def invokes(self) -> bool:
+        """stepfunctions and lambda_invoke targets: CodePipeline invoke actions, run after the
+        environment's deploys."""
+        return self.type in ("stepfunctions", "lambda_invoke")
 
     @property
     def deploys_stack(self) -> bool:
@@ -185,8 +226,16 @@ class Target:
         return self.type == "cloudformation" or (self.type == "lambda" and bool(self.template))
 
     @property
+    def packaged(self) -> bool:
+        """Targets whose template the build runs through `aws cloudformation package`: lambda
+        template targets, and cloudformation targets with `package: true` (package "template")."""
+        return (self.type == "lambda" and bool(self.template)) or (
+            self.type == "cloudformation" and self.package == "template"
+        )
+
+    @property
     def packaged_template(self) -> str:
-        """What `aws cloudformation package` writes for a lambda template target."""
+        """What `aws cloudformation package` writes for a packaged target."""
         return f"packaged-{self.name}.yaml"
 
     def packaged_template_in(self, region: str | None) -> str:
@@ -194,6 +243,16 @@ class Target:
         that region's artifact store, because Lambda reads code only from a bucket in the
         function's region."""
         return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
+    def distribution_for(self, environment: str) -> str | None:
+        """The CloudFront distribution `environment` invalidates after deploying this s3 target."""
+        mapping = dict(self.distributions)
+        return mapping.get(environment, mapping.get(""))
+
+    @property
+    def s3_deploy_job(self) -> bool:
+        """An s3 target whose deploy needs a CodeBuild job (sync with deletion, or an invalidation)."""
+        return self.type == "s3" and (self.delete_stale or bool(self.distributions))
 
     @property
     def uses_image(self) -> bool:
@@ -550,6 +609,16 @@ class Manifest:
             found.append(("S3 prefix", f"{resolved.bucket}/{resolved.prefix or ''}", "prefix"))
         if target.type == "glue" and self.glue is not None:
             found += [("S3 prefix", path.removeprefix("s3://"), "outputs") for path in self.glue_writes(env)]
+        if target.type == "stepfunctions":
+            found.append(("state machine", resolved.state_machine, "state_machine"))
+        if target.type == "lambda_invoke":
+            found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "ecs" and target.deploy == "blue_green":
+            group = f"{resolved.application}/{resolved.deployment_group}"
+            found.append(("CodeDeploy deployment group", group, "deployment_group"))
+        if target.type == "commands" and target.role:
+            account = self.env_account(env) or "(the pipeline's account)"
+            found.append(("assumed role", self.render_step(target.role, env, region, account), "role"))
         return found
 
     def glue_text(self, text: str, env: Environment) -> str:
@@ -565,6 +634,16 @@ class Manifest:
         environment) and Glue deploys in the pipeline's region (None)."""
         return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
 
+    def env_account(self, env: Environment) -> str | None:
+        """The account `env` deploys to: its own, else the pipeline's (None: not given)."""
+        return env.account or self.account
+
+    def render_step(self, text: str, env: Environment, region: str | None, account: str) -> str:
+        """A commands-target value as `env` runs it in `region`: {environment} {region} {name}
+        and {account} rendered (`account`/`region` may be template variables like ${AWS::AccountId})."""
+        rendered = render_placeholders(text, environment=env.name, region=region or self.region or "", name=self.name)
+        return rendered.replace("{account}", account)
+
     def glue_database(self, env: Environment) -> str:
         """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the
         environment and pipeline names become underscores: Athena reads only [a-z0-9_] names)."""
@@ -578,7 +657,22 @@ class Manifest:
 
 # Target fields that may differ per environment through {environment} {region} {name}
 # placeholders (the stack name has always had them; see `stack`).
-TARGET_PLACEHOLDER_FIELDS = ("template", "cluster", "service", "function", "bucket", "prefix")
+TARGET_PLACEHOLDER_FIELDS = (
+    "template",
+    "template_configuration",
+    "cluster",
+    "service",
+    "function",
+    "bucket",
+    "prefix",
+    "state_machine",
+    "input",
+    "user_parameters",
+    "application",
+    "deployment_group",
+)
+# Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
+TARGET_JSON_FIELDS = ("input", "user_parameters")
 
 
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:
@@ -586,9 +680,12 @@ def render_placeholders(text: str, *, environment: str, region: str, name: str) 
     return text.replace("{environment}", environment).replace("{region}", region).replace("{name}", name)
 
 
+def variable_entries(variables: tuple[Variable, ...]) -> list[dict]:
+    """The CodeBuild action `EnvironmentVariables` entries handing each pipeline variable to a build."""
+    return [{"name": v.name, "value": f"#{{variables.{v.name}}}", "type": "PLAINTEXT"} for v in variables]
+
+
 def variable_environment(variables: tuple[Variable, ...]) -> str:
-    """The CodeBuild action `EnvironmentVariables` value handing each pipeline variable to a build."""
-    return json.dumps(
-        [{"name": v.name, "value": f"#{{variables.{v.name}}}", "type": "PLAINTEXT"} for v in variables],
-        separators=(",", ":"),
-    )
+    """The `EnvironmentVariables` value of the pipeline variables alone, as the emitter writes it
+    (json.dumps, the same rendering as an action's own `env` entries)."""
+    return json.dumps(variable_entries(variables))

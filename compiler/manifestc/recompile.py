@@ -183,14 +183,16 @@ def parse_permissions(value: str | None) -> dict[str, tuple[str, ...]]:
 
 def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> list[str]:
     """The projects whose declared grants the new manifest adds to or changes, in words."""
-    from .guard import declared_permissions
+    from .guard import describe_grant_group, grant_fingerprints
 
     changes = []
-    for purpose, permissions in sorted(declared_permissions(new).items()):
-        added = set(permissions.fingerprints()) - set(deployed.get(purpose, ()))
+    for purpose, items in sorted(grant_fingerprints(new).items()):
+        added = set(items) - set(deployed.get(purpose, ()))
         if added:
-            where = "build" if purpose == "build" else f"tests[{purpose[len('test-') :]}]"
-            changes.append(f"{where}.permissions adds or changes {len(added)} grant{'s' if len(added) > 1 else ''}")
+            what = "secret" if purpose.startswith("secrets-") else "grant"
+            changes.append(
+                f"{describe_grant_group(purpose)} adds or changes {len(added)} {what}{'s' if len(added) > 1 else ''}"
+            )
     return changes
 
 
@@ -250,6 +252,7 @@ def recompile(
     deployed_source: str | None = None,
     deployed_gated: dict[str, list[Resource]] | None = None,
     deployed_permissions: dict[str, tuple[str, ...]] | None = None,
+    deployed_boundary: str | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -344,6 +347,20 @@ def recompile(
                 f"deploy the change by hand: `manifestc build` on this commit, then deploy out/{new.name}/pipeline.yaml "
                 f"as stack {new.name}-pipeline (its Recompile project then records the new grants)",
             )
+        if deployed_boundary is not None:
+            from .emit.iam import boundary_digest
+
+            if boundary_digest(new) != deployed_boundary:
+                return _refuse(
+                    outcome,
+                    shown,
+                    "the new manifest changes the pipeline's permissions boundary (the roles its commands "
+                    "targets assume, the execution roles its targets name, or an ECS target), which the "
+                    "self-update role may not change; the pipeline is left unchanged",
+                    hint="deploy it by hand: `manifestc build` on this commit, then deploy "
+                    f"out/{new.name}/pipeline.yaml as stack {new.name}-pipeline (and the bootstrap stacks "
+                    f"`manifestc deploy-plan out/{new.name}` lists)",
+                )
         if new.regenerate.enabled and new.regenerate.install != deployed_toolchain:
             source = _try_toolchain(outcome, new, manifest_path, repo_root, artifact_bucket, work)
             if source is None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import json
 import re
 from typing import Any
 
 from . import __version__, aws, reach
 from .diagnostics import Diagnostic, Marks, Path, Severity, at
 from .model import (
+    TARGET_JSON_FIELDS,
     TARGET_PLACEHOLDER_FIELDS,
     Approval,
     Build,
@@ -46,17 +48,19 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue"}
+SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
     "template",
+    "template_configuration",
     "stack",
     "parameters",
     "change_set",
@@ -65,13 +69,28 @@ _STACK_FIELDS = {
     "execution_policies",
 }
 TARGET_FIELDS: dict[str, set[str]] = {
-    "cloudformation": _STACK_FIELDS,
-    "ecs": {"cluster", "service", "container", "image_repository"},
+    # `package: true`: the build packages the template (nested stacks, local code)
+    "cloudformation": _STACK_FIELDS | {"package"},
+    "ecs": {
+        "cluster",
+        "service",
+        "container",
+        "image_repository",
+        "deploy",
+        "application",
+        "deployment_group",
+        "task_definition",
+        "appspec",
+    },
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
-    "s3": {"bucket", "extract", "prefix"},
+    "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
+    "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
+    "lambda_invoke": {"function", "user_parameters"},
+    # a CodeBuild job per environment with a declared role (semantics_steps.py)
+    "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -79,6 +98,9 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda": (),
     "s3": ("bucket",),
     "glue": (),
+    "stepfunctions": ("state_machine",),
+    "lambda_invoke": ("function",),
+    "commands": ("commands",),
 }
 
 
@@ -174,9 +196,15 @@ def build_model(
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
+    _check_reserved(check, manifest)
     _check_iam_wildcards(check)
+    _check_s3_deploy_jobs(check, manifest)
+    _check_lambda_invokes(check, manifest)
+    _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
+        check_commands_targets(check, manifest)
+        check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -529,6 +557,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         secrets_kms_key=raw["secrets_kms_key"],
         permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
         buildspec=raw["buildspec"],
+        exports=tuple(dict.fromkeys(raw["exports"])),
     )
 
 
@@ -674,6 +703,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                     raw["permissions"], ("tests", index, "permissions"), check.doc["name"], check.error
                 ),
                 buildspec=raw["buildspec"],
+                env=tuple(sorted(raw["env"].items())),
             )
         )
     return tuple(suites)
@@ -769,6 +799,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
             continue
         if not _target_fields_fit(check, raw, index):
             continue
+        if kind == "ecs":
+            _check_blue_green(check, raw, index)
         _check_execution_iam(check, raw, index)
         if kind == "cloudformation" or (kind == "lambda" and raw["template"]):
             if not _check_placeholders(check, raw["stack"], ("targets", index, "stack")):
@@ -785,8 +817,10 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
+        steps = commands_fields(check, raw, index) if kind == "commands" else {}
         out.append(
             Target(
+                **steps,
                 name=raw["name"],
                 type=kind,
                 template=raw["template"] or ("glue.yaml" if kind == "glue" else ""),
@@ -796,19 +830,194 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 capabilities=tuple(raw["capabilities"]) if kind != "glue" else ("CAPABILITY_IAM",),
                 execution_role=raw["execution_role"],
                 execution_policies=tuple(raw["execution_policies"]),
+                template_configuration=raw["template_configuration"],
                 cluster=raw["cluster"],
                 service=raw["service"],
                 container=raw["container"],
                 image_repository=raw["image_repository"],
                 function=raw["function"],
-                package=(raw["package"] or "zip") if kind == "lambda" else None,
+                package=(raw["package"] or "zip")
+                if kind == "lambda"
+                else ("template" if kind == "cloudformation" and raw["package"] is True else None),
                 artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
+                cache_control=raw["cache_control"],
+                delete_stale=bool(raw["delete_stale"]),
+                distributions=_distributions(check, raw, index),
+                invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),
+                state_machine=raw["state_machine"],
+                input=_json_text(raw["input"]),
+                input_file=raw["input_file"],
+                execution_name_prefix=raw["execution_name_prefix"],
+                user_parameters=_json_text(raw["user_parameters"]),
+                deploy=raw["deploy"] or "rolling",
+                application=raw["application"],
+                deployment_group=raw["deployment_group"],
+                task_definition=(raw["task_definition"] or "taskdef.json") if raw["deploy"] == "blue_green" else None,
+                appspec=(raw["appspec"] or "appspec.yaml") if raw["deploy"] == "blue_green" else None,
             )
         )
     return tuple(out)
+
+
+def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
+    """The environments an s3 target's per-environment distributions name are exactly those that
+    deploy it; `delete_stale` and `cloudfront_invalidation` run in the pipeline's account only."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if not target.s3_deploy_job:
+            continue
+        t_index = index[target.name]
+        deploying = [env for env in m.environments if target.name in env.targets]
+        path: Path = ("targets", t_index, "cloudfront_invalidation", "distribution")
+        named = [e for e, _ in target.distributions if e]
+        for name in named:
+            if name not in [env.name for env in deploying]:
+                close = difflib.get_close_matches(name, [env.name for env in deploying], n=1)
+                check.error(
+                    "MC322",
+                    f"`{name}` is not an environment that deploys target `{target.name}`",
+                    path + (name,),
+                    hint=f"did you mean `{close[0]}`?"
+                    if close
+                    else "name the environments that deploy this target: "
+                    + (", ".join(env.name for env in deploying) or "none do"),
+                )
+        if named:
+            for env in deploying:
+                if env.name not in named:
+                    check.error(
+                        "MC322",
+                        f"environment `{env.name}` deploys target `{target.name}` but `distribution` names no "
+                        "distribution for it",
+                        path,
+                        hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
+                    )
+        for env in deploying:
+            if m.is_cross_account(env):
+                field = "delete_stale" if target.delete_stale else "cloudfront_invalidation"
+                check.error(
+                    "MC323",
+                    f"`{field}` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the deploy job runs in the pipeline's account",
+                    ("targets", t_index, field),
+                    hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
+                    "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
+                    "permissions that assumes a role in that account",
+                )
+                break
+
+
+_BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")
+
+
+def _check_blue_green(check: _Checker, raw: dict[str, Any], index: int) -> bool:
+    """`deploy: blue_green` needs the CodeDeploy application and deployment group; the CodeDeploy
+    fields mean nothing to a rolling deploy."""
+    ok = True
+    if raw["deploy"] == "blue_green":
+        for name in ("application", "deployment_group"):
+            if raw[name] is None:
+                ok = False
+                check.error(
+                    "MC326",
+                    f"ecs target `{raw['name']}` with `deploy: blue_green` needs `{name}` (the CodeDeploy "
+                    f"{name.replace('_', ' ')} that shifts the service's traffic)",
+                    ("targets", index, "deploy"),
+                    hint="create the application and an ECS deployment group (with its load balancer, target "
+                    "groups and test listener) beforehand, then name them here",
+                )
+        return ok
+    for name in _BLUE_GREEN_FIELDS:
+        if raw[name] is not None:
+            ok = False
+            check.error(
+                "MC326",
+                f"`{name}` is a field of `deploy: blue_green` ecs targets; this one deploys with a rolling update",
+                ("targets", index, name),
+                hint="set `deploy: blue_green`, or drop the field",
+            )
+    return ok
+
+
+def _json_text(value: Any) -> str | None:
+    """A mapping as compact, key-sorted JSON (deterministic); a string as given."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
+    """A lambda_invoke target's function reports its result with codepipeline:PutJobSuccessResult
+    on the pipeline's job, which a function in another account cannot call with its own role."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "lambda_invoke":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC325",
+                    f"lambda_invoke target `{target.name}` in environment `{env.name}` (account {env.account}): "
+                    "the function must report its result to the pipeline's account "
+                    "(codepipeline:PutJobSuccessResult), which a function in another account cannot",
+                    ("targets", index[target.name], "function"),
+                    hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
+                    "bootstrap deploy role), or invoke a function in the pipeline's account",
+                )
+                break
+
+
+def _check_blue_green_accounts(check: _Checker, m: Manifest) -> None:
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        if target.type != "ecs" or target.deploy != "blue_green":
+            continue
+        for env in m.environments:
+            if target.name in env.targets and m.is_cross_account(env):
+                check.error(
+                    "MC327",
+                    f"`deploy: blue_green` is not supported yet for environment `{env.name}` in another account "
+                    f"({env.account}): the bootstrap deploy role has no CodeDeploy permissions",
+                    ("targets", index[target.name], "deploy"),
+                    hint="deploy that environment with a rolling update (a separate ecs target without `deploy`), "
+                    "or keep the blue/green environments in the pipeline's account",
+                )
+                break
+
+
+# A CloudFront distribution ID (CloudFront API Reference, "Distribution": Id, e.g. EDFDVBD6EXAMPLE).
+_DISTRIBUTION_ID = re.compile(r"^[A-Z0-9]{1,64}$")
+
+
+def _distributions(check: _Checker, raw: dict[str, Any], index: int) -> tuple[tuple[str, str], ...]:
+    """`cloudfront_invalidation.distribution`: one ID for every environment ("" key), or one per
+    environment; each must be a distribution ID (it becomes the resource of the invalidation grant)."""
+    invalidation = raw.get("cloudfront_invalidation")
+    if not invalidation:
+        return ()
+    given = invalidation["distribution"]
+    path: Path = ("targets", index, "cloudfront_invalidation", "distribution")
+    pairs = [("", given)] if isinstance(given, str) else [(str(k), v) for k, v in given.items()]
+    out = []
+    for environment, value in pairs:
+        where = path + (environment,) if environment else path
+        if not isinstance(value, str) or not _DISTRIBUTION_ID.match(value):
+            check.error(
+                "MC321",
+                f"`{value}` is not a CloudFront distribution ID: it becomes the resource of the pipeline's "
+                "cloudfront:CreateInvalidation grant",
+                where,
+                hint="the distribution's ID (uppercase letters and digits, e.g. E2QWRUHAPOMQZL), or a mapping "
+                "from environment name to ID",
+            )
+            continue
+        out.append((environment, value))
+    if not out and pairs:
+        check.error("MC321", "`distribution` names no distribution", path, hint="e.g. distribution: E2QWRUHAPOMQZL")
+    return tuple(sorted(out))
 
 
 def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool:
@@ -858,6 +1067,39 @@ def _target_fields_fit(check: _Checker, raw: dict[str, Any], index: int) -> bool
             "`artifact` is the zip of zip-packaged functions, not of image ones",
             ("targets", index, "artifact"),
         )
+    if kind == "stepfunctions" and raw["input"] is not None and raw["input_file"] is not None:
+        ok = False
+        check.error(
+            "MC324",
+            "a stepfunctions target takes its execution input from `input` (literal JSON) or `input_file` (a file "
+            "of the build artifact), not both",
+            ("targets", index, "input_file"),
+            hint="keep one of them",
+        )
+    if kind == "s3" and raw["extract"] is False and raw["delete_stale"]:
+        ok = False
+        check.error(
+            "MC320",
+            "`delete_stale` syncs the artifact's files into the bucket; with `extract: false` the artifact is one "
+            "zip object, so there is nothing stale to delete",
+            ("targets", index, "delete_stale"),
+            hint="drop `delete_stale`, or set `extract: true` (the default) to deploy the files",
+        )
+    if kind == "cloudformation" and isinstance(raw["package"], str):
+        ok = False
+        check.error(
+            "MC214",
+            f"`package: {raw['package']}` is a lambda setting; a cloudformation target takes `package: true` "
+            "(run `aws cloudformation package` on its template in the build)",
+            ("targets", index, "package"),
+        )
+    if kind == "lambda" and isinstance(raw["package"], bool):
+        ok = False
+        check.error(
+            "MC214",
+            "a lambda target's `package` is `zip` or `image` (a lambda `template` is always packaged)",
+            ("targets", index, "package"),
+        )
     if kind == "s3" and raw["extract"] is False and not raw["prefix"]:
         ok = False
         check.error(
@@ -873,6 +1115,8 @@ _REQUIRED_HINTS = {
     "container": "the container name in the task definition",
     "function": "the Lambda function name",
     "bucket": "the S3 bucket name",
+    "state_machine": "the state machine name (in the environment's account and region)",
+    "commands": "the shell commands to run, e.g. commands: [terraform init, terraform apply -auto-approve]",
 }
 
 
@@ -1279,10 +1523,19 @@ def _variables(check: _Checker) -> tuple[Variable, ...]:
     check.unique(raw, "variables", "variable")
     taken = set(check.doc["build"]["env"]) | set(check.doc["build"]["secrets"])
     taken |= {name for env in check.doc["environments"] for name in env["secrets"]}
+    suites = {name: suite["name"] for suite in check.doc["tests"] for name in suite.get("env") or {}}
     for index, item in enumerate(raw):
         name = item["name"]
         where = ("variables", index, "name")
-        if name in taken:
+        if name in suites and name not in taken:
+            check.error(
+                "MC313",
+                f"`{name}` is also in the `env` of test suite `{suites[name]}`: both would be entries of the "
+                "suite action's EnvironmentVariables",
+                where,
+                hint=f"rename the pipeline variable, or read it in the suite as #{{variables.{name}}} under another name",
+            )
+        elif name in taken:
             check.error(
                 "MC313",
                 f"`{name}` is already a build environment variable or secret; the pipeline variable would replace it",
@@ -1439,6 +1692,7 @@ def manifest_commands(m: Manifest) -> list[tuple[str, str]]:
     ]
     found += [(f"tests.{suite.name}", command) for suite in m.tests for command in suite.commands]
     found += [(f"quality_gates.{gate.name}", command) for gate in m.quality_gates for command in gate.commands]
+    found += [(f"targets.{t.name}", command) for t in m.targets for command in t.commands]
     return found
 
 
@@ -1474,6 +1728,11 @@ def _job_commands(check: _Checker, m: Manifest) -> list[tuple[Path, str, tuple[s
         what = f"the {gate.name} gate ({tool.name if tool else 'its command'})"
         for command in (tool.install if tool else ()) + gate.commands:
             out.append((("quality_gates", g_index), command, logins, what))
+    for t_index, target in enumerate(m.targets):
+        for index, command in enumerate(target.commands):
+            out.append(
+                (("targets", t_index, "commands", index), command, base, f"targets[{t_index}].commands[{index}]")
+            )
     # The self-update build reaches no package index: it installs its toolchain from S3 with
     # `pip --no-index` (emit/codebuild.py `_update_job`; readiness check MC600 holds it to that).
     return out
@@ -2055,6 +2314,54 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
                     writers.setdefault(where, (env.name, job.name))
 
 
+# The factory stack's name and roles (emit/factory.py NAME; emit/storage.py FACTORY_ROLE_PATH).
+RESERVED_PIPELINE_NAMES = frozenset({"manifestc-factory"})
+# manifestc's own prefix of a bucket: the self-update toolchain (`_manifestc/toolchain/`), the
+# factory's templates. A deploy that writes there could replace the code other pipelines run.
+_RESERVED_PREFIX = "_manifestc/"
+
+
+def _check_reserved(check: _Checker, m: Manifest) -> None:
+    """MC288: the factory's name; MC289: an s3 target or Glue output under `_manifestc/`."""
+    if m.name in RESERVED_PIPELINE_NAMES:
+        check.error(
+            "MC288",
+            f"`{m.name}` is the factory's name: its roles may write every pipeline's toolchain",
+            ("name",),
+            hint="choose another name",
+        )
+    for index, target in enumerate(m.targets):
+        if target.type != "s3":
+            continue
+        for env in m.environments:
+            if target.name not in env.targets:
+                continue
+            resolved = m.resolve_target(target, env, None)
+            if (resolved.prefix or "").lstrip("/").startswith(_RESERVED_PREFIX):
+                check.error(
+                    "MC289",
+                    f"target `{target.name}` would write under `{_RESERVED_PREFIX}` of bucket `{resolved.bucket}` "
+                    f"(environment {env.name}): that prefix holds manifestc's toolchain, which other pipelines run",
+                    ("targets", index, "prefix"),
+                    hint="deploy under another prefix",
+                )
+                break
+    if m.glue is not None:
+        for index, job in enumerate(m.glue.jobs):
+            for name, value in job.arguments:
+                if name in job.outputs or name in aws.GLUE_WRITE_PARAMETERS:
+                    for part in value.split(","):
+                        bucket_path = part.strip().removeprefix("s3://").partition("/")[2]
+                        if part.strip().startswith("s3://") and bucket_path.startswith(_RESERVED_PREFIX):
+                            check.error(
+                                "MC289",
+                                f"job `{job.name}` would write under `{_RESERVED_PREFIX}`: that prefix holds "
+                                "manifestc's toolchain, which other pipelines run",
+                                ("glue", "jobs", index, "arguments", name),
+                                hint="write the job's output under another prefix",
+                            )
+
+
 # --- Per-environment targets and values that become IAM resources (README "Per-environment
 # targets", "Values that become IAM grants") ---
 
@@ -2069,7 +2376,7 @@ def _check_iam_wildcards(check: _Checker) -> None:
     if doc["source"]["provider"] == "s3":
         fields.append((("source", "repository"), doc["source"]["repository"]))
     for index, raw in enumerate(doc["targets"]):
-        for name in ("bucket", "prefix", "function", "cluster", "service"):
+        for name in ("bucket", "prefix", "function", "cluster", "service", "state_machine"):
             if isinstance(raw.get(name), str):
                 fields.append((("targets", index, name), raw[name]))
     glue = doc["glue"]
@@ -2110,7 +2417,7 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
             if not value or target.type == "glue":
                 continue
             path: Path = ("targets", t_index, field)
-            if not _check_placeholders(check, value, path):
+            if field not in TARGET_JSON_FIELDS and not _check_placeholders(check, value, path):
                 continue
             if "{region}" in value and m.region is None:
                 check.error(
@@ -2118,6 +2425,20 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     f"`{{region}}` in `{field}` needs the top-level `region` (the pipeline's home region)",
                     path,
                     hint="set `region:` at the top of the manifest",
+                )
+            if (
+                field == "template"
+                and target.type == "cloudformation"
+                and target.packaged
+                and _PLACEHOLDER.search(value)
+            ):
+                check.error(
+                    "MC241",
+                    "a packaged template (`package: true`) is packaged once in the Build stage, so its path "
+                    "cannot differ per environment",
+                    path,
+                    hint="use one template with a parameter per environment (`parameters` or "
+                    "`template_configuration: deploy/{environment}.json`), or drop `package`",
                 )
             if field == "template" and target.type == "lambda" and _PLACEHOLDER.search(value):
                 check.error(
@@ -2145,9 +2466,15 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                 things: list[tuple[str, str, Path]] = [
                     (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
                     for kind, identity, field in m.target_resources(target, env, region)
-                    if kind != "S3 prefix"  # prefixes overlap rather than equal: below
+                    # prefixes overlap rather than equal (below); a role two environments assume is
+                    # not written by them (the self-update guard still gates it)
+                    if kind not in ("S3 prefix", "assumed role")
+                    # invoke targets start or call a resource rather than deploy it: environments may
+                    # share one (and an environment may invoke the function it deploys); they are
+                    # still gated resources for the self-update guard (Manifest.target_resources)
+                    and not target.invokes
                 ]
-                for field in ("cluster", "service", "function", "bucket"):
+                for field in ("cluster", "service", "function", "bucket", "state_machine"):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(
@@ -2171,6 +2498,8 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                         other_env, other_target = owners[key]
                         if kind == "stack" and other_env == env.name:
                             continue  # two targets of one environment: MC202 (_check_stack_names)
+                        if kind not in _COLLISION_HINTS:
+                            continue  # e.g. a role two environments' commands targets assume: shared, not written
                         check.error(
                             "MC280",
                             f"environments `{other_env}` (target `{other_target}`) and `{env.name}` (target "
@@ -2202,6 +2531,7 @@ _COLLISION_HINTS = {
     "ECS service": "put {environment} in `service` or `cluster`, e.g. service: api-{environment}",
     "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
+    "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -45,6 +45,7 @@ from .quotas import check_quotas  # noqa: E402 - needs Templates and template_fi
 from .reachability import check_private_reachability  # noqa: E402 - likewise
 from .secrets import check_environment_secrets  # noqa: E402 - likewise
 from .toolchain import check_toolchain  # noqa: E402 - likewise
+from .variables import check_variables  # noqa: E402 - likewise
 
 CHECKS: tuple[Check, ...] = (
     check_decrypt,
@@ -57,6 +58,7 @@ CHECKS: tuple[Check, ...] = (
     check_toolchain,
     check_environment_secrets,
     check_pull_request_projects,
+    check_variables,
 )
 
 LinkCheck = Callable[[Sequence[Deploys]], list[Diagnostic]]

@@ -171,8 +171,8 @@ def _toolchain_write_denied(resources: dict[str, Any], pipeline: str) -> bool:
             statement.get("Effect") == "Deny"
             and all(a in actions for a in _DENIED_WRITES)
             and any(TOOLCHAIN_PREFIX in str(t) for t in targets)
-            and f"role/manifestc/{pipeline}/" in principals
-            and f"role/manifestc-app/{pipeline}/" in principals
+            and any(f"role/manifestc/{p}*" in principals for p in ("", f"{pipeline}/"))
+            and any(f"role/manifestc-app/{p}*" in principals for p in ("", f"{pipeline}/"))
         ):
             return True
     return False

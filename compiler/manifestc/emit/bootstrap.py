@@ -25,13 +25,15 @@ from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
 from .codepipeline import stack_name
-from .context import Context
+from .context import Context, camel
 from .iam import (
     BOUNDARY,
     allow,
     app_role_statements,
     boundary_policy,
     ecs_deploy_statements,
+    invoke_arns,
+    invoke_statements,
     policy,
     replace_failed_stacks,
     service_trust,
@@ -49,6 +51,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     statements = _artifact_read(ctx, tooling)
     stacks, pass_roles, exec_policies = [], [], []
     ecs_services, buckets, functions = [], [], []
+    invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
@@ -78,6 +81,9 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                     )
                 elif target.type == "s3":
                     buckets.append((target.bucket, target.prefix))
+                elif target.invokes:
+                    for kind, arns in invoke_arns(target, region, None).items():
+                        invoked[kind] += arns
                 elif target.type == "lambda":
                     functions.append(
                         Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:${{AWS::AccountId}}:function:{target.function}")
@@ -120,6 +126,9 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployFunctions",
             )
         )
+    statements += invoke_statements(
+        _unique_subs(invoked["state_machines"]), _unique_subs(invoked["executions"]), _unique_subs(invoked["functions"])
+    )
     trust = Statement(
         Effect=Allow,
         Principal=Principal("AWS", Sub(f"arn:${{AWS::Partition}}:iam::{tooling}:root")),
@@ -129,7 +138,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         ),
     )
     # the boundary every role of the pipeline's stacks in this account carries (iam.boundary_document)
-    ctx.add(boundary_policy(m, retain=True))
+    ctx.add(boundary_policy(m, retain=True, target_account=True))
     ctx.add(
         iam.Role(
             "DeployRole",
@@ -141,6 +150,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             PermissionsBoundary=Ref(BOUNDARY),
         )
     )
+    _commands_roles(ctx, envs, trust)
     if exec_policies:
         exec_stacks = sorted(
             {
@@ -152,9 +162,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
             }
         )
         exec_statements = app_role_statements(m.name, exec_stacks)
-        if any(m.target(n).type == "lambda" for e in envs for n in e.targets if m.target(n).deploys_stack):
-            # Lambda fetches a packaged function's code from the artifact bucket with the caller's
-            # (this role's) permissions: read it, and decrypt it with the tooling account's key.
+        if any(m.target(n).packaged for e in envs for n in e.targets):
+            # Lambda fetches a packaged function's code, and CloudFormation a packaged nested
+            # template, from the artifact bucket with the caller's (this role's) permissions: read
+            # it, and decrypt it with the tooling account's key.
             exec_statements += _artifact_read(ctx, tooling)
         ctx.add(
             iam.Role(
@@ -175,6 +186,52 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         )
     ctx.apply_tags()
     return ctx.template
+
+
+def _unique_subs(items: list) -> list:
+    seen, out = set(), []
+    for item in items:
+        key = repr(item.to_dict())
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _commands_roles(ctx: Context, envs: list, trust: Statement) -> None:
+    """The minimal role of each commands target with `permissions` deployed to this account:
+    exactly the declared statements, the pipeline's boundary, the deploy role's trust (the
+    pipeline's roles in the tooling account; the job's role is the one granted to assume it)."""
+    from ..semantics_steps import permissions_role_name
+    from .codebuild import commands_statements
+
+    m = ctx.manifest
+    for env in envs:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "commands" or not target.permissions:
+                continue
+            statements = [
+                allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}")
+                for number, (actions, resources) in enumerate(
+                    commands_statements(m, target, env, "${AWS::AccountId}"), start=1
+                )
+            ]
+            ctx.add(
+                iam.Role(
+                    camel("commands", env.name, target.name, "role"),
+                    RoleName=permissions_role_name(m, env.name, target.name),
+                    Path=ctx.iam_path,
+                    Description=f"Assumed by the {target.name} commands of pipeline {m.name} in {env.name}",
+                    AssumeRolePolicyDocument=policy(trust),
+                    Policies=[iam.Policy(PolicyName="declared", PolicyDocument=policy(*statements))],
+                    PermissionsBoundary=Ref(BOUNDARY),
+                )
+            )
+
+
+def _iam_action(text: str) -> Action:
+    return Action("*") if text == "*" else Action(*text.split(":", 1))
 
 
 def _deploys_stack(target) -> bool:

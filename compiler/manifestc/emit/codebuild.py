@@ -100,6 +100,10 @@ class BuildJob:
     in_vpc: bool = True  # with `network`: runs in the build subnets
     permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
     buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
+    s3_sync: tuple[str, str] | None = None  # (bucket, prefix) it syncs the artifact into, deleting stale objects
+    invalidates: str | None = None  # CloudFront distribution ID it invalidates
+    assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
+    declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -113,6 +117,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
+    jobs.extend(s3_deploy_jobs(manifest))
+    jobs.extend(commands_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
         jobs.append(_feature_job(manifest))
@@ -238,6 +244,11 @@ def _in_artifact(m: Manifest, file: str) -> str:
     return shlex.quote(f"{base.rstrip('/')}/{file}" if base else file)
 
 
+# The file the CodeDeployToECS action reads the image URI from (CodePipeline User Guide,
+# "Image definitions file reference": imageDetail.json for Amazon ECS blue/green deployments).
+IMAGE_DETAIL = "imageDetail.json"
+
+
 def _image_definitions(m: Manifest) -> tuple[str, ...]:
     """imagedefinitions-<target>.json for every ECS target: what the ECS deploy action reads."""
     commands = []
@@ -247,6 +258,9 @@ def _image_definitions(m: Manifest) -> tuple[str, ...]:
                 f'printf \'[{{"name":"{target.container}","imageUri":"%s"}}]\' '
                 f'"$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, f"imagedefinitions-{target.name}.json")}'
             )
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        # what the CodeDeployToECS action puts in place of <IMAGE1_NAME> in the task definition
+        commands.append(f'printf \'{{"ImageURI":"%s"}}\' "$IMAGE_URI:$IMAGE_TAG" > {_in_artifact(m, IMAGE_DETAIL)}')
     return tuple(commands)
 
 
@@ -255,11 +269,13 @@ def _bucket_variable(region: str | None) -> str:
 
 
 def _sam_packages(m: Manifest) -> tuple[str, ...]:
-    """Lambda template targets: upload code to the artifact bucket, write the packaged template;
-    once more per other region the target deploys to, into that region's artifact store."""
+    """Packaged targets (lambda templates, cloudformation with `package: true`): upload code and
+    nested templates to the artifact bucket (under `lambda/<target>/`, the prefix the bucket keeps
+    live for deployed stacks), write the packaged template; once more per other region the target
+    deploys to, into that region's artifact store."""
     commands = []
     for t in m.targets:
-        if t.type != "lambda" or not t.template:
+        if not t.packaged:
             continue
         for region in (None, *m.package_regions(t)):
             where = f" --region {region}" if region else ""
@@ -273,8 +289,8 @@ def _sam_packages(m: Manifest) -> tuple[str, ...]:
 
 def _package_buckets(m: Manifest) -> tuple[tuple[str, Ref | Sub], ...]:
     """The artifact buckets `aws cloudformation package` uploads to, as build variables."""
-    regions = sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
-    if not any(t.type == "lambda" and t.template for t in m.targets):
+    regions = sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})
+    if not any(t.packaged for t in m.targets):
         return ()
     ctx = Context(m)
     return (("ARTIFACT_BUCKET", Ref("ArtifactBucket")),) + tuple(
@@ -296,13 +312,10 @@ def _build_job(m: Manifest) -> BuildJob:
     if written and b.base_directory:
         written = (f"mkdir -p {shlex.quote(b.base_directory)}",) + written
     post_build = post_build + written
-    packaged = tuple(
-        t.packaged_template_in(r)
-        for t in m.targets
-        if t.type == "lambda" and t.template
-        for r in (None, *m.package_regions(t))
-    )
+    packaged = tuple(t.packaged_template_in(r) for t in m.targets if t.packaged for r in (None, *m.package_regions(t)))
     definitions = tuple(f"imagedefinitions-{t.name}.json" for t in m.targets if t.type == "ecs")
+    if any(t.type == "ecs" and t.deploy == "blue_green" for t in m.targets):
+        definitions += (IMAGE_DETAIL,)
     # what the deploy actions read is always in the artifact, whatever `files` selects
     files = b.artifact_files + tuple(f for f in packaged + definitions if "**/*" not in b.artifact_files)
     return BuildJob(
@@ -316,13 +329,12 @@ def _build_job(m: Manifest) -> BuildJob:
             ("post_build", post_build),
         ),
         env=b.env + _image_env(m) + _package_buckets(m),
+        exported_variables=b.exports,
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
         push_repository=b.image_repository,
-        package_regions=tuple(
-            sorted({r for t in m.targets if t.type == "lambda" and t.template for r in m.package_regions(t)})
-        ),
+        package_regions=tuple(sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})),
         permissions=b.permissions,
         buildspec_file=b.buildspec,
         **_common(b),
@@ -666,6 +678,170 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     env=(_image_env(m) if target.package == "image" else ())
                     + ((("AWS_PARTITION", Sub("${AWS::Partition}")),) if m.is_cross_account(env) else ()),
                     lambda_deploys=deploys,
+                )
+            )
+    return tuple(jobs)
+
+
+def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """s3 targets with `delete_stale` or `cloudfront_invalidation`: a CodeBuild job per environment
+    that syncs the artifact into the bucket with `--delete` (the S3 deploy action only adds and
+    overwrites objects) and/or invalidates the environment's distribution after the deploy. It runs
+    no manifest command, so it stays out of the VPC (CloudFront has no VPC endpoint)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if not target.s3_deploy_job:
+                continue
+            resolved = m.resolve_target(target, env, env.regions[0])
+            distribution = target.distribution_for(env.name)
+            commands = []
+            if target.delete_stale:
+                destination = shlex.quote(f"s3://{resolved.bucket}/{resolved.prefix or ''}")
+                cache = f" --cache-control {shlex.quote(target.cache_control)}" if target.cache_control else ""
+                commands.append(f"aws s3 sync . {destination} --delete --no-progress{cache}")
+            if distribution:
+                paths = " ".join(shlex.quote(p) for p in target.invalidation_paths)
+                commands.append(
+                    f"ID=$(aws cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
+                    "--query Invalidation.Id --output text)"
+                )
+                commands.append(
+                    f'aws cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
+                )
+            what = " and ".join(
+                part
+                for part in (
+                    f"sync s3://{resolved.bucket}/{resolved.prefix or ''}" if target.delete_stale else "",
+                    f"invalidate {distribution}" if distribution else "",
+                )
+                if part
+            )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: {what} ({env.name})",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=False,
+                    timeout=30,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", tuple(commands)),),
+                    s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
+                    invalidates=distribution,
+                    in_vpc=False,
+                )
+            )
+    return tuple(jobs)
+
+
+def commands_job_purpose(environment: str, target: str) -> str:
+    return f"commands-{environment}-{target}"
+
+
+def step_account(m: Manifest, env) -> str:
+    """The account a commands job works in, as template text: the target account, or the
+    account the pipeline stack is deployed to."""
+    return env.account if m.is_cross_account(env) else "${AWS::AccountId}"
+
+
+def commands_role_arn(m: Manifest, target: Target, env) -> str | Sub | None:
+    """The role a commands job assumes: the target's `role` (rendered for `env`), the role
+    bootstrap-<account>.yaml creates from `permissions` in another account, or None (same
+    account: the job's own role carries the permissions)."""
+    from ..semantics_steps import permissions_role_name
+
+    if target.role:
+        return sub_if_needed(m.render_step(_partitioned(target.role), env, None, step_account(m, env)))
+    if m.is_cross_account(env):
+        name = permissions_role_name(m, env.name, target.name)
+        return Sub(f"arn:${{AWS::Partition}}:iam::{env.account}:role/manifestc/{m.name}/{name}")
+    return None
+
+
+def _partitioned(arn: str) -> str:
+    """User text made literal for Fn::Sub, an `arn:aws:` ARN in the partition the stack is
+    deployed to (so the same manifest works in GovCloud; cfn-lint I3042)."""
+    text = _escape_sub(arn)
+    return "arn:${AWS::Partition}:" + text[len("arn:aws:") :] if text.startswith("arn:aws:") else text
+
+
+def commands_statements(m: Manifest, target: Target, env, account: str) -> tuple:
+    """A commands target's `permissions` as (actions, resources) with placeholders rendered for
+    every region of `env` (`account` is template text: an account id or ${AWS::AccountId})."""
+    out = []
+    for permission in target.permissions:
+        resources = dict.fromkeys(
+            m.render_step(_partitioned(r), env, region or "${AWS::Region}", account)
+            for r in permission.resources
+            for region in env.regions
+        )
+        out.append((permission.actions, tuple(sub_if_needed(r) for r in resources)))
+    return tuple(out)
+
+
+# Written before the user's commands: every SDK and CLI (Terraform, the CDK CLI, kubectl's
+# `aws eks get-token`, the AWS CLI) then works in the environment's region, and with a declared
+# role through a shared-config profile whose `credential_source = EcsContainer` assumes it with
+# CodeBuild's credentials and refreshes it (AWS SDKs and Tools Reference Guide, "Assume role
+# credential provider": role_arn, credential_source). No AWS CLI needed in a custom image.
+_STEP_REGION = 'export AWS_REGION="$REGION" AWS_DEFAULT_REGION="$REGION"'
+_STEP_PROFILE = (
+    (
+        "mkdir -p ~/.aws && printf '[profile deploy]\\nrole_arn = %s\\ncredential_source = EcsContainer\\nregion = %s\\n' "
+        '"$DEPLOY_ROLE_ARN" "$REGION" >> ~/.aws/config'
+    ),
+    "export AWS_PROFILE=deploy AWS_SDK_LOAD_CONFIG=1",
+)
+
+
+def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """Commands targets: one CodeBuild job per environment and target, running the target's
+    commands on the build artifact in the environment's account and region."""
+    b = m.build
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "commands":
+                continue
+            account = step_account(m, env)
+            role = commands_role_arn(m, target, env)
+            environment_type, compute_type = (
+                aws.COMPUTE_TYPES[(target.compute, b.arch)] if target.compute else (b.environment_type, b.compute_type)
+            )
+            # CodeArtifact (the tooling account's) first, with the job's own credentials
+            setup = _codeartifact_login(b.codeartifact) + (_STEP_REGION,) + (_STEP_PROFILE if role is not None else ())
+            variables = (
+                ("ENVIRONMENT", env.name),
+                ("ACCOUNT", sub_if_needed(account)),
+                ("REGION", sub_if_needed(env.regions[0] or "${AWS::Region}")),
+            ) + ((("DEPLOY_ROLE_ARN", role),) if role is not None else ())
+            jobs.append(
+                BuildJob(
+                    purpose=commands_job_purpose(env.name, target.name),
+                    logical_prefix=camel("commands", env.name, target.name),
+                    description=f"{m.name}: run {target.name} in {env.name}",
+                    image=target.image or b.image,
+                    environment_type=environment_type,
+                    compute_type=compute_type,
+                    privileged=False,
+                    timeout=b.timeout,
+                    runtime_key=None if target.image else b.runtime_key,
+                    runtime=None if target.image else b.runtime,
+                    phases=(("install", setup), ("build", target.commands)),
+                    env=variables,
+                    exported_variables=target.exports,
+                    codeartifact=b.codeartifact,
+                    assume_role=role,
+                    declared_permissions=()
+                    if role is not None
+                    else commands_statements(m, target, env, "${AWS::AccountId}"),
                 )
             )
     return tuple(jobs)
@@ -1180,6 +1356,36 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="ReadApproverGroups",
             )
         )
+    if job.s3_sync:
+        bucket, prefix = job.s3_sync
+        out += [
+            # sync lists the prefix to find what changed and what is stale
+            allow(
+                [s3.ListBucket],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
+                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
+                sid="ListTargetPrefix",
+            ),
+            allow(
+                [s3.GetObject, s3.PutObject, s3.DeleteObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
+                sid="SyncTargetPrefix",
+            ),
+        ]
+    if job.invalidates:
+        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
+        # "Amazon CloudFront": distribution resource type)
+        out.append(
+            allow(
+                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
+                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{job.invalidates}")],
+                sid="InvalidateDistribution",
+            )
+        )
+    if job.assume_role is not None:
+        out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
+    for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
+        out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})
@@ -1212,3 +1418,11 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 )
             )
     return out
+
+
+def _iam_action(text: str) -> Action:
+    """`service:Name` (or `*`) as an awacs action."""
+    if text == "*":
+        return Action("*")
+    service, name = text.split(":", 1)
+    return Action(service, name)

@@ -22,18 +22,31 @@ from troposphere import GetAtt, Ref, Sub, events, iam, sns
 from troposphere import codepipeline as cp
 
 from .. import aws
-from ..model import Environment, Manifest, Target, render_placeholders, variable_environment
+from .. import variables as var
+from ..model import Environment, Manifest, Target, render_placeholders, variable_entries
 from .catalog import self_update_parameter_overrides
-from .codebuild import APPROVAL_CHECK, BuildJob, build_jobs, deploy_role_arn, glue_job_purpose, lambda_job_purpose
+from .codebuild import (
+    APPROVAL_CHECK,
+    BuildJob,
+    build_jobs,
+    commands_job_purpose,
+    deploy_role_arn,
+    glue_job_purpose,
+    lambda_job_purpose,
+    step_account,
+)
 from .context import Context, approvers_policy_name, camel
 from .glue import script_key_parameter
 from .iam import (
     allow,
     app_role_statements,
     artifact_statements,
+    blue_green_statements,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
+    invoke_arns,
+    invoke_statements,
     policy,
     replace_failed_stacks,
     service_role,
@@ -59,7 +72,13 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
-    variables: str | None = None  # EnvironmentVariables handing the pipeline variables to builds and tests
+    state_machines: list = field(default_factory=list)
+    executions: list = field(default_factory=list)
+    functions: list = field(default_factory=list)
+    codedeploy_apps: list = field(default_factory=list)
+    codedeploy_groups: list = field(default_factory=list)
+    codedeploy_configs: list = field(default_factory=list)
+    variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -100,32 +119,56 @@ def _codebuild_action(
     inputs: tuple[str, ...],
     outputs: tuple[str, ...] = (),
     test: bool = False,
-    variables: bool = False,
+    variables: list[dict] | None = None,
+    pipeline_variables: bool = False,
+    **extra,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
-    if variables and wiring.variables:
-        config["EnvironmentVariables"] = wiring.variables
+    # Action-level: resolved by CodePipeline (#{namespace.VARIABLE}) per execution. The pipeline
+    # variables (top-level `variables`) come first; an action's own `env` cannot reuse their names
+    # (MC313), so no entry shadows another.
+    handed = (wiring.variables if pipeline_variables else []) + list(variables or [])
+    if handed:
+        config["EnvironmentVariables"] = _subbed(json.dumps(handed))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
     if job.matrix:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
-    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs)
+    return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs, **extra)
 
 
 def emit_pipeline(ctx: Context) -> None:
     m = ctx.manifest
     jobs = {job.purpose: job for job in build_jobs(m)}
-    wiring = Wiring(variables=variable_environment(m.variables) if m.variables else None)
+    wiring = Wiring(variables=variable_entries(m.variables))
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
         stages.append(_update_stage(ctx, jobs["update"], wiring))
-    build_actions = [_codebuild_action(jobs["build"], "Build", wiring, 1, (SOURCE,), (BUILD_OUTPUT,), variables=True)]
+    build_actions = [
+        _codebuild_action(
+            jobs["build"],
+            "Build",
+            wiring,
+            1,
+            (SOURCE,),
+            (BUILD_OUTPUT,),
+            pipeline_variables=True,
+            Namespace=var.BUILD_NAMESPACE if m.build.exports else None,
+        )
+    ]
     for suite in m.tests_after("build"):
         build_actions.append(
             _codebuild_action(
-                jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 2, (SOURCE,), test=True, variables=True
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                2,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, None),
+                pipeline_variables=True,
             )
         )
     if "glue-template" in jobs:
@@ -157,7 +200,7 @@ def emit_pipeline(ctx: Context) -> None:
                 1,
                 (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
                 test=True,
-                variables=True,
+                pipeline_variables=True,
             )
             for g in m.quality_gates
         ]
@@ -307,7 +350,9 @@ def exec_role_arn(m: Manifest, account: str) -> Sub:
 
 
 def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob], wiring: Wiring) -> cp.Stages:
-    """prepare (1) -> approve (2) -> deploy (3) -> post-deploy tests (4); run orders compacted."""
+    """prepare (1) -> approve (2) -> deploy (3) -> commands jobs reading another target's variables
+    (3.5) -> invoke actions and CloudFront invalidations (4) -> post-deploy tests (5); run orders
+    compacted."""
     m = ctx.manifest
     actions: list[cp.Actions] = []
     cross_account = m.is_cross_account(env)
@@ -324,6 +369,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
             continue
+        if target.type == "commands":
+            actions += _commands_actions(ctx, env, target, jobs, wiring)
+            continue
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
@@ -331,11 +379,13 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
             action_region = region if region and region != m.region else None
             common = {"RoleArn": action_role, "Region": action_region}
-            if target.type == "cloudformation":
-                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
-            elif target.type == "lambda":  # packaged SAM/CloudFormation template
+            if target.packaged:  # a lambda template, or a cloudformation target with `package: true`
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
+            elif target.type == "ecs" and target.deploy == "blue_green":
+                actions.append(_blue_green_action(target, region, suffix, wiring, common))
+            elif target.type == "cloudformation":
+                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
@@ -359,24 +409,160 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                     )
                 )
             elif target.type == "s3":
-                if not cross_account:
-                    wiring.s3_targets.append((target.bucket, target.prefix))
-                config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
-                if target.prefix:
-                    config["ObjectKey"] = target.prefix
-                actions.append(
-                    action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
-                )
+                actions += _s3_actions(env, target, suffix, jobs, wiring, common, cross_account)
+            elif target.invokes:
+                actions.append(_invoke_action(env, target, region, suffix, wiring, common, cross_account))
     if env.approval is not None:
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
         actions.append(
             _codebuild_action(
-                jobs[f"test-{suite.name}"], f"Test-{suite.name}", wiring, 4, (SOURCE,), test=True, variables=True
+                jobs[f"test-{suite.name}"],
+                f"Test-{suite.name}",
+                wiring,
+                5,
+                (SOURCE,),
+                test=True,
+                variables=_suite_variables(m, suite, env),
+                pipeline_variables=True,
             )
         )
     actions.sort(key=lambda a: a.RunOrder)
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
+
+
+def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+    """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
+    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
+    MC327)."""
+    reg = _region_value(region)
+    base = f"arn:${{AWS::Partition}}:codedeploy:{reg}:${{AWS::AccountId}}"
+    wiring.codedeploy_apps.append(Sub(f"{base}:application:{target.application}"))
+    wiring.codedeploy_groups.append(Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}"))
+    wiring.codedeploy_configs.append(Sub(f"{base}:deploymentconfig:*"))
+    config = {
+        "ApplicationName": target.application,
+        "DeploymentGroupName": target.deployment_group,
+        "TaskDefinitionTemplateArtifact": BUILD_OUTPUT,
+        "TaskDefinitionTemplatePath": target.task_definition,
+        "AppSpecTemplateArtifact": BUILD_OUTPUT,
+        "AppSpecTemplatePath": target.appspec,
+        "Image1ArtifactName": BUILD_OUTPUT,
+        "Image1ContainerName": "IMAGE1_NAME",
+    }
+    return action("codedeploy-ecs", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _invoke_action(
+    env: Environment,
+    target: Target,
+    region: str | None,
+    suffix: str,
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> cp.Actions:
+    """A Step Functions or Lambda invoke action, after the environment's deploys (4): it starts
+    the state machine (and waits for its execution) or invokes the function in the environment's
+    account and region."""
+    arns = invoke_arns(target, region, env.account if cross_account else None)
+    if not cross_account:  # another account: the bootstrap deploy role holds these grants
+        wiring.state_machines += arns.get("state_machines", [])
+        wiring.executions += arns.get("executions", [])
+        wiring.functions += arns.get("functions", [])
+    name = f"{target.name}{suffix}-invoke"
+    if target.type == "stepfunctions":
+        config: dict = {"StateMachineArn": arns["state_machines"][0]}
+        if target.execution_name_prefix:
+            config["ExecutionNamePrefix"] = target.execution_name_prefix
+        if target.input_file:
+            config.update({"InputType": "FilePath", "Input": target.input_file})
+            return action("stepfunctions", name, config, 4, (BUILD_OUTPUT,), **common)
+        if target.input is not None:
+            config.update({"InputType": "Literal", "Input": target.input})
+        return action("stepfunctions", name, config, 4, **common)
+    config = {"FunctionName": target.function}
+    if target.user_parameters is not None:
+        config["UserParameters"] = target.user_parameters
+    return action("lambda-invoke", name, config, 4, **common)
+
+
+def _s3_actions(
+    env: Environment,
+    target: Target,
+    suffix: str,
+    jobs: dict[str, BuildJob],
+    wiring: Wiring,
+    common: dict,
+    cross_account: bool,
+) -> list[cp.Actions]:
+    """The S3 deploy action (deploy, 3); with `delete_stale` the deploy job's `aws s3 sync --delete`
+    instead (the S3 deploy action never deletes an object); with `cloudfront_invalidation` that job
+    invalidates after the deploy (in the sync job itself, or at 4, after the S3 deploy action)."""
+    out = []
+    job = jobs.get(lambda_job_purpose(env.name, target.name)) if target.s3_deploy_job else None
+    if not target.delete_stale:
+        if not cross_account:
+            wiring.s3_targets.append((target.bucket, target.prefix))
+        config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
+        if target.prefix:
+            config["ObjectKey"] = target.prefix
+        if target.cache_control:
+            config["CacheControl"] = target.cache_control
+        out.append(action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common))
+    if job is not None:
+        name = f"{target.name}{suffix}-" + ("deploy" if target.delete_stale else "invalidate")
+        out.append(_codebuild_action(job, name, wiring, 3 if target.delete_stale else 4, (BUILD_OUTPUT,)))
+    return out
+
+
+def _suite_variables(m: Manifest, suite, env: Environment | None) -> list[dict]:
+    """A test suite's `env` as action variables (references renamed to `env`'s namespaces)."""
+    region = env.regions[0] if env is not None else None
+    return [
+        {"name": key, "value": var.rewrite(m, value.replace("${", "${!"), env, region), "type": "PLAINTEXT"}
+        for key, value in suite.env
+    ]
+
+
+def _commands_actions(
+    ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
+) -> list[cp.Actions]:
+    """A commands target: its job runs once per region of the environment (in parallel), after
+    the approval, on the build artifact; the region and the target's `env` (rendered for the
+    environment and region) are action variables, so CodePipeline resolves their references."""
+    m = ctx.manifest
+    job = jobs[commands_job_purpose(env.name, target.name)]
+    actions = []
+    for region in env.regions:
+        suffix = f"-{region}" if len(env.regions) > 1 and region else ""
+        variables = [
+            {
+                "name": key,
+                "value": var.rewrite(
+                    m,
+                    m.render_step(value.replace("${", "${!"), env, _region_value(region), step_account(m, env)),
+                    env,
+                    region,
+                ),
+                "type": "PLAINTEXT",
+            }
+            for key, value in target.env
+        ]
+        if len(env.regions) > 1:
+            variables.append({"name": "REGION", "value": _region_value(region), "type": "PLAINTEXT"})
+        actions.append(
+            _codebuild_action(
+                job,
+                f"{target.name}{suffix}-deploy",
+                wiring,
+                3.5 if var.runs_late(m, target) else 3,  # after the deploys whose variables it reads
+                (BUILD_OUTPUT,),
+                variables=variables,
+                Namespace=var.namespace(env, target.name, region) if target.exports else None,
+            )
+        )
+    return actions
 
 
 def _glue_actions(
@@ -457,9 +643,12 @@ def _cloudformation_actions(
         "Capabilities": ",".join(target.capabilities),
         "RoleArn": role,
     }
+    if target.template_configuration:  # per environment: {environment} rendered by resolve_target
+        base["TemplateConfiguration"] = f"{template_artifact}::{target.template_configuration}"
     if parameters:
         base["ParameterOverrides"] = _subbed(json.dumps(parameters, sort_keys=True))
     if not target.change_set:
+        outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
         return [
             action(
                 "cloudformation",
@@ -467,10 +656,12 @@ def _cloudformation_actions(
                 {"ActionMode": "CREATE_UPDATE", **base},
                 3,
                 (template_artifact,),
+                Namespace=outputs,
                 **common,
             )
         ]
     change_set = f"{m.name}-{target.name}"
+    outputs = var.namespace(env, target.name, region) if target.name in var.referenced_in(m, env) else None
     return [
         action(
             "cloudformation",
@@ -485,6 +676,7 @@ def _cloudformation_actions(
             f"{target.name}{suffix}-deploy",
             {"ActionMode": "CHANGE_SET_EXECUTE", "ChangeSetName": change_set, "StackName": _subbed(stack)},
             3,
+            Namespace=outputs,  # the stack's Outputs, read by later actions of the environment
             **common,
         ),
     ]
@@ -698,6 +890,16 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     if wiring.ecs_services:
         # Source: CodePipeline User Guide, "Service role permissions: Amazon ECS standard action".
         statements += ecs_deploy_statements(_unique(wiring.ecs_services))
+    if wiring.codedeploy_groups:
+        statements += blue_green_statements(
+            _unique(wiring.codedeploy_apps),
+            _unique(wiring.codedeploy_groups),
+            _unique(wiring.codedeploy_configs),
+            task_statements=not wiring.ecs_services,
+        )
+    statements += invoke_statements(
+        _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
+    )
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})

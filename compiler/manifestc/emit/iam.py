@@ -168,6 +168,79 @@ def ecs_deploy_statements(services: list) -> list[Statement]:
     ]
 
 
+def blue_green_statements(applications: list, groups: list, configs: list, task_statements: bool) -> list[Statement]:
+    """What the CodeDeployToECS action needs (CodePipeline User Guide, "Service role permissions:
+    CodeDeployToECS action"): the deployment on exactly the named application and deployment
+    group; registering the task definition (no resource-level scope) and passing its task and
+    execution roles to ECS tasks only (`task_statements`: unless the ECS standard action's
+    statements, a superset with the same Sids, are already there)."""
+    cd = "codedeploy"
+    out = [
+        allow(
+            [
+                Action(cd, "GetApplication"),
+                Action(cd, "GetApplicationRevision"),
+                Action(cd, "RegisterApplicationRevision"),
+            ],
+            applications,
+            sid="CodeDeployApplications",
+        ),
+        allow(
+            [Action(cd, "CreateDeployment"), Action(cd, "GetDeployment")],
+            groups,
+            sid="CodeDeployDeploymentGroups",
+        ),
+        allow([Action(cd, "GetDeploymentConfig")], configs, sid="CodeDeployConfigs"),
+    ]
+    if task_statements:
+        out += [
+            # Task definitions are registered by family name at deploy time: no resource-level scope.
+            allow([ecs.RegisterTaskDefinition, ecs.TagResource], ["*"], sid="EcsTaskDefinitions"),
+            allow(
+                [aiam.PassRole],
+                ["*"],
+                Condition(StringEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
+                sid="PassTaskRoles",
+            ),
+        ]
+    return out
+
+
+def invoke_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:
+    """The ARNs a stepfunctions or lambda_invoke target (already resolved for its environment)
+    invokes in `region`/`account` (None: the pipeline's): state machines, their executions and
+    functions."""
+    reg = region or "${AWS::Region}"
+    acct = account or "${AWS::AccountId}"
+    if target.type == "stepfunctions":
+        base = f"arn:${{AWS::Partition}}:states:{reg}:{acct}"
+        return {
+            "state_machines": [Sub(f"{base}:stateMachine:{target.state_machine}")],
+            "executions": [Sub(f"{base}:execution:{target.state_machine}:*")],
+        }
+    return {"functions": [Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:{acct}:function:{target.function}")]}
+
+
+def invoke_statements(state_machines: list, executions: list, functions: list) -> list[Statement]:
+    """What the CodePipeline invoke actions need on exactly the invoked resources (CodePipeline
+    User Guide, "Service role permissions" of the AWS Step Functions and AWS Lambda invoke
+    actions): start an execution and follow it; invoke a function (the function itself reports
+    the job result with codepipeline:PutJobSuccessResult, a grant of its own role)."""
+    out = []
+    if state_machines:
+        out.append(
+            allow(
+                [Action("states", "StartExecution"), Action("states", "DescribeStateMachine")],
+                state_machines,
+                sid="StartStateMachines",
+            )
+        )
+        out.append(allow([Action("states", "DescribeExecution")], executions, sid="FollowExecutions"))
+    if functions:
+        out.append(allow([Action("lambda", "InvokeFunction")], functions, sid="InvokeFunctions"))
+    return out
+
+
 def key_admin_statement() -> Statement:
     """The default key policy statement: all key access is delegated to IAM policies of this
     account, which grant each role only the kms actions it needs on the key."""
@@ -247,23 +320,38 @@ def app_role_path(pipeline: str, stack: str = "${AWS::StackName}") -> str:
     return f"/manifestc-app/{pipeline}/{stack}/"
 
 
-def boundary_exceptions(manifest) -> tuple[list[str], bool]:
-    """What the boundary must still let the pipeline's roles pass outside its own paths: the
-    execution roles the manifest names (`targets[].execution_role`, passed to CloudFormation), and
-    whether an ECS deploy passes the service's task roles (to ecs-tasks.amazonaws.com)."""
+def boundary_exceptions(manifest) -> tuple[list[str], bool, list]:
+    """What the boundary must still let the pipeline's roles pass or assume outside its own paths:
+    the execution roles the manifest names (`targets[].execution_role`, passed to CloudFormation),
+    whether an ECS deploy passes the service's task roles (to ecs-tasks.amazonaws.com), and the
+    roles commands targets name (`targets[].role`, assumed by their jobs: exactly those ARNs)."""
+    from .codebuild import commands_role_arn
+
     roles: list[str] = []
     ecs_tasks = False
+    assumed: list = []
     for env in manifest.environments:
         for name in env.targets:
+            if manifest.target(name).role:
+                arn = commands_role_arn(manifest, manifest.target(name), env)
+                if all(_same(arn, seen) is False for seen in assumed):
+                    assumed.append(arn)
+                continue
             for region in env.regions:
                 target = manifest.resolve_target(manifest.target(name), env, region)
                 if target.deploys_stack and target.execution_role and target.execution_role not in roles:
                     roles.append(target.execution_role)
                 ecs_tasks = ecs_tasks or target.type == "ecs"
-    return roles, ecs_tasks
+    return roles, ecs_tasks, assumed
 
 
-def boundary_document(pipeline: str, pass_roles: list[str] | tuple = (), ecs_tasks: bool = False) -> PolicyDocument:
+def _same(a, b) -> bool:
+    return (a.to_dict() if hasattr(a, "to_dict") else a) == (b.to_dict() if hasattr(b, "to_dict") else b)
+
+
+def boundary_document(
+    pipeline: str, pass_roles: list[str] | tuple = (), ecs_tasks: bool = False, assume_roles: list | tuple = ()
+) -> PolicyDocument:
     """The boundary: everything an application or a pipeline role may legitimately need, except
     IAM and Organizations escalation. A role bounded by it can create only roles bounded by it,
     cannot remove or change the boundary, cannot use the boundary as a grant, cannot create
@@ -390,7 +478,7 @@ def boundary_document(pipeline: str, pass_roles: list[str] | tuple = (), ecs_tas
             Sid="AssumeOnlyOwnRoles",
             Effect=Deny,
             Action=[sts.AssumeRole],
-            NotResource=own_roles_anywhere,
+            NotResource=own_roles_anywhere + list(assume_roles),
         ),
         Statement(
             Sid="NoOrganizationChanges",
@@ -398,7 +486,63 @@ def boundary_document(pipeline: str, pass_roles: list[str] | tuple = (), ecs_tas
             Action=[Action("organizations", "*"), Action("account", "*")],
             Resource=["*"],
         ),
+        # another pipeline's (or the factory's) CodeBuild project runs as that pipeline's role, and
+        # StartBuild takes a buildspecOverride: starting or changing one is taking over its role
+        Statement(
+            Sid="NoOtherPipelinesBuilds",
+            Effect=Deny,
+            Action=[Action("codebuild", a) for a in OTHER_PROJECT_ACTIONS],
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    StringEquals({"aws:ResourceTag/managed-by": "manifestc"}),
+                    StringNotEquals({"aws:ResourceTag/pipeline": pipeline}),
+                ]
+            ),
+        ),
+        # manifestc's prefix of any bucket holds the self-update toolchain other pipelines run
+        Statement(
+            Sid="NoManifestcPrefixWrites",
+            Effect=Deny,
+            Action=[Action("s3", a) for a in ("PutObject", "DeleteObject", "DeleteObjectVersion", "PutObjectAcl")],
+            Resource=[Sub("arn:${AWS::Partition}:s3:::*/_manifestc/*")],
+        ),
     )
+
+
+# What a role could do with another pipeline's project to run code as that project's role
+# (Service Authorization Reference, AWS CodeBuild: actions on the `project` resource type).
+OTHER_PROJECT_ACTIONS = (
+    "StartBuild",
+    "StartBuildBatch",
+    "RetryBuild",
+    "RetryBuildBatch",
+    "UpdateProject",
+    "CreateWebhook",
+    "UpdateWebhook",
+)
+
+
+def _exceptions(manifest, target_account: bool) -> tuple:
+    """The boundary's exceptions; in a target account (bootstrap-<account>.yaml) without the roles
+    commands targets assume: only the jobs in the tooling account assume them."""
+    pass_roles, ecs_tasks, assumed = boundary_exceptions(manifest)
+    return pass_roles, ecs_tasks, [] if target_account else assumed
+
+
+def boundary_digest(manifest) -> str:
+    """A short SHA-256 of the boundary document the manifest's templates carry. The self-update
+    role may not change the boundary (BoundaryIsFixed), so Recompile compares it with the deployed
+    pipeline's (MANIFESTC_DEPLOYED_BOUNDARY) and refuses a commit that changes it (the roles a
+    commands target assumes, an execution role a target names, an ECS target) instead of letting
+    the stack update fail."""
+    import hashlib
+    import json
+
+    document = boundary_document(manifest.name, *boundary_exceptions(manifest))
+    # rendered the way the template renders it (troposphere encodes awacs and intrinsic functions)
+    text = json.dumps(iam.ManagedPolicy("Boundary", PolicyDocument=document).to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _iam(text: str) -> Action:
@@ -413,7 +557,7 @@ def emit_boundary(ctx: Context) -> None:
     ctx.add(boundary_policy(ctx.manifest, retain=True))
 
 
-def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:
+def boundary_policy(manifest, retain: bool = False, target_account: bool = False) -> iam.ManagedPolicy:
     # The self-update role outlives the stack it updates (see selfupdate.py) and keeps this
     # boundary: a boundary in use cannot be deleted, so it is retained with the role. The
     # bootstrap stacks retain it always: application roles carrying it outlive their stacks'
@@ -425,7 +569,7 @@ def boundary_policy(manifest, retain: bool = False) -> iam.ManagedPolicy:
         ManagedPolicyName=boundary_name(pipeline),
         Path=f"/manifestc/{pipeline}/",
         Description=f"Permissions boundary of every role pipeline {pipeline} creates or deploys",
-        PolicyDocument=boundary_document(pipeline, *boundary_exceptions(manifest)),
+        PolicyDocument=boundary_document(pipeline, *_exceptions(manifest, target_account)),
         Metadata={
             "checkov": {
                 "skip": [

@@ -7,7 +7,19 @@ support-<region>.yaml; target accounts' bootstrap roles are granted read access 
 from __future__ import annotations
 
 from awacs import kms, s3
-from awacs.aws import Action, Allow, ArnLike, ArnNotEquals, Bool, Condition, Deny, Principal, Statement, StringEquals
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    ArnNotEquals,
+    ArnNotLike,
+    Bool,
+    Condition,
+    Deny,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from troposphere import GetAtt, Ref, Sub
 from troposphere import kms as tkms
 from troposphere import s3 as ts3
@@ -38,10 +50,17 @@ TOOLCHAIN_WRITE_ACTIONS = (
 TOOLCHAIN_DENY_SID = "DenyToolchainWritesByPipelineRoles"
 
 
+# The factory's roles (emit/factory.py NAME; a pipeline may not take that name, MC288) copy the
+# toolchain into a new pipeline's bucket, so they are the one manifestc path left out of the deny.
+FACTORY_ROLE_PATH = "/manifestc/manifestc-factory/"
+
+
 def toolchain_denied_paths(pipeline: str) -> tuple[str, ...]:
-    """IAM paths of the roles that may never write the toolchain: the pipeline's own roles and
-    the roles its application stacks create (emit/iam.py app_role_path)."""
-    return (f"/manifestc/{pipeline}/", f"/manifestc-app/{pipeline}/")
+    """IAM paths of the roles that may never write the toolchain: the roles of every manifestc
+    pipeline and of every application stack one deploys (emit/iam.py app_role_path) — not only
+    this pipeline's: another pipeline in the account (its builds, its application stacks with
+    PowerUserAccess) must not rewrite the code this pipeline's self-update runs."""
+    return ("/manifestc/", "/manifestc-app/")
 
 
 def bootstrap_roles(account: str, name: str) -> Sub:
@@ -247,14 +266,23 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
             Action=[Action("s3", a) for a in TOOLCHAIN_WRITE_ACTIONS],
             Resource=[Sub(f"${{ArtifactBucket.Arn}}/{TOOLCHAIN_PREFIX}*")],
             Condition=Condition(
-                ArnLike(
-                    {
-                        "aws:PrincipalArn": [
-                            Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
-                            for path in toolchain_denied_paths(ctx.name)
-                        ]
-                    }
-                )
+                [
+                    ArnLike(
+                        {
+                            "aws:PrincipalArn": [
+                                Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
+                                for path in toolchain_denied_paths(ctx.name)
+                            ]
+                        }
+                    ),
+                    ArnNotLike(
+                        {
+                            "aws:PrincipalArn": Sub(
+                                f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{FACTORY_ROLE_PATH}*"
+                            )
+                        }
+                    ),
+                ]
             ),
         ),
     ]

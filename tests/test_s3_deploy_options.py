@@ -1,0 +1,135 @@
+"""s3 target deploy options: Cache-Control, deleting stale objects, CloudFront invalidation (issue 11 item 8)."""
+
+from __future__ import annotations
+
+from conftest import MINIMAL, with_changes
+from manifestc.api import check_manifest, compile_manifest
+
+TWO_ENVS = [{"name": "staging"}, {"name": "prod", "approval": True}]
+
+
+def errors(result):
+    return sorted((d.code, d.dotted_path()) for d in result.diagnostics if d.is_error)
+
+
+def _site(**fields) -> dict:
+    return {"name": "site", "type": "s3", "bucket": "acme-site", "prefix": "{environment}/", **fields}
+
+
+def _compile(write_manifest, target, environments=TWO_ENVS, **changes):
+    text = with_changes(MINIMAL, targets=[target], environments=environments, **changes)
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result), result.diagnostics
+    return result.templates["pipeline.yaml"]
+
+
+def _stage(template, name):
+    [stage] = [s for s in template["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == name]
+    return stage["Actions"]
+
+
+def _statements(template, role):
+    return [s for p in template["Resources"][role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _actions_of(statement):
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)
+
+
+def test_cache_control_is_the_s3_deploy_actions_cache_control(write_manifest):
+    template = _compile(write_manifest, _site(cache_control="max-age=300, public"))
+    [deploy] = _stage(template, "staging")
+    assert deploy["ActionTypeId"]["Provider"] == "S3"
+    assert deploy["Configuration"]["CacheControl"] == "max-age=300, public"
+    assert deploy["Configuration"]["ObjectKey"] == "staging/"
+
+
+def test_delete_stale_replaces_the_s3_deploy_action_with_a_sync_job(write_manifest):
+    template = _compile(write_manifest, _site(delete_stale=True, cache_control="no-cache"))
+    [deploy] = _stage(template, "staging")
+    assert deploy["ActionTypeId"]["Provider"] == "CodeBuild"
+    assert deploy["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    project = template["Resources"]["DeployStagingSiteProject"]["Properties"]
+    spec = project["Source"]["BuildSpec"]
+    assert "aws s3 sync . s3://acme-site/staging/ --delete --no-progress --cache-control no-cache" in spec
+    assert "VpcConfig" not in project
+    statements = _statements(template, "DeployStagingSiteRole")
+    [sync] = [s for s in statements if s.get("Sid") == "SyncTargetPrefix"]
+    assert _actions_of(sync) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert str(sync["Resource"]) == str([{"Fn::Sub": "arn:${AWS::Partition}:s3:::acme-site/staging/*"}])
+    [listing] = [s for s in statements if s.get("Sid") == "ListTargetPrefix"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "staging/*"}}
+    # the pipeline role no longer writes the bucket: the job does
+    assert not any(s.get("Sid") == "DeployToBuckets" for s in _statements(template, "PipelineRole"))
+    # prod's job may touch only prod's prefix
+    prod = _statements(template, "DeployProdSiteRole")
+    assert "acme-site/staging" not in str(prod) and "acme-site/prod/*" in str(prod)
+
+
+def test_invalidation_runs_after_the_deploy_on_exactly_that_distribution(write_manifest):
+    target = _site(cloudfront_invalidation={"distribution": {"staging": "E1STAGING", "prod": "E2PROD"}})
+    tests = [{"name": "unit"}, {"name": "smoke", "after": "staging"}]
+    template = _compile(write_manifest, target, tests=tests)
+    actions = _stage(template, "staging")
+    order = [(a["Name"], a["RunOrder"]) for a in actions]
+    assert order == [("site-deploy", 1), ("site-invalidate", 2), ("Test-smoke", 3)]
+    spec = template["Resources"]["DeployStagingSiteProject"]["Properties"]["Source"]["BuildSpec"]
+    assert "create-invalidation --distribution-id E1STAGING --paths '/*'" in spec
+    assert "wait invalidation-completed --distribution-id E1STAGING" in spec
+    [grant] = [s for s in _statements(template, "DeployStagingSiteRole") if s.get("Sid") == "InvalidateDistribution"]
+    assert _actions_of(grant) == {"cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"}
+    assert grant["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/E1STAGING"}
+    ]
+    assert "E1STAGING" not in str(_statements(template, "DeployProdSiteRole"))
+    # invalidation alone keeps the S3 deploy action, and no S3 grant on the job
+    assert not any("Sync" in s.get("Sid", "") for s in _statements(template, "DeployStagingSiteRole"))
+
+
+def test_delete_stale_and_invalidation_are_one_job(write_manifest):
+    target = _site(delete_stale=True, cloudfront_invalidation={"distribution": "E3ALL", "paths": ["/index.html"]})
+    template = _compile(write_manifest, target)
+    [deploy] = _stage(template, "prod")[1:]  # after the approval
+    spec = template["Resources"]["DeployProdSiteProject"]["Properties"]["Source"]["BuildSpec"]
+    assert spec.index("aws s3 sync") < spec.index("create-invalidation --distribution-id E3ALL --paths /index.html")
+    assert deploy["Name"] == "site-deploy"
+
+
+def test_delete_stale_needs_extracted_files(write_manifest):
+    text = with_changes(MINIMAL, targets=[_site(extract=False, delete_stale=True, prefix="site.zip")])
+    result = check_manifest(write_manifest(text))
+    assert errors(result) == [("MC320", "targets[0].delete_stale")]
+    [diag] = [d for d in result.diagnostics if d.is_error]
+    assert diag.line > 0 and "extract" in diag.hint
+
+
+def test_distribution_must_be_an_id(write_manifest):
+    target = _site(cloudfront_invalidation={"distribution": "arn:aws:cloudfront::1:distribution/*"})
+    result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[target])))
+    assert ("MC321", "targets[0].cloudfront_invalidation.distribution") in errors(result)
+
+
+def test_per_environment_distributions_match_the_deploying_environments(write_manifest):
+    target = _site(cloudfront_invalidation={"distribution": {"stagin": "E1STAGING"}})
+    result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[target], environments=TWO_ENVS)))
+    found = errors(result)
+    assert ("MC322", "targets[0].cloudfront_invalidation.distribution.stagin") in found
+    assert ("MC322", "targets[0].cloudfront_invalidation.distribution") in found  # staging and prod missing
+    diag = next(d for d in result.diagnostics if d.code == "MC322" and "`stagin`" in d.message)
+    assert "`staging`" in diag.hint
+
+
+def test_another_account_is_a_located_error(write_manifest):
+    envs = [{"name": "prod", "account": "222222222222"}]
+    text = with_changes(
+        MINIMAL, targets=[_site(delete_stale=True)], environments=envs, account="111111111111", region="eu-west-1"
+    )
+    result = check_manifest(write_manifest(text))
+    assert errors(result) == [("MC323", "targets[0].delete_stale")]
+
+
+def test_options_of_s3_targets_only(write_manifest):
+    target = {"name": "api", "template": "t.yaml", "cache_control": "no-cache"}
+    result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[target])))
+    assert errors(result) == [("MC214", "targets[0].cache_control")]
