@@ -878,6 +878,40 @@ def test_recompile_refuses_a_commit_that_repoints_the_source(tmp_path):
     assert not _guarded_recompile(repo, deployed, out).failed
 
 
+def test_recompile_refuses_a_commit_that_widens_which_branches_or_pull_requests_run(tmp_path):
+    """The branch filters, the run mode and the pull-request builds are part of the recorded source:
+    a commit cannot make more branches or pull requests run builds through the pipeline itself."""
+    connection = "arn:aws:codeconnections:eu-west-1:123456789012:connection/9a8b7c6d-1111-2222-3333-444455556666"
+    base = {"provider": "codestar", "repository": "acme/demo-service", "branch": "main", "connection_arn": connection}
+    deployed_source = {**base, "branches": ["main", "release/*"], "exclude_branches": ["release/old-*"]}
+    text = with_changes(source=deployed_source, tests=[{"name": "unit"}])
+    repo = _checkout(tmp_path, text)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    out = repo / ".manifestc-selfupdate"
+    for source in (
+        {**deployed_source, "branches": ["*"]},  # every branch
+        {**deployed_source, "exclude_branches": []},  # drops an exclusion
+        {**deployed_source, "pull_requests": {"tests": ["unit"]}},  # starts building pull requests
+    ):
+        (repo / "manifest.yaml").write_text(with_changes(text, source=source))
+        outcome = _guarded_recompile(repo, deployed, out)
+        [refusal] = [d for d in outcome.diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message, source
+        assert not out.exists()
+    # A pipeline deployed with pull-request builds: a commit may not let forks build unapproved,
+    # nor a manual pipeline start on pushes.
+    prs = {**base, "pull_requests": {"tests": ["unit"], "approval": "forks"}, "trigger": "manual"}
+    text = with_changes(source=prs, tests=[{"name": "unit"}])
+    (repo / "manifest.yaml").write_text(text)
+    deployed = _pipeline(repo / "manifest.yaml", repo)
+    for source in ({**prs, "pull_requests": {"tests": ["unit"], "approval": "none"}}, {**prs, "trigger": "push"}):
+        (repo / "manifest.yaml").write_text(with_changes(text, source=source))
+        [refusal] = [d for d in _guarded_recompile(repo, deployed, out).diagnostics if d.is_error]
+        assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message, source
+    (repo / "manifest.yaml").write_text(with_changes(text, team="payments"))
+    assert not _guarded_recompile(repo, deployed, out).failed
+
+
 def test_a_toolchain_whose_output_guards_less_is_not_used(tmp_path):
     """A commit may name another toolchain; its pipeline.yaml must carry every guard this compiler
     knows with the same values, else (an older compiler, say) its output is not used."""

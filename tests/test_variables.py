@@ -253,3 +253,65 @@ def test_exports_from_a_build_matrix_are_an_error(write_manifest):
     build = {"exports": ["VERSION"], "matrix": {"PY": ["3.11", "3.12"]}}
     result = check_manifest(write_manifest(_manifest([API], build=build)))
     assert errors(result) == [("MC242", "build.exports")]
+
+
+# --- top-level pipeline variables (`variables`) as #{variables.NAME} ---------------------------
+
+
+def _with_pipeline_variables(targets, tests=None) -> str:
+    text = _manifest(targets, tests)
+    return with_changes(text, variables=[{"name": "RELEASE", "default": "0.0.0"}])
+
+
+def test_pipeline_variables_are_the_variables_namespace(write_manifest):
+    """`#{variables.NAME}` reads a top-level pipeline variable in a stack parameter, a commands
+    target's env and a suite's env; the suite action gets the pipeline variables first, then its own
+    env, and readiness (MC665) accepts the namespace because the pipeline declares the variable."""
+    api = dict(API, parameters={"Release": "#{variables.RELEASE}"})
+    seed = _seed(env={"TAG": "#{variables.RELEASE}"})
+    tests = [{"name": "smoke", "after": "staging", "commands": ["./smoke.sh"], "env": {"V": "#{build.VERSION}"}}]
+    result = compile_manifest(write_manifest(_with_pipeline_variables([api, seed], tests)), lint=False)
+    assert not errors(result) and not [d for d in result.diagnostics if d.code.startswith("MC66")]
+    pipeline = result.templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]
+    assert pipeline["Variables"][0]["Name"] == "RELEASE"
+    prepare = _actions(result, "prod")["api-prepare"]
+    assert json.loads(prepare["Configuration"]["ParameterOverrides"]) == {"Release": "#{variables.RELEASE}"}
+    assert _variables(_actions(result, "staging")["seed-deploy"]) == {"TAG": "#{variables.RELEASE}"}
+    smoke = json.loads(_actions(result, "staging")["Test-smoke"]["Configuration"]["EnvironmentVariables"])
+    assert [v["name"] for v in smoke] == ["RELEASE", "V"]
+    assert smoke[1]["value"] == "#{build.VERSION}"
+
+
+def test_an_undeclared_pipeline_variable_is_mc238(write_manifest):
+    api = dict(API, parameters={"Release": "#{variables.RELEAS}"})
+    result = compile_manifest(write_manifest(_with_pipeline_variables([api])), lint=False)
+    assert errors(result) == [("MC238", "targets[0].parameters.Release")]
+    assert "no pipeline variable `RELEAS`" in next(d.message for d in result.diagnostics if d.is_error)
+    result = compile_manifest(write_manifest(_manifest([api])), lint=False)  # no `variables` at all
+    assert errors(result) == [("MC238", "targets[0].parameters.Release")]
+
+
+def test_a_suite_env_name_that_is_a_pipeline_variable_is_mc313(write_manifest):
+    tests = [{"name": "smoke", "after": "staging", "commands": ["./smoke.sh"], "env": {"RELEASE": "x"}}]
+    result = compile_manifest(write_manifest(_with_pipeline_variables([API], tests)), lint=False)
+    assert errors(result) == [("MC313", "variables[0].name")]
+
+
+def test_readiness_rejects_a_pipeline_variable_the_pipeline_does_not_declare(write_manifest):
+    import copy
+
+    from manifestc.check.variables import check_variables
+
+    api = dict(API, parameters={"Release": "#{variables.RELEASE}"})
+    result = compile_manifest(write_manifest(_with_pipeline_variables([api])), lint=False)
+    templates = copy.deepcopy(dict(result.templates))
+    assert check_variables(result.manifest, templates) == []
+    del templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Variables"]
+    findings = check_variables(result.manifest, templates)
+    # the Build action (every pipeline variable as $NAME) and each environment's api-prepare
+    assert {f.code for f in findings} == {"MC665"} and all("variables.RELEASE" in f.message for f in findings)
+    assert {f.message.split(" reads")[0] for f in findings} == {
+        "Build/Build",
+        "staging/api-prepare",
+        "prod/api-prepare",
+    }

@@ -255,6 +255,30 @@ GIT_HOSTS: dict[str, tuple[str, str]] = {
 }
 
 
+# Pull-request builds (source.pull_requests). Webhook events: CodeBuild User Guide, "Filter GitHub
+# webhook events" (https://docs.aws.amazon.com/codebuild/latest/userguide/github-webhook-events.html;
+# the same names for GitLab and Bitbucket). Comment approval: "Pull request comment approval"
+# (https://docs.aws.amazon.com/codebuild/latest/userguide/pull-request-build-policy.html) and
+# AWS::CodeBuild::Project PullRequestBuildPolicy RequiresCommentApproval. CodeCommit events:
+# "CodeCommit events" in the EventBridge event reference (detail-type "CodeCommit Pull Request State
+# Change"; detail.event, sourceCommit, destinationReference, pullRequestStatus, pullRequestId).
+PULL_REQUEST_WEBHOOK_EVENTS = ("PULL_REQUEST_CREATED", "PULL_REQUEST_UPDATED", "PULL_REQUEST_REOPENED")
+PULL_REQUEST_APPROVAL: dict[str, str] = {
+    "forks": "FORK_PULL_REQUESTS",
+    "all": "ALL_PULL_REQUESTS",
+    "none": "DISABLED",
+}
+CODECOMMIT_PULL_REQUEST_EVENTS = ("pullRequestCreated", "pullRequestSourceBranchUpdated")
+
+
+# EventBridge schedule expressions (source.schedule). Source: "Creating an Amazon EventBridge
+# rule that runs on a schedule" https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html
+# — `rate(value unit)`: a positive whole number and minute | minutes | hour | hours | day | days
+# (singular for 1, plural above); `cron(...)` expressions (in UTC) are checked like Glue's
+# (semantics.cron_problem).
+SCHEDULE_RATE_UNITS: dict[str, str] = {"minute": "minutes", "hour": "hours", "day": "days"}
+
+
 # VPC endpoint services builds may need, with their endpoint type.
 # Source: "AWS services that integrate with AWS PrivateLink"
 #   https://docs.aws.amazon.com/vpc/latest/privatelink/aws-services-privatelink-support.html

@@ -592,6 +592,46 @@ CODES: dict[str, CodeInfo] = {
         "CloudFormation dynamic reference",
         "A manifest string contains `{{resolve:ssm:...}}`, `{{resolve:ssm-secure:...}}` or `{{resolve:secretsmanager:...}}`. Every manifest string ends up in a CloudFormation template (tags, plaintext environment variables, images, buildspec commands, descriptions, parameter overrides, script paths), where CloudFormation resolves the reference when the stack is deployed, with the deployer's credentials, and stores the value in plain text. Secrets a build needs go in `build.secrets` (`secretsmanager:<name>[:<json-key>]` or `ssm:<parameter path>`), which CodeBuild resolves at build time with the build role; for other values, write the value.",
     ),
+    "MC310": _e(
+        "invalid schedule expression",
+        '`source.schedule` becomes the ScheduleExpression of an EventBridge rule, which accepts `rate(value unit)` (a positive whole number; minute, hour, day for 1, minutes, hours, days above) or `cron(Minutes Hours Day-of-month Month Day-of-week Year)` in UTC with one of day-of-month and day-of-week `?` (EventBridge User Guide, "Creating a rule that runs on a schedule"). Write one of these, e.g. `cron(0 2 * * ? *)` for 02:00 UTC every day.',
+    ),
+    "MC311": _e(
+        "push filter on a manual pipeline",
+        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
+    ),
+    "MC312": _e(
+        "branch filter the trigger cannot apply",
+        "`source.exclude_branches` removes branches from the branch globs of the pipeline's V2 push trigger (`Branches.Excludes`): it needs `branches` with at least one glob to exclude from, and cannot go with `tags` (a tag trigger has no branch filter); `branches` cannot go with `tags` either. Give `branches` globs, or drop the excludes.",
+    ),
+    "MC313": _e(
+        "pipeline variable name taken",
+        "Each pipeline variable reaches builds and tests as an environment variable of the same name, which overrides the project's: a name that is already a `build.env` variable, a `build.secrets` or `environments[].secrets` name, or one CodeBuild or the AWS CLI sets or reads (CODEBUILD_*, AWS_*, PATH, HOME) would silently replace it. Choose another name.",
+    ),
+    "MC314": _e(
+        "too many pipeline variables",
+        "Every build and test action receives the pipeline variables in one `EnvironmentVariables` configuration value, which CodePipeline limits to 1000 characters (CodePipeline quotas). Declare fewer variables or shorter names.",
+    ),
+    "MC315": _e(
+        "pull-request builds need a known git host",
+        "Pull-request builds are a CodeBuild project outside the pipeline: started by an EventBridge rule on CodeCommit pull requests, or by a CodeBuild webhook for GitHub, GitLab or Bitbucket, which needs the repository's clone URL (known for github.com, gitlab.com and bitbucket.org). An s3 source has no pull requests; for GitHub Enterprise Server or self-managed GitLab, remove `pull_requests`.",
+    ),
+    "MC316": _e(
+        "comment approval on CodeCommit",
+        "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
+    ),
+    "MC675": _e(
+        "pull-request project holds a secret",
+        "Readiness check over the rendered pipeline.yaml: a CodeBuild project started by pull requests (a PULL_REQUEST_* webhook event, or an EventBridge rule on CodeCommit pull requests) resolves an environment variable from Secrets Manager or Parameter Store. Pull requests run code nobody has reviewed yet, perhaps from a fork, which could print or send the secret. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC676": _e(
+        "pull-request project has grants",
+        "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests allows an action beyond reading the source, its dependencies and image, writing its logs, reports and cache, and running in the build VPC, or has a managed policy. Unreviewed code would run with those rights. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC677": _e(
+        "pull-request project writes pipeline artifacts",
+        "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests may write artifact-bucket objects outside `cache/` and `reports/`, where the pipeline keeps the artifacts its deploy actions read; unreviewed code could replace what deploys. manifestc never emits this; it is a bug, please report it.",
+    ),
     "MC298": _e(
         "no CodePipeline in this partition",
         "The pipeline's region or an environment's region is a China region (cn-north-1, cn-northwest-1). AWS CodePipeline is not available in the Beijing and Ningxia Regions (Getting Started with Amazon Web Services in China, Amazon CodeBuild), and accounts of the China partition cannot be reached from the others, so the pipeline could neither be deployed there nor deploy there. Use a region of the aws or aws-us-gov partition.",

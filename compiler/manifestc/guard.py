@@ -58,19 +58,28 @@ def approvals_value(manifest: Manifest) -> str:
 
 
 def source_value(manifest: Manifest) -> str:
-    """Where the pipeline's source comes from, canonical (JSON, sorted keys)."""
+    """Where the pipeline's source comes from and which changes run through it, canonical (JSON,
+    sorted keys): the repository and branch, plus the push trigger's branch filters, the run mode
+    and the pull-request builds, so a commit cannot widen which branches or pull requests run
+    builds. Those four are recorded only when set (not at their defaults), so a manifest without
+    them records the same value as a toolchain that predates them (no refusal on upgrade)."""
     s = manifest.source
-    return json.dumps(
-        {
-            "provider": s.provider,
-            "repository": s.repository,
-            "branch": s.branch,
-            "connection": s.connection_arn or "",
-            "host": s.host,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    value: dict = {
+        "provider": s.provider,
+        "repository": s.repository,
+        "branch": s.branch,
+        "connection": s.connection_arn or "",
+        "host": s.host,
+    }
+    if s.branches:
+        value["branches"] = list(s.branches)
+    if s.exclude_branches:
+        value["exclude_branches"] = list(s.exclude_branches)
+    if s.trigger != "push":
+        value["trigger"] = s.trigger
+    if s.pull_requests is not None:
+        value["pull_requests"] = {"tests": list(s.pull_requests.tests), "approval": s.pull_requests.approval}
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def environment_resources(manifest: Manifest, env: Environment) -> list[Resource]:

@@ -23,6 +23,12 @@ class FeatureBranches:
 
 
 @dataclass(frozen=True)
+class PullRequests:
+    tests: tuple[str, ...]  # suite names
+    approval: str = "forks"  # forks | all | none: which pull requests wait for a maintainer's comment
+
+
+@dataclass(frozen=True)
 class Source:
     provider: str  # codecommit | codestar | s3
     repository: str  # repo name | owner/repo | bucket/key
@@ -32,6 +38,11 @@ class Source:
     paths: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     feature_branches: FeatureBranches | None = None
+    trigger: str = "push"  # push | manual
+    schedule: str | None = None  # EventBridge schedule expression
+    branches: tuple[str, ...] = ()  # codestar: branch globs of the push trigger (default: branch)
+    exclude_branches: tuple[str, ...] = ()
+    pull_requests: PullRequests | None = None
 
     @property
     def bucket(self) -> str:
@@ -40,6 +51,15 @@ class Source:
     @property
     def key(self) -> str:
         return self.repository.split("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A pipeline-level variable (V2 `Variables`), given to builds and tests as an environment variable."""
+
+    name: str
+    default: str
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -517,6 +537,7 @@ class Manifest:
     network: Network | None = None
     catalog: Catalog | None = None
     glue: Glue | None = None
+    variables: tuple[Variable, ...] = ()
     # where each manifest node came from (diagnostics.Marks), so later phases can point at a field
     marks: Any = field(default=None, compare=False, repr=False)
 
@@ -657,3 +678,14 @@ TARGET_JSON_FIELDS = ("input", "user_parameters")
 def render_placeholders(text: str, *, environment: str, region: str, name: str) -> str:
     """Substitute the {environment} {region} {name} placeholders of stacks and parameters."""
     return text.replace("{environment}", environment).replace("{region}", region).replace("{name}", name)
+
+
+def variable_entries(variables: tuple[Variable, ...]) -> list[dict]:
+    """The CodeBuild action `EnvironmentVariables` entries handing each pipeline variable to a build."""
+    return [{"name": v.name, "value": f"#{{variables.{v.name}}}", "type": "PLAINTEXT"} for v in variables]
+
+
+def variable_environment(variables: tuple[Variable, ...]) -> str:
+    """The `EnvironmentVariables` value of the pipeline variables alone, as the emitter writes it
+    (json.dumps, the same rendering as an action's own `env` entries)."""
+    return json.dumps(variable_entries(variables))

@@ -34,14 +34,17 @@ from .model import (
     Manifest,
     Network,
     Notifications,
+    PullRequests,
     QualityGate,
     Regenerate,
     Secret,
     Source,
     Target,
     TestSuite,
+    Variable,
     catalog_parameter_pattern,
     render_placeholders,
+    variable_environment,
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
@@ -163,6 +166,7 @@ def build_model(
     regenerate = _regenerate(check, repo_path or file)
     _check_approval_notice(check, environments, notifications)
     _check_partition(check)
+    variables = _variables(check)
     check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
     if any(d.is_error for d in check.diagnostics) or build is None:
         return None, check.diagnostics
@@ -184,6 +188,7 @@ def build_model(
         regenerate=regenerate,
         quality_gates=gates,
         notifications=notifications,
+        variables=variables,
     )
     if doc["catalog"] is not None:
         manifest = dataclasses.replace(manifest, catalog=_catalog(check, manifest))
@@ -559,16 +564,19 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
 def _check_feature_suites(check: _Checker, tests: tuple[TestSuite, ...], source: Source) -> None:
     """MC229: a suite with its own buildspec file cannot run in the feature-branch build, which runs
     the suites' commands after the build's in one generated buildspec."""
-    chosen = source.feature_branches.tests if source.feature_branches else ()
-    for index, suite in enumerate(tests):
-        if suite.buildspec and suite.name in chosen:
-            check.error(
-                "MC229",
-                f"test suite `{suite.name}` has its own buildspec file, so the feature-branch build (one generated "
-                "buildspec running the build and the suites' commands) cannot run it",
-                ("tests", index, "buildspec"),
-                hint="list the other suites in source.feature_branches.tests, or give this suite `commands`",
-            )
+    for what, field, chosen in (
+        ("feature-branch", "feature_branches", source.feature_branches.tests if source.feature_branches else ()),
+        ("pull-request", "pull_requests", source.pull_requests.tests if source.pull_requests else ()),
+    ):
+        for index, suite in enumerate(tests):
+            if suite.buildspec and suite.name in chosen:
+                check.error(
+                    "MC229",
+                    f"test suite `{suite.name}` has its own buildspec file, so the {what} build (one generated "
+                    "buildspec running the build and the suites' commands) cannot run it",
+                    ("tests", index, "buildspec"),
+                    hint=f"list the other suites in source.{field}.tests, or give this suite `commands`",
+                )
 
 
 # What the generated build buildspec does that a buildspec file of the repository cannot be
@@ -622,6 +630,14 @@ def _check_own_buildspec(check: _Checker, targets: tuple[Target, ...], image_rep
             (
                 ("source", "feature_branches"),
                 "feature-branch builds run the build's phases followed by the suites' commands in one generated buildspec",
+            )
+        )
+    pull_requests = check.doc["source"]["pull_requests"]
+    if pull_requests is not None and pull_requests["build"]:
+        needs.append(
+            (
+                ("source", "pull_requests"),
+                "pull-request builds run the build's phases followed by the suites' commands in one generated buildspec",
             )
         )
     for path, reason in needs:
@@ -1343,7 +1359,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
             )
     else:
-        for field in ("connection_arn", "paths", "tags"):
+        for field in ("connection_arn", "paths", "tags", "branches", "exclude_branches"):
             if raw[field]:
                 check.error("MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,))
     if provider == "s3" and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$", raw["repository"]):
@@ -1381,6 +1397,8 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 path + ("feature_branches", "tests", t_index),
             )
         feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
+    _check_triggers(check, raw)
+    pull_requests = _pull_requests(check, raw, build_suites)
     return Source(
         provider,
         raw["repository"],
@@ -1390,7 +1408,160 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         tuple(raw["paths"]),
         tuple(raw["tags"]),
         feature,
+        raw["trigger"],
+        raw["schedule"],
+        tuple(raw["branches"]),
+        tuple(raw["exclude_branches"]),
+        pull_requests,
     )
+
+
+def _pull_requests(check: _Checker, raw: dict[str, Any], build_suites: list[str]) -> PullRequests | None:
+    """source.pull_requests: MC315 on an s3 source or a host without a known clone URL; MC316
+    `approval` on CodeCommit (whose pull requests come from people with push access to it)."""
+    pr = raw["pull_requests"]
+    if pr is None or not pr["build"]:
+        return None
+    path: Path = ("source", "pull_requests")
+    if raw["provider"] == "s3":
+        check.error("MC315", "pull-request builds need a git source (codecommit or codestar)", path)
+    if raw["provider"] == "codestar" and raw["host"] not in aws.GIT_HOSTS:
+        check.error(
+            "MC315",
+            f"pull-request builds do not support host `{raw['host']}`: the CodeBuild webhook project needs the "
+            f"repository's clone URL, known for {', '.join(sorted(aws.GIT_HOSTS))}",
+            path,
+            hint="remove pull_requests (the pipeline itself works with this host)",
+        )
+    if raw["provider"] == "codecommit" and pr["approval"] != "forks":
+        check.error(
+            "MC316",
+            "`approval` applies to pull requests on GitHub, GitLab and Bitbucket (CodeBuild webhook comment "
+            "approval); CodeCommit pull requests come from people with push access to the repository",
+            path + ("approval",),
+            hint="remove `approval`",
+        )
+    for t_index, name in enumerate(pr["tests"] or []):
+        check.reference(name, [t["name"] for t in check.doc["tests"]], "test suite", path + ("tests", t_index))
+    return PullRequests(tuple(pr["tests"] if pr["tests"] is not None else build_suites), pr["approval"])
+
+
+def _check_triggers(check: _Checker, raw: dict[str, Any]) -> None:
+    """Run modes (README `source`, "Triggers and run modes"): MC310 an invalid schedule expression;
+    MC311 push filters on a manual pipeline; MC312 branch excludes a trigger cannot apply."""
+    path: Path = ("source",)
+    if raw["schedule"] is not None:
+        problem = schedule_problem(raw["schedule"])
+        if problem:
+            check.error(
+                "MC310",
+                f"`{raw['schedule']}` is not an EventBridge schedule expression: {problem}",
+                path + ("schedule",),
+                hint="e.g. `cron(0 2 * * ? *)` (02:00 UTC every day) or `rate(12 hours)`",
+            )
+    if raw["trigger"] == "manual":
+        for field in ("paths", "tags", "branches", "exclude_branches"):
+            if raw[field]:
+                check.error(
+                    "MC311",
+                    f"`{field}` filters the pushes that start the pipeline, and `trigger: manual` starts it on none",
+                    path + (field,),
+                    hint=f"remove `{field}`, or `trigger: manual` to start the pipeline on pushes",
+                )
+    if raw["provider"] != "codestar":
+        return  # MC214 (codestar-only fields) is reported by _source
+    if raw["exclude_branches"] and raw["tags"]:
+        check.error(
+            "MC312",
+            "`exclude_branches` with `tags`: with `tags` only tag pushes start the pipeline, so no branch is to exclude",
+            path + ("exclude_branches",),
+            hint="drop `exclude_branches`, or drop `tags` and list branch globs in `branches`",
+        )
+    elif raw["exclude_branches"] and not any(ch in b for b in raw["branches"] for ch in "*?["):
+        check.error(
+            "MC312",
+            "`exclude_branches` needs `branches` with a glob: without one, only the listed branches start the "
+            "pipeline and there is nothing to exclude",
+            path + ("exclude_branches",),
+            hint='e.g. branches: ["release/*"] with exclude_branches: ["release/old-*"]',
+        )
+    if raw["branches"] and raw["tags"]:
+        check.error(
+            "MC312",
+            "`branches` with `tags`: with `tags` only tag pushes start the pipeline",
+            path + ("branches",),
+            hint="drop one of them",
+        )
+
+
+def schedule_problem(expression: str) -> str | None:
+    """Why `expression` is not an EventBridge schedule expression, or None: `rate` per
+    aws.SCHEDULE_RATE_UNITS, `cron` the syntax Glue schedules share (cron_problem)."""
+    rate = re.fullmatch(r"rate\((\S+) (\S+)\)", expression)
+    if rate:
+        value, unit = rate.groups()
+        if not value.isdigit() or int(value) < 1:
+            return f"the rate `{value}` is not a positive whole number"
+        singular = {v: k for k, v in aws.SCHEDULE_RATE_UNITS.items()}
+        if unit not in aws.SCHEDULE_RATE_UNITS and unit not in singular:
+            return f"the unit `{unit}` is not one of {', '.join(sorted([*aws.SCHEDULE_RATE_UNITS, *singular]))}"
+        wanted = unit if unit in aws.SCHEDULE_RATE_UNITS else singular[unit]
+        wanted = wanted if int(value) == 1 else aws.SCHEDULE_RATE_UNITS[wanted]
+        if unit != wanted:
+            return f"a rate of {value} is written `rate({value} {wanted})`"
+        return None
+    if not expression.startswith("cron("):
+        return "it is neither `cron(...)` nor `rate(value unit)`"
+    problem = cron_problem(expression)
+    return problem
+
+
+def _variables(check: _Checker) -> tuple[Variable, ...]:
+    """Pipeline-level variables: MC202 a name given twice; MC313 a name already a build variable or secret;
+    MC314 more than CodeBuild actions can receive (one action configuration value)."""
+    raw = check.doc["variables"]
+    check.unique(raw, "variables", "variable")
+    taken = set(check.doc["build"]["env"]) | set(check.doc["build"]["secrets"])
+    taken |= {name for env in check.doc["environments"] for name in env["secrets"]}
+    suites = {name: suite["name"] for suite in check.doc["tests"] for name in suite.get("env") or {}}
+    for index, item in enumerate(raw):
+        name = item["name"]
+        where = ("variables", index, "name")
+        if name in suites and name not in taken:
+            check.error(
+                "MC313",
+                f"`{name}` is also in the `env` of test suite `{suites[name]}`: both would be entries of the "
+                "suite action's EnvironmentVariables",
+                where,
+                hint=f"rename the pipeline variable, or read it in the suite as #{{variables.{name}}} under another name",
+            )
+        elif name in taken:
+            check.error(
+                "MC313",
+                f"`{name}` is already a build environment variable or secret; the pipeline variable would replace it",
+                where,
+                hint="rename the pipeline variable or remove the build's",
+            )
+        elif name.upper().startswith(("CODEBUILD_", "AWS_")) or name.upper() in ("PATH", "HOME"):
+            check.error(
+                "MC313",
+                f"`{name}` names a variable CodeBuild or the AWS CLI sets or reads",
+                where,
+                hint="choose a name of your own, e.g. RELEASE_VERSION",
+            )
+    variables = tuple(Variable(v["name"], v["default"], v["description"]) for v in raw)
+    if variables:
+        size = len(variable_environment(variables))
+        quota = aws.QUOTAS["action-configuration-value"]
+        if size > quota.limit:
+            check.error(
+                "MC314",
+                f"the variables would be given to each build and test as an EnvironmentVariables value of {size} "
+                f"characters; CodePipeline allows {quota.limit} ({quota.source})",
+                ("variables",),
+                hint="declare fewer variables or shorten their names",
+            )
+    return variables
 
 
 def _quality_gates(check: _Checker) -> tuple[QualityGate, ...]:

@@ -182,7 +182,14 @@ def check_variables(check: Any, m: Manifest) -> None:
     fields whose action configuration CodePipeline resolves (MC240)."""
     import difflib
 
-    from .variables import BUILD_NAMESPACE, PIPELINE_NAMESPACE, PIPELINE_VARIABLES, produces, references
+    from .variables import (
+        BUILD_NAMESPACE,
+        PIPELINE_NAMESPACE,
+        PIPELINE_VARIABLES,
+        VARIABLES_NAMESPACE,
+        produces,
+        references,
+    )
 
     t_index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
     s_index = {s["name"]: i for i, s in enumerate(check.doc["tests"])}
@@ -211,7 +218,7 @@ def check_variables(check: Any, m: Manifest) -> None:
                     f"`{raw}` is not a variable reference: write #{{namespace.NAME}}",
                     path,
                     hint="#{build.NAME} (build.exports), #{<target>.NAME} (a stack output or a commands target's "
-                    "exports), #{codepipeline.PipelineExecutionId}",
+                    "exports), #{variables.NAME} (a pipeline variable), #{codepipeline.PipelineExecutionId}",
                 )
                 continue
             if ns == PIPELINE_NAMESPACE:
@@ -221,6 +228,16 @@ def check_variables(check: Any, m: Manifest) -> None:
                         f"`{raw}`: the codepipeline namespace has only PipelineExecutionId",
                         path,
                         hint="#{codepipeline.PipelineExecutionId}",
+                    )
+                continue
+            if ns == VARIABLES_NAMESPACE:
+                declared = [v.name for v in m.variables]
+                if name not in declared:
+                    check.error(
+                        "MC238",
+                        f"`{raw}`: no pipeline variable `{name}` (variables: {', '.join(declared) or 'none'})",
+                        path,
+                        hint=f"declare it under the top-level `variables` (- name: {name}, default: ...)",
                     )
                 continue
             if ns == BUILD_NAMESPACE:
@@ -238,7 +255,7 @@ def check_variables(check: Any, m: Manifest) -> None:
                 close = difflib.get_close_matches(ns, list(targets) + [BUILD_NAMESPACE], n=1)
                 check.error(
                     "MC238",
-                    f"`{raw}`: unknown namespace `{ns}`; use build, codepipeline or a target name",
+                    f"`{raw}`: unknown namespace `{ns}`; use build, codepipeline, variables or a target name",
                     path,
                     hint=f"did you mean `{close[0]}`?" if close else "targets are referenced by their name",
                 )

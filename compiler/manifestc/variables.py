@@ -12,8 +12,10 @@ Facts (AWS CodePipeline User Guide, "Variables reference" and "Working with vari
 
 In a manifest, `#{build.NAME}` is a variable the build exports (`build.exports`) and
 `#{<target>.NAME}` is an output of the current environment's deploy of `<target>` (stack outputs of
-a cloudformation or lambda template target; `exports` of a commands target). The compiler renames
-target references to the action's namespace `<environment>-<target>[-<region>]`.
+a cloudformation or lambda template target; `exports` of a commands target) and `#{variables.NAME}`
+is a top-level pipeline variable. The compiler renames target references to the action's namespace
+`<environment>-<target>[-<region>]`; `build`, `codepipeline` and `variables` always mean the
+pipeline's own (never a target of that name).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from .model import Environment, Manifest, Target
 
 BUILD_NAMESPACE = "build"
 PIPELINE_NAMESPACE = "codepipeline"
+# Pipeline-level variables (top-level `variables`, the pipeline's `Variables`): CodePipeline resolves
+# them as `#{variables.NAME}` in any action configuration (User Guide, "Variables reference":
+# "Pipeline-level variables").
+VARIABLES_NAMESPACE = "variables"
+RESERVED_NAMESPACES = (BUILD_NAMESPACE, PIPELINE_NAMESPACE, VARIABLES_NAMESPACE)
 PIPELINE_VARIABLES = ("PipelineExecutionId",)
 
 REFERENCE = re.compile(r"#\{([^{}]*)\}")
@@ -55,7 +62,7 @@ def rewrite(m: Manifest, text: str, env: Environment | None, region: str | None)
 
     def replace(match: re.Match) -> str:
         well = _WELL_FORMED.match(match.group(1))
-        if env is None or not well or well.group(1) not in names or well.group(1) == BUILD_NAMESPACE:
+        if env is None or not well or well.group(1) not in names or well.group(1) in RESERVED_NAMESPACES:
             return match.group(0)
         return f"#{{{namespace(env, well.group(1), region)}.{well.group(2)}}}"
 
@@ -74,7 +81,7 @@ def produces(target: Target) -> tuple[str, ...] | None:
 
 def target_references(m: Manifest, target: Target) -> set[str]:
     """The targets a commands target's `env` references."""
-    names = {t.name for t in m.targets} - {BUILD_NAMESPACE}
+    names = {t.name for t in m.targets} - set(RESERVED_NAMESPACES)
     return {ns for _, value in target.env for _, ns, _ in references(value) if ns in names}
 
 
@@ -87,7 +94,7 @@ def runs_late(m: Manifest, target: Target) -> bool:
 def referenced_in(m: Manifest, env: Environment) -> set[str]:
     """The targets of `env` whose variables a later action of `env` reads (their deploy actions
     get a namespace)."""
-    names = {t.name for t in m.targets} - {BUILD_NAMESPACE}
+    names = {t.name for t in m.targets} - set(RESERVED_NAMESPACES)
     values = [v for n in env.targets for _, v in m.target(n).env] + [
         v for suite in m.tests_after(env.name) for _, v in suite.env
     ]

@@ -40,6 +40,7 @@ from .encryption import check_decrypt  # noqa: E402
 from .glue_scripts import check_glue_scripts  # noqa: E402
 from .handlers import check_handler_permissions  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
+from .pull_requests import check_pull_request_projects  # noqa: E402
 from .quotas import check_quotas  # noqa: E402 - needs Templates and template_file above
 from .reachability import check_private_reachability  # noqa: E402 - likewise
 from .secrets import check_environment_secrets  # noqa: E402 - likewise
@@ -56,6 +57,7 @@ CHECKS: tuple[Check, ...] = (
     check_glue_scripts,
     check_toolchain,
     check_environment_secrets,
+    check_pull_request_projects,
     check_variables,
 )
 

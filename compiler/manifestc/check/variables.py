@@ -23,7 +23,8 @@ from ..model import Manifest
 from .deployments import Templates, text
 
 _REFERENCE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9_]+)\}")
-# Variables every execution has (CodePipeline User Guide, "Variables reference": "codepipeline").
+# Variables every execution has (CodePipeline User Guide, "Variables reference": "codepipeline"; the
+# "variables" namespace holds the pipeline-level variables the pipeline declares).
 _BUILT_IN = {"codepipeline": {"PipelineExecutionId"}}
 
 
@@ -55,6 +56,11 @@ def check_variables(manifest: Manifest, templates: Templates) -> list[Diagnostic
         if resource.get("Type") != "AWS::CodePipeline::Pipeline":
             continue
         declared: dict[str, tuple[int, float, dict]] = {}  # namespace -> (stage index, run order, action)
+        # Pipeline-level variables (the pipeline's `Variables`) exist from the start of every execution.
+        built_in = dict(_BUILT_IN)
+        built_in["variables"] = {
+            v.get("Name") for v in resource.get("Properties", {}).get("Variables", []) or [] if isinstance(v, dict)
+        }
         stages = resource.get("Properties", {}).get("Stages", [])
         for s_index, stage in enumerate(stages):
             for action in stage.get("Actions", []):
@@ -78,8 +84,8 @@ def check_variables(manifest: Manifest, templates: Templates) -> list[Diagnostic
             for action in stage.get("Actions", []):
                 where = f"{stage.get('Name')}/{action.get('Name')}"
                 for namespace, name in _REFERENCE.findall(_configuration_text(action.get("Configuration", {}))):
-                    if namespace in _BUILT_IN:
-                        if name not in _BUILT_IN[namespace]:
+                    if namespace in built_in:
+                        if name not in built_in[namespace]:
                             found.append(_unknown(file, where, namespace, name, "is not a built-in variable"))
                         continue
                     source = declared.get(namespace)

@@ -18,7 +18,7 @@ from .catalog import ProductTemplate, emit_catalog, emit_launch_role_template, e
 from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import PIPELINE_NAME_TOKEN, Context
-from .feature import emit_feature_rule
+from .feature import emit_feature_rule, emit_pull_request_rule
 from .glue import emit_glue
 from .iam import emit_boundary
 from .network import emit_build_network
@@ -36,6 +36,7 @@ EMITTERS: tuple[Emitter, ...] = (
     emit_codebuild,
     emit_pipeline,
     emit_feature_rule,
+    emit_pull_request_rule,
     emit_notifications,
     emit_self_update_role,
 )

@@ -122,6 +122,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
         jobs.append(_feature_job(manifest))
+    if manifest.source.pull_requests:
+        jobs.append(_pull_request_job(manifest))
     if (check := approval_check_job(manifest)) is not None:
         jobs.append(check)
     return tuple(jobs)
@@ -614,6 +616,33 @@ def _feature_job(m: Manifest) -> BuildJob:
     )
 
 
+def _pull_request_job(m: Manifest) -> BuildJob:
+    """Pull-request builds: the build and the chosen suites on the pull request's head, outside the
+    pipeline; no secrets and no declared permissions (the code is not reviewed yet, and may come from
+    a fork), so its role reads the repository, writes its logs and reports, and nothing else."""
+    b = m.build
+    suites = [t for t in m.tests if t.name in m.source.pull_requests.tests]
+    commands = b.commands
+    for suite in suites:
+        commands = commands + suite.commands
+    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
+    common = {**_common(b), "secrets": (), "secrets_kms_key": None}
+    return BuildJob(
+        purpose="pr",
+        logical_prefix="PullRequest",
+        description=f"{m.name}: pull-request build (into {m.source.branch}; never deploys)",
+        phases=(
+            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("pre_build", b.pre_build),
+            ("build", commands),
+        ),
+        env=b.env + (("MANIFESTC_STAGE", "pull-request"),),
+        reports=reports,
+        source=m.source.provider,
+        **common,
+    )
+
+
 def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     """Lambda deploys run as CodeBuild jobs: one per environment and lambda target."""
     python = presets()["python"]
@@ -1030,7 +1059,11 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
                 ),
             )
         )
-    statements = artifact_statements(ctx) + log_statements(ctx, job.purpose)
+    # The pull-request project runs code nobody reviewed yet (perhaps from a fork): it may write its
+    # own cache and the test reports, never under the pipeline's artifacts (<name>/...), which the
+    # deploy actions read.
+    scope = (f"cache/{job.purpose}/", "reports/") if job.purpose == "pr" else ()
+    statements = artifact_statements(ctx, prefixes=scope) + log_statements(ctx, job.purpose)
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
@@ -1086,7 +1119,7 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         from .feature import feature_source
 
         props["Artifacts"] = cb.Artifacts(Type="NO_ARTIFACTS")
-        props.update(feature_source(ctx, buildspec(job)))
+        props.update(feature_source(ctx, buildspec(job), pull_requests=job.purpose == "pr"))
     if job.matrix:
         combinations = 1
         for _, values in job.matrix:

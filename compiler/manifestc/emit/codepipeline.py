@@ -23,7 +23,7 @@ from troposphere import codepipeline as cp
 
 from .. import aws
 from .. import variables as var
-from ..model import Environment, Manifest, Target, render_placeholders
+from ..model import Environment, Manifest, Target, render_placeholders, variable_entries
 from .catalog import self_update_parameter_overrides
 from .codebuild import (
     APPROVAL_CHECK,
@@ -78,6 +78,7 @@ class Wiring:
     codedeploy_apps: list = field(default_factory=list)
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
+    variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -119,12 +120,17 @@ def _codebuild_action(
     outputs: tuple[str, ...] = (),
     test: bool = False,
     variables: list[dict] | None = None,
+    pipeline_variables: bool = False,
     **extra,
 ) -> cp.Actions:
     wiring.projects.append(job.purpose)
     config: dict = {"ProjectName": Ref(f"{job.logical_prefix}Project")}
-    if variables:  # action-level: resolved by CodePipeline (#{namespace.VARIABLE}) per execution
-        config["EnvironmentVariables"] = _subbed(json.dumps(variables))
+    # Action-level: resolved by CodePipeline (#{namespace.VARIABLE}) per execution. The pipeline
+    # variables (top-level `variables`) come first; an action's own `env` cannot reuse their names
+    # (MC313), so no entry shadows another.
+    handed = (wiring.variables if pipeline_variables else []) + list(variables or [])
+    if handed:
+        config["EnvironmentVariables"] = _subbed(json.dumps(handed))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
     if job.matrix:
@@ -136,7 +142,7 @@ def _codebuild_action(
 def emit_pipeline(ctx: Context) -> None:
     m = ctx.manifest
     jobs = {job.purpose: job for job in build_jobs(m)}
-    wiring = Wiring()
+    wiring = Wiring(variables=variable_entries(m.variables))
     stages = [_source_stage(ctx)]
     if m.regenerate.enabled:
         stages.append(_update_stage(ctx, jobs["update"], wiring))
@@ -148,6 +154,7 @@ def emit_pipeline(ctx: Context) -> None:
             1,
             (SOURCE,),
             (BUILD_OUTPUT,),
+            pipeline_variables=True,
             Namespace=var.BUILD_NAMESPACE if m.build.exports else None,
         )
     ]
@@ -161,6 +168,7 @@ def emit_pipeline(ctx: Context) -> None:
                 (SOURCE,),
                 test=True,
                 variables=_suite_variables(m, suite, None),
+                pipeline_variables=True,
             )
         )
     if "glue-template" in jobs:
@@ -192,6 +200,7 @@ def emit_pipeline(ctx: Context) -> None:
                 1,
                 (SOURCE, BUILD_OUTPUT) if g.name == "iac-scan" else (SOURCE,),
                 test=True,
+                pipeline_variables=True,
             )
             for g in m.quality_gates
         ]
@@ -227,10 +236,19 @@ def emit_pipeline(ctx: Context) -> None:
         ]
     else:
         props["ArtifactStore"] = home_store
-    if m.source.provider == "codestar":
+    if m.variables:
+        props["Variables"] = [
+            cp.VariableDeclaration(
+                Name=v.name, DefaultValue=v.default, **({"Description": v.description} if v.description else {})
+            )
+            for v in m.variables
+        ]
+    if m.source.provider == "codestar" and m.source.trigger == "push":
         props["Triggers"] = [_codestar_trigger(ctx)]
     ctx.add(cp.Pipeline("Pipeline", **props))
-    _source_rule(ctx)
+    if m.source.trigger == "push":
+        _source_rule(ctx)
+    _schedule_rule(ctx)
 
 
 def _source_stage(ctx: Context) -> cp.Stages:
@@ -243,6 +261,10 @@ def _source_stage(ctx: Context) -> cp.Stages:
             "BranchName": ctx.value("branch"),
             "OutputArtifactFormat": "CODE_ZIP",
         }
+        if source.trigger == "manual":
+            # No V2 trigger, and no start on pushes to BranchName either (CodeStarSourceConnection
+            # action reference: DetectChanges, default true).
+            config["DetectChanges"] = "false"
         act = action("codestar", "Source", config, outputs=(SOURCE,))
     elif source.provider == "s3":
         config = {"S3Bucket": source.bucket, "S3ObjectKey": source.key, "PollForSourceChanges": "false"}
@@ -267,7 +289,10 @@ def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
     if m.source.tags:
         pushes = [cp.GitPushFilter(Tags=cp.GitTagFilterCriteria(Includes=list(m.source.tags)))]
     else:
-        branch_filter = {"Branches": cp.GitBranchFilterCriteria(Includes=[ctx.value("branch")])}
+        branches = {"Includes": list(m.source.branches) or [ctx.value("branch")]}
+        if m.source.exclude_branches:
+            branches["Excludes"] = list(m.source.exclude_branches)
+        branch_filter = {"Branches": cp.GitBranchFilterCriteria(**branches)}
         if m.source.paths:
             branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
         pushes = [cp.GitPushFilter(**branch_filter)]
@@ -399,6 +424,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 (SOURCE,),
                 test=True,
                 variables=_suite_variables(m, suite, env),
+                pipeline_variables=True,
             )
         )
     actions.sort(key=lambda a: a.RunOrder)
@@ -968,5 +994,29 @@ def _source_rule(ctx: Context) -> None:
             State="ENABLED",
             EventPattern=pattern,
             Targets=[events.Target(Id="pipeline", Arn=ctx.pipeline_arn, RoleArn=GetAtt("SourceRuleRole", "Arn"))],
+        )
+    )
+
+
+def _schedule_rule(ctx: Context) -> None:
+    """`source.schedule`: an EventBridge rule on a schedule starts the pipeline (the latest commit
+    of the branch, the pipeline variables' defaults), with a role allowed only that."""
+    m = ctx.manifest
+    if m.source.schedule is None:
+        return
+    service_role(
+        ctx,
+        "ScheduleRuleRole",
+        "events.amazonaws.com",
+        [allow([codepipeline.StartPipelineExecution], [ctx.pipeline_arn], sid="StartPipeline")],
+    )
+    ctx.add(
+        events.Rule(
+            "ScheduleRule",
+            Name=f"{m.name}-schedule",
+            Description=f"Start pipeline {m.name} on {m.source.schedule} (UTC)",
+            State="ENABLED",
+            ScheduleExpression=m.source.schedule,
+            Targets=[events.Target(Id="pipeline", Arn=ctx.pipeline_arn, RoleArn=GetAtt("ScheduleRuleRole", "Arn"))],
         )
     )

@@ -1,6 +1,7 @@
-"""Feature-branch builds (SPEC §3 source.feature_branches): a CodeBuild project outside the
-pipeline, started on every push to a matching branch — by an EventBridge rule for CodeCommit,
-by a CodeBuild webhook filter for CodeStar-connected hosts."""
+"""Feature-branch and pull-request builds (source.feature_branches, source.pull_requests): CodeBuild
+projects outside the pipeline, started on every push to a matching branch or on every pull request
+into the pipeline's branch — by an EventBridge rule for CodeCommit, by a CodeBuild webhook filter
+(which reports the build status back to the commit or pull request) for CodeStar-connected hosts."""
 
 from __future__ import annotations
 
@@ -23,17 +24,15 @@ def glob_to_regex(pattern: str) -> str:
     return out
 
 
-def feature_source(ctx: Context, spec) -> dict:
-    """Source, triggers and source-access statements of the feature-branch project."""
+def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
+    """Source and triggers of the feature-branch project (or, with `pull_requests`, the pull-request one)."""
     m = ctx.manifest
-    fb = m.source.feature_branches
     if m.source.provider == "codecommit":
         location = Sub(
             "https://git-codecommit.${AWS::Region}.${AWS::URLSuffix}/v1/repos/" + ctx.sub_value("repository")
         )
         return {"Source": cb.Source(Type="CODECOMMIT", Location=location, BuildSpec=spec, GitCloneDepth=1)}
     kind, url = aws.GIT_HOSTS[m.source.host]
-    branches = "|".join(glob_to_regex(p) for p in fb.patterns)
     source = cb.Source(
         Type=kind,
         Location=Sub(url.format(repository=ctx.sub_value("repository")))
@@ -46,6 +45,9 @@ def feature_source(ctx: Context, spec) -> dict:
     # troposphere's SourceAuth validator predates CODECONNECTIONS (CloudFormation accepts it:
     # AWS::CodeBuild::Project SourceAuth Type OAUTH | CODECONNECTIONS | SECRETS_MANAGER).
     source.properties["Auth"] = {"Type": "CODECONNECTIONS", "Resource": ctx.value("connection_arn")}
+    if pull_requests:
+        return {"Source": source, "Triggers": _pull_request_triggers(ctx)}
+    branches = "|".join(glob_to_regex(p) for p in m.source.feature_branches.patterns)
     return {
         "Source": source,
         "Triggers": cb.ProjectTriggers(
@@ -58,6 +60,30 @@ def feature_source(ctx: Context, spec) -> dict:
             ],
         ),
     }
+
+
+def _pull_request_triggers(ctx: Context) -> cb.ProjectTriggers:
+    """Pull requests opened, updated or reopened into the pipeline's branch (BASE_REF), each built
+    and reported back to the pull request; those `approval` names wait for a maintainer's
+    `/codebuild_run(<sha>)` comment (aws.PULL_REQUEST_APPROVAL)."""
+    m = ctx.manifest
+    base = (
+        Sub("^refs/heads/" + ctx.sub_value("branch") + "$")
+        if ctx.parameterised("branch")
+        else f"^refs/heads/{re.escape(m.source.branch)}$"
+    )
+    return cb.ProjectTriggers(
+        Webhook=True,
+        FilterGroups=[
+            [
+                cb.WebhookFilter(Type="EVENT", Pattern=",".join(aws.PULL_REQUEST_WEBHOOK_EVENTS)),
+                cb.WebhookFilter(Type="BASE_REF", Pattern=base),
+            ]
+        ],
+        PullRequestBuildPolicy=cb.PullRequestBuildPolicy(
+            RequiresCommentApproval=aws.PULL_REQUEST_APPROVAL[m.source.pull_requests.approval]
+        ),
+    )
 
 
 def source_access_statements(ctx: Context) -> list:
@@ -100,6 +126,53 @@ def emit_feature_rule(ctx: Context) -> None:
                         InputPathsMap={"commit": "$.detail.commitId", "branch": "$.detail.referenceName"},
                         InputTemplate='{"sourceVersion": <commit>, "environmentVariablesOverride": '
                         '[{"name": "BRANCH", "value": <branch>, "type": "PLAINTEXT"}]}',
+                    ),
+                )
+            ],
+        )
+    )
+
+
+def emit_pull_request_rule(ctx: Context) -> None:
+    """CodeCommit pull requests into the pipeline's branch (created, or their source branch updated)
+    start the pull-request project with the pull request's head commit, through EventBridge."""
+    m = ctx.manifest
+    if m.source.pull_requests is None or m.source.provider != "codecommit":
+        return
+    project = ctx.project_arn("pr")
+    service_role(
+        ctx,
+        "PullRequestRuleRole",
+        "events.amazonaws.com",
+        [allow([codebuild.StartBuild], [project], sid="StartPullRequestBuild")],
+    )
+    ctx.add(
+        events.Rule(
+            "PullRequestRule",
+            Name=f"{m.name}-pr",
+            Description=f"Build pull requests into {m.source.branch} of pipeline {m.name}",
+            State="ENABLED",
+            EventPattern={
+                "source": ["aws.codecommit"],
+                "detail-type": ["CodeCommit Pull Request State Change"],
+                "resources": [ctx.arn("codecommit", ctx.sub_value("repository"))],
+                "detail": {
+                    "event": list(aws.CODECOMMIT_PULL_REQUEST_EVENTS),
+                    "pullRequestStatus": ["Open"],
+                    "destinationReference": [Sub("refs/heads/" + ctx.sub_value("branch"))]
+                    if ctx.parameterised("branch")
+                    else [f"refs/heads/{m.source.branch}"],
+                },
+            },
+            Targets=[
+                events.Target(
+                    Id="pull-request-build",
+                    Arn=project,
+                    RoleArn=GetAtt("PullRequestRuleRole", "Arn"),
+                    InputTransformer=events.InputTransformer(
+                        InputPathsMap={"commit": "$.detail.sourceCommit", "id": "$.detail.pullRequestId"},
+                        InputTemplate='{"sourceVersion": <commit>, "environmentVariablesOverride": '
+                        '[{"name": "PULL_REQUEST_ID", "value": <id>, "type": "PLAINTEXT"}]}',
                     ),
                 )
             ],

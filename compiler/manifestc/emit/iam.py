@@ -78,16 +78,17 @@ def service_trust(service: str, source_arn: Sub | list[Sub] | None = None) -> Po
     )
 
 
-def artifact_statements(ctx: Context, write: bool = True) -> list[Statement]:
-    """Read (and write) pipeline artifacts: the bucket's objects and the artifact key."""
+def artifact_statements(ctx: Context, write: bool = True, prefixes: tuple[str, ...] = ()) -> list[Statement]:
+    """Read (and write) pipeline artifacts: the bucket's objects (only those under `prefixes`, when
+    given) and the artifact key."""
     bucket = GetAtt("ArtifactBucket", "Arn")
-    objects = Sub("${ArtifactBucket.Arn}/*")
+    objects = [Sub("${ArtifactBucket.Arn}/" + prefix + "*") for prefix in prefixes] or Sub("${ArtifactBucket.Arn}/*")
     object_actions = [s3.GetObject, s3.GetObjectVersion] + ([s3.PutObject] if write else [])
     key_actions = [kms.Decrypt, kms.DescribeKey] + (
         [kms.Encrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey] if write else []
     )
     return [
-        allow(object_actions, [objects], sid="ArtifactObjects"),
+        allow(object_actions, objects if isinstance(objects, list) else [objects], sid="ArtifactObjects"),
         allow([s3.GetBucketAcl, s3.GetBucketLocation, s3.GetBucketVersioning], [bucket], sid="ArtifactBucket"),
         allow(key_actions, [GetAtt("ArtifactKey", "Arn")], sid="ArtifactKey"),
     ]
