@@ -20,7 +20,7 @@ setup(
         "packaging>=23",
     ],
     extras_require={
-        "test": ["pytest>=8", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100", "pygls>=2,<3"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "checkov>=3.2", "ruff>=0.6", "boto3>=1.34", "moto[server]>=5", "jsonschema>=4.18", "hypothesis>=6.100", "pygls>=2,<3"],
         "publish": ["boto3>=1.34"],
         "lsp": ["pygls>=2,<3"],
     },

@@ -783,8 +783,8 @@ def test_a_grant_moved_to_an_unapproved_stage_is_a_new_grant(tmp_path):
     deployed = _pipeline(repo / "manifest.yaml", repo)
     out = repo / ".manifestc-selfupdate"
     for text, words in (
-        (manifest("staging", ["prod"]), "tests[e2e].permissions adds or changes"),
-        (manifest("prod", ["staging", "prod"]), "the permissions of commands target migrate adds or changes"),
+        (manifest("staging", ["prod"]), "tests[e2e].permissions now runs in another stage"),
+        (manifest("prod", ["staging", "prod"]), "the permissions of commands target migrate now runs in another stage"),
     ):
         (repo / "manifest.yaml").write_text(text)
         assert words in _refusal(_guarded_recompile(repo, deployed, out))

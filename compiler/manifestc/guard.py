@@ -148,6 +148,17 @@ def grant_fingerprints(manifest: Manifest) -> dict[str, tuple[str, ...]]:
     return found
 
 
+def placement_digests(manifest: Manifest) -> set[str]:
+    """The digests of grant_fingerprints that record where a grant runs, not what it grants."""
+    found = {_digest("after", suite.after) for suite in manifest.tests}
+    for target in manifest.targets:
+        if target.type == "commands":
+            found.add(
+                _digest("environments", sorted(e.name for e in manifest.environments if target.name in e.targets))
+            )
+    return found
+
+
 def permissions_value(manifest: Manifest) -> str:
     """`build=<digest>,<digest>;commands-migrate=<digest>;secrets-prod=<digest>`, or `none`
     (grant_fingerprints)."""

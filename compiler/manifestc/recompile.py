@@ -183,16 +183,20 @@ def parse_permissions(value: str | None) -> dict[str, tuple[str, ...]]:
 
 def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> list[str]:
     """The projects whose declared grants the new manifest adds to or changes, in words."""
-    from .guard import describe_grant_group, grant_fingerprints
+    from .guard import describe_grant_group, grant_fingerprints, placement_digests
 
+    placement = placement_digests(new)
     changes = []
     for purpose, items in sorted(grant_fingerprints(new).items()):
         added = set(items) - set(deployed.get(purpose, ()))
-        if added:
+        grants = added - placement
+        if grants:
             what = "secret" if purpose.startswith("secrets-") else "grant"
             changes.append(
-                f"{describe_grant_group(purpose)} adds or changes {len(added)} {what}{'s' if len(added) > 1 else ''}"
+                f"{describe_grant_group(purpose)} adds or changes {len(grants)} {what}{'s' if len(grants) > 1 else ''}"
             )
+        elif added:
+            changes.append(f"{describe_grant_group(purpose)} now runs in another stage")
     return changes
 
 
