@@ -1,7 +1,7 @@
 """Identical lint findings with and without every speed-up, on the whole corpus.
 
 The suite's tests/test_speed.py::test_findings_identical_with_and_without_every_speed_up checks a
-sample (every deliberately broken template and every sixth golden/example template) to stay within
+sample (every deliberately broken template and every eighth golden/example template) to stay within
 CI's time; this runs the same test on all of them: every golden template, every example's templates
 and tests/lint_corpus/.
 

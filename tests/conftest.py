@@ -87,3 +87,25 @@ def build_manifests(tmp_path: Path, *texts: str):
     report = build([str(folder)], out, lint=True)
     files = {p.relative_to(out).as_posix(): yaml.safe_load(p.read_text()) for p in out.rglob("*.yaml")}
     return files, report
+
+
+# The slowest files first: with two workers and `--dist loadfile` (pytest.ini) each file runs in
+# one worker, so a slow file started last would finish alone at the end.
+SLOW_FILES = (
+    "test_examples.py",
+    "test_speed.py",
+    "test_selfupdate.py",
+    "test_determinism.py",
+    "test_fuzz.py",
+    "test_iam.py",
+    "test_factory.py",
+    "test_deployplan.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+
+    items.sort(key=rank)  # stable: the order within a file is kept

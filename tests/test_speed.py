@@ -29,7 +29,7 @@ US = ("us-east-1",)
 # The whole corpus takes minutes (the reference lints each template with a new Runner); the suite
 # takes every deliberately broken template and every SAMPLE-th other one, bench/lint_identity.py
 # (MANIFESTC_FULL_CORPUS=1) all of them.
-SAMPLE = 1 if os.environ.get("MANIFESTC_FULL_CORPUS") == "1" else 6
+SAMPLE = 1 if os.environ.get("MANIFESTC_FULL_CORPUS") == "1" else 8
 
 
 def _corpus() -> list[tuple[str, str, tuple[str, ...]]]:
