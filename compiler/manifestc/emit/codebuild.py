@@ -593,26 +593,42 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
 
 def _feature_job(m: Manifest) -> BuildJob:
     """Feature-branch builds: the build and the chosen suites, outside the pipeline."""
-    b = m.build
     fb = m.source.feature_branches
-    suites = [t for t in m.tests if t.name in fb.tests]
+    return _outside_build(
+        m,
+        fb.tests,
+        purpose="feature",
+        logical_prefix="Feature",
+        description=f"{m.name}: feature-branch build ({', '.join(fb.patterns)})",
+        stage="feature",
+        common=_common(m.build),
+    )
+
+
+def _outside_build(
+    m: Manifest, suite_names, *, purpose: str, logical_prefix: str, description: str, stage: str, common: dict
+) -> BuildJob:
+    """A build outside the pipeline (feature branches, pull requests): the build's phases, then the
+    chosen suites' commands, with those suites' report groups."""
+    b = m.build
+    suites = [t for t in m.tests if t.name in suite_names]
     commands = b.commands
     for suite in suites:
         commands = commands + suite.commands
     reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
     return BuildJob(
-        purpose="feature",
-        logical_prefix="Feature",
-        description=f"{m.name}: feature-branch build ({', '.join(fb.patterns)})",
+        purpose=purpose,
+        logical_prefix=logical_prefix,
+        description=description,
         phases=(
             ("install", _codeartifact_login(b.codeartifact) + b.install),
             ("pre_build", b.pre_build),
             ("build", commands),
         ),
-        env=b.env + (("MANIFESTC_STAGE", "feature"),),
+        env=b.env + (("MANIFESTC_STAGE", stage),),
         reports=reports,
         source=m.source.provider,
-        **_common(b),
+        **common,
     )
 
 
@@ -620,26 +636,14 @@ def _pull_request_job(m: Manifest) -> BuildJob:
     """Pull-request builds: the build and the chosen suites on the pull request's head, outside the
     pipeline; no secrets and no declared permissions (the code is not reviewed yet, and may come from
     a fork), so its role reads the repository, writes its logs and reports, and nothing else."""
-    b = m.build
-    suites = [t for t in m.tests if t.name in m.source.pull_requests.tests]
-    commands = b.commands
-    for suite in suites:
-        commands = commands + suite.commands
-    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
-    common = {**_common(b), "secrets": (), "secrets_kms_key": None}
-    return BuildJob(
+    return _outside_build(
+        m,
+        m.source.pull_requests.tests,
         purpose="pr",
         logical_prefix="PullRequest",
         description=f"{m.name}: pull-request build (into {m.source.branch}; never deploys)",
-        phases=(
-            ("install", _codeartifact_login(b.codeartifact) + b.install),
-            ("pre_build", b.pre_build),
-            ("build", commands),
-        ),
-        env=b.env + (("MANIFESTC_STAGE", "pull-request"),),
-        reports=reports,
-        source=m.source.provider,
-        **common,
+        stage="pull-request",
+        common={**_common(m.build), "secrets": (), "secrets_kms_key": None},
     )
 
 
