@@ -25,7 +25,14 @@ from manifestc import __version__, api, guard
 from manifestc.cli import cli
 from manifestc.guard import GUARDS
 from manifestc.model import TOOLCHAIN_PREFIX
-from manifestc.recompile import missing_endpoints, parse_approvals, parse_footprint, parse_permissions, recompile
+from manifestc.recompile import (
+    deployed_guards,
+    missing_endpoints,
+    parse_approvals,
+    parse_footprint,
+    parse_permissions,
+    recompile,
+)
 
 ACCOUNT = "123456789012"
 ARTIFACT_BUCKET = "artifacts"
@@ -520,7 +527,6 @@ def _footprint_env(template: dict) -> tuple[str, str]:
 def test_recompile_refuses_an_account_or_region_the_deployed_pipeline_has_no_stack_for(tmp_path):
     """A commit adding an environment account or region needs bootstrap-/support- stacks no
     pipeline deploys; the deployed Recompile project names what was set up, so it refuses."""
-    from manifestc.recompile import parse_footprint
 
     home = {"account": "123456789012", "region": "eu-west-1"}
     repo = _checkout(tmp_path, with_changes(**home))
@@ -654,7 +660,6 @@ def test_recompile_refuses_a_commit_that_changes_who_approves(tmp_path):
     """A committer must not make themselves an approver, drop an approver or remove an approval
     through the pipeline: the deployed Recompile project names the approvals, and Recompile
     refuses any change to them (MC264); the same manifest with other changes goes through."""
-    from manifestc.recompile import parse_approvals
 
     home = {"account": ACCOUNT, "region": "eu-west-1"}
     releasers = f"arn:aws:iam::{ACCOUNT}:role/ReleaseManagers"
@@ -711,12 +716,7 @@ def _guarded_recompile(repo: Path, deployed: dict, out: Path):
         region="eu-west-1",
         account=ACCOUNT,
         probe=lambda host: True,
-        deployed_accounts=parse_footprint(env[guard.ACCOUNTS]),
-        deployed_regions=parse_footprint(env[guard.REGIONS]),
-        deployed_approvals=parse_approvals(env[guard.APPROVALS]),
-        deployed_source=env[guard.SOURCE],
-        deployed_gated=guard.parse_gated(env[guard.GATED]),
-        deployed_permissions=parse_permissions(env[guard.PERMISSIONS]),
+        **deployed_guards(env),
     )
 
 

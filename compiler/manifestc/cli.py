@@ -318,7 +318,7 @@ def recompile(
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
     from .diagnostics import Diagnostic, Severity
     from .guard import GUARDS, parse_gated
-    from .recompile import parse_approvals, parse_footprint, parse_permissions
+    from .recompile import deployed_guards
     from .recompile import recompile as run
 
     given = dict(
@@ -368,13 +368,7 @@ def recompile(
         out=Path(out_dir),
         region=region,
         account=account,
-        deployed_accounts=parse_footprint(deployed_accounts),
-        deployed_regions=parse_footprint(deployed_regions),
-        deployed_approvals=parse_approvals(deployed_approvals),
-        deployed_source=deployed_source,
-        deployed_gated=parse_gated(deployed_gated),
-        deployed_permissions=parse_permissions(deployed_permissions),
-        deployed_boundary=deployed_boundary,
+        **deployed_guards(given),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

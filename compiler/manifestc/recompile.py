@@ -200,6 +200,22 @@ def permission_changes(new: Manifest, deployed: dict[str, tuple[str, ...]]) -> l
     return changes
 
 
+def deployed_guards(variables) -> dict:
+    """The guard variables of a deployed Recompile project (guard.GUARDS -> text) as the
+    `deployed_*` keyword arguments of `recompile`: one reading for the CLI and the tests."""
+    from . import guard
+
+    return {
+        "deployed_accounts": parse_footprint(variables.get(guard.ACCOUNTS)),
+        "deployed_regions": parse_footprint(variables.get(guard.REGIONS)),
+        "deployed_approvals": parse_approvals(variables.get(guard.APPROVALS)),
+        "deployed_source": variables.get(guard.SOURCE),
+        "deployed_gated": guard.parse_gated(variables.get(guard.GATED)),
+        "deployed_permissions": parse_permissions(variables.get(guard.PERMISSIONS)),
+        "deployed_boundary": variables.get(guard.BOUNDARY),
+    }
+
+
 def _undeployed_stacks(
     new: Manifest, accounts: tuple[str, ...] | None, regions: tuple[str, ...] | None
 ) -> list[tuple[str, str]]:
