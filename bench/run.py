@@ -5,7 +5,9 @@ Measures, each as a fresh process (what a user or CI pays), wall and CPU seconds
      and with its template linted before (warm lint cache, empty out/); `--no-lint`
   2. `manifestc validate` of one manifest
   3. the CDK peer (bench/cdk/app.js: the same pipeline with aws-cdk-lib) synthesised by node,
-     when node and aws-cdk-lib are installed (`npm install --prefix bench/cdk`); else skipped
+     when node and aws-cdk-lib are installed (`npm install --prefix bench/cdk`); else skipped;
+     and `cdk synth` of it through the AWS CDK command line (what a CDK user runs; package.json
+     installs the `aws-cdk` CLI too), when that is installed
   4. a directory of N generated manifests, cold (empty out/ and lint cache), then one changed
   5. peak memory (max RSS) of any one process, per measurement
 Run: python bench/run.py [--manifests N] [--repeat R]. Machines are noisy, shared ones more so:
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "manifests" / "python-service.yaml"
 MANIFESTC = [sys.executable, "-c", "from manifestc.cli import main; main()"]
 CDK_APP = ROOT / "bench" / "cdk" / "app.js"
+CDK_CLI = ROOT / "bench" / "cdk" / "node_modules" / ".bin" / "cdk"
 
 # Runs one command and reports its wall time, CPU time (with its children) and the peak RSS of
 # its largest process: a wrapper process per measurement keeps the figures apart.
@@ -117,6 +120,17 @@ def main() -> None:
                 [measure(["node", str(CDK_APP), str(work / f"cdk{i}")], CDK_APP.parent) for i in range(options.repeat)]
             )
             rows.append(("CDK peer: node bench/cdk/app.js (synth, no lint)", cdk))
+            if CDK_CLI.exists():
+                synth = [
+                    CDK_CLI, "synth", "--app", f"node {CDK_APP}", "--output", str(work / "cdk-synth"),
+                    "--quiet", "--no-notices", "--no-version-reporting",
+                ]  # fmt: skip
+                cdk_synth = medians(
+                    [measure([str(part) for part in synth], CDK_APP.parent) for _ in range(options.repeat)]
+                )
+                rows.append(("CDK peer: cdk synth (the CDK CLI running the app)", cdk_synth))
+            else:
+                notes.append("cdk synth skipped: the aws-cdk CLI is not installed (npm install --prefix bench/cdk)")
         else:
             notes.append(f"CDK peer skipped: {missing}")
         if options.manifests:
@@ -134,10 +148,12 @@ def main() -> None:
     print(f"{'':<{width}}  {'wall s':>8}  {'CPU s':>8}  {'peak RSS MiB':>12}")
     for label, figures in rows:
         print(f"{label:<{width}}  {figures['wall']:8.2f}  {figures['cpu']:8.2f}  {figures['rss_mib']:12.0f}")
-    if cdk is not None:
-        for label, figures in rows[:3]:
+    peers = [(label, figures) for label, figures in rows if label.startswith("CDK peer")]
+    for peer_label, peer in peers:
+        for label, figures in rows[:4]:
             print(
-                f"CDK peer / {label}: {cdk['wall'] / figures['wall']:.1f}x wall, {cdk['cpu'] / figures['cpu']:.1f}x CPU"
+                f"{peer_label.split(': ', 1)[1].split(' (')[0]} / {label}: "
+                f"{peer['wall'] / figures['wall']:.1f}x wall, {peer['cpu'] / figures['cpu']:.1f}x CPU"
             )
     for note in notes:
         print(note)

@@ -14,7 +14,8 @@ const logs = require("aws-cdk-lib/aws-logs");
 const s3 = require("aws-cdk-lib/aws-s3");
 const sns = require("aws-cdk-lib/aws-sns");
 
-const app = new cdk.App({ outdir: process.argv[2] || "cdk.out" });
+// an explicit OUTDIR argument, else the cdk CLI's --output (CDK_OUTDIR), else cdk.out
+const app = new cdk.App(process.argv[2] ? { outdir: process.argv[2] } : {});
 const stack = new cdk.Stack(app, "orders-service-pipeline", { env: { region: "us-east-1" } });
 cdk.Tags.of(stack).add("cost-center", "1234");
 cdk.Tags.of(stack).add("team", "payments");
