@@ -17,6 +17,7 @@ quote medians and ratios, not single runs.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
@@ -87,6 +88,10 @@ def main() -> None:
     parser.add_argument("--manifests", type=int, default=1000, help="generated manifests (0: skip)")
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
+    # What a wheel install does (pip compiles every module): an editable install has no bytecode,
+    # and with PYTHONDONTWRITEBYTECODE set (as on the shared machines) every run would recompile
+    # the compiler's modules from source.
+    compileall.compile_dir(str(ROOT / "compiler" / "manifestc"), quiet=1)
     work = Path(tempfile.mkdtemp(prefix="manifestc-bench-"))
     rows: list[tuple[str, dict]] = []
     notes: list[str] = []
