@@ -50,3 +50,28 @@ def test_no_references_a_user_cannot_follow():
     readme = (ROOT / "README.md").read_text()
     assert "SPEC §" not in readme
     assert "ten-line" not in readme  # no example manifest is ten lines
+
+
+def _recipe_manifests() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Recipes: well-known setups", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml")[1:] if "manifest: 1" in block]
+
+
+def test_recipe_manifests_compile_clean_with_lint(tmp_path):
+    from manifestc.api import compile_manifest
+
+    recipes = _recipe_manifests()
+    assert len(recipes) >= 2
+    for index, text in enumerate(recipes):
+        path = tmp_path / f"recipe{index}.yaml"
+        path.write_text(text)
+        result = compile_manifest(path)
+        assert [str(d) for d in result.diagnostics if d.is_error] == [], text
+        assert result.artifacts
+
+
+def test_sam_recipe_is_the_bundled_example():
+    bundled = (ROOT / "manifests" / "sam-app.yaml").read_text()
+    body = "\n".join(line for line in bundled.splitlines() if not line.startswith("#")).strip()
+    assert body in [recipe.strip() for recipe in _recipe_manifests()]
