@@ -620,6 +620,10 @@ CODES: dict[str, CodeInfo] = {
         "comment approval on CodeCommit",
         "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
     ),
+    "MC370": _e(
+        "build report groups",
+        "`build.reports` and `build.coverage` are report files the build's own commands write; they get the report groups `<name>-build-tests` and `<name>-build-coverage`, named like a suite's (`<name>-<suite>-tests`). A test suite named `build` would own groups of the same names, and `build.report_format` describes `build.reports`, so it needs them. Rename the suite, or add the report files.",
+    ),
     "MC675": _e(
         "pull-request project holds a secret",
         "Readiness check over the rendered pipeline.yaml: a CodeBuild project started by pull requests (a PULL_REQUEST_* webhook event, or an EventBridge rule on CodeCommit pull requests) resolves an environment variable from Secrets Manager or Parameter Store. Pull requests run code nobody has reviewed yet, perhaps from a fork, which could print or send the secret. manifestc never emits this; it is a bug, please report it.",

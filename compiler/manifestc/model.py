@@ -143,6 +143,11 @@ class Build:
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
     exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
+    # report groups of the build's own commands (semantics_shapes.py)
+    reports: tuple[str, ...] = ()
+    report_format: str | None = None
+    coverage: str | None = None
+    coverage_format: str | None = None
 
 
 @dataclass(frozen=True)

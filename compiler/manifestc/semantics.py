@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_shapes import build_reports
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -155,6 +156,7 @@ def build_model(
     preset = _preset(check)
     build = _build(check, targets, preset)
     tests = _tests(check, preset or {})
+    build = build_reports(check, build, preset or {}, tests) if build is not None else None
     source = _source(check, [t.name for t in tests if t.after == "build"])
     _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])

@@ -330,6 +330,7 @@ def _build_job(m: Manifest) -> BuildJob:
         ),
         env=b.env + _image_env(m) + _package_buckets(m),
         exported_variables=b.exports,
+        reports=build_report_groups(m),
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
@@ -379,6 +380,26 @@ def _promote_job(m: Manifest) -> BuildJob:
         phases=(("build", commands),),
         promote_repository=m.build.image_repository,
     )
+
+
+def build_report_groups(m: Manifest) -> tuple[ReportGroup, ...]:
+    """The report groups of the build's own commands (build.reports, build.coverage): named like a
+    suite's, with `build` in place of the suite name (semantics_shapes.py, MC370)."""
+    b = m.build
+    groups = []
+    if b.reports:
+        groups.append(ReportGroup("BuildReports", f"{m.name}-build-tests", "TEST", b.reports, b.report_format))
+    if b.coverage:
+        groups.append(
+            ReportGroup(
+                "BuildCoverage",
+                f"{m.name}-build-coverage",
+                "CODE_COVERAGE",
+                (b.coverage,),
+                b.coverage_format or "COBERTURAXML",
+            )
+        )
+    return tuple(groups)
 
 
 def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGroup, ...]:
@@ -615,7 +636,9 @@ def _outside_build(
     commands = b.commands
     for suite in suites:
         commands = commands + suite.commands
-    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
+    reports = build_report_groups(m) + tuple(
+        group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name))
+    )
     return BuildJob(
         purpose=purpose,
         logical_prefix=logical_prefix,
