@@ -89,3 +89,89 @@ def test_a_report_format_without_reports_is_an_error(write_manifest):
     result = _compile(write_manifest, with_changes(build={"report_format": "JUNITXML"}))
     [error] = _errors(result, "MC370")
     assert error.path == ("build", "report_format")
+
+
+# --- (a) Windows images --------------------------------------------------------------------
+
+WINDOWS = {"os": "windows-2019", "compute": "medium"}
+
+
+def test_a_windows_build_runs_windows_server_2019_with_powershell(write_manifest):
+    text = with_changes(
+        language="dotnet",
+        build={**WINDOWS, "packages": {"codeartifact": {"domain": "acme", "repository": "nuget-store"}}},
+        tests=[{"name": "unit"}],
+        quality_gates=["secrets-scan"],
+    )
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    build = _project(result, "BuildProject")["Environment"]
+    assert build["Type"] == "WINDOWS_SERVER_2019_CONTAINER"
+    assert build["Image"] == "aws/codebuild/windows-base:2019-3.0"
+    assert build["ComputeType"] == "BUILD_GENERAL1_MEDIUM"
+    spec = _buildspec(result, "BuildProject")
+    # PowerShell is the default shell of Windows images: no `shell: bash`, no runtime-versions
+    assert "env" not in spec
+    assert "runtime-versions" not in spec["phases"]["install"]
+    login = spec["phases"]["install"]["commands"][:2]
+    assert login[0].startswith("$env:AWS_ACCOUNT_ID = (aws sts get-caller-identity")
+    assert "--tool dotnet" in login[1] and "$env:AWS_ACCOUNT_ID" in login[1] and "export" not in " ".join(login)
+    # the suite runs on the same Windows image
+    assert _project(result, "TestUnitProject")["Environment"]["Type"] == "WINDOWS_SERVER_2019_CONTAINER"
+    # the gate runs on the preset's Linux image, in bash
+    gate = _project(result, "GateSecretsScanProject")["Environment"]
+    assert gate["Type"] == "LINUX_CONTAINER" and gate["Image"] == "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    assert _buildspec(result, "GateSecretsScanProject")["env"]["shell"] == "bash"
+
+
+def test_windows_2022_needs_a_fleet_and_runs_on_it(write_manifest):
+    result = _compile(write_manifest, with_changes(language="dotnet", build={"os": "windows-2022", "compute": "large"}))
+    [error] = _errors(result, "MC371")
+    assert error.path == ("build", "os") and "fleet" in error.message
+    fleet = "arn:aws:codebuild:eu-west-1:123456789012:fleet/windows-large:0f1e2d3c"
+    text = with_changes(language="dotnet", build={"os": "windows-2022", "compute": "large", "fleet": fleet})
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    environment = _project(result, "BuildProject")["Environment"]
+    assert environment["Type"] == "WINDOWS_SERVER_2022_CONTAINER"
+    assert environment["Image"] == "aws/codebuild/windows-base:2022-1.0"
+    assert environment["Fleet"] == {"FleetArn": fleet}
+
+
+def test_what_a_windows_build_cannot_do_is_located(write_manifest):
+    text = with_changes(
+        language="dotnet",
+        build={"os": "windows-2019", "compute": "small", "cache": "s3", "privileged": True},
+        targets=[
+            {"name": "app", "template": "deploy/app.yaml", "package": True},
+            {
+                "name": "migrate",
+                "type": "commands",
+                "commands": ["./migrate.sh"],
+                "permissions": [{"actions": ["s3:ListBucket"], "resources": ["arn:aws:s3:::demo-data"]}],
+            },
+        ],
+        environments=[{"name": "staging"}],
+    )
+    result = _compile(write_manifest, text)
+    paths = {d.path for d in _errors(result, "MC371")}
+    assert ("build", "compute") in paths
+    assert ("build", "cache") in paths
+    assert ("build", "privileged") in paths
+    assert ("targets", 0) in paths
+    assert ("targets", 1, "commands") in paths
+    assert all(d.line > 0 for d in _errors(result, "MC371"))
+
+
+def test_a_windows_image_on_a_linux_build_is_an_error(write_manifest):
+    text = with_changes(language="dotnet", build={"image": "aws/codebuild/windows-base:2019-3.0"})
+    [error] = _errors(_compile(write_manifest, text), "MC371")
+    assert error.path == ("build", "image") and "windows-2019" in error.hint
+
+
+def test_a_bash_preset_and_a_runtime_on_windows_are_warnings(write_manifest):
+    text = with_changes(language="python", runtime="3.12", build=WINDOWS)
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    assert [d.path for d in _errors(result, "MC691")] == [("language",)]
+    assert [d.path for d in _errors(result, "MC692")] == [("runtime",)]

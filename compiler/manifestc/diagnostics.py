@@ -284,6 +284,14 @@ CODES: dict[str, CodeInfo] = {
         "grant never given",
         "A declared permission that no pipeline role gets: AdministratorAccess, IAMFullAccess and AWSOrganizationsFullAccess are never attached, and the pipeline's permissions boundary denies Organizations and account actions and passing or assuming roles outside /manifestc/<name>/ and /manifestc-app/<name>/ (in any account), so such a grant would compile and fail with AccessDenied.",
     ),
+    "MC691": _w(
+        "bash preset on Windows",
+        "The language presets' commands (except dotnet's, which are plain `dotnet` calls) are written for bash on Linux; a Windows build runs them in PowerShell, where `export`, `$(...)` and `&&` chains differ. Give the phases (and the suites' commands) in PowerShell, or use `build.buildspec`.",
+    ),
+    "MC692": _w(
+        "runtime not pinned on Windows",
+        "manifestc writes no `runtime-versions` for Windows images: the image's installed SDKs are used, so `runtime` is not applied. Drop it, or install the version you need in `build.install`.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
@@ -623,6 +631,10 @@ CODES: dict[str, CodeInfo] = {
     "MC370": _e(
         "build report groups",
         "`build.reports` and `build.coverage` are report files the build's own commands write; they get the report groups `<name>-build-tests` and `<name>-build-coverage`, named like a suite's (`<name>-<suite>-tests`). A test suite named `build` would own groups of the same names, and `build.report_format` describes `build.reports`, so it needs them. Rename the suite, or add the report files.",
+    ),
+    "MC371": _e(
+        "not on a Windows build",
+        "`build.os: windows-2019`/`windows-2022` runs the build (and its suites, feature and pull-request builds) in a Windows Server Core container, x86_64, `medium` or `large` on demand; `windows-2022` has no on-demand compute and needs `build.fleet` (a reserved-capacity fleet). Its commands run in PowerShell, so what manifestc writes as bash or runs with docker is refused there: image pushes (the docker preset, image targets, `build.image_repository`, `privileged`), `aws cloudformation package` (lambda template targets, `package: true`), the preset's Linux cache paths (`cache` without `build.buildspec`), and commands targets without their own `image`. Quality gates run on the preset's Linux image, so they need a `language`. An image listed in schemas/images.yaml must match `build.os`. Move the refused part to a Linux pipeline, or follow the hint.",
     ),
     "MC675": _e(
         "pull-request project holds a secret",

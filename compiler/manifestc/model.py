@@ -148,6 +148,14 @@ class Build:
     report_format: str | None = None
     coverage: str | None = None
     coverage_format: str | None = None
+    os: str = "linux"  # linux | windows-2019 | windows-2022
+    fleet: str | None = None  # reserved-capacity fleet ARN the build and its suites run on
+    # Windows builds: the preset's Linux image, runtime and size their quality gates run on
+    gate_platform: tuple[str, str, str, str | None, str | None] | None = None
+
+    @property
+    def windows(self) -> bool:
+        return self.os != "linux"
 
 
 @dataclass(frozen=True)

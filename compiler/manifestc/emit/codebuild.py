@@ -104,6 +104,8 @@ class BuildJob:
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
+    shell: str | None = "bash"  # buildspec env.shell; None: the image's default (PowerShell on Windows)
+    fleet: str | None = None  # reserved-capacity fleet ARN (build.fleet)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -185,10 +187,14 @@ def _common(b: Build) -> dict:
         "cache": b.cache,
         "cache_paths": b.cache_paths,
         "codeartifact": b.codeartifact,
+        "fleet": b.fleet,
+        "shell": None if b.windows else "bash",
     }
 
 
-def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = ()) -> tuple[str, ...]:
+def _codeartifact_login(
+    ca: CodeArtifact | None, extra_tools: tuple[str, ...] = (), *, windows: bool = False
+) -> tuple[str, ...]:
     """Log the package managers in to CodeArtifact (SPEC: packages.codeartifact).
 
     Emitted first in the `install` phase, before any command that installs a dependency or a tool:
@@ -199,6 +205,8 @@ def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = 
     """
     if ca is None:
         return ()
+    if windows:
+        return _codeartifact_login_powershell(ca)
     owner = ca.owner or "$AWS_ACCOUNT_ID"
     commands = ["export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)"]
     pip = ("pip",) if ca.pypi_repository else ()
@@ -220,6 +228,32 @@ def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = 
             ),
             (
                 f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
+                f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint "
+                "--output text)"
+            ),
+        ]
+    return tuple(commands)
+
+
+def _codeartifact_login_powershell(ca: CodeArtifact) -> tuple[str, ...]:
+    """The CodeArtifact login of a Windows build: the same AWS CLI calls, with PowerShell variables
+    (`$env:NAME = (...)`), since Windows Server Core images run the buildspec's commands in
+    PowerShell (CodeBuild User Guide, "Shells and commands in build environments")."""
+    owner = ca.owner or "$env:AWS_ACCOUNT_ID"
+    commands = ["$env:AWS_ACCOUNT_ID = (aws sts get-caller-identity --query Account --output text)"]
+    if ca.tool:
+        commands.append(
+            f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
+            f"--repository {ca.repository}"
+        )
+    else:
+        commands += [
+            (
+                f"$env:CODEARTIFACT_AUTH_TOKEN = (aws codeartifact get-authorization-token --domain {ca.domain} "
+                f"--domain-owner {owner} --query authorizationToken --output text)"
+            ),
+            (
+                f"$env:CODEARTIFACT_REPOSITORY_URL = (aws codeartifact get-repository-endpoint --domain {ca.domain} "
                 f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint "
                 "--output text)"
             ),
@@ -323,7 +357,7 @@ def _build_job(m: Manifest) -> BuildJob:
         logical_prefix="Build",
         description=f"{m.name}: build" + (" (build matrix)" if b.matrix else ""),
         phases=(
-            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
             ("pre_build", b.pre_build),
             ("build", b.commands),
             ("post_build", post_build),
@@ -431,7 +465,10 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         purpose=f"test-{suite.name}",
         logical_prefix=prefix,
         description=f"{m.name}: {suite.name} tests, {where}",
-        phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", suite.commands)),
+        phases=(
+            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
+            ("build", suite.commands),
+        ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
         permissions=suite.permissions,
@@ -598,6 +635,19 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
     extra = ("pip",) if tool is not None and tool.source == "pypi" else ()
     extra += ("npm",) if tool is not None and tool.source == "npm" else ()
     install = _codeartifact_login(b.codeartifact, extra) + (tool.install if tool else ())
+    platform = {}
+    if b.gate_platform is not None:  # a Windows build: its gates run on the preset's Linux image
+        image, environment_type, compute_type, runtime_key, runtime = b.gate_platform
+        platform = {
+            "image": image,
+            "environment_type": environment_type,
+            "compute_type": compute_type,
+            "runtime_key": runtime_key,
+            "runtime": runtime,
+            "fleet": None,
+            "shell": "bash",
+            "cache": "none",
+        }
     return BuildJob(
         purpose=f"gate-{gate.name}",
         logical_prefix=camel("gate", gate.name),
@@ -608,6 +658,7 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
             **_common(b),
             "secrets": tuple(s for s in b.secrets if s.variable == gate.secret),
             "timeout": min(b.timeout, 60),
+            **platform,
         },
     )
 
@@ -644,7 +695,7 @@ def _outside_build(
         logical_prefix=logical_prefix,
         description=description,
         phases=(
-            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
             ("pre_build", b.pre_build),
             ("build", commands),
         ),
@@ -1007,9 +1058,11 @@ def buildspec(job: BuildJob) -> Sub | str:
             "fast-fail": False,
             "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
         }
-    spec["env"] = {"shell": "bash"}
+    spec["env"] = {"shell": job.shell} if job.shell else {}
     if job.exported_variables:
         spec["env"]["exported-variables"] = list(job.exported_variables)
+    if not spec["env"]:
+        del spec["env"]
     spec["phases"] = phases
     if job.reports:
         spec["reports"] = {
@@ -1122,6 +1175,12 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     )
     if env_vars:
         environment.EnvironmentVariables = env_vars
+    if job.fleet:
+        environment.Fleet = cb.ProjectFleet(FleetArn=job.fleet)
+    if job.environment_type == "WINDOWS_SERVER_2022_CONTAINER":
+        # troposphere's Environment validator predates this type; the CloudFormation registry schema
+        # (cfn-lint's, which lints the template) lists it
+        environment.no_validation()
     props = {
         "Name": ctx.project_name(job.purpose),
         "Description": job.description,
