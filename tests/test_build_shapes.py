@@ -175,3 +175,113 @@ def test_a_bash_preset_and_a_runtime_on_windows_are_warnings(write_manifest):
     assert not result.failed(), _codes(result)
     assert [d.path for d in _errors(result, "MC691")] == [("language",)]
     assert [d.path for d in _errors(result, "MC692")] == [("runtime",)]
+
+
+# --- (c) several output artifacts ----------------------------------------------------------
+
+ARTIFACTS = {
+    "commands": ["make all"],
+    "artifacts": {"files": ["deploy/**/*"]},
+    "secondary_artifacts": [
+        {"name": "site", "files": ["**/*"], "base_directory": "dist"},
+        {"name": "migrations", "files": ["db/**/*"]},
+    ],
+}
+
+
+def _action(result, stage: str, name: str) -> dict:
+    pipeline = _resources(result)["Pipeline"]["Properties"]
+    stage = next(s for s in pipeline["Stages"] if s["Name"] == stage)
+    return next(a for a in stage["Actions"] if a["Name"] == name)
+
+
+def test_secondary_artifacts_are_outputs_of_the_build_and_inputs_of_chosen_targets(write_manifest):
+    text = with_changes(
+        build=ARTIFACTS,
+        targets=[
+            {"name": "app", "template": "deploy/app.yaml"},
+            {"name": "web", "type": "s3", "bucket": "demo-site-{environment}", "build_artifact": "site"},
+            {
+                "name": "migrate",
+                "type": "commands",
+                "commands": ["./db/migrate.sh"],
+                "build_artifact": "migrations",
+                "permissions": [{"actions": ["rds:DescribeDBClusters"], "resources": ["*"]}],
+            },
+        ],
+        environments=[{"name": "staging"}],
+    )
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    build = _action(result, "Build", "Build")
+    assert [o["Name"] for o in build["OutputArtifacts"]] == ["BuildOutput", "site", "migrations"]
+    spec = _buildspec(result, "BuildProject")
+    assert "artifacts" not in spec
+    assert spec["secondary-artifacts"] == {
+        "BuildOutput": {"files": ["deploy/**/*"]},
+        "site": {"files": ["**/*"], "base-directory": "dist"},
+        "migrations": {"files": ["db/**/*"]},
+    }
+    assert _action(result, "staging", "web-deploy")["InputArtifacts"] == [{"Name": "site"}]
+    assert _action(result, "staging", "migrate-deploy")["InputArtifacts"] == [{"Name": "migrations"}]
+    prepare = _action(result, "staging", "app-prepare")
+    assert prepare["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    assert prepare["Configuration"]["TemplatePath"] == "BuildOutput::deploy/app.yaml"
+
+
+def test_a_stack_target_reads_its_template_from_the_chosen_artifact(write_manifest):
+    text = with_changes(
+        build=ARTIFACTS, targets=[{"name": "app", "template": "app.yaml", "build_artifact": "migrations"}]
+    )
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    assert _action(result, "staging", "app-prepare")["Configuration"]["TemplatePath"] == "migrations::app.yaml"
+
+
+def test_one_artifact_keeps_the_artifacts_section(write_manifest):
+    result = _compile(write_manifest, with_changes(build={"commands": ["make"]}))
+    spec = _buildspec(result, "BuildProject")
+    assert "secondary-artifacts" not in spec and spec["artifacts"] == {"files": ["**/*"]}
+    assert [o["Name"] for o in _action(result, "Build", "Build")["OutputArtifacts"]] == ["BuildOutput"]
+
+
+def test_secondary_artifact_mistakes_are_located(write_manifest):
+    build = {
+        "commands": ["make"],
+        "matrix": {"GOOS": ["linux", "darwin"]},
+        "secondary_artifacts": [
+            {"name": "BuildOutput", "files": ["a"]},
+            {"name": "docs"},
+        ],
+    }
+    targets = [
+        {"name": "app", "template": "deploy/app.yaml", "build_artifact": "doc"},
+        {
+            "name": "svc",
+            "type": "ecs",
+            "cluster": "c",
+            "service": "s",
+            "container": "app",
+            "image_repository": "demo",
+            "build_artifact": "docs",
+        },
+    ]
+    result = _compile(write_manifest, with_changes(build=build, targets=targets))
+    mc372 = {d.path for d in _errors(result, "MC372")}
+    assert ("build", "secondary_artifacts", 0, "name") in mc372
+    assert ("build", "secondary_artifacts", 1) in mc372
+    assert ("build", "secondary_artifacts") in mc372  # with the matrix
+    mc373 = {d.path: d for d in _errors(result, "MC373")}
+    assert mc373[("targets", 0, "build_artifact")].hint == "did you mean `docs`?"
+    assert ("targets", 1, "build_artifact") in mc373
+
+
+def test_with_a_buildspec_file_secondary_artifacts_are_names_only(write_manifest):
+    build = {"buildspec": "ci/buildspec.yml", "secondary_artifacts": [{"name": "site"}]}
+    targets = [{"name": "web", "type": "s3", "bucket": "demo-site", "build_artifact": "site"}]
+    result = _compile(write_manifest, with_changes(build=build, targets=targets))
+    assert not result.failed(), _codes(result)
+    assert [o["Name"] for o in _action(result, "Build", "Build")["OutputArtifacts"]] == ["BuildOutput", "site"]
+    text = with_changes(build={**build, "secondary_artifacts": [{"name": "site", "files": ["**/*"]}]})
+    [error] = _errors(_compile(write_manifest, text), "MC372")
+    assert error.path == ("build", "secondary_artifacts", 0)

@@ -636,6 +636,14 @@ CODES: dict[str, CodeInfo] = {
         "not on a Windows build",
         "`build.os: windows-2019`/`windows-2022` runs the build (and its suites, feature and pull-request builds) in a Windows Server Core container, x86_64, `medium` or `large` on demand; `windows-2022` has no on-demand compute and needs `build.fleet` (a reserved-capacity fleet). Its commands run in PowerShell, so what manifestc writes as bash or runs with docker is refused there: image pushes (the docker preset, image targets, `build.image_repository`, `privileged`), `aws cloudformation package` (lambda template targets, `package: true`), the preset's Linux cache paths (`cache` without `build.buildspec`), and commands targets without their own `image`. Quality gates run on the preset's Linux image, so they need a `language`. An image listed in schemas/images.yaml must match `build.os`. Move the refused part to a Linux pipeline, or follow the hint.",
     ),
+    "MC372": _e(
+        "secondary artifacts",
+        "`build.secondary_artifacts` are further output artifacts of the build action besides the primary `BuildOutput`: a CodeBuild action has at most 5 output artifacts (CodePipeline User Guide, \"Valid input and output artifacts for each action type\"), so at most 4 entries; each name is unique in the pipeline (not `Source`, `BuildOutput`, `SelfUpdate`, `GlueTemplate`). The generated buildspec writes them (`files` required); with `build.buildspec` the file's `secondary-artifacts` section does (give only `name`). A matrix or batch build combines its builds' output into the primary artifact, so it cannot have them.",
+    ),
+    "MC373": _e(
+        "target build artifact",
+        "`targets[].build_artifact` names a `build.secondary_artifacts` entry the target deploys from (cloudformation, s3, commands and lambda zip targets). Targets whose files the generated buildspec writes into the primary artifact (ecs, image and packaged targets) or that deploy something else (glue, invokes) read the primary artifact. Fix the name, or drop the field.",
+    ),
     "MC675": _e(
         "pull-request project holds a secret",
         "Readiness check over the rendered pipeline.yaml: a CodeBuild project started by pull requests (a PULL_REQUEST_* webhook event, or an EventBridge rule on CodeCommit pull requests) resolves an environment variable from Secrets Manager or Parameter Store. Pull requests run code nobody has reviewed yet, perhaps from a fork, which could print or send the secret. manifestc never emits this; it is a bug, please report it.",

@@ -153,6 +153,9 @@ class Build:
     # Windows builds: the preset's Linux image, runtime and size their quality gates run on
     gate_platform: tuple[str, str, str, str | None, str | None] | None = None
 
+    # further output artifacts: (name, files, base_directory); files empty with a buildspec file
+    secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+
     @property
     def windows(self) -> bool:
         return self.os != "linux"
@@ -226,6 +229,7 @@ class Target:
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
+    build_artifact: str | None = None  # a build.secondary_artifacts name; None: the primary artifact
 
     @property
     def invokes(self) -> bool:

@@ -9,6 +9,7 @@ the checker (`semantics._Checker`: `doc`, `error`, `warn`) and returns the refin
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from typing import Any
 
 from . import aws
@@ -177,3 +178,98 @@ def build_platform(check: Any, build: Build, preset: dict[str, Any], targets: tu
         cache_paths=(),
         gate_platform=gate_platform,
     )
+
+
+# Artifact names the pipeline already uses (emit/codepipeline.py SOURCE, BUILD_OUTPUT, SELF_UPDATE,
+# GLUE_TEMPLATE): output artifact names are unique within a pipeline (CodePipeline API Reference,
+# OutputArtifact: "Output artifact names must be unique within a pipeline").
+RESERVED_ARTIFACTS = ("Source", "BuildOutput", "SelfUpdate", "GlueTemplate")
+# A CodeBuild build or test action has 0 to 5 output artifacts (CodePipeline User Guide, "Valid
+# input and output artifacts for each action type"): the primary one and at most four more.
+MAX_SECONDARY_ARTIFACTS = 4
+# Targets whose deploy action (or job) reads one artifact it may choose; the others read files the
+# generated buildspec writes into the primary artifact (imagedefinitions, packaged templates) or
+# deploy what is not the build output (glue, invokes).
+ARTIFACT_TARGETS = ("cloudformation", "s3", "commands", "lambda")
+
+
+def build_artifacts(check: Any, build: Build, targets: tuple[Target, ...]) -> tuple[Build, tuple[Target, ...]]:
+    """build.secondary_artifacts and targets[].build_artifact (MC372, MC373)."""
+    raw = check.doc["build"]
+    entries = raw["secondary_artifacts"]
+    own_file = raw["buildspec"] is not None
+    names: list[str] = []
+    for index, entry in enumerate(entries):
+        path = ("build", "secondary_artifacts", index)
+        name = entry["name"]
+        if name in names or name.lower() in (r.lower() for r in RESERVED_ARTIFACTS):
+            taken = "another entry" if name in names else "the pipeline's own artifacts"
+            check.error("MC372", f"artifact name `{name}` is taken by {taken}", (*path, "name"), hint="rename it")
+        names.append(name)
+        if entry["files"] is None and not own_file:
+            check.error(
+                "MC372",
+                f"secondary artifact `{name}` needs `files` (the generated buildspec writes its secondary-artifacts)",
+                path,
+                hint="add files: [<globs>]",
+            )
+        if own_file and (entry["files"] is not None or entry["base_directory"] is not None):
+            check.error(
+                "MC372",
+                f"secondary artifact `{name}`: with build.buildspec the file's `secondary-artifacts` section "
+                "holds its files",
+                path,
+                hint=f"give only the name, and `secondary-artifacts: {name}:` in {raw['buildspec']}",
+            )
+    if len(entries) > MAX_SECONDARY_ARTIFACTS:
+        check.error(
+            "MC372",
+            f"{len(entries)} secondary artifacts; a CodeBuild action has at most 5 output artifacts "
+            f"(the primary and {MAX_SECONDARY_ARTIFACTS} more)",
+            ("build", "secondary_artifacts"),
+        )
+    if entries and (raw["matrix"] is not None or raw.get("batch")):
+        field = "matrix" if raw["matrix"] is not None else "batch"
+        check.error(
+            "MC372",
+            f"build.secondary_artifacts cannot be combined with build.{field}: a batch build's artifacts are "
+            "combined into the one primary artifact (CombineArtifacts)",
+            ("build", "secondary_artifacts"),
+            hint=f"drop build.{field}, or write every output into the primary artifact",
+        )
+    chosen: dict[str, str] = {}
+    for index, target in enumerate(check.doc["targets"]):
+        name = target.get("build_artifact")
+        if name is None:
+            continue
+        path = ("targets", index, "build_artifact")
+        kind = target.get("type")
+        packaged = target.get("package") is True or (kind == "lambda" and target.get("template"))
+        if kind not in ARTIFACT_TARGETS or packaged or (kind == "lambda" and target.get("package") == "image"):
+            check.error(
+                "MC373",
+                f"a {kind} target{' packaged by the build' if packaged else ''} deploys from the primary "
+                "build artifact (the generated buildspec writes its files there)",
+                path,
+                hint="drop build_artifact",
+            )
+            continue
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            listing = ", ".join(names) or "none are defined"
+            check.error(
+                "MC373",
+                f"unknown build artifact `{name}`; build.secondary_artifacts: {listing}",
+                path,
+                hint=f"did you mean `{close[0]}`?" if close else "add it to build.secondary_artifacts",
+            )
+            continue
+        chosen[target["name"]] = name
+    build = dataclasses.replace(
+        build,
+        secondary_artifacts=tuple(
+            (e["name"], tuple(e["files"] or ()), e["base_directory"]) for e in entries if e["name"] in names
+        ),
+    )
+    targets = tuple(dataclasses.replace(t, build_artifact=chosen.get(t.name)) for t in targets)
+    return build, targets

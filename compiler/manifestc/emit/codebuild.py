@@ -38,6 +38,12 @@ from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
+# The build action's primary output artifact (emit/codepipeline.py BUILD_OUTPUT). With further
+# output artifacts, every one of them, the primary included, goes into the buildspec's
+# `secondary-artifacts` keyed by its pipeline artifact name (aws/aws-delivlib lib/build-spec.ts:
+# "If there are multiple artifacts, all of them must go into the 'secondary-artifacts' section").
+PRIMARY_ARTIFACT = "BuildOutput"
+
 
 @dataclass(frozen=True)
 class ReportGroup:
@@ -106,6 +112,8 @@ class BuildJob:
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
     shell: str | None = "bash"  # buildspec env.shell; None: the image's default (PowerShell on Windows)
     fleet: str | None = None  # reserved-capacity fleet ARN (build.fleet)
+    # further output artifacts (name, files, base_directory): buildspec `secondary-artifacts`
+    secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -365,6 +373,7 @@ def _build_job(m: Manifest) -> BuildJob:
         env=b.env + _image_env(m) + _package_buckets(m),
         exported_variables=b.exports,
         reports=build_report_groups(m),
+        secondary_artifacts=b.secondary_artifacts,
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
@@ -1072,15 +1081,24 @@ def buildspec(job: BuildJob) -> Sub | str:
             }
             for group in job.reports
         }
-    if job.artifacts:
-        artifacts: dict = {"files": [_escape_sub(f) for f in job.artifacts]}
-        if job.base_directory:
-            artifacts["base-directory"] = _escape_sub(job.base_directory)
-        spec["artifacts"] = artifacts
+    if job.artifacts and job.secondary_artifacts:
+        spec["secondary-artifacts"] = {
+            name: _artifact_section(files, base)
+            for name, files, base in ((PRIMARY_ARTIFACT, job.artifacts, job.base_directory), *job.secondary_artifacts)
+        }
+    elif job.artifacts:
+        spec["artifacts"] = _artifact_section(job.artifacts, job.base_directory)
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
     text = yaml.dump(spec, Dumper=_BuildspecDumper, sort_keys=False, default_flow_style=False, width=1000)
     return sub_if_needed(text)
+
+
+def _artifact_section(files: tuple[str, ...], base_directory: str | None) -> dict:
+    section: dict = {"files": [_escape_sub(f) for f in files]}
+    if base_directory:
+        section["base-directory"] = _escape_sub(base_directory)
+    return section
 
 
 class _BuildspecDumper(yaml.SafeDumper):
