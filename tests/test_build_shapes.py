@@ -285,3 +285,107 @@ def test_with_a_buildspec_file_secondary_artifacts_are_names_only(write_manifest
     text = with_changes(build={**build, "secondary_artifacts": [{"name": "site", "files": ["**/*"]}]})
     [error] = _errors(_compile(write_manifest, text), "MC372")
     assert error.path == ("build", "secondary_artifacts", 0)
+
+
+# --- (b) heterogeneous batches ---------------------------------------------------------------
+
+BATCH = [
+    {"name": "amd64", "env": {"TARGET": "linux-amd64"}},
+    {"name": "arm64", "arch": "arm64", "compute": "large", "env": {"TARGET": "linux-arm64"}},
+    {"name": "gpu", "compute": "gpu-large", "image": "public.ecr.aws/acme/cuda-build:12", "buildspec": "ci/gpu.yml"},
+]
+
+
+def test_a_heterogeneous_batch_is_a_build_list_with_each_builds_environment(write_manifest):
+    result = _compile(write_manifest, with_changes(language="go", build={"batch": BATCH}))
+    assert not result.failed(), _codes(result)
+    spec = _buildspec(result, "BuildProject")
+    assert spec["batch"] == {
+        "fast-fail": False,
+        "build-list": [
+            {
+                "identifier": "amd64",
+                "env": {
+                    "type": "LINUX_CONTAINER",
+                    "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+                    "compute-type": "BUILD_GENERAL1_SMALL",
+                    "variables": {"TARGET": "linux-amd64"},
+                },
+            },
+            {
+                "identifier": "arm64",
+                "env": {
+                    "type": "ARM_CONTAINER",
+                    "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0",
+                    "compute-type": "BUILD_GENERAL1_LARGE",
+                    "variables": {"TARGET": "linux-arm64"},
+                },
+            },
+            {
+                "identifier": "gpu",
+                "buildspec": "ci/gpu.yml",
+                "env": {
+                    "type": "LINUX_GPU_CONTAINER",
+                    "image": "public.ecr.aws/acme/cuda-build:12",
+                    "compute-type": "BUILD_GENERAL1_LARGE",
+                },
+            },
+        ],
+    }
+    config = _project(result, "BuildProject")["BuildBatchConfig"]
+    assert config["Restrictions"] == {
+        "MaximumBuildsAllowed": 3,
+        "ComputeTypesAllowed": ["BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_SMALL"],
+    }
+    assert config["CombineArtifacts"] is True
+    action = _action(result, "Build", "Build")["Configuration"]
+    assert action["BatchEnabled"] == "true" and action["CombineArtifacts"] == "true"
+    # the batch role may start, stop and retry builds of this project only; the build role may not
+    batch = [resolve(s) for s in _statements(result, "BuildBatchRole")]
+    project = "arn:aws:codebuild:eu-west-1:123456789012:project/demo-service-build"
+    other = "arn:aws:codebuild:eu-west-1:123456789012:project/other-build"
+    context = {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+    batch = [resolve(s, context) for s in _statements(result, "BuildBatchRole")]
+    for verb in ("StartBuild", "StopBuild", "RetryBuild"):
+        assert allowed(batch, f"codebuild:{verb}", project)
+        assert not allowed(batch, f"codebuild:{verb}", other)
+    build = [resolve(s, context) for s in _statements(result, "BuildRole")]
+    assert not allowed(build, "codebuild:StartBuild", project)
+
+
+def test_depends_on_makes_a_build_graph(write_manifest):
+    batch = [{"name": "lib"}, {"name": "app", "depends_on": ["lib"], "ignore_failure": True}]
+    result = _compile(write_manifest, with_changes(build={"batch": batch}))
+    assert not result.failed(), _codes(result)
+    graph = _buildspec(result, "BuildProject")["batch"]["build-graph"]
+    assert graph[1]["depend-on"] == ["lib"] and graph[1]["ignore-failure"] is True
+
+
+def test_batch_mistakes_are_located(write_manifest):
+    batch = [
+        {"name": "a", "depends_on": ["b"]},
+        {"name": "b", "depends_on": ["a"]},
+        {"name": "a"},
+        {"name": "c", "arch": "arm64", "compute": "medium"},
+        {"name": "d", "depends_on": ["zz"]},
+        {"name": "e", "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/builder:1"},
+    ]
+    result = _compile(write_manifest, with_changes(build={"batch": batch, "matrix": {"X": ["1"]}}))
+    errors = _errors(result, "MC374")
+    paths = [d.path for d in errors]
+    assert ("build", "batch", 2, "name") in paths
+    assert ("build", "batch", 3, "compute") in paths
+    assert ("build", "batch", 4, "depends_on") in paths
+    assert ("build", "batch", 5, "image") in paths
+    assert any("cycle" in d.message and "a -> b -> a" in d.message for d in errors)
+    assert any("matrix" in d.message for d in errors)
+
+
+def test_runtime_versions_on_a_custom_image_is_a_warning(write_manifest):
+    batch = [
+        {"name": "custom", "image": "public.ecr.aws/acme/builder:3"},
+        {"name": "own", "image": "x/y:1", "buildspec": "ci/own.yml"},
+    ]
+    result = _compile(write_manifest, with_changes(build={"batch": batch}))
+    assert not result.failed(), _codes(result)
+    assert [d.path for d in _errors(result, "MC693")] == [("build", "batch", 0, "image")]

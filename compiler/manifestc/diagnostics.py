@@ -292,6 +292,10 @@ CODES: dict[str, CodeInfo] = {
         "runtime not pinned on Windows",
         "manifestc writes no `runtime-versions` for Windows images: the image's installed SDKs are used, so `runtime` is not applied. Drop it, or install the version you need in `build.install`.",
     ),
+    "MC693": _w(
+        "runtime-versions on another image",
+        "A build of `build.batch` runs the generated buildspec, whose install phase pins the preset's runtime (`runtime-versions`); CodeBuild offers runtimes only on its curated images, so on a custom image (or a Windows one) the phase may fail. Give that build its own `buildspec`, or a curated image of schemas/images.yaml.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
@@ -643,6 +647,10 @@ CODES: dict[str, CodeInfo] = {
     "MC373": _e(
         "target build artifact",
         "`targets[].build_artifact` names a `build.secondary_artifacts` entry the target deploys from (cloudformation, s3, commands and lambda zip targets). Targets whose files the generated buildspec writes into the primary artifact (ecs, image and packaged targets) or that deploy something else (glue, invokes) read the primary artifact. Fix the name, or drop the field.",
+    ),
+    "MC374": _e(
+        "heterogeneous batch",
+        "`build.batch` makes the build a CodeBuild batch of the listed builds (buildspec `batch` `build-list`, or `build-graph` with `depends_on`), each on its own image, size and arch, with its own variables or buildspec file. The names are unique identifiers; `depends_on` names other builds of the batch, without cycles; a size must exist on the arch (`small`/`large` on arm64); a curated image must match the arch; a private ECR image only as `build.image` (the project pulls it with its role); at most 100 builds. Not with `build.matrix` (one batch per project), `build.buildspec` (its own `batch` section), `build.exports` (each build has its own values) or a Windows build.",
     ),
     "MC675": _e(
         "pull-request project holds a secret",

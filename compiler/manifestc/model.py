@@ -116,6 +116,20 @@ class CodeArtifact:
 
 
 @dataclass(frozen=True)
+class BatchBuild:
+    """One build of a heterogeneous batch (build.batch): buildspec `build-list`/`build-graph` entry."""
+
+    name: str  # identifier
+    image: str
+    environment_type: str
+    compute_type: str
+    buildspec: str | None = None
+    env: Pairs = ()
+    depends_on: tuple[str, ...] = ()
+    ignore_failure: bool = False
+
+
+@dataclass(frozen=True)
 class Build:
     compute: str
     arch: str
@@ -155,6 +169,7 @@ class Build:
 
     # further output artifacts: (name, files, base_directory); files empty with a buildspec file
     secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    batch: tuple[BatchBuild, ...] = ()  # heterogeneous batch builds (semantics_shapes.py)
 
     @property
     def windows(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import aws
 from .diagnostics import Path
-from .model import Build, Target, TestSuite
+from .model import BatchBuild, Build, Target, TestSuite
 from .schemas_data import images
 
 
@@ -273,3 +273,134 @@ def build_artifacts(check: Any, build: Build, targets: tuple[Target, ...]) -> tu
     )
     targets = tuple(dataclasses.replace(t, build_artifact=chosen.get(t.name)) for t in targets)
     return build, targets
+
+
+def _private_ecr(image: str) -> bool:
+    return ".dkr.ecr." in image
+
+
+def build_batch(check: Any, build: Build, preset: dict[str, Any]) -> Build:
+    """build.batch: a heterogeneous CodeBuild batch (MC374; MC693 warns when the generated
+    buildspec's runtime-versions meets an image that has no such runtimes)."""
+    raw = check.doc["build"]
+    entries = raw["batch"]
+    if not entries:
+        return build
+    where = ("build", "batch")
+    for field, reason in (
+        ("matrix", "a batch is either a matrix or a list of builds"),
+        ("buildspec", "the buildspec file's own `batch` section would define the batch"),
+    ):
+        if raw[field] is not None:
+            check.error("MC374", f"build.batch cannot be combined with build.{field}: {reason}", where)
+    if build.windows:
+        check.error("MC374", "build.batch builds are Linux builds; a Windows build (build.os) has none", where)
+        return build
+    if raw["exports"]:
+        check.error(
+            "MC374",
+            "build.exports with build.batch: each build of the batch has its own values, so the action exports none",
+            ("build", "exports"),
+            hint="drop exports, or build without a batch",
+        )
+    if len(entries) > aws.MAX_BATCH_BUILDS:
+        check.error("MC374", f"{len(entries)} builds; a CodeBuild batch runs at most {aws.MAX_BATCH_BUILDS}", where)
+    names = [e["name"] for e in entries]
+    out = []
+    for index, entry in enumerate(entries):
+        path = (*where, index)
+        name = entry["name"]
+        if names.index(name) != index:
+            check.error("MC374", f"duplicate batch build `{name}`", (*path, "name"))
+        arch = entry["arch"] or raw["arch"]
+        size = entry["compute"] or raw["compute"]
+        types = aws.COMPUTE_TYPES.get((size, arch))
+        if types is None:
+            sizes = ", ".join(sorted(s for s, a in aws.COMPUTE_TYPES if a == arch))
+            check.error("MC374", f"compute `{size}` is not available on {arch}; on {arch}: {sizes}", (*path, "compute"))
+            continue
+        default_image = build.image if arch == raw["arch"] else (preset.get("images") or {}).get(arch)
+        image = entry["image"] or default_image
+        if image is None:
+            check.error("MC374", f"batch build `{name}` needs an `image` for {arch}", path)
+            continue
+        shipped = images().get(image)
+        if shipped is not None and (shipped["arch"] != arch or shipped.get("os", "linux") != "linux"):
+            check.error(
+                "MC374",
+                f"image `{image}` is for {shipped.get('os', 'linux')} {shipped['arch']}, "
+                f"but batch build `{name}` is linux {arch}",
+                (*path, "image" if entry["image"] else "arch"),
+            )
+        if _private_ecr(image) and image != build.image:
+            check.error(
+                "MC374",
+                f"batch build `{name}` pulls a private ECR image; the project pulls only build.image with its role",
+                (*path, "image"),
+                hint="use a curated or public image here, or make it build.image",
+            )
+        for other in entry["depends_on"]:
+            if other not in names or other == name:
+                close = difflib.get_close_matches(other, [n for n in names if n != name], n=1)
+                check.error(
+                    "MC374",
+                    f"batch build `{name}` depends on `{other}`, "
+                    + ("itself" if other == name else "which is not a build of the batch"),
+                    (*path, "depends_on"),
+                    hint=f"did you mean `{close[0]}`?" if close else None,
+                )
+        runtime_versions = build.runtime_key and build.runtime and not entry["buildspec"]
+        if runtime_versions and (shipped is None or shipped.get("runtimes") is None):
+            check.warn(
+                "MC693",
+                f"the generated buildspec pins {build.runtime_key} {build.runtime} (runtime-versions), which "
+                f"image `{image}` may not offer (only curated images have runtimes)",
+                (*path, "image" if entry["image"] else "arch"),
+                hint="give this build its own `buildspec`, or a curated image",
+            )
+        out.append(
+            BatchBuild(
+                name=name,
+                image=image,
+                environment_type=types[0],
+                compute_type=types[1],
+                buildspec=entry["buildspec"],
+                env=tuple(sorted(entry["env"].items())),
+                depends_on=tuple(entry["depends_on"]),
+                ignore_failure=entry["ignore_failure"],
+            )
+        )
+    graph: dict[str, list[str]] = {}
+    for entry in entries:  # a duplicate name's dependencies count too
+        graph.setdefault(entry["name"], []).extend(entry["depends_on"])
+    cycle = _cycle(graph)
+    if cycle:
+        check.error("MC374", f"batch builds depend on each other in a cycle: {' -> '.join(cycle)}", where)
+    return dataclasses.replace(build, batch=tuple(out))
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str]:
+    """One dependency cycle of `graph` (closed: first == last), or []."""
+    state: dict[str, int] = {}
+    for start in graph:
+        stack = [(start, iter(graph.get(start, ())))]
+        trail = [start]
+        state[start] = state.get(start, 0) or 1
+        if state[start] == 2:
+            continue
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                trail.pop()
+                continue
+            if child not in graph or state.get(child) == 2:
+                continue
+            if state.get(child) == 1:
+                return trail[trail.index(child) :] + [child]
+            state[child] = 1
+            trail.append(child)
+            stack.append((child, iter(graph[child])))
+    return []

@@ -22,6 +22,7 @@ from .. import aws
 from ..guard import guard_values
 from ..model import (
     TOOLCHAIN_PREFIX,
+    BatchBuild,
     Build,
     CodeArtifact,
     Manifest,
@@ -114,6 +115,13 @@ class BuildJob:
     fleet: str | None = None  # reserved-capacity fleet ARN (build.fleet)
     # further output artifacts (name, files, base_directory): buildspec `secondary-artifacts`
     secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    batch: tuple[BatchBuild, ...] = ()  # heterogeneous batch (build.batch)
+
+    @property
+    def batched(self) -> bool:
+        """A CodeBuild batch build (a matrix or a list/graph of builds): BuildBatchConfig, a batch
+        role, and BatchEnabled on the pipeline action."""
+        return bool(self.matrix or self.batch)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -363,7 +371,7 @@ def _build_job(m: Manifest) -> BuildJob:
     return BuildJob(
         purpose="build",
         logical_prefix="Build",
-        description=f"{m.name}: build" + (" (build matrix)" if b.matrix else ""),
+        description=f"{m.name}: build" + (" (build matrix)" if b.matrix else " (batch)" if b.batch else ""),
         phases=(
             ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
             ("pre_build", b.pre_build),
@@ -377,6 +385,7 @@ def _build_job(m: Manifest) -> BuildJob:
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
+        batch=b.batch,
         push_repository=b.image_repository,
         package_regions=tuple(sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})),
         permissions=b.permissions,
@@ -1067,6 +1076,8 @@ def buildspec(job: BuildJob) -> Sub | str:
             "fast-fail": False,
             "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
         }
+    if job.batch:
+        spec["batch"] = _batch_section(job.batch)
     spec["env"] = {"shell": job.shell} if job.shell else {}
     if job.exported_variables:
         spec["env"]["exported-variables"] = list(job.exported_variables)
@@ -1092,6 +1103,29 @@ def buildspec(job: BuildJob) -> Sub | str:
         spec["cache"] = {"paths": list(job.cache_paths)}
     text = yaml.dump(spec, Dumper=_BuildspecDumper, sort_keys=False, default_flow_style=False, width=1000)
     return sub_if_needed(text)
+
+
+def _batch_section(builds: tuple[BatchBuild, ...]) -> dict:
+    """The buildspec `batch` section of a heterogeneous batch (CodeBuild User Guide, "Batch build
+    buildspec reference"): a `build-list` of parallel builds, or a `build-graph` when a build
+    `depend-on` others; each with its `identifier`, `env` overrides (`type`, `image`,
+    `compute-type`, `variables`), optional `buildspec` and `ignore-failure`."""
+    entries = []
+    for build in builds:
+        entry: dict = {"identifier": build.name}
+        if build.buildspec:
+            entry["buildspec"] = build.buildspec
+        env: dict = {"type": build.environment_type, "image": build.image, "compute-type": build.compute_type}
+        if build.env:
+            env["variables"] = {k: _escape_sub(v) for k, v in build.env}
+        entry["env"] = env
+        if build.depends_on:
+            entry["depend-on"] = list(build.depends_on)
+        if build.ignore_failure:
+            entry["ignore-failure"] = True
+        entries.append(entry)
+    kind = "build-graph" if any(b.depends_on for b in builds) else "build-list"
+    return {"fast-fail": False, kind: entries}
 
 
 def _artifact_section(files: tuple[str, ...], base_directory: str | None) -> dict:
@@ -1173,9 +1207,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         from .feature import source_access_statements
 
         statements += source_access_statements(ctx)
-    # Confused-deputy guard: only this project's builds (and, for a matrix, its build batches).
+    # Confused-deputy guard: only this project's builds (and, for a batch, its build batches).
     source = ctx.project_arn(job.purpose)
-    if job.matrix:
+    if job.batched:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
     managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
     service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
@@ -1224,10 +1258,12 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
 
         props["Artifacts"] = cb.Artifacts(Type="NO_ARTIFACTS")
         props.update(feature_source(ctx, buildspec(job), pull_requests=job.purpose == "pr"))
-    if job.matrix:
+    if job.batched:
         combinations = 1
         for _, values in job.matrix:
             combinations *= len(values)
+        if job.batch:
+            combinations = len(job.batch)
         service_role(
             ctx,
             f"{prefix}BatchRole",
@@ -1245,7 +1281,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
             CombineArtifacts=True,
             TimeoutInMins=job.timeout,
             Restrictions=cb.BatchRestrictions(
-                MaximumBuildsAllowed=combinations, ComputeTypesAllowed=[job.compute_type]
+                MaximumBuildsAllowed=combinations,
+                # a heterogeneous batch may use each of its builds' sizes, and no other
+                ComputeTypesAllowed=sorted({b.compute_type for b in job.batch}) or [job.compute_type],
             ),
         )
     ctx.add(cb.Project(f"{prefix}Project", **props))

@@ -140,7 +140,7 @@ def _codebuild_action(
         config["EnvironmentVariables"] = _subbed(json.dumps(handed))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
-    if job.matrix:
+    if job.batched:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
     return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs, **extra)
