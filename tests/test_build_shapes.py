@@ -389,3 +389,77 @@ def test_runtime_versions_on_a_custom_image_is_a_warning(write_manifest):
     result = _compile(write_manifest, with_changes(build={"batch": batch}))
     assert not result.failed(), _codes(result)
     assert [d.path for d in _errors(result, "MC693")] == [("build", "batch", 0, "image")]
+
+
+# --- (e) an image per test suite -------------------------------------------------------------
+
+
+def test_a_suite_runs_on_its_own_image_and_size(write_manifest):
+    tests = [
+        {"name": "unit"},
+        {
+            "name": "browser",
+            "after": "staging",
+            "image": "mcr.microsoft.com/playwright:v1.47.0-jammy",
+            "compute": "large",
+        },
+        {"name": "arm", "arch": "arm64"},
+    ]
+    result = _compile(write_manifest, with_changes(tests=tests))
+    assert not result.failed(), _codes(result)
+    build = _project(result, "BuildProject")["Environment"]
+    assert _project(result, "TestUnitProject")["Environment"]["Image"] == build["Image"]
+    browser = _project(result, "TestBrowserProject")["Environment"]
+    assert browser["Image"] == "mcr.microsoft.com/playwright:v1.47.0-jammy"
+    assert browser["ComputeType"] == "BUILD_GENERAL1_LARGE" and browser["Type"] == "LINUX_CONTAINER"
+    # a custom image gets no runtime-versions; a curated one keeps the preset's runtime
+    assert "runtime-versions" not in _buildspec(result, "TestBrowserProject")["phases"].get("install", {})
+    arm = _project(result, "TestArmProject")["Environment"]
+    assert arm["Type"] == "ARM_CONTAINER" and arm["Image"] == "aws/codebuild/amazonlinux-aarch64-standard:3.0"
+    assert _buildspec(result, "TestArmProject")["phases"]["install"]["runtime-versions"] == {"python": "3.12"}
+
+
+def test_a_private_ecr_suite_image_is_pulled_with_the_suites_role_only(write_manifest):
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/e2e-runner:4"
+    result = _compile(write_manifest, with_changes(tests=[{"name": "e2e", "image": image}, {"name": "unit"}]))
+    assert not result.failed(), _codes(result)
+    assert _project(result, "TestE2eProject")["Environment"]["ImagePullCredentialsType"] == "SERVICE_ROLE"
+    repo = "arn:aws:ecr:eu-west-1:123456789012:repository/e2e-runner"
+    context = {"AWS::Partition": "aws"}
+    assert allowed([resolve(s, context) for s in _statements(result, "TestE2eRole")], "ecr:BatchGetImage", repo)
+    assert not allowed([resolve(s, context) for s in _statements(result, "TestUnitRole")], "ecr:BatchGetImage", repo)
+
+
+def test_a_linux_suite_next_to_a_windows_build(write_manifest):
+    text = with_changes(
+        language="dotnet",
+        build={"os": "windows-2019", "compute": "medium", "install": ["nuget restore App.sln"]},
+        tests=[{"name": "api", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0"}],
+    )
+    result = _compile(write_manifest, text)
+    assert not result.failed(), _codes(result)
+    suite = _project(result, "TestApiProject")["Environment"]
+    assert suite["Type"] == "LINUX_CONTAINER" and suite["ComputeType"] == "BUILD_GENERAL1_MEDIUM"
+    spec = _buildspec(result, "TestApiProject")
+    assert spec["env"]["shell"] == "bash"
+    # the preset's install, not the build's PowerShell one
+    assert spec["phases"]["install"]["commands"] == ["dotnet restore"]
+    assert spec["phases"]["install"]["runtime-versions"] == {"dotnet": "8.0"}
+
+
+def test_suite_image_mistakes_are_located(write_manifest):
+    tests = [
+        {"name": "a", "arch": "arm64", "compute": "medium"},
+        {"name": "b", "image": "aws/codebuild/amazonlinux-aarch64-standard:3.0", "arch": "x86_64"},
+        {"name": "c", "image": "aws/codebuild/windows-base:2019-3.0"},
+        {"name": "d", "image": "public.ecr.aws/acme/e2e:1"},
+    ]
+    source = {
+        "repository": "demo-service",
+        "provider": "codestar",
+        "connection_arn": "arn:aws:codestar-connections:eu-west-1:123456789012:connection/abc-123",
+        "feature_branches": {"patterns": ["feature/*"]},
+    }
+    result = _compile(write_manifest, with_changes(tests=tests, source=source))
+    paths = {d.path for d in _errors(result, "MC375")}
+    assert paths == {("tests", 0, "compute"), ("tests", 1, "arch"), ("tests", 2, "image"), ("tests", 3, "image")}

@@ -652,6 +652,10 @@ CODES: dict[str, CodeInfo] = {
         "heterogeneous batch",
         "`build.batch` makes the build a CodeBuild batch of the listed builds (buildspec `batch` `build-list`, or `build-graph` with `depends_on`), each on its own image, size and arch, with its own variables or buildspec file. The names are unique identifiers; `depends_on` names other builds of the batch, without cycles; a size must exist on the arch (`small`/`large` on arm64); a curated image must match the arch; a private ECR image only as `build.image` (the project pulls it with its role); at most 100 builds. Not with `build.matrix` (one batch per project), `build.buildspec` (its own `batch` section), `build.exports` (each build has its own values) or a Windows build.",
     ),
+    "MC375": _e(
+        "suite image",
+        "`tests[].image`, `compute` and `arch` give a suite its own CodeBuild image and size (the suite's project only). The size must exist on the suite's arch; a curated image of schemas/images.yaml must match the arch and, for a pinned preset runtime, ship it; a Windows image only on the build's own Windows platform (`build.os`). Feature-branch and pull-request builds run the chosen suites' commands on the build's image, so such a suite cannot be in `feature_branches.tests`/`pull_requests.tests` (list the others); Glue pipelines' suites run on the Glue image.",
+    ),
     "MC675": _e(
         "pull-request project holds a secret",
         "Readiness check over the rendered pipeline.yaml: a CodeBuild project started by pull requests (a PULL_REQUEST_* webhook event, or an EventBridge rule on CodeCommit pull requests) resolves an environment variable from Secrets Manager or Parameter Store. Pull requests run code nobody has reviewed yet, perhaps from a fork, which could print or send the secret. manifestc never emits this; it is a bug, please report it.",

@@ -177,6 +177,19 @@ class Build:
 
 
 @dataclass(frozen=True)
+class SuitePlatform:
+    """A test suite's own image and size (tests[].image/compute/arch; semantics_shapes.py)."""
+
+    image: str
+    environment_type: str
+    compute_type: str
+    runtime_key: str | None  # runtime-versions only on a curated image that ships the runtime
+    runtime: str | None
+    windows: bool
+    install: tuple[str, ...] | None = None  # None: the build's install phase; else the preset's (other OS)
+
+
+@dataclass(frozen=True)
 class TestSuite:
     name: str
     commands: tuple[str, ...]
@@ -188,6 +201,7 @@ class TestSuite:
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
     env: Pairs = ()  # action variables; may reference #{namespace.NAME}
+    platform: SuitePlatform | None = None  # its own image and size (tests[].image); None: the build's
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
-from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports
+from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -161,6 +161,7 @@ def build_model(
         build = build_platform(check, build, preset or {}, targets, len(check.doc["quality_gates"]))
         build, targets = build_artifacts(check, build, targets)
         build = build_batch(check, build, preset or {})
+        tests = suite_platforms(check, build, tests, preset or {})
     source = _source(check, [t.name for t in tests if t.after == "build"])
     _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])

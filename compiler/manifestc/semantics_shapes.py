@@ -14,7 +14,7 @@ from typing import Any
 
 from . import aws
 from .diagnostics import Path
-from .model import BatchBuild, Build, Target, TestSuite
+from .model import BatchBuild, Build, SuitePlatform, Target, TestSuite
 from .schemas_data import images
 
 
@@ -404,3 +404,101 @@ def _cycle(graph: dict[str, list[str]]) -> list[str]:
             trail.append(child)
             stack.append((child, iter(graph[child])))
     return []
+
+
+def suite_platforms(
+    check: Any, build: Build, tests: tuple[TestSuite, ...], preset: dict[str, Any]
+) -> tuple[TestSuite, ...]:
+    """tests[].image / compute / arch: a suite's own image and size (MC375)."""
+    doc, raw_build = check.doc, check.doc["build"]
+    out = list(tests)  # index for index: a suite with a mistake stays as it was (the compile fails)
+    for index, suite in enumerate(tests):
+        raw = doc["tests"][index]
+        path = ("tests", index)
+        if raw["image"] is None and raw["compute"] is None and raw["arch"] is None:
+            continue
+        if doc["glue"] is not None and doc["language"] == "python":
+            check.error("MC375", "Glue pipelines' suites run on the Glue image", (*path, "image"), hint="drop it")
+            continue
+        shipped = images().get(raw["image"]) if raw["image"] else None
+        arch = raw["arch"] or (shipped or {}).get("arch") or (build.arch if raw["image"] else raw_build["arch"])
+        if shipped is not None and shipped["arch"] != arch:
+            check.error(
+                "MC375",
+                f"image `{raw['image']}` is for {shipped['arch']}, but the suite's arch is {arch}",
+                (*path, "arch"),
+            )
+            continue
+        image_os = (shipped or {}).get("os", "linux") if raw["image"] else build.os
+        if image_os != "linux" and image_os != build.os:
+            check.error(
+                "MC375",
+                f"image `{raw['image']}` is a {image_os} image; a suite runs Windows only on the build's Windows platform",
+                (*path, "image"),
+                hint="give the suite a Linux image, or set build.os",
+            )
+            continue
+        size = raw["compute"] or raw_build["compute"]
+        if image_os != "linux":
+            compute = aws.WINDOWS_COMPUTE_TYPES.get(size)
+            types = (aws.WINDOWS_ENVIRONMENTS[image_os], compute) if compute else None
+        else:
+            types = aws.COMPUTE_TYPES.get((size, arch))
+        if types is None:
+            check.error(
+                "MC375", f"compute `{size}` is not available for this suite ({image_os} {arch})", (*path, "compute")
+            )
+            continue
+        image = raw["image"] or (
+            build.image if (arch == build.arch and image_os == build.os) else (preset.get("images") or {}).get(arch)
+        )
+        if image is None:
+            check.error("MC375", f"test suite `{suite.name}` needs an `image` for {arch}", path)
+            continue
+        shipped = images().get(image)
+        runtime_key = preset.get("runtime_key")
+        runtime = doc["runtime"] or preset.get("default_runtime")
+        pinned = bool(runtime_key and shipped is not None and shipped.get("runtimes") is not None)
+        if pinned and runtime not in [str(v) for v in shipped["runtimes"].get(runtime_key, [])]:
+            check.error(
+                "MC375",
+                f"{runtime_key} {runtime} is not available in {image}",
+                (*path, "image"),
+                hint="pick another image",
+            )
+            continue
+        out[index] = dataclasses.replace(
+            suite,
+            platform=SuitePlatform(
+                image=image,
+                environment_type=types[0],
+                compute_type=types[1],
+                runtime_key=runtime_key if pinned else None,
+                runtime=runtime if pinned else None,
+                windows=image_os != "linux",
+                # a Linux suite of a Windows build: the preset's install, not the build's PowerShell one
+                install=tuple(preset.get("install", [])) if image_os != build.os else None,
+            ),
+        )
+    _check_outside_builds(check, out)
+    return tuple(out)
+
+
+def _check_outside_builds(check: Any, tests: list[TestSuite]) -> None:
+    """MC375: feature-branch and pull-request builds run the chosen suites' commands on the build's
+    image, after the build's phases, in one project; a suite with its own platform cannot be one."""
+    source = check.doc["source"]
+    for field in ("feature_branches", "pull_requests"):
+        raw = source[field]
+        if raw is None or (field == "pull_requests" and not raw["build"]):
+            continue
+        chosen = raw["tests"] if raw["tests"] is not None else [t.name for t in tests if t.after == "build"]
+        for index, suite in enumerate(tests):
+            if suite.platform is not None and suite.name in chosen:
+                check.error(
+                    "MC375",
+                    f"test suite `{suite.name}` has its own image or size, but the {field.replace('_', '-')} build "
+                    "runs the suites' commands on the build's image",
+                    ("tests", index, "image"),
+                    hint=f"list the other suites in source.{field}.tests",
+                )

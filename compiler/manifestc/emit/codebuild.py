@@ -484,15 +484,45 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         logical_prefix=prefix,
         description=f"{m.name}: {suite.name} tests, {where}",
         phases=(
-            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
+            (
+                "install",
+                _codeartifact_login(b.codeartifact, windows=_suite_windows(suite, b)) + _suite_install(suite, b),
+            ),
             ("build", suite.commands),
         ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
         permissions=suite.permissions,
         buildspec_file=suite.buildspec,
-        **{**_common(b), "secrets": m.suite_secrets(suite)},
+        **{**_common(b), "secrets": m.suite_secrets(suite), **_suite_platform(suite, b)},
     )
+
+
+def _suite_windows(suite: TestSuite, b: Build) -> bool:
+    return suite.platform.windows if suite.platform is not None else b.windows
+
+
+def _suite_install(suite: TestSuite, b: Build) -> tuple[str, ...]:
+    if suite.platform is not None and suite.platform.install is not None:
+        return suite.platform.install
+    return b.install
+
+
+def _suite_platform(suite: TestSuite, b: Build) -> dict:
+    """A suite's own image, size and runtime (tests[].image/compute/arch); on Linux next to a
+    Windows build it runs in bash, off the build's fleet."""
+    if suite.platform is None:
+        return {}
+    p = suite.platform
+    return {
+        "image": p.image,
+        "environment_type": p.environment_type,
+        "compute_type": p.compute_type,
+        "runtime_key": p.runtime_key,
+        "runtime": p.runtime,
+        "shell": None if p.windows else "bash",
+        "fleet": b.fleet if p.windows else None,
+    }
 
 
 def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
