@@ -166,6 +166,20 @@ COMPUTE_TYPES: dict[tuple[str, str], tuple[str, str]] = {
     ("large", "arm64"): ("ARM_CONTAINER", "BUILD_GENERAL1_LARGE"),
 }
 
+# Windows build containers (build.os): environment type, and the sizes with on-demand compute.
+# Sources: CodeBuild API Reference, ProjectEnvironment `type` (WINDOWS_SERVER_2019_CONTAINER,
+# WINDOWS_SERVER_2022_CONTAINER); CodeBuild User Guide, "Build environment compute modes and types"
+# (on-demand Windows: BUILD_GENERAL1_MEDIUM and BUILD_GENERAL1_LARGE); AWS CDK
+# aws_codebuild.WindowsImageType.SERVER_2022: "Cannot be used with on-demand compute, only with a
+# fleet" (reserved capacity, CodeBuild User Guide "Run builds on reserved capacity fleets"), so a
+# windows-2022 build needs build.fleet. Commands in Windows Server Core images run in PowerShell
+# (CodeBuild User Guide, "Shells and commands in build environments").
+WINDOWS_ENVIRONMENTS: dict[str, str] = {
+    "windows-2019": "WINDOWS_SERVER_2019_CONTAINER",
+    "windows-2022": "WINDOWS_SERVER_2022_CONTAINER",
+}
+WINDOWS_COMPUTE_TYPES: dict[str, str] = {"medium": "BUILD_GENERAL1_MEDIUM", "large": "BUILD_GENERAL1_LARGE"}
+WINDOWS_NEEDS_FLEET = {"windows-2022"}
 
 # Test and coverage report formats by file name ending.
 # Source: AWS CodeBuild User Guide, "Working with test reporting" (supported report file formats)

@@ -284,6 +284,18 @@ CODES: dict[str, CodeInfo] = {
         "grant never given",
         "A declared permission that no pipeline role gets: AdministratorAccess, IAMFullAccess and AWSOrganizationsFullAccess are never attached, and the pipeline's permissions boundary denies Organizations and account actions and passing or assuming roles outside /manifestc/<name>/ and /manifestc-app/<name>/ (in any account), so such a grant would compile and fail with AccessDenied.",
     ),
+    "MC691": _w(
+        "bash preset on Windows",
+        "The language presets' commands (except dotnet's, which are plain `dotnet` calls) are written for bash on Linux; a Windows build runs them in PowerShell, where `export`, `$(...)` and `&&` chains differ. Give the phases (and the suites' commands) in PowerShell, or use `build.buildspec`.",
+    ),
+    "MC692": _w(
+        "runtime not pinned on Windows",
+        "manifestc writes no `runtime-versions` for Windows images: the image's installed SDKs are used, so `runtime` is not applied. Drop it, or install the version you need in `build.install`.",
+    ),
+    "MC693": _w(
+        "runtime-versions on another image",
+        "A build of `build.batch` runs the generated buildspec, whose install phase pins the preset's runtime (`runtime-versions`); CodeBuild offers runtimes only on its curated images, so on a custom image (or a Windows one) the phase may fail. Give that build its own `buildspec`, or a curated image of schemas/images.yaml.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
@@ -619,6 +631,30 @@ CODES: dict[str, CodeInfo] = {
     "MC316": _e(
         "comment approval on CodeCommit",
         "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
+    ),
+    "MC370": _e(
+        "build report groups",
+        "`build.reports` and `build.coverage` are report files the build's own commands write; they get the report groups `<name>-build-tests` and `<name>-build-coverage`, named like a suite's (`<name>-<suite>-tests`). A test suite named `build` would own groups of the same names, and `build.report_format` describes `build.reports`, so it needs them. Rename the suite, or add the report files.",
+    ),
+    "MC371": _e(
+        "not on a Windows build",
+        "`build.os: windows-2019`/`windows-2022` runs the build (and its suites, feature and pull-request builds) in a Windows Server Core container, x86_64, `medium` or `large` on demand; `windows-2022` has no on-demand compute and needs `build.fleet` (a reserved-capacity fleet). Its commands run in PowerShell, so what manifestc writes as bash or runs with docker is refused there: image pushes (the docker preset, image targets, `build.image_repository`, `privileged`), `aws cloudformation package` (lambda template targets, `package: true`), the preset's Linux cache paths (`cache` without `build.buildspec`), and commands targets without their own `image`. Quality gates run on the preset's Linux image, so they need a `language`. An image listed in schemas/images.yaml must match `build.os`. Move the refused part to a Linux pipeline, or follow the hint.",
+    ),
+    "MC372": _e(
+        "secondary artifacts",
+        "`build.secondary_artifacts` are further output artifacts of the build action besides the primary `BuildOutput`: a CodeBuild action has at most 5 output artifacts (CodePipeline User Guide, \"Valid input and output artifacts for each action type\"), so at most 4 entries; each name is unique in the pipeline (not `Source`, `BuildOutput`, `SelfUpdate`, `GlueTemplate`). The generated buildspec writes them (`files` required); with `build.buildspec` the file's `secondary-artifacts` section does (give only `name`). A matrix or batch build combines its builds' output into the primary artifact, so it cannot have them.",
+    ),
+    "MC373": _e(
+        "target build artifact",
+        "`targets[].build_artifact` names a `build.secondary_artifacts` entry the target deploys from (cloudformation, s3, commands and lambda zip targets). Targets whose files the generated buildspec writes into the primary artifact (ecs, image and packaged targets) or that deploy something else (glue, invokes) read the primary artifact. Fix the name, or drop the field.",
+    ),
+    "MC374": _e(
+        "heterogeneous batch",
+        "`build.batch` makes the build a CodeBuild batch of the listed builds (buildspec `batch` `build-list`, or `build-graph` with `depends_on`), each on its own image, size and arch, with its own variables or buildspec file. The names are unique identifiers; `depends_on` names other builds of the batch, without cycles; a size must exist on the arch (`small`/`large` on arm64); a curated image must match the arch; a private ECR image only as `build.image` (the project pulls it with its role); at most 100 builds. Not with `build.matrix` (one batch per project), `build.buildspec` (its own `batch` section), `build.exports` (each build has its own values) or a Windows build.",
+    ),
+    "MC375": _e(
+        "suite image",
+        "`tests[].image`, `compute` and `arch` give a suite its own CodeBuild image and size (the suite's project only). The size must exist on the suite's arch; a curated image of schemas/images.yaml must match the arch and, for a pinned preset runtime, ship it; a Windows image only on the build's own Windows platform (`build.os`). Feature-branch and pull-request builds run the chosen suites' commands on the build's image, so such a suite cannot be in `feature_branches.tests`/`pull_requests.tests` (list the others); Glue pipelines' suites run on the Glue image.",
     ),
     "MC675": _e(
         "pull-request project holds a secret",

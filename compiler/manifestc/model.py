@@ -116,6 +116,20 @@ class CodeArtifact:
 
 
 @dataclass(frozen=True)
+class BatchBuild:
+    """One build of a heterogeneous batch (build.batch): buildspec `build-list`/`build-graph` entry."""
+
+    name: str  # identifier
+    image: str
+    environment_type: str
+    compute_type: str
+    buildspec: str | None = None
+    env: Pairs = ()
+    depends_on: tuple[str, ...] = ()
+    ignore_failure: bool = False
+
+
+@dataclass(frozen=True)
 class Build:
     compute: str
     arch: str
@@ -143,6 +157,36 @@ class Build:
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
     exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
+    # report groups of the build's own commands (semantics_shapes.py)
+    reports: tuple[str, ...] = ()
+    report_format: str | None = None
+    coverage: str | None = None
+    coverage_format: str | None = None
+    os: str = "linux"  # linux | windows-2019 | windows-2022
+    fleet: str | None = None  # reserved-capacity fleet ARN the build and its suites run on
+    # Windows builds: the preset's Linux image, runtime and size their quality gates run on
+    gate_platform: tuple[str, str, str, str | None, str | None] | None = None
+
+    # further output artifacts: (name, files, base_directory); files empty with a buildspec file
+    secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    batch: tuple[BatchBuild, ...] = ()  # heterogeneous batch builds (semantics_shapes.py)
+
+    @property
+    def windows(self) -> bool:
+        return self.os != "linux"
+
+
+@dataclass(frozen=True)
+class SuitePlatform:
+    """A test suite's own image and size (tests[].image/compute/arch; semantics_shapes.py)."""
+
+    image: str
+    environment_type: str
+    compute_type: str
+    runtime_key: str | None  # runtime-versions only on a curated image that ships the runtime
+    runtime: str | None
+    windows: bool
+    install: tuple[str, ...] | None = None  # None: the build's install phase; else the preset's (other OS)
 
 
 @dataclass(frozen=True)
@@ -157,6 +201,7 @@ class TestSuite:
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
     env: Pairs = ()  # action variables; may reference #{namespace.NAME}
+    platform: SuitePlatform | None = None  # its own image and size (tests[].image); None: the build's
 
 
 @dataclass(frozen=True)
@@ -213,6 +258,7 @@ class Target:
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
+    build_artifact: str | None = None  # a build.secondary_artifacts name; None: the primary artifact
 
     @property
     def invokes(self) -> bool:

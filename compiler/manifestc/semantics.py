@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -155,6 +156,12 @@ def build_model(
     preset = _preset(check)
     build = _build(check, targets, preset)
     tests = _tests(check, preset or {})
+    if build is not None:
+        build = build_reports(check, build, preset or {}, tests)
+        build = build_platform(check, build, preset or {}, targets, len(check.doc["quality_gates"]))
+        build, targets = build_artifacts(check, build, targets)
+        build = build_batch(check, build, preset or {})
+        tests = suite_platforms(check, build, tests, preset or {})
     source = _source(check, [t.name for t in tests if t.after == "build"])
     _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])
@@ -443,7 +450,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
     shipped = images().get(image)
     if shipped is not None and shipped["arch"] != arch:
         check.error("MC211", f"image `{image}` is for {shipped['arch']}, but build.arch is {arch}", ("build", "image"))
-    if runtime_key and shipped is not None:
+    if runtime_key and shipped is not None and shipped.get("runtimes") is not None:  # None: Windows images
         versions = [str(v) for v in shipped["runtimes"].get(runtime_key, [])]
         if runtime not in versions:
             path: Path = ("runtime",) if doc["runtime"] else ("language",)

@@ -22,6 +22,7 @@ from .. import aws
 from ..guard import guard_values
 from ..model import (
     TOOLCHAIN_PREFIX,
+    BatchBuild,
     Build,
     CodeArtifact,
     Manifest,
@@ -37,6 +38,12 @@ from ..toolchain import install_commands
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
+
+# The build action's primary output artifact (emit/codepipeline.py BUILD_OUTPUT). With further
+# output artifacts, every one of them, the primary included, goes into the buildspec's
+# `secondary-artifacts` keyed by its pipeline artifact name (aws/aws-delivlib lib/build-spec.ts:
+# "If there are multiple artifacts, all of them must go into the 'secondary-artifacts' section").
+PRIMARY_ARTIFACT = "BuildOutput"
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,17 @@ class BuildJob:
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
+    shell: str | None = "bash"  # buildspec env.shell; None: the image's default (PowerShell on Windows)
+    fleet: str | None = None  # reserved-capacity fleet ARN (build.fleet)
+    # further output artifacts (name, files, base_directory): buildspec `secondary-artifacts`
+    secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    batch: tuple[BatchBuild, ...] = ()  # heterogeneous batch (build.batch)
+
+    @property
+    def batched(self) -> bool:
+        """A CodeBuild batch build (a matrix or a list/graph of builds): BuildBatchConfig, a batch
+        role, and BatchEnabled on the pipeline action."""
+        return bool(self.matrix or self.batch)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -185,10 +203,14 @@ def _common(b: Build) -> dict:
         "cache": b.cache,
         "cache_paths": b.cache_paths,
         "codeartifact": b.codeartifact,
+        "fleet": b.fleet,
+        "shell": None if b.windows else "bash",
     }
 
 
-def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = ()) -> tuple[str, ...]:
+def _codeartifact_login(
+    ca: CodeArtifact | None, extra_tools: tuple[str, ...] = (), *, windows: bool = False
+) -> tuple[str, ...]:
     """Log the package managers in to CodeArtifact (SPEC: packages.codeartifact).
 
     Emitted first in the `install` phase, before any command that installs a dependency or a tool:
@@ -199,6 +221,8 @@ def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = 
     """
     if ca is None:
         return ()
+    if windows:
+        return _codeartifact_login_powershell(ca)
     owner = ca.owner or "$AWS_ACCOUNT_ID"
     commands = ["export AWS_ACCOUNT_ID=$(aws sts get-caller-identity --query Account --output text)"]
     pip = ("pip",) if ca.pypi_repository else ()
@@ -220,6 +244,32 @@ def _codeartifact_login(ca: CodeArtifact | None, extra_tools: tuple[str, ...] = 
             ),
             (
                 f"export CODEARTIFACT_REPOSITORY_URL=$(aws codeartifact get-repository-endpoint --domain {ca.domain} "
+                f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint "
+                "--output text)"
+            ),
+        ]
+    return tuple(commands)
+
+
+def _codeartifact_login_powershell(ca: CodeArtifact) -> tuple[str, ...]:
+    """The CodeArtifact login of a Windows build: the same AWS CLI calls, with PowerShell variables
+    (`$env:NAME = (...)`), since Windows Server Core images run the buildspec's commands in
+    PowerShell (CodeBuild User Guide, "Shells and commands in build environments")."""
+    owner = ca.owner or "$env:AWS_ACCOUNT_ID"
+    commands = ["$env:AWS_ACCOUNT_ID = (aws sts get-caller-identity --query Account --output text)"]
+    if ca.tool:
+        commands.append(
+            f"aws codeartifact login --tool {ca.tool} --domain {ca.domain} --domain-owner {owner} "
+            f"--repository {ca.repository}"
+        )
+    else:
+        commands += [
+            (
+                f"$env:CODEARTIFACT_AUTH_TOKEN = (aws codeartifact get-authorization-token --domain {ca.domain} "
+                f"--domain-owner {owner} --query authorizationToken --output text)"
+            ),
+            (
+                f"$env:CODEARTIFACT_REPOSITORY_URL = (aws codeartifact get-repository-endpoint --domain {ca.domain} "
                 f"--domain-owner {owner} --repository {ca.repository} --format maven --query repositoryEndpoint "
                 "--output text)"
             ),
@@ -321,18 +371,21 @@ def _build_job(m: Manifest) -> BuildJob:
     return BuildJob(
         purpose="build",
         logical_prefix="Build",
-        description=f"{m.name}: build" + (" (build matrix)" if b.matrix else ""),
+        description=f"{m.name}: build" + (" (build matrix)" if b.matrix else " (batch)" if b.batch else ""),
         phases=(
-            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
             ("pre_build", b.pre_build),
             ("build", b.commands),
             ("post_build", post_build),
         ),
         env=b.env + _image_env(m) + _package_buckets(m),
         exported_variables=b.exports,
+        reports=build_report_groups(m),
+        secondary_artifacts=b.secondary_artifacts,
         artifacts=files,
         base_directory=b.base_directory,
         matrix=b.matrix,
+        batch=b.batch,
         push_repository=b.image_repository,
         package_regions=tuple(sorted({r for t in m.targets if t.packaged for r in m.package_regions(t)})),
         permissions=b.permissions,
@@ -381,6 +434,26 @@ def _promote_job(m: Manifest) -> BuildJob:
     )
 
 
+def build_report_groups(m: Manifest) -> tuple[ReportGroup, ...]:
+    """The report groups of the build's own commands (build.reports, build.coverage): named like a
+    suite's, with `build` in place of the suite name (semantics_shapes.py, MC370)."""
+    b = m.build
+    groups = []
+    if b.reports:
+        groups.append(ReportGroup("BuildReports", f"{m.name}-build-tests", "TEST", b.reports, b.report_format))
+    if b.coverage:
+        groups.append(
+            ReportGroup(
+                "BuildCoverage",
+                f"{m.name}-build-coverage",
+                "CODE_COVERAGE",
+                (b.coverage,),
+                b.coverage_format or "COBERTURAXML",
+            )
+        )
+    return tuple(groups)
+
+
 def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGroup, ...]:
     reports = []
     if suite.reports:
@@ -410,13 +483,46 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         purpose=f"test-{suite.name}",
         logical_prefix=prefix,
         description=f"{m.name}: {suite.name} tests, {where}",
-        phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", suite.commands)),
+        phases=(
+            (
+                "install",
+                _codeartifact_login(b.codeartifact, windows=_suite_windows(suite, b)) + _suite_install(suite, b),
+            ),
+            ("build", suite.commands),
+        ),
         env=b.env + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after)),
         reports=_suite_reports(m, suite, prefix),
         permissions=suite.permissions,
         buildspec_file=suite.buildspec,
-        **{**_common(b), "secrets": m.suite_secrets(suite)},
+        **{**_common(b), "secrets": m.suite_secrets(suite), **_suite_platform(suite, b)},
     )
+
+
+def _suite_windows(suite: TestSuite, b: Build) -> bool:
+    return suite.platform.windows if suite.platform is not None else b.windows
+
+
+def _suite_install(suite: TestSuite, b: Build) -> tuple[str, ...]:
+    if suite.platform is not None and suite.platform.install is not None:
+        return suite.platform.install
+    return b.install
+
+
+def _suite_platform(suite: TestSuite, b: Build) -> dict:
+    """A suite's own image, size and runtime (tests[].image/compute/arch); on Linux next to a
+    Windows build it runs in bash, off the build's fleet."""
+    if suite.platform is None:
+        return {}
+    p = suite.platform
+    return {
+        "image": p.image,
+        "environment_type": p.environment_type,
+        "compute_type": p.compute_type,
+        "runtime_key": p.runtime_key,
+        "runtime": p.runtime,
+        "shell": None if p.windows else "bash",
+        "fleet": b.fleet if p.windows else None,
+    }
 
 
 def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
@@ -577,6 +683,19 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
     extra = ("pip",) if tool is not None and tool.source == "pypi" else ()
     extra += ("npm",) if tool is not None and tool.source == "npm" else ()
     install = _codeartifact_login(b.codeartifact, extra) + (tool.install if tool else ())
+    platform = {}
+    if b.gate_platform is not None:  # a Windows build: its gates run on the preset's Linux image
+        image, environment_type, compute_type, runtime_key, runtime = b.gate_platform
+        platform = {
+            "image": image,
+            "environment_type": environment_type,
+            "compute_type": compute_type,
+            "runtime_key": runtime_key,
+            "runtime": runtime,
+            "fleet": None,
+            "shell": "bash",
+            "cache": "none",
+        }
     return BuildJob(
         purpose=f"gate-{gate.name}",
         logical_prefix=camel("gate", gate.name),
@@ -587,6 +706,7 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
             **_common(b),
             "secrets": tuple(s for s in b.secrets if s.variable == gate.secret),
             "timeout": min(b.timeout, 60),
+            **platform,
         },
     )
 
@@ -615,13 +735,15 @@ def _outside_build(
     commands = b.commands
     for suite in suites:
         commands = commands + suite.commands
-    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
+    reports = build_report_groups(m) + tuple(
+        group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name))
+    )
     return BuildJob(
         purpose=purpose,
         logical_prefix=logical_prefix,
         description=description,
         phases=(
-            ("install", _codeartifact_login(b.codeartifact) + b.install),
+            ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
             ("pre_build", b.pre_build),
             ("build", commands),
         ),
@@ -984,9 +1106,13 @@ def buildspec(job: BuildJob) -> Sub | str:
             "fast-fail": False,
             "build-matrix": {"dynamic": {"env": {"variables": {name: list(values) for name, values in job.matrix}}}},
         }
-    spec["env"] = {"shell": "bash"}
+    if job.batch:
+        spec["batch"] = _batch_section(job.batch)
+    spec["env"] = {"shell": job.shell} if job.shell else {}
     if job.exported_variables:
         spec["env"]["exported-variables"] = list(job.exported_variables)
+    if not spec["env"]:
+        del spec["env"]
     spec["phases"] = phases
     if job.reports:
         spec["reports"] = {
@@ -996,15 +1122,47 @@ def buildspec(job: BuildJob) -> Sub | str:
             }
             for group in job.reports
         }
-    if job.artifacts:
-        artifacts: dict = {"files": [_escape_sub(f) for f in job.artifacts]}
-        if job.base_directory:
-            artifacts["base-directory"] = _escape_sub(job.base_directory)
-        spec["artifacts"] = artifacts
+    if job.artifacts and job.secondary_artifacts:
+        spec["secondary-artifacts"] = {
+            name: _artifact_section(files, base)
+            for name, files, base in ((PRIMARY_ARTIFACT, job.artifacts, job.base_directory), *job.secondary_artifacts)
+        }
+    elif job.artifacts:
+        spec["artifacts"] = _artifact_section(job.artifacts, job.base_directory)
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
     text = yaml.dump(spec, Dumper=_BuildspecDumper, sort_keys=False, default_flow_style=False, width=1000)
     return sub_if_needed(text)
+
+
+def _batch_section(builds: tuple[BatchBuild, ...]) -> dict:
+    """The buildspec `batch` section of a heterogeneous batch (CodeBuild User Guide, "Batch build
+    buildspec reference"): a `build-list` of parallel builds, or a `build-graph` when a build
+    `depend-on` others; each with its `identifier`, `env` overrides (`type`, `image`,
+    `compute-type`, `variables`), optional `buildspec` and `ignore-failure`."""
+    entries = []
+    for build in builds:
+        entry: dict = {"identifier": build.name}
+        if build.buildspec:
+            entry["buildspec"] = build.buildspec
+        env: dict = {"type": build.environment_type, "image": build.image, "compute-type": build.compute_type}
+        if build.env:
+            env["variables"] = {k: _escape_sub(v) for k, v in build.env}
+        entry["env"] = env
+        if build.depends_on:
+            entry["depend-on"] = list(build.depends_on)
+        if build.ignore_failure:
+            entry["ignore-failure"] = True
+        entries.append(entry)
+    kind = "build-graph" if any(b.depends_on for b in builds) else "build-list"
+    return {"fast-fail": False, kind: entries}
+
+
+def _artifact_section(files: tuple[str, ...], base_directory: str | None) -> dict:
+    section: dict = {"files": [_escape_sub(f) for f in files]}
+    if base_directory:
+        section["base-directory"] = _escape_sub(base_directory)
+    return section
 
 
 class _BuildspecDumper(yaml.SafeDumper):
@@ -1079,9 +1237,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         from .feature import source_access_statements
 
         statements += source_access_statements(ctx)
-    # Confused-deputy guard: only this project's builds (and, for a matrix, its build batches).
+    # Confused-deputy guard: only this project's builds (and, for a batch, its build batches).
     source = ctx.project_arn(job.purpose)
-    if job.matrix:
+    if job.batched:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
     managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
     service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
@@ -1099,6 +1257,12 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     )
     if env_vars:
         environment.EnvironmentVariables = env_vars
+    if job.fleet:
+        environment.Fleet = cb.ProjectFleet(FleetArn=job.fleet)
+    if job.environment_type == "WINDOWS_SERVER_2022_CONTAINER":
+        # troposphere's Environment validator predates this type; the CloudFormation registry schema
+        # (cfn-lint's, which lints the template) lists it
+        environment.no_validation()
     props = {
         "Name": ctx.project_name(job.purpose),
         "Description": job.description,
@@ -1124,10 +1288,12 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
 
         props["Artifacts"] = cb.Artifacts(Type="NO_ARTIFACTS")
         props.update(feature_source(ctx, buildspec(job), pull_requests=job.purpose == "pr"))
-    if job.matrix:
+    if job.batched:
         combinations = 1
         for _, values in job.matrix:
             combinations *= len(values)
+        if job.batch:
+            combinations = len(job.batch)
         service_role(
             ctx,
             f"{prefix}BatchRole",
@@ -1145,7 +1311,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
             CombineArtifacts=True,
             TimeoutInMins=job.timeout,
             Restrictions=cb.BatchRestrictions(
-                MaximumBuildsAllowed=combinations, ComputeTypesAllowed=[job.compute_type]
+                MaximumBuildsAllowed=combinations,
+                # a heterogeneous batch may use each of its builds' sizes, and no other
+                ComputeTypesAllowed=sorted({b.compute_type for b in job.batch}) or [job.compute_type],
             ),
         )
     ctx.add(cb.Project(f"{prefix}Project", **props))

@@ -27,6 +27,7 @@ from ..model import Environment, Manifest, Target, render_placeholders, variable
 from .catalog import self_update_parameter_overrides
 from .codebuild import (
     APPROVAL_CHECK,
+    PRIMARY_ARTIFACT,
     BuildJob,
     build_jobs,
     commands_job_purpose,
@@ -54,7 +55,7 @@ from .iam import (
 )
 
 SOURCE = "Source"
-BUILD_OUTPUT = "BuildOutput"
+BUILD_OUTPUT = PRIMARY_ARTIFACT  # the build's primary output artifact
 SELF_UPDATE = "SelfUpdate"
 GLUE_TEMPLATE = "GlueTemplate"
 
@@ -79,6 +80,12 @@ class Wiring:
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
+
+
+def deploy_input(target: Target) -> str:
+    """The build artifact a target deploys from: its `build_artifact` (a secondary output artifact
+    of the build action), else the primary one."""
+    return target.build_artifact or BUILD_OUTPUT
 
 
 def action_type(kind: str) -> cp.ActionTypeId:
@@ -133,7 +140,7 @@ def _codebuild_action(
         config["EnvironmentVariables"] = _subbed(json.dumps(handed))
     if len(inputs) > 1:  # CodeBuild needs to know which input is the source (the others are secondary)
         config["PrimarySource"] = inputs[0]
-    if job.matrix:
+    if job.batched:
         wiring.batch_projects.append(job.purpose)
         config.update({"BatchEnabled": "true", "CombineArtifacts": "true"})
     return action("codebuild-test" if test else "codebuild", name, config, run_order, inputs, outputs, **extra)
@@ -153,7 +160,7 @@ def emit_pipeline(ctx: Context) -> None:
             wiring,
             1,
             (SOURCE,),
-            (BUILD_OUTPUT,),
+            (BUILD_OUTPUT, *(name for name, _, _ in m.build.secondary_artifacts)),
             pipeline_variables=True,
             Namespace=var.BUILD_NAMESPACE if m.build.exports else None,
         )
@@ -364,7 +371,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         target = m.target(target_name)
         if target.type == "lambda" and not target.template:
             job = jobs[lambda_job_purpose(env.name, target.name)]
-            actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
+            actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (deploy_input(target),)))
             continue
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
@@ -385,7 +392,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             elif target.type == "ecs" and target.deploy == "blue_green":
                 actions.append(_blue_green_action(target, region, suffix, wiring, common))
             elif target.type == "cloudformation":
-                actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
+                actions += _cloudformation_actions(
+                    ctx, env, target, region, suffix, wiring, common, template_artifact=deploy_input(target)
+                )
             elif target.type == "ecs":
                 if not cross_account:
                     wiring.ecs_services.append(
@@ -509,10 +518,10 @@ def _s3_actions(
             config["ObjectKey"] = target.prefix
         if target.cache_control:
             config["CacheControl"] = target.cache_control
-        out.append(action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common))
+        out.append(action("s3-deploy", f"{target.name}{suffix}-deploy", config, 3, (deploy_input(target),), **common))
     if job is not None:
         name = f"{target.name}{suffix}-" + ("deploy" if target.delete_stale else "invalidate")
-        out.append(_codebuild_action(job, name, wiring, 3 if target.delete_stale else 4, (BUILD_OUTPUT,)))
+        out.append(_codebuild_action(job, name, wiring, 3 if target.delete_stale else 4, (deploy_input(target),)))
     return out
 
 
@@ -557,7 +566,7 @@ def _commands_actions(
                 f"{target.name}{suffix}-deploy",
                 wiring,
                 3.5 if var.runs_late(m, target) else 3,  # after the deploys whose variables it reads
-                (BUILD_OUTPUT,),
+                (deploy_input(target),),
                 variables=variables,
                 Namespace=var.namespace(env, target.name, region) if target.exports else None,
             )
