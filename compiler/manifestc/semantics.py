@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_glue import check_glue_extras
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -193,6 +194,7 @@ def build_model(
     if doc["catalog"] is not None:
         manifest = dataclasses.replace(manifest, catalog=_catalog(check, manifest))
     glue = _glue(check) if doc["glue"] is not None else None
+    glue = check_glue_extras(check, glue) if glue is not None else None
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
@@ -354,6 +356,9 @@ def _check_glue_resource_count(check: _Checker, m: Manifest) -> None:
     triggers = len({tuple(sorted(node.after)) for node in m.glue.nodes.values()})
     # the workflow, the database, the KMS key and security configuration, a role per node kind
     fixed = 4 + bool(m.glue.jobs) + bool(m.glue.crawlers)
+    if m.glue.orchestration == "stepfunctions":  # no triggers: a state machine and its role
+        triggers, fixed = 0, fixed + 1
+    fixed += len(m.glue.databases) + len(m.glue.connections)
     total = len(m.glue.jobs) + len(m.glue.crawlers) + triggers + fixed
     if total > quota.limit:
         check.diagnostics.append(
@@ -2464,7 +2469,11 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                 where = _deploy_region(m, region)
                 resolved = m.resolve_target(target, env, region)
                 things: list[tuple[str, str, Path]] = [
-                    (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
+                    (
+                        kind,
+                        identity,
+                        ("glue", field) if field in ("database", "databases") else ("targets", t_index, field),
+                    )
                     for kind, identity, field in m.target_resources(target, env, region)
                     # prefixes overlap rather than equal (below); a role two environments assume is
                     # not written by them (the self-update guard still gates it)
@@ -2483,8 +2492,11 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                             f"valid {field} name",
                             ("targets", t_index, field),
                         )
-                if target.type == "glue" and m.glue is not None:
-                    database = m.glue_database(env)
+                for database in (
+                    (m.glue_database(env, d) for d in (m.glue.database, *m.glue.databases))
+                    if (target.type == "glue" and m.glue is not None)
+                    else ()
+                ):
                     if not re.match(aws.RESOLVED_NAME_PATTERNS["database"], database):
                         check.error(
                             "MC281",

@@ -472,7 +472,8 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 description=f"{m.name}: compile glue.yaml with manifestc",
             )
         )
-    scripts = [shlex.quote(s) for s in dict.fromkeys(job.script for job in m.glue.jobs)]
+    # the jobs' dependencies travel with the scripts: same prefix, same hash (README "Job dependencies")
+    scripts = [shlex.quote(s) for s in dict.fromkeys([*(job.script for job in m.glue.jobs), *m.glue.dependencies])]
     for env in m.environments:
         for name in env.targets:
             target = m.target(name)
