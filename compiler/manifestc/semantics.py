@@ -2279,6 +2279,13 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
         for index, crawler in enumerate(glue.crawlers)
         for p_index, value in enumerate(crawler.s3)
     ]
+    env_index = {e.name: i for i, e in enumerate(m.environments)}
+    values += [  # values an environment gives instead (semantics_glue.py)
+        (value, ("environments", env_index[env], "glue", "arguments", job.name, key))
+        for job in glue.jobs
+        for env, arguments in job.environment_arguments
+        for key, value in arguments
+    ]
     for value, path in values:
         for match in _GLUE_PLACEHOLDER.finditer(value):
             if match.group(1) not in _PLACEHOLDERS:
@@ -2296,7 +2303,7 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
         if not any(t in env.targets for t in targets):
             continue
         for index, job in enumerate(glue.jobs):
-            for name, value in job.arguments:
+            for name, value in job.arguments_in(env.name):
                 if name not in job.outputs and name not in aws.GLUE_WRITE_PARAMETERS:
                     continue
                 for part in value.split(","):
