@@ -311,3 +311,25 @@ def test_every_new_role_carries_the_boundary_under_the_stack_path(write_manifest
         role = glue["Resources"][logical_id]["Properties"]
         assert "PermissionsBoundary" in role
         assert role["Path"] == {"Fn::Sub": "/manifestc-app/orders-etl/${AWS::StackName}/"}
+
+
+def test_a_connection_placed_only_per_environment(write_manifest):
+    """No placement on the connection itself: every environment gives its own (else MC360)."""
+
+    def change(data):
+        conn = data["glue"]["connections"][0]
+        dev = {k: conn.pop(k) for k in ("subnet", "security_groups", "availability_zone", "jdbc_url", "secret")}
+        data["environments"][0]["glue"]["connections"] = {"orders_db": dev}
+
+    glue = compiled(write_manifest, changed(ADVANCED, change))["glue.yaml"]
+    conn = glue["Resources"]["ConnectionOrdersDb"]["Properties"]["ConnectionInput"]
+    assert in_environment(conn, "dev")["PhysicalConnectionRequirements"]["SubnetId"] == "subnet-0aa1b2c3d4e5f6a7b"
+    assert in_environment(conn, "prod")["PhysicalConnectionRequirements"]["SubnetId"] == "subnet-0bb1c79de3e2f4a51"
+    assert "null" not in yaml.safe_dump(conn)
+
+    # an environment without its own placement is located at the connection
+    def drop_dev(data):
+        change(data)
+        del data["environments"][0]["glue"]["connections"]
+
+    assert diagnostics(write_manifest, changed(ADVANCED, drop_dev)) == [("MC360", "glue.connections[0]")]

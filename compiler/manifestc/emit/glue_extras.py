@@ -42,9 +42,14 @@ def add_conditions(t: Template, m: Manifest) -> None:
 
 
 def per_environment(m: Manifest, base, value_in):
-    """`base`, or an Fn::If chain choosing each environment's own `value_in(env)` where it differs."""
+    """`base`, or an Fn::If chain choosing each environment's own `value_in(env)` where it differs.
+    Without a `base` (a connection placed only per environment) the last environment's value is
+    the chain's end: semantics (MC360) made sure every environment has one."""
+    envs = environments(m)
+    if base in (None, []) and envs:
+        base, envs = value_in(envs[-1]), envs[:-1]
     result = base
-    for env in reversed(environments(m)):
+    for env in reversed(envs):
         value = value_in(env)
         if value != base:
             result = If(condition_id(env), value, result)
@@ -208,7 +213,7 @@ def connection_statements(m: Manifest) -> tuple[list, list[dict]]:
         for conn in used:
             subnet = conn.value_in("subnet", env) if env else conn.subnet
             groups = conn.value_in("security_groups", env) if env else conn.security_groups
-            found += [f"subnet/{subnet}"] + [f"security-group/{g}" for g in groups]
+            found += [f"subnet/{subnet}" for _ in [subnet] if subnet] + [f"security-group/{g}" for g in groups or ()]
         return list(dict.fromkeys(found))
 
     def secrets(env):
