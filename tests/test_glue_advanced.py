@@ -177,7 +177,6 @@ def test_an_environment_output_shared_with_another_is_mc287(write_manifest):
             lambda d: d["glue"].update(crawlers=[{"name": "c", "s3": ["s3://acme-raw/"]}]),
             [("MC107", "glue.crawlers")],
         ),
-        (lambda d: d["glue"].update(smoke_test=True), [("MC107", "glue.smoke_test")]),
     ],
 )
 def test_mistakes_are_located(write_manifest, change, expected):
@@ -333,3 +332,36 @@ def test_a_connection_placed_only_per_environment(write_manifest):
         del data["environments"][0]["glue"]["connections"]
 
     assert diagnostics(write_manifest, changed(ADVANCED, drop_dev)) == [("MC360", "glue.connections[0]")]
+
+
+def test_the_smoke_run_starts_and_watches_only_its_environments_state_machine(write_manifest):
+    from manifestc.semantics import derive_endpoints
+
+    out = compiled(write_manifest, ADVANCED)
+    resources = out["pipeline.yaml"]["Resources"]
+    script = yaml.safe_load(resources["GlueSmokeProdProject"]["Properties"]["Source"]["BuildSpec"])
+    body = script["phases"]["build"]["commands"][0]
+    assert "aws stepfunctions start-execution" in body and '[ "$STATUS" = SUCCEEDED ]' in body
+    variables = resources["GlueSmokeProdProject"]["Properties"]["Environment"]["EnvironmentVariables"]
+    machine_arn = {v["Name"]: v["Value"] for v in variables}["STATE_MACHINE_ARN"]
+    arn = "arn:aws:states:us-east-1:111111111111:{}"
+    assert resolve(machine_arn) == arn.format("stateMachine:orders-prod")
+    [policy] = resources["GlueSmokeProdRole"]["Properties"]["Policies"]
+    role = resolve(policy["PolicyDocument"]["Statement"])
+    assert allowed(role, "states:StartExecution", arn.format("stateMachine:orders-prod"))
+    assert allowed(role, "states:DescribeExecution", arn.format("execution:orders-prod:run-1"))
+    assert allowed(role, "states:StopExecution", arn.format("execution:orders-prod:run-1"))
+    assert not allowed(role, "states:StartExecution", arn.format("stateMachine:orders-dev"))
+    assert not allowed(role, "states:DescribeExecution", arn.format("execution:orders-dev:run-1"))
+    # the smoke action runs after the deploy in the pipeline
+    stages = resources["Pipeline"]["Properties"]["Stages"]
+    prod = next(s for s in stages if s["Name"].lower().startswith("prod"))
+    assert [a["Name"] for a in prod["Actions"]][-1] == "etl-smoke"
+    # a private pipeline needs the Step Functions endpoint for it
+    result = compile_manifest(write_manifest(ADVANCED), lint=False)
+    assert "states" in derive_endpoints(result.manifest)
+    assert "states" not in derive_endpoints(
+        compile_manifest(
+            write_manifest(changed(ADVANCED, lambda d: d["glue"].update(smoke_test=False)), "b.yaml"), lint=False
+        ).manifest
+    )

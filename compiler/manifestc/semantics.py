@@ -1679,6 +1679,8 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
+            if m.glue is not None and m.glue.orchestration == "stepfunctions" and m.glue.smoke_test:
+                add("states", f"targets.{target.name}: the smoke run starts and watches the state machine")
     return need
 
 

@@ -219,13 +219,6 @@ def _check_orchestration(check: _Checker, raw: dict[str, Any]) -> None:
             ("glue", "crawlers"),
             hint="keep `orchestration: workflow` for a DAG with crawlers, or catalogue from a job",
         )
-    if raw["smoke_test"]:
-        check.error(
-            "MC107",
-            "`smoke_test` starts a Glue workflow run; under `orchestration: stepfunctions` it is not supported yet",
-            ("glue", "smoke_test"),
-            hint="start an execution from a post-deploy test suite with `permissions` for states:StartExecution",
-        )
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
