@@ -559,8 +559,10 @@ def state_machine_smoke_script(minutes: int) -> str:
     get = 'aws stepfunctions describe-execution --execution-arn "$EXECUTION" --query status --output text'
     return "\n".join(
         [
-            'EXECUTION=$(aws stepfunctions start-execution --state-machine-arn "$STATE_MACHINE_ARN" '
-            "--query executionArn --output text)",
+            (
+                'EXECUTION=$(aws stepfunctions start-execution --state-machine-arn "$STATE_MACHINE_ARN" '
+                "--query executionArn --output text)"
+            ),
             'echo "started $EXECUTION"',
             f"DEADLINE=$((SECONDS + {minutes * 60}))",
             f"STATUS=$({get})",
