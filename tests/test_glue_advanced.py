@@ -153,6 +153,11 @@ def test_an_environment_output_shared_with_another_is_mc287(write_manifest):
             [("MC201", "environments[0].glue.arguments.extrakt")],
         ),
         (lambda d: d["glue"]["jobs"][0].update(connections=["orders"]), [("MC201", "glue.jobs[0].connections[0]")]),
+        # a per-environment path becomes a grant too: no wildcards
+        (
+            lambda d: d["environments"][1]["glue"]["arguments"]["extract"].update({"--source": "s3://acme-*/"}),
+            [("MC284", "environments[1].glue.arguments.extract.--source")],
+        ),
         # a jdbc connection without a URL; a network connection with a secret
         (lambda d: d["glue"]["connections"][0].pop("jdbc_url"), [("MC360", "glue.connections[0]")]),
         (

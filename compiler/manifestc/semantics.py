@@ -2403,6 +2403,11 @@ def _check_iam_wildcards(check: _Checker) -> None:
         for index, crawler in enumerate(glue["crawlers"]):
             for p_index, value in enumerate(crawler["s3"]):
                 fields.append((("glue", "crawlers", index, "s3", p_index), value))
+        for e_index, env in enumerate(doc["environments"]):  # per-environment values (semantics_glue.py)
+            for job, arguments in ((env.get("glue") or {}).get("arguments") or {}).items():
+                for key, value in arguments.items():
+                    if "s3://" in value:
+                        fields.append((("environments", e_index, "glue", "arguments", job, key), value))
     for path, value in fields:
         if _IAM_WILDCARD.search(value):
             check.error(
