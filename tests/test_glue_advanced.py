@@ -177,10 +177,9 @@ def test_an_environment_output_shared_with_another_is_mc287(write_manifest):
             lambda d: d["glue"]["jobs"][0].update(script="etl/extract.scala"),
             [("MC362", "glue.jobs[0].dependencies[0]")],
         ),
-        (lambda d: d["glue"].update(databases=["orders_{environment}"]), [("MC365", "glue.databases[0]")]),
         (
-            lambda d: d["glue"].update(crawlers=[{"name": "c", "s3": ["s3://acme-raw/"]}]),
-            [("MC107", "glue.crawlers")],
+            lambda d: d["glue"]["databases"].append("orders_{environment}"),
+            [("MC365", "glue.databases[1]")],
         ),
     ],
 )
@@ -263,8 +262,9 @@ def test_more_databases_are_created_per_environment_and_crawlers_pick_theirs(wri
 
 def glue_with_crawler(database: str) -> str:
     def change(data):
-        data["glue"].update(orchestration="workflow", schedule=None)
+        data["glue"].update(orchestration="workflow", schedule=None, smoke_test=False)
         data["glue"]["crawlers"] = [{"name": "raw", "s3": ["s3://acme-raw/orders/"], "database": database}]
+        data["glue"]["jobs"][1]["after"] = ["extract"]
 
     return changed(ADVANCED, change)
 
@@ -280,15 +280,33 @@ def test_step_functions_runs_the_jobs_in_dag_order_with_sync_and_only_them(write
     assert "AWS::Glue::Workflow" not in kinds and "AWS::Glue::Trigger" not in kinds
     machine = glue["Resources"]["StateMachine"]["Properties"]
     states = machine["Definition"]["States"]
+    # levels: extract | staged (crawler), audit | publish | report
     assert machine["Definition"]["StartAt"] == "extract"
     assert states["extract"]["Next"] == "level 2"
     branches = states["level 2"]["Branches"]
-    assert [b["StartAt"] for b in branches] == ["publish", "audit"]
-    assert states["level 2"]["Next"] == "report" and states["report"]["End"] is True
-    task = branches[0]["States"]["publish"]
+    assert [b["StartAt"] for b in branches] == ["audit", "staged"]
+    assert states["level 2"]["Next"] == "publish" and states["publish"]["Next"] == "report"
+    assert states["report"]["End"] is True
+    task = states["publish"]
     assert task["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
     assert task["Parameters"] == {"JobName": "${JobPublish}"}
     assert machine["DefinitionSubstitutions"]["JobPublish"] == {"Ref": "JobPublish"}
+    # a crawler: started with the SDK integration, polled until READY, then its last crawl must
+    # have SUCCEEDED
+    crawl = branches[1]["States"]
+    assert crawl["staged"]["Resource"] == "arn:aws:states:::aws-sdk:glue:startCrawler"
+    assert crawl["staged"]["Parameters"] == {"Name": "${CrawlerStaged}"}
+    assert crawl["staged status"]["Resource"] == "arn:aws:states:::aws-sdk:glue:getCrawler"
+    assert crawl["staged ready?"]["Choices"][0] == {
+        "Variable": "$.Crawler.State",
+        "StringEquals": "READY",
+        "Next": "staged succeeded?",
+    }
+    assert crawl["staged ready?"]["Default"] == "staged wait"
+    assert crawl["staged succeeded?"]["Choices"][0]["Variable"] == "$.Crawler.LastCrawl.Status"
+    assert crawl["staged succeeded?"]["Default"] == "staged failed"
+    assert crawl["staged failed"]["Type"] == "Fail" and crawl["staged succeeded"] == {"Type": "Succeed"}
+    assert machine["Definition"]["TimeoutSeconds"] == (4 * 60 + 60) * 60
 
     role = resolve(
         glue["Resources"]["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"],
@@ -299,6 +317,11 @@ def test_step_functions_runs_the_jobs_in_dag_order_with_sync_and_only_them(write
         assert allowed(role, action, job.format("publish"))
     assert not allowed(role, "glue:StartJobRun", "arn:aws:glue:us-east-1:111111111111:job/orders-dev-publish")
     assert not allowed(role, "glue:StartJobRun", "arn:aws:glue:us-east-1:111111111111:job/someone-elses")
+    crawler = "arn:aws:glue:us-east-1:111111111111:crawler/orders-{}-staged"
+    assert allowed(role, "glue:StartCrawler", crawler.format("prod"))
+    assert allowed(role, "glue:GetCrawler", crawler.format("prod"))
+    assert not allowed(role, "glue:StartCrawler", crawler.format("dev"))
+    assert not allowed(role, "glue:StartJobRun", crawler.format("prod"))
     # the schedule starts the state machine, and only it
     schedule = glue["Resources"]["Schedule"]["Properties"]
     assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"

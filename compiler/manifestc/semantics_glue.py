@@ -109,7 +109,6 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
                 database, [raw["database"], *databases], "glue database", path + ("crawlers", index, "database")
             )
         crawlers.append(dataclasses.replace(crawler, database=None if database == raw["database"] else database))
-    _check_orchestration(check, raw)
     _check_artifacts(check, raw)
     return dataclasses.replace(
         glue,
@@ -206,19 +205,6 @@ def _check_dependencies(check: _Checker, job: Any, raw_job: dict[str, Any], wher
             check.error("MC362", f"`{dep}` is a Python dependency of a Scala job", dwhere)
         elif dep.endswith(".whl") and job.glue_version in ("0.9", "1.0") and job.type != "pythonshell":
             check.error("MC362", "--additional-python-modules needs Glue 2.0 or newer", dwhere)
-
-
-def _check_orchestration(check: _Checker, raw: dict[str, Any]) -> None:
-    if raw["orchestration"] != "stepfunctions":
-        return
-    if raw["crawlers"]:
-        check.error(
-            "MC107",
-            "crawlers under `orchestration: stepfunctions` are not supported yet (Step Functions has no "
-            "run-to-completion integration for crawlers)",
-            ("glue", "crawlers"),
-            hint="keep `orchestration: workflow` for a DAG with crawlers, or catalogue from a job",
-        )
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

@@ -533,7 +533,8 @@ def _state_machine_smoke_job(m: Manifest, environment: str, small: dict) -> Buil
     """Start an execution of the environment's state machine (`orchestration: stepfunctions`),
     wait for it and fail unless it SUCCEEDED."""
     machine = f"{m.glue.workflow}-{environment}"
-    minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs))
+    # the state machine's own timeout (emit/glue_extras.py definition): jobs' timeouts, an hour a crawler
+    minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 60 * len(m.glue.crawlers))
     return BuildJob(
         purpose=glue_job_purpose("smoke", environment),
         logical_prefix=camel("glue", "smoke", environment),

@@ -299,7 +299,8 @@ def _secret_statements(secrets: list[str], keys: list[str], suffix: str) -> list
 
 
 def levels(glue: Glue) -> list[list[str]]:
-    """The jobs by depth in the DAG (longest `after` chain): each level runs after the one before."""
+    """The jobs and crawlers by depth in the DAG (longest `after` chain): each level runs after
+    the one before."""
     depth: dict[str, int] = {}
     nodes = glue.nodes
 
@@ -316,64 +317,112 @@ def levels(glue: Glue) -> list[list[str]]:
         return depth[name]
 
     out: list[list[str]] = []
-    for job in glue.jobs:
-        level = of(job.name)
+    for node in nodes:
+        level = of(node)
         while len(out) <= level:
             out.append([])
-        out[level].append(job.name)
+        out[level].append(node)
     return [level for level in out if level]
-
-
-def _task(job: str, last: bool, next_state: str | None) -> dict:
-    state = {
-        "Type": "Task",
-        # Step Functions Developer Guide, "Start an AWS Glue job with Step Functions": the Run a
-        # Job (.sync) pattern waits for the job run to finish and fails the state if it fails.
-        # (cfn-lint E3601 takes only the literal `arn:aws:` form of a service integration ARN)
-        "Resource": "arn:aws:states:::glue:startJobRun.sync",
-        "Parameters": {"JobName": f"${{{_job_id(job)}}}"},
-    }
-    if last:
-        state["End"] = True
-    else:
-        state["Next"] = next_state
-    return state
 
 
 def _job_id(name: str) -> str:
     return camel("job", name)
 
 
+def _crawler_id(name: str) -> str:
+    return camel("crawler", name)
+
+
+def _then(state: dict, following: str | None) -> dict:
+    if following is None:
+        state["End"] = True
+    else:
+        state["Next"] = following
+    return state
+
+
+# Crawlers have no run-to-completion (.sync) integration: the state machine starts one with the AWS
+# SDK integration (Step Functions Developer Guide, "AWS SDK service integrations":
+# arn:aws:states:::aws-sdk:<service>:<apiAction>) and polls glue:GetCrawler until the crawler is
+# READY again (Crawler.State: READY, RUNNING, STOPPING), then requires Crawler.LastCrawl.Status
+# SUCCEEDED (else CANCELLED or FAILED). Source: AWS Glue API, "GetCrawler", "Crawler", "LastCrawlInfo".
+CRAWLER_POLL_SECONDS = 30
+
+
+def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict]:
+    """The states running one node, entered at `name`, leaving to `following` (None: the end)."""
+    if name in {j.name for j in glue.jobs}:
+        task = {
+            "Type": "Task",
+            # Step Functions Developer Guide, "Start an AWS Glue job with Step Functions": the Run a
+            # Job (.sync) pattern waits for the job run to finish and fails the state if it fails.
+            # (cfn-lint E3601 takes only the literal `arn:aws:` form of a service integration ARN)
+            "Resource": "arn:aws:states:::glue:startJobRun.sync",
+            "Parameters": {"JobName": f"${{{_job_id(name)}}}"},
+        }
+        return {name: _then(task, following)}
+    crawler = {"Name": f"${{{_crawler_id(name)}}}"}
+    done = following or f"{name} succeeded"
+    states = {
+        name: {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
+            "Parameters": crawler,
+            "ResultPath": None,
+            "Next": f"{name} wait",
+        },
+        f"{name} wait": {"Type": "Wait", "Seconds": CRAWLER_POLL_SECONDS, "Next": f"{name} status"},
+        f"{name} status": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:glue:getCrawler",
+            "Parameters": crawler,
+            "Next": f"{name} ready?",
+        },
+        f"{name} ready?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.Crawler.State", "StringEquals": "READY", "Next": f"{name} succeeded?"}],
+            "Default": f"{name} wait",
+        },
+        f"{name} succeeded?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.Crawler.LastCrawl.Status", "StringEquals": "SUCCEEDED", "Next": done}],
+            "Default": f"{name} failed",
+        },
+        f"{name} failed": {"Type": "Fail", "Error": "CrawlerFailed", "Cause": f"crawler {name} did not succeed"},
+    }
+    if following is None:
+        states[done] = {"Type": "Succeed"}
+    return states
+
+
 def definition(glue: Glue) -> dict:
-    """The state machine: one state per DAG level, a Task for a single job, a Parallel of Tasks
-    for several (every job of a level waits for the whole level before it)."""
+    """The state machine: one stage per DAG level, the node's states for a single node, a Parallel
+    of branches for several (every node of a level waits for the whole level before it)."""
     stages = levels(glue)
-    states = {}
+    states: dict[str, dict] = {}
     names = [f"level {i + 1}" if len(level) > 1 else level[0] for i, level in enumerate(stages)]
     for i, level in enumerate(stages):
-        last = i == len(stages) - 1
-        following = None if last else names[i + 1]
+        following = names[i + 1] if i + 1 < len(stages) else None
         if len(level) == 1:
-            states[names[i]] = _task(level[0], last, following)
+            states.update(_node_states(glue, level[0], following))
             continue
-        state = {"Type": "Parallel", "Branches": [{"StartAt": j, "States": {j: _task(j, True, None)}} for j in level]}
-        if last:
-            state["End"] = True
-        else:
-            state["Next"] = following
-        states[names[i]] = state
+        branches = [{"StartAt": n, "States": _node_states(glue, n, None)} for n in level]
+        states[names[i]] = _then({"Type": "Parallel", "Branches": branches}, following)
+    # every job stops at its timeout; a crawler is given an hour
+    minutes = sum(j.timeout for j in glue.jobs) + 60 * len(glue.crawlers)
     return {
-        "Comment": f"Glue jobs of {glue.workflow}, in the order of their `after` edges",
+        "Comment": f"Glue jobs and crawlers of {glue.workflow}, in the order of their `after` edges",
         "StartAt": names[0],
+        "TimeoutSeconds": minutes * 60,
         "States": states,
     }
 
 
 _SFN_SKIPS = {
-    "CKV_AWS_284": "The state machine only starts Glue job runs: each run is traced in Glue (job run "
-    "history, continuous logs and metrics), X-Ray adds nothing to that.",
-    "CKV_AWS_285": "The state machine only starts Glue job runs, whose logs go to the KMS-encrypted "
-    "/aws-glue/ log groups; Step Functions keeps the execution history itself.",
+    "CKV_AWS_284": "The state machine only starts Glue job and crawler runs: each run is traced in Glue "
+    "(run history, continuous logs and metrics), X-Ray adds nothing to that.",
+    "CKV_AWS_285": "The state machine only starts Glue job and crawler runs, whose logs go to the "
+    "KMS-encrypted /aws-glue/ log groups; Step Functions keeps the execution history itself.",
 }
 
 
@@ -384,6 +433,8 @@ def add_state_machine(t: Template, m: Manifest, name) -> None:
     glue = m.glue
     prefix = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:job/"
     jobs = [Sub(f"{prefix}{glue.workflow}-${{Environment}}-{j.name}") for j in glue.jobs]
+    crawler_prefix = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:crawler/"
+    crawlers = [Sub(f"{crawler_prefix}{glue.workflow}-${{Environment}}-{c.name}") for c in glue.crawlers]
     _service_role(
         t,
         "StateMachineRole",
@@ -395,10 +446,16 @@ def add_state_machine(t: Template, m: Manifest, name) -> None:
                 jobs,
                 sid="RunTheJobs",
             )
-        ],
+        ]
+        + (
+            [allow([Action("glue", "StartCrawler"), Action("glue", "GetCrawler")], crawlers, sid="RunTheCrawlers")]
+            if crawlers
+            else []
+        ),
         m.name,
     )
     substitutions = {_job_id(j.name): Ref(_job_id(j.name)) for j in glue.jobs}
+    substitutions.update({_crawler_id(c.name): Ref(_crawler_id(c.name)) for c in glue.crawlers})
     t.add_resource(
         sfn.StateMachine(
             "StateMachine",
