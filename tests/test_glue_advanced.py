@@ -160,6 +160,8 @@ def test_an_environment_output_shared_with_another_is_mc287(write_manifest):
         ),
         # a jdbc connection without a URL; a network connection with a secret
         (lambda d: d["glue"]["connections"][0].pop("jdbc_url"), [("MC360", "glue.connections[0]")]),
+        # no password in a template: a jdbc connection reads its credentials from Secrets Manager
+        (lambda d: d["glue"]["connections"][0].pop("secret"), [("MC360", "glue.connections[0]")]),
         (
             lambda d: d["glue"]["connections"][0].update(type="network"),
             [("MC360", "glue.connections[0].jdbc_url"), ("MC360", "glue.connections[0].secret")],

@@ -558,7 +558,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC360": _e(
         "glue connection incomplete",
-        "A Glue connection places the jobs' network interfaces in a VPC: Glue needs the subnet, its Availability Zone and at least one security group (PhysicalConnectionRequirements), and a jdbc connection the JDBC URL (JDBC_CONNECTION_URL). Every environment that deploys the workflow needs all of them, on the connection or under `environments[].glue.connections.<name>`. `jdbc_url`, `secret` and `secret_key` belong to jdbc connections only; `secret_key` is the key of `secret`.",
+        "A Glue connection places the jobs' network interfaces in a VPC: Glue needs the subnet, its Availability Zone and at least one security group (PhysicalConnectionRequirements), and a jdbc connection the JDBC URL (JDBC_CONNECTION_URL) and the Secrets Manager secret holding its credentials (SECRET_ID: manifestc writes no password into a template). Every environment that deploys the workflow needs all of them, on the connection or under `environments[].glue.connections.<name>`. `jdbc_url`, `secret` and `secret_key` belong to jdbc connections only; `secret_key` is the key of `secret`.",
     ),
     "MC361": _e(
         "per-environment glue argument without a default",

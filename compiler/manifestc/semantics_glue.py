@@ -150,7 +150,7 @@ def _connections(check: _Checker, raw: dict[str, Any], deploying: list[str]) -> 
         for env in deploying or [None]:
             missing = [
                 f
-                for f in _PLACEMENT + (("jdbc_url",) if conn["type"] == "jdbc" else ())
+                for f in _PLACEMENT + (("jdbc_url", "secret") if conn["type"] == "jdbc" else ())
                 if not _value(connection, f, env)
             ]
             if missing:
