@@ -319,6 +319,7 @@ ENDPOINT_SERVICES: dict[str, str] = {
     "lambda": "Interface",
     "ecs": "Interface",
     "glue": "Interface",
+    "states": "Interface",
     "servicecatalog": "Interface",
     "sns": "Interface",
     "events": "Interface",

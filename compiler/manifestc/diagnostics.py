@@ -383,6 +383,14 @@ CODES: dict[str, CodeInfo] = {
     "MC258": _w(
         "glue workflow not deployed", "The manifest has a `glue` section but no target of type glue deploys it."
     ),
+    "MC688": _w(
+        "per-environment glue values unused",
+        "`environments[].glue` sets job arguments or connection placement for an environment that deploys no glue target, so nothing reads them.",
+    ),
+    "MC689": _w(
+        "glue dependency outside the build artifact",
+        "The glue upload job copies each job dependency from the build artifact, which holds only the files `build.artifacts.files` matches; a dependency none of its patterns matches would not be found and the upload would fail. (A warning: a buildspec of your own or `base_directory` may still place it.)",
+    ),
     "MC260": _e(
         "unpinned self-update toolchain",
         "`regenerate.install` names what the self-update build installs and runs; its output is deployed by the self-update role. Only a hash-pinned wheelhouse in your own S3 is accepted: `manifestc==<version>` (the wheelhouse `manifestc wheelhouse` writes, uploaded to the artifact bucket under `_manifestc/toolchain/<version>/`) or `s3://<bucket>/<prefix>/`. Package names from an index, git URLs and download links are refused: whoever controls them controls your pipeline.",
@@ -559,6 +567,22 @@ CODES: dict[str, CodeInfo] = {
     "MC327": _e(
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
+    ),
+    "MC360": _e(
+        "glue connection incomplete",
+        "A Glue connection places the jobs' network interfaces in a VPC: Glue needs the subnet, its Availability Zone and at least one security group (PhysicalConnectionRequirements), and a jdbc connection the JDBC URL (JDBC_CONNECTION_URL) and the Secrets Manager secret holding its credentials (SECRET_ID: manifestc writes no password into a template). Every environment that deploys the workflow needs all of them, on the connection or under `environments[].glue.connections.<name>`. `jdbc_url`, `secret` and `secret_key` belong to jdbc connections only; `secret_key` is the key of `secret`.",
+    ),
+    "MC361": _e(
+        "per-environment glue argument without a default",
+        "`environments[].glue.arguments.<job>` overrides values of the job's `arguments` in that environment. Every environment runs one job definition with the same argument names, so an argument an environment sets needs a default in the job's `arguments` (the value the other environments use).",
+    ),
+    "MC362": _e(
+        "glue job dependency not usable",
+        "A job's `dependencies` are files of the build artifact uploaded with its scripts and passed to Glue: .py and .zip as --extra-py-files, .whl as --additional-python-modules (Glue 2.0+; --extra-py-files for Python shell jobs), .jar as --extra-jars (Spark). Setting that Glue parameter in `arguments` too would drop one of the two lists; a Scala job takes no Python files, a Python shell job no jars, and ray jobs take modules through their own parameters.",
+    ),
+    "MC365": _e(
+        "glue database named twice",
+        "`glue.database` and `glue.databases` create one Glue database each per environment; a name given twice would be two resources creating one database.",
     ),
     "MC285": _e(
         "glue smoke test in another account",

@@ -461,6 +461,19 @@ class GlueJob:
     timeout: int
     retries: int
     outputs: tuple[str, ...] = ()  # argument names whose s3:// paths the job writes
+    connections: tuple[str, ...] = ()  # glue.connections names the job runs with (README "Glue connections")
+    dependencies: tuple[str, ...] = ()  # build-artifact files uploaded with the scripts
+    # (environment, arguments) pairs: values an environment uses instead of `arguments`
+    environment_arguments: tuple[tuple[str, Pairs], ...] = ()
+
+    def arguments_in(self, environment: str) -> Pairs:
+        """The job's arguments as `environment` runs them (its `environments[].glue.arguments`)."""
+        overrides = dict(self.environment_arguments).get(environment, ())
+        return tuple(sorted({**dict(self.arguments), **dict(overrides)}.items()))
+
+    def s3_paths_in(self, environment: str, *, write: bool) -> tuple[str, ...]:
+        """`s3_paths` of the arguments `environment` runs the job with."""
+        return dataclasses.replace(self, arguments=self.arguments_in(environment)).s3_paths(write=write)
 
     def s3_paths(self, *, write: bool) -> tuple[str, ...]:
         """The s3:// locations of the job's arguments it writes (write=True) or only reads.
@@ -482,6 +495,28 @@ class GlueCrawler:
     name: str
     s3: tuple[str, ...]
     after: tuple[str, ...]
+    database: str | None = None  # one of glue.databases as written there; None: glue.database
+
+
+@dataclass(frozen=True)
+class GlueConnection:
+    """A Glue connection the jobs run with: their network interfaces in a VPC subnet (NETWORK),
+    plus a database URL and credentials secret (JDBC). `by_environment` holds what an environment
+    sets differently (`environments[].glue.connections`), as (environment, ((field, value), ...))."""
+
+    name: str
+    type: str  # NETWORK | JDBC
+    subnet: str | None
+    security_groups: tuple[str, ...]
+    availability_zone: str | None
+    jdbc_url: str | None = None
+    secret: str | None = None
+    secret_key: str | None = None
+    by_environment: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    def value_in(self, field: str, environment: str) -> Any:
+        """`field` as `environment` deploys it."""
+        return dict(dict(self.by_environment).get(environment, ())).get(field, getattr(self, field))
 
 
 @dataclass(frozen=True)
@@ -494,6 +529,14 @@ class Glue:
     jobs: tuple[GlueJob, ...]
     crawlers: tuple[GlueCrawler, ...]
     scripts_key: str | None = None  # KMS key ARN of scripts_bucket's default encryption (SSE-KMS)
+    orchestration: str = "workflow"  # workflow | stepfunctions (README "Glue beyond one workflow")
+    databases: tuple[str, ...] = ()  # more databases, written like `database`
+    connections: tuple[GlueConnection, ...] = ()
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """The build-artifact files the jobs depend on, uploaded with the scripts."""
+        return tuple(dict.fromkeys(d for j in self.jobs for d in j.dependencies))
 
     @property
     def nodes(self) -> dict[str, GlueJob | GlueCrawler]:
@@ -651,6 +694,7 @@ class Manifest:
             found.append(("Lambda function", resolved.function, "function"))
         if target.type == "glue" and self.glue is not None:
             found.append(("Glue database", self.glue_database(env), "database"))
+            found += [("Glue database", self.glue_database(env, d), "databases") for d in self.glue.databases]
         if target.type == "s3":
             found.append(("S3 prefix", f"{resolved.bucket}/{resolved.prefix or ''}", "prefix"))
         if target.type == "glue" and self.glue is not None:
@@ -673,7 +717,9 @@ class Manifest:
 
     def glue_writes(self, env: Environment) -> tuple[str, ...]:
         """The s3:// locations the workflow's jobs write in `env` (outputs and Glue's write parameters)."""
-        return tuple(dict.fromkeys(self.glue_text(p, env) for j in self.glue.jobs for p in j.s3_paths(write=True)))
+        return tuple(
+            dict.fromkeys(self.glue_text(p, env) for j in self.glue.jobs for p in j.s3_paths_in(env.name, write=True))
+        )
 
     def target_regions(self, target: Target, env: Environment) -> tuple[str | None, ...]:
         """The regions `env` deploys `target` to: a bucket is global (written once per
@@ -690,11 +736,12 @@ class Manifest:
         rendered = render_placeholders(text, environment=env.name, region=region or self.region or "", name=self.name)
         return rendered.replace("{account}", account)
 
-    def glue_database(self, env: Environment) -> str:
-        """The Glue database of `env`: `glue.database` with its placeholders rendered (dashes of the
-        environment and pipeline names become underscores: Athena reads only [a-z0-9_] names)."""
+    def glue_database(self, env: Environment, database: str | None = None) -> str:
+        """The Glue database of `env`: `glue.database` (or `database`, one of `glue.databases`) with
+        its placeholders rendered (dashes of the environment and pipeline names become underscores:
+        Athena reads only [a-z0-9_] names)."""
         return render_placeholders(
-            self.glue.database,
+            database or self.glue.database,
             environment=env.name.replace("-", "_"),
             region=(self.region or "").replace("-", "_"),
             name=self.name.replace("-", "_"),

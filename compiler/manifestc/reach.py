@@ -235,6 +235,7 @@ AWS_CLI_ENDPOINTS: dict[str, str] = {
     "lambda": "lambda",
     "ecs": "ecs",
     "glue": "glue",
+    "stepfunctions": "states",
     "cloudformation": "cloudformation",
     "codebuild": "codebuild",
     "codepipeline": "codepipeline",

@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_glue import check_glue_extras
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
@@ -200,6 +201,7 @@ def build_model(
     if doc["catalog"] is not None:
         manifest = dataclasses.replace(manifest, catalog=_catalog(check, manifest))
     glue = _glue(check) if doc["glue"] is not None else None
+    glue = check_glue_extras(check, glue) if glue is not None else None
     _check_glue_targets(check, manifest, glue)
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
@@ -361,6 +363,9 @@ def _check_glue_resource_count(check: _Checker, m: Manifest) -> None:
     triggers = len({tuple(sorted(node.after)) for node in m.glue.nodes.values()})
     # the workflow, the database, the KMS key and security configuration, a role per node kind
     fixed = 4 + bool(m.glue.jobs) + bool(m.glue.crawlers)
+    if m.glue.orchestration == "stepfunctions":  # no triggers: a state machine and its role
+        triggers, fixed = 0, fixed + 1
+    fixed += len(m.glue.databases) + len(m.glue.connections)
     total = len(m.glue.jobs) + len(m.glue.crawlers) + triggers + fixed
     if total > quota.limit:
         check.diagnostics.append(
@@ -1681,6 +1686,8 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
+            if m.glue is not None and m.glue.orchestration == "stepfunctions" and m.glue.smoke_test:
+                add("states", f"targets.{target.name}: the smoke run starts and watches the state machine")
     return need
 
 
@@ -2281,6 +2288,13 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
         for index, crawler in enumerate(glue.crawlers)
         for p_index, value in enumerate(crawler.s3)
     ]
+    env_index = {e.name: i for i, e in enumerate(m.environments)}
+    values += [  # values an environment gives instead (semantics_glue.py)
+        (value, ("environments", env_index[env], "glue", "arguments", job.name, key))
+        for job in glue.jobs
+        for env, arguments in job.environment_arguments
+        for key, value in arguments
+    ]
     for value, path in values:
         for match in _GLUE_PLACEHOLDER.finditer(value):
             if match.group(1) not in _PLACEHOLDERS:
@@ -2298,7 +2312,7 @@ def _check_glue_paths(check: _Checker, m: Manifest, glue: Glue, targets: list[st
         if not any(t in env.targets for t in targets):
             continue
         for index, job in enumerate(glue.jobs):
-            for name, value in job.arguments:
+            for name, value in job.arguments_in(env.name):
                 if name not in job.outputs and name not in aws.GLUE_WRITE_PARAMETERS:
                     continue
                 for part in value.split(","):
@@ -2396,6 +2410,11 @@ def _check_iam_wildcards(check: _Checker) -> None:
         for index, crawler in enumerate(glue["crawlers"]):
             for p_index, value in enumerate(crawler["s3"]):
                 fields.append((("glue", "crawlers", index, "s3", p_index), value))
+        for e_index, env in enumerate(doc["environments"]):  # per-environment values (semantics_glue.py)
+            for job, arguments in ((env.get("glue") or {}).get("arguments") or {}).items():
+                for key, value in arguments.items():
+                    if "s3://" in value:
+                        fields.append((("environments", e_index, "glue", "arguments", job, key), value))
     for path, value in fields:
         if _IAM_WILDCARD.search(value):
             check.error(
@@ -2471,7 +2490,11 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                 where = _deploy_region(m, region)
                 resolved = m.resolve_target(target, env, region)
                 things: list[tuple[str, str, Path]] = [
-                    (kind, identity, ("glue", "database") if field == "database" else ("targets", t_index, field))
+                    (
+                        kind,
+                        identity,
+                        ("glue", field) if field in ("database", "databases") else ("targets", t_index, field),
+                    )
                     for kind, identity, field in m.target_resources(target, env, region)
                     # prefixes overlap rather than equal (below); a role two environments assume is
                     # not written by them (the self-update guard still gates it)
@@ -2490,8 +2513,11 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                             f"valid {field} name",
                             ("targets", t_index, field),
                         )
-                if target.type == "glue" and m.glue is not None:
-                    database = m.glue_database(env)
+                for database in (
+                    (m.glue_database(env, d) for d in (m.glue.database, *m.glue.databases))
+                    if (target.type == "glue" and m.glue is not None)
+                    else ()
+                ):
                     if not re.match(aws.RESOLVED_NAME_PATTERNS["database"], database):
                         check.error(
                             "MC281",

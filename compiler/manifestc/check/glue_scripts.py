@@ -1,4 +1,5 @@
-"""Readiness check 1, for Glue jobs: every job role can read and decrypt its script.
+"""Readiness check 1, for Glue jobs: every job role can read and decrypt its script and the
+dependencies shipped with it (`jobs[].dependencies`, under the same prefix).
 
 A Glue job reads its script (`Command.ScriptLocation`) with its own role at every run. Objects in
 an SSE-KMS bucket need `kms:Decrypt` on the bucket's key as well as `s3:GetObject` (S3 User Guide,
@@ -95,6 +96,21 @@ def _cross_account_problems(manifest: Manifest, templates: Templates, action: di
     return problems
 
 
+# Glue's parameters naming files a job loads at start (AWS Glue Developer Guide, "Using job
+# parameters in AWS Glue jobs"); emit/glue_extras.py passes a job's `dependencies` in them.
+_DEPENDENCY_PARAMETERS = ("--extra-py-files", "--additional-python-modules", "--extra-jars", "--extra-files")
+
+
+def dependencies(job: dict) -> list[str]:
+    """The files of the scripts prefix a job loads with its dependency parameters."""
+    arguments = job.get("Properties", {}).get("DefaultArguments", {})
+    found = []
+    for name in _DEPENDENCY_PARAMETERS:
+        value = text(arguments.get(name)) or ""
+        found += [part for part in value.split(",") if "${ScriptsBucket}/${ScriptsPrefix}/" in part]
+    return found
+
+
 def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     glue = templates.get("glue.yaml")
     if not glue:
@@ -113,15 +129,14 @@ def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnos
             role_id = role_ref.get("Fn::GetAtt", [None])[0] if isinstance(role_ref, dict) else None
             statements = _statements(resources.get(role_id or "", {}))
             location = text(job.get("Properties", {}).get("Command", {}).get("ScriptLocation")) or ""
+            # the job's dependencies shipped with the scripts are read the same way, at every run
+            shipped = [location] + dependencies(job)
             problems = []
-            if (
-                not _allows(
-                    statements,
-                    "s3:GetObject",
-                    lambda r: (text(r) or "").endswith("${ScriptsBucket}/${ScriptsPrefix}/*"),
-                )
-                and "${ScriptsBucket}/${ScriptsPrefix}/" in location
-            ):
+            if not _allows(
+                statements,
+                "s3:GetObject",
+                lambda r: (text(r) or "").endswith("${ScriptsBucket}/${ScriptsPrefix}/*"),
+            ) and any("${ScriptsBucket}/${ScriptsPrefix}/" in f for f in shipped):
                 problems.append("s3:GetObject on the scripts prefix")
 
             passed = parameters.get("ScriptsKeyArn")
@@ -144,7 +159,7 @@ def check_glue_scripts(manifest: Manifest, templates: Templates) -> list[Diagnos
                         "MC643",
                         Severity.ERROR,
                         f"Glue job {logical_id} ({stage}: {action.get('Name')}) cannot read its script "
-                        f"{location}: {problem}",
+                        f"{' or dependencies '.join(f for f in (location, ', '.join(shipped[1:])) if f)}: {problem}",
                         f"out/{manifest.name}/glue.yaml",
                         hint="grant the job role read on the scripts and decrypt on their key (across "
                         "accounts: in its own policy and in the bucket and key policies)",

@@ -97,6 +97,7 @@ class BuildJob:
     script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
     script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
     start_workflows: tuple[str, ...] = ()  # glue smoke tests: workflows it may start and watch
+    start_state_machines: tuple[str, ...] = ()  # glue smoke tests under Step Functions: state machine names
     exported_variables: tuple[str, ...] = ()  # buildspec env exported-variables (action namespace)
     source: str = "pipeline"  # pipeline | codecommit | codestar (feature-branch builds)
     promote_repository: str | None = None  # ECR repository whose candidate image it promotes
@@ -578,7 +579,8 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 description=f"{m.name}: compile glue.yaml with manifestc",
             )
         )
-    scripts = [shlex.quote(s) for s in dict.fromkeys(job.script for job in m.glue.jobs)]
+    # the jobs' dependencies travel with the scripts: same prefix, same hash (README "Job dependencies")
+    scripts = [shlex.quote(s) for s in dict.fromkeys([*(job.script for job in m.glue.jobs), *m.glue.dependencies])]
     for env in m.environments:
         for name in env.targets:
             target = m.target(name)
@@ -611,7 +613,9 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     **small,
                 )
             )
-            if m.glue.smoke_test:
+            if m.glue.smoke_test and m.glue.orchestration == "stepfunctions":
+                jobs.append(_state_machine_smoke_job(m, env.name, small))
+            elif m.glue.smoke_test:
                 workflow = f"{m.glue.workflow}-{env.name}"
                 # every job may run for its timeout; crawlers have none: allow 30 minutes each
                 minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))
@@ -629,6 +633,59 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     )
                 )
     return tuple(jobs)
+
+
+def _state_machine_smoke_job(m: Manifest, environment: str, small: dict) -> BuildJob:
+    """Start an execution of the environment's state machine (`orchestration: stepfunctions`),
+    wait for it and fail unless it SUCCEEDED."""
+    machine = f"{m.glue.workflow}-{environment}"
+    # the state machine's own timeout (emit/glue_extras.py definition): jobs' timeouts, an hour a crawler
+    minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 60 * len(m.glue.crawlers))
+    return BuildJob(
+        purpose=glue_job_purpose("smoke", environment),
+        logical_prefix=camel("glue", "smoke", environment),
+        description=f"{m.name}: run state machine {machine} after deploying it and fail unless it succeeded",
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", (state_machine_smoke_script(minutes - 5),)),),
+        env=(
+            (
+                "STATE_MACHINE_ARN",
+                Sub(f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{machine}"),
+            ),
+        ),
+        start_state_machines=(machine,),
+        **{**small, "timeout": minutes},
+    )
+
+
+def state_machine_smoke_script(minutes: int) -> str:
+    """Start an execution, poll it to the end, fail unless it SUCCEEDED. DescribeExecution's status
+    is RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE (AWS Step Functions API
+    Reference, "DescribeExecution")."""
+    get = 'aws stepfunctions describe-execution --execution-arn "$EXECUTION" --query status --output text'
+    return "\n".join(
+        [
+            (
+                'EXECUTION=$(aws stepfunctions start-execution --state-machine-arn "$STATE_MACHINE_ARN" '
+                "--query executionArn --output text)"
+            ),
+            'echo "started $EXECUTION"',
+            f"DEADLINE=$((SECONDS + {minutes * 60}))",
+            f"STATUS=$({get})",
+            'while [ "$STATUS" = RUNNING ]; do',
+            '  if [ "$SECONDS" -ge "$DEADLINE" ]; then',
+            f'    echo "still RUNNING after {minutes} minutes: stopping it"',
+            '    aws stepfunctions stop-execution --execution-arn "$EXECUTION" || true',
+            "    exit 1",
+            "  fi",
+            "  sleep 30",
+            f"  STATUS=$({get})",
+            "done",
+            'echo "execution $STATUS"',
+            '[ "$STATUS" = SUCCEEDED ]',
+        ]
+    )
 
 
 def glue_job_purpose(kind: str, environment: str) -> str:
@@ -1518,6 +1575,19 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="RunWorkflow",
             )
         )
+    if job.start_state_machines:
+        out += [
+            allow(
+                [Action("states", "StartExecution")],
+                [ctx.arn("states", f"stateMachine:{n}") for n in job.start_state_machines],
+                sid="StartStateMachine",
+            ),
+            allow(
+                [Action("states", "DescribeExecution"), Action("states", "StopExecution")],
+                [ctx.arn("states", f"execution:{n}:*") for n in job.start_state_machines],
+                sid="WatchExecutions",
+            ),
+        ]
     if job.checks_approvals:
         out.append(allow([codepipeline.ListActionExecutions], [ctx.pipeline_arn], sid="ReadApprovals"))
     if job.approver_groups:

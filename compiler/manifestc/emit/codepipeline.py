@@ -603,6 +603,8 @@ def _glue_actions(
     }
     if key := script_key_parameter(m):
         overrides["ScriptsKeyArn"] = key
+    if m.glue.databases:  # README "Glue connections, databases, dependencies and Step Functions"
+        overrides["ExtraDatabaseNames"] = ",".join(m.glue_database(env, d) for d in m.glue.databases)
     template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
     # in another account: the bootstrap deploy role runs the action (and passes that account's
     # CloudFormation execution role), as for cloudformation targets

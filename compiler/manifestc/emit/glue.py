@@ -13,12 +13,13 @@ import hashlib
 from awacs import glue as aglue
 from awacs import kms, logs, s3
 from awacs.aws import Action, Condition, StringEquals
-from troposphere import GetAtt, Parameter, Ref, Sub, Template, iam
+from troposphere import GetAtt, Parameter, Ref, Sub, Template, encode_to_dict, iam
 from troposphere import glue as tglue
 from troposphere import kms as tkms
 
 from .. import __version__
 from ..model import Glue, GlueCrawler, GlueJob, Manifest
+from . import glue_extras
 from .context import Context, camel
 from .iam import (
     allow,
@@ -124,7 +125,11 @@ def script_key_parameter(m: Manifest) -> str | None:
     return m.glue.scripts_key
 
 
-def _role(t: Template, logical_id: str, statements: list, pipeline: str) -> None:
+def _role(t: Template, logical_id: str, statements: list, pipeline: str, conditional: list | None = None) -> None:
+    document = policy(*statements)
+    if conditional:  # per-environment grants (emit/glue_extras.py): Fn::If statements
+        document = encode_to_dict(document)
+        document["Statement"] += conditional
     t.add_resource(
         iam.Role(
             logical_id,
@@ -132,7 +137,7 @@ def _role(t: Template, logical_id: str, statements: list, pipeline: str) -> None
             Path=Sub(app_role_path(pipeline)),
             PermissionsBoundary=boundary_arn(pipeline),
             AssumeRolePolicyDocument=service_trust("glue.amazonaws.com"),
-            Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
+            Policies=[iam.Policy(PolicyName="least-privilege", PolicyDocument=document)],
         )
     )
 
@@ -198,6 +203,8 @@ def emit_glue(ctx: Context) -> Template:
             )
         )
 
+    glue_extras.add_conditions(t, m)
+    extra_databases = glue_extras.add_databases(t, m)
     t.add_resource(
         tkms.Key(
             "GlueKey",
@@ -268,15 +275,14 @@ def emit_glue(ctx: Context) -> Template:
             aglue.CreatePartition,
             aglue.UpdatePartition,
         ],
-        _catalog_arns("${DatabaseName}"),
+        _catalog_arns("${DatabaseName}") + extra_databases,
         sid="CatalogOfThisDatabase",
     )
     crawled = [p for c in glue.crawlers for p in c.s3]
     # README "Values that become IAM grants": s3:// arguments are read-only, except Glue's own write
     # parameters and the arguments a job lists in `outputs`.
     # ... and a job reads what the crawlers it runs after catalogued
-    reads = [p for j in glue.jobs for p in j.s3_paths(write=False)] + list(glue.upstream_crawler_paths())
-    writes = [p for j in glue.jobs for p in j.s3_paths(write=True)]
+    reads, writes, env_paths = glue_extras.data_paths(m)
     if glue.jobs:
         script_objects = Sub("arn:${AWS::Partition}:s3:::${ScriptsBucket}/${ScriptsPrefix}/*")
         statements = [allow([s3.GetObject], [script_objects], sid="Scripts")]
@@ -301,7 +307,20 @@ def emit_glue(ctx: Context) -> Template:
                 sid="GlueMetrics",
             )
         )
-        _role(t, "JobRole", statements, m.name)
+        connection_grants, conditional = glue_extras.connection_statements(m)
+        statements += connection_grants
+        for env, (env_reads, env_writes) in env_paths.items():
+            _, env_read_objects = _s3_arns(env_reads, m.name)
+            _, env_write_objects = _s3_arns(env_writes, m.name)
+            env_buckets, _ = _s3_arns(env_reads + env_writes, m.name)
+            for actions, resources, sid in (
+                ([s3.GetObject], env_read_objects, "ReadPaths"),
+                ([s3.GetObject, s3.PutObject, s3.DeleteObject], env_write_objects, "WritePaths"),
+                ([s3.ListBucket, s3.GetBucketLocation], env_buckets, "DataBuckets"),
+            ):
+                if resources:
+                    conditional.append(glue_extras.conditional(env, allow(actions, resources, sid=sid + camel(env))))
+        _role(t, "JobRole", statements, m.name, conditional)
     if glue.crawlers:
         buckets, objects = _s3_arns(crawled, m.name)
         _role(
@@ -317,18 +336,35 @@ def emit_glue(ctx: Context) -> Template:
             m.name,
         )
 
-    t.add_resource(
-        tglue.Workflow(
-            "Workflow",
-            Name=_name(glue),
-            MaxConcurrentRuns=1,
-            Description=f"manifestc pipeline {m.name}: {len(glue.jobs)} jobs, {len(glue.crawlers)} crawlers",
+    glue_extras.add_connections(t, m, lambda suffix: _name(glue, suffix))
+    workflow = glue.orchestration == "workflow"
+    if workflow:
+        t.add_resource(
+            tglue.Workflow(
+                "Workflow",
+                Name=_name(glue),
+                MaxConcurrentRuns=1,
+                Description=f"manifestc pipeline {m.name}: {len(glue.jobs)} jobs, {len(glue.crawlers)} crawlers",
+            )
         )
-    )
     for job in glue.jobs:
-        t.add_resource(_job(glue, job, m.name))
+        t.add_resource(_job(glue, job, m))
     for crawler in glue.crawlers:
-        t.add_resource(_crawler(glue, crawler, m.name))
+        t.add_resource(_crawler(glue, crawler, m))
+    if workflow:
+        _triggers(t, glue)
+    else:
+        glue_extras.add_state_machine(t, m, lambda suffix: _name(glue, suffix))
+    ctx_tags = ctx.tag_map()
+    for resource in t.resources.values():
+        if "Tags" in resource.props and "Tags" not in resource.properties:
+            expected = resource.props["Tags"][0]
+            resource.Tags = ctx_tags if expected is dict else ctx.tags(literal=True)
+    return t
+
+
+def _triggers(t: Template, glue: Glue) -> None:
+    """The workflow's triggers (`orchestration: workflow`, the default)."""
     for upstreams, names in trigger_groups(glue):
         if not upstreams:
             props = (
@@ -359,15 +395,10 @@ def emit_glue(ctx: Context) -> Template:
                 Predicate=tglue.Predicate(Logical="AND", Conditions=[_condition(glue, u) for u in upstreams]),
             )
         )
-    ctx_tags = ctx.tag_map()
-    for resource in t.resources.values():
-        if "Tags" in resource.props and "Tags" not in resource.properties:
-            expected = resource.props["Tags"][0]
-            resource.Tags = ctx_tags if expected is dict else ctx.tags(literal=True)
-    return t
 
 
-def _job(glue: Glue, job: GlueJob, pipeline: str) -> tglue.Job:
+def _job(glue: Glue, job: GlueJob, m: Manifest) -> tglue.Job:
+    pipeline = m.name
     arguments = {
         "--enable-continuous-cloudwatch-log": "true",
         "--enable-metrics": "true",
@@ -376,6 +407,8 @@ def _job(glue: Glue, job: GlueJob, pipeline: str) -> tglue.Job:
     if job.type in ("spark", "streaming"):
         arguments["--job-bookmark-option"] = "job-bookmark-enable"
     arguments.update({name: _value(value, pipeline) for name, value in job.arguments})
+    more_arguments, more_properties = glue_extras.job_extras(job, m, lambda v: _value(v, pipeline))
+    arguments.update(more_arguments)
     command = tglue.JobCommand(
         Name=job.command, ScriptLocation=Sub(f"s3://${{ScriptsBucket}}/${{ScriptsPrefix}}/{job.script}")
     )
@@ -396,6 +429,7 @@ def _job(glue: Glue, job: GlueJob, pipeline: str) -> tglue.Job:
         "MaxRetries": job.retries,
         "ExecutionProperty": tglue.ExecutionProperty(MaxConcurrentRuns=1),
         "SecurityConfiguration": Ref("SecurityConfiguration"),
+        **more_properties,
     }
     if job.type == "pythonshell":
         props["MaxCapacity"] = 0.0625
@@ -404,12 +438,13 @@ def _job(glue: Glue, job: GlueJob, pipeline: str) -> tglue.Job:
     return tglue.Job(_job_id(job.name), **props)
 
 
-def _crawler(glue: Glue, crawler: GlueCrawler, pipeline: str) -> tglue.Crawler:
+def _crawler(glue: Glue, crawler: GlueCrawler, m: Manifest) -> tglue.Crawler:
+    pipeline = m.name
     return tglue.Crawler(
         _crawler_id(crawler.name),
         Name=_name(glue, f"-{crawler.name}"),
         Role=GetAtt("CrawlerRole", "Arn"),
-        DatabaseName=Ref("Database"),
+        DatabaseName=glue_extras.crawler_database(m, crawler.database),
         Targets=tglue.Targets(S3Targets=[tglue.S3Target(Path=_value(p, pipeline)) for p in crawler.s3]),
         SchemaChangePolicy=tglue.SchemaChangePolicy(UpdateBehavior="UPDATE_IN_DATABASE", DeleteBehavior="LOG"),
         CrawlerSecurityConfiguration=Ref("SecurityConfiguration"),
