@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -55,7 +56,17 @@ _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
+SUPPORTED_TARGET_TYPES = {
+    "cloudformation",
+    "ecs",
+    "lambda",
+    "s3",
+    "glue",
+    "commands",
+    "stepfunctions",
+    "lambda_invoke",
+    "cdk",
+}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -91,6 +102,8 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "lambda_invoke": {"function", "user_parameters"},
     # a CodeBuild job per environment with a declared role (semantics_steps.py)
     "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
+    # the stacks of a CDK cloud assembly (semantics_cdk.py)
+    "cdk": CDK_FIELDS,
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -101,6 +114,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("state_machine",),
     "lambda_invoke": ("function",),
     "commands": ("commands",),
+    "cdk": ("stacks",),
 }
 
 
@@ -204,6 +218,7 @@ def build_model(
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
+        check_cdk_targets(check, manifest)
         check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
@@ -546,7 +561,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         env=tuple(sorted(raw["env"].items())),
         secrets=secrets,
         artifact_files=tuple(raw["artifacts"]["files"]),
-        base_directory=raw["artifacts"]["base_directory"],
+        base_directory=raw["artifacts"]["base_directory"] or preset.get("base_directory"),
         cache=raw["cache"],
         cache_paths=tuple(preset.get("cache_paths", [])),
         privileged=privileged,
@@ -818,6 +833,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 )
                 continue
         steps = commands_fields(check, raw, index) if kind == "commands" else {}
+        steps |= cdk_fields(check, raw, index) if kind == "cdk" else {}
         out.append(
             Target(
                 **steps,
