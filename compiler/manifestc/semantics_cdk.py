@@ -98,12 +98,15 @@ def check_cdk_targets(check: Any, m: Manifest) -> None:
                 ("build", "matrix"),
                 hint="synthesize once: drop build.matrix, or run the matrix in a test suite",
             )
+        reported: set[int] = set()  # one error per entry, for the first environment it fails in
         for env in m.environments:
             if target.name not in env.targets:
                 continue
             for region in env.regions:
                 for position, stack in enumerate(target.stacks):
                     where = path + ("stacks", position)
+                    if position in reported:
+                        continue
                     if "{region}" in stack and not (region or m.region):
                         check.error(
                             "MC344",
@@ -113,9 +116,11 @@ def check_cdk_targets(check: Any, m: Manifest) -> None:
                             where,
                             hint="set the top-level `region` (or the environment's `regions`)",
                         )
+                        reported.add(position)
                         continue
                     rendered = m.cdk_stacks(dataclasses.replace(target, stacks=(stack,)), env, region)[0]
                     if not _STACK_NAME.match(rendered):
+                        reported.add(position)
                         check.error(
                             "MC341",
                             f"stack `{rendered}` (environment `{env.name}`) is not a CloudFormation stack name: a letter, "

@@ -29,6 +29,7 @@ from ..model import Environment, Manifest, Target
 from ..schemas_data import presets
 from .codebuild import BuildJob, _codeartifact_login
 from .context import camel
+from .iam import app_role_path
 
 # The cdk-assets release the publishing job runs (npm registry, package cdk-assets), pinned so a
 # new major release cannot change what a deploy does.
@@ -66,6 +67,18 @@ def bootstrap_version_parameter(m: Manifest, target: Target, env: Environment, r
     )
 
 
+# Lists the template's AWS::IAM::Role resources without the stack's role path or without a
+# permissions boundary, and fails.
+_ROLE_CHECK = (
+    'const [file, path] = process.argv.slice(1); const t = require("./" + file);'
+    ' const bad = Object.entries(t.Resources || {}).filter(([, r]) => r.Type === "AWS::IAM::Role"'
+    ' && !(typeof (r.Properties || {}).Path === "string" && r.Properties.Path.startsWith(path)'
+    " && r.Properties.PermissionsBoundary)).map(([id]) => id);"
+    ' if (bad.length) { console.error(file + ": roles " + bad.join(", ") + " need Path " + path'
+    ' + " and the pipeline permissions boundary (README: CDK applications)"); process.exit(1); }'
+)
+
+
 def _publish_commands(m: Manifest, target: Target, env: Environment) -> tuple[str, ...]:
     """Per stack: the template must be in the cloud assembly (a clear failure here rather than in
     the CloudFormation action), image assets need `image_assets: true`, then publish."""
@@ -82,6 +95,13 @@ def _publish_commands(m: Manifest, target: Target, env: Environment) -> tuple[st
                 f'! test -f {assets} || node -e \'process.exit(Object.keys(require("./" + process.argv[1])'
                 f".dockerImages || {{}}).length ? 1 : 0)' {assets} || {{ echo \"cdk target {target.name}: stack "
                 f'{stack} has Docker image assets: set image_assets: true"; exit 1; }}'
+            )
+        if not target.execution_role:
+            # the created execution role manages only roles under the stack's path that carry the
+            # pipeline's boundary (emit/iam.py app_role_statements): say which roles do not, before
+            # anything is published or deployed, instead of a failed change set execution
+            commands.append(
+                f"node -e {shlex.quote(_ROLE_CHECK)} {template} {shlex.quote(app_role_path(m.name, stack))}"
             )
         commands.append(f"! test -f {assets} || npx --yes {CDK_ASSETS} --path {assets} publish")
     return tuple(commands)
