@@ -175,11 +175,15 @@ def test_stacks_per_region(write_manifest):
     target = dict(APP, stacks=["Api-{environment}-{region}"])
     template = _compile(write_manifest, [target], envs).templates["pipeline.yaml"]
     prod = _stage(template, "prod")
-    assert prod["app-Api-prod-us-east-1-us-east-1-prepare"]["Region"] == "us-east-1"
+    assert prod["app-Api-prod-us-east-1-prepare"]["Region"] == "us-east-1"
+    assert "Region" not in prod["app-Api-prod-eu-west-1-prepare"]  # the pipeline's region
     assert (
-        prod["app-Api-prod-us-east-1-us-east-1-prepare"]["Configuration"]["TemplatePath"]
+        prod["app-Api-prod-us-east-1-prepare"]["Configuration"]["TemplatePath"]
         == "BuildOutput::Api-prod-us-east-1.template.json"
     )
+    # one stack name in both regions: the region tells the actions apart
+    same = _stage(_compile(write_manifest, [APP], envs).templates["pipeline.yaml"], "prod")
+    assert {"app-Api-prod-eu-west-1-prepare", "app-Api-prod-us-east-1-deploy"} <= set(same)
     statements = _statements(template, "CdkAssetsProdAppRole")
     assert effective(statements, None, "sts:AssumeRole", _role("file-publishing", TOOLING, "us-east-1"))
 

@@ -583,15 +583,16 @@ def _cdk_actions(
             jobs[cdk_job_purpose(env.name, target.name)], f"{target.name}-assets", wiring, 0.5, (BUILD_OUTPUT,)
         )
     ]
-    multi_region = len(env.regions) > 1
+    # a stack deployed to several regions under one name gets the region in its action names
+    names = [s for region in env.regions for s in m.cdk_stacks(target, env, region)]
     for region in env.regions:
-        where = f"-{region}" if multi_region and region else ""
         action_region = region if region and region != m.region else None
         common = {"RoleArn": action_role, "Region": action_region}
         if not m.is_cross_account(env):  # in another account: the bootstrap deploy role's grant
             wiring.ssm_parameters.append(bootstrap_version_parameter(m, target, env, region))
         for position, stack in enumerate(m.cdk_stacks(target, env, region)):
             one = dataclasses.replace(target, template=f"{stack}.template.json", stack=stack)
+            where = f"-{region}" if names.count(stack) > 1 and region else ""
             prepare, execute = _cloudformation_actions(ctx, env, one, region, f"-{stack}{where}", wiring, common)
             execute.RunOrder = 3 + position / 100
             actions += [prepare, execute]
