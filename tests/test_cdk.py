@@ -321,3 +321,21 @@ def test_the_example_manifest_compiles_with_lint():
     result = compile_manifest(ROOT / "manifests" / "cdk-app.yaml", lint=True)
     assert [d for d in result.diagnostics] == []
     assert set(result.templates) == {"pipeline.yaml", f"bootstrap-{PROD}.yaml"}
+
+
+def test_deploy_plan_checks_each_cdk_bootstrap_and_the_trust_of_other_accounts(tmp_path):
+    from manifestc.api import build
+    from manifestc.deployplan import deploy_plan
+
+    out = tmp_path / "out"
+    report = build([str(ROOT / "manifests" / "cdk-app.yaml")], out, lint=False)
+    assert not report.all_diagnostics()
+    checks = [s for s in deploy_plan(out) if "CDK bootstrap" in s.title]
+    assert [s.where for s in checks] == ["account 123456789012", f"account {PROD}"]
+    assert all("get-parameter --name /cdk-bootstrap/hnb659fds/version --region eu-west-1" in s.command for s in checks)
+    assert "--trust 123456789012" in checks[1].title and "--trust" not in checks[0].title
+
+
+def test_stack_outputs_are_not_variables(write_manifest):
+    tests = [{"name": "smoke", "after": "staging", "env": {"URL": "#{app.ApiUrl}"}}]
+    assert ("MC238", "tests[0].env.URL") in _problems(write_manifest, tests=tests)

@@ -333,6 +333,8 @@ def estimate_resources(m: Manifest) -> dict[Path, int]:
                 deploys += per_job
             elif target.deploys_stack and not m.is_cross_account(env) and not target.execution_role:
                 deploys += 1
+            if target.type == "cdk":  # the asset job, and the execution role of its stacks
+                deploys += per_job + (0 if m.is_cross_account(env) or target.execution_role else 1)
     counts[("environments",)] = deploys
     return counts
 
