@@ -339,3 +339,16 @@ def test_deploy_plan_checks_each_cdk_bootstrap_and_the_trust_of_other_accounts(t
 def test_stack_outputs_are_not_variables(write_manifest):
     tests = [{"name": "smoke", "after": "staging", "env": {"URL": "#{app.ApiUrl}"}}]
     assert ("MC238", "tests[0].env.URL") in _problems(write_manifest, tests=tests)
+
+
+def test_with_a_network_only_the_same_account_asset_job_runs_in_the_vpc(write_manifest):
+    network = {
+        "vpc_id": "vpc-0a1b2c3d4e5f60718",
+        "subnets": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+        "route_tables": ["rtb-0a1b2c3d4e5f60003"],
+    }
+    build = {"packages": {"codeartifact": {"domain": "acme", "repository": "npm-store"}}}
+    template = _compile(write_manifest, network=network, build=build).templates["pipeline.yaml"]
+    projects = template["Resources"]
+    assert "VpcConfig" in projects["CdkAssetsStagingAppProject"]["Properties"]
+    assert "VpcConfig" not in projects["CdkAssetsProdAppProject"]["Properties"]

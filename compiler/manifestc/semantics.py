@@ -1692,6 +1692,11 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
+        if target.type == "cdk" and target.image_assets:
+            for service in ("ecr.api", "ecr.dkr"):
+                add(
+                    service, f"targets.{target.name}: the asset job pushes image assets to the CDK bootstrap repository"
+                )
     return need
 
 

@@ -136,6 +136,9 @@ def cdk_publish_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     ),
                     codeartifact=b.codeartifact,
                     publish_roles=tuple(publishing_role_arns(m, target, env)),
+                    # with `network`: the VPC endpoints let only principals of the pipeline's account
+                    # through (emit/network.py), and this job writes as another account's role there
+                    in_vpc=not m.is_cross_account(env),
                 )
             )
     return tuple(jobs)
