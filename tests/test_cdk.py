@@ -352,3 +352,26 @@ def test_with_a_network_only_the_same_account_asset_job_runs_in_the_vpc(write_ma
     projects = template["Resources"]
     assert "VpcConfig" in projects["CdkAssetsStagingAppProject"]["Properties"]
     assert "VpcConfig" not in projects["CdkAssetsProdAppProject"]["Properties"]
+
+
+def test_the_cdk_starter_deploys_the_cloud_assembly(write_manifest):
+    from manifestc.starter import starter_manifest
+
+    result = check_manifest(write_manifest(starter_manifest("cdk", "shop-cdk")))
+    assert [d.code for d in result.diagnostics if d.code != "MC272"] == []
+    assert [t.type for t in result.manifest.targets] == ["cdk"]
+
+
+def test_a_cdk_target_changes_the_boundary_which_self_update_cannot(write_manifest):
+    """The publishing roles are boundary exceptions: adding a cdk target, or an environment with
+    another account, changes the boundary digest Recompile compares (MC264, a hand deploy)."""
+    from manifestc.emit.iam import boundary_digest
+
+    def digest(**changes):
+        return boundary_digest(check_manifest(write_manifest(_text(**changes))).manifest)
+
+    plain = digest(targets=[{"name": "app", "template": "a.yaml"}], language="python")
+    one = digest(environments=[{"name": "staging"}])
+    two = digest()
+    assert len({plain, one, two}) == 3
+    assert digest(tests=[{"name": "unit"}]) == two  # what does not touch the roles leaves it alone
