@@ -127,6 +127,6 @@ def check_cdk_targets(check: Any, m: Manifest) -> None:
                             "then letters, digits and hyphens, at most 128 characters",
                             where,
                             hint="name the stack by its construct id at the root of the app "
-                            "(`new OrdersStack(app, `Orders-${stage}`)` → `Orders-{environment}`); stacks inside a "
+                            "(new OrdersStack(app, 'Orders-' + stage) → `Orders-{environment}`); stacks inside a "
                             "CDK Stage live in a nested assembly, not supported yet",
                         )
