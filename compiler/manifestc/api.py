@@ -403,12 +403,36 @@ def deploy_record(manifest: Manifest) -> dict:
                     "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
                 }
             )
-    return {
+    record = {
         "account": manifest.account,
         "region": manifest.region,
         "ecr_cross_account_pull": pulls,
         "assumed_roles": assumed_roles(manifest),
     }
+    if environments := cdk_environments(manifest):
+        record["cdk_environments"] = environments
+    return record
+
+
+def cdk_environments(manifest: Manifest) -> list[dict]:
+    """The CDK bootstrap environments (account, region, qualifier) cdk targets publish to and
+    deploy in; `trust`: another account, whose bootstrap must trust the pipeline's account
+    (`manifestc deploy-plan` checks each bootstrap's version parameter)."""
+    found: dict[tuple, dict] = {}
+    for env in manifest.environments:
+        for name in env.targets:
+            target = manifest.target(name)
+            if target.type != "cdk":
+                continue
+            for region in env.regions:
+                key = (manifest.env_account(env), region or manifest.region, target.qualifier)
+                found[key] = {
+                    "account": key[0],
+                    "region": key[1],
+                    "qualifier": key[2],
+                    "trust": manifest.is_cross_account(env),
+                }
+    return [found[k] for k in sorted(found, key=lambda k: tuple(str(p) for p in k))]
 
 
 def assumed_roles(manifest: Manifest) -> list[dict]:

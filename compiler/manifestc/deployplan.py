@@ -144,6 +144,19 @@ def deploy_plan(target: str | Path) -> list[Step]:
                     f"aws iam get-role --role-name {shlex.quote(role_name)} --query Role.AssumeRolePolicyDocument",
                 )
             )
+        for cdk in deploy.get("cdk_environments", []):
+            account, where = cdk["account"] or tooling, cdk["region"] or "<region>"
+            trust = f" --trust {tooling} --cloudformation-execution-policies <policy ARN>" if cdk["trust"] else ""
+            steps.append(
+                Step(
+                    f"check the CDK bootstrap of aws://{account}/{where} (qualifier {cdk['qualifier']}) that cdk "
+                    f"targets of {name} publish to and deploy in: version 6 or later"
+                    + (f", trusting {tooling} (cdk bootstrap aws://{account}/{where}{trust})" if cdk["trust"] else ""),
+                    f"account {account}",
+                    f"aws ssm get-parameter --name /cdk-bootstrap/{cdk['qualifier']}/version --region {where} "
+                    "--query Parameter.Value --output text",
+                )
+            )
     for name, folder, record in built:
         region = (record.get("deploy") or {}).get("region")
         for template in sorted(folder.glob("bootstrap-*.*")):

@@ -656,6 +656,26 @@ CODES: dict[str, CodeInfo] = {
         "comment approval on CodeCommit",
         "`source.pull_requests.approval` is the CodeBuild webhook's pull-request comment approval (which pull requests wait for a maintainer's `/codebuild_run(<sha>)` comment), for GitHub, GitLab and Bitbucket. CodeCommit has no forks: its pull requests come from people allowed to push to the repository, and the EventBridge rule builds them all. Remove `approval`.",
     ),
+    "MC340": _e(
+        "cdk target without a CDK build",
+        "A `cdk` target deploys the stacks of the cloud assembly that `cdk synth` writes (cdk.out/<stack>.template.json, <stack>.assets.json and the asset directories): the build artifact must be that directory. Use `language: cdk` (which runs `npx cdk synth --no-lookups` and makes cdk.out the artifact), or set `build.artifacts.base_directory` to the directory your own commands synthesize into.",
+    ),
+    "MC341": _e(
+        "CDK stack name invalid",
+        "Each entry of a cdk target's `stacks` is the construct id of a stack at the root of the CDK app, which names its template in the cloud assembly (cdk.out/<id>.template.json) and the CloudFormation stack deployed. Rendered for every environment and region, it must be a CloudFormation stack name: a letter, then letters, digits and hyphens, at most 128 characters. Stacks inside a CDK Stage live in a nested assembly (cdk.out/assembly-<stage>/), which cdk targets do not deploy yet.",
+    ),
+    "MC342": _e(
+        "CDK stack listed twice",
+        "A cdk target's `stacks` is the list of stacks each environment deploys, in order; a stack listed twice would be deployed twice in one stage. List it once.",
+    ),
+    "MC343": _e(
+        "cdk target with a build matrix",
+        "A build matrix is a CodeBuild batch whose artifacts are combined into one, each build's under its own directory, so there is no single cloud assembly at the artifact's root to deploy. Synthesize once: drop build.matrix, or run the combinations as test suites.",
+    ),
+    "MC344": _e(
+        "CDK stack names an unknown region",
+        "A cdk stack with `{region}` is rendered per region into the template's file name, cdk.out/<stack>.template.json, which the CloudFormation action reads from the artifact and CodePipeline does not resolve: the region must be known when the pipeline is compiled. Set the top-level `region` or the environment's `regions`.",
+    ),
     "MC370": _e(
         "build report groups",
         "`build.reports` and `build.coverage` are report files the build's own commands write; they get the report groups `<name>-build-tests` and `<name>-build-coverage`, named like a suite's (`<name>-<suite>-tests`). A test suite named `build` would own groups of the same names, and `build.report_format` describes `build.reports`, so it needs them. Rename the suite, or add the report files.",
@@ -691,6 +711,10 @@ CODES: dict[str, CodeInfo] = {
     "MC677": _e(
         "pull-request project writes pipeline artifacts",
         "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests may write artifact-bucket objects outside `cache/` and `reports/`, where the pipeline keeps the artifacts its deploy actions read; unreviewed code could replace what deploys. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC682": _w(
+        "CDK build nothing deploys",
+        "`language: cdk` synthesizes the app into a cloud assembly, the build artifact, but no `cdk` target deploys its stacks. Add a target `type: cdk` with `stacks:`, or use another language preset if the pipeline deploys the app another way (a `commands` target running `cdk deploy` needs the source tree, not cdk.out).",
     ),
     "MC298": _e(
         "no CodePipeline in this partition",

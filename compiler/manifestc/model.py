@@ -259,6 +259,10 @@ class Target:
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
     build_artifact: str | None = None  # a build.secondary_artifacts name; None: the primary artifact
+    # cdk targets: stack ids of the cloud assembly (the build artifact), with placeholders
+    stacks: tuple[str, ...] = ()
+    qualifier: str = "hnb659fds"  # cdk: the bootstrap qualifier of the environments
+    image_assets: bool = False  # cdk: the app has Docker image assets (privileged publishing job)
 
     @property
     def invokes(self) -> bool:
@@ -706,10 +710,22 @@ class Manifest:
         if target.type == "ecs" and target.deploy == "blue_green":
             group = f"{resolved.application}/{resolved.deployment_group}"
             found.append(("CodeDeploy deployment group", group, "deployment_group"))
+        if target.type == "cdk":
+            found += [("stack", stack, "stacks") for stack in self.cdk_stacks(target, env, region)]
         if target.type == "commands" and target.role:
             account = self.env_account(env) or "(the pipeline's account)"
             found.append(("assumed role", self.render_step(target.role, env, region, account), "role"))
         return found
+
+    def cdk_stacks(self, target: Target, env: Environment, region: str | None) -> tuple[str, ...]:
+        """The stack ids (and stack names) a cdk target deploys in `env` and `region` (None: the
+        pipeline's), placeholders rendered; each is cdk.out/<id>.template.json of the artifact."""
+        where = region or self.region or "${AWS::Region}"
+        return tuple(
+            dict.fromkeys(
+                render_placeholders(s, environment=env.name, region=where, name=self.name) for s in target.stacks
+            )
+        )
 
     def glue_text(self, text: str, env: Environment) -> str:
         """A Glue job argument or crawler path as `env` deploys it (placeholders rendered)."""

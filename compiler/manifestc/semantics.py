@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
 from .semantics_glue import check_glue_extras
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
@@ -57,7 +58,17 @@ _PLACEHOLDERS = {"environment", "region", "name"}
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
-SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
+SUPPORTED_TARGET_TYPES = {
+    "cloudformation",
+    "ecs",
+    "lambda",
+    "s3",
+    "glue",
+    "commands",
+    "stepfunctions",
+    "lambda_invoke",
+    "cdk",
+}
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -93,6 +104,8 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "lambda_invoke": {"function", "user_parameters"},
     # a CodeBuild job per environment with a declared role (semantics_steps.py)
     "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
+    # the stacks of a CDK cloud assembly (semantics_cdk.py)
+    "cdk": CDK_FIELDS,
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -103,6 +116,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("state_machine",),
     "lambda_invoke": ("function",),
     "commands": ("commands",),
+    "cdk": ("stacks",),
 }
 
 
@@ -213,6 +227,7 @@ def build_model(
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
+        check_cdk_targets(check, manifest)
         check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
@@ -327,6 +342,8 @@ def estimate_resources(m: Manifest) -> dict[Path, int]:
                 deploys += per_job
             elif target.deploys_stack and not m.is_cross_account(env) and not target.execution_role:
                 deploys += 1
+            if target.type == "cdk":  # the asset job, and the execution role of its stacks
+                deploys += per_job + (0 if m.is_cross_account(env) or target.execution_role else 1)
     counts[("environments",)] = deploys
     return counts
 
@@ -558,7 +575,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         env=tuple(sorted(raw["env"].items())),
         secrets=secrets,
         artifact_files=tuple(raw["artifacts"]["files"]),
-        base_directory=raw["artifacts"]["base_directory"],
+        base_directory=raw["artifacts"]["base_directory"] or preset.get("base_directory"),
         cache=raw["cache"],
         cache_paths=tuple(preset.get("cache_paths", [])),
         privileged=privileged,
@@ -830,6 +847,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 )
                 continue
         steps = commands_fields(check, raw, index) if kind == "commands" else {}
+        steps |= cdk_fields(check, raw, index) if kind == "cdk" else {}
         out.append(
             Target(
                 **steps,
@@ -1688,6 +1706,11 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
             if m.glue is not None and m.glue.orchestration == "stepfunctions" and m.glue.smoke_test:
                 add("states", f"targets.{target.name}: the smoke run starts and watches the state machine")
+        if target.type == "cdk" and target.image_assets:
+            for service in ("ecr.api", "ecr.dkr"):
+                add(
+                    service, f"targets.{target.name}: the asset job pushes image assets to the CDK bootstrap repository"
+                )
     return need
 
 

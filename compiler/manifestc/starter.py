@@ -41,6 +41,15 @@ targets:
 """
 
 
+_CDK_TARGETS = """\
+targets:
+  - name: app
+    type: cdk                 # publishes the assets, then deploys each stack with a change set
+    # construct ids of the app's stacks (new AppStack(app, `App-${stage}`, {env})), in deploy order
+    stacks: ["App-{environment}"]
+"""
+
+
 def starter_manifest(language: str, name: str, output: str = "manifest.yaml") -> str:
     preset = presets()[language]
     image_repository = (
@@ -50,6 +59,9 @@ def starter_manifest(language: str, name: str, output: str = "manifest.yaml") ->
     text = _STARTER.format(
         name=name, language=language, runtime=runtime, output=output, image_repository=image_repository
     )
+    if language == "cdk":  # the app's stacks, one per stage, instead of a template of the repository
+        start = text.index("targets:\n")
+        text = text[:start] + _CDK_TARGETS
     if runtime is None:  # the image's own toolchain (docker): no runtime line
         text = "\n".join(line for line in text.splitlines() if not line.startswith("runtime:")) + "\n"
     return text

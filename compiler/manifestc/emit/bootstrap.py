@@ -52,12 +52,22 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     stacks, pass_roles, exec_policies = [], [], []
     ecs_services, buckets, functions = [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
+    versions: list = []  # CDK bootstrap version parameters the change sets evaluate
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
             for region in [None] if m.target(name).type == "glue" else env.regions:
                 target = m.resolve_target(m.target(name), env, region)  # per-environment fields
                 reg = region or "${AWS::Region}"
+                if target.type == "cdk":
+                    # each stack of the cloud assembly, like a cloudformation target (emit/cdk.py)
+                    from .cdk import bootstrap_version_parameter
+
+                    stacks += [
+                        Sub(f"arn:${{AWS::Partition}}:cloudformation:{reg}:${{AWS::AccountId}}:stack/{s}/*")
+                        for s in m.cdk_stacks(target, env, region)
+                    ]
+                    versions.append(bootstrap_version_parameter(m, target, env, region))
                 if _deploys_stack(target):
                     stacks.append(
                         Sub(
@@ -65,6 +75,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                             f"stack/{stack_name(m, target, env, region)}/*"
                         )
                     )
+                if _deploys_stack(target) or target.type == "cdk":
                     if target.execution_role:
                         pass_roles.append(target.execution_role)
                     else:
@@ -104,6 +115,12 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 Condition(StringEquals({"iam:PassedToService": "cloudformation.amazonaws.com"})),
                 sid="PassExecutionRole",
             )
+        )
+    if versions:
+        # CreateChangeSet resolves a CDK template's BootstrapVersion parameter with the caller's
+        # ssm:GetParameters (CDK bootstrap template, deploy role statement ReadVersion)
+        statements.append(
+            allow([Action("ssm", "GetParameters")], _unique_subs(versions), sid="ReadCdkBootstrapVersion")
         )
     if ecs_services:
         statements += ecs_deploy_statements(ecs_services)
@@ -159,6 +176,14 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 for n in e.targets
                 if _deploys_stack(m.target(n))
                 for r in ([None] if m.target(n).type == "glue" else e.regions)
+            }
+            | {
+                s
+                for e in envs
+                for n in e.targets
+                if m.target(n).type == "cdk"
+                for r in e.regions
+                for s in m.cdk_stacks(m.target(n), e, r)
             }
         )
         exec_statements = app_role_statements(m.name, exec_stacks)

@@ -124,6 +124,8 @@ class BuildJob:
         role, and BatchEnabled on the pipeline action."""
         return bool(self.matrix or self.batch)
 
+    publish_roles: tuple[Sub, ...] = ()  # cdk targets: the CDK bootstrap publishing roles it assumes
+
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     """Every CodeBuild job of the pipeline, in pipeline order."""
@@ -138,6 +140,9 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(deploy_jobs(manifest))
     jobs.extend(s3_deploy_jobs(manifest))
     jobs.extend(commands_jobs(manifest))
+    from .cdk import cdk_publish_jobs  # (emit/cdk.py builds on BuildJob)
+
+    jobs.extend(cdk_publish_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
     if manifest.source.feature_branches:
         jobs.append(_feature_job(manifest))
@@ -1626,6 +1631,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
         )
     if job.assume_role is not None:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
+    if job.publish_roles:
+        out.append(allow([sts.AssumeRole], list(job.publish_roles), sid="AssumeCdkPublishingRoles"))
     for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
         out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
     if job.lambda_deploys:

@@ -80,6 +80,7 @@ class Wiring:
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
+    ssm_parameters: list = field(default_factory=list)  # CDK bootstrap versions the change sets evaluate
 
 
 def deploy_input(target: Target) -> str:
@@ -379,6 +380,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
         if target.type == "commands":
             actions += _commands_actions(ctx, env, target, jobs, wiring)
             continue
+        if target.type == "cdk":
+            actions += _cdk_actions(ctx, env, target, jobs, wiring, action_role)
+            continue
         # a bucket is global: an s3 target is written once, from the environment's first region
         regions = env.regions[:1] if target.type == "s3" else env.regions
         for region in regions:
@@ -574,6 +578,36 @@ def _commands_actions(
     return actions
 
 
+def _cdk_actions(
+    ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring, action_role
+) -> list[cp.Actions]:
+    """A cdk target (emit/cdk.py): publish the assets (0.5), prepare every stack's change set (1,
+    what the approval reviews), then execute them one after another in `stacks` order (3, 3.01,
+    ...: a stack deploys after the ones listed before it, which it may import from)."""
+    from .cdk import bootstrap_version_parameter, cdk_job_purpose
+
+    m = ctx.manifest
+    actions = [
+        _codebuild_action(
+            jobs[cdk_job_purpose(env.name, target.name)], f"{target.name}-assets", wiring, 0.5, (BUILD_OUTPUT,)
+        )
+    ]
+    # a stack deployed to several regions under one name gets the region in its action names
+    names = [s for region in env.regions for s in m.cdk_stacks(target, env, region)]
+    for region in env.regions:
+        action_region = region if region and region != m.region else None
+        common = {"RoleArn": action_role, "Region": action_region}
+        if not m.is_cross_account(env):  # in another account: the bootstrap deploy role's grant
+            wiring.ssm_parameters.append(bootstrap_version_parameter(m, target, env, region))
+        for position, stack in enumerate(m.cdk_stacks(target, env, region)):
+            one = dataclasses.replace(target, template=f"{stack}.template.json", stack=stack)
+            where = f"-{region}" if names.count(stack) > 1 and region else ""
+            prepare, execute = _cloudformation_actions(ctx, env, one, region, f"-{stack}{where}", wiring, common)
+            execute.RunOrder = 3 + position / 100
+            actions += [prepare, execute]
+    return actions
+
+
 def _glue_actions(
     ctx: Context, env: Environment, target: Target, jobs: dict[str, BuildJob], wiring: Wiring
 ) -> list[cp.Actions]:
@@ -739,7 +773,7 @@ def approval_text(m: Manifest, env: Environment) -> str:
     change_sets = [
         t
         for t in (m.target(n) for n in env.targets)
-        if t.change_set and (t.type in ("cloudformation", "glue") or (t.type == "lambda" and t.template))
+        if t.change_set and (t.type in ("cloudformation", "glue", "cdk") or (t.type == "lambda" and t.template))
     ]
     others = [m.target(n).name for n in env.targets if m.target(n) not in change_sets]
     parts = []
@@ -821,7 +855,11 @@ def _execution_role(ctx: Context, env: Environment, target: Target):
     if logical_id in ctx.template.resources:
         return GetAtt(logical_id, "Arn")
     m = ctx.manifest
-    stacks = sorted({stack_name(m, target, env, region) for region in env.regions})
+    stacks = sorted(
+        {s for region in env.regions for s in m.cdk_stacks(target, env, region)}
+        if target.type == "cdk"
+        else {stack_name(m, target, env, region) for region in env.regions}
+    )
     # the stack's own roles: under a compiler-owned path per stack and carrying the boundary
     statements = app_role_statements(m.name, stacks) + artifact_statements(ctx, write=False)
     service_role(
@@ -896,6 +934,12 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
         )
     if wiring.assume_roles:
         statements.append(allow([sts.AssumeRole], _unique(wiring.assume_roles), sid="AssumeTargetAccountRoles"))
+    if wiring.ssm_parameters:
+        # CreateChangeSet resolves a CDK template's BootstrapVersion parameter (an SSM parameter
+        # type) with the caller's ssm:GetParameters (CDK bootstrap template, deploy role ReadVersion)
+        statements.append(
+            allow([Action("ssm", "GetParameters")], _unique(wiring.ssm_parameters), sid="ReadCdkBootstrapVersion")
+        )
     if wiring.topics:
         statements.append(allow([asns.Publish], _unique(wiring.topics), sid="ApprovalNotifications"))
     if wiring.ecs_services:

@@ -338,9 +338,17 @@ def boundary_exceptions(manifest) -> tuple[list[str], bool, list]:
                 if all(_same(arn, seen) is False for seen in assumed):
                     assumed.append(arn)
                 continue
+            if manifest.target(name).type == "cdk":
+                # the CDK bootstrap publishing roles its asset job assumes: exactly those ARNs
+                from .cdk import publishing_role_arns
+
+                for arn in publishing_role_arns(manifest, manifest.target(name), env):
+                    if all(_same(arn, seen) is False for seen in assumed):
+                        assumed.append(arn)
             for region in env.regions:
                 target = manifest.resolve_target(manifest.target(name), env, region)
-                if target.deploys_stack and target.execution_role and target.execution_role not in roles:
+                stacks = target.deploys_stack or target.type == "cdk"
+                if stacks and target.execution_role and target.execution_role not in roles:
                     roles.append(target.execution_role)
                 ecs_tasks = ecs_tasks or target.type == "ecs"
     return roles, ecs_tasks, assumed
