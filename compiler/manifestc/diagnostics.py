@@ -548,6 +548,18 @@ CODES: dict[str, CodeInfo] = {
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
+    "MC350": _e(
+        "too many file path globs",
+        '`source.paths` and `source.exclude_paths` become the `FilePaths.Includes` and `FilePaths.Excludes` of the pipeline\'s V2 push trigger, which take 1 to 8 globs of up to 255 characters each (CodePipeline API Reference, "GitFilePathFilterCriteria"). Match a whole directory with one glob (`services/api/**`) instead of listing files.',
+    ),
+    "MC351": _e(
+        "invalid build directory",
+        '`build.directory` is the service\'s directory inside the repository, relative to its root: every phase of the build, the test suites and the quality gates starts with `cd "$CODEBUILD_SRC_DIR"/<directory>`. It cannot be absolute, leave the checkout (`..`), be the root itself (`.`), or hold wildcards, quotes, `$` or spaces. Write it like `services/api`.',
+    ),
+    "MC352": _e(
+        "build directory with a buildspec file",
+        "A `build.buildspec` file of the repository runs as written: manifestc neither adds commands to it nor sets its artifact base, so `build.directory` would do nothing. Drop `directory` and `cd` into the service's directory in the buildspec file (its artifacts' `base-directory` too), or drop `buildspec` and let manifestc generate the buildspec.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
@@ -631,6 +643,14 @@ CODES: dict[str, CodeInfo] = {
     "MC677": _e(
         "pull-request project writes pipeline artifacts",
         "Readiness check over the rendered pipeline.yaml: the role of a project started by pull requests may write artifact-bucket objects outside `cache/` and `reports/`, where the pipeline keeps the artifacts its deploy actions read; unreviewed code could replace what deploys. manifestc never emits this; it is a bug, please report it.",
+    ),
+    "MC685": _w(
+        "service changes do not start its pipeline",
+        "The manifest builds the service in `build.directory`, but no `source.paths` glob can match a file under that directory (or a `source.exclude_paths` glob excludes all of it), so a push that changes the service does not start its pipeline. Add `<directory>/**` to `source.paths`, or exclude only parts of the directory.",
+    ),
+    "MC686": _w(
+        "manifest changes do not start the pipeline",
+        "With self-update, the pipeline recompiles itself from the manifest at `regenerate.path` on every run. When `source.paths` does not match that file (or `source.exclude_paths` does), a push that changes only the manifest starts no run, so the change reaches the pipeline only with the next push to the service's files. Add the manifest's path to `source.paths` (a service's manifest inside its directory is covered by `<directory>/**`).",
     ),
     "MC298": _e(
         "no CodePipeline in this partition",

@@ -43,6 +43,7 @@ class Source:
     branches: tuple[str, ...] = ()  # codestar: branch globs of the push trigger (default: branch)
     exclude_branches: tuple[str, ...] = ()
     pull_requests: PullRequests | None = None
+    exclude_paths: tuple[str, ...] = ()  # codestar: file path globs excluded from the push trigger
 
     @property
     def bucket(self) -> str:
@@ -143,6 +144,7 @@ class Build:
     permissions: Permissions | None = None  # declared IAM grants of the build project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of the phases
     exports: tuple[str, ...] = ()  # exported variables: #{build.NAME} in later actions
+    directory: str | None = None  # the service's directory in the repository (monorepo): jobs run there
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -197,6 +198,7 @@ def build_model(
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
     _check_reserved(check, manifest)
+    check_service_triggers(check, manifest)
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
@@ -558,6 +560,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
         buildspec=raw["buildspec"],
         exports=tuple(dict.fromkeys(raw["exports"])),
+        directory=build_directory(check, raw),
     )
 
 
@@ -1348,20 +1351,29 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 path + ("repository",),
                 hint="codestar repositories are written owner/repo, e.g. acme/orders-service",
             )
-        if raw["tags"] and raw["paths"]:
+        if raw["tags"] and (raw["paths"] or raw["exclude_paths"]):
             # A V2 trigger's tag filter starts the pipeline on tag pushes only; file paths filter
             # branch pushes, which a tags-only trigger does not have.
             check.error(
                 "MC292",
                 "`tags` and `paths` cannot be combined: with `tags` only tag pushes start the pipeline, "
                 "and `paths` filters branch pushes",
-                path + ("paths",),
+                path + ("paths" if raw["paths"] else "exclude_paths",),
                 hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
             )
     else:
-        for field in ("connection_arn", "paths", "tags", "branches", "exclude_branches"):
+        for field in ("connection_arn", "paths", "exclude_paths", "tags", "branches", "exclude_branches"):
             if raw[field]:
-                check.error("MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,))
+                # path filters: CodeCommit and S3 pushes start the pipeline through EventBridge
+                # events, which name the commit but not the files it changed
+                hint = (
+                    'file path filters need a codestar source (README "Monorepo services")'
+                    if "paths" in field
+                    else None
+                )
+                check.error(
+                    "MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,), hint=hint
+                )
     if provider == "s3" and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$", raw["repository"]):
         check.error(
             "MC105",
@@ -1398,6 +1410,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
             )
         feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
     _check_triggers(check, raw)
+    check_path_filters(check, raw)
     pull_requests = _pull_requests(check, raw, build_suites)
     return Source(
         provider,
@@ -1413,6 +1426,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         tuple(raw["branches"]),
         tuple(raw["exclude_branches"]),
         pull_requests,
+        tuple(raw["exclude_paths"]),
     )
 
 
@@ -1460,7 +1474,7 @@ def _check_triggers(check: _Checker, raw: dict[str, Any]) -> None:
                 hint="e.g. `cron(0 2 * * ? *)` (02:00 UTC every day) or `rate(12 hours)`",
             )
     if raw["trigger"] == "manual":
-        for field in ("paths", "tags", "branches", "exclude_branches"):
+        for field in ("paths", "exclude_paths", "tags", "branches", "exclude_branches"):
             if raw[field]:
                 check.error(
                     "MC311",

@@ -104,6 +104,7 @@ class BuildJob:
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
+    directory: str | None = None  # build.directory: each phase starts there; artifact and report bases below it
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -185,6 +186,7 @@ def _common(b: Build) -> dict:
         "cache": b.cache,
         "cache_paths": b.cache_paths,
         "codeartifact": b.codeartifact,
+        "directory": b.directory,
     }
 
 
@@ -961,6 +963,13 @@ def toolchain_statements(chain: Toolchain) -> list:
     ]
 
 
+def _enter(directory: str) -> str:
+    """Each phase of a job with `build.directory` starts in it: an absolute `cd`, so the phase does
+    not depend on where an earlier one ended (artifact and report `base-directory` are relative to
+    the source root, CodeBuild User Guide "Build specification reference")."""
+    return f'cd "$CODEBUILD_SRC_DIR"/{shlex.quote(directory)}'
+
+
 def _escape_sub(text: str) -> str:
     """Make user text literal inside Fn::Sub (`${X}` -> `${!X}`)."""
     return text.replace("${", "${!")
@@ -975,6 +984,8 @@ def buildspec(job: BuildJob) -> Sub | str:
         body: dict = {}
         if phase == "install" and job.runtime_key and job.runtime:
             body["runtime-versions"] = {job.runtime_key: job.runtime}
+        if commands and job.directory:
+            commands = (_enter(job.directory),) + tuple(commands)
         if commands:
             body["commands"] = [_escape_sub(c) for c in commands]
         phases[phase] = body
@@ -993,13 +1004,15 @@ def buildspec(job: BuildJob) -> Sub | str:
             f"${{{group.logical_id}.Arn}}": {
                 "files": [_escape_sub(f) for f in group.files],
                 "file-format": group.file_format,
+                **({"base-directory": _escape_sub(job.directory)} if job.directory else {}),
             }
             for group in job.reports
         }
     if job.artifacts:
         artifacts: dict = {"files": [_escape_sub(f) for f in job.artifacts]}
-        if job.base_directory:
-            artifacts["base-directory"] = _escape_sub(job.base_directory)
+        base = "/".join(d.strip("/") for d in (job.directory, job.base_directory) if d)
+        if base:
+            artifacts["base-directory"] = _escape_sub(base)
         spec["artifacts"] = artifacts
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
