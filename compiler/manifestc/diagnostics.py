@@ -590,7 +590,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC292": _e(
         "tags and paths combined",
-        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths filters branch pushes, which such a pipeline does not start on. Drop one of them.",
+        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths and source.exclude_paths filter branch pushes, which such a pipeline does not start on. Drop one of them.",
     ),
     "MC295": _e(
         "portfolio names collide",
@@ -610,7 +610,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC311": _e(
         "push filter on a manual pipeline",
-        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
+        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `exclude_paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
     ),
     "MC312": _e(
         "branch filter the trigger cannot apply",

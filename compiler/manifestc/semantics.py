@@ -1354,11 +1354,12 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         if raw["tags"] and (raw["paths"] or raw["exclude_paths"]):
             # A V2 trigger's tag filter starts the pipeline on tag pushes only; file paths filter
             # branch pushes, which a tags-only trigger does not have.
+            field = "paths" if raw["paths"] else "exclude_paths"
             check.error(
                 "MC292",
-                "`tags` and `paths` cannot be combined: with `tags` only tag pushes start the pipeline, "
-                "and `paths` filters branch pushes",
-                path + ("paths" if raw["paths"] else "exclude_paths",),
+                f"`tags` and `{field}` cannot be combined: with `tags` only tag pushes start the pipeline, "
+                f"and `{field}` filters branch pushes",
+                path + (field,),
                 hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
             )
     else:
