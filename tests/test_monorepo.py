@@ -327,3 +327,21 @@ def test_a_commit_cannot_widen_the_paths_that_start_the_pipeline(tmp_path):
         assert not out.exists()
     manifest.write_text(with_changes(text, team="shop-platform"))
     assert not _recompile(repo, deployed, out).failed
+
+
+def test_the_cli_builds_a_services_directory(tmp_path):
+    from click.testing import CliRunner
+    from manifestc.cli import cli
+
+    root = _repo(
+        tmp_path,
+        {
+            "services/api": _service("shop-api", "services/api", regenerate=None),
+            "services/worker": _service("shop-worker", "services/worker", regenerate=None),
+        },
+    )
+    out = tmp_path / "out"
+    args = ["build", str(root / "services"), "--out", str(out), "--no-lint", "--repo-root", str(root), "--strict"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["shop-api", "shop-worker"]

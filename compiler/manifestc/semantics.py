@@ -1360,7 +1360,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 f"`tags` and `{field}` cannot be combined: with `tags` only tag pushes start the pipeline, "
                 f"and `{field}` filters branch pushes",
                 path + (field,),
-                hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
+                hint=f"drop `{field}`, or drop `tags` to start on branch pushes filtered by file paths",
             )
     else:
         for field in ("connection_arn", "paths", "exclude_paths", "tags", "branches", "exclude_branches"):
