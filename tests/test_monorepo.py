@@ -220,11 +220,20 @@ def test_paths_that_leave_out_the_manifest_warn_mc686_with_self_update(write_man
         ("manifest.y?ml", "manifest.yaml", True),
         ("[!m]anifest.yaml", "manifest.yaml", False),
         ("docs\\*", "docs*", True),
+        ("[a-c]x", "bx", True),
+        ("[-a]x", "-x", True),
+        ("[]", "[]", True),  # not a set CodePipeline reads: taken literally, never a crash
+        ("[a--b]x", "-x", True),  # no range: each character of the set literally
     ],
 )
 def test_trigger_globs(glob, path, expected):
     """CodePipeline User Guide, "Working with glob patterns in syntax"."""
     assert glob_matches(glob, path) is expected
+
+
+def test_odd_globs_compile_without_a_crash(write_manifest):
+    source = {**SHOP, "paths": ["[]", "[z-a]/**", "{a,b", "services/api/**"], "exclude_paths": ["[!", "\\"]}
+    assert _codes(write_manifest, _service(source=source, regenerate=False)) == []
 
 
 def test_directory_coverage():

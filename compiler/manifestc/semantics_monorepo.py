@@ -51,7 +51,8 @@ def glob_regex(glob: str) -> re.Pattern[str]:
         elif ch == "[" and "]" in glob[i + 1 :]:
             end = glob.index("]", i + 1)
             body = glob[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            negated = body.startswith("!")
+            out.append("[" + ("^" if negated else "") + _set_body(body[1:] if negated else body) + "]")
             i = end
         elif ch == "{" and "}" in glob[i + 1 :]:
             end = glob.index("}", i + 1)
@@ -60,7 +61,20 @@ def glob_regex(glob: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
         i += 1
-    return re.compile("".join(out))
+    try:
+        return re.compile("".join(out))
+    except re.error:  # a set CodePipeline would not read either (`[]`, `[z-a]`): match it literally
+        return re.compile(re.escape(glob))
+
+
+def _set_body(body: str) -> str:
+    """The inside of a `[...]` set as a regex class body: every character literal but a `-` between
+    two others (a range)."""
+    out = []
+    for index, ch in enumerate(body):
+        inner = 0 < index < len(body) - 1 and body[index - 1] != "-" and body[index + 1] != "-"
+        out.append("-" if ch == "-" and inner else re.escape(ch))
+    return "".join(out)
 
 
 def glob_matches(glob: str, path: str) -> bool:
