@@ -142,7 +142,7 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
         "provider": "codestar",
         "repository": "acme/demo",
         "connection_arn": CONNECTION,
-        "paths": ["src/**"],
+        "paths": ["src/**", "manifest.yaml"],  # the manifest too, or self-update warns (MC686)
     }
     t = pipeline(write_manifest, with_changes(source=source))
     [action] = stages(t)["Source"]
@@ -150,7 +150,7 @@ def test_codestar_source_uses_v2_triggers(write_manifest):
     assert action["Configuration"]["FullRepositoryId"] == "acme/demo"
     [trigger] = t["Resources"]["Pipeline"]["Properties"]["Triggers"]
     push = trigger["GitConfiguration"]["Push"]
-    assert push == [{"Branches": {"Includes": ["main"]}, "FilePaths": {"Includes": ["src/**"]}}]
+    assert push == [{"Branches": {"Includes": ["main"]}, "FilePaths": {"Includes": ["src/**", "manifest.yaml"]}}]
     # with tags: tag pushes only (tests/test_cross_account.py: tags and paths together are MC292)
     tagged = pipeline(write_manifest, with_changes(source={**source, "paths": [], "tags": ["v*"]}))
     [trigger] = tagged["Resources"]["Pipeline"]["Properties"]["Triggers"]

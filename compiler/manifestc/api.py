@@ -137,13 +137,26 @@ def compile_manifest(
     return result
 
 
+SERVICE_MANIFESTS = ("manifest.yaml", "manifest.yml")
+
+
 def discover(paths: list[str]) -> list[Path]:
-    """Manifest files named by `paths`: files as given, directories' *.yaml and *.yml (sorted)."""
+    """Manifest files named by `paths`: files as given; for a directory, its *.yaml and *.yml and the
+    manifest.yaml (or .yml) of each direct subdirectory (a monorepo's services/<service>/), sorted."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+            found.extend(
+                sorted(
+                    sub / name
+                    for sub in path.iterdir()
+                    if sub.is_dir() and not sub.name.startswith(".")
+                    for name in SERVICE_MANIFESTS
+                    if (sub / name).is_file()
+                )
+            )
         else:
             found.append(path)
     return found

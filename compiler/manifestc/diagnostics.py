@@ -568,6 +568,18 @@ CODES: dict[str, CodeInfo] = {
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
+    "MC350": _e(
+        "too many file path globs",
+        '`source.paths` and `source.exclude_paths` become the `FilePaths.Includes` and `FilePaths.Excludes` of the pipeline\'s V2 push trigger, which take 1 to 8 globs of up to 255 characters each (CodePipeline API Reference, "GitFilePathFilterCriteria"). Match a whole directory with one glob (`services/api/**`) instead of listing files.',
+    ),
+    "MC351": _e(
+        "invalid build directory",
+        '`build.directory` is the service\'s directory inside the repository, relative to its root: every phase of the build, the test suites and the quality gates starts with `cd "$CODEBUILD_SRC_DIR"/<directory>`. It cannot be absolute, leave the checkout (`..`), be the root itself (`.`), or hold wildcards, quotes, `$` or spaces. Write it like `services/api`.',
+    ),
+    "MC352": _e(
+        "build directory with a buildspec file",
+        "A `build.buildspec` file of the repository runs as written: manifestc neither adds commands to it nor sets its artifact base, so `build.directory` would do nothing. Drop `directory` and `cd` into the service's directory in the buildspec file (its artifacts' `base-directory` too), or drop `buildspec` and let manifestc generate the buildspec.",
+    ),
     "MC360": _e(
         "glue connection incomplete",
         "A Glue connection places the jobs' network interfaces in a VPC: Glue needs the subnet, its Availability Zone and at least one security group (PhysicalConnectionRequirements), and a jdbc connection the JDBC URL (JDBC_CONNECTION_URL) and the Secrets Manager secret holding its credentials (SECRET_ID: manifestc writes no password into a template). Every environment that deploys the workflow needs all of them, on the connection or under `environments[].glue.connections.<name>`. `jdbc_url`, `secret` and `secret_key` belong to jdbc connections only; `secret_key` is the key of `secret`.",
@@ -614,7 +626,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC292": _e(
         "tags and paths combined",
-        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths filters branch pushes, which such a pipeline does not start on. Drop one of them.",
+        "With source.tags the pipeline starts on pushes of matching tags only (a V2 trigger with a tag filter); source.paths and source.exclude_paths filter branch pushes, which such a pipeline does not start on. Drop one of them.",
     ),
     "MC295": _e(
         "portfolio names collide",
@@ -634,7 +646,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC311": _e(
         "push filter on a manual pipeline",
-        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
+        "`source.trigger: manual` starts the pipeline on no push (no V2 trigger, no EventBridge push rule, DetectChanges false), so `paths`, `exclude_paths`, `tags`, `branches` and `exclude_branches`, which choose the pushes that start it, would do nothing. Remove them, or drop `trigger: manual`.",
     ),
     "MC312": _e(
         "branch filter the trigger cannot apply",
@@ -715,6 +727,14 @@ CODES: dict[str, CodeInfo] = {
     "MC682": _w(
         "CDK build nothing deploys",
         "`language: cdk` synthesizes the app into a cloud assembly, the build artifact, but no `cdk` target deploys its stacks. Add a target `type: cdk` with `stacks:`, or use another language preset if the pipeline deploys the app another way (a `commands` target running `cdk deploy` needs the source tree, not cdk.out).",
+    ),
+    "MC685": _w(
+        "service changes do not start its pipeline",
+        "The manifest builds the service in `build.directory`, but no `source.paths` glob can match a file under that directory (or a `source.exclude_paths` glob excludes all of it), so a push that changes the service does not start its pipeline. Add `<directory>/**` to `source.paths`, or exclude only parts of the directory.",
+    ),
+    "MC686": _w(
+        "manifest changes do not start the pipeline",
+        "With self-update, the pipeline recompiles itself from the manifest at `regenerate.path` on every run. When `source.paths` does not match that file (or `source.exclude_paths` does), a push that changes only the manifest starts no run, so the change reaches the pipeline only with the next push to the service's files. Add the manifest's path to `source.paths` (a service's manifest inside its directory is covered by `<directory>/**`).",
     ),
     "MC298": _e(
         "no CodePipeline in this partition",

@@ -6,7 +6,8 @@ back and refuses a commit that would, through the pipeline itself:
 
 - deploy to an account or region whose bootstrap/support stack is not deployed (ACCOUNTS, REGIONS);
 - change which environments have an approval or who their approvers are (APPROVALS);
-- change where the pipeline takes its source from: provider, repository, branch, connection (SOURCE);
+- change where the pipeline takes its source from: provider, repository, branch, connection, and
+  which pushes start it: branch and file path filters, run mode, pull-request builds (SOURCE);
 - add or change a declared IAM grant of a build, test suite or commands target, or a secret the
   jobs read (PERMISSIONS);
 - change the permissions boundary, e.g. the roles commands targets assume (BOUNDARY);
@@ -59,10 +60,11 @@ def approvals_value(manifest: Manifest) -> str:
 
 def source_value(manifest: Manifest) -> str:
     """Where the pipeline's source comes from and which changes run through it, canonical (JSON,
-    sorted keys): the repository and branch, plus the push trigger's branch filters, the run mode
-    and the pull-request builds, so a commit cannot widen which branches or pull requests run
-    builds. Those four are recorded only when set (not at their defaults), so a manifest without
-    them records the same value as a toolchain that predates them (no refusal on upgrade)."""
+    sorted keys): the repository and branch, plus the push trigger's branch and file path filters,
+    the run mode and the pull-request builds, so a commit cannot widen which branches, files or
+    pull requests run builds. Those are recorded only when set (not at their defaults), so a
+    manifest without them records the same value as a toolchain that predates them (no refusal on
+    upgrade)."""
     s = manifest.source
     value: dict = {
         "provider": s.provider,
@@ -75,6 +77,10 @@ def source_value(manifest: Manifest) -> str:
         value["branches"] = list(s.branches)
     if s.exclude_branches:
         value["exclude_branches"] = list(s.exclude_branches)
+    if s.paths:
+        value["paths"] = list(s.paths)
+    if s.exclude_paths:
+        value["exclude_paths"] = list(s.exclude_paths)
     if s.trigger != "push":
         value["trigger"] = s.trigger
     if s.pull_requests is not None:

@@ -43,6 +43,7 @@ class Source:
     branches: tuple[str, ...] = ()  # codestar: branch globs of the push trigger (default: branch)
     exclude_branches: tuple[str, ...] = ()
     pull_requests: PullRequests | None = None
+    exclude_paths: tuple[str, ...] = ()  # codestar: file path globs excluded from the push trigger
 
     @property
     def bucket(self) -> str:
@@ -187,6 +188,7 @@ class SuitePlatform:
     runtime: str | None
     windows: bool
     install: tuple[str, ...] | None = None  # None: the build's install phase; else the preset's (other OS)
+    directory: str | None = None  # the service's directory in the repository (monorepo): jobs run there
 
 
 @dataclass(frozen=True)

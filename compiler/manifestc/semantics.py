@@ -50,6 +50,7 @@ from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
 from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
 from .semantics_glue import check_glue_extras
+from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
@@ -220,6 +221,7 @@ def build_model(
     if glue is not None:
         manifest = dataclasses.replace(manifest, glue=glue)
     _check_reserved(check, manifest)
+    check_service_triggers(check, manifest)
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
@@ -587,6 +589,7 @@ def _build(check: _Checker, targets: tuple[Target, ...], preset: dict[str, Any] 
         permissions=check_permissions(raw["permissions"], ("build", "permissions"), doc["name"], check.error),
         buildspec=raw["buildspec"],
         exports=tuple(dict.fromkeys(raw["exports"])),
+        directory=build_directory(check, raw),
     )
 
 
@@ -1378,20 +1381,30 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 path + ("repository",),
                 hint="codestar repositories are written owner/repo, e.g. acme/orders-service",
             )
-        if raw["tags"] and raw["paths"]:
+        if raw["tags"] and (raw["paths"] or raw["exclude_paths"]):
             # A V2 trigger's tag filter starts the pipeline on tag pushes only; file paths filter
             # branch pushes, which a tags-only trigger does not have.
+            field = "paths" if raw["paths"] else "exclude_paths"
             check.error(
                 "MC292",
-                "`tags` and `paths` cannot be combined: with `tags` only tag pushes start the pipeline, "
-                "and `paths` filters branch pushes",
-                path + ("paths",),
-                hint="drop `paths`, or drop `tags` to start on branch pushes that touch the paths",
+                f"`tags` and `{field}` cannot be combined: with `tags` only tag pushes start the pipeline, "
+                f"and `{field}` filters branch pushes",
+                path + (field,),
+                hint=f"drop `{field}`, or drop `tags` to start on branch pushes filtered by file paths",
             )
     else:
-        for field in ("connection_arn", "paths", "tags", "branches", "exclude_branches"):
+        for field in ("connection_arn", "paths", "exclude_paths", "tags", "branches", "exclude_branches"):
             if raw[field]:
-                check.error("MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,))
+                # path filters: CodeCommit and S3 pushes start the pipeline through EventBridge
+                # events, which name the commit but not the files it changed
+                hint = (
+                    'file path filters need a codestar source (README "Monorepo services")'
+                    if "paths" in field
+                    else None
+                )
+                check.error(
+                    "MC214", f"`{field}` applies to codestar sources, not {provider}", path + (field,), hint=hint
+                )
     if provider == "s3" and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$", raw["repository"]):
         check.error(
             "MC105",
@@ -1428,6 +1441,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
             )
         feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
     _check_triggers(check, raw)
+    check_path_filters(check, raw)
     pull_requests = _pull_requests(check, raw, build_suites)
     return Source(
         provider,
@@ -1443,6 +1457,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
         tuple(raw["branches"]),
         tuple(raw["exclude_branches"]),
         pull_requests,
+        tuple(raw["exclude_paths"]),
     )
 
 
@@ -1490,7 +1505,7 @@ def _check_triggers(check: _Checker, raw: dict[str, Any]) -> None:
                 hint="e.g. `cron(0 2 * * ? *)` (02:00 UTC every day) or `rate(12 hours)`",
             )
     if raw["trigger"] == "manual":
-        for field in ("paths", "tags", "branches", "exclude_branches"):
+        for field in ("paths", "exclude_paths", "tags", "branches", "exclude_branches"):
             if raw[field]:
                 check.error(
                     "MC311",

@@ -125,6 +125,7 @@ class BuildJob:
         return bool(self.matrix or self.batch)
 
     publish_roles: tuple[Sub, ...] = ()  # cdk targets: the CDK bootstrap publishing roles it assumes
+    directory: str | None = None  # build.directory: each phase starts there; artifact and report bases below it
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -211,6 +212,7 @@ def _common(b: Build) -> dict:
         "codeartifact": b.codeartifact,
         "fleet": b.fleet,
         "shell": None if b.windows else "bash",
+        "directory": b.directory,
     }
 
 
@@ -1145,6 +1147,13 @@ def toolchain_statements(chain: Toolchain) -> list:
     ]
 
 
+def _enter(directory: str) -> str:
+    """Each phase of a job with `build.directory` starts in it: an absolute `cd`, so the phase does
+    not depend on where an earlier one ended (artifact and report `base-directory` are relative to
+    the source root, CodeBuild User Guide "Build specification reference")."""
+    return f'cd "$CODEBUILD_SRC_DIR"/{shlex.quote(directory)}'
+
+
 def _escape_sub(text: str) -> str:
     """Make user text literal inside Fn::Sub (`${X}` -> `${!X}`)."""
     return text.replace("${", "${!")
@@ -1159,6 +1168,8 @@ def buildspec(job: BuildJob) -> Sub | str:
         body: dict = {}
         if phase == "install" and job.runtime_key and job.runtime:
             body["runtime-versions"] = {job.runtime_key: job.runtime}
+        if commands and job.directory:
+            commands = (_enter(job.directory),) + tuple(commands)
         if commands:
             body["commands"] = [_escape_sub(c) for c in commands]
         phases[phase] = body
@@ -1181,16 +1192,17 @@ def buildspec(job: BuildJob) -> Sub | str:
             f"${{{group.logical_id}.Arn}}": {
                 "files": [_escape_sub(f) for f in group.files],
                 "file-format": group.file_format,
+                **({"base-directory": _escape_sub(job.directory)} if job.directory else {}),
             }
             for group in job.reports
         }
     if job.artifacts and job.secondary_artifacts:
         spec["secondary-artifacts"] = {
-            name: _artifact_section(files, base)
+            name: _artifact_section(files, _below(job.directory, base))
             for name, files, base in ((PRIMARY_ARTIFACT, job.artifacts, job.base_directory), *job.secondary_artifacts)
         }
     elif job.artifacts:
-        spec["artifacts"] = _artifact_section(job.artifacts, job.base_directory)
+        spec["artifacts"] = _artifact_section(job.artifacts, _below(job.directory, job.base_directory))
     if job.cache == "s3" and job.cache_paths:
         spec["cache"] = {"paths": list(job.cache_paths)}
     text = yaml.dump(spec, Dumper=_BuildspecDumper, sort_keys=False, default_flow_style=False, width=1000)
@@ -1218,6 +1230,11 @@ def _batch_section(builds: tuple[BatchBuild, ...]) -> dict:
         entries.append(entry)
     kind = "build-graph" if any(b.depends_on for b in builds) else "build-list"
     return {"fast-fail": False, kind: entries}
+
+
+def _below(directory: str | None, base: str | None) -> str | None:
+    """An artifact's base directory below the service's `build.directory` (monorepo services)."""
+    return "/".join(d.strip("/") for d in (directory, base) if d) or None
 
 
 def _artifact_section(files: tuple[str, ...], base_directory: str | None) -> dict:

@@ -301,8 +301,9 @@ def _codestar_trigger(ctx: Context) -> cp.PipelineTriggerDeclaration:
         if m.source.exclude_branches:
             branches["Excludes"] = list(m.source.exclude_branches)
         branch_filter = {"Branches": cp.GitBranchFilterCriteria(**branches)}
-        if m.source.paths:
-            branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(Includes=list(m.source.paths))
+        paths = {"Includes": list(m.source.paths), "Excludes": list(m.source.exclude_paths)}
+        if m.source.paths or m.source.exclude_paths:
+            branch_filter["FilePaths"] = cp.GitFilePathFilterCriteria(**{k: v for k, v in paths.items() if v})
         pushes = [cp.GitPushFilter(**branch_filter)]
     return cp.PipelineTriggerDeclaration(
         ProviderType="CodeStarSourceConnection",
