@@ -171,6 +171,7 @@ class Build:
     # further output artifacts: (name, files, base_directory); files empty with a buildspec file
     secondary_artifacts: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
     batch: tuple[BatchBuild, ...] = ()  # heterogeneous batch builds (semantics_shapes.py)
+    directory: str | None = None  # the service's directory in the repository (monorepo): jobs run there
 
     @property
     def windows(self) -> bool:
@@ -188,7 +189,6 @@ class SuitePlatform:
     runtime: str | None
     windows: bool
     install: tuple[str, ...] | None = None  # None: the build's install phase; else the preset's (other OS)
-    directory: str | None = None  # the service's directory in the repository (monorepo): jobs run there
 
 
 @dataclass(frozen=True)
