@@ -354,3 +354,18 @@ def test_the_cli_builds_a_services_directory(tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["shop-api", "shop-worker"]
+
+
+def test_a_commit_cannot_switch_the_pipeline_to_tag_pushes(tmp_path):
+    """Tags are recorded in the source guard: branch protection does not cover tags, so a commit
+    that makes tag pushes start the pipeline (or changes which tags do) is refused (MC264)."""
+    text = textwrap.dedent(_service(source=dict(SHOP), regenerate=None))
+    repo = _repo(tmp_path, {"services/api": text})
+    deployed = api.compile_manifest(repo / "services/api/manifest.yaml", lint=False, repo_root=repo)
+    assert not deployed.failed(), deployed.diagnostics
+    out = repo / ".manifestc-selfupdate"
+    manifest = repo / "services/api/manifest.yaml"
+    manifest.write_text(with_changes(text, source={**SHOP, "tags": ["v*"]}))
+    [refusal] = [d for d in _recompile(repo, deployed.templates["pipeline.yaml"], out).diagnostics if d.is_error]
+    assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message
+    assert not out.exists()

@@ -61,8 +61,8 @@ def approvals_value(manifest: Manifest) -> str:
 def source_value(manifest: Manifest) -> str:
     """Where the pipeline's source comes from and which changes run through it, canonical (JSON,
     sorted keys): the repository and branch, plus the push trigger's branch and file path filters,
-    the run mode and the pull-request builds, so a commit cannot widen which branches, files or
-    pull requests run builds. Those are recorded only when set (not at their defaults), so a
+    the tag triggers, the run mode and the pull-request builds, so a commit cannot widen which
+    branches, tags, files or pull requests run builds. Those are recorded only when set (not at their defaults), so a
     manifest without them records the same value as a toolchain that predates them (no refusal on
     upgrade)."""
     s = manifest.source
@@ -81,6 +81,8 @@ def source_value(manifest: Manifest) -> str:
         value["paths"] = list(s.paths)
     if s.exclude_paths:
         value["exclude_paths"] = list(s.exclude_paths)
+    if s.tags:  # tag pushes run the pipeline on any tagged commit: branch protection does not cover tags
+        value["tags"] = list(s.tags)
     if s.trigger != "push":
         value["trigger"] = s.trigger
     if s.pull_requests is not None:
