@@ -20,6 +20,9 @@ Pairs = tuple[tuple[str, str], ...]
 class FeatureBranches:
     patterns: tuple[str, ...]
     tests: tuple[str, ...]  # suite names
+    deploy_to: str | None = None  # environment whose cloudformation targets each branch deploys (previews)
+    teardown: str | None = None  # branch-deleted | pull-request-closed (resolved per provider)
+    targets: tuple[str, ...] = ()  # the preview targets (semantics_ephemeral derives them)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class TestSuite:
     permissions: Permissions | None = None  # declared IAM grants of the suite project's role
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
     env: Pairs = ()  # action variables; may reference #{namespace.NAME}
+    ephemeral_stack: str | None = None  # a cloudformation target deployed, tested against and deleted
 
 
 @dataclass(frozen=True)

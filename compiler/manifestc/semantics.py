@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_ephemeral import check_ephemeral
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
@@ -205,6 +206,7 @@ def build_model(
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
         check_variables(check, manifest)
+        manifest = check_ephemeral(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -704,6 +706,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                 ),
                 buildspec=raw["buildspec"],
                 env=tuple(sorted(raw["env"].items())),
+                ephemeral_stack=raw["ephemeral_stack"],
             )
         )
     return tuple(suites)
@@ -1396,7 +1399,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 "test suite",
                 path + ("feature_branches", "tests", t_index),
             )
-        feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
+        feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites), fb["deploy_to"], fb["teardown"])
     _check_triggers(check, raw)
     pull_requests = _pull_requests(check, raw, build_suites)
     return Source(
