@@ -58,8 +58,8 @@ def branch_slug(branch: str) -> str:
 
 # The same in bash (the build image's coreutils and sed), reading $PREVIEW_BRANCH.
 SLUG_SHELL = (
-    "PREVIEW_SLUG=\"$(printf %s \"$PREVIEW_BRANCH\" | tr A-Z a-z | LC_ALL=C sed -E 's/[^a-z0-9]+/-/g; s/^-+//; s/-+$//' "
-    f"| cut -c1-{SLUG_TEXT_MAX} | sed -E 's/-+$//')-$(printf %s \"$PREVIEW_BRANCH\" | sha256sum | cut -c1-{SLUG_HASH})\""
+    'PREVIEW_SLUG="$(printf %s "$PREVIEW_BRANCH" | tr A-Z a-z | LC_ALL=C sed -E \'s/[^a-z0-9]+/-/g; s/^-+//; s/-+$//\' '
+    f'| cut -c1-{SLUG_TEXT_MAX} | sed -E \'s/-+$//\')-$(printf %s "$PREVIEW_BRANCH" | sha256sum | cut -c1-{SLUG_HASH})"'
 )
 
 
@@ -168,7 +168,10 @@ def _previews(check: Any, m: Manifest) -> Manifest:
             hint=f"use `teardown: {alternative}`",
         )
     return dataclasses.replace(
-        m, source=dataclasses.replace(m.source, feature_branches=dataclasses.replace(fb, teardown=teardown, targets=tuple(targets)))
+        m,
+        source=dataclasses.replace(
+            m.source, feature_branches=dataclasses.replace(fb, teardown=teardown, targets=tuple(targets))
+        ),
     )
 
 
@@ -220,7 +223,9 @@ def _check_environment_stacks(check: Any, m: Manifest) -> None:
             if not target.deploys_stack:
                 continue
             for region in env.regions:
-                stack = render_placeholders(target.stack, environment=env.name, region=region or m.region or "", name=m.name)
+                stack = render_placeholders(
+                    target.stack, environment=env.name, region=region or m.region or "", name=m.name
+                )
                 hit = next((p for p in prefixes if fnmatch.fnmatchcase(stack, p + "*")), None)
                 if hit:
                     check.error(

@@ -33,8 +33,8 @@ from ..model import (
     Toolchain,
 )
 from ..schemas_data import presets
-from ..toolchain import install_commands
 from ..semantics_ephemeral import ephemeral_prefix
+from ..toolchain import install_commands
 from . import ephemeral
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
@@ -414,7 +414,7 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
         return _glue_test_job(m, suite, prefix)
     where = "after the build" if suite.after == "build" else f"after deploying to {suite.after}"
     if suite.ephemeral_stack:
-        commands, final = ephemeral.test_stack_phases(m, suite)
+        commands, final = ephemeral.suite_stack_phases(m, suite)
         return BuildJob(
             purpose=f"test-{suite.name}",
             logical_prefix=prefix,

@@ -114,7 +114,16 @@ def teardown_commands(m: Manifest) -> tuple[str, ...]:
     return tuple(commands)
 
 
-def test_stack_phases(m: Manifest, suite: TestSuite) -> tuple[tuple[str, ...], tuple[str, ...]]:
+# Each output of the test stack as STACK_<OutputKey> (output keys are alphanumeric: valid names);
+# `--output text` prints None when the stack has no outputs.
+OUTPUTS_TO_ENV = (
+    'while IFS=$\'\\t\' read -r key value; do [ "$key" = None ] || export "STACK_$key=$value"; done '
+    '< <(aws cloudformation describe-stacks --stack-name "$EPHEMERAL_STACK" '
+    "--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text)"
+)
+
+
+def suite_stack_phases(m: Manifest, suite: TestSuite) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(commands, finally) of a suite with a test stack: deploy, export the outputs, the suite's
     commands; finally delete. `{environment}` renders as `test` in its parameters."""
     stack = f'"{ephemeral_prefix(m.name, "test-" + suite.name)}${{CODEBUILD_BUILD_NUMBER}}"'
@@ -122,9 +131,7 @@ def test_stack_phases(m: Manifest, suite: TestSuite) -> tuple[tuple[str, ...], t
     commands = (
         f"export EPHEMERAL_STACK={stack}",
         deploy_command(m, suite.ephemeral_stack, '"$EPHEMERAL_STACK"', template, "test"),
-        "while IFS=$'\\t' read -r key value; do [ \"$key\" = None ] || export \"STACK_$key=$value\"; done "
-        '< <(aws cloudformation describe-stacks --stack-name "$EPHEMERAL_STACK" '
-        "--query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text)",
+        OUTPUTS_TO_ENV,
     ) + suite.commands
     return commands, delete_commands('"$EPHEMERAL_STACK"')
 
@@ -230,6 +237,9 @@ def teardown_source(ctx: Context, spec) -> dict:
                     cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
                 ]
             ],
+            # a fork's pull request from a same-named branch waits for a maintainer's comment
+            # instead of deleting this repository's previews (as far as the policy covers these events)
+            PullRequestBuildPolicy=cb.PullRequestBuildPolicy(RequiresCommentApproval="FORK_PULL_REQUESTS"),
         ),
     }
 
