@@ -233,7 +233,7 @@ def _check_environment_stacks(check: Any, m: Manifest) -> None:
                         f"stack `{stack}` of environment `{env.name}` starts with `{hit}`, the prefix of ephemeral "
                         "stacks, which feature-branch or test builds may delete",
                         ("targets", _target_index(m, name), "stack"),
-                        hint="rename the stack (the default is {name}-{environment}-<target>)",
+                        hint="rename the stack or the environment (the default stack is {name}-{environment})",
                     )
 
 
