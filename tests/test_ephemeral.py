@@ -405,3 +405,22 @@ def test_a_closing_only_project_may_delete_ephemeral_stacks_and_nothing_more(wri
         "PULL_REQUEST_CREATED,PULL_REQUEST_CLOSED"
     )
     assert {d.code for d in check_pull_request_projects(result.manifest, {"pipeline.yaml": opening})} == {"MC676"}
+
+
+def test_previews_with_power_user_warn_and_narrow_policies_do_not(write_manifest):
+    result = _compile(write_manifest)  # the target keeps the default PowerUserAccess
+    warnings = [(d.code, d.path) for d in result.diagnostics if not d.is_error]
+    assert warnings == [("MC687", ("targets", 0))]
+    assert result.artifacts  # a warning: the build is written
+    narrow = [{**TARGETS[0], "execution_policies": ["arn:aws:iam::aws:policy/AWSLambda_FullAccess"]}]
+    result = _compile(write_manifest, targets=narrow)
+    assert result.diagnostics == []
+    role = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))["Resources"][
+        "EphemeralExecRole"
+    ]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSLambda_FullAccess"}
+    ]
+    # test stacks alone (reviewed code, in the pipeline) do not warn
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    assert _compile(write_manifest, deploy_to=None, tests=tests).diagnostics == []

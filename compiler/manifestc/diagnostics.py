@@ -752,6 +752,10 @@ CODES: dict[str, CodeInfo] = {
         "test stack not possible",
         "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow.",
     ),
+    "MC687": _w(
+        "previews with broad execution policies",
+        "A preview deploys a feature branch's templates before anyone reviews them, through an execution role with the previewed targets' `execution_policies` (PowerUserAccess by default) in the pipeline's account. Whoever can push a matching branch can then have CloudFormation create any resource those policies allow (a function reading the account's secrets, say). The role cannot touch the pipeline's artifacts, the pipeline, its projects or any non-ephemeral stack, and the roles its stacks create carry the boundary; narrow `execution_policies` to the services the template uses.",
+    ),
     "MC401": _e(
         "linter failed",
         "cfn-lint could not run on the emitted template. This is an environment or manifestc problem, not a manifest one.",

@@ -63,6 +63,10 @@ SLUG_SHELL = (
 )
 
 
+# Execution policies that let a preview's template create almost anything (the default is the first).
+_BROAD_POLICIES = ("PowerUserAccess", "AdministratorAccess")
+
+
 def _unfit(target: Target) -> str | None:
     """Why a target cannot be deployed as an ephemeral stack, or None."""
     if target.type != "cloudformation":
@@ -77,7 +81,7 @@ def _unfit(target: Target) -> str | None:
 
 
 def check_ephemeral(check: Any, m: Manifest) -> Manifest:
-    """MC355–MC359 and MC107 on previews and test stacks; returns the manifest with the preview
+    """MC355–MC359, MC107 and warning MC687 on previews and test stacks; returns the manifest with the preview
     targets and teardown resolved."""
     fb = m.source.feature_branches
     previews = fb is not None and fb.deploy_to is not None
@@ -144,6 +148,17 @@ def _previews(check: Any, m: Manifest) -> Manifest:
                 "and deploy a template the build writes",
             )
         targets.append(name)
+        broad = [p.rsplit("/", 1)[-1] for p in target.execution_policies if p.rsplit("/", 1)[-1] in _BROAD_POLICIES]
+        if broad:
+            check.warn(
+                "MC687",
+                f"previews of target `{name}` run with {', '.join(broad)}: whoever can push a "
+                f"{', '.join(fb.patterns)} branch can have CloudFormation create any resource it allows in the "
+                "pipeline's account, from code nobody reviewed",
+                ("targets", _target_index(m, name)),
+                hint="give the target `execution_policies` with only the services its template uses "
+                "(e.g. arn:aws:iam::aws:policy/AWSLambda_FullAccess)",
+            )
     if not targets:
         check.error(
             "MC355",
