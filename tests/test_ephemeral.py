@@ -424,3 +424,15 @@ def test_previews_with_power_user_warn_and_narrow_policies_do_not(write_manifest
     # test stacks alone (reviewed code, in the pipeline) do not warn
     tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
     assert _compile(write_manifest, deploy_to=None, tests=tests).diagnostics == []
+
+
+@pytest.mark.skipif(not (shutil.which("bash") and shutil.which("sha256sum")), reason="needs bash and coreutils")
+def test_the_emitted_teardown_names_the_branch_from_the_rule_or_the_webhook(write_manifest):
+    commands = _buildspec(_template(write_manifest)["Resources"]["PreviewTeardownProject"])["phases"]["build"]
+    head = "\n".join(commands["commands"][:3]) + '\nprintf %s "$PREVIEW_SLUG"'
+    for env in ({"BRANCH": "feature/x"}, {"CODEBUILD_WEBHOOK_HEAD_REF": "refs/heads/feature/x"}):
+        out = subprocess.run(["bash", "-c", head], env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+        assert (out.returncode, out.stdout) == (0, branch_slug("feature/x")), (env, out.stderr)
+    # started by hand without a branch: it stops before naming any stack
+    out = subprocess.run(["bash", "-c", head], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert out.returncode != 0 and "no branch" in out.stderr

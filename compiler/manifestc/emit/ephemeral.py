@@ -97,10 +97,14 @@ def _branch() -> str:
     return 'PREVIEW_BRANCH="${BRANCH:-${CODEBUILD_WEBHOOK_HEAD_REF#refs/heads/}}"'
 
 
+# a build started by hand without BRANCH has no branch: stop rather than name stacks after ""
+_BRANCH_GIVEN = 'test -n "$PREVIEW_BRANCH" || { echo "no branch: start with BRANCH=<branch>" >&2; exit 1; }'
+
+
 def preview_commands(m: Manifest, template_path) -> tuple[str, ...]:
     """The feature build's last commands: deploy every preview target as the branch's stack."""
     fb = m.source.feature_branches
-    commands = [_branch(), SLUG_SHELL, 'echo "Preview stacks of $PREVIEW_BRANCH: *-$PREVIEW_SLUG-*"']
+    commands = [_branch(), _BRANCH_GIVEN, SLUG_SHELL, 'echo "Preview stacks of $PREVIEW_BRANCH: *-$PREVIEW_SLUG-*"']
     for name in fb.targets:
         template = template_path(m, m.target(name).template)
         commands.append(deploy_command(m, name, preview_stack(m, name), template, fb.deploy_to))
@@ -108,7 +112,7 @@ def preview_commands(m: Manifest, template_path) -> tuple[str, ...]:
 
 
 def teardown_commands(m: Manifest) -> tuple[str, ...]:
-    commands = [_branch(), SLUG_SHELL]
+    commands = [_branch(), _BRANCH_GIVEN, SLUG_SHELL]
     for name in m.source.feature_branches.targets:
         commands += delete_commands(preview_stack(m, name))
     return tuple(commands)
@@ -201,7 +205,9 @@ def emit_ephemeral(ctx: Context) -> None:
             Sid="OnlyEphemeralStacks",
             Effect=Deny,
             Action=[acfn.Action("*")],
-            NotResource=[ctx.arn("cloudformation", f"stack/{p}*/*") for p in prefixes],
+            # its own stacks (nested ones are named after their parent), and AWS-owned transforms
+            NotResource=[ctx.arn("cloudformation", f"stack/{p}*/*") for p in prefixes]
+            + [Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:aws:transform/*")],
         ),
     ]
     service_role(
