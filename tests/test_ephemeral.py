@@ -436,3 +436,30 @@ def test_the_emitted_teardown_names_the_branch_from_the_rule_or_the_webhook(writ
     # started by hand without a branch: it stops before naming any stack
     out = subprocess.run(["bash", "-c", head], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert out.returncode != 0 and "no branch" in out.stderr
+
+
+def test_feature_and_pull_request_builds_leave_out_suites_that_need_a_test_stack(write_manifest):
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest tests/contract"], "ephemeral_stack": "app"}]
+    text = with_changes(
+        MINIMAL,
+        source={**CODESTAR, "feature_branches": {"patterns": ["feature/*"]}, "pull_requests": {}},
+        tests=tests,
+        environments=ENVIRONMENTS,
+        targets=TARGETS,
+    )
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not [d for d in result.diagnostics if d.is_error]
+    assert result.manifest.source.feature_branches.tests == ("unit",)
+    assert result.manifest.source.pull_requests.tests == ("unit",)
+    resources = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))["Resources"]
+    for project in ("FeatureProject", "PullRequestProject"):
+        assert "tests/contract" not in str(resources[project]["Properties"]["Source"]["BuildSpec"]), project
+    text = with_changes(
+        MINIMAL,
+        source={**CODESTAR, "feature_branches": {"patterns": ["feature/*"], "tests": ["unit", "contract"]}},
+        tests=tests,
+        environments=ENVIRONMENTS,
+        targets=TARGETS,
+    )
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert _errors(result) == [("MC359", "source.feature_branches.tests.1")]

@@ -750,7 +750,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC359": _e(
         "test stack not possible",
-        "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow.",
+        "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow. Feature-branch and pull-request builds deploy no test stack, so such a suite cannot be named in their `tests`.",
     ),
     "MC687": _w(
         "previews with broad execution policies",

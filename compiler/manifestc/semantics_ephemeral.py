@@ -101,6 +101,8 @@ def check_ephemeral(check: Any, m: Manifest) -> Manifest:
             ("network",),
             hint="deploy previews and test stacks from a pipeline without `network`, or test after an environment",
         )
+    if suites:
+        m = _outside_suites(check, m, {s.name for _, s in suites})
     if previews:
         m = _previews(check, m)
     for index, suite in suites:
@@ -188,6 +190,28 @@ def _previews(check: Any, m: Manifest) -> Manifest:
             m.source, feature_branches=dataclasses.replace(fb, teardown=teardown, targets=tuple(targets))
         ),
     )
+
+
+def _outside_suites(check: Any, m: Manifest, stacked: set[str]) -> Manifest:
+    """Feature-branch and pull-request builds run suites' commands without a test stack: a suite
+    with `ephemeral_stack` is left out of their default suites, and naming it there is MC359."""
+    source = m.source
+    for field in ("feature_branches", "pull_requests"):
+        section = getattr(source, field)
+        if section is None:
+            continue
+        given = (check.doc["source"].get(field) or {}).get("tests")
+        for t_index, name in enumerate(given or []):
+            if name in stacked:
+                check.error(
+                    "MC359",
+                    f"suite `{name}` tests against a test stack, which {field.replace('_', '-')} builds do not deploy",
+                    ("source", field, "tests", t_index),
+                    hint="run it in the pipeline only (drop it here), or give these builds another suite",
+                )
+        kept = tuple(t for t in section.tests if t not in stacked)
+        source = dataclasses.replace(source, **{field: dataclasses.replace(section, tests=kept)})
+    return dataclasses.replace(m, source=source)
 
 
 def _test_stack(check: Any, m: Manifest, index: int, suite) -> None:
