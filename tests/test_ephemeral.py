@@ -463,3 +463,15 @@ def test_feature_and_pull_request_builds_leave_out_suites_that_need_a_test_stack
     )
     result = compile_manifest(write_manifest(text), lint=False)
     assert _errors(result) == [("MC359", "source.feature_branches.tests.1")]
+
+
+def test_every_preview_mistake_is_reported_in_one_round(write_manifest):
+    feature = {"patterns": ["feature/*"], "deploy_to": "dve", "teardown": "branch-deleted"}
+    text = with_changes(
+        MINIMAL, source={**CODESTAR, "feature_branches": feature}, environments=ENVIRONMENTS, targets=TARGETS
+    )
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert sorted(_errors(result)) == [
+        ("MC355", "source.feature_branches.deploy_to"),
+        ("MC358", "source.feature_branches.teardown"),
+    ]

@@ -114,6 +114,22 @@ def check_ephemeral(check: Any, m: Manifest) -> Manifest:
 def _previews(check: Any, m: Manifest) -> Manifest:
     fb = m.source.feature_branches
     path = ("source", "feature_branches")
+    provider = m.source.provider
+    teardown = fb.teardown or DEFAULT_TEARDOWN.get(provider)
+    if provider in TEARDOWN_EVENTS and teardown not in TEARDOWN_EVENTS[provider]:
+        alternative = DEFAULT_TEARDOWN[provider]
+        reason = (
+            "CodeBuild webhooks have no branch-deletion event (GitHub, GitLab and Bitbucket send PUSH and "
+            "PULL_REQUEST_* events only)"
+            if provider == "codestar"
+            else "CodeCommit previews are torn down from the EventBridge `referenceDeleted` event"
+        )
+        check.error(
+            "MC358",
+            f"`teardown: {teardown}` does not exist for {provider} sources: {reason}",
+            path + ("teardown",),
+            hint=f"use `teardown: {alternative}`",
+        )
     names = [e.name for e in m.environments]
     if fb.deploy_to not in names:
         close = difflib.get_close_matches(fb.deploy_to, names, n=1)
@@ -167,22 +183,6 @@ def _previews(check: Any, m: Manifest) -> Manifest:
             f"environment `{env.name}` deploys no cloudformation target: previews have nothing to deploy",
             path + ("deploy_to",),
             hint="name an environment with cloudformation targets",
-        )
-    provider = m.source.provider
-    teardown = fb.teardown or DEFAULT_TEARDOWN.get(provider)
-    if provider in TEARDOWN_EVENTS and teardown not in TEARDOWN_EVENTS[provider]:
-        alternative = DEFAULT_TEARDOWN[provider]
-        reason = (
-            "CodeBuild webhooks have no branch-deletion event (GitHub, GitLab and Bitbucket send PUSH and "
-            "PULL_REQUEST_* events only)"
-            if provider == "codestar"
-            else "CodeCommit previews are torn down from the EventBridge `referenceDeleted` event"
-        )
-        check.error(
-            "MC358",
-            f"`teardown: {teardown}` does not exist for {provider} sources: {reason}",
-            path + ("teardown",),
-            hint=f"use `teardown: {alternative}`",
         )
     return dataclasses.replace(
         m,
