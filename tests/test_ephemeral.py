@@ -367,6 +367,7 @@ def test_teardown_without_deploy_to(write_manifest):
         ({"ephemeral_stack": "app", "after": "dev"}, TARGETS),  # after an environment
         ({"ephemeral_stack": "app", "buildspec": "ci/contract.yml", "commands": None}, TARGETS),
         ({"ephemeral_stack": "app"}, [{**TARGETS[0], "package": True}]),  # packaged
+        ({"ephemeral_stack": "app"}, [{**TARGETS[0], "parameters": {"Version": "#{build.VERSION}"}}]),
         ({"ephemeral_stack": "fn"}, TARGETS + [{"name": "fn", "type": "lambda", "function": "demo-fn"}]),
     ],
 )

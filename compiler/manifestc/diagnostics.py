@@ -738,7 +738,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC356": _e(
         "target cannot be previewed",
-        "A preview deploys each cloudformation target of the `deploy_to` environment with `aws cloudformation deploy` through an execution role limited to preview stacks. A target with its own `execution_role` (not limited to previews), `package: true` or a `template_configuration` file cannot be deployed that way: use `execution_policies`, and a template the build writes.",
+        "A preview deploys each cloudformation target of the `deploy_to` environment with `aws cloudformation deploy` through an execution role limited to preview stacks. A target with its own `execution_role` (not limited to previews), `package: true`, a `template_configuration` file or a `#{...}` variable in its `parameters` (only pipeline actions resolve those) cannot be deployed that way: use `execution_policies`, and a template the build writes.",
     ),
     "MC357": _e(
         "environment stack under an ephemeral prefix",
@@ -750,7 +750,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC359": _e(
         "test stack not possible",
-        "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow. Feature-branch and pull-request builds deploy no test stack, so such a suite cannot be named in their `tests`.",
+        "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`, no `#{...}` variable in `parameters`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow. Feature-branch and pull-request builds deploy no test stack, so such a suite cannot be named in their `tests`.",
     ),
     "MC687": _w(
         "previews with broad execution policies",

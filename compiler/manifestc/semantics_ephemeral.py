@@ -77,6 +77,9 @@ def _unfit(target: Target) -> str | None:
         return "it is packaged (`package: true`), which the ephemeral deploy does not do"
     if target.template_configuration:
         return "it has a `template_configuration` file, which the ephemeral deploy does not read"
+    variables = [k for k, v in target.parameters if "#{" in v]
+    if variables:
+        return f"parameter {variables[0]} reads a `#{{...}}` variable, which only the pipeline's actions resolve"
     return None
 
 

@@ -10,8 +10,8 @@
   and deletes the stack in the build phase's `finally` block (which runs whether the commands passed
   or not: CodeBuild User Guide, "Build specification reference", `phases/*/finally`).
 
-Every such stack is created and deleted through one execution role, `<name>-ephemeral` (logical id
-EphemeralExecRole), and the projects may only create change sets and delete stacks under their
+Every such stack is created and deleted through one execution role (logical id EphemeralExecRole),
+and the projects may only create change sets and delete stacks under their
 prefix *with that role* (`cloudformation:RoleArn`, Service Authorization Reference, "Actions,
 resources, and condition keys for AWS CloudFormation": CreateChangeSet and DeleteStack take it).
 """
