@@ -196,7 +196,11 @@ def test_the_feature_project_may_deploy_only_preview_stacks_through_the_ephemera
         assert not effective(identity, boundary, action, preview, other_role), action
         for stack in ("demo-service-dev", "demo-service-prod", "demo-service", "other-preview-x-app"):
             assert not effective(identity, boundary, action, _stack(stack), through), (action, stack)
-    for action in ("cloudformation:ExecuteChangeSet", "cloudformation:DescribeStacks"):
+    for action in (
+        "cloudformation:ExecuteChangeSet",
+        "cloudformation:DescribeStacks",
+        "cloudformation:GetTemplateSummary",
+    ):
         assert effective(identity, boundary, action, preview)
         assert not effective(identity, boundary, action, _stack("demo-service-prod"))
     for action in ("cloudformation:UpdateStack", "cloudformation:CreateStack"):

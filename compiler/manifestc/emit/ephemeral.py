@@ -152,7 +152,10 @@ def stack_statements(ctx: Context, prefixes: tuple[str, ...], create: bool = Tru
     through_role = Condition(ArnEquals({"cloudformation:RoleArn": exec_role_arn()}))
     read = [acfn.DescribeStacks, acfn.DescribeStackEvents]
     if create:
-        read += [acfn.DescribeChangeSet, acfn.ExecuteChangeSet, acfn.DeleteChangeSet]
+        # `aws cloudformation deploy` (awscli customizations/cloudformation/deployer.py): DescribeStacks,
+        # GetTemplateSummary of an existing stack (an update), CreateChangeSet, DescribeChangeSet
+        # (waiter), ExecuteChangeSet, DescribeStacks (waiter)
+        read += [acfn.GetTemplateSummary, acfn.DescribeChangeSet, acfn.ExecuteChangeSet, acfn.DeleteChangeSet]
     return [
         allow(
             ([acfn.CreateChangeSet] if create else []) + [acfn.DeleteStack],
