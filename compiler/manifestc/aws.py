@@ -277,6 +277,11 @@ GIT_HOSTS: dict[str, tuple[str, str]] = {
 # "CodeCommit events" in the EventBridge event reference (detail-type "CodeCommit Pull Request State
 # Change"; detail.event, sourceCommit, destinationReference, pullRequestStatus, pullRequestId).
 PULL_REQUEST_WEBHOOK_EVENTS = ("PULL_REQUEST_CREATED", "PULL_REQUEST_UPDATED", "PULL_REQUEST_REOPENED")
+# Pull requests merged or closed without merging: the end of a codestar branch's previews. Both
+# exist for GitHub, GitLab and Bitbucket (CodeBuild User Guide, "GitHub webhook events", "GitLab
+# webhook events", "Bitbucket webhook events"; Bitbucket needs the `merged` and `declined` events
+# enabled on its webhook). None of the three has a branch-deletion event.
+PULL_REQUEST_CLOSED_WEBHOOK_EVENTS = ("PULL_REQUEST_MERGED", "PULL_REQUEST_CLOSED")
 PULL_REQUEST_APPROVAL: dict[str, str] = {
     "forks": "FORK_PULL_REQUESTS",
     "all": "ALL_PULL_REQUESTS",

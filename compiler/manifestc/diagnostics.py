@@ -836,6 +836,30 @@ CODES: dict[str, CodeInfo] = {
         "CodeBuild variable not exported",
         "Readiness check (variables): an action reads #{Namespace.NAME} of a CodeBuild action whose buildspec does not list NAME in env.exported-variables, so the variable never exists. List it in build.exports or the commands target's exports.",
     ),
+    "MC355": _e(
+        "previews cannot deploy there",
+        "`source.feature_branches.deploy_to` names the environment beside which every matching branch deploys its own stacks (`<name>-preview-<branch-slug>-<target>`). It must be an environment of the manifest, in the pipeline's own account and region (the feature-branch project deploys with the pipeline account's credentials), with at least one cloudformation target.",
+    ),
+    "MC356": _e(
+        "target cannot be previewed",
+        "A preview deploys each cloudformation target of the `deploy_to` environment with `aws cloudformation deploy` through an execution role limited to preview stacks. A target with its own `execution_role` (not limited to previews), `package: true`, a `template_configuration` file or a `#{...}` variable in its `parameters` (only pipeline actions resolve those) cannot be deployed that way: use `execution_policies`, and a template the build writes.",
+    ),
+    "MC357": _e(
+        "environment stack under an ephemeral prefix",
+        "Feature-branch previews are named `<name>-preview-…` and test stacks `<name>-test-<suite>-…`; the projects that create and delete them may touch any stack with that prefix. An environment's stack named with it could be deleted by a feature branch or a test run: rename it.",
+    ),
+    "MC358": _e(
+        "teardown event does not exist",
+        "Previews are deleted when their branch goes: for CodeCommit on the EventBridge `referenceDeleted` event (`teardown: branch-deleted`); CodeBuild webhooks (GitHub, GitLab, Bitbucket) have no branch-deletion event, so codestar previews are deleted when the branch's pull request is merged or closed (`teardown: pull-request-closed`). `teardown` without `deploy_to` has nothing to delete.",
+    ),
+    "MC359": _e(
+        "test stack not possible",
+        "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`, no `#{...}` variable in `parameters`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow. Feature-branch and pull-request builds deploy no test stack, so such a suite cannot be named in their `tests`.",
+    ),
+    "MC687": _w(
+        "previews with broad execution policies",
+        "A preview deploys a feature branch's templates before anyone reviews them, through an execution role with the previewed targets' `execution_policies` (PowerUserAccess by default) in the pipeline's account. Whoever can push a matching branch can then have CloudFormation create any resource those policies allow (a function reading the account's secrets, say). The role cannot touch the pipeline's artifacts, the pipeline, its projects or any non-ephemeral stack, and the roles its stacks create carry the boundary; narrow `execution_policies` to the services the template uses.",
+    ),
     "MC401": _e(
         "linter failed",
         "cfn-lint could not run on the emitted template. This is an environment or manifestc problem, not a manifest one.",

@@ -20,6 +20,9 @@ Pairs = tuple[tuple[str, str], ...]
 class FeatureBranches:
     patterns: tuple[str, ...]
     tests: tuple[str, ...]  # suite names
+    deploy_to: str | None = None  # environment whose cloudformation targets each branch deploys (previews)
+    teardown: str | None = None  # branch-deleted | pull-request-closed (resolved per provider)
+    targets: tuple[str, ...] = ()  # the preview targets (semantics_ephemeral derives them)
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class TestSuite:
     buildspec: str | None = None  # a buildspec file of the repository, used instead of `commands`
     env: Pairs = ()  # action variables; may reference #{namespace.NAME}
     platform: SuitePlatform | None = None  # its own image and size (tests[].image); None: the build's
+    ephemeral_stack: str | None = None  # a cloudformation target deployed, tested against and deleted
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from .model import (
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
 from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
+from .semantics_ephemeral import check_ephemeral
 from .semantics_glue import check_glue_extras
 from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
@@ -231,6 +232,7 @@ def build_model(
         check_commands_targets(check, manifest)
         check_cdk_targets(check, manifest)
         check_variables(check, manifest)
+        manifest = check_ephemeral(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
         if any(d.is_error for d in check.diagnostics):
@@ -736,6 +738,7 @@ def _tests(check: _Checker, preset: dict[str, Any]) -> tuple[TestSuite, ...]:
                 ),
                 buildspec=raw["buildspec"],
                 env=tuple(sorted(raw["env"].items())),
+                ephemeral_stack=raw["ephemeral_stack"],
             )
         )
     return tuple(suites)
@@ -1439,7 +1442,7 @@ def _source(check: _Checker, build_suites: list[str]) -> Source:
                 "test suite",
                 path + ("feature_branches", "tests", t_index),
             )
-        feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites))
+        feature = FeatureBranches(tuple(fb["patterns"]), tuple(suites), fb["deploy_to"], fb["teardown"])
     _check_triggers(check, raw)
     check_path_filters(check, raw)
     pull_requests = _pull_requests(check, raw, build_suites)

@@ -57,6 +57,18 @@ _READ_ONLY = frozenset(
         "ec2:",  # the VPC build's network interfaces
     }
 )
+# A project only a pull request's *end* starts (merged or closed: the preview teardown of
+# emit/ephemeral.py) runs its own inline buildspec, no code of the pull request, and may also delete
+# ephemeral stacks through their role (MC676 still refuses anything else).
+_CLOSING_EVENTS = frozenset({"PULL_REQUEST_MERGED", "PULL_REQUEST_CLOSED"})
+_TEARDOWN = frozenset(
+    {
+        "cloudformation:DeleteStack",
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackEvents",
+        "iam:PassRole",
+    }
+)
 _WRITABLE_PREFIXES = ("cache/", "reports/")
 _RULE_DETAIL_TYPE = "CodeCommit Pull Request State Change"
 
@@ -89,6 +101,18 @@ def _pull_request_projects(resources: dict[str, Any]) -> set[str]:
                 if name and arn.endswith(f":project/{name}"):
                     found.add(logical_id)
     return found
+
+
+def _closing_only(resource: dict[str, Any]) -> bool:
+    """Whether every pull-request event that starts this project ends a pull request."""
+    events = [
+        event
+        for group in resource.get("Properties", {}).get("Triggers", {}).get("FilterGroups", [])
+        for f in group
+        if f.get("Type") == "EVENT"
+        for event in str(f.get("Pattern", "")).split(",")
+    ]
+    return bool(events) and all(event in _CLOSING_EVENTS for event in events)
 
 
 def _text(value: Any) -> str:
@@ -145,6 +169,8 @@ def check_pull_request_projects(manifest: Manifest, templates: Templates) -> lis
                 actions = statement.get("Action", [])
                 actions = actions if isinstance(actions, list) else [actions]
                 extra = sorted(a for a in actions if not _allowed(str(a)))
+                if _closing_only(resources[logical_id]):
+                    extra = [a for a in extra if a not in _TEARDOWN]
                 if extra:
                     report(
                         "MC676",

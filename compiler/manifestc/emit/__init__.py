@@ -18,6 +18,7 @@ from .catalog import ProductTemplate, emit_catalog, emit_launch_role_template, e
 from .codebuild import emit_codebuild
 from .codepipeline import emit_pipeline
 from .context import PIPELINE_NAME_TOKEN, Context
+from .ephemeral import emit_ephemeral
 from .feature import emit_feature_rule, emit_pull_request_rule
 from .glue import emit_glue
 from .iam import emit_boundary
@@ -37,6 +38,7 @@ EMITTERS: tuple[Emitter, ...] = (
     emit_pipeline,
     emit_feature_rule,
     emit_pull_request_rule,
+    emit_ephemeral,
     emit_notifications,
     emit_self_update_role,
 )

@@ -34,7 +34,9 @@ from ..model import (
     Toolchain,
 )
 from ..schemas_data import presets
+from ..semantics_ephemeral import ephemeral_prefix
 from ..toolchain import install_commands
+from . import ephemeral
 from .context import Context, camel
 from .iam import allow, artifact_statements, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
@@ -126,6 +128,9 @@ class BuildJob:
 
     publish_roles: tuple[Sub, ...] = ()  # cdk targets: the CDK bootstrap publishing roles it assumes
     directory: str | None = None  # build.directory: each phase starts there; artifact and report bases below it
+    finally_phases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per phase: commands run pass or fail
+    ephemeral_prefixes: tuple[str, ...] = ()  # stack name prefixes it deploys/deletes through the ephemeral role
+    ephemeral_create: bool = True  # False: it only deletes (the preview teardown)
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -149,6 +154,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
         jobs.append(_feature_job(manifest))
     if manifest.source.pull_requests:
         jobs.append(_pull_request_job(manifest))
+    if ephemeral.previews(manifest):
+        jobs.append(_preview_teardown_job(manifest))
     if (check := approval_check_job(manifest)) is not None:
         jobs.append(check)
     return tuple(jobs)
@@ -487,6 +494,22 @@ def _test_job(m: Manifest, suite: TestSuite) -> BuildJob:
     if m.glue is not None and m.language == "python":
         return _glue_test_job(m, suite, prefix)
     where = "after the build" if suite.after == "build" else f"after deploying to {suite.after}"
+    if suite.ephemeral_stack:
+        commands, final = ephemeral.suite_stack_phases(m, suite)
+        return BuildJob(
+            purpose=f"test-{suite.name}",
+            logical_prefix=prefix,
+            description=f"{m.name}: {suite.name} tests against a temporary {suite.ephemeral_stack} stack, {where}",
+            phases=(("install", _codeartifact_login(b.codeartifact) + b.install), ("build", commands)),
+            finally_phases=(("build", final),),
+            env=b.env
+            + (("MANIFESTC_TEST_SUITE", suite.name), ("MANIFESTC_STAGE", suite.after))
+            + ((ephemeral.ROLE_VARIABLE, ephemeral.exec_role_arn()),),
+            reports=_suite_reports(m, suite, prefix),
+            permissions=suite.permissions,
+            ephemeral_prefixes=(ephemeral_prefix(m.name, f"test-{suite.name}"),),
+            **{**_common(b), "secrets": m.suite_secrets(suite)},
+        )
     return BuildJob(
         purpose=f"test-{suite.name}",
         logical_prefix=prefix,
@@ -776,9 +799,10 @@ def _gate_job(m: Manifest, gate: QualityGate) -> BuildJob:
 
 
 def _feature_job(m: Manifest) -> BuildJob:
-    """Feature-branch builds: the build and the chosen suites, outside the pipeline."""
+    """Feature-branch builds: the build and the chosen suites, outside the pipeline; with
+    `deploy_to`, then the branch's preview stacks (emit/ephemeral.py)."""
     fb = m.source.feature_branches
-    return _outside_build(
+    job = _outside_build(
         m,
         fb.tests,
         purpose="feature",
@@ -786,6 +810,41 @@ def _feature_job(m: Manifest) -> BuildJob:
         description=f"{m.name}: feature-branch build ({', '.join(fb.patterns)})",
         stage="feature",
         common=_common(m.build),
+    )
+    if not ephemeral.previews(m):
+        return job
+    phases = dict(job.phases)
+    phases["build"] = phases["build"] + ephemeral.preview_commands(m, _in_artifact)
+    return dataclasses.replace(
+        job,
+        description=f"{m.name}: feature-branch build and preview ({', '.join(fb.patterns)})",
+        phases=tuple(phases.items()),
+        env=job.env + ((ephemeral.ROLE_VARIABLE, ephemeral.exec_role_arn()),),
+        ephemeral_prefixes=(ephemeral_prefix(m.name, "preview"),),
+    )
+
+
+def _preview_teardown_job(m: Manifest) -> BuildJob:
+    """Deletes a branch's preview stacks: runs no manifest command, only deletes through the
+    ephemeral role, outside the VPC."""
+    python = presets()["python"]
+    return BuildJob(
+        purpose=ephemeral.TEARDOWN,
+        logical_prefix="PreviewTeardown",
+        description=f"{m.name}: delete the preview stacks of a branch that is gone",
+        image=python["images"]["x86_64"],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_SMALL",
+        privileged=False,
+        timeout=60,
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", ephemeral.teardown_commands(m)),),
+        env=((ephemeral.ROLE_VARIABLE, ephemeral.exec_role_arn()),),
+        source="none" if m.source.provider == "codecommit" else m.source.provider,
+        in_vpc=False,
+        ephemeral_prefixes=(ephemeral_prefix(m.name, "preview"),),
+        ephemeral_create=False,
     )
 
 
@@ -1172,6 +1231,9 @@ def buildspec(job: BuildJob) -> Sub | str:
             commands = (_enter(job.directory),) + tuple(commands)
         if commands:
             body["commands"] = [_escape_sub(c) for c in commands]
+        final = dict(job.finally_phases).get(phase)
+        if final:
+            body["finally"] = [_escape_sub(c) for c in final]
         phases[phase] = body
     spec: dict = {"version": 0.2}
     if job.matrix:
@@ -1304,7 +1366,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     # own cache and the test reports, never under the pipeline's artifacts (<name>/...), which the
     # deploy actions read.
     scope = (f"cache/{job.purpose}/", "reports/") if job.purpose == "pr" else ()
-    statements = artifact_statements(ctx, prefixes=scope) + log_statements(ctx, job.purpose)
+    # the preview teardown reads and writes nothing of the pipeline's: it only deletes stacks
+    artifacts = artifact_statements(ctx, prefixes=scope) if job.purpose != ephemeral.TEARDOWN else []
+    statements = artifacts + log_statements(ctx, job.purpose)
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
@@ -1312,10 +1376,12 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     statements += declared_statements(job.permissions)
     if job.toolchain is not None:
         statements += toolchain_statements(job.toolchain)
-    if job.source != "pipeline":
+    if job.source not in ("pipeline", "none"):
         from .feature import source_access_statements
 
         statements += source_access_statements(ctx)
+    if job.ephemeral_prefixes:
+        statements += ephemeral.stack_statements(ctx, job.ephemeral_prefixes, create=job.ephemeral_create)
     # Confused-deputy guard: only this project's builds (and, for a batch, its build batches).
     source = ctx.project_arn(job.purpose)
     if job.batched:
@@ -1362,6 +1428,9 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
         # a path is read from the source artifact, relative to CODEBUILD_SRC_DIR (CodeBuild User Guide,
         # "Buildspec file name and storage location")
         props["Source"] = cb.Source(Type="CODEPIPELINE", BuildSpec=job.buildspec_file or buildspec(job))
+    elif job.purpose == ephemeral.TEARDOWN:
+        props["Artifacts"] = cb.Artifacts(Type="NO_ARTIFACTS")
+        props.update(ephemeral.teardown_source(ctx, buildspec(job)))
     else:
         from .feature import feature_source
 

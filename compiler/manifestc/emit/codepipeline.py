@@ -173,7 +173,7 @@ def emit_pipeline(ctx: Context) -> None:
                 f"Test-{suite.name}",
                 wiring,
                 2,
-                (SOURCE,),
+                (SOURCE, BUILD_OUTPUT) if suite.ephemeral_stack else (SOURCE,),  # a test stack's template
                 test=True,
                 variables=_suite_variables(m, suite, None),
                 pipeline_variables=True,
