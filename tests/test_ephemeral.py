@@ -480,3 +480,18 @@ def test_every_preview_mistake_is_reported_in_one_round(write_manifest):
         ("MC355", "source.feature_branches.deploy_to"),
         ("MC358", "source.feature_branches.teardown"),
     ]
+
+
+def test_the_self_update_guard_records_previews(write_manifest):
+    """Previews deploy unreviewed branches with the environment's execution policies, so adding
+    them, previewing more branches or another environment changes the recorded source, which the
+    Recompile build refuses (MC264) until a person deploys the pipeline."""
+    from manifestc.guard import source_value
+
+    plain = _compile(write_manifest, deploy_to=None).manifest
+    previews = _compile(write_manifest).manifest
+    assert "previews" not in source_value(plain)
+    assert source_value(previews) != source_value(plain)
+    assert '"deploy_to":"dev"' in source_value(previews)
+    wider = _compile(write_manifest, source={**CODECOMMIT}).manifest
+    assert source_value(wider) == source_value(previews)

@@ -61,7 +61,7 @@ def approvals_value(manifest: Manifest) -> str:
 def source_value(manifest: Manifest) -> str:
     """Where the pipeline's source comes from and which changes run through it, canonical (JSON,
     sorted keys): the repository and branch, plus the push trigger's branch and file path filters,
-    the tag triggers, the run mode and the pull-request builds, so a commit cannot widen which
+    the tag triggers, the run mode, the pull-request builds and feature-branch previews, so a commit cannot widen which
     branches, tags, files or pull requests run builds. Those are recorded only when set (not at their defaults), so a
     manifest without them records the same value as a toolchain that predates them (no refusal on
     upgrade)."""
@@ -85,6 +85,10 @@ def source_value(manifest: Manifest) -> str:
         value["tags"] = list(s.tags)
     if s.trigger != "push":
         value["trigger"] = s.trigger
+    if s.feature_branches is not None and s.feature_branches.deploy_to:
+        # previews deploy unreviewed branches with the environment's execution policies
+        fb = s.feature_branches
+        value["previews"] = {"branches": list(fb.patterns), "deploy_to": fb.deploy_to, "targets": list(fb.targets)}
     if s.pull_requests is not None:
         value["pull_requests"] = {"tests": list(s.pull_requests.tests), "approval": s.pull_requests.approval}
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
