@@ -57,6 +57,10 @@ SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
 SELF_UPDATE = "SelfUpdate"
 GLUE_TEMPLATE = "GlueTemplate"
+# Namespace of the CodeStarSourceConnection action's output variables (AuthorDate, BranchName,
+# CommitId, CommitMessage, ConnectionArn, FullRepositoryName: CodePipeline User Guide,
+# "CodeStarSourceConnection ... action reference", Output variables).
+SOURCE_NAMESPACE = "SourceVariables"
 
 
 @dataclass
@@ -265,7 +269,9 @@ def _source_stage(ctx: Context) -> cp.Stages:
             # No V2 trigger, and no start on pushes to BranchName either (CodeStarSourceConnection
             # action reference: DetectChanges, default true).
             config["DetectChanges"] = "false"
-        act = action("codestar", "Source", config, outputs=(SOURCE,))
+        # the pushed branch, read by the self-update stage's entry condition (_update_stage)
+        namespace = SOURCE_NAMESPACE if _update_only_from_branch(m) else None
+        act = action("codestar", "Source", config, outputs=(SOURCE,), Namespace=namespace)
     elif source.provider == "s3":
         config = {"S3Bucket": source.bucket, "S3ObjectKey": source.key, "PollForSourceChanges": "false"}
         act = action("s3-source", "Source", config, outputs=(SOURCE,))
@@ -307,8 +313,10 @@ def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
         Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")
     )
     wiring.pass_roles.append(GetAtt("SelfUpdateRole", "Arn"))
+    condition = {"BeforeEntry": _configured_branch_only(ctx)} if _update_only_from_branch(ctx.manifest) else {}
     return cp.Stages(
         Name="UpdatePipeline",
+        **condition,
         Actions=[
             _codebuild_action(job, "Recompile", wiring, 1, (SOURCE,), (SELF_UPDATE,)),
             action(
@@ -328,6 +336,39 @@ def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
                 (SELF_UPDATE,),
             ),
         ],
+    )
+
+
+def _update_only_from_branch(m: Manifest) -> bool:
+    """With `source.branches`, pushes to other branches than `branch` start the pipeline too; the
+    self-update applies only the configured branch's manifest."""
+    return m.regenerate.enabled and m.source.provider == "codestar" and bool(m.source.branches)
+
+
+def _configured_branch_only(ctx: Context) -> cp.BeforeEntryConditions:
+    """Entry condition of UpdatePipeline: a run of another branch skips the stage (neither Recompile
+    nor the stack update runs; the run goes on with the deployed pipeline). A restart after a self-
+    update is a plain start, which runs `branch`: without this, a push to `release/x` would deploy
+    release/x's pipeline and then rerun it on `branch`."""
+    spec = aws.RULE_TYPES["variable-check"]
+    config = {"Variable": f"#{{{SOURCE_NAMESPACE}.BranchName}}", "Operator": "EQ", "Value": ctx.value("branch")}
+    if set(config) != spec.required:  # a compiler bug, never user input
+        raise AssertionError(f"VariableCheck configuration {sorted(config)}")
+    return cp.BeforeEntryConditions(
+        Conditions=[
+            cp.Condition(
+                Result="SKIP",
+                Rules=[
+                    cp.RuleDeclaration(
+                        Name="ConfiguredBranchOnly",
+                        RuleTypeId=cp.RuleTypeId(
+                            Category=spec.category, Owner=spec.owner, Provider=spec.provider, Version=spec.version
+                        ),
+                        Configuration=config,
+                    )
+                ],
+            )
+        ]
     )
 
 
