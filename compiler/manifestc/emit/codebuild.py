@@ -381,17 +381,17 @@ def _promote_job(m: Manifest) -> BuildJob:
     )
 
 
-def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGroup, ...]:
+def _suite_reports(m: Manifest, suite: TestSuite, prefix: str, owner: str = "") -> tuple[ReportGroup, ...]:
+    """A suite's report groups; `owner` (`pr`) names a project's own copies of them."""
     reports = []
+    name = "-".join(part for part in (m.name, owner, suite.name) if part)
     if suite.reports:
-        reports.append(
-            ReportGroup(f"{prefix}Reports", f"{m.name}-{suite.name}-tests", "TEST", suite.reports, suite.report_format)
-        )
+        reports.append(ReportGroup(f"{prefix}Reports", f"{name}-tests", "TEST", suite.reports, suite.report_format))
     if suite.coverage:
         reports.append(
             ReportGroup(
                 f"{prefix}Coverage",
-                f"{m.name}-{suite.name}-coverage",
+                f"{name}-coverage",
                 "CODE_COVERAGE",
                 (suite.coverage,),
                 suite.coverage_format or "COBERTURAXML",
@@ -606,16 +606,33 @@ def _feature_job(m: Manifest) -> BuildJob:
 
 
 def _outside_build(
-    m: Manifest, suite_names, *, purpose: str, logical_prefix: str, description: str, stage: str, common: dict
+    m: Manifest,
+    suite_names,
+    *,
+    purpose: str,
+    logical_prefix: str,
+    description: str,
+    stage: str,
+    common: dict,
+    own_reports: bool = False,
 ) -> BuildJob:
     """A build outside the pipeline (feature branches, pull requests): the build's phases, then the
-    chosen suites' commands, with those suites' report groups."""
+    chosen suites' commands, with those suites' report groups (`own_reports`: groups of its own,
+    `<name>-<purpose>-<suite>-tests`, so its results never mix with the pipeline's)."""
     b = m.build
     suites = [t for t in m.tests if t.name in suite_names]
     commands = b.commands
     for suite in suites:
         commands = commands + suite.commands
-    reports = tuple(group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name)))
+    reports = tuple(
+        group
+        for suite in suites
+        for group in (
+            _suite_reports(m, suite, camel(logical_prefix, suite.name), owner=purpose)
+            if own_reports
+            else _suite_reports(m, suite, camel("test", suite.name))
+        )
+    )
     return BuildJob(
         purpose=purpose,
         logical_prefix=logical_prefix,
@@ -644,6 +661,7 @@ def _pull_request_job(m: Manifest) -> BuildJob:
         description=f"{m.name}: pull-request build (into {m.source.branch}; never deploys)",
         stage="pull-request",
         common={**_common(m.build), "secrets": (), "secrets_kms_key": None},
+        own_reports=True,
     )
 
 
@@ -1063,11 +1081,11 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
                 ),
             )
         )
-    # The pull-request project runs code nobody reviewed yet (perhaps from a fork): it may write its
-    # own cache and the test reports, never under the pipeline's artifacts (<name>/...), which the
-    # deploy actions read.
-    scope = (f"cache/{job.purpose}/", "reports/") if job.purpose == "pr" else ()
-    statements = artifact_statements(ctx, prefixes=scope) + log_statements(ctx, job.purpose)
+    if job.purpose == "pr":
+        statements = pull_request_artifact_statements(ctx, job)
+    else:
+        statements = artifact_statements(ctx)
+    statements += log_statements(ctx, job.purpose)
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
@@ -1149,6 +1167,38 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
             ),
         )
     ctx.add(cb.Project(f"{prefix}Project", **props))
+
+
+def pull_request_artifact_statements(ctx: Context, job: BuildJob) -> list:
+    """The pull-request project runs code nobody reviewed yet (perhaps from a fork): it reads and
+    writes only its own S3 cache (`cache/pr/`, with `cache: s3`) and the exports of its own report
+    groups (`reports/<group>/`), never the pipeline's artifacts (`<name>/...`, which deploys read)
+    nor another group's reports; the artifact key only as S3 uses it for those objects. Nothing to
+    write (no S3 cache, no report group): no bucket and no key grant at all."""
+    prefixes = ([f"cache/{job.purpose}/"] if job.cache == "s3" else []) + [
+        f"reports/{group.name}/" for group in job.reports
+    ]
+    if not prefixes:
+        return []
+    objects = [Sub("${ArtifactBucket.Arn}/" + prefix + "*") for prefix in prefixes]
+    # SSE-KMS: S3 asks for a data key on PutObject and decrypts it on GetObject (and to complete a
+    # multipart upload) with the caller's permissions (Amazon S3 User Guide, "Using server-side
+    # encryption with AWS KMS keys": permissions); kms:ViaService keeps the key to S3's requests.
+    via_s3 = Condition(StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}))
+    return [
+        allow([s3.GetObject, s3.GetObjectVersion, s3.PutObject], objects, sid="ArtifactObjects"),
+        allow(
+            [s3.GetBucketAcl, s3.GetBucketLocation, s3.GetBucketVersioning],
+            [GetAtt("ArtifactBucket", "Arn")],
+            sid="ArtifactBucket",
+        ),
+        allow(
+            [Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+            [GetAtt("ArtifactKey", "Arn")],
+            via_s3,
+            sid="ArtifactKey",
+        ),
+    ]
 
 
 def _cache(job: BuildJob) -> cb.ProjectCache:
