@@ -233,3 +233,37 @@ def test_the_pull_request_cache_grant_exists_only_with_an_s3_cache(write_manifes
     # no tests, no S3 cache: nothing to write, so no bucket and no artifact-key grant at all
     services = {a.split(":")[0] for s in statements for a in s["Action"]}
     assert ("s3" in services) is granted and ("kms" in services) is granted
+
+
+def test_the_pull_request_role_uses_the_connection_and_the_key_only_as_codebuild_and_s3_need(write_manifest):
+    template = _template(write_manifest, {**CODESTAR, "pull_requests": {}, "feature_branches": FEATURE})
+    for role in ("PullRequestRole", "FeatureRole"):
+        statements = _statements(template, role)
+        # CodeBuild User Guide, "GitHub App connections": GetConnectionToken and GetConnection
+        for spelling in (CONNECTION, CONNECTION.replace("codestar-connections", "codeconnections")):
+            service = spelling.split(":")[2]
+            assert allowed(statements, f"{service}:GetConnectionToken", spelling), role
+            assert allowed(statements, f"{service}:GetConnection", spelling), role
+            assert not allowed(statements, f"{service}:UseConnection", spelling), role
+        assert not allowed(statements, "codeconnections:GetConnectionToken", CONNECTION[:-3] + "other")
+    statements = _statements(template, "PullRequestRole")
+    key = "UNRESOLVED-ArtifactKey.Arn"
+    via_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert allowed(statements, "kms:GenerateDataKey", key, via_s3)
+    assert allowed(statements, "kms:Decrypt", key, via_s3)
+    assert not allowed(statements, "kms:Decrypt", key)  # a direct call from the build's code
+    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"):
+        assert not allowed(statements, action, key, via_s3), action
+
+
+def test_readiness_check_refuses_use_connection_and_direct_key_use(write_manifest):
+    manifest, templates = _rendered(write_manifest, {**CODESTAR, "pull_requests": {}})
+    statements = templates["pipeline.yaml"]["Resources"]["PullRequestRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    statements.append({"Effect": "Allow", "Action": ["codeconnections:UseConnection"], "Resource": CONNECTION})
+    [key] = [s for s in statements if s.get("Sid") == "ArtifactKey"]
+    del key["Condition"]
+    found = [d.message for d in check_pull_request_projects(manifest, templates)]
+    assert any("codeconnections:UseConnection" in m for m in found), found
+    assert any("outside S3" in m for m in found), found
