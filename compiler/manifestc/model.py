@@ -189,6 +189,7 @@ class Target:
     extract: bool = True
     prefix: str | None = None
     cache_control: str | None = None  # s3: Cache-Control of the deployed objects
+    kms_key: str | None = None  # s3: customer-managed key of the bucket's default encryption (SSE-KMS)
     delete_stale: bool = False  # s3: `aws s3 sync --delete` in a CodeBuild job instead of the S3 deploy action
     # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
     distributions: Pairs = ()
@@ -665,6 +666,7 @@ TARGET_PLACEHOLDER_FIELDS = (
     "function",
     "bucket",
     "prefix",
+    "kms_key",
     "state_machine",
     "input",
     "user_parameters",

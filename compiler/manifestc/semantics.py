@@ -85,7 +85,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
-    "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
+    "s3": {"bucket", "extract", "prefix", "cache_control", "kms_key", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
     "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
     "lambda_invoke": {"function", "user_parameters"},
@@ -844,6 +844,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
                 cache_control=raw["cache_control"],
+                kms_key=raw["kms_key"],
                 delete_stale=bool(raw["delete_stale"]),
                 distributions=_distributions(check, raw, index),
                 invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),

@@ -31,6 +31,7 @@ from .iam import (
     allow,
     app_role_statements,
     boundary_policy,
+    bucket_key_statement,
     ecs_deploy_statements,
     invoke_arns,
     invoke_statements,
@@ -50,7 +51,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     envs = [e for e in m.environments if e.account == account]
     statements = _artifact_read(ctx, tooling)
     stacks, pass_roles, exec_policies = [], [], []
-    ecs_services, buckets, functions = [], [], []
+    ecs_services, buckets, functions, bucket_keys = [], [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     for env in envs:
         for name in env.targets:
@@ -81,6 +82,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                     )
                 elif target.type == "s3":
                     buckets.append((target.bucket, target.prefix))
+                    if target.kms_key:
+                        bucket_keys.append(target.kms_key)
                 elif target.invokes:
                     for kind, arns in invoke_arns(target, region, None).items():
                         invoked[kind] += arns
@@ -115,6 +118,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployToBuckets",
             )
         )
+        if bucket_keys:
+            statements.append(bucket_key_statement(sorted(set(bucket_keys)), sid="TargetBucketKeys"))
     if functions:
         statements.append(
             allow(

@@ -35,7 +35,7 @@ from ..model import (
 from ..schemas_data import presets
 from ..toolchain import install_commands
 from .context import Context, camel
-from .iam import allow, artifact_statements, log_statements, report_statements, service_role
+from .iam import allow, artifact_statements, bucket_key_statement, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
 
@@ -101,6 +101,7 @@ class BuildJob:
     permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
     buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
     s3_sync: tuple[str, str] | None = None  # (bucket, prefix) it syncs the artifact into, deleting stale objects
+    s3_sync_key: str | None = None  # the KMS key of that bucket's default encryption (SSE-KMS)
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
     declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
@@ -755,6 +756,7 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime=None,
                     phases=(("build", tuple(commands)),),
                     s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
+                    s3_sync_key=resolved.kms_key if target.delete_stale else None,
                     invalidates=distribution,
                     in_vpc=False,
                 )
@@ -1426,6 +1428,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="SyncTargetPrefix",
             ),
         ]
+        if job.s3_sync_key:
+            out.append(bucket_key_statement([job.s3_sync_key], sid="TargetBucketKey"))
     if job.invalidates:
         # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
         # "Amazon CloudFront": distribution resource type)

@@ -42,6 +42,7 @@ from .iam import (
     app_role_statements,
     artifact_statements,
     blue_green_statements,
+    bucket_key_statement,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
@@ -76,6 +77,7 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
+    s3_keys: list = field(default_factory=list)  # KMS keys of those buckets' default encryption
     state_machines: list = field(default_factory=list)
     executions: list = field(default_factory=list)
     functions: list = field(default_factory=list)
@@ -545,6 +547,8 @@ def _s3_actions(
     if not target.delete_stale:
         if not cross_account:
             wiring.s3_targets.append((target.bucket, target.prefix))
+            if target.kms_key:
+                wiring.s3_keys.append(target.kms_key)
         config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
         if target.prefix:
             config["ObjectKey"] = target.prefix
@@ -958,6 +962,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
                 sid="TargetBuckets",
             )
         )
+        if wiring.s3_keys:
+            statements.append(bucket_key_statement(sorted(set(wiring.s3_keys)), sid="TargetBucketKeys"))
     service_role(ctx, "PipelineRole", "codepipeline.amazonaws.com", statements)
 
 
