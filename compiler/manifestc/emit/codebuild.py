@@ -345,8 +345,15 @@ def _build_job(m: Manifest) -> BuildJob:
 def _promote_job(m: Manifest) -> BuildJob:
     """Tag the build's candidate image with the commit (what deploys use) once tests and gates
     passed: an untested image is never under a deployable tag. The manifest is copied within ECR
-    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image); a re-run of the
-    same commit finds the tag already there."""
+    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image).
+
+    put-image fails when the tag is already there: ImageAlreadyExistsException (same manifest and
+    tag, a re-run of the same commit) and, on a repository with tag immutability,
+    ImageTagAlreadyExistsException for any existing tag (ECR API Reference, PutImage errors; User
+    Guide, "Preventing image tags from being overwritten"). Only the first is success: after a
+    failed put-image the job compares the digest under the commit's tag with the candidate's and
+    fails unless they are the same image, so an immutable repository never silently keeps an
+    older image under the tag that deploys use."""
     python = presets()["python"]
     repo = shlex.quote(m.build.image_repository)
     candidate = 'imageTag="candidate-$IMAGE_TAG"'
@@ -361,9 +368,17 @@ def _promote_job(m: Manifest) -> BuildJob:
             "--query 'images[0].imageManifestMediaType' --output text > image-media-type"
         ),
         (
+            f"CANDIDATE_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids {candidate} "
+            "--query 'imageDetails[0].imageDigest' --output text)"
+        ),
+        (
             f'aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
             '--image-manifest file://image-manifest.json --image-manifest-media-type "$(cat image-media-type)" '
-            f'|| aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG"'
+            f'|| {{ TAGGED_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG" '
+            "--query 'imageDetails[0].imageDigest' --output text) && "
+            '[ "$TAGGED_DIGEST" = "$CANDIDATE_DIGEST" ] || '
+            f'{{ echo "tag $IMAGE_TAG of {repo} holds $TAGGED_DIGEST, not the tested candidate $CANDIDATE_DIGEST '
+            '(immutable tags: delete that image or push a new commit)" >&2; exit 1; }; }'
         ),
     )
     return BuildJob(
