@@ -566,7 +566,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC289": _e(
         "deploy under manifestc's prefix",
-        "An s3 target's prefix or a Glue job output lies under `_manifestc/` of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates. A deploy there could replace the code other pipelines run. Deploy under another prefix.",
+        "An s3 target's prefix or a Glue job output has a `_manifestc/` path segment (at the top of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates, or at any depth: the permissions boundary denies object writes to such keys everywhere, since IAM wildcards cannot anchor the deny to the top). A deploy there could replace the code other pipelines run, or would fail with AccessDenied. Deploy under another prefix.",
     ),
     "MC290": _e(
         "too many resources",
