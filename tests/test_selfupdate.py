@@ -764,9 +764,11 @@ def test_a_grant_moved_to_an_unapproved_stage_is_a_new_grant(tmp_path):
         "name": "migrate",
         "type": "commands",
         "commands": ["./migrate.sh"],
-        "permissions": [
-            {"actions": ["rds:DeleteDBInstance"], "resources": [f"arn:aws:rds:eu-west-1:{ACCOUNT}:db:orders-prod"]}
-        ],
+        "permissions": {
+            "statements": [
+                {"actions": ["rds:DeleteDBInstance"], "resources": [f"arn:aws:rds:eu-west-1:{ACCOUNT}:db:orders-prod"]}
+            ]
+        },
     }
     targets = [{"name": "app", "template": "deploy/app.yaml", "stack": "orders-{environment}"}, migrate]
 
@@ -956,9 +958,14 @@ def test_recompile_refuses_new_commands_grants_and_secrets(tmp_path):
         "name": "hotfix",
         "type": "commands",
         "commands": ["aws sts get-caller-identity"],
-        "permissions": [
-            {"actions": ["sts:AssumeRole"], "resources": ["arn:aws:iam::222222222222:role/manifestc/demo-service/x"]}
-        ],
+        "permissions": {
+            "statements": [
+                {
+                    "actions": ["sts:AssumeRole"],
+                    "resources": ["arn:aws:iam::222222222222:role/manifestc/demo-service/x"],
+                }
+            ]
+        },
     }
     staging_only = [{"name": "staging", "targets": ["app", "hotfix"]}, envs[1]]
     targets = yaml.safe_load(base)["targets"]

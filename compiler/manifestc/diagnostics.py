@@ -310,7 +310,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC235": _e(
         "broad grant without opt-in",
-        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole) or declares `*` (every action) or `service:*` on every resource. List the actions the commands call and the resources they touch; if the step really needs it, set `broad_permissions: true` on the target (the permissions boundary still applies to created roles).",
+        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole). Name a role with only what the commands need, or declare `permissions` (broad grants there take `allow_broad: <reason>`, MC225); if the step really needs that role, set `broad_permissions: true` on the target.",
     ),
     "MC236": _e(
         "reserved variable in a commands target",
@@ -547,6 +547,18 @@ CODES: dict[str, CodeInfo] = {
     "MC327": _e(
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
+    ),
+    "MC330": _e(
+        "commands permissions in the old list shape",
+        "A `commands` target's `permissions` is the mapping builds and tests use: `permissions: {statements: [{effect, actions, resources}], managed_policies: [...], allow_broad: <reason>}`, checked against the Service Authorization Reference like theirs (MC223–MC227). The old list of `{actions, resources}` goes under `statements`; `broad_permissions: true` becomes `allow_broad: <the reason the step needs it>` in that mapping.",
+    ),
+    "MC331": _e(
+        "broad_permissions with permissions",
+        "`broad_permissions: true` accepts an administrator `role` only. A commands target with `permissions` accepts its broad grants (`*`, `service:*`, IAM writes, `*` resources on scopable actions, *FullAccess policies) with `allow_broad: <reason>` inside the `permissions` mapping, as builds and tests do, so the reason is recorded in build.json.",
+    ),
+    "MC332": _e(
+        "commands managed policy of another account",
+        "A commands target's `managed_policies` are attached to the role its job uses in each environment's account (the job's own role, or the role bootstrap-<account>.yaml creates there). A customer managed policy ARN names one account: attached in an environment of another account it does not exist. Use an AWS managed policy (`arn:aws:iam::aws:policy/...`), a policy of that account, or declare the statements.",
     ),
     "MC285": _e(
         "glue smoke test in another account",

@@ -160,14 +160,6 @@ class TestSuite:
 
 
 @dataclass(frozen=True)
-class Permission:
-    """An IAM statement a `commands` target declares (always Allow)."""
-
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]  # with placeholders
-
-
-@dataclass(frozen=True)
 class Target:
     name: str
     type: str
@@ -210,7 +202,7 @@ class Target:
     compute: str | None = None  # None: the build's size
     env: Pairs = ()  # with placeholders
     role: str | None = None  # an existing role of the environment's account; {account} placeholder
-    permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
+    permissions: Permissions | None = None  # or: a minimal role with these grants
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 from awacs import codeartifact, codebuild, codepipeline, ecr, s3, secretsmanager, ssm, sts
-from awacs.aws import Action, Condition, Deny, StringEquals, StringLike
+from awacs.aws import Action, Condition, Deny, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
@@ -104,7 +104,10 @@ class BuildJob:
     s3_sync_key: str | None = None  # the KMS key of that bucket's default encryption (SSE-KMS)
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
-    declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
+    declared_permissions: tuple[
+        tuple[str, tuple[str, ...], tuple[str | Sub, ...]], ...
+    ] = ()  # (effect, actions, resources)
+    declared_policies: tuple[str, ...] = ()  # commands targets: managed policies of the job's own role
 
 
 def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
@@ -811,17 +814,25 @@ def _partitioned(arn: str) -> str:
 
 
 def commands_statements(m: Manifest, target: Target, env, account: str) -> tuple:
-    """A commands target's `permissions` as (actions, resources) with placeholders rendered for
-    every region of `env` (`account` is template text: an account id or ${AWS::AccountId})."""
+    """A commands target's `permissions.statements` as (effect, actions, resources) with placeholders
+    rendered for every region of `env` (`account` is template text: an account id or ${AWS::AccountId})."""
     out = []
-    for permission in target.permissions:
+    for grant in target.permissions.statements if target.permissions else ():
         resources = dict.fromkeys(
             m.render_step(_partitioned(r), env, region or "${AWS::Region}", account)
-            for r in permission.resources
+            for r in grant.resources
             for region in env.regions
         )
-        out.append((permission.actions, tuple(sub_if_needed(r) for r in resources)))
+        out.append((grant.effect, grant.actions, tuple(sub_if_needed(r) for r in resources)))
     return tuple(out)
+
+
+def declared_statement(number: int, effect: str, actions, resources) -> Statement:
+    """One declared statement of a commands target (Sid `Declared<n>`), Allow or Deny."""
+    statement = allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}")
+    if effect == "Deny":
+        statement.Effect = Deny
+    return statement
 
 
 # Written before the user's commands: every SDK and CLI (Terraform, the CDK CLI, kubectl's
@@ -881,6 +892,9 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     declared_permissions=()
                     if role is not None
                     else commands_statements(m, target, env, "${AWS::AccountId}"),
+                    declared_policies=target.permissions.managed_policies
+                    if role is None and target.permissions
+                    else (),
                 )
             )
     return tuple(jobs)
@@ -1119,6 +1133,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     if job.matrix:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
     managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
+    if job.declared_policies:
+        managed = [partition_arn(arn) for arn in job.declared_policies]
     service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
@@ -1457,8 +1473,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
         )
     if job.assume_role is not None:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
-    for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
-        out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
+    for number, (effect, actions, resources) in enumerate(job.declared_permissions, start=1):
+        out.append(declared_statement(number, effect, actions, resources))
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})
