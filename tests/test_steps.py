@@ -436,3 +436,17 @@ def test_deny_statements_and_managed_policies_reach_the_role_the_job_uses(write_
     statements = resolve(prod["Policies"][0]["PolicyDocument"]["Statement"], attrs)
     assert effective(statements, None, "s3:PutObject", "arn:aws:s3:::state-prod/x")
     assert not effective(statements, None, "s3:DeleteObject", "arn:aws:s3:::state-prod/x")
+
+
+def test_a_commands_opt_in_is_reported_in_build_json_per_environment(tmp_path, write_manifest):
+    from manifestc import api
+
+    reason = "terraform manages every bucket of the account"
+    grants = {"statements": [{"actions": ["s3:*"], "resources": ["*"]}], "allow_broad": reason}
+    path = write_manifest(_manifest(_commands(role=None, permissions=grants), account=TOOLING))
+    out = tmp_path / "out"
+    report = api.build([str(path)], out, lint=False)
+    assert not report.failed(), report.all_diagnostics()
+    record = json.loads((out / "demo-service" / "build.json").read_text())["permissions"]
+    assert [r["project"] for r in record] == ["demo-service-commands-staging-infra", "demo-service-commands-prod-infra"]
+    assert all(r["allow_broad"] == reason and r["broad"] for r in record)
