@@ -276,6 +276,7 @@ def test_image_and_compute_default_to_the_build(write_manifest):
                 ("MC331", "targets[0].broad_permissions"),
             ],
         ),
+        ({"role": None, "permissions": {}}, [("MC333", "targets[0].permissions")]),
         (
             {"role": None, "permissions": {"managed_policies": [f"arn:aws:iam::{PROD}:policy/deployer"]}},
             [("MC332", "targets[0].permissions.managed_policies[0]")],  # staging runs in the tooling account

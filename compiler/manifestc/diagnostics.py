@@ -560,6 +560,10 @@ CODES: dict[str, CodeInfo] = {
         "commands managed policy of another account",
         "A commands target's `managed_policies` are attached to the role its job uses in each environment's account (the job's own role, or the role bootstrap-<account>.yaml creates there). A customer managed policy ARN names one account: attached in an environment of another account it does not exist. Use an AWS managed policy (`arn:aws:iam::aws:policy/...`), a policy of that account, or declare the statements.",
     ),
+    "MC333": _e(
+        "commands permissions grant nothing",
+        "A commands target's `permissions` mapping has neither `statements` nor `managed_policies`: manifestc would create a role that can call no AWS API (usually a statement list left at the wrong indentation). Declare what the commands call, or name an existing `role`.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

@@ -98,6 +98,14 @@ def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, An
         # the same Service Authorization Reference checks as build and test grants (README
         # "Permissions of builds and tests"): MC223 actions, MC224 ARNs, MC225 broad, MC226 denied
         permissions = check_permissions(raw_permissions, where, check.doc["name"], check.error, placeholders=True)
+        if not raw_permissions["statements"] and not raw_permissions["managed_policies"]:
+            check.error(
+                "MC333",
+                f"commands target `{raw['name']}` declares `permissions` that grant nothing: its role could call no "
+                "AWS API",
+                where,
+                hint="add `statements` (or `managed_policies`) with what the commands call, or name a `role`",
+            )
     return {
         "commands": tuple(raw["commands"] or ()),
         "image": raw["image"],
