@@ -603,6 +603,21 @@ def test_no_role_of_a_pipeline_starts_another_pipelines_build_or_writes_a_toolch
     assert effective(everything, boundary, "s3:PutObject", "arn:aws:s3:::acme-site/prod/index.html")
 
 
+def test_the_manifestc_prefix_deny_reaches_every_depth_and_nothing_else(compiled):
+    """Final review: NoManifestcPrefixWrites (`*/_manifestc/*`) cannot be anchored to the top of a
+    key: IAM's `*` matches `/` too (IAM User Guide, "IAM JSON policy elements: Resource": wildcards).
+    This test states its cost exactly (README "Self-update"): a `_manifestc/` segment at any depth
+    of any bucket is denied; a name that only contains `_manifestc` is not."""
+    boundary = _boundary(compiled["python-service"].templates["pipeline.yaml"])
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    for key in ("app-assets/static/_manifestc/x.js", "logs/2024/_manifestc/a", "b/_manifestc/"):
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl"):
+            assert not effective(everything, boundary, action, f"arn:aws:s3:::{key}"), (key, action)
+        assert effective(everything, boundary, "s3:GetObject", f"arn:aws:s3:::{key}")  # reads stay open
+    for key in ("app-assets/x_manifestc/a.js", "b/_manifestc.txt", "b/_manifestcache/a", "b/manifestc/a"):
+        assert effective(everything, boundary, "s3:PutObject", f"arn:aws:s3:::{key}"), key
+
+
 def test_only_the_self_update_role_changes_a_pipeline_or_answers_an_approval(compiled):
     """Third review: a bounded role an unapproved staging template creates could call
     UpdatePipeline (dropping prod's approval) or PutApprovalResult. The boundary denies it to every

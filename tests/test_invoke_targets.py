@@ -219,7 +219,9 @@ def test_invokes_run_after_commands_jobs_reading_variables_and_before_suites(wri
     seed = {
         "name": "seed",
         "type": "commands",
-        "permissions": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::seed-{environment}/*"]}],
+        "permissions": {
+            "statements": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::seed-{environment}/*"]}]
+        },
         "env": {"API_URL": "#{app.ApiUrl}"},
         "commands": ["./seed.sh"],
     }

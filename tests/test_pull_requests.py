@@ -104,7 +104,10 @@ def test_the_pull_request_project_holds_no_secret_and_cannot_deploy(write_manife
         ("s3:PutObject", BUCKET + "/demo-service/BuildOutpu/abc.zip"),
     ]:
         assert not allowed(statements, action, arn), action
-    assert allowed(statements, "s3:PutObject", BUCKET + "/reports/demo-service-unit/x.xml")
+    # its own report groups' exports only; no cache is configured, so no cache grant
+    assert allowed(statements, "s3:PutObject", BUCKET + "/reports/demo-service-pr-unit-tests/x.xml")
+    assert not allowed(statements, "s3:PutObject", BUCKET + "/reports/demo-service-unit-tests/x.xml")
+    assert not allowed(statements, "s3:PutObject", BUCKET + "/cache/pr/x.zip")
     # the main build keeps its secret and its grant
     build = _statements(template, "BuildRole")
     assert allowed(
@@ -199,3 +202,68 @@ def test_readiness_check_refuses_secrets_grants_and_artifact_writes(write_manife
     found = check_pull_request_projects(manifest, templates)
     assert sorted(d.code for d in found) == ["MC675", "MC676", "MC677"]
     assert all("PullRequestProject" in d.message for d in found)
+
+
+def test_the_pull_request_project_reports_into_groups_of_its_own(write_manifest):
+    template = _template(write_manifest, {**CODESTAR, "pull_requests": {"tests": ["unit"]}})
+    resources = template["Resources"]
+    groups = {k: v["Properties"]["Name"] for k, v in resources.items() if v["Type"] == "AWS::CodeBuild::ReportGroup"}
+    assert groups["PullRequestUnitReports"] == "demo-service-pr-unit-tests"
+    assert groups["TestUnitReports"] == "demo-service-unit-tests"  # the pipeline's, untouched
+    spec = resources["PullRequestProject"]["Properties"]["Source"]["BuildSpec"]["Fn::Sub"]
+    assert list(yaml.safe_load(spec)["reports"]) == ["${PullRequestUnitReports.Arn}"]
+    export = resources["PullRequestUnitReports"]["Properties"]["ExportConfig"]["S3Destination"]
+    assert export["Path"] == "reports/demo-service-pr-unit-tests"
+    # the role may report into its own group only: fork code cannot add results to the pipeline's
+    statements = _statements(template, "PullRequestRole")
+    [reports] = [s for s in statements if s.get("Sid") == "TestReports"]
+    assert reports["Resource"] == ["UNRESOLVED-PullRequestUnitReports.Arn"]  # iam_sim: a GetAtt left as is
+    assert "TestUnitReports" not in json.dumps(statements)
+
+
+@pytest.mark.parametrize("cache, granted", [("s3", True), ("local", False), ("none", False)])
+def test_the_pull_request_cache_grant_exists_only_with_an_s3_cache(write_manifest, cache, granted):
+    text = with_changes(MINIMAL, source={**CODECOMMIT, "pull_requests": {}}, build={**BUILD, "cache": cache}, tests=[])
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not result.diagnostics, [(d.code, d.message) for d in result.diagnostics]
+    template = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))
+    statements = _statements(template, "PullRequestRole")
+    assert allowed(statements, "s3:PutObject", BUCKET + "/cache/pr/x.zip") is granted
+    assert not allowed(statements, "s3:PutObject", BUCKET + "/cache/build/x.zip")  # the pipeline's cache
+    # no tests, no S3 cache: nothing to write, so no bucket and no artifact-key grant at all
+    services = {a.split(":")[0] for s in statements for a in s["Action"]}
+    assert ("s3" in services) is granted and ("kms" in services) is granted
+
+
+def test_the_pull_request_role_uses_the_connection_and_the_key_only_as_codebuild_and_s3_need(write_manifest):
+    template = _template(write_manifest, {**CODESTAR, "pull_requests": {}, "feature_branches": FEATURE})
+    for role in ("PullRequestRole", "FeatureRole"):
+        statements = _statements(template, role)
+        # CodeBuild User Guide, "GitHub App connections": GetConnectionToken and GetConnection
+        for spelling in (CONNECTION, CONNECTION.replace("codestar-connections", "codeconnections")):
+            service = spelling.split(":")[2]
+            assert allowed(statements, f"{service}:GetConnectionToken", spelling), role
+            assert allowed(statements, f"{service}:GetConnection", spelling), role
+            assert not allowed(statements, f"{service}:UseConnection", spelling), role
+        assert not allowed(statements, "codeconnections:GetConnectionToken", CONNECTION[:-3] + "other")
+    statements = _statements(template, "PullRequestRole")
+    key = "UNRESOLVED-ArtifactKey.Arn"
+    via_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert allowed(statements, "kms:GenerateDataKey", key, via_s3)
+    assert allowed(statements, "kms:Decrypt", key, via_s3)
+    assert not allowed(statements, "kms:Decrypt", key)  # a direct call from the build's code
+    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"):
+        assert not allowed(statements, action, key, via_s3), action
+
+
+def test_readiness_check_refuses_use_connection_and_direct_key_use(write_manifest):
+    manifest, templates = _rendered(write_manifest, {**CODESTAR, "pull_requests": {}})
+    statements = templates["pipeline.yaml"]["Resources"]["PullRequestRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    statements.append({"Effect": "Allow", "Action": ["codeconnections:UseConnection"], "Resource": CONNECTION})
+    [key] = [s for s in statements if s.get("Sid") == "ArtifactKey"]
+    del key["Condition"]
+    found = [d.message for d in check_pull_request_projects(manifest, templates)]
+    assert any("codeconnections:UseConnection" in m for m in found), found
+    assert any("outside S3" in m for m in found), found

@@ -133,3 +133,58 @@ def test_options_of_s3_targets_only(write_manifest):
     target = {"name": "api", "template": "t.yaml", "cache_control": "no-cache"}
     result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[target])))
     assert errors(result) == [("MC214", "targets[0].cache_control")]
+
+
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def test_delete_stale_job_may_use_the_buckets_customer_managed_key_through_s3_only(write_manifest):
+    from iam_sim import allowed, resolve
+
+    template = _compile(write_manifest, _site(delete_stale=True, kms_key=KEY))
+    statements = resolve(_statements(template, "DeployStagingSiteRole"))
+    via_s3 = {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+    # aws s3 sync uploads (GenerateDataKey; Decrypt for multipart uploads) under the bucket's SSE-KMS key
+    assert allowed(statements, "kms:GenerateDataKey", KEY, via_s3)
+    assert allowed(statements, "kms:Decrypt", KEY, via_s3)
+    assert not allowed(statements, "kms:Decrypt", KEY)  # not a direct call
+    assert not allowed(statements, "kms:Decrypt", KEY, {"kms:ViaService": "s3.us-east-1.amazonaws.com"})
+    assert not allowed(statements, "kms:Encrypt", KEY, via_s3)
+    assert not allowed(statements, "kms:GenerateDataKey", KEY.replace("1234abcd", "ffffffff"), via_s3)
+    # the pipeline role does not write the bucket with delete_stale, so it gets no key either
+    assert KEY.split("/")[1] not in str(_statements(template, "PipelineRole"))
+
+
+def test_without_a_key_no_kms_grant_and_the_s3_deploy_action_gets_the_key(write_manifest):
+    from iam_sim import allowed, resolve
+
+    plain = _compile(write_manifest, _site(delete_stale=True))
+    assert not any(s.get("Sid") == "TargetBucketKey" for s in _statements(plain, "DeployStagingSiteRole"))
+    # without delete_stale the S3 deploy action writes with the pipeline role: it gets the key
+    template = _compile(write_manifest, _site(kms_key=KEY))
+    statements = resolve(_statements(template, "PipelineRole"))
+    assert allowed(statements, "kms:GenerateDataKey", KEY, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"})
+
+
+def test_kms_key_per_environment_and_of_s3_targets_only(write_manifest):
+    template = _compile(write_manifest, _site(delete_stale=True, kms_key=KEY.replace("1234abcd", "{environment}")))
+    assert "key/prod-12ab" in str(_statements(template, "DeployProdSiteRole"))
+    assert "key/staging-12ab" in str(_statements(template, "DeployStagingSiteRole"))
+    target = {"name": "api", "template": "t.yaml", "kms_key": KEY}
+    result = check_manifest(write_manifest(with_changes(MINIMAL, targets=[target])))
+    assert errors(result) == [("MC214", "targets[0].kms_key")]
+    bad = check_manifest(write_manifest(with_changes(MINIMAL, targets=[_site(kms_key="alias/site")])))
+    assert [c for c, _ in errors(bad)] and errors(bad)[0][1] == "targets[0].kms_key"
+
+
+def test_another_accounts_deploy_role_gets_the_bucket_key(write_manifest):
+    from iam_sim import allowed, resolve
+
+    envs = [{"name": "prod", "account": "210987654321"}]
+    text = with_changes(MINIMAL, targets=[_site(kms_key=KEY)], environments=envs, account="123456789012")
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result), result.diagnostics
+    bootstrap = next(t for name, t in result.templates.items() if name.startswith("bootstrap-"))
+    role = next(r for r in bootstrap["Resources"].values() if r["Type"] == "AWS::IAM::Role")
+    statements = resolve([s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]])
+    assert allowed(statements, "kms:GenerateDataKey", KEY, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"})

@@ -764,9 +764,11 @@ def test_a_grant_moved_to_an_unapproved_stage_is_a_new_grant(tmp_path):
         "name": "migrate",
         "type": "commands",
         "commands": ["./migrate.sh"],
-        "permissions": [
-            {"actions": ["rds:DeleteDBInstance"], "resources": [f"arn:aws:rds:eu-west-1:{ACCOUNT}:db:orders-prod"]}
-        ],
+        "permissions": {
+            "statements": [
+                {"actions": ["rds:DeleteDBInstance"], "resources": [f"arn:aws:rds:eu-west-1:{ACCOUNT}:db:orders-prod"]}
+            ]
+        },
     }
     targets = [{"name": "app", "template": "deploy/app.yaml", "stack": "orders-{environment}"}, migrate]
 
@@ -956,9 +958,14 @@ def test_recompile_refuses_new_commands_grants_and_secrets(tmp_path):
         "name": "hotfix",
         "type": "commands",
         "commands": ["aws sts get-caller-identity"],
-        "permissions": [
-            {"actions": ["sts:AssumeRole"], "resources": ["arn:aws:iam::222222222222:role/manifestc/demo-service/x"]}
-        ],
+        "permissions": {
+            "statements": [
+                {
+                    "actions": ["sts:AssumeRole"],
+                    "resources": ["arn:aws:iam::222222222222:role/manifestc/demo-service/x"],
+                }
+            ]
+        },
     }
     staging_only = [{"name": "staging", "targets": ["app", "hotfix"]}, envs[1]]
     targets = yaml.safe_load(base)["targets"]
@@ -969,3 +976,69 @@ def test_recompile_refuses_new_commands_grants_and_secrets(tmp_path):
         (repo / "manifest.yaml").write_text(text)
         assert words in _refusal(_guarded_recompile(repo, deployed, out))
         assert not out.exists()
+
+
+# --- Self-update with `source.branches` (README "Self-update": "Pushes to other branches") ---
+
+BRANCHES_SOURCE = {
+    "provider": "codestar",
+    "repository": "acme/demo",
+    "branch": "release/2.0",
+    "connection_arn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/abc-123",
+    "branches": ["release/*"],
+}
+
+
+def _stage(template: dict, name: str) -> dict:
+    return next(s for s in template["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == name)
+
+
+def _enters(stage: dict, variables: dict[str, str]) -> bool:
+    """CodePipeline's reading of an entry condition (User Guide, "Configure conditions for a stage",
+    rule reference "VariableCheck"): the condition is met when all its rules pass; a SKIP condition
+    that is not met skips the stage. `variables` are the run's resolved `#{Namespace.NAME}` values."""
+    if "BeforeEntry" not in stage:
+        return True
+    for condition in stage["BeforeEntry"]["Conditions"]:
+        passed = True
+        for rule in condition["Rules"]:
+            assert rule["RuleTypeId"] == {
+                "Category": "Rule",
+                "Owner": "AWS",
+                "Provider": "VariableCheck",
+                "Version": "1",
+            }
+            config = rule["Configuration"]
+            value = variables[config["Variable"]]
+            assert config["Operator"] == "EQ"
+            passed = passed and value == config["Value"]
+        if not passed:
+            assert condition["Result"] == "SKIP"  # skipped, never failed: the run goes on
+            return False
+    return True
+
+
+def test_a_run_of_another_branch_skips_the_self_update(tmp_path):
+    repo = _checkout(tmp_path, with_changes(MINIMAL, source=BRANCHES_SOURCE))
+    template = _pipeline(repo / "manifest.yaml", repo)
+    [source] = _stage(template, "Source")["Actions"]
+    # the variable the condition reads is the source action's own output (BranchName of the pushed commit)
+    assert source["Namespace"] == "SourceVariables"
+    update = _stage(template, "UpdatePipeline")
+    assert _enters(update, {"#{SourceVariables.BranchName}": "release/2.0"})
+    for other in ("release/3.0", "release/2.0-hotfix", "main"):
+        assert not _enters(update, {"#{SourceVariables.BranchName}": other}), other
+    # skipping the stage skips Recompile and the stack update together: both are in it
+    assert [a["Name"] for a in update["Actions"]] == ["Recompile", "UpdatePipelineStack"]
+    # a SKIP condition cannot be overridden when a run starts: no rule names a Lambda or a role
+    assert all("RoleArn" not in r for c in update["BeforeEntry"]["Conditions"] for r in c["Rules"])
+
+
+def test_a_single_branch_pipeline_has_no_entry_condition(tmp_path):
+    single = {k: v for k, v in BRANCHES_SOURCE.items() if k != "branches"}
+    for source in (single, None):
+        text = with_changes(MINIMAL, source=source) if source else MINIMAL
+        repo = _checkout(tmp_path / str(bool(source)), text)
+        template = _pipeline(repo / "manifest.yaml", repo)
+        assert "BeforeEntry" not in _stage(template, "UpdatePipeline")
+        assert "Namespace" not in _stage(template, "Source")["Actions"][0]

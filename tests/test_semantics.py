@@ -126,8 +126,14 @@ def test_manifestc_prefix_and_the_factory_name_are_reserved(write_manifest):
 
     site = {"name": "site", "type": "s3", "bucket": "org-tools", "prefix": "_manifestc/toolchain/0.1.0/"}
     assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == [("MC289", "targets[0].prefix")]
-    site["prefix"] = "{environment}/_manifestc/"
-    assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == []
+    # at any depth: the boundary's `*/_manifestc/*` cannot be anchored (README "Self-update"), so
+    # the deploy would fail with AccessDenied at run time
+    for prefix in ("{environment}/_manifestc/", "site/_manifestc", "a/b/_manifestc/c/"):
+        site["prefix"] = prefix
+        assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == [("MC289", "targets[0].prefix")]
+    for prefix in ("{environment}/x_manifestc/", "site/_manifestcx/", "_manifestc-site/"):
+        site["prefix"] = prefix
+        assert codes(with_changes(targets=[site], environments=[{"name": "prod"}])) == [], prefix
     assert codes(with_changes(name="manifestc-factory")) == [("MC288", "name")]
     glue = {
         "workflow": "wf",

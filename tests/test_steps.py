@@ -128,12 +128,14 @@ def test_a_named_role_is_assumed_and_nothing_else(write_manifest):
 def test_permissions_in_the_same_account_go_on_the_job_role(write_manifest):
     target = _commands(
         role=None,
-        permissions=[
-            {
-                "actions": ["secretsmanager:GetSecretValue"],
-                "resources": ["arn:aws:secretsmanager:{region}:{account}:secret:db-{environment}-*"],
-            }
-        ],
+        permissions={
+            "statements": [
+                {
+                    "actions": ["secretsmanager:GetSecretValue"],
+                    "resources": ["arn:aws:secretsmanager:{region}:{account}:secret:db-{environment}-*"],
+                }
+            ]
+        },
     )
     template = _compile(write_manifest, target, **CROSS).templates["pipeline.yaml"]
     statements = resolve(role_statements(template, "CommandsStagingInfraRole"), _arns(template))
@@ -154,12 +156,14 @@ def test_permissions_in_the_same_account_go_on_the_job_role(write_manifest):
 def test_permissions_in_another_account_are_a_bounded_role_of_its_bootstrap(write_manifest):
     target = _commands(
         role=None,
-        permissions=[
-            {
-                "actions": ["eks:DescribeCluster"],
-                "resources": ["arn:aws:eks:{region}:{account}:cluster/shop-{environment}"],
-            }
-        ],
+        permissions={
+            "statements": [
+                {
+                    "actions": ["eks:DescribeCluster"],
+                    "resources": ["arn:aws:eks:{region}:{account}:cluster/shop-{environment}"],
+                }
+            ]
+        },
     )
     result = _compile(write_manifest, target, **CROSS)
     bootstrap = result.templates[f"bootstrap-{PROD}.yaml"]
@@ -212,16 +216,70 @@ def test_image_and_compute_default_to_the_build(write_manifest):
     ("fields", "expected"),
     [
         ({"role": None}, [("MC233", "targets[0]")]),
-        ({"permissions": [{"actions": ["s3:GetObject"], "resources": ["*"]}]}, [("MC233", "targets[0]")]),
+        (
+            {"permissions": {"statements": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/*"]}]}},
+            [("MC233", "targets[0]")],
+        ),
         ({"role": f"arn:aws:iam::{TOOLING}:role/terraform-deployer"}, [("MC234", "targets[0].role")]),
         ({"role": "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"}, [("MC235", "targets[0].role")]),
+        # the build/tests checks (README "Permissions of builds and tests") apply to commands grants
         (
-            {"role": None, "permissions": [{"actions": ["*"], "resources": ["arn:aws:s3:::b/*"]}]},
-            [("MC235", "targets[0].permissions[0].actions[0]")],
+            {"role": None, "permissions": {"statements": [{"actions": ["*"], "resources": ["arn:aws:s3:::b/*"]}]}},
+            [("MC225", "targets[0].permissions.statements[0].actions[0]")],
         ),
         (
-            {"role": None, "permissions": [{"actions": ["s3:GetObject", "s3:*"], "resources": ["*"]}]},
-            [("MC235", "targets[0].permissions[0].actions[1]")],
+            {"role": None, "permissions": {"statements": [{"actions": ["s3:GetObject", "s3:*"], "resources": ["*"]}]}},
+            [
+                ("MC225", "targets[0].permissions.statements[0].actions[1]"),
+                ("MC225", "targets[0].permissions.statements[0].resources[0]"),
+            ],
+        ),
+        (
+            {"role": None, "permissions": {"statements": [{"actions": ["s3:GetObjekt"], "resources": ["*"]}]}},
+            [("MC223", "targets[0].permissions.statements[0].actions[0]")],
+        ),
+        (
+            {"role": None, "permissions": {"statements": [{"actions": ["s3:GetObject"], "resources": ["bucket/*"]}]}},
+            [("MC224", "targets[0].permissions.statements[0].resources[0]")],
+        ),
+        (
+            {"role": None, "permissions": {"managed_policies": ["arn:aws:iam::aws:policy/AdministratorAccess"]}},
+            [("MC226", "targets[0].permissions.managed_policies[0]")],
+        ),
+        (
+            {
+                "role": None,
+                "permissions": {
+                    "statements": [{"actions": ["iam:PassRole"], "resources": ["arn:aws:iam::{account}:role/x"]}]
+                },
+            },
+            [
+                ("MC225", "targets[0].permissions.statements[0].actions[0]"),
+                ("MC226", "targets[0].permissions.statements[0].resources[0]"),
+            ],
+        ),
+        (
+            {
+                "role": None,
+                "permissions": {"statements": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::{stage}/*"]}]},
+            },
+            [("MC208", "targets[0].permissions.statements[0].resources[0]")],
+        ),
+        (
+            {
+                "role": None,
+                "permissions": {"statements": [{"actions": ["s3:*"], "resources": ["*"]}]},
+                "broad_permissions": True,
+            },
+            [
+                ("MC225", "targets[0].permissions.statements[0].actions[0]"),
+                ("MC331", "targets[0].broad_permissions"),
+            ],
+        ),
+        ({"role": None, "permissions": {}}, [("MC333", "targets[0].permissions")]),
+        (
+            {"role": None, "permissions": {"managed_policies": [f"arn:aws:iam::{PROD}:policy/deployer"]}},
+            [("MC332", "targets[0].permissions.managed_policies[0]")],  # staging runs in the tooling account
         ),
         (
             {"env": {"REGION": "x", "CODEBUILD_X": "y"}},
@@ -234,12 +292,18 @@ def test_image_and_compute_default_to_the_build(write_manifest):
 def test_misused_commands_targets_are_located_errors(write_manifest, fields, expected):
     result = check_manifest(write_manifest(_manifest(_commands(**fields), **CROSS)))
     assert errors(result) == expected
-    assert all(d.line > 0 and (d.hint or d.code == "MC208") for d in result.diagnostics if d.is_error)
+    assert all(d.line > 0 and (d.hint or d.code in ("MC208", "MC224")) for d in result.diagnostics if d.is_error)
 
 
 def test_broad_grants_compile_with_the_opt_in(write_manifest):
-    fields = {"role": None, "permissions": [{"actions": ["s3:*"], "resources": ["*"]}], "broad_permissions": True}
-    assert not errors(check_manifest(write_manifest(_manifest(_commands(**fields), **CROSS))))
+    grants = {
+        "statements": [{"actions": ["s3:*"], "resources": ["*"]}],
+        "allow_broad": "terraform manages every bucket",
+    }
+    result = check_manifest(write_manifest(_manifest(_commands(role=None, permissions=grants), **CROSS)))
+    assert not errors(result)
+    [target] = result.manifest.targets
+    assert target.permissions.allow_broad == "terraform manages every bucket" and target.permissions.broad
     admin = {"role": "arn:aws:iam::{account}:role/cdk-deployer-admin", "broad_permissions": True}
     assert not errors(check_manifest(write_manifest(_manifest(_commands(**admin), **CROSS))))
 
@@ -254,7 +318,11 @@ def test_a_created_role_name_must_fit_iam(write_manifest):
     long_target = _commands(
         name="database-migrations-of-orders",
         role=None,
-        permissions=[{"actions": ["rds:DescribeDBInstances"], "resources": ["*"]}],
+        permissions={
+            "statements": [
+                {"actions": ["rds:DescribeDBInstances"], "resources": ["arn:aws:rds:{region}:{account}:db:*"]}
+            ]
+        },
     )
     changes = dict(CROSS, name="a-rather-long-pipeline-name-for-orders")
     result = check_manifest(write_manifest(_manifest(long_target, **changes)))
@@ -335,3 +403,51 @@ def test_two_environments_of_one_account_may_assume_one_role(write_manifest):
     assert errors(result) == [], result.diagnostics
     template = result.templates["pipeline.yaml"]
     assert {"CommandsStagingInfraProject", "CommandsProdInfraProject"} <= set(template["Resources"])
+
+
+def test_the_old_list_shape_is_a_located_error_naming_the_new_one(write_manifest):
+    old = _commands(role=None, permissions=[{"actions": ["s3:GetObjekt"], "resources": ["arn:aws:s3:::b/*"]}])
+    result = check_manifest(write_manifest(_manifest(old, **CROSS)))
+    # MC330 at the list (a validate-phase error: the semantics checks run once the shape is fixed)
+    assert errors(result) == [("MC330", "targets[0].permissions")]
+    [mc330] = [d for d in result.diagnostics if d.code == "MC330"]
+    assert mc330.line > 0 and "statements:" in mc330.hint and "allow_broad" in mc330.hint
+
+
+def test_deny_statements_and_managed_policies_reach_the_role_the_job_uses(write_manifest):
+    grants = {
+        "statements": [
+            {"actions": ["s3:GetObject", "s3:PutObject"], "resources": ["arn:aws:s3:::state-{environment}/*"]},
+            {"effect": "Deny", "actions": ["s3:DeleteObject"], "resources": ["arn:aws:s3:::state-{environment}/*"]},
+        ],
+        "managed_policies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    }
+    result = _compile(write_manifest, _commands(role=None, permissions=grants), **CROSS)
+    # same account (staging): the job's own role
+    template = result.templates["pipeline.yaml"]
+    role = template["Resources"]["CommandsStagingInfraRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/ReadOnlyAccess"}]
+    statements = resolve(role_statements(template, "CommandsStagingInfraRole"), _arns(template))
+    assert effective(statements, None, "s3:PutObject", "arn:aws:s3:::state-staging/x")
+    assert not effective(statements, None, "s3:DeleteObject", "arn:aws:s3:::state-staging/x")
+    # another account (prod): the role its bootstrap creates
+    prod = result.templates[f"bootstrap-{PROD}.yaml"]["Resources"]["CommandsProdInfraRole"]["Properties"]
+    assert prod["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/ReadOnlyAccess"}]
+    attrs = {"AWS::AccountId": PROD, "AWS::Partition": "aws"}
+    statements = resolve(prod["Policies"][0]["PolicyDocument"]["Statement"], attrs)
+    assert effective(statements, None, "s3:PutObject", "arn:aws:s3:::state-prod/x")
+    assert not effective(statements, None, "s3:DeleteObject", "arn:aws:s3:::state-prod/x")
+
+
+def test_a_commands_opt_in_is_reported_in_build_json_per_environment(tmp_path, write_manifest):
+    from manifestc import api
+
+    reason = "terraform manages every bucket of the account"
+    grants = {"statements": [{"actions": ["s3:*"], "resources": ["*"]}], "allow_broad": reason}
+    path = write_manifest(_manifest(_commands(role=None, permissions=grants), account=TOOLING))
+    out = tmp_path / "out"
+    report = api.build([str(path)], out, lint=False)
+    assert not report.failed(), report.all_diagnostics()
+    record = json.loads((out / "demo-service" / "build.json").read_text())["permissions"]
+    assert [r["project"] for r in record] == ["demo-service-commands-staging-infra", "demo-service-commands-prod-infra"]
+    assert all(r["allow_broad"] == reason and r["broad"] for r in record)

@@ -21,9 +21,11 @@ def _seed(**fields) -> dict:
         "name": "seed",
         "type": "commands",
         "commands": ['./seed.sh "$API_URL"'],
-        "permissions": [
-            {"actions": ["dynamodb:PutItem"], "resources": ["arn:aws:dynamodb:{region}:{account}:table/t"]}
-        ],
+        "permissions": {
+            "statements": [
+                {"actions": ["dynamodb:PutItem"], "resources": ["arn:aws:dynamodb:{region}:{account}:table/t"]}
+            ]
+        },
         "env": {"API_URL": "#{api.ApiUrl}"},
     }
     target.update(fields)

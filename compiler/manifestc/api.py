@@ -483,9 +483,18 @@ def network_record(manifest: Manifest) -> dict | None:
 
 def permissions_record(manifest: Manifest) -> list[dict]:
     """The permissions section of build.json: each project's declared IAM grants, as declared, the
-    broad ones and the reason they were accepted with (`allow_broad`)."""
-    from .guard import declared_permissions
+    broad ones and the reason they were accepted with (`allow_broad`); a commands target's once per
+    environment whose job runs it (resources keep their placeholders)."""
+    from .guard import declared_permissions, grant_fingerprints
 
+    found = [(purpose, p, p.fingerprints()) for purpose, p in declared_permissions(manifest).items()]
+    guarded = grant_fingerprints(manifest)  # a commands target's digests are its own (guard.py)
+    found += [
+        (f"commands-{env.name}-{target.name}", target.permissions, guarded.get(f"commands-{target.name}", ()))
+        for env in manifest.environments
+        for target in manifest.targets
+        if target.type == "commands" and target.permissions and target.name in env.targets
+    ]
     return [
         {
             "project": f"{manifest.name}-{purpose}",
@@ -495,9 +504,9 @@ def permissions_record(manifest: Manifest) -> list[dict]:
             ],
             "broad": list(p.broad),
             "allow_broad": p.allow_broad,
-            "digests": list(p.fingerprints()),
+            "digests": list(digests),
         }
-        for purpose, p in declared_permissions(manifest).items()
+        for purpose, p, digests in found
     ]
 
 

@@ -145,6 +145,20 @@ ACTION_TYPES: dict[str, ActionType] = {
     ),
 }
 
+# Stage-condition rules (CodePipeline User Guide, "Rule structure reference" and "VariableCheck":
+#   https://docs.aws.amazon.com/codepipeline/latest/userguide/rule-reference-VariableCheck.html):
+# category Rule, owner AWS, provider VariableCheck, version 1; configuration Variable, Value and
+# Operator (EQ | CONTAINS | MATCHES | NE). An entry condition's result is FAIL or SKIP, and SKIP
+# works only with the LambdaInvoke and VariableCheck rules; a SKIP condition cannot be overridden
+# when a run starts ("Configure conditions for a stage",
+#   https://docs.aws.amazon.com/codepipeline/latest/userguide/stage-conditions.html).
+RULE_TYPES: dict[str, ActionType] = {
+    "variable-check": ActionType(
+        "Rule", "AWS", "VariableCheck", "1", frozenset({"Variable", "Value", "Operator"}), frozenset()
+    ),
+}
+VARIABLE_CHECK_OPERATORS = ("EQ", "CONTAINS", "MATCHES", "NE")
+
 # CloudFormation action modes that need a RoleArn (same page as above: "RoleArn ... Required if
 # ActionMode is one of: CREATE_UPDATE, REPLACE_ON_FAILURE, DELETE_ONLY, CHANGE_SET_REPLACE").
 CFN_MODES_NEEDING_ROLE = frozenset({"CREATE_UPDATE", "REPLACE_ON_FAILURE", "DELETE_ONLY", "CHANGE_SET_REPLACE"})

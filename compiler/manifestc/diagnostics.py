@@ -322,7 +322,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC235": _e(
         "broad grant without opt-in",
-        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole) or declares `*` (every action) or `service:*` on every resource. List the actions the commands call and the resources they touch; if the step really needs it, set `broad_permissions: true` on the target (the permissions boundary still applies to created roles).",
+        "The commands target names an administrator role (or another tool's, such as cdk-* or OrganizationAccountAccessRole). Name a role with only what the commands need, or declare `permissions` (broad grants there take `allow_broad: <reason>`, MC225); if the step really needs that role, set `broad_permissions: true` on the target.",
     ),
     "MC236": _e(
         "reserved variable in a commands target",
@@ -568,6 +568,22 @@ CODES: dict[str, CodeInfo] = {
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
+    "MC330": _e(
+        "commands permissions in the old list shape",
+        "A `commands` target's `permissions` is the mapping builds and tests use: `permissions: {statements: [{effect, actions, resources}], managed_policies: [...], allow_broad: <reason>}`, checked against the Service Authorization Reference like theirs (MC223–MC227). The old list of `{actions, resources}` goes under `statements`; `broad_permissions: true` becomes `allow_broad: <the reason the step needs it>` in that mapping.",
+    ),
+    "MC331": _e(
+        "broad_permissions with permissions",
+        "`broad_permissions: true` accepts an administrator `role` only. A commands target with `permissions` accepts its broad grants (`*`, `service:*`, IAM writes, `*` resources on scopable actions, *FullAccess policies) with `allow_broad: <reason>` inside the `permissions` mapping, as builds and tests do, so the reason is recorded in build.json.",
+    ),
+    "MC332": _e(
+        "commands managed policy of another account",
+        "A commands target's `managed_policies` are attached to the role its job uses in each environment's account (the job's own role, or the role bootstrap-<account>.yaml creates there). A customer managed policy ARN names one account: attached in an environment of another account it does not exist. Use an AWS managed policy (`arn:aws:iam::aws:policy/...`), a policy of that account, or declare the statements.",
+    ),
+    "MC333": _e(
+        "commands permissions grant nothing",
+        "A commands target's `permissions` mapping has neither `statements` nor `managed_policies`: manifestc would create a role that can call no AWS API (usually a statement list left at the wrong indentation). Declare what the commands call, or name an existing `role`.",
+    ),
     "MC350": _e(
         "too many file path globs",
         '`source.paths` and `source.exclude_paths` become the `FilePaths.Includes` and `FilePaths.Excludes` of the pipeline\'s V2 push trigger, which take 1 to 8 globs of up to 255 characters each (CodePipeline API Reference, "GitFilePathFilterCriteria"). Match a whole directory with one glob (`services/api/**`) instead of listing files.',
@@ -614,7 +630,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC289": _e(
         "deploy under manifestc's prefix",
-        "An s3 target's prefix or a Glue job output lies under `_manifestc/` of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates. A deploy there could replace the code other pipelines run. Deploy under another prefix.",
+        "An s3 target's prefix or a Glue job output has a `_manifestc/` path segment (at the top of its bucket, where manifestc keeps the self-update toolchain (`_manifestc/toolchain/<version>/`) that pipelines install and run, and the factory its templates, or at any depth: the permissions boundary denies object writes to such keys everywhere, since IAM wildcards cannot anchor the deny to the top). A deploy there could replace the code other pipelines run, or would fail with AccessDenied. Deploy under another prefix.",
     ),
     "MC290": _e(
         "too many resources",

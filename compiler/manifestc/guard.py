@@ -145,8 +145,16 @@ def grant_fingerprints(manifest: Manifest) -> dict[str, tuple[str, ...]]:
             found[f"test-{suite.name}"] = tuple(sorted({*found[f"test-{suite.name}"], _digest("after", suite.after)}))
     for target in manifest.targets:
         if target.type == "commands" and target.permissions:
-            items = {_digest("statement", sorted(p.actions), sorted(p.resources)) for p in target.permissions}
-            if target.broad_permissions:
+            # the digests of the list shape (Allow statements, the broad opt-in) are kept, so a deployed
+            # pipeline's records still match after the move to the mapping shape (MC330)
+            items = {
+                _digest("statement", sorted(g.actions), sorted(g.resources))
+                if g.effect == "Allow"
+                else _digest("statement", g.effect, sorted(g.actions), sorted(g.resources))
+                for g in target.permissions.statements
+            }
+            items.update(_digest("policy", arn) for arn in target.permissions.managed_policies)
+            if target.permissions.allow_broad is not None:
                 items.add(_digest("broad"))
             runs_in = sorted(e.name for e in manifest.environments if target.name in e.targets)
             items.add(_digest("environments", runs_in))

@@ -211,14 +211,6 @@ class TestSuite:
 
 
 @dataclass(frozen=True)
-class Permission:
-    """An IAM statement a `commands` target declares (always Allow)."""
-
-    actions: tuple[str, ...]
-    resources: tuple[str, ...]  # with placeholders
-
-
-@dataclass(frozen=True)
 class Target:
     name: str
     type: str
@@ -240,6 +232,7 @@ class Target:
     extract: bool = True
     prefix: str | None = None
     cache_control: str | None = None  # s3: Cache-Control of the deployed objects
+    kms_key: str | None = None  # s3: customer-managed key of the bucket's default encryption (SSE-KMS)
     delete_stale: bool = False  # s3: `aws s3 sync --delete` in a CodeBuild job instead of the S3 deploy action
     # s3: CloudFront distribution invalidated after the deploy, per environment ("" key: every environment)
     distributions: Pairs = ()
@@ -260,7 +253,7 @@ class Target:
     compute: str | None = None  # None: the build's size
     env: Pairs = ()  # with placeholders
     role: str | None = None  # an existing role of the environment's account; {account} placeholder
-    permissions: tuple[Permission, ...] = ()  # or: a minimal role with these statements
+    permissions: Permissions | None = None  # or: a minimal role with these grants
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
@@ -780,6 +773,7 @@ TARGET_PLACEHOLDER_FIELDS = (
     "function",
     "bucket",
     "prefix",
+    "kms_key",
     "state_machine",
     "input",
     "user_parameters",

@@ -97,9 +97,23 @@ def _own_role(arn: str, pipeline: str) -> bool:
     return bool(match) and match.group(5).startswith((f"role/manifestc/{pipeline}/", f"role/manifestc-app/{pipeline}/"))
 
 
-def check_permissions(raw: dict[str, Any] | None, path: Path, pipeline: str, report: Report) -> Permissions | None:
+# A commands target's resources may hold the {account} {region} {environment} {name} placeholders
+# (README "commands"): checked as if filled in with values of the right shape.
+_PLACEHOLDER_SAMPLES = {"{account}": "000000000000", "{region}": "us-east-1", "{environment}": "x", "{name}": "x"}
+
+
+def _sample(resource: str) -> str:
+    for placeholder, value in _PLACEHOLDER_SAMPLES.items():
+        resource = resource.replace(placeholder, value)
+    return resource
+
+
+def check_permissions(
+    raw: dict[str, Any] | None, path: Path, pipeline: str, report: Report, placeholders: bool = False
+) -> Permissions | None:
     """The declared grants at `path` as a record; problems go to `report(code, message, path, hint)`
-    (MC223-MC227; MC227 is a warning)."""
+    (MC223-MC227; MC227 is a warning). `placeholders`: resources may hold a commands target's
+    placeholders (messages still quote the resource as written)."""
     if raw is None:
         return None
     broad: list[tuple[str, Path]] = []
@@ -149,8 +163,9 @@ def check_permissions(raw: dict[str, Any] | None, path: Path, pipeline: str, rep
                 reported.update(writes)
         for r_index, resource in enumerate(statement["resources"]):
             r_where = where + ("resources", r_index)
-            match = _ARN.match(resource)
-            if resource != "*" and not match:
+            text = _sample(resource) if placeholders else resource
+            match = _ARN.match(text)
+            if text != "*" and not match:
                 report(
                     "MC224",
                     f"`{resource}` is neither an ARN (`arn:<partition>:<service>:<region>:<account>:<resource>`) nor `*`",
@@ -160,13 +175,13 @@ def check_permissions(raw: dict[str, Any] | None, path: Path, pipeline: str, rep
                 continue
             if not (allow and valid):
                 continue
-            everything = resource == "*" or match.group(2) == "*" or match.group(5) == "*"
+            everything = text == "*" or match.group(2) == "*" or match.group(5) == "*"
             scopable = sorted({a for a in actions if a not in reported and _scopable(a)})
             if everything and scopable:
                 listed = ", ".join(scopable[:3]) + ("..." if len(scopable) > 3 else "")
                 broad.append((f"resource `{resource}` for {listed}, which can be scoped to resource ARNs", r_where))
             own = [a for a in actions if a in OWN_ROLE_ACTIONS]
-            if own and resource != "*" and match and not _own_role(resource, pipeline):
+            if own and text != "*" and match and not _own_role(text, pipeline):
                 report(
                     "MC226",
                     f"the pipeline's permissions boundary denies {' and '.join(own)} on `{resource}`: its roles may "

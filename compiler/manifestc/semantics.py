@@ -100,7 +100,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     # a lambda target either updates `function` directly, or (zip) packages a SAM/CloudFormation
     # `template` and deploys it as a stack, with the cloudformation fields
     "lambda": {"function", "package", "artifact", "image_repository"} | _STACK_FIELDS,
-    "s3": {"bucket", "extract", "prefix", "cache_control", "delete_stale", "cloudfront_invalidation"},
+    "s3": {"bucket", "extract", "prefix", "cache_control", "kms_key", "delete_stale", "cloudfront_invalidation"},
     "glue": set(),
     "stepfunctions": {"state_machine", "input", "input_file", "execution_name_prefix"},
     "lambda_invoke": {"function", "user_parameters"},
@@ -880,6 +880,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
                 cache_control=raw["cache_control"],
+                kms_key=raw["kms_key"],
                 delete_stale=bool(raw["delete_stale"]),
                 distributions=_distributions(check, raw, index),
                 invalidation_paths=tuple((raw["cloudfront_invalidation"] or {}).get("paths") or ()),
@@ -2383,6 +2384,17 @@ RESERVED_PIPELINE_NAMES = frozenset({"manifestc-factory"})
 _RESERVED_PREFIX = "_manifestc/"
 
 
+def _under_reserved(key: str, folder: bool) -> bool:
+    """Whether objects at `key` (a folder of objects, or one object key) would have a `_manifestc/`
+    path segment at any depth: the boundary's NoManifestcPrefixWrites denies those (its resource
+    `*/_manifestc/*` cannot be anchored to the top: IAM's `*` and `?` also match `/`), so the
+    deploy would compile and then fail with AccessDenied."""
+    path = "/" + key.lstrip("/")
+    if folder:
+        path = path.rstrip("/") + "/"
+    return "/" + _RESERVED_PREFIX in path
+
+
 def _check_reserved(check: _Checker, m: Manifest) -> None:
     """MC288: the factory's name; MC289: an s3 target or Glue output under `_manifestc/`."""
     if m.name in RESERVED_PIPELINE_NAMES:
@@ -2399,11 +2411,12 @@ def _check_reserved(check: _Checker, m: Manifest) -> None:
             if target.name not in env.targets:
                 continue
             resolved = m.resolve_target(target, env, None)
-            if (resolved.prefix or "").lstrip("/").startswith(_RESERVED_PREFIX):
+            if _under_reserved(resolved.prefix or "", folder=target.extract):
                 check.error(
                     "MC289",
-                    f"target `{target.name}` would write under `{_RESERVED_PREFIX}` of bucket `{resolved.bucket}` "
-                    f"(environment {env.name}): that prefix holds manifestc's toolchain, which other pipelines run",
+                    f"target `{target.name}` would write under a `{_RESERVED_PREFIX}` segment of bucket "
+                    f"`{resolved.bucket}` (environment {env.name}): that prefix holds manifestc's toolchain, which "
+                    "other pipelines run, and every pipeline role is denied writes to it at any depth",
                     ("targets", index, "prefix"),
                     hint="deploy under another prefix",
                 )
@@ -2414,7 +2427,7 @@ def _check_reserved(check: _Checker, m: Manifest) -> None:
                 if name in job.outputs or name in aws.GLUE_WRITE_PARAMETERS:
                     for part in value.split(","):
                         bucket_path = part.strip().removeprefix("s3://").partition("/")[2]
-                        if part.strip().startswith("s3://") and bucket_path.startswith(_RESERVED_PREFIX):
+                        if part.strip().startswith("s3://") and _under_reserved(bucket_path, folder=True):
                             check.error(
                                 "MC289",
                                 f"job `{job.name}` would write under `{_RESERVED_PREFIX}`: that prefix holds "

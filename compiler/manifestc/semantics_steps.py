@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from . import aws
-from .model import Manifest, Permission
+from .model import Manifest
+from .permissions import check_permissions
 
 Path = tuple
 
@@ -41,17 +42,26 @@ ROLE_NAME_MAX = 64
 
 def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]:
     """The Target fields of a commands target, with the per-target rules checked (MC233, MC235,
-    MC236, MC208). Rules needing the environments are in `check_commands_targets`."""
+    MC236, MC208, and MC223–MC227 on `permissions`, MC331). Rules needing the environments are in
+    `check_commands_targets`."""
     path: Path = ("targets", index)
-    role, permissions, broad = raw["role"], raw["permissions"], raw["broad_permissions"]
-    if (role is None) == (permissions is None):
+    role, raw_permissions, broad = raw["role"], raw["permissions"], raw["broad_permissions"]
+    if (role is None) == (raw_permissions is None):
         check.error(
             "MC233",
             f"commands target `{raw['name']}` needs exactly one of `role` (an existing role it assumes) "
             "and `permissions` (statements of a minimal role manifestc creates)",
             path,
             hint="role: arn:aws:iam::{account}:role/terraform-deployer  — or —  permissions: "
-            "[{actions: [s3:PutObject], resources: ['arn:aws:s3:::my-bucket/*']}]",
+            "{statements: [{actions: [s3:PutObject], resources: ['arn:aws:s3:::my-bucket/*']}]}",
+        )
+    if raw_permissions is not None and broad:
+        check.error(
+            "MC331",
+            "`broad_permissions` accepts an administrator `role` only; broad grants in `permissions` are "
+            "accepted with `allow_broad: <reason>` inside the permissions mapping",
+            path + ("broad_permissions",),
+            hint="remove `broad_permissions` and write `allow_broad: <why the step needs it>` under `permissions`",
         )
     for key in raw["env"]:
         if key in RESERVED_STEP_VARIABLES or key.startswith("CODEBUILD_"):
@@ -79,34 +89,31 @@ def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, An
                 hint="name a role with only what the commands need, or declare `permissions`; to accept it "
                 "anyway, set `broad_permissions: true` on this target",
             )
-    out: list[Permission] = []
-    for s_index, statement in enumerate(permissions or []):
-        where = path + ("permissions", s_index)
-        everything = "*" in statement["resources"]
-        for a_index, action in enumerate(statement["actions"]):
-            service_wide = action == "*" or (action.split(":", 1)[1].strip("*") == "" and everything)
-            if service_wide and not broad:
-                check.error(
-                    "MC235",
-                    f"`{action}`"
-                    + (" on every resource" if action != "*" else "")
-                    + " is a broad grant: the job could do anything "
-                    + ("in the account" if action == "*" else f"with {action.split(':')[0]}"),
-                    where + ("actions", a_index),
-                    hint="list the actions the commands call and the resources they touch; to accept a broad "
-                    "grant, set `broad_permissions: true` on this target (the permissions boundary still applies)",
-                )
-        for r_index, resource in enumerate(statement["resources"]):
-            _placeholders(check, resource, where + ("resources", r_index))
-        out.append(Permission(tuple(statement["actions"]), tuple(statement["resources"])))
+    permissions = None
+    if raw_permissions is not None:
+        where = path + ("permissions",)
+        for s_index, statement in enumerate(raw_permissions["statements"]):
+            for r_index, resource in enumerate(statement["resources"]):
+                _placeholders(check, resource, where + ("statements", s_index, "resources", r_index))
+        # the same Service Authorization Reference checks as build and test grants (README
+        # "Permissions of builds and tests"): MC223 actions, MC224 ARNs, MC225 broad, MC226 denied
+        permissions = check_permissions(raw_permissions, where, check.doc["name"], check.error, placeholders=True)
+        if not raw_permissions["statements"] and not raw_permissions["managed_policies"]:
+            check.error(
+                "MC333",
+                f"commands target `{raw['name']}` declares `permissions` that grant nothing: its role could call no "
+                "AWS API",
+                where,
+                hint="add `statements` (or `managed_policies`) with what the commands call, or name a `role`",
+            )
     return {
         "commands": tuple(raw["commands"] or ()),
         "image": raw["image"],
         "compute": raw["compute"],
         "env": tuple(sorted(raw["env"].items())),
         "role": role,
-        "permissions": tuple(out),
-        "broad_permissions": broad,
+        "permissions": permissions,
+        "broad_permissions": bool(broad and role is not None),
         "exports": tuple(dict.fromkeys(raw["exports"])),
     }
 
@@ -163,6 +170,16 @@ def check_commands_targets(check: Any, m: Manifest) -> None:
                         hint="write the account as `{account}` (arn:aws:iam::{account}:role/NAME) so each environment "
                         "assumes its own account's role"
                         + ("; or set the top-level `account`" if account is None else ""),
+                    )
+            for p_index, arn in enumerate(target.permissions.managed_policies if target.permissions else ()):
+                owner = arn.split(":")[4]
+                if owner != "aws" and account is not None and owner != account:
+                    check.error(
+                        "MC332",
+                        f"managed policy `{arn}` is in account {owner}, but environment `{env.name}` runs "
+                        f"`{target.name}` with a role in account {account}",
+                        path + ("permissions", "managed_policies", p_index),
+                        hint="use an AWS managed policy, a policy of that account, or declare the statements",
                     )
             if target.permissions and m.is_cross_account(env):
                 name = permissions_role_name(m, env.name, target.name)

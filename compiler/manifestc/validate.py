@@ -18,6 +18,7 @@ from cerberus import errors as cerr
 
 from .diagnostics import Diagnostic, Marks, Path, at
 from .schemas_data import manifest_schema
+from .validate_legacy import legacy_commands_permissions
 
 
 class _ManifestValidator(cerberus.Validator):
@@ -80,6 +81,7 @@ def validate_document(data: Any, marks: Marks, file: str) -> ValidateResult:
     early: list[Diagnostic] = []
     flagged: list[Path] = []
     data = _precheck(data, {"type": "dict", "schema": manifest_schema()}, (), marks, file, early, flagged)
+    data = legacy_commands_permissions(data, marks, file, early)
     validator = _validator()
     ok = validator.validate(data, normalize=True)
     if ok and not early:

@@ -8,7 +8,7 @@ EventBridge rule on `CodeCommit Pull Request State Change` — and refuses:
 - MC675: an environment variable resolved from Secrets Manager or Parameter Store;
 - MC676: a role granting anything beyond reading the source, its build's dependencies and image,
   writing its logs and reports, and running in the build VPC (`_READ_ONLY` below), or any
-  managed policy;
+  managed policy, or a KMS grant not limited to S3's use (`kms:ViaService`);
 - MC677: a write to the artifact bucket outside the `cache/` and `reports/` prefixes (the
   pipeline's artifacts, which deploy actions read, live under `<pipeline name>/`).
 """
@@ -32,7 +32,9 @@ _READ_ONLY = frozenset(
         "s3:GetBucketAcl",
         "s3:GetBucketLocation",
         "s3:GetBucketVersioning",
-        "kms:",
+        # the artifact key only as S3 uses it for the project's own cache and report exports
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "codebuild:CreateReport",
@@ -40,10 +42,10 @@ _READ_ONLY = frozenset(
         "codebuild:BatchPutTestCases",
         "codebuild:BatchPutCodeCoverages",
         "codecommit:GitPull",
-        "codeconnections:UseConnection",
+        # what CodeBuild needs to clone and report (emit/feature.py CODEBUILD_CONNECTION_ACTIONS);
+        # UseConnection is the pipeline's, never a pull-request project's
         "codeconnections:GetConnection",
         "codeconnections:GetConnectionToken",
-        "codestar-connections:UseConnection",
         "codestar-connections:GetConnection",
         "codestar-connections:GetConnectionToken",
         "codeartifact:GetAuthorizationToken",
@@ -175,6 +177,14 @@ def check_pull_request_projects(manifest: Manifest, templates: Templates) -> lis
                     report(
                         "MC676",
                         f"{logical_id} builds pull requests and its role {role_id} allows {', '.join(extra)}",
+                    )
+                if any(str(a).startswith("kms:") for a in actions) and "kms:ViaService" not in json.dumps(
+                    statement.get("Condition", {})
+                ):
+                    report(
+                        "MC676",
+                        f"{logical_id} builds pull requests and its role {role_id} may use a KMS key outside S3 "
+                        "(no kms:ViaService condition)",
                     )
                 if "s3:PutObject" in actions:
                     resources_ = statement.get("Resource", [])

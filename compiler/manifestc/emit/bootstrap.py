@@ -31,6 +31,7 @@ from .iam import (
     allow,
     app_role_statements,
     boundary_policy,
+    bucket_key_statement,
     ecs_deploy_statements,
     invoke_arns,
     invoke_statements,
@@ -50,7 +51,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     envs = [e for e in m.environments if e.account == account]
     statements = _artifact_read(ctx, tooling)
     stacks, pass_roles, exec_policies = [], [], []
-    ecs_services, buckets, functions = [], [], []
+    ecs_services, buckets, functions, bucket_keys = [], [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     versions: list = []  # CDK bootstrap version parameters the change sets evaluate
     for env in envs:
@@ -92,6 +93,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                     )
                 elif target.type == "s3":
                     buckets.append((target.bucket, target.prefix))
+                    if target.kms_key:
+                        bucket_keys.append(target.kms_key)
                 elif target.invokes:
                     for kind, arns in invoke_arns(target, region, None).items():
                         invoked[kind] += arns
@@ -132,6 +135,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployToBuckets",
             )
         )
+        if bucket_keys:
+            statements.append(bucket_key_statement(sorted(set(bucket_keys)), sid="TargetBucketKeys"))
     if functions:
         statements.append(
             allow(
@@ -228,7 +233,7 @@ def _commands_roles(ctx: Context, envs: list, trust: Statement) -> None:
     exactly the declared statements, the pipeline's boundary, the deploy role's trust (the
     pipeline's roles in the tooling account; the job's role is the one granted to assume it)."""
     from ..semantics_steps import permissions_role_name
-    from .codebuild import commands_statements
+    from .codebuild import commands_statements, declared_statement, partition_arn
 
     m = ctx.manifest
     for env in envs:
@@ -237,26 +242,23 @@ def _commands_roles(ctx: Context, envs: list, trust: Statement) -> None:
             if target.type != "commands" or not target.permissions:
                 continue
             statements = [
-                allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}")
-                for number, (actions, resources) in enumerate(
+                declared_statement(number, effect, actions, resources)
+                for number, (effect, actions, resources) in enumerate(
                     commands_statements(m, target, env, "${AWS::AccountId}"), start=1
                 )
             ]
-            ctx.add(
-                iam.Role(
-                    camel("commands", env.name, target.name, "role"),
-                    RoleName=permissions_role_name(m, env.name, target.name),
-                    Path=ctx.iam_path,
-                    Description=f"Assumed by the {target.name} commands of pipeline {m.name} in {env.name}",
-                    AssumeRolePolicyDocument=policy(trust),
-                    Policies=[iam.Policy(PolicyName="declared", PolicyDocument=policy(*statements))],
-                    PermissionsBoundary=Ref(BOUNDARY),
-                )
-            )
-
-
-def _iam_action(text: str) -> Action:
-    return Action("*") if text == "*" else Action(*text.split(":", 1))
+            props = {
+                "RoleName": permissions_role_name(m, env.name, target.name),
+                "Path": ctx.iam_path,
+                "Description": f"Assumed by the {target.name} commands of pipeline {m.name} in {env.name}",
+                "AssumeRolePolicyDocument": policy(trust),
+            }
+            if statements:
+                props["Policies"] = [iam.Policy(PolicyName="declared", PolicyDocument=policy(*statements))]
+            props["PermissionsBoundary"] = Ref(BOUNDARY)
+            if target.permissions.managed_policies:
+                props["ManagedPolicyArns"] = [partition_arn(arn) for arn in target.permissions.managed_policies]
+            ctx.add(iam.Role(camel("commands", env.name, target.name, "role"), **props))
 
 
 def _deploys_stack(target) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 from awacs import codeartifact, codebuild, codepipeline, ecr, s3, secretsmanager, ssm, sts
-from awacs.aws import Action, Condition, Deny, StringEquals, StringLike
+from awacs.aws import Action, Condition, Deny, Statement, StringEquals, StringLike
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
@@ -38,7 +38,7 @@ from ..semantics_ephemeral import ephemeral_prefix
 from ..toolchain import install_commands
 from . import ephemeral
 from .context import Context, camel
-from .iam import allow, artifact_statements, log_statements, report_statements, service_role
+from .iam import allow, artifact_statements, bucket_key_statement, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
 # The build action's primary output artifact (emit/codepipeline.py BUILD_OUTPUT). With further
@@ -111,9 +111,13 @@ class BuildJob:
     permissions: Permissions | None = None  # declared grants (build.permissions, tests[].permissions)
     buildspec_file: str | None = None  # a buildspec file of the source (relative to its root) instead of `phases`
     s3_sync: tuple[str, str] | None = None  # (bucket, prefix) it syncs the artifact into, deleting stale objects
+    s3_sync_key: str | None = None  # the KMS key of that bucket's default encryption (SSE-KMS)
     invalidates: str | None = None  # CloudFront distribution ID it invalidates
     assume_role: str | Sub | None = None  # commands targets: the declared role the job assumes
-    declared_permissions: tuple[tuple[tuple[str, ...], tuple[str | Sub, ...]], ...] = ()  # (actions, resources)
+    declared_permissions: tuple[
+        tuple[str, tuple[str, ...], tuple[str | Sub, ...]], ...
+    ] = ()  # (effect, actions, resources)
+    declared_policies: tuple[str, ...] = ()  # commands targets: managed policies of the job's own role
     shell: str | None = "bash"  # buildspec env.shell; None: the image's default (PowerShell on Windows)
     fleet: str | None = None  # reserved-capacity fleet ARN (build.fleet)
     # further output artifacts (name, files, base_directory): buildspec `secondary-artifacts`
@@ -412,8 +416,15 @@ def _build_job(m: Manifest) -> BuildJob:
 def _promote_job(m: Manifest) -> BuildJob:
     """Tag the build's candidate image with the commit (what deploys use) once tests and gates
     passed: an untested image is never under a deployable tag. The manifest is copied within ECR
-    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image); a re-run of the
-    same commit finds the tag already there."""
+    (Amazon ECR User Guide, "Retagging an image": batch-get-image, then put-image).
+
+    put-image fails when the tag is already there: ImageAlreadyExistsException (same manifest and
+    tag, a re-run of the same commit) and, on a repository with tag immutability,
+    ImageTagAlreadyExistsException for any existing tag (ECR API Reference, PutImage errors; User
+    Guide, "Preventing image tags from being overwritten"). Only the first is success: after a
+    failed put-image the job compares the digest under the commit's tag with the candidate's and
+    fails unless they are the same image, so an immutable repository never silently keeps an
+    older image under the tag that deploys use."""
     python = presets()["python"]
     repo = shlex.quote(m.build.image_repository)
     candidate = 'imageTag="candidate-$IMAGE_TAG"'
@@ -428,9 +439,17 @@ def _promote_job(m: Manifest) -> BuildJob:
             "--query 'images[0].imageManifestMediaType' --output text > image-media-type"
         ),
         (
+            f"CANDIDATE_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids {candidate} "
+            "--query 'imageDetails[0].imageDigest' --output text)"
+        ),
+        (
             f'aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
             '--image-manifest file://image-manifest.json --image-manifest-media-type "$(cat image-media-type)" '
-            f'|| aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG"'
+            f'|| {{ TAGGED_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG" '
+            "--query 'imageDetails[0].imageDigest' --output text) && "
+            '[ "$TAGGED_DIGEST" = "$CANDIDATE_DIGEST" ] || '
+            f'{{ echo "tag $IMAGE_TAG of {repo} holds $TAGGED_DIGEST, not the tested candidate $CANDIDATE_DIGEST '
+            '(immutable tags: delete that image or push a new commit)" >&2; exit 1; }; }'
         ),
     )
     return BuildJob(
@@ -449,18 +468,20 @@ def _promote_job(m: Manifest) -> BuildJob:
     )
 
 
-def build_report_groups(m: Manifest) -> tuple[ReportGroup, ...]:
+def build_report_groups(m: Manifest, owner: str = "", prefix: str = "Build") -> tuple[ReportGroup, ...]:
     """The report groups of the build's own commands (build.reports, build.coverage): named like a
-    suite's, with `build` in place of the suite name (semantics_shapes.py, MC370)."""
+    suite's, with `build` in place of the suite name (semantics_shapes.py, MC370); `owner` (`pr`)
+    names a project's own copies of them, as for suites."""
     b = m.build
+    name = "-".join(part for part in (m.name, owner, "build") if part)
     groups = []
     if b.reports:
-        groups.append(ReportGroup("BuildReports", f"{m.name}-build-tests", "TEST", b.reports, b.report_format))
+        groups.append(ReportGroup(f"{prefix}Reports", f"{name}-tests", "TEST", b.reports, b.report_format))
     if b.coverage:
         groups.append(
             ReportGroup(
-                "BuildCoverage",
-                f"{m.name}-build-coverage",
+                f"{prefix}Coverage",
+                f"{name}-coverage",
                 "CODE_COVERAGE",
                 (b.coverage,),
                 b.coverage_format or "COBERTURAXML",
@@ -469,17 +490,17 @@ def build_report_groups(m: Manifest) -> tuple[ReportGroup, ...]:
     return tuple(groups)
 
 
-def _suite_reports(m: Manifest, suite: TestSuite, prefix: str) -> tuple[ReportGroup, ...]:
+def _suite_reports(m: Manifest, suite: TestSuite, prefix: str, owner: str = "") -> tuple[ReportGroup, ...]:
+    """A suite's report groups; `owner` (`pr`) names a project's own copies of them."""
     reports = []
+    name = "-".join(part for part in (m.name, owner, suite.name) if part)
     if suite.reports:
-        reports.append(
-            ReportGroup(f"{prefix}Reports", f"{m.name}-{suite.name}-tests", "TEST", suite.reports, suite.report_format)
-        )
+        reports.append(ReportGroup(f"{prefix}Reports", f"{name}-tests", "TEST", suite.reports, suite.report_format))
     if suite.coverage:
         reports.append(
             ReportGroup(
                 f"{prefix}Coverage",
-                f"{m.name}-{suite.name}-coverage",
+                f"{name}-coverage",
                 "CODE_COVERAGE",
                 (suite.coverage,),
                 suite.coverage_format or "COBERTURAXML",
@@ -849,17 +870,33 @@ def _preview_teardown_job(m: Manifest) -> BuildJob:
 
 
 def _outside_build(
-    m: Manifest, suite_names, *, purpose: str, logical_prefix: str, description: str, stage: str, common: dict
+    m: Manifest,
+    suite_names,
+    *,
+    purpose: str,
+    logical_prefix: str,
+    description: str,
+    stage: str,
+    common: dict,
+    own_reports: bool = False,
 ) -> BuildJob:
     """A build outside the pipeline (feature branches, pull requests): the build's phases, then the
-    chosen suites' commands, with those suites' report groups."""
+    chosen suites' commands, with those suites' report groups (`own_reports`: groups of its own,
+    `<name>-<purpose>-<suite>-tests`, so its results never mix with the pipeline's)."""
     b = m.build
     suites = [t for t in m.tests if t.name in suite_names]
     commands = b.commands
     for suite in suites:
         commands = commands + suite.commands
-    reports = build_report_groups(m) + tuple(
-        group for suite in suites for group in _suite_reports(m, suite, camel("test", suite.name))
+    own_build = build_report_groups(m, owner=purpose, prefix=camel(logical_prefix, "build"))
+    reports = (own_build if own_reports else build_report_groups(m)) + tuple(
+        group
+        for suite in suites
+        for group in (
+            _suite_reports(m, suite, camel(logical_prefix, suite.name), owner=purpose)
+            if own_reports
+            else _suite_reports(m, suite, camel("test", suite.name))
+        )
     )
     return BuildJob(
         purpose=purpose,
@@ -889,6 +926,7 @@ def _pull_request_job(m: Manifest) -> BuildJob:
         description=f"{m.name}: pull-request build (into {m.source.branch}; never deploys)",
         stage="pull-request",
         common={**_common(m.build), "secrets": (), "secrets_kms_key": None},
+        own_reports=True,
     )
 
 
@@ -982,6 +1020,7 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime=None,
                     phases=(("build", tuple(commands)),),
                     s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
+                    s3_sync_key=resolved.kms_key if target.delete_stale else None,
                     invalidates=distribution,
                     in_vpc=False,
                 )
@@ -1021,17 +1060,25 @@ def _partitioned(arn: str) -> str:
 
 
 def commands_statements(m: Manifest, target: Target, env, account: str) -> tuple:
-    """A commands target's `permissions` as (actions, resources) with placeholders rendered for
-    every region of `env` (`account` is template text: an account id or ${AWS::AccountId})."""
+    """A commands target's `permissions.statements` as (effect, actions, resources) with placeholders
+    rendered for every region of `env` (`account` is template text: an account id or ${AWS::AccountId})."""
     out = []
-    for permission in target.permissions:
+    for grant in target.permissions.statements if target.permissions else ():
         resources = dict.fromkeys(
             m.render_step(_partitioned(r), env, region or "${AWS::Region}", account)
-            for r in permission.resources
+            for r in grant.resources
             for region in env.regions
         )
-        out.append((permission.actions, tuple(sub_if_needed(r) for r in resources)))
+        out.append((grant.effect, grant.actions, tuple(sub_if_needed(r) for r in resources)))
     return tuple(out)
+
+
+def declared_statement(number: int, effect: str, actions, resources) -> Statement:
+    """One declared statement of a commands target (Sid `Declared<n>`), Allow or Deny."""
+    statement = allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}")
+    if effect == "Deny":
+        statement.Effect = Deny
+    return statement
 
 
 # Written before the user's commands: every SDK and CLI (Terraform, the CDK CLI, kubectl's
@@ -1091,6 +1138,9 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     declared_permissions=()
                     if role is not None
                     else commands_statements(m, target, env, "${AWS::AccountId}"),
+                    declared_policies=target.permissions.managed_policies
+                    if role is None and target.permissions
+                    else (),
                 )
             )
     return tuple(jobs)
@@ -1362,13 +1412,13 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
                 ),
             )
         )
-    # The pull-request project runs code nobody reviewed yet (perhaps from a fork): it may write its
-    # own cache and the test reports, never under the pipeline's artifacts (<name>/...), which the
-    # deploy actions read.
-    scope = (f"cache/{job.purpose}/", "reports/") if job.purpose == "pr" else ()
-    # the preview teardown reads and writes nothing of the pipeline's: it only deletes stacks
-    artifacts = artifact_statements(ctx, prefixes=scope) if job.purpose != ephemeral.TEARDOWN else []
-    statements = artifacts + log_statements(ctx, job.purpose)
+    if job.purpose == "pr":
+        statements = pull_request_artifact_statements(ctx, job)
+    elif job.purpose == ephemeral.TEARDOWN:
+        statements = []  # the preview teardown reads and writes nothing of the pipeline's: it only deletes stacks
+    else:
+        statements = artifact_statements(ctx)
+    statements += log_statements(ctx, job.purpose)
     statements += report_statements([g.logical_id for g in job.reports])
     statements += _secret_statements(ctx, job)
     statements += _extra_statements(ctx, job)
@@ -1387,6 +1437,8 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
     if job.batched:
         source = [source, ctx.arn("codebuild", f"build-batch/{ctx.project_name(job.purpose)}:*")]
     managed = [partition_arn(arn) for arn in job.permissions.managed_policies] if job.permissions else None
+    if job.declared_policies:
+        managed = [partition_arn(arn) for arn in job.declared_policies]
     service_role(ctx, f"{prefix}Role", "codebuild.amazonaws.com", statements, source_arn=source, managed=managed)
     env_vars = [cb.EnvironmentVariable(Name=k, Type="PLAINTEXT", Value=v) for k, v in job.env]
     for secret in job.secrets:
@@ -1465,6 +1517,38 @@ def _emit_job(ctx: Context, job: BuildJob) -> None:
             ),
         )
     ctx.add(cb.Project(f"{prefix}Project", **props))
+
+
+def pull_request_artifact_statements(ctx: Context, job: BuildJob) -> list:
+    """The pull-request project runs code nobody reviewed yet (perhaps from a fork): it reads and
+    writes only its own S3 cache (`cache/pr/`, with `cache: s3`) and the exports of its own report
+    groups (`reports/<group>/`), never the pipeline's artifacts (`<name>/...`, which deploys read)
+    nor another group's reports; the artifact key only as S3 uses it for those objects. Nothing to
+    write (no S3 cache, no report group): no bucket and no key grant at all."""
+    prefixes = ([f"cache/{job.purpose}/"] if job.cache == "s3" else []) + [
+        f"reports/{group.name}/" for group in job.reports
+    ]
+    if not prefixes:
+        return []
+    objects = [Sub("${ArtifactBucket.Arn}/" + prefix + "*") for prefix in prefixes]
+    # SSE-KMS: S3 asks for a data key on PutObject and decrypts it on GetObject (and to complete a
+    # multipart upload) with the caller's permissions (Amazon S3 User Guide, "Using server-side
+    # encryption with AWS KMS keys": permissions); kms:ViaService keeps the key to S3's requests.
+    via_s3 = Condition(StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}))
+    return [
+        allow([s3.GetObject, s3.GetObjectVersion, s3.PutObject], objects, sid="ArtifactObjects"),
+        allow(
+            [s3.GetBucketAcl, s3.GetBucketLocation, s3.GetBucketVersioning],
+            [GetAtt("ArtifactBucket", "Arn")],
+            sid="ArtifactBucket",
+        ),
+        allow(
+            [Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+            [GetAtt("ArtifactKey", "Arn")],
+            via_s3,
+            sid="ArtifactKey",
+        ),
+    ]
 
 
 def _cache(job: BuildJob) -> cb.ProjectCache:
@@ -1705,6 +1789,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="SyncTargetPrefix",
             ),
         ]
+        if job.s3_sync_key:
+            out.append(bucket_key_statement([job.s3_sync_key], sid="TargetBucketKey"))
     if job.invalidates:
         # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
         # "Amazon CloudFront": distribution resource type)
@@ -1719,8 +1805,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
     if job.publish_roles:
         out.append(allow([sts.AssumeRole], list(job.publish_roles), sid="AssumeCdkPublishingRoles"))
-    for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
-        out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
+    for number, (effect, actions, resources) in enumerate(job.declared_permissions, start=1):
+        out.append(declared_statement(number, effect, actions, resources))
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})

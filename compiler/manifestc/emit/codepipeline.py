@@ -43,6 +43,7 @@ from .iam import (
     app_role_statements,
     artifact_statements,
     blue_green_statements,
+    bucket_key_statement,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
@@ -58,6 +59,10 @@ SOURCE = "Source"
 BUILD_OUTPUT = PRIMARY_ARTIFACT  # the build's primary output artifact
 SELF_UPDATE = "SelfUpdate"
 GLUE_TEMPLATE = "GlueTemplate"
+# Namespace of the CodeStarSourceConnection action's output variables (AuthorDate, BranchName,
+# CommitId, CommitMessage, ConnectionArn, FullRepositoryName: CodePipeline User Guide,
+# "CodeStarSourceConnection ... action reference", Output variables).
+SOURCE_NAMESPACE = "SourceVariables"
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Wiring:
     topics: list = field(default_factory=list)
     ecs_services: list = field(default_factory=list)
     s3_targets: list = field(default_factory=list)
+    s3_keys: list = field(default_factory=list)  # KMS keys of those buckets' default encryption
     state_machines: list = field(default_factory=list)
     executions: list = field(default_factory=list)
     functions: list = field(default_factory=list)
@@ -273,7 +279,9 @@ def _source_stage(ctx: Context) -> cp.Stages:
             # No V2 trigger, and no start on pushes to BranchName either (CodeStarSourceConnection
             # action reference: DetectChanges, default true).
             config["DetectChanges"] = "false"
-        act = action("codestar", "Source", config, outputs=(SOURCE,))
+        # the pushed branch, read by the self-update stage's entry condition (_update_stage)
+        namespace = SOURCE_NAMESPACE if _update_only_from_branch(m) else None
+        act = action("codestar", "Source", config, outputs=(SOURCE,), Namespace=namespace)
     elif source.provider == "s3":
         config = {"S3Bucket": source.bucket, "S3ObjectKey": source.key, "PollForSourceChanges": "false"}
         act = action("s3-source", "Source", config, outputs=(SOURCE,))
@@ -316,8 +324,10 @@ def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
         Sub("arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*")
     )
     wiring.pass_roles.append(GetAtt("SelfUpdateRole", "Arn"))
+    condition = {"BeforeEntry": _configured_branch_only(ctx)} if _update_only_from_branch(ctx.manifest) else {}
     return cp.Stages(
         Name="UpdatePipeline",
+        **condition,
         Actions=[
             _codebuild_action(job, "Recompile", wiring, 1, (SOURCE,), (SELF_UPDATE,)),
             action(
@@ -337,6 +347,39 @@ def _update_stage(ctx: Context, job: BuildJob, wiring: Wiring) -> cp.Stages:
                 (SELF_UPDATE,),
             ),
         ],
+    )
+
+
+def _update_only_from_branch(m: Manifest) -> bool:
+    """With `source.branches`, pushes to other branches than `branch` start the pipeline too; the
+    self-update applies only the configured branch's manifest."""
+    return m.regenerate.enabled and m.source.provider == "codestar" and bool(m.source.branches)
+
+
+def _configured_branch_only(ctx: Context) -> cp.BeforeEntryConditions:
+    """Entry condition of UpdatePipeline: a run of another branch skips the stage (neither Recompile
+    nor the stack update runs; the run goes on with the deployed pipeline). A restart after a self-
+    update is a plain start, which runs `branch`: without this, a push to `release/x` would deploy
+    release/x's pipeline and then rerun it on `branch`."""
+    spec = aws.RULE_TYPES["variable-check"]
+    config = {"Variable": f"#{{{SOURCE_NAMESPACE}.BranchName}}", "Operator": "EQ", "Value": ctx.value("branch")}
+    if set(config) != spec.required:  # a compiler bug, never user input
+        raise AssertionError(f"VariableCheck configuration {sorted(config)}")
+    return cp.BeforeEntryConditions(
+        Conditions=[
+            cp.Condition(
+                Result="SKIP",
+                Rules=[
+                    cp.RuleDeclaration(
+                        Name="ConfiguredBranchOnly",
+                        RuleTypeId=cp.RuleTypeId(
+                            Category=spec.category, Owner=spec.owner, Provider=spec.provider, Version=spec.version
+                        ),
+                        Configuration=config,
+                    )
+                ],
+            )
+        ]
     )
 
 
@@ -518,6 +561,8 @@ def _s3_actions(
     if not target.delete_stale:
         if not cross_account:
             wiring.s3_targets.append((target.bucket, target.prefix))
+            if target.kms_key:
+                wiring.s3_keys.append(target.kms_key)
         config = {"BucketName": target.bucket, "Extract": "true" if target.extract else "false"}
         if target.prefix:
             config["ObjectKey"] = target.prefix
@@ -973,6 +1018,8 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
                 sid="TargetBuckets",
             )
         )
+        if wiring.s3_keys:
+            statements.append(bucket_key_statement(sorted(set(wiring.s3_keys)), sid="TargetBucketKeys"))
     service_role(ctx, "PipelineRole", "codepipeline.amazonaws.com", statements)
 
 

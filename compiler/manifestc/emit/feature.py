@@ -86,15 +86,22 @@ def _pull_request_triggers(ctx: Context) -> cb.ProjectTriggers:
     )
 
 
+# What a CodeBuild project's role needs to clone through a connection and report the build status:
+# codeconnections:GetConnectionToken and GetConnection on that connection (CodeBuild User Guide,
+# "GitHub App connections for GitHub and GitHub Enterprise Server", step 2: "Grant CodeBuild project
+# IAM role access to use the connection"). UseConnection is what a CodePipeline source action needs
+# (the pipeline role has it), never a CodeBuild project: not granted here.
+CODEBUILD_CONNECTION_ACTIONS = ("GetConnection", "GetConnectionToken")
+
+
 def source_access_statements(ctx: Context) -> list:
-    """What the feature project's role needs to read the repository."""
+    """What a feature or pull-request project's role needs to read the repository."""
     m = ctx.manifest
     if m.source.provider == "codecommit":
         return [
             allow([codecommit.GitPull], [ctx.arn("codecommit", ctx.sub_value("repository"))], sid="CloneRepository")
         ]
-    actions = [action for action in connection_actions("UseConnection", "GetConnection", "GetConnectionToken")]
-    return [allow(actions, connection_resources(ctx), sid="UseConnection")]
+    return [allow(connection_actions(*CODEBUILD_CONNECTION_ACTIONS), connection_resources(ctx), sid="ConnectionToken")]
 
 
 def emit_feature_rule(ctx: Context) -> None:

@@ -94,6 +94,21 @@ def artifact_statements(ctx: Context, write: bool = True, prefixes: tuple[str, .
     ]
 
 
+def bucket_key_statement(keys: list[str], sid: str):
+    """Writing to (and reading from) a bucket whose default encryption is SSE-KMS with a customer-
+    managed key: S3 asks KMS for a data key on PutObject and decrypts it on GetObject and to complete
+    a multipart upload, with the caller's permissions (Amazon S3 User Guide, "Using server-side
+    encryption with AWS KMS keys (SSE-KMS)": kms:GenerateDataKey and kms:Decrypt). Only through S3
+    in the key's region (a bucket's SSE-KMS key is in the bucket's region): kms:ViaService."""
+    via = sorted({f"s3.{key.split(':')[3]}.${{AWS::URLSuffix}}" for key in keys})
+    return allow(
+        [Action("kms", "Decrypt"), Action("kms", "GenerateDataKey")],
+        [Sub(key.replace(key.split(":")[1], "${AWS::Partition}", 1)) for key in keys],
+        Condition(StringEquals({"kms:ViaService": [Sub(v) for v in via]})),
+        sid=sid,
+    )
+
+
 def log_statements(ctx: Context, purpose: str) -> list[Statement]:
     group = ctx.arn("logs", f"log-group:{ctx.log_group_name(purpose)}")
     streams = ctx.arn("logs", f"log-group:{ctx.log_group_name(purpose)}:log-stream:*")
