@@ -148,7 +148,9 @@ def test_what_a_windows_build_cannot_do_is_located(write_manifest):
                 "name": "migrate",
                 "type": "commands",
                 "commands": ["./migrate.sh"],
-                "permissions": [{"actions": ["s3:ListBucket"], "resources": ["arn:aws:s3:::demo-data"]}],
+                "permissions": {
+                    "statements": [{"actions": ["s3:ListBucket"], "resources": ["arn:aws:s3:::demo-data"]}]
+                },
             },
         ],
         environments=[{"name": "staging"}],
@@ -206,7 +208,14 @@ def test_secondary_artifacts_are_outputs_of_the_build_and_inputs_of_chosen_targe
                 "type": "commands",
                 "commands": ["./db/migrate.sh"],
                 "build_artifact": "migrations",
-                "permissions": [{"actions": ["rds:DescribeDBClusters"], "resources": ["*"]}],
+                "permissions": {
+                    "statements": [
+                        {
+                            "actions": ["rds:DescribeDBClusters"],
+                            "resources": ["arn:aws:rds:us-east-1:111111111111:cluster:demo"],
+                        }
+                    ]
+                },
             },
         ],
         environments=[{"name": "staging"}],

@@ -221,6 +221,23 @@ def test_the_pull_request_project_reports_into_groups_of_its_own(write_manifest)
     assert "TestUnitReports" not in json.dumps(statements)
 
 
+def test_the_pull_request_project_has_its_own_copies_of_the_builds_report_groups(write_manifest):
+    build = {**BUILD, "reports": ["reports/build.xml"], "coverage": "reports/coverage.xml"}
+    text = with_changes(MINIMAL, source={**CODESTAR, "pull_requests": {"tests": ["unit"]}}, build=build, tests=TESTS)
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not result.diagnostics, [(d.code, d.message) for d in result.diagnostics]
+    template = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))
+    resources = template["Resources"]
+    groups = {k: v["Properties"]["Name"] for k, v in resources.items() if v["Type"] == "AWS::CodeBuild::ReportGroup"}
+    assert groups["BuildReports"] == "demo-service-build-tests"  # the pipeline build's
+    assert groups["PullRequestBuildReports"] == "demo-service-pr-build-tests"
+    assert groups["PullRequestBuildCoverage"] == "demo-service-pr-build-coverage"
+    spec = yaml.safe_load(resources["PullRequestProject"]["Properties"]["Source"]["BuildSpec"]["Fn::Sub"])
+    assert "${BuildReports.Arn}" not in spec["reports"] and "${PullRequestBuildReports.Arn}" in spec["reports"]
+    statements = _statements(template, "PullRequestRole")
+    assert "BuildReports.Arn" not in json.dumps(statements).replace("PullRequestBuildReports.Arn", "")
+
+
 @pytest.mark.parametrize("cache, granted", [("s3", True), ("local", False), ("none", False)])
 def test_the_pull_request_cache_grant_exists_only_with_an_s3_cache(write_manifest, cache, granted):
     text = with_changes(MINIMAL, source={**CODECOMMIT, "pull_requests": {}}, build={**BUILD, "cache": cache}, tests=[])
