@@ -83,6 +83,7 @@ UNSCOPED_SIDS = {
     "EcsTaskDefinitions",
     "PassTaskRoles",
     "VpcNetworkInterfaces",
+    "DescribeVpc",  # Glue connections: ec2:Describe* have no resource-level scope
     "ReadServiceCatalogCopies",
 }
 
