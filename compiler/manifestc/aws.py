@@ -83,6 +83,35 @@ ACTION_TYPES: dict[str, ActionType] = {
         ),
         frozenset({"TaskDefinitionTemplatePath", "AppSpecTemplatePath", "Image1ArtifactName", "Image1ContainerName"}),
     ),
+    # .../action-reference-CodeDeploy.html (EC2/on-premises deployment groups; the input artifact is
+    # the revision, appspec.yml at its root)
+    "codedeploy": ActionType(
+        "Deploy",
+        "AWS",
+        "CodeDeploy",
+        "1",
+        frozenset({"ApplicationName", "DeploymentGroupName"}),
+        frozenset(),
+    ),
+    # .../action-reference-Beanstalk.html
+    "elasticbeanstalk": ActionType(
+        "Deploy",
+        "AWS",
+        "ElasticBeanstalk",
+        "1",
+        frozenset({"ApplicationName", "EnvironmentName"}),
+        frozenset(),
+    ),
+    # .../action-reference-ServiceCatalog.html (TemplateFilePath, ProductVersionName, ProductType,
+    # ProductId required; ProductVersionDescription optional)
+    "servicecatalog": ActionType(
+        "Deploy",
+        "AWS",
+        "ServiceCatalog",
+        "1",
+        frozenset({"TemplateFilePath", "ProductVersionName", "ProductType", "ProductId"}),
+        frozenset({"ProductVersionDescription"}),
+    ),
     # .../action-reference-StepFunctions.html (InputType Literal | FilePath)
     "stepfunctions": ActionType(
         "Invoke",

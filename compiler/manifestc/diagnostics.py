@@ -548,6 +548,14 @@ CODES: dict[str, CodeInfo] = {
         "ecs blue/green in another account",
         "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
+    "MC380": _e(
+        "codedeploy instances in another account",
+        "A CodeDeploy deployment's instances download the revision themselves (the CodeDeploy agent, with the instance's role) from the pipeline's artifact bucket, which is in the tooling account and encrypted with its key. For an environment in another account, the bucket and key policies must name the instances' roles: list them in `instance_roles` (write the account as `{account}`).",
+    ),
+    "MC381": _e(
+        "instance role in the wrong account",
+        "The instances of a CodeDeploy deployment group are in the deployment group's account, the environment's. An `instance_roles` entry with a literal account other than the environment's would grant the wrong principal; write the account as `{account}`.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

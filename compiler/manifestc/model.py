@@ -213,6 +213,8 @@ class Target:
     broad_permissions: bool = False  # opt-in for administrator roles and `*` grants
     exports: tuple[str, ...] = ()  # commands: exported variables (#{<target>.NAME})
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
+    # codedeploy: roles of the instances that download the revision ({account} placeholder)
+    instance_roles: tuple[str, ...] = ()
 
     @property
     def invokes(self) -> bool:
@@ -613,7 +615,7 @@ class Manifest:
             found.append(("state machine", resolved.state_machine, "state_machine"))
         if target.type == "lambda_invoke":
             found.append(("Lambda function", resolved.function, "function"))
-        if target.type == "ecs" and target.deploy == "blue_green":
+        if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
             group = f"{resolved.application}/{resolved.deployment_group}"
             found.append(("CodeDeploy deployment group", group, "deployment_group"))
         if target.type == "commands" and target.role:

@@ -49,6 +49,13 @@ from .model import (
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
+from .semantics_targets import (
+    MORE_TARGET_FIELDS,
+    MORE_TARGET_REQUIRED,
+    MORE_TARGET_TYPES,
+    check_more_targets,
+    target_fields,
+)
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
@@ -56,6 +63,7 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 # longest region code in use (e.g. ap-southeast-5 is 14); used to check {region} stack names
 _LONGEST_REGION = "ap-southeast-5x"
 SUPPORTED_TARGET_TYPES = {"cloudformation", "ecs", "lambda", "s3", "glue", "commands", "stepfunctions", "lambda_invoke"}
+SUPPORTED_TARGET_TYPES |= MORE_TARGET_TYPES  # semantics_targets.py
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -91,6 +99,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "lambda_invoke": {"function", "user_parameters"},
     # a CodeBuild job per environment with a declared role (semantics_steps.py)
     "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
+    **MORE_TARGET_FIELDS,  # semantics_targets.py
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -101,6 +110,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("state_machine",),
     "lambda_invoke": ("function",),
     "commands": ("commands",),
+    **MORE_TARGET_REQUIRED,
 }
 
 
@@ -204,6 +214,7 @@ def build_model(
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
+        check_more_targets(check, manifest)
         check_variables(check, manifest)
     if doc["network"] is not None:
         network = _network(check, manifest)
@@ -817,7 +828,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
-        steps = commands_fields(check, raw, index) if kind == "commands" else {}
+        steps = commands_fields(check, raw, index) if kind == "commands" else target_fields(check, raw, index)
         out.append(
             Target(
                 **steps,

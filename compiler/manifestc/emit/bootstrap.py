@@ -30,7 +30,9 @@ from .iam import (
     BOUNDARY,
     allow,
     app_role_statements,
+    blue_green_statements,
     boundary_policy,
+    codedeploy_arns,
     ecs_deploy_statements,
     invoke_arns,
     invoke_statements,
@@ -52,6 +54,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     stacks, pass_roles, exec_policies = [], [], []
     ecs_services, buckets, functions = [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
+    codedeploy: dict[str, list] = {"applications": [], "groups": [], "configs": []}
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
@@ -84,6 +87,9 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 elif target.invokes:
                     for kind, arns in invoke_arns(target, region, None).items():
                         invoked[kind] += arns
+                elif target.type == "codedeploy":
+                    for kind, arns in codedeploy_arns(target, region, None).items():
+                        codedeploy[kind] += arns
                 elif target.type == "lambda":
                     functions.append(
                         Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:${{AWS::AccountId}}:function:{target.function}")
@@ -125,6 +131,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 functions,
                 sid="DeployFunctions",
             )
+        )
+    if codedeploy["groups"]:
+        statements += blue_green_statements(
+            *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")), task_statements=False
         )
     statements += invoke_statements(
         _unique_subs(invoked["state_machines"]), _unique_subs(invoked["executions"]), _unique_subs(invoked["functions"])

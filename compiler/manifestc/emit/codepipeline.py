@@ -42,6 +42,7 @@ from .iam import (
     app_role_statements,
     artifact_statements,
     blue_green_statements,
+    codedeploy_arns,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
@@ -78,6 +79,7 @@ class Wiring:
     codedeploy_apps: list = field(default_factory=list)
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
+    blue_green: bool = False  # a CodeDeployToECS action (its ECS statements join the CodeDeploy ones)
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
 
 
@@ -384,6 +386,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs" and target.deploy == "blue_green":
                 actions.append(_blue_green_action(target, region, suffix, wiring, common))
+            elif target.type == "codedeploy":
+                actions.append(_codedeploy_action(target, region, suffix, wiring, common, cross_account))
             elif target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
@@ -435,11 +439,8 @@ def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: 
     """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
     image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
     MC327)."""
-    reg = _region_value(region)
-    base = f"arn:${{AWS::Partition}}:codedeploy:{reg}:${{AWS::AccountId}}"
-    wiring.codedeploy_apps.append(Sub(f"{base}:application:{target.application}"))
-    wiring.codedeploy_groups.append(Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}"))
-    wiring.codedeploy_configs.append(Sub(f"{base}:deploymentconfig:*"))
+    wiring.blue_green = True
+    _wire_codedeploy(target, region, wiring)
     config = {
         "ApplicationName": target.application,
         "DeploymentGroupName": target.deployment_group,
@@ -451,6 +452,26 @@ def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: 
         "Image1ContainerName": "IMAGE1_NAME",
     }
     return action("codedeploy-ecs", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _wire_codedeploy(target: Target, region: str | None, wiring: Wiring) -> None:
+    """The pipeline role may deploy to exactly the target's application and deployment group."""
+    arns = codedeploy_arns(target, region, None)
+    wiring.codedeploy_apps += arns["applications"]
+    wiring.codedeploy_groups += arns["groups"]
+    wiring.codedeploy_configs += arns["configs"]
+
+
+def _codedeploy_action(
+    target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict, cross_account: bool
+) -> cp.Actions:
+    """The CodeDeploy action (EC2/on-premises deployment group): CodePipeline registers the build
+    artifact (appspec.yml at its root) as the application's revision and deploys it to the group.
+    In another account it runs as the bootstrap deploy role, which holds the grants."""
+    if not cross_account:
+        _wire_codedeploy(target, region, wiring)
+    config = {"ApplicationName": target.application, "DeploymentGroupName": target.deployment_group}
+    return action("codedeploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
 
 
 def _invoke_action(
@@ -895,7 +916,7 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
             _unique(wiring.codedeploy_apps),
             _unique(wiring.codedeploy_groups),
             _unique(wiring.codedeploy_configs),
-            task_statements=not wiring.ecs_services,
+            task_statements=wiring.blue_green and not wiring.ecs_services,
         )
     statements += invoke_statements(
         _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)

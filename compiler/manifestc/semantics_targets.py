@@ -1,0 +1,76 @@
+"""Semantics of the deploy targets added with issue 11 item 8: `codedeploy` (EC2/on-premises
+deployment groups), `lambda_layer`, `elasticbeanstalk` and `servicecatalog` (README "targets").
+
+Called from `semantics.py` with its checker; kept apart so the family's rules sit together.
+`target_fields` gives the Target fields of one raw target (per-target rules checked);
+`check_more_targets` checks the rules that need the environments.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .model import Manifest
+from .semantics_steps import _placeholders
+
+Path = tuple
+
+# The target types of this module, their own fields and the required ones (merged into
+# semantics.TARGET_FIELDS / TARGET_REQUIRED: a field of another type is MC214).
+MORE_TARGET_TYPES = {"codedeploy"}
+MORE_TARGET_FIELDS: dict[str, set[str]] = {
+    "codedeploy": {"application", "deployment_group", "instance_roles"},
+}
+MORE_TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
+    "codedeploy": ("application", "deployment_group"),
+}
+
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}|\{account\}):role/")
+
+
+def target_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]:
+    """The Target fields of a codedeploy, lambda_layer, elasticbeanstalk or servicecatalog target
+    (empty for other types), with the rules of one target checked."""
+    kind, path = raw["type"], ("targets", index)
+    if kind == "codedeploy":
+        roles = tuple(raw["instance_roles"] or ())
+        for number, role in enumerate(roles):
+            _placeholders(check, role, path + ("instance_roles", number), allowed={"environment", "name", "account"})
+        return {"instance_roles": roles}
+    return {}
+
+
+def check_more_targets(check: Any, m: Manifest) -> None:
+    """Rules that need the environments: a codedeploy environment in another account names the
+    instance roles that read the revision there (MC380), each in the environment's account (MC381)."""
+    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
+    for target in m.targets:
+        path: Path = ("targets", index[target.name])
+        if target.type != "codedeploy":
+            continue
+        reported = False
+        for env in m.environments:
+            if target.name not in env.targets:
+                continue
+            if m.is_cross_account(env) and not target.instance_roles and not reported:
+                reported = True
+                check.error(
+                    "MC380",
+                    f"codedeploy target `{target.name}` deploys to environment `{env.name}` in account {env.account}: "
+                    "its instances download the revision from the pipeline's artifact bucket in the tooling account, "
+                    "which lets only the roles it names read it",
+                    path,
+                    hint="list the instances' roles: instance_roles: [arn:aws:iam::{account}:role/web-instance]",
+                )
+            account = m.env_account(env)
+            for number, role in enumerate(target.instance_roles):
+                literal = _ROLE_ACCOUNT.match(role).group(1)
+                if literal != "{account}" and account is not None and literal != account:
+                    check.error(
+                        "MC381",
+                        f"instance role `{role}` is in account {literal}, but environment `{env.name}` deploys to "
+                        f"account {account}: a deployment group's instances are in its own account",
+                        path + ("instance_roles", number),
+                        hint="write the account as `{account}` so each environment grants its own account's role",
+                    )

@@ -1,0 +1,159 @@
+"""codedeploy, lambda_layer, elasticbeanstalk and servicecatalog targets (issue 11 item 8)."""
+
+from __future__ import annotations
+
+from conftest import MINIMAL, with_changes
+from iam_sim import allowed, resolve
+from manifestc.api import compile_manifest
+
+TWO_ENVS = [{"name": "staging"}, {"name": "prod", "approval": True}]
+OTHER_ACCOUNT_ENVS = [{"name": "staging"}, {"name": "prod", "account": "222222222222", "approval": True}]
+WEB = {
+    "name": "web",
+    "type": "codedeploy",
+    "application": "shop-web",
+    "deployment_group": "web-{environment}",
+}
+INSTANCE_ROLE = "arn:aws:iam::{account}:role/shop-web-instance"
+REGION = "us-east-1"  # iam_sim's ${AWS::Region}
+
+
+def errors(result):
+    return sorted((d.code, d.dotted_path()) for d in result.diagnostics if d.is_error)
+
+
+def _result(write_manifest, targets, environments=TWO_ENVS, **changes):
+    changes.setdefault("account", "111111111111")
+    changes.setdefault("region", REGION)
+    text = with_changes(MINIMAL, targets=targets, environments=environments, **changes)
+    return compile_manifest(write_manifest(text), lint=False)
+
+
+def _compile(write_manifest, targets, environments=TWO_ENVS, **changes):
+    result = _result(write_manifest, targets, environments, **changes)
+    assert not errors(result), result.diagnostics
+    return result.templates
+
+
+def _stage(template, name):
+    [stage] = [s for s in template["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == name]
+    return {a["Name"]: a for a in stage["Actions"]}
+
+
+def _statements(template, role):
+    return [
+        resolve(s)
+        for p in template["Resources"][role]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+
+
+def _bucket_policy(template):
+    return [
+        resolve(s) for s in template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _group(name, account="111111111111", application="shop-web"):
+    return f"arn:aws:codedeploy:{REGION}:{account}:deploymentgroup:{application}/{name}"
+
+
+# --- codedeploy ---------------------------------------------------------------------------------
+
+
+def test_codedeploy_action_deploys_the_build_artifact_to_each_environments_group(write_manifest):
+    template = _compile(write_manifest, [WEB])["pipeline.yaml"]
+    for env in ("staging", "prod"):
+        deploy = _stage(template, env)["web-deploy"]
+        assert deploy["ActionTypeId"] == {
+            "Category": "Deploy",
+            "Owner": "AWS",
+            "Provider": "CodeDeploy",
+            "Version": "1",
+        }
+        assert deploy["Configuration"] == {"ApplicationName": "shop-web", "DeploymentGroupName": f"web-{env}"}
+        assert deploy["InputArtifacts"] == [{"Name": "BuildOutput"}]
+        assert "RoleArn" not in deploy
+    prod = _stage(template, "prod")
+    assert prod["web-deploy"]["RunOrder"] > min(a["RunOrder"] for a in prod.values() if a["Name"] != "web-deploy")
+
+
+def test_pipeline_role_deploys_exactly_the_named_groups(write_manifest):
+    template = _compile(write_manifest, [WEB])["pipeline.yaml"]
+    statements = _statements(template, "PipelineRole")
+    for env in ("staging", "prod"):
+        assert allowed(statements, "codedeploy:CreateDeployment", _group(f"web-{env}"))
+    assert not allowed(statements, "codedeploy:CreateDeployment", _group("web-dev"))
+    assert not allowed(statements, "codedeploy:CreateDeployment", _group("web-staging", application="other"))
+    app = f"arn:aws:codedeploy:{REGION}:111111111111:application:shop-web"
+    assert allowed(statements, "codedeploy:RegisterApplicationRevision", app)
+    assert allowed(
+        statements,
+        "codedeploy:GetDeploymentConfig",
+        f"arn:aws:codedeploy:{REGION}:111111111111:deploymentconfig:CodeDeployDefault.OneAtATime",
+    )
+    # an EC2 deployment registers no task definition and passes no role
+    assert not allowed(statements, "ecs:RegisterTaskDefinition", "*")
+    assert not allowed(statements, "iam:PassRole", "*", {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+
+
+def test_codedeploy_in_another_account_runs_as_the_bootstrap_deploy_role(write_manifest):
+    targets = [{**WEB, "instance_roles": [INSTANCE_ROLE]}]
+    templates = _compile(write_manifest, targets, OTHER_ACCOUNT_ENVS)
+    pipeline = templates["pipeline.yaml"]
+    deploy = _stage(pipeline, "prod")["web-deploy"]
+    assert resolve(deploy["RoleArn"]) == "arn:aws:iam::222222222222:role/manifestc/demo-service/demo-service-deploy"
+    assert not allowed(
+        _statements(pipeline, "PipelineRole"), "codedeploy:CreateDeployment", _group("web-prod", "222222222222")
+    )
+    boot = _statements(templates["bootstrap-222222222222.yaml"], "DeployRole")
+    # the bootstrap's ${AWS::AccountId} is the target account: iam_sim resolves it to 111111111111
+    assert allowed(boot, "codedeploy:CreateDeployment", _group("web-prod"))
+    assert not allowed(boot, "codedeploy:CreateDeployment", _group("web-staging"))
+
+
+def test_instances_of_another_account_read_the_artifacts_through_the_bucket_and_key_policies(write_manifest):
+    targets = [{**WEB, "instance_roles": [INSTANCE_ROLE]}]
+    pipeline = _compile(write_manifest, targets, OTHER_ACCOUNT_ENVS)["pipeline.yaml"]
+    bucket = _bucket_policy(pipeline)
+    obj = "UNRESOLVED-ArtifactBucket.Arn/demo-service/BuildOutput/abc123"
+    instance = {"aws:PrincipalArn": "arn:aws:iam::222222222222:role/shop-web-instance"}
+    other = {"aws:PrincipalArn": "arn:aws:iam::222222222222:role/some-other-role"}
+    assert allowed(bucket, "s3:GetObject", obj, instance)
+    assert not allowed(bucket, "s3:GetObject", obj, other)
+    assert not allowed(bucket, "s3:PutObject", obj, instance)
+    # iam_sim ignores Principal: the statements that name the other account as principal
+    key = [
+        s
+        for s in map(resolve, pipeline["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"])
+        if s["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
+    ]
+    via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    assert allowed(key, "kms:Decrypt", "*", {**instance, **via_s3})
+    assert not allowed(key, "kms:Decrypt", "*", {**instance, "kms:ViaService": "sqs.us-east-1.amazonaws.com"})
+    assert not allowed(key, "kms:Decrypt", "*", {**other, **via_s3})
+
+
+def test_codedeploy_in_another_account_needs_instance_roles(write_manifest):
+    result = _result(write_manifest, [WEB], OTHER_ACCOUNT_ENVS)
+    assert errors(result) == [("MC380", "targets[0]")]
+    assert "instance_roles" in next(d for d in result.diagnostics if d.code == "MC380").hint
+
+
+def test_instance_role_of_a_literal_other_account_is_refused(write_manifest):
+    targets = [{**WEB, "instance_roles": ["arn:aws:iam::333333333333:role/web"]}]
+    result = _result(write_manifest, targets, OTHER_ACCOUNT_ENVS)
+    assert ("MC381", "targets[0].instance_roles[0]") in errors(result)
+
+
+def test_codedeploy_fields_belong_to_their_types(write_manifest):
+    result = _result(write_manifest, [{"name": "web", "type": "codedeploy", "application": "shop-web"}])
+    assert errors(result) == [("MC207", "targets[0]")]
+    ecs = {"name": "api", "type": "ecs", "cluster": "c", "service": "s", "container": "api"}
+    result = _result(write_manifest, [{**ecs, "instance_roles": [INSTANCE_ROLE]}], build={"image_repository": "api"})
+    assert ("MC214", "targets[0].instance_roles") in errors(result)
+
+
+def test_two_environments_deploying_one_group_collide(write_manifest):
+    result = _result(write_manifest, [{**WEB, "deployment_group": "web"}])
+    assert "MC280" in {code for code, _ in errors(result)}
