@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import yaml
 from conftest import MINIMAL, with_changes
 from iam_sim import allowed, resolve
 from manifestc.api import compile_manifest
@@ -157,3 +158,91 @@ def test_codedeploy_fields_belong_to_their_types(write_manifest):
 def test_two_environments_deploying_one_group_collide(write_manifest):
     result = _result(write_manifest, [{**WEB, "deployment_group": "web"}])
     assert "MC280" in {code for code, _ in errors(result)}
+
+
+# --- lambda_layer -------------------------------------------------------------------------------
+
+LAYER = {
+    "name": "shared",
+    "type": "lambda_layer",
+    "layer": "shop-shared-{environment}",
+    "regions": ["eu-west-1", "us-east-1"],
+    "runtimes": ["python3.12"],
+    "architectures": ["arm64"],
+}
+
+
+def _project(template, env, target="shared"):
+    [project] = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project" and r["Properties"]["Name"].endswith(f"deploy-{env}-{target}")
+    ]
+    return project
+
+
+def _commands(template, env):
+    """The build commands of the environment's layer job, as one text."""
+    spec = yaml.safe_load(resolve(_project(template, env)["Source"]["BuildSpec"]))
+    return "\n".join(spec["phases"]["build"]["commands"])
+
+
+def _role_of(template, project):
+    return project["ServiceRole"]["Fn::GetAtt"][0]
+
+
+def test_layer_is_published_in_every_region_by_a_job_per_environment(write_manifest):
+    template = _compile(write_manifest, [LAYER])["pipeline.yaml"]
+    publish = _stage(template, "staging")["shared-publish"]
+    assert publish["ActionTypeId"]["Provider"] == "CodeBuild"
+    assert publish["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    spec = _commands(template, "staging")
+    for region in ("eu-west-1", "us-east-1"):
+        assert (
+            f"aws --region {region} lambda publish-layer-version --layer-name shop-shared-staging "
+            "--zip-file fileb://layer.zip --compatible-runtimes python3.12 --compatible-architectures arm64"
+        ) in spec
+    assert "VpcConfig" not in _project(template, "staging")
+
+
+def test_layer_role_publishes_exactly_its_layers(write_manifest):
+    template = _compile(write_manifest, [LAYER])["pipeline.yaml"]
+    role = _role_of(template, _project(template, "staging"))
+    statements = _statements(template, role)
+    for region in ("eu-west-1", "us-east-1"):
+        arn = f"arn:aws:lambda:{region}:111111111111:layer:shop-shared-staging"
+        assert allowed(statements, "lambda:PublishLayerVersion", arn)
+    assert not allowed(
+        statements, "lambda:PublishLayerVersion", "arn:aws:lambda:eu-west-1:111111111111:layer:shop-shared-prod"
+    )
+    assert not allowed(statements, "lambda:PublishLayerVersion", "arn:aws:lambda:eu-west-1:111111111111:layer:other")
+    assert not allowed(statements, "lambda:UpdateFunctionCode", "arn:aws:lambda:eu-west-1:111111111111:function:x")
+
+
+def test_layer_defaults_to_the_environments_regions_and_another_accounts_deploy_role(write_manifest):
+    layer = {"name": "shared", "type": "lambda_layer", "layer": "shop-shared"}
+    templates = _compile(write_manifest, [layer], OTHER_ACCOUNT_ENVS)
+    pipeline = templates["pipeline.yaml"]
+    spec = _commands(pipeline, "prod")
+    assert (
+        f"aws --profile deploy --region {REGION} lambda publish-layer-version --layer-name shop-shared "
+        "--zip-file fileb://layer.zip --query LayerVersionArn --output text"
+    ) in spec  # the environment's region: the pipeline's
+    assert spec.count("publish-layer-version") == 1
+    role = _statements(pipeline, _role_of(pipeline, _project(pipeline, "prod")))
+    deploy_role = "arn:aws:iam::222222222222:role/manifestc/demo-service/demo-service-deploy"
+    assert allowed(role, "sts:AssumeRole", deploy_role)
+    assert not allowed(role, "lambda:PublishLayerVersion", "arn:aws:lambda:us-east-1:222222222222:layer:shop-shared")
+    boot = _statements(templates["bootstrap-222222222222.yaml"], "DeployRole")
+    assert allowed(boot, "lambda:PublishLayerVersion", f"arn:aws:lambda:{REGION}:111111111111:layer:shop-shared")
+
+
+def test_layer_fields_and_collisions(write_manifest):
+    result = _result(write_manifest, [{"name": "shared", "type": "lambda_layer"}])
+    assert errors(result) == [("MC207", "targets[0]")]
+    result = _result(write_manifest, [{**LAYER, "function": "f"}])
+    assert ("MC214", "targets[0].function") in errors(result)
+    result = _result(write_manifest, [{**LAYER, "layer": "shop-shared"}])  # staging and prod: one layer
+    assert "MC280" in {code for code, _ in errors(result)}
+    result = _result(write_manifest, [{**LAYER, "architectures": ["arm64", "x86_64", "arm64"]}])
+    assert errors(result) == [("MC106", "targets[0].architectures")]

@@ -215,6 +215,10 @@ class Target:
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
     # codedeploy: roles of the instances that download the revision ({account} placeholder)
     instance_roles: tuple[str, ...] = ()
+    layer: str | None = None  # lambda_layer: layer name, with placeholders
+    regions: tuple[str, ...] = ()  # lambda_layer: regions published to (empty: the environment's)
+    runtimes: tuple[str, ...] = ()  # lambda_layer: CompatibleRuntimes
+    architectures: tuple[str, ...] = ()  # lambda_layer: CompatibleArchitectures
 
     @property
     def invokes(self) -> bool:
@@ -615,6 +619,8 @@ class Manifest:
             found.append(("state machine", resolved.state_machine, "state_machine"))
         if target.type == "lambda_invoke":
             found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "lambda_layer":
+            found.append(("Lambda layer", resolved.layer, "layer"))
         if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
             group = f"{resolved.application}/{resolved.deployment_group}"
             found.append(("CodeDeploy deployment group", group, "deployment_group"))
@@ -634,6 +640,8 @@ class Manifest:
     def target_regions(self, target: Target, env: Environment) -> tuple[str | None, ...]:
         """The regions `env` deploys `target` to: a bucket is global (written once per
         environment) and Glue deploys in the pipeline's region (None)."""
+        if target.type == "lambda_layer" and target.regions:
+            return target.regions
         return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
 
     def env_account(self, env: Environment) -> str | None:
@@ -672,6 +680,7 @@ TARGET_PLACEHOLDER_FIELDS = (
     "user_parameters",
     "application",
     "deployment_group",
+    "layer",
 )
 # Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
 TARGET_JSON_FIELDS = ("input", "user_parameters")

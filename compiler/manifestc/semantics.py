@@ -850,7 +850,11 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 package=(raw["package"] or "zip")
                 if kind == "lambda"
                 else ("template" if kind == "cloudformation" and raw["package"] is True else None),
-                artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
+                artifact=(raw["artifact"] or "function.zip")
+                if kind == "lambda" and not raw["template"]
+                else (raw["artifact"] or "layer.zip")
+                if kind == "lambda_layer"
+                else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
@@ -2485,7 +2489,7 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     # still gated resources for the self-update guard (Manifest.target_resources)
                     and not target.invokes
                 ]
-                for field in ("cluster", "service", "function", "bucket", "state_machine"):
+                for field in ("cluster", "service", "function", "bucket", "state_machine", "layer"):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(
@@ -2543,6 +2547,7 @@ _COLLISION_HINTS = {
     "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
     "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
+    "Lambda layer": "put {environment} in `layer`, e.g. layer: shared-{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -18,12 +18,14 @@ Path = tuple
 
 # The target types of this module, their own fields and the required ones (merged into
 # semantics.TARGET_FIELDS / TARGET_REQUIRED: a field of another type is MC214).
-MORE_TARGET_TYPES = {"codedeploy"}
+MORE_TARGET_TYPES = {"codedeploy", "lambda_layer"}
 MORE_TARGET_FIELDS: dict[str, set[str]] = {
     "codedeploy": {"application", "deployment_group", "instance_roles"},
+    "lambda_layer": {"layer", "artifact", "regions", "runtimes", "architectures"},
 }
 MORE_TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "codedeploy": ("application", "deployment_group"),
+    "lambda_layer": ("layer",),
 }
 
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}|\{account\}):role/")
@@ -38,6 +40,13 @@ def target_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]
         for number, role in enumerate(roles):
             _placeholders(check, role, path + ("instance_roles", number), allowed={"environment", "name", "account"})
         return {"instance_roles": roles}
+    if kind == "lambda_layer":
+        return {
+            "layer": raw["layer"],
+            "regions": tuple(dict.fromkeys(raw["regions"] or ())),
+            "runtimes": tuple(dict.fromkeys(raw["runtimes"] or ())),
+            "architectures": tuple(dict.fromkeys(raw["architectures"] or ())),
+        }
     return {}
 
 

@@ -24,6 +24,7 @@ from awacs.aws import (
 from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
+from .codebuild import LayerPublish, layer_arn
 from .codepipeline import stack_name
 from .context import Context, camel
 from .iam import (
@@ -55,6 +56,13 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions = [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     codedeploy: dict[str, list] = {"applications": [], "groups": [], "configs": []}
+    layers = [
+        layer_arn(LayerPublish(m.resolve_target(m.target(name), env, region).layer, region, None))
+        for env in envs
+        for name in env.targets
+        if m.target(name).type == "lambda_layer"
+        for region in m.target_regions(m.target(name), env)
+    ]
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
@@ -132,6 +140,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployFunctions",
             )
         )
+    if layers:
+        statements.append(allow([Action("lambda", "PublishLayerVersion")], _unique_subs(layers), sid="PublishLayers"))
     if codedeploy["groups"]:
         statements += blue_green_statements(
             *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")), task_statements=False

@@ -60,6 +60,15 @@ class LambdaDeploy:
 
 
 @dataclass(frozen=True)
+class LayerPublish:
+    """One `aws lambda publish-layer-version` a layer job runs."""
+
+    layer: str
+    region: str | None  # None: the pipeline's region
+    account: str | None  # None: the pipeline's account
+
+
+@dataclass(frozen=True)
 class BuildJob:
     """One CodeBuild project: what it runs and what it may touch."""
 
@@ -86,6 +95,7 @@ class BuildJob:
     codeartifact: CodeArtifact | None = None
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
+    layer_publishes: tuple[LayerPublish, ...] = ()
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
     script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
     script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
@@ -117,6 +127,7 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
+    jobs.extend(layer_jobs(manifest))
     jobs.extend(s3_deploy_jobs(manifest))
     jobs.extend(commands_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
@@ -685,6 +696,63 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 )
             )
     return tuple(jobs)
+
+
+def layer_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """lambda_layer targets: a CodeBuild job per environment publishes the layer zip of the build
+    artifact as a new layer version in each region (the zip goes in the request: no bucket in the
+    other regions), in the environment's account through the bootstrap deploy role. It runs no
+    manifest command and stays out of the VPC (endpoints are regional)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "lambda_layer":
+                continue
+            account = env.account if m.is_cross_account(env) else None
+            publishes = tuple(
+                LayerPublish(m.resolve_target(target, env, region).layer, region, account)
+                for region in m.target_regions(target, env)
+            )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=False,
+                    timeout=15,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", tuple(_layer_commands(m, target, p) for p in publishes)),),
+                    env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
+                    layer_publishes=publishes,
+                    in_vpc=False,
+                )
+            )
+    return tuple(jobs)
+
+
+def _layer_commands(m: Manifest, target: Target, publish: LayerPublish) -> str:
+    region = f" --region {publish.region}" if publish.region else ""
+    parts, profile = [], ""
+    if publish.account:
+        # CodeBuild's own credentials assume the target account's deploy role (credential_source)
+        parts += [
+            f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, publish.account)}",
+            "aws configure set profile.deploy.credential_source EcsContainer",
+        ]
+        profile = " --profile deploy"
+    options = f"--layer-name {publish.layer} --zip-file fileb://{shlex.quote(target.artifact or 'layer.zip')}"
+    if target.runtimes:
+        options += " --compatible-runtimes " + " ".join(target.runtimes)
+    if target.architectures:
+        options += " --compatible-architectures " + " ".join(target.architectures)
+    parts.append(f"aws{profile}{region} lambda publish-layer-version {options} --query LayerVersionArn --output text")
+    return " && ".join(parts)
 
 
 def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
@@ -1390,6 +1458,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
     for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
         out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
+    if job.layer_publishes:
+        out += layer_statements(ctx.manifest, job.layer_publishes)
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})
@@ -1421,6 +1491,27 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                     sid="AssumeTargetAccountDeployRole",
                 )
             )
+    return out
+
+
+def layer_arn(publish: LayerPublish) -> Sub:
+    """The layer (all its versions) a publish writes, in the account that runs it: the pipeline's,
+    or (bootstrap) the target account's own ${AWS::AccountId}."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:lambda:{publish.region or '${AWS::Region}'}:${{AWS::AccountId}}:layer:{publish.layer}"
+    )
+
+
+def layer_statements(m: Manifest, publishes: tuple[LayerPublish, ...]) -> list:
+    """lambda:PublishLayerVersion on exactly the layers (Service Authorization Reference, AWS Lambda:
+    PublishLayerVersion on the `layer` resource type); another account's through its deploy role."""
+    out = []
+    same = [p for p in publishes if p.account is None]
+    other = sorted({p.account for p in publishes if p.account})
+    if same:
+        out.append(allow([Action("lambda", "PublishLayerVersion")], [layer_arn(p) for p in same], sid="PublishLayers"))
+    if other:
+        out.append(allow([sts.AssumeRole], [deploy_role_arn(m, a) for a in other], sid="AssumeTargetAccountDeployRole"))
     return out
 
 

@@ -368,6 +368,10 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
             continue
+        if target.type == "lambda_layer":
+            job = jobs[lambda_job_purpose(env.name, target.name)]
+            actions.append(_codebuild_action(job, f"{target.name}-publish", wiring, 3, (BUILD_OUTPUT,)))
+            continue
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
             continue
