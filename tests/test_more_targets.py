@@ -246,3 +246,78 @@ def test_layer_fields_and_collisions(write_manifest):
     assert "MC280" in {code for code, _ in errors(result)}
     result = _result(write_manifest, [{**LAYER, "architectures": ["arm64", "x86_64", "arm64"]}])
     assert errors(result) == [("MC106", "targets[0].architectures")]
+
+
+# --- elasticbeanstalk ---------------------------------------------------------------------------
+
+ADMIN = {
+    "name": "admin",
+    "type": "elasticbeanstalk",
+    "application": "shop-admin",
+    "beanstalk_environment": "admin-{environment}",
+}
+ATTRIBUTES = {
+    "ArtifactBucket.Arn": "arn:aws:s3:::demo-artifacts",
+    "BeanstalkDeployRole.Arn": "arn:aws:iam::111111111111:role/manifestc/demo-service/beanstalk",
+    "PipelineRole.Arn": "arn:aws:iam::111111111111:role/manifestc/demo-service/pipeline",
+    "ApprovalProdTopic": "arn:aws:sns:us-east-1:111111111111:approval-prod",
+}
+
+
+def test_beanstalk_action_runs_as_its_own_role(write_manifest):
+    template = _compile(write_manifest, [ADMIN])["pipeline.yaml"]
+    resources = template["Resources"]
+    deploy = _stage(template, "prod")["admin-deploy"]
+    assert deploy["ActionTypeId"] == {
+        "Category": "Deploy",
+        "Owner": "AWS",
+        "Provider": "ElasticBeanstalk",
+        "Version": "1",
+    }
+    assert deploy["Configuration"] == {"ApplicationName": "shop-admin", "EnvironmentName": "admin-prod"}
+    assert deploy["RoleArn"] == {"Fn::GetAtt": ["BeanstalkDeployRole", "Arn"]}
+    # the broad grants are the Beanstalk role's, never the pipeline role's
+    pipeline_role = _statements(template, "PipelineRole")
+    assert not allowed(pipeline_role, "elasticbeanstalk:UpdateEnvironment", "*")
+    assert not allowed(pipeline_role, "ec2:RunInstances", "*")
+    extra = resources["PipelineRoleAssumesBeanstalkDeployRole"]["Properties"]
+    assert extra["Roles"] == [{"Ref": "PipelineRole"}]
+    assume = [resolve(s, ATTRIBUTES) for s in extra["PolicyDocument"]["Statement"]]
+    assert allowed(assume, "sts:AssumeRole", ATTRIBUTES["BeanstalkDeployRole.Arn"])
+    assert "PipelineRoleAssumesBeanstalkDeployRole" in resources["Pipeline"]["DependsOn"]
+    role = resources["BeanstalkDeployRole"]["Properties"]
+    assert resolve(role["AssumeRolePolicyDocument"]["Statement"], ATTRIBUTES) == [
+        {"Effect": "Allow", "Principal": {"AWS": ATTRIBUTES["PipelineRole.Arn"]}, "Action": ["sts:AssumeRole"]}
+    ]
+    assert role["PermissionsBoundary"] == {"Ref": "PermissionsBoundary"}
+
+
+def test_beanstalk_role_has_the_documented_grants_but_not_the_pipelines_artifacts_or_topics(write_manifest):
+    template = _compile(write_manifest, [ADMIN])["pipeline.yaml"]
+    role = [
+        resolve(s, ATTRIBUTES)
+        for p in template["Resources"]["BeanstalkDeployRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    for action in (
+        "elasticbeanstalk:CreateApplicationVersion",
+        "cloudformation:UpdateStack",
+        "autoscaling:UpdateAutoScalingGroup",
+    ):
+        assert allowed(role, action, "*")
+    assert allowed(role, "s3:GetObject", "arn:aws:s3:::demo-artifacts/demo-service/BuildOutput/x")
+    assert not allowed(role, "s3:PutObject", "arn:aws:s3:::demo-artifacts/demo-service/BuildOutput/x")
+    assert allowed(role, "s3:PutObject", "arn:aws:s3:::elasticbeanstalk-us-east-1-111111111111/x")
+    assert not allowed(role, "sns:Publish", ATTRIBUTES["ApprovalProdTopic"])
+    assert not allowed(role, "iam:CreateUser", "*")
+
+
+def test_beanstalk_rules(write_manifest):
+    result = _result(write_manifest, [ADMIN], OTHER_ACCOUNT_ENVS)
+    assert errors(result) == [("MC382", "targets[0]")]
+    result = _result(write_manifest, [{**ADMIN, "beanstalk_environment": "a{environment}"}], [{"name": "qa"}])
+    assert errors(result) == [("MC281", "targets[0].beanstalk_environment")]  # "aqa": under 4 characters
+    result = _result(write_manifest, [{**ADMIN, "beanstalk_environment": "admin"}])
+    assert "MC280" in {code for code, _ in errors(result)}
+    result = _result(write_manifest, [{k: v for k, v in ADMIN.items() if k != "application"}])
+    assert errors(result) == [("MC207", "targets[0]")]

@@ -251,6 +251,9 @@ RESOLVED_NAME_PATTERNS: dict[str, str] = {
     # Step Functions API Reference, CreateStateMachine: name 1-80 characters
     "state_machine": r"^[A-Za-z0-9_-]{1,80}$",
     "bucket": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    # Elastic Beanstalk API Reference, CreateEnvironment: EnvironmentName 4-40 letters, numbers and
+    # hyphens, not starting or ending with a hyphen
+    "beanstalk_environment": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{2,38})[A-Za-z0-9]$",
     # Lambda API Reference, PublishLayerVersion: LayerName 1-140, [a-zA-Z0-9-_]+ (name form)
     "layer": r"^[A-Za-z0-9_-]{1,140}$",
     "database": r"^[a-z0-9_]{1,255}$",

@@ -556,6 +556,10 @@ CODES: dict[str, CodeInfo] = {
         "instance role in the wrong account",
         "The instances of a CodeDeploy deployment group are in the deployment group's account, the environment's. An `instance_roles` entry with a literal account other than the environment's would grant the wrong principal; write the account as `{account}`.",
     ),
+    "MC382": _e(
+        "elasticbeanstalk in another account",
+        "The Elastic Beanstalk deploy action runs as a role manifestc creates in the pipeline's account with the broad grants CodePipeline documents for it (Elastic Beanstalk drives the environment's update with the caller's permissions). manifestc does not create that role in target accounts: keep Elastic Beanstalk environments in the pipeline's account, or deploy them with a `commands` target and a role you create there.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

@@ -215,6 +215,7 @@ class Target:
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
     # codedeploy: roles of the instances that download the revision ({account} placeholder)
     instance_roles: tuple[str, ...] = ()
+    beanstalk_environment: str | None = None  # elasticbeanstalk: environment name, with placeholders
     layer: str | None = None  # lambda_layer: layer name, with placeholders
     regions: tuple[str, ...] = ()  # lambda_layer: regions published to (empty: the environment's)
     runtimes: tuple[str, ...] = ()  # lambda_layer: CompatibleRuntimes
@@ -619,6 +620,9 @@ class Manifest:
             found.append(("state machine", resolved.state_machine, "state_machine"))
         if target.type == "lambda_invoke":
             found.append(("Lambda function", resolved.function, "function"))
+        if target.type == "elasticbeanstalk":
+            environment = f"{resolved.application}/{resolved.beanstalk_environment}"
+            found.append(("Elastic Beanstalk environment", environment, "beanstalk_environment"))
         if target.type == "lambda_layer":
             found.append(("Lambda layer", resolved.layer, "layer"))
         if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
@@ -681,6 +685,7 @@ TARGET_PLACEHOLDER_FIELDS = (
     "application",
     "deployment_group",
     "layer",
+    "beanstalk_environment",
 )
 # Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
 TARGET_JSON_FIELDS = ("input", "user_parameters")

@@ -2489,7 +2489,15 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     # still gated resources for the self-update guard (Manifest.target_resources)
                     and not target.invokes
                 ]
-                for field in ("cluster", "service", "function", "bucket", "state_machine", "layer"):
+                for field in (
+                    "cluster",
+                    "service",
+                    "function",
+                    "bucket",
+                    "state_machine",
+                    "layer",
+                    "beanstalk_environment",
+                ):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(
@@ -2548,6 +2556,7 @@ _COLLISION_HINTS = {
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
     "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "Lambda layer": "put {environment} in `layer`, e.g. layer: shared-{environment}",
+    "Elastic Beanstalk environment": "put {environment} in `beanstalk_environment`, e.g. shop-{environment}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -18,14 +18,16 @@ Path = tuple
 
 # The target types of this module, their own fields and the required ones (merged into
 # semantics.TARGET_FIELDS / TARGET_REQUIRED: a field of another type is MC214).
-MORE_TARGET_TYPES = {"codedeploy", "lambda_layer"}
+MORE_TARGET_TYPES = {"codedeploy", "lambda_layer", "elasticbeanstalk"}
 MORE_TARGET_FIELDS: dict[str, set[str]] = {
     "codedeploy": {"application", "deployment_group", "instance_roles"},
     "lambda_layer": {"layer", "artifact", "regions", "runtimes", "architectures"},
+    "elasticbeanstalk": {"application", "beanstalk_environment"},
 }
 MORE_TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "codedeploy": ("application", "deployment_group"),
     "lambda_layer": ("layer",),
+    "elasticbeanstalk": ("application", "beanstalk_environment"),
 }
 
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}|\{account\}):role/")
@@ -47,6 +49,8 @@ def target_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]
             "runtimes": tuple(dict.fromkeys(raw["runtimes"] or ())),
             "architectures": tuple(dict.fromkeys(raw["architectures"] or ())),
         }
+    if kind == "elasticbeanstalk":
+        return {"beanstalk_environment": raw["beanstalk_environment"]}
     return {}
 
 
@@ -56,6 +60,8 @@ def check_more_targets(check: Any, m: Manifest) -> None:
     index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
     for target in m.targets:
         path: Path = ("targets", index[target.name])
+        if target.type == "elasticbeanstalk":
+            _check_beanstalk_accounts(check, m, target, path)
         if target.type != "codedeploy":
             continue
         reported = False
@@ -83,3 +89,20 @@ def check_more_targets(check: Any, m: Manifest) -> None:
                         path + ("instance_roles", number),
                         hint="write the account as `{account}` so each environment grants its own account's role",
                     )
+
+
+def _check_beanstalk_accounts(check: Any, m: Manifest, target: Any, path: Path) -> None:
+    """Elastic Beanstalk deploys run as a role of the pipeline's account (MC382)."""
+    for env in m.environments:
+        if target.name in env.targets and m.is_cross_account(env):
+            check.error(
+                "MC382",
+                f"elasticbeanstalk target `{target.name}` in environment `{env.name}` (account {env.account}) is not "
+                "supported: its deploy role, with the broad grants Elastic Beanstalk needs, exists in the pipeline's "
+                "account only",
+                path,
+                hint="keep Elastic Beanstalk environments in the pipeline's account, or deploy the other account with "
+                "a `commands` target (`eb deploy` / `aws elasticbeanstalk update-environment` with a role you create "
+                "there)",
+            )
+            return

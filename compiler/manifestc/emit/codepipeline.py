@@ -53,6 +53,7 @@ from .iam import (
     service_role,
     stack_deploy_actions,
 )
+from .more_targets import BEANSTALK_ASSUME_POLICY, BEANSTALK_ROLE, beanstalk_role
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
@@ -80,6 +81,7 @@ class Wiring:
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
     blue_green: bool = False  # a CodeDeployToECS action (its ECS statements join the CodeDeploy ones)
+    beanstalk: bool = False  # an Elastic Beanstalk action: the Beanstalk deploy role is emitted
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
 
 
@@ -211,6 +213,8 @@ def emit_pipeline(ctx: Context) -> None:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
     _pipeline_role(ctx, wiring)
+    if wiring.beanstalk:
+        beanstalk_role(ctx)
     props = {
         "Name": m.name,
         "PipelineType": "V2",
@@ -247,6 +251,8 @@ def emit_pipeline(ctx: Context) -> None:
         ]
     if m.source.provider == "codestar" and m.source.trigger == "push":
         props["Triggers"] = [_codestar_trigger(ctx)]
+    if wiring.beanstalk:  # the pipeline role may assume the action role before the pipeline exists
+        props["DependsOn"] = [BEANSTALK_ASSUME_POLICY]
     ctx.add(cp.Pipeline("Pipeline", **props))
     if m.source.trigger == "push":
         _source_rule(ctx)
@@ -392,6 +398,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 actions.append(_blue_green_action(target, region, suffix, wiring, common))
             elif target.type == "codedeploy":
                 actions.append(_codedeploy_action(target, region, suffix, wiring, common, cross_account))
+            elif target.type == "elasticbeanstalk":
+                actions.append(_beanstalk_action(target, suffix, wiring, common))
             elif target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
@@ -476,6 +484,17 @@ def _codedeploy_action(
         _wire_codedeploy(target, region, wiring)
     config = {"ApplicationName": target.application, "DeploymentGroupName": target.deployment_group}
     return action("codedeploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _beanstalk_action(target: Target, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+    """The Elastic Beanstalk deploy action: the build artifact becomes a new application version
+    of the environment. It runs as the Beanstalk deploy role (emit/more_targets.py), which holds the
+    broad grants Elastic Beanstalk needs, never the pipeline role (same account only: MC382)."""
+    role = GetAtt(BEANSTALK_ROLE, "Arn")
+    wiring.beanstalk = True  # the pipeline role's grant to assume it: emit/more_targets.py
+    config = {"ApplicationName": target.application, "EnvironmentName": target.beanstalk_environment}
+    extra = {**common, "RoleArn": role}
+    return action("elasticbeanstalk", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **extra)
 
 
 def _invoke_action(
