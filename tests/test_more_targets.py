@@ -258,7 +258,7 @@ ADMIN = {
 }
 ATTRIBUTES = {
     "ArtifactBucket.Arn": "arn:aws:s3:::demo-artifacts",
-    "BeanstalkDeployRole.Arn": "arn:aws:iam::111111111111:role/manifestc/demo-service/beanstalk",
+    "BeanstalkDeployRole.Arn": "arn:aws:iam::111111111111:role/manifestc/demo-service/beanstalk/x-Beanstalk-1",
     "PipelineRole.Arn": "arn:aws:iam::111111111111:role/manifestc/demo-service/pipeline",
     "ApprovalProdTopic": "arn:aws:sns:us-east-1:111111111111:approval-prod",
 }
@@ -280,12 +280,11 @@ def test_beanstalk_action_runs_as_its_own_role(write_manifest):
     pipeline_role = _statements(template, "PipelineRole")
     assert not allowed(pipeline_role, "elasticbeanstalk:UpdateEnvironment", "*")
     assert not allowed(pipeline_role, "ec2:RunInstances", "*")
-    extra = resources["PipelineRoleAssumesBeanstalkDeployRole"]["Properties"]
-    assert extra["Roles"] == [{"Ref": "PipelineRole"}]
-    assume = [resolve(s, ATTRIBUTES) for s in extra["PolicyDocument"]["Statement"]]
-    assert allowed(assume, "sts:AssumeRole", ATTRIBUTES["BeanstalkDeployRole.Arn"])
-    assert "PipelineRoleAssumesBeanstalkDeployRole" in resources["Pipeline"]["DependsOn"]
     role = resources["BeanstalkDeployRole"]["Properties"]
+    # the pipeline role assumes it by its own path (its ARN would make the two roles a cycle)
+    assert role["Path"] == "/manifestc/demo-service/beanstalk/"
+    assert allowed(pipeline_role, "sts:AssumeRole", ATTRIBUTES["BeanstalkDeployRole.Arn"])
+    assert not allowed(pipeline_role, "sts:AssumeRole", "arn:aws:iam::111111111111:role/manifestc/demo-service/other")
     assert resolve(role["AssumeRolePolicyDocument"]["Statement"], ATTRIBUTES) == [
         {"Effect": "Allow", "Principal": {"AWS": ATTRIBUTES["PipelineRole.Arn"]}, "Action": ["sts:AssumeRole"]}
     ]
@@ -321,3 +320,53 @@ def test_beanstalk_rules(write_manifest):
     assert "MC280" in {code for code, _ in errors(result)}
     result = _result(write_manifest, [{k: v for k, v in ADMIN.items() if k != "application"}])
     assert errors(result) == [("MC207", "targets[0]")]
+
+
+# --- servicecatalog -----------------------------------------------------------------------------
+
+PRODUCT = {
+    "name": "bucket",
+    "type": "servicecatalog",
+    "template": "products/bucket.yaml",
+    "product": {"staging": "prod-staging000001", "prod": "prod-real000000001"},
+    "version_prefix": "{environment}-",
+}
+
+
+def test_servicecatalog_action_publishes_a_version_per_run_to_each_environments_product(write_manifest):
+    template = _compile(write_manifest, [PRODUCT])["pipeline.yaml"]
+    for env, product in (("staging", "prod-staging000001"), ("prod", "prod-real000000001")):
+        publish = _stage(template, env)["bucket-publish"]
+        assert publish["ActionTypeId"]["Provider"] == "ServiceCatalog"
+        assert publish["Configuration"] == {
+            "TemplateFilePath": "products/bucket.yaml",
+            "ProductVersionName": f"{env}-#{{codepipeline.PipelineExecutionId}}",
+            "ProductType": "CLOUD_FORMATION_TEMPLATE",
+            "ProductId": product,
+        }
+        assert publish["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    statements = _statements(template, "PipelineRole")
+    catalog = f"arn:aws:catalog:{REGION}:111111111111:product"
+    assert allowed(statements, "servicecatalog:CreateProvisioningArtifact", f"{catalog}/prod-real000000001")
+    assert not allowed(statements, "servicecatalog:CreateProvisioningArtifact", f"{catalog}/prod-other00000001")
+    assert allowed(statements, "cloudformation:ValidateTemplate", "*")
+
+
+def test_servicecatalog_rules(write_manifest):
+    result = _result(write_manifest, [{**PRODUCT, "product": "arn:aws:catalog:x"}])
+    assert errors(result) == [("MC383", "targets[0].product")]
+    result = _result(write_manifest, [{**PRODUCT, "product": {"stagin": "prod-a", "prod": "prod-b"}}])
+    assert errors(result) == [("MC384", "targets[0].product"), ("MC384", "targets[0].product.stagin")]
+    result = _result(write_manifest, [PRODUCT], OTHER_ACCOUNT_ENVS)
+    assert errors(result) == [("MC385", "targets[0]")]
+    result = _result(write_manifest, [{**PRODUCT, "product": "prod-shared000001"}])
+    assert "MC280" in {code for code, _ in errors(result)}
+    result = _result(write_manifest, [{**PRODUCT, "version_prefix": "{stage}-"}])
+    assert errors(result) == [("MC208", "targets[0].version_prefix")]
+
+
+def test_servicecatalog_target_in_a_catalog_product_is_refused(write_manifest):
+    catalog = {"portfolio": "platform", "provider": "Platform Team", "product": "svc-pipeline", "version": "1.0.0"}
+    result = _result(write_manifest, [{**PRODUCT, "product": "prod-shared000001"}], [{"name": "prod"}], catalog=catalog)
+    # every provisioned copy would publish to the one product: the copies-collide rule refuses it
+    assert ("MC274", "targets[0]") in errors(result)

@@ -177,7 +177,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target). It is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet. It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC109": _e(
@@ -559,6 +559,18 @@ CODES: dict[str, CodeInfo] = {
     "MC382": _e(
         "elasticbeanstalk in another account",
         "The Elastic Beanstalk deploy action runs as a role manifestc creates in the pipeline's account with the broad grants CodePipeline documents for it (Elastic Beanstalk drives the environment's update with the caller's permissions). manifestc does not create that role in target accounts: keep Elastic Beanstalk environments in the pipeline's account, or deploy them with a `commands` target and a role you create there.",
+    ),
+    "MC383": _e(
+        "not a product ID",
+        "A servicecatalog target's `product` is the ID of an existing Service Catalog product (ProductId: letters, digits, `-`, `_`, e.g. prod-abcdefghijklm), or a mapping from environment name to ID. It becomes the resource of the deploying role's servicecatalog grants.",
+    ),
+    "MC384": _e(
+        "products do not match the environments",
+        "A per-environment `product` mapping names exactly the environments that deploy the target: one that does not deploy it is a typo, and a deploying environment without a product would have nothing to publish to.",
+    ),
+    "MC385": _e(
+        "servicecatalog in another account",
+        "The Service Catalog deploy action publishes from the pipeline's account. Products are usually kept in one hub account and their portfolios shared with the others: publish there, and share the portfolio.",
     ),
     "MC285": _e(
         "glue smoke test in another account",

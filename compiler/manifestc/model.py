@@ -215,6 +215,10 @@ class Target:
     template_configuration: str | None = None  # stack targets: configuration file in the artifact
     # codedeploy: roles of the instances that download the revision ({account} placeholder)
     instance_roles: tuple[str, ...] = ()
+    # servicecatalog: product ID per environment ("" key: every environment), version name prefix, description
+    products: Pairs = ()
+    version_prefix: str | None = None
+    version_description: str | None = None
     beanstalk_environment: str | None = None  # elasticbeanstalk: environment name, with placeholders
     layer: str | None = None  # lambda_layer: layer name, with placeholders
     regions: tuple[str, ...] = ()  # lambda_layer: regions published to (empty: the environment's)
@@ -250,6 +254,11 @@ class Target:
         that region's artifact store, because Lambda reads code only from a bucket in the
         function's region."""
         return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
+    def product_for(self, environment: str) -> str | None:
+        """The Service Catalog product `environment` publishes this servicecatalog target to."""
+        mapping = dict(self.products)
+        return mapping.get(environment, mapping.get(""))
 
     def distribution_for(self, environment: str) -> str | None:
         """The CloudFront distribution `environment` invalidates after deploying this s3 target."""
@@ -623,6 +632,8 @@ class Manifest:
         if target.type == "elasticbeanstalk":
             environment = f"{resolved.application}/{resolved.beanstalk_environment}"
             found.append(("Elastic Beanstalk environment", environment, "beanstalk_environment"))
+        if target.type == "servicecatalog":
+            found.append(("Service Catalog product", target.product_for(env.name) or "", "product"))
         if target.type == "lambda_layer":
             found.append(("Lambda layer", resolved.layer, "layer"))
         if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
@@ -646,7 +657,9 @@ class Manifest:
         environment) and Glue deploys in the pipeline's region (None)."""
         if target.type == "lambda_layer" and target.regions:
             return target.regions
-        return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
+        if target.type in ("s3", "servicecatalog"):  # a bucket is global; a product is published once
+            return env.regions[:1]
+        return (None,) if target.type == "glue" else env.regions
 
     def env_account(self, env: Environment) -> str | None:
         """The account `env` deploys to: its own, else the pipeline's (None: not given)."""
@@ -686,6 +699,8 @@ TARGET_PLACEHOLDER_FIELDS = (
     "deployment_group",
     "layer",
     "beanstalk_environment",
+    "version_prefix",
+    "version_description",
 )
 # Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
 TARGET_JSON_FIELDS = ("input", "user_parameters")

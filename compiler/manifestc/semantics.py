@@ -2557,6 +2557,7 @@ _COLLISION_HINTS = {
     "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "Lambda layer": "put {environment} in `layer`, e.g. layer: shared-{environment}",
     "Elastic Beanstalk environment": "put {environment} in `beanstalk_environment`, e.g. shop-{environment}",
+    "Service Catalog product": "give each environment its own product: product: {staging: prod-..., prod: prod-...}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -18,17 +18,22 @@ Path = tuple
 
 # The target types of this module, their own fields and the required ones (merged into
 # semantics.TARGET_FIELDS / TARGET_REQUIRED: a field of another type is MC214).
-MORE_TARGET_TYPES = {"codedeploy", "lambda_layer", "elasticbeanstalk"}
+MORE_TARGET_TYPES = {"codedeploy", "lambda_layer", "elasticbeanstalk", "servicecatalog"}
 MORE_TARGET_FIELDS: dict[str, set[str]] = {
     "codedeploy": {"application", "deployment_group", "instance_roles"},
     "lambda_layer": {"layer", "artifact", "regions", "runtimes", "architectures"},
     "elasticbeanstalk": {"application", "beanstalk_environment"},
+    "servicecatalog": {"product", "template", "version_prefix", "version_description"},
 }
 MORE_TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "codedeploy": ("application", "deployment_group"),
     "lambda_layer": ("layer",),
     "elasticbeanstalk": ("application", "beanstalk_environment"),
+    "servicecatalog": ("product", "template"),
 }
+
+# Service Catalog API Reference, CreateProvisioningArtifact: ProductId 1-100 of [a-zA-Z0-9_-]
+_PRODUCT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 _ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}|\{account\}):role/")
 
@@ -51,7 +56,39 @@ def target_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]
         }
     if kind == "elasticbeanstalk":
         return {"beanstalk_environment": raw["beanstalk_environment"]}
+    if kind == "servicecatalog":
+        for field in ("version_prefix", "version_description"):
+            if raw[field]:
+                _placeholders(check, raw[field], path + (field,), allowed={"environment", "region", "name"})
+        return {
+            "products": _products(check, raw, index),
+            "version_prefix": raw["version_prefix"],
+            "version_description": raw["version_description"],
+        }
     return {}
+
+
+def _products(check: Any, raw: dict[str, Any], index: int) -> tuple[tuple[str, str], ...]:
+    """`product`: one product ID for every environment ("" key), or one per environment (MC383)."""
+    given, path = raw["product"], ("targets", index, "product")
+    if given is None:
+        return ()  # MC207
+    pairs = [("", given)] if isinstance(given, str) else [(str(k), v) for k, v in given.items()]
+    out = []
+    for environment, value in pairs:
+        if not isinstance(value, str) or not _PRODUCT_ID.match(value):
+            check.error(
+                "MC383",
+                f"`{value}` is not a Service Catalog product ID: it becomes the resource of the deploying role's "
+                "servicecatalog grants",
+                path + (environment,) if environment else path,
+                hint="the product's ID (prod-abcdefghijklm), or a mapping from environment name to ID",
+            )
+            continue
+        out.append((environment, value))
+    if not pairs:
+        check.error("MC383", "`product` names no product", path, hint="e.g. product: prod-abcdefghijklm")
+    return tuple(sorted(out))
 
 
 def check_more_targets(check: Any, m: Manifest) -> None:
@@ -62,6 +99,8 @@ def check_more_targets(check: Any, m: Manifest) -> None:
         path: Path = ("targets", index[target.name])
         if target.type == "elasticbeanstalk":
             _check_beanstalk_accounts(check, m, target, path)
+        if target.type == "servicecatalog":
+            _check_products(check, m, target, path)
         if target.type != "codedeploy":
             continue
         reported = False
@@ -106,3 +145,39 @@ def _check_beanstalk_accounts(check: Any, m: Manifest, target: Any, path: Path) 
                 "there)",
             )
             return
+
+
+def _check_products(check: Any, m: Manifest, target: Any, path: Path) -> None:
+    """Per-environment products name exactly the deploying environments (MC384); the action runs
+    in the pipeline's account (MC385). (In a `catalog` product, whose copies would all publish to
+    one product, MC274 refuses it first: a product ID cannot be named after the copy.)"""
+    deploying = [env for env in m.environments if target.name in env.targets]
+    named = {env for env, _ in target.products if env}
+    for name in sorted(named - {env.name for env in deploying}):
+        check.error(
+            "MC384",
+            f"`{name}` is not an environment that deploys target `{target.name}`",
+            path + ("product", name),
+            hint="name the environments that deploy this target: "
+            + (", ".join(e.name for e in deploying) or "none do"),
+        )
+    if named:
+        for env in deploying:
+            if env.name not in named:
+                check.error(
+                    "MC384",
+                    f"environment `{env.name}` deploys target `{target.name}` but `product` names no product for it",
+                    path + ("product",),
+                    hint=f"add `{env.name}: <product ID>`, or give one ID for every environment",
+                )
+    for env in deploying:
+        if m.is_cross_account(env):
+            check.error(
+                "MC385",
+                f"servicecatalog target `{target.name}` in environment `{env.name}` (account {env.account}) is not "
+                "supported: products are published from the pipeline's account",
+                path,
+                hint="publish to a product of the pipeline's (hub) account and share its portfolio with the other "
+                "accounts",
+            )
+            break

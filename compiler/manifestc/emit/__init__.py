@@ -21,6 +21,7 @@ from .context import PIPELINE_NAME_TOKEN, Context
 from .feature import emit_feature_rule, emit_pull_request_rule
 from .glue import emit_glue
 from .iam import emit_boundary
+from .more_targets import emit_beanstalk_role
 from .network import emit_build_network
 from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
@@ -38,6 +39,7 @@ EMITTERS: tuple[Emitter, ...] = (
     emit_feature_rule,
     emit_pull_request_rule,
     emit_notifications,
+    emit_beanstalk_role,  # after every topic it is denied (more_targets.py)
     emit_self_update_role,
 )
 

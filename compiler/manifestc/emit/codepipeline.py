@@ -53,7 +53,7 @@ from .iam import (
     service_role,
     stack_deploy_actions,
 )
-from .more_targets import BEANSTALK_ASSUME_POLICY, BEANSTALK_ROLE, beanstalk_role
+from .more_targets import BEANSTALK_ROLE, beanstalk_role_arns, servicecatalog_statements
 
 SOURCE = "Source"
 BUILD_OUTPUT = "BuildOutput"
@@ -82,6 +82,7 @@ class Wiring:
     codedeploy_configs: list = field(default_factory=list)
     blue_green: bool = False  # a CodeDeployToECS action (its ECS statements join the CodeDeploy ones)
     beanstalk: bool = False  # an Elastic Beanstalk action: the Beanstalk deploy role is emitted
+    products: list = field(default_factory=list)  # Service Catalog products the pipeline publishes
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
 
 
@@ -213,8 +214,6 @@ def emit_pipeline(ctx: Context) -> None:
         stages.append(_environment_stage(ctx, env, jobs, wiring))
 
     _pipeline_role(ctx, wiring)
-    if wiring.beanstalk:
-        beanstalk_role(ctx)
     props = {
         "Name": m.name,
         "PipelineType": "V2",
@@ -251,8 +250,6 @@ def emit_pipeline(ctx: Context) -> None:
         ]
     if m.source.provider == "codestar" and m.source.trigger == "push":
         props["Triggers"] = [_codestar_trigger(ctx)]
-    if wiring.beanstalk:  # the pipeline role may assume the action role before the pipeline exists
-        props["DependsOn"] = [BEANSTALK_ASSUME_POLICY]
     ctx.add(cp.Pipeline("Pipeline", **props))
     if m.source.trigger == "push":
         _source_rule(ctx)
@@ -385,7 +382,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             actions += _commands_actions(ctx, env, target, jobs, wiring)
             continue
         # a bucket is global: an s3 target is written once, from the environment's first region
-        regions = env.regions[:1] if target.type == "s3" else env.regions
+        regions = env.regions[:1] if target.type in ("s3", "servicecatalog") else env.regions
         for region in regions:
             target = m.resolve_target(m.target(target_name), env, region)  # per-environment fields
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
@@ -400,6 +397,8 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 actions.append(_codedeploy_action(target, region, suffix, wiring, common, cross_account))
             elif target.type == "elasticbeanstalk":
                 actions.append(_beanstalk_action(target, suffix, wiring, common))
+            elif target.type == "servicecatalog":
+                actions.append(_servicecatalog_action(env, target, region, wiring, common))
             elif target.type == "cloudformation":
                 actions += _cloudformation_actions(ctx, env, target, region, suffix, wiring, common)
             elif target.type == "ecs":
@@ -491,10 +490,31 @@ def _beanstalk_action(target: Target, suffix: str, wiring: Wiring, common: dict)
     of the environment. It runs as the Beanstalk deploy role (emit/more_targets.py), which holds the
     broad grants Elastic Beanstalk needs, never the pipeline role (same account only: MC382)."""
     role = GetAtt(BEANSTALK_ROLE, "Arn")
-    wiring.beanstalk = True  # the pipeline role's grant to assume it: emit/more_targets.py
+    wiring.beanstalk = True  # the pipeline role's grant to assume it: _pipeline_role
     config = {"ApplicationName": target.application, "EnvironmentName": target.beanstalk_environment}
     extra = {**common, "RoleArn": role}
     return action("elasticbeanstalk", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **extra)
+
+
+def _servicecatalog_action(
+    env: Environment, target: Target, region: str | None, wiring: Wiring, common: dict
+) -> cp.Actions:
+    """The Service Catalog deploy action: the template of the build artifact becomes a new version
+    of the environment's product, named after the pipeline execution (unique per run); in the
+    environment's first region, from the pipeline's account (MC385)."""
+    product = target.product_for(env.name)
+    wiring.products.append(
+        Sub(f"arn:${{AWS::Partition}}:catalog:{_region_value(region)}:${{AWS::AccountId}}:product/{product}")
+    )
+    config = {
+        "TemplateFilePath": target.template,
+        "ProductVersionName": f"{target.version_prefix or ''}#{{codepipeline.PipelineExecutionId}}",
+        "ProductType": "CLOUD_FORMATION_TEMPLATE",
+        "ProductId": product,
+    }
+    if target.version_description:
+        config["ProductVersionDescription"] = target.version_description
+    return action("servicecatalog", f"{target.name}-publish", config, 3, (BUILD_OUTPUT,), **common)
 
 
 def _invoke_action(
@@ -944,6 +964,10 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
     statements += invoke_statements(
         _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
     )
+    if wiring.products:
+        statements += servicecatalog_statements(_unique(wiring.products), validate=True)
+    if wiring.beanstalk:
+        statements.append(allow([sts.AssumeRole], [beanstalk_role_arns(ctx)], sid="AssumeBeanstalkDeployRole"))
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})

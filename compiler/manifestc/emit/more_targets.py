@@ -16,9 +16,18 @@ from .context import Context
 from .iam import BOUNDARY, allow, artifact_statements, policy
 
 BEANSTALK_ROLE = "BeanstalkDeployRole"
-# The pipeline role's grant to assume it, a policy of its own: in the pipeline role's inline policy
-# it would make the two roles depend on each other (the trust names the pipeline role).
-BEANSTALK_ASSUME_POLICY = "PipelineRoleAssumesBeanstalkDeployRole"
+
+
+def beanstalk_role_path(ctx: Context) -> str:
+    """The Beanstalk deploy role's own IAM path: the pipeline role's grant to assume it names the
+    path (its ARN would make the two roles depend on each other: the trust names the pipeline role),
+    and no other role is created under it."""
+    return f"{ctx.iam_path}beanstalk/"
+
+
+def beanstalk_role_arns(ctx: Context) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{beanstalk_role_path(ctx)}*")
+
 
 # CodePipeline User Guide, "Elastic Beanstalk deploy action reference" > "Service role permissions:
 # ElasticBeanstalk deploy action": the minimum permissions of a pipeline with that action.
@@ -44,10 +53,13 @@ _BEANSTALK_SKIP = (
 )
 
 
-def beanstalk_role(ctx: Context) -> None:
+def emit_beanstalk_role(ctx: Context) -> None:
     """The role the Elastic Beanstalk deploy actions run as (action RoleArn), in the pipeline's
-    account: the documented service grants, reading (decrypting) the pipeline's artifacts."""
+    account: the documented service grants, reading (decrypting) the pipeline's artifacts. An
+    emitter after the topics' (it is denied them all)."""
     m = ctx.manifest
+    if not any(m.target(name).type == "elasticbeanstalk" for env in m.environments for name in env.targets):
+        return
     statements = [
         allow([Action(service, "*") for service in BEANSTALK_SERVICES], ["*"], sid="ElasticBeanstalkDeploy"),
         *artifact_statements(ctx, write=False),
@@ -89,7 +101,7 @@ def beanstalk_role(ctx: Context) -> None:
     ctx.add(
         iam.Role(
             BEANSTALK_ROLE,
-            Path=ctx.iam_path,
+            Path=beanstalk_role_path(ctx),
             Description=f"Elastic Beanstalk deploy actions of pipeline {m.name}",
             AssumeRolePolicyDocument=policy(trust),
             Policies=[iam.Policy(PolicyName="elastic-beanstalk-deploy", PolicyDocument=policy(*statements))],
@@ -102,16 +114,6 @@ def beanstalk_role(ctx: Context) -> None:
                     ]
                 }
             },
-        )
-    )
-    ctx.add(
-        iam.PolicyType(
-            BEANSTALK_ASSUME_POLICY,
-            PolicyName="assume-beanstalk-deploy-role",
-            Roles=[Ref("PipelineRole")],
-            PolicyDocument=policy(
-                allow([Action("sts", "AssumeRole")], [GetAtt(BEANSTALK_ROLE, "Arn")], sid="AssumeBeanstalkDeployRole")
-            ),
         )
     )
 
