@@ -181,9 +181,9 @@ def _project(template, env, target="shared"):
     return project
 
 
-def _commands(template, env):
-    """The build commands of the environment's layer job, as one text."""
-    spec = yaml.safe_load(resolve(_project(template, env)["Source"]["BuildSpec"]))
+def _commands(template, env, target="shared"):
+    """The build commands of the environment's job of `target`, as one text."""
+    spec = yaml.safe_load(resolve(_project(template, env, target)["Source"]["BuildSpec"]))
     return "\n".join(spec["phases"]["build"]["commands"])
 
 
@@ -370,3 +370,67 @@ def test_servicecatalog_target_in_a_catalog_product_is_refused(write_manifest):
     result = _result(write_manifest, [{**PRODUCT, "product": "prod-shared000001"}], [{"name": "prod"}], catalog=catalog)
     # every provisioned copy would publish to the one product: the copies-collide rule refuses it
     assert ("MC274", "targets[0]") in errors(result)
+
+
+# --- image_copy ---------------------------------------------------------------------------------
+
+COPY = {"name": "image", "type": "image_copy", "regions": [REGION, "eu-west-1"]}
+IMAGE_BUILD = {"image_repository": "api"}
+
+
+def test_image_copy_pushes_the_promoted_image_to_each_region_but_its_own(write_manifest):
+    template = _compile(write_manifest, [COPY], [{"name": "staging"}], language="docker", build=IMAGE_BUILD)[
+        "pipeline.yaml"
+    ]
+    project = _project(template, "staging", "image")
+    assert project["Environment"]["PrivilegedMode"] is True
+    commands = _commands(template, "staging", "image").splitlines()
+    assert commands[:3] == [
+        'aws ecr get-login-password | docker login --username AWS --password-stdin "$ECR_REGISTRY"',
+        'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+        'docker pull "$IMAGE_URI:$IMAGE_TAG"',
+    ]
+    # the build's repository in the pipeline's region already holds it: only eu-west-1
+    destination = '"$PIPELINE_ACCOUNT.dkr.ecr.eu-west-1.$AWS_URL_SUFFIX/api:$IMAGE_TAG"'
+    login = (
+        "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin "
+        '"$PIPELINE_ACCOUNT.dkr.ecr.eu-west-1.$AWS_URL_SUFFIX"'
+    )
+    assert commands[3:] == [f'{login} && docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}']
+    assert _stage(template, "staging")["image-publish"]["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    statements = _statements(template, _role_of(template, project))
+    assert allowed(statements, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/api")
+    assert not allowed(statements, "ecr:PutImage", f"arn:aws:ecr:{REGION}:111111111111:repository/api")
+    assert allowed(statements, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:111111111111:repository/api")
+    assert not allowed(statements, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/other")
+
+
+def test_image_copy_to_another_account_pushes_as_its_deploy_role(write_manifest):
+    templates = _compile(write_manifest, [COPY], OTHER_ACCOUNT_ENVS, language="docker", build=IMAGE_BUILD)
+    pipeline = templates["pipeline.yaml"]
+    commands = _commands(pipeline, "prod", "image")
+    for region in (REGION, "eu-west-1"):  # both regions: another account's repository
+        assert f"aws --profile deploy ecr get-login-password --region {region} | docker login" in commands
+        assert f'"222222222222.dkr.ecr.{region}.$AWS_URL_SUFFIX/api:$IMAGE_TAG"' in commands
+    role = _statements(pipeline, _role_of(pipeline, _project(pipeline, "prod", "image")))
+    assert allowed(role, "sts:AssumeRole", "arn:aws:iam::222222222222:role/manifestc/demo-service/demo-service-deploy")
+    assert not allowed(role, "ecr:PutImage", "arn:aws:ecr:eu-west-1:222222222222:repository/api")
+    boot = _statements(templates["bootstrap-222222222222.yaml"], "DeployRole")
+    assert allowed(boot, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/api")  # its own account
+    assert allowed(boot, "ecr:GetAuthorizationToken", "*")
+    assert not allowed(boot, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/other")
+
+
+def test_image_copy_rules(write_manifest):
+    result = _result(write_manifest, [COPY])
+    assert errors(result) == [("MC387", "targets[0]")]
+    result = _result(write_manifest, [{**COPY, "regions": [REGION]}], language="docker", build=IMAGE_BUILD)
+    assert errors(result) == [("MC388", "targets[0]")]
+    # staging would push the image prod's consumers pull: prod's approval would gate nothing
+    result = _result(write_manifest, [COPY], language="docker", build=IMAGE_BUILD)
+    assert errors(result) == [("MC280", "targets[0].image_repository")]
+    other = {**COPY, "regions": [REGION], "image_repository": "api-mirror"}
+    templates = _compile(write_manifest, [other], [{"name": "staging"}], language="docker", build=IMAGE_BUILD)
+    assert '"$PIPELINE_ACCOUNT.dkr.ecr.us-east-1.$AWS_URL_SUFFIX/api-mirror:$IMAGE_TAG"' in _commands(
+        templates["pipeline.yaml"], "staging", "image"
+    )

@@ -572,6 +572,14 @@ CODES: dict[str, CodeInfo] = {
         "servicecatalog in another account",
         "The Service Catalog deploy action publishes from the pipeline's account. Products are usually kept in one hub account and their portfolios shared with the others: publish there, and share the portfolio.",
     ),
+    "MC387": _e(
+        "image_copy without an image",
+        "An image_copy target copies the image the build pushed and the pipeline promoted (`build.image_repository`, tag `<short commit>`); without `build.image_repository` there is none.",
+    ),
+    "MC388": _e(
+        "image copied onto itself",
+        "An environment in the pipeline's account would copy the image only into the repository the build pushed it to, in the same region (that region is left out of every copy to the build's repository name). Name another `image_repository`, copy to other `regions`, or copy only in environments of other accounts.",
+    ),
     "MC285": _e(
         "glue smoke test in another account",
         "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",

@@ -636,6 +636,8 @@ class Manifest:
             found.append(("Service Catalog product", target.product_for(env.name) or "", "product"))
         if target.type == "lambda_layer":
             found.append(("Lambda layer", resolved.layer, "layer"))
+        if target.type == "image_copy":
+            found.append(("ECR repository", target.image_repository, "image_repository"))
         if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
             group = f"{resolved.application}/{resolved.deployment_group}"
             found.append(("CodeDeploy deployment group", group, "deployment_group"))
@@ -655,6 +657,12 @@ class Manifest:
     def target_regions(self, target: Target, env: Environment) -> tuple[str | None, ...]:
         """The regions `env` deploys `target` to: a bucket is global (written once per
         environment) and Glue deploys in the pipeline's region (None)."""
+        if target.type == "image_copy":
+            # the build's repository in the pipeline's account and region already holds the image
+            regions = target.regions or env.regions
+            if not self.is_cross_account(env) and target.image_repository == self.build.image_repository:
+                regions = tuple(r for r in regions if r is not None and r != self.region)
+            return regions
         if target.type == "lambda_layer" and target.regions:
             return target.regions
         if target.type in ("s3", "servicecatalog"):  # a bucket is global; a product is published once

@@ -818,6 +818,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 raw["stack_invalid"] = True
             for key, value in raw["parameters"].items():
                 _check_placeholders(check, value, ("targets", index, "parameters", key))
+        if kind == "image_copy":  # the destination; the source is always build.image_repository (MC387)
+            raw["image_repository"] = raw["image_repository"] or check.doc["build"]["image_repository"]
         if kind in ("ecs",) or (kind == "lambda" and raw["package"] == "image"):
             raw["image_repository"] = raw["image_repository"] or check.doc["build"]["image_repository"]
             if raw["image_repository"] is None:
@@ -2557,6 +2559,7 @@ _COLLISION_HINTS = {
     "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
     "Lambda layer": "put {environment} in `layer`, e.g. layer: shared-{environment}",
     "Elastic Beanstalk environment": "put {environment} in `beanstalk_environment`, e.g. shop-{environment}",
+    "ECR repository": "give each environment its own account or region, or copy once",
     "Service Catalog product": "give each environment its own product: product: {staging: prod-..., prod: prod-...}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }

@@ -18,18 +18,20 @@ Path = tuple
 
 # The target types of this module, their own fields and the required ones (merged into
 # semantics.TARGET_FIELDS / TARGET_REQUIRED: a field of another type is MC214).
-MORE_TARGET_TYPES = {"codedeploy", "lambda_layer", "elasticbeanstalk", "servicecatalog"}
+MORE_TARGET_TYPES = {"codedeploy", "lambda_layer", "elasticbeanstalk", "servicecatalog", "image_copy"}
 MORE_TARGET_FIELDS: dict[str, set[str]] = {
     "codedeploy": {"application", "deployment_group", "instance_roles"},
     "lambda_layer": {"layer", "artifact", "regions", "runtimes", "architectures"},
     "elasticbeanstalk": {"application", "beanstalk_environment"},
     "servicecatalog": {"product", "template", "version_prefix", "version_description"},
+    "image_copy": {"image_repository", "regions"},
 }
 MORE_TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "codedeploy": ("application", "deployment_group"),
     "lambda_layer": ("layer",),
     "elasticbeanstalk": ("application", "beanstalk_environment"),
     "servicecatalog": ("product", "template"),
+    "image_copy": (),
 }
 
 # Service Catalog API Reference, CreateProvisioningArtifact: ProductId 1-100 of [a-zA-Z0-9_-]
@@ -56,6 +58,15 @@ def target_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]
         }
     if kind == "elasticbeanstalk":
         return {"beanstalk_environment": raw["beanstalk_environment"]}
+    if kind == "image_copy":
+        if check.doc["build"]["image_repository"] is None:
+            check.error(
+                "MC387",
+                f"image_copy target `{raw['name']}` copies the build's promoted image: set `build.image_repository`",
+                path,
+                hint="build.image_repository: the ECR repository the build pushes its image to",
+            )
+        return {"regions": tuple(dict.fromkeys(raw["regions"] or ()))}
     if kind == "servicecatalog":
         for field in ("version_prefix", "version_description"):
             if raw[field]:
@@ -101,6 +112,8 @@ def check_more_targets(check: Any, m: Manifest) -> None:
             _check_beanstalk_accounts(check, m, target, path)
         if target.type == "servicecatalog":
             _check_products(check, m, target, path)
+        if target.type == "image_copy":
+            _check_image_copy(check, m, target, path)
         if target.type != "codedeploy":
             continue
         reported = False
@@ -181,3 +194,20 @@ def _check_products(check: Any, m: Manifest, target: Any, path: Path) -> None:
                 "accounts",
             )
             break
+
+
+def _check_image_copy(check: Any, m: Manifest, target: Any, path: Path) -> None:
+    """An environment copies the image somewhere other than where the build pushed it: the
+    pipeline's own repository and region are left out (Manifest.target_regions); nothing left is
+    MC388."""
+    for env in m.environments:
+        if target.name in env.targets and not m.target_regions(target, env):
+            check.error(
+                "MC388",
+                f"environment `{env.name}` would copy the image onto itself: repository `{target.image_repository}` "
+                "in the pipeline's account and region is where the build pushed it",
+                path,
+                hint="name another `image_repository`, copy to other `regions`, or deploy the target only in "
+                "environments of other accounts",
+            )
+            return

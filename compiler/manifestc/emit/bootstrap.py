@@ -24,7 +24,7 @@ from awacs.aws import (
 from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
-from .codebuild import LayerPublish, layer_arn
+from .codebuild import ECR_PUSH_ACTIONS, ImageCopy, LayerPublish, copy_repository_arn, layer_arn
 from .codepipeline import stack_name
 from .context import Context, camel
 from .iam import (
@@ -142,6 +142,19 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         )
     if layers:
         statements.append(allow([Action("lambda", "PublishLayerVersion")], _unique_subs(layers), sid="PublishLayers"))
+    copies = [
+        copy_repository_arn(ImageCopy(m.target(name).image_repository, region, None))
+        for env in envs
+        for name in env.targets
+        if m.target(name).type == "image_copy"
+        for region in m.target_regions(m.target(name), env)
+    ]
+    if copies:
+        statements += [
+            # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+            allow([Action("ecr", "GetAuthorizationToken")], ["*"], sid="EcrLogin"),
+            allow([Action("ecr", a) for a in ECR_PUSH_ACTIONS], _unique_subs(copies), sid="PushCopies"),
+        ]
     if codedeploy["groups"]:
         statements += blue_green_statements(
             *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")), task_statements=False

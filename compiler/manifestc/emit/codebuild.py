@@ -69,6 +69,16 @@ class LayerPublish:
 
 
 @dataclass(frozen=True)
+class ImageCopy:
+    """One copy of the promoted image into `repository` of `region` (None: the pipeline's) and
+    `account` (None: the pipeline's)."""
+
+    repository: str
+    region: str | None
+    account: str | None
+
+
+@dataclass(frozen=True)
 class BuildJob:
     """One CodeBuild project: what it runs and what it may touch."""
 
@@ -96,6 +106,7 @@ class BuildJob:
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
     layer_publishes: tuple[LayerPublish, ...] = ()
+    image_copies: tuple[ImageCopy, ...] = ()  # image_copy targets: where it pushes the promoted image
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
     script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
     script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
@@ -128,6 +139,7 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
     jobs.extend(layer_jobs(manifest))
+    jobs.extend(image_copy_jobs(manifest))
     jobs.extend(s3_deploy_jobs(manifest))
     jobs.extend(commands_jobs(manifest))
     jobs.extend(glue_jobs(manifest))
@@ -753,6 +765,67 @@ def _layer_commands(m: Manifest, target: Target, publish: LayerPublish) -> str:
         options += " --compatible-architectures " + " ".join(target.architectures)
     parts.append(f"aws{profile}{region} lambda publish-layer-version {options} --query LayerVersionArn --output text")
     return " && ".join(parts)
+
+
+def image_copy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """image_copy targets: per environment, a privileged CodeBuild job pulls the promoted image
+    (`<build.image_repository>:<short commit>`) and pushes it to the repository in each of the
+    environment's regions and its account (through the bootstrap deploy role, whose ECR login the
+    push uses). ECR copies nothing across registries by API and its replication is a registry-wide
+    setting, so docker does it: one platform's image (the build's), re-pushed under the same tag.
+    No manifest command runs; out of the VPC (a VPC endpoint reaches its own region only)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "image_copy":
+                continue
+            account = env.account if m.is_cross_account(env) else None
+            copies = tuple(ImageCopy(target.image_repository, r, account) for r in m.target_regions(target, env))
+            login = (
+                'aws ecr get-login-password | docker login --username AWS --password-stdin "$ECR_REGISTRY"',
+                'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+                'docker pull "$IMAGE_URI:$IMAGE_TAG"',
+            )
+            if account:
+                login += (
+                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
+                    "aws configure set profile.deploy.credential_source EcsContainer",
+                )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: copy the image to {target.image_repository} in {env.name}",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=True,
+                    timeout=30,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", login + tuple(_image_copy_command(c) for c in copies)),),
+                    env=_image_env(m)
+                    + (
+                        ("AWS_PARTITION", Sub("${AWS::Partition}")),
+                        ("AWS_URL_SUFFIX", Sub("${AWS::URLSuffix}")),
+                        ("PIPELINE_ACCOUNT", Sub("${AWS::AccountId}")),
+                    ),
+                    image_copies=copies,
+                    in_vpc=False,
+                )
+            )
+    return tuple(jobs)
+
+
+def _image_copy_command(copy: ImageCopy) -> str:
+    region = copy.region or "$AWS_REGION"
+    registry = f"{copy.account or '$PIPELINE_ACCOUNT'}.dkr.ecr.{region}.$AWS_URL_SUFFIX"
+    profile = " --profile deploy" if copy.account else ""
+    destination = f'"{registry}/{copy.repository}:$IMAGE_TAG"'
+    login = f'aws{profile} ecr get-login-password --region {region} | docker login --username AWS --password-stdin "{registry}"'
+    return " && ".join((login, f'docker tag "$IMAGE_URI:$IMAGE_TAG" {destination}', f"docker push {destination}"))
 
 
 def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
@@ -1460,6 +1533,8 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
         out.append(allow([_iam_action(a) for a in actions], list(resources), sid=f"Declared{number}"))
     if job.layer_publishes:
         out += layer_statements(ctx.manifest, job.layer_publishes)
+    if job.image_copies:
+        out += image_copy_statements(ctx, job.image_copies)
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})
@@ -1491,6 +1566,56 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                     sid="AssumeTargetAccountDeployRole",
                 )
             )
+    return out
+
+
+# What `docker push` calls in the destination registry (Amazon ECR User Guide, "Pushing a Docker
+# image": the push permissions), and `docker pull` in the source one.
+ECR_PUSH_ACTIONS = (
+    "BatchCheckLayerAvailability",
+    "InitiateLayerUpload",
+    "UploadLayerPart",
+    "CompleteLayerUpload",
+    "PutImage",
+    "BatchGetImage",
+)
+ECR_PULL_ACTIONS = ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability")
+
+
+def copy_repository_arn(copy: ImageCopy) -> Sub:
+    """The destination repository in the account that pushes (the pipeline's, or in bootstrap the
+    target account's own ${AWS::AccountId})."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:ecr:{copy.region or '${AWS::Region}'}:${{AWS::AccountId}}:repository/{copy.repository}"
+    )
+
+
+def image_copy_statements(ctx: Context, copies: tuple[ImageCopy, ...]) -> list:
+    """Pull the promoted image; push to exactly the destination repositories of the pipeline's
+    account, or assume the deploy role of the other account (which holds the push grant there)."""
+    same = [c for c in copies if c.account is None]
+    other = sorted({c.account for c in copies if c.account})
+    out = [
+        # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+        allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
+        allow(
+            [Action("ecr", a) for a in ECR_PULL_ACTIONS],
+            [ctx.arn("ecr", f"repository/{ctx.manifest.build.image_repository}")],
+            sid="PullPromotedImage",
+        ),
+    ]
+    if same:
+        out.append(
+            allow(
+                [Action("ecr", a) for a in ECR_PUSH_ACTIONS], [copy_repository_arn(c) for c in same], sid="PushCopies"
+            )
+        )
+    if other:
+        out.append(
+            allow(
+                [sts.AssumeRole], [deploy_role_arn(ctx.manifest, a) for a in other], sid="AssumeTargetAccountDeployRole"
+            )
+        )
     return out
 
 

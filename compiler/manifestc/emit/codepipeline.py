@@ -371,7 +371,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (BUILD_OUTPUT,)))
             continue
-        if target.type == "lambda_layer":
+        if target.type in ("lambda_layer", "image_copy"):
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-publish", wiring, 3, (BUILD_OUTPUT,)))
             continue
