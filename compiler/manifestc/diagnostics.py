@@ -528,10 +528,6 @@ CODES: dict[str, CodeInfo] = {
         "per-environment distributions do not match the environments",
         "When `cloudfront_invalidation.distribution` is a mapping, its keys are the environments that deploy the target, each with its own distribution: a key that is not such an environment (a typo, or an environment that does not deploy this target) and an environment that deploys the target without a key are errors. Give one ID (a string) to invalidate the same distribution from every environment.",
     ),
-    "MC323": _e(
-        "s3 deploy job in another account",
-        "`delete_stale` and `cloudfront_invalidation` run as a CodeBuild job in the pipeline's (tooling) account with that account's credentials; the bootstrap deploy role of another account does not grant S3 deletion or CloudFront invalidation yet. Deploy that environment with the S3 deploy action alone (drop both fields), and invalidate from a post-deploy test suite whose declared `permissions` let it assume a role in that account.",
-    ),
     "MC324": _e(
         "stepfunctions input given twice",
         "A stepfunctions target's execution input is either `input` (a JSON object in the manifest: the action's InputType Literal) or `input_file` (a JSON file of the build artifact: InputType FilePath). Keep one.",
@@ -543,10 +539,6 @@ CODES: dict[str, CodeInfo] = {
     "MC326": _e(
         "ecs blue/green fields",
         "An ecs target with `deploy: blue_green` is deployed by the CodePipeline CodeDeployToECS action, which needs the CodeDeploy `application` and ECS `deployment_group` (created beforehand, with the load balancer, both target groups and the optional test listener). `application`, `deployment_group`, `task_definition` and `appspec` mean nothing to a rolling deploy (no `deploy`, or `deploy: rolling`).",
-    ),
-    "MC327": _e(
-        "ecs blue/green in another account",
-        "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
     ),
     "MC380": _e(
         "codedeploy instances in another account",

@@ -210,7 +210,6 @@ def build_model(
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
-    _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
@@ -881,7 +880,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
 
 def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
     """The environments an s3 target's per-environment distributions name are exactly those that
-    deploy it; `delete_stale` and `cloudfront_invalidation` run in the pipeline's account only."""
+    deploy it (in another account the deploy job works as the bootstrap deploy role)."""
     index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
     for target in m.targets:
         if not target.s3_deploy_job:
@@ -912,19 +911,6 @@ def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
                         path,
                         hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
                     )
-        for env in deploying:
-            if m.is_cross_account(env):
-                field = "delete_stale" if target.delete_stale else "cloudfront_invalidation"
-                check.error(
-                    "MC323",
-                    f"`{field}` is not supported yet for environment `{env.name}` in another account "
-                    f"({env.account}): the deploy job runs in the pipeline's account",
-                    ("targets", t_index, field),
-                    hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
-                    "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
-                    "permissions that assumes a role in that account",
-                )
-                break
 
 
 _BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")
@@ -983,24 +969,6 @@ def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
                     ("targets", index[target.name], "function"),
                     hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
                     "bootstrap deploy role), or invoke a function in the pipeline's account",
-                )
-                break
-
-
-def _check_blue_green_accounts(check: _Checker, m: Manifest) -> None:
-    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
-    for target in m.targets:
-        if target.type != "ecs" or target.deploy != "blue_green":
-            continue
-        for env in m.environments:
-            if target.name in env.targets and m.is_cross_account(env):
-                check.error(
-                    "MC327",
-                    f"`deploy: blue_green` is not supported yet for environment `{env.name}` in another account "
-                    f"({env.account}): the bootstrap deploy role has no CodeDeploy permissions",
-                    ("targets", index[target.name], "deploy"),
-                    hint="deploy that environment with a rolling update (a separate ecs target without `deploy`), "
-                    "or keep the blue/green environments in the pipeline's account",
                 )
                 break
 

@@ -24,7 +24,14 @@ from awacs.aws import (
 from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
-from .codebuild import ECR_PUSH_ACTIONS, ImageCopy, LayerPublish, copy_repository_arn, layer_arn
+from .codebuild import (
+    ECR_PUSH_ACTIONS,
+    ImageCopy,
+    LayerPublish,
+    copy_repository_arn,
+    layer_arn,
+    s3_job_statements,
+)
 from .codepipeline import stack_name
 from .context import Context, camel
 from .iam import (
@@ -56,6 +63,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions = [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     codedeploy: dict[str, list] = {"applications": [], "groups": [], "configs": []}
+    s3_jobs: list = []  # s3 deploy jobs (delete_stale, cloudfront_invalidation) working as this role
+    blue_green = False  # a CodeDeployToECS action: it registers task definitions and passes task roles
     layers = [
         layer_arn(LayerPublish(m.resolve_target(m.target(name), env, region).layer, region, None))
         for env in envs
@@ -83,6 +92,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                             Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}{m.name}-cfn-exec")
                         )
                         exec_policies.extend(p for p in target.execution_policies if p not in exec_policies)
+                elif target.type == "ecs" and target.deploy == "blue_green":
+                    blue_green = True
+                    for kind, arns in codedeploy_arns(target, region, None).items():
+                        codedeploy[kind] += arns
                 elif target.type == "ecs":
                     ecs_services.append(
                         Sub(
@@ -91,7 +104,13 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                         )
                     )
                 elif target.type == "s3":
-                    buckets.append((target.bucket, target.prefix))
+                    if not target.delete_stale:  # the S3 deploy action; a sync job's grants below
+                        buckets.append((target.bucket, target.prefix))
+                    if target.s3_deploy_job and region == env.regions[0]:  # a bucket is global: once
+                        sync = (target.bucket, target.prefix or "") if target.delete_stale else None
+                        for statement in s3_job_statements(sync, target.distribution_for(env.name)):
+                            statement.Sid += camel(env.name, target.name)  # one set per environment and target
+                            s3_jobs.append(statement)
                 elif target.invokes:
                     for kind, arns in invoke_arns(target, region, None).items():
                         invoked[kind] += arns
@@ -140,6 +159,7 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 sid="DeployFunctions",
             )
         )
+    statements += s3_jobs
     if layers:
         statements.append(allow([Action("lambda", "PublishLayerVersion")], _unique_subs(layers), sid="PublishLayers"))
     copies = [
@@ -157,7 +177,8 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
         ]
     if codedeploy["groups"]:
         statements += blue_green_statements(
-            *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")), task_statements=False
+            *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")),
+            task_statements=blue_green and not ecs_services,
         )
     statements += invoke_statements(
         _unique_subs(invoked["state_machines"]), _unique_subs(invoked["executions"]), _unique_subs(invoked["functions"])

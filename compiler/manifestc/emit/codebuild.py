@@ -107,6 +107,7 @@ class BuildJob:
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
     layer_publishes: tuple[LayerPublish, ...] = ()
     image_copies: tuple[ImageCopy, ...] = ()  # image_copy targets: where it pushes the promoted image
+    deploy_account: str | None = None  # s3 deploy jobs: works as this account's bootstrap deploy role
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
     script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
     script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
@@ -842,19 +843,28 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 continue
             resolved = m.resolve_target(target, env, env.regions[0])
             distribution = target.distribution_for(env.name)
+            account = env.account if m.is_cross_account(env) else None
             commands = []
+            aws_cli = "aws"
+            if account:
+                # CodeBuild's own credentials assume the target account's deploy role (credential_source)
+                commands += [
+                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
+                    "aws configure set profile.deploy.credential_source EcsContainer",
+                ]
+                aws_cli = "aws --profile deploy"
             if target.delete_stale:
                 destination = shlex.quote(f"s3://{resolved.bucket}/{resolved.prefix or ''}")
                 cache = f" --cache-control {shlex.quote(target.cache_control)}" if target.cache_control else ""
-                commands.append(f"aws s3 sync . {destination} --delete --no-progress{cache}")
+                commands.append(f"{aws_cli} s3 sync . {destination} --delete --no-progress{cache}")
             if distribution:
                 paths = " ".join(shlex.quote(p) for p in target.invalidation_paths)
                 commands.append(
-                    f"ID=$(aws cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
+                    f"ID=$({aws_cli} cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
                     "--query Invalidation.Id --output text)"
                 )
                 commands.append(
-                    f'aws cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
+                    f'{aws_cli} cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
                 )
             what = " and ".join(
                 part
@@ -877,8 +887,10 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime_key=None,
                     runtime=None,
                     phases=(("build", tuple(commands)),),
+                    env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
                     s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
                     invalidates=distribution,
+                    deploy_account=account,
                     in_vpc=False,
                 )
             )
@@ -1501,32 +1513,17 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="ReadApproverGroups",
             )
         )
-    if job.s3_sync:
-        bucket, prefix = job.s3_sync
-        out += [
-            # sync lists the prefix to find what changed and what is stale
-            allow(
-                [s3.ListBucket],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
-                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
-                sid="ListTargetPrefix",
-            ),
-            allow(
-                [s3.GetObject, s3.PutObject, s3.DeleteObject],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
-                sid="SyncTargetPrefix",
-            ),
-        ]
-    if job.invalidates:
-        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
-        # "Amazon CloudFront": distribution resource type)
+    if job.deploy_account:
+        # the sync and the invalidation work as the target account's deploy role, which holds them
         out.append(
             allow(
-                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
-                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{job.invalidates}")],
-                sid="InvalidateDistribution",
+                [sts.AssumeRole],
+                [deploy_role_arn(ctx.manifest, job.deploy_account)],
+                sid="AssumeTargetAccountDeployRole",
             )
         )
+    else:
+        out += s3_job_statements(job.s3_sync, job.invalidates)
     if job.assume_role is not None:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
     for number, (actions, resources) in enumerate(job.declared_permissions, start=1):
@@ -1614,6 +1611,40 @@ def image_copy_statements(ctx: Context, copies: tuple[ImageCopy, ...]) -> list:
         out.append(
             allow(
                 [sts.AssumeRole], [deploy_role_arn(ctx.manifest, a) for a in other], sid="AssumeTargetAccountDeployRole"
+            )
+        )
+    return out
+
+
+def s3_job_statements(s3_sync: tuple[str, str] | None, distribution: str | None) -> list:
+    """What an s3 deploy job does, in the account it works in: list the bucket under the prefix and
+    get, put and delete objects only under it (`aws s3 sync --delete`); invalidate exactly the
+    distribution."""
+    out = []
+    if s3_sync:
+        bucket, prefix = s3_sync
+        out += [
+            # sync lists the prefix to find what changed and what is stale
+            allow(
+                [s3.ListBucket],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
+                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
+                sid="ListTargetPrefix",
+            ),
+            allow(
+                [s3.GetObject, s3.PutObject, s3.DeleteObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
+                sid="SyncTargetPrefix",
+            ),
+        ]
+    if distribution:
+        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
+        # "Amazon CloudFront": distribution resource type)
+        out.append(
+            allow(
+                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
+                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{distribution}")],
+                sid="InvalidateDistribution",
             )
         )
     return out

@@ -392,7 +392,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs" and target.deploy == "blue_green":
-                actions.append(_blue_green_action(target, region, suffix, wiring, common))
+                actions.append(_blue_green_action(target, region, suffix, wiring, common, cross_account))
             elif target.type == "codedeploy":
                 actions.append(_codedeploy_action(target, region, suffix, wiring, common, cross_account))
             elif target.type == "elasticbeanstalk":
@@ -446,12 +446,15 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
 
 
-def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+def _blue_green_action(
+    target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict, cross_account: bool
+) -> cp.Actions:
     """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
-    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
-    MC327)."""
-    wiring.blue_green = True
-    _wire_codedeploy(target, region, wiring)
+    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic. In another account
+    it runs as the bootstrap deploy role, which holds the grants."""
+    if not cross_account:
+        wiring.blue_green = True
+        _wire_codedeploy(target, region, wiring)
     config = {
         "ApplicationName": target.application,
         "DeploymentGroupName": target.deployment_group,
