@@ -89,7 +89,19 @@ def emit_beanstalk_role(ctx: Context) -> None:
             Statement(
                 Sid="NotThePipelinesTopics",
                 Effect=Deny,
-                Action=[Action("sns", "*")],
+                Action=[
+                    Action("sns", a)
+                    for a in (
+                        "Publish",
+                        "Subscribe",
+                        "SetTopicAttributes",
+                        "DeleteTopic",
+                        "AddPermission",
+                        "RemovePermission",
+                        "TagResource",
+                        "UntagResource",
+                    )
+                ],
                 Resource=[Ref(t) for t in own_topics],
             )
         )
