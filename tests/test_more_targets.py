@@ -434,3 +434,21 @@ def test_image_copy_rules(write_manifest):
     assert '"$PIPELINE_ACCOUNT.dkr.ecr.us-east-1.$AWS_URL_SUFFIX/api-mirror:$IMAGE_TAG"' in _commands(
         templates["pipeline.yaml"], "staging", "image"
     )
+
+
+def test_two_manifests_deploying_one_deployment_group_collide(tmp_path):
+    from conftest import build_manifests
+
+    def text(name):
+        return with_changes(
+            MINIMAL,
+            name=name,
+            account="111111111111",
+            region=REGION,
+            targets=[{**WEB, "deployment_group": "web"}],
+            environments=[{"name": "prod"}],
+        )
+
+    _, report = build_manifests(tmp_path, text("shop-a"), text("shop-b"))
+    found = [d for d in report.all_diagnostics() if d.code == "MC641"]
+    assert found and all("CodeDeploy deployment group `shop-web/web`" in d.message for d in found)
