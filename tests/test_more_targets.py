@@ -452,3 +452,31 @@ def test_two_manifests_deploying_one_deployment_group_collide(tmp_path):
     _, report = build_manifests(tmp_path, text("shop-a"), text("shop-b"))
     found = [d for d in report.all_diagnostics() if d.code == "MC641"]
     assert found and all("CodeDeploy deployment group `shop-web/web`" in d.message for d in found)
+
+
+def test_deploy_plan_checks_what_the_targets_deploy_to_exists(tmp_path):
+    from conftest import ROOT
+    from manifestc.api import build
+    from manifestc.deployplan import deploy_plan
+
+    out = tmp_path / "out"
+    report = build([str(ROOT / "manifests" / "more-targets.yaml")], out, lint=False)
+    assert [d for d in report.all_diagnostics() if d.is_error] == []
+    steps = {(s.where, s.command) for s in deploy_plan(out)}
+    assert (
+        "account 222222222222",
+        (
+            "aws deploy get-deployment-group --application-name storefront-web --deployment-group-name web-prod "
+            "--region eu-west-1"
+        ),
+    ) in steps
+    assert ("account 222222222222", "aws iam get-role --role-name storefront-web-instance") in steps
+    assert (
+        "account 123456789012",
+        (
+            "aws elasticbeanstalk describe-environments --application-name storefront-admin --environment-names "
+            "admin-staging --region eu-west-1"
+        ),
+    ) in steps
+    # a layer is created by its first publish: nothing to check
+    assert not any("layer" in command for _, command in steps)

@@ -403,12 +403,17 @@ def deploy_record(manifest: Manifest) -> dict:
                     "functions": [{"account": a, "function": f} for a, f in sorted(functions)],
                 }
             )
-    return {
+    record = {
         "account": manifest.account,
         "region": manifest.region,
         "ecr_cross_account_pull": pulls,
         "assumed_roles": assumed_roles(manifest),
     }
+    from .semantics_targets import existing_resources
+
+    if existing := existing_resources(manifest):  # only then: other pipelines' build.json unchanged
+        record["existing_resources"] = existing
+    return record
 
 
 def assumed_roles(manifest: Manifest) -> list[dict]:

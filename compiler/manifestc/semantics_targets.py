@@ -211,3 +211,56 @@ def _check_image_copy(check: Any, m: Manifest, target: Any, path: Path) -> None:
                 "environments of other accounts",
             )
             return
+
+
+def existing_resources(m: Manifest) -> list[dict]:
+    """What the codedeploy, elasticbeanstalk, servicecatalog and image_copy targets deploy to and
+    manifestc does not create: each environment's, with the AWS CLI call that shows it exists
+    (`manifestc deploy-plan` lists them before the pipeline)."""
+    found: dict[str, dict] = {}
+    for env in m.environments:
+        account = m.env_account(env)
+        for name in env.targets:
+            target = m.target(name)
+            for region in m.target_regions(target, env):
+                resolved = m.resolve_target(target, env, region)
+                where = f" --region {region or m.region}" if (region or m.region) else ""
+                if target.type == "codedeploy":
+                    what = f"CodeDeploy deployment group {resolved.application}/{resolved.deployment_group}"
+                    check = (
+                        f"aws deploy get-deployment-group --application-name {resolved.application} "
+                        f"--deployment-group-name {resolved.deployment_group}{where}"
+                    )
+                elif target.type == "elasticbeanstalk":
+                    what = f"Elastic Beanstalk environment {resolved.application}/{resolved.beanstalk_environment}"
+                    check = (
+                        f"aws elasticbeanstalk describe-environments --application-name {resolved.application} "
+                        f"--environment-names {resolved.beanstalk_environment}{where}"
+                    )
+                elif target.type == "servicecatalog":
+                    what = f"Service Catalog product {target.product_for(env.name)}"
+                    check = f"aws servicecatalog describe-product-as-admin --id {target.product_for(env.name)}{where}"
+                elif target.type == "image_copy":
+                    what = f"ECR repository {target.image_repository}"
+                    check = f"aws ecr describe-repositories --repository-names {target.image_repository}{where}"
+                else:
+                    continue
+                _add_existing(found, account, what, check, name, env.name)
+            if target.type == "codedeploy" and m.is_cross_account(env):
+                for role in target.instance_roles:
+                    arn = m.render_step(role, env, None, env.account)
+                    what = (
+                        f"instance role {arn}, whose IAM policy allows s3:GetObject on the pipeline's artifact bucket "
+                        "and kms:Decrypt on its key (tooling account)"
+                    )
+                    check = f"aws iam get-role --role-name {arn.rsplit('/', 1)[-1]}"
+                    _add_existing(found, account, what, check, name, env.name)
+    return [found[key] for key in sorted(found)]
+
+
+def _add_existing(found: dict, account: str | None, what: str, check: str, target: str, environment: str) -> None:
+    key = f"{account}|{check}"
+    entry = found.setdefault(key, {"what": what, "account": account, "check": check, "targets": [], "environments": []})
+    entry["targets"] = sorted(set(entry["targets"]) | {target})
+    if environment not in entry["environments"]:
+        entry["environments"].append(environment)
