@@ -1,9 +1,11 @@
 """Semantics of the deploy targets added with issue 11 item 8: `codedeploy` (EC2/on-premises
-deployment groups), `lambda_layer`, `elasticbeanstalk` and `servicecatalog` (README "targets").
+deployment groups), `lambda_layer`, `elasticbeanstalk`, `servicecatalog` and `image_copy` (README
+"More deploy targets").
 
 Called from `semantics.py` with its checker; kept apart so the family's rules sit together.
 `target_fields` gives the Target fields of one raw target (per-target rules checked);
-`check_more_targets` checks the rules that need the environments.
+`check_more_targets` checks the rules that need the environments; `existing_resources` lists what
+they deploy to and manifestc does not create (build.json, `manifestc deploy-plan`).
 """
 
 from __future__ import annotations
