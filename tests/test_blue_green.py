@@ -102,10 +102,33 @@ def test_codedeploy_fields_on_a_rolling_target_are_refused(write_manifest):
     assert errors(result) == [("MC326", "targets[0].application"), ("MC326", "targets[0].deployment_group")]
 
 
-def test_blue_green_in_another_account_is_a_located_error(write_manifest):
+def test_blue_green_in_another_account_runs_as_the_bootstrap_deploy_role(write_manifest):
+    from iam_sim import allowed, resolve
+
     envs = [{"name": "prod", "account": "222222222222"}]
-    result = check_manifest(write_manifest(_text([API], envs, account="111111111111", region="eu-west-1")))
-    assert errors(result) == [("MC327", "targets[0].deploy")]
+    result = _compile(write_manifest, [API], environments=envs, account="111111111111", region="eu-west-1")
+    pipeline = result.templates["pipeline.yaml"]
+    [stage] = [s for s in pipeline["Resources"]["Pipeline"]["Properties"]["Stages"] if s["Name"] == "prod"]
+    [deploy] = [a for a in stage["Actions"] if a["ActionTypeId"]["Provider"] == "CodeDeployToECS"]
+    assert resolve(deploy["RoleArn"]) == "arn:aws:iam::222222222222:role/manifestc/demo-service/demo-service-deploy"
+    pipeline_role = [
+        resolve(s)
+        for p in pipeline["Resources"]["PipelineRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    assert not allowed(pipeline_role, "ecs:RegisterTaskDefinition", "*")
+    boot = [
+        resolve(s)
+        for p in result.templates["bootstrap-222222222222.yaml"]["Resources"]["DeployRole"]["Properties"]["Policies"]
+        for s in p["PolicyDocument"]["Statement"]
+    ]
+    # iam_sim's ${AWS::AccountId} is 111111111111: in the bootstrap, the target account's own
+    group = "arn:aws:codedeploy:eu-west-1:111111111111:deploymentgroup:shop-api/api-prod"
+    assert allowed(boot, "codedeploy:CreateDeployment", group)
+    assert allowed(boot, "ecs:RegisterTaskDefinition", "*")
+    assert allowed(boot, "iam:PassRole", "*", {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+    assert not allowed(boot, "iam:PassRole", "*", {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not allowed(boot, "ecs:UpdateService", "arn:aws:ecs:eu-west-1:111111111111:service/shop/api-prod")
 
 
 def test_blue_green_lints_clean(write_manifest):

@@ -120,13 +120,43 @@ def test_per_environment_distributions_match_the_deploying_environments(write_ma
     assert "`staging`" in diag.hint
 
 
-def test_another_account_is_a_located_error(write_manifest):
+def test_another_account_syncs_and_invalidates_as_its_deploy_role(write_manifest):
+    import yaml
+    from iam_sim import allowed, resolve
+
     envs = [{"name": "prod", "account": "222222222222"}]
-    text = with_changes(
-        MINIMAL, targets=[_site(delete_stale=True)], environments=envs, account="111111111111", region="eu-west-1"
+    target = _site(delete_stale=True, cloudfront_invalidation={"distribution": "E2PRODSITE"})
+    text = with_changes(MINIMAL, targets=[target], environments=envs, account="111111111111", region="eu-west-1")
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result), result.diagnostics
+    pipeline, boot = result.templates["pipeline.yaml"], result.templates["bootstrap-222222222222.yaml"]
+    [project] = [
+        r["Properties"]
+        for r in pipeline["Resources"].values()
+        if r["Type"] == "AWS::CodeBuild::Project" and r["Properties"]["Name"].endswith("deploy-prod-site")
+    ]
+    commands = yaml.safe_load(resolve(project["Source"]["BuildSpec"]))["phases"]["build"]["commands"]
+    assert commands[0].endswith("role/manifestc/demo-service/demo-service-deploy")
+    assert any(c.startswith("aws --profile deploy s3 sync . ") and "--delete" in c for c in commands)
+    assert any(
+        "aws --profile deploy cloudfront create-invalidation --distribution-id E2PRODSITE" in c for c in commands
     )
-    result = check_manifest(write_manifest(text))
-    assert errors(result) == [("MC323", "targets[0].delete_stale")]
+
+    def statements(template, role):
+        props = template["Resources"][role]["Properties"]
+        return [resolve(s) for p in props["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+    job = statements(pipeline, project["ServiceRole"]["Fn::GetAtt"][0])
+    assert allowed(job, "sts:AssumeRole", "arn:aws:iam::222222222222:role/manifestc/demo-service/demo-service-deploy")
+    assert not allowed(job, "s3:DeleteObject", "arn:aws:s3:::acme-site/prod/x.html")  # only the deploy role
+    deploy = statements(boot, "DeployRole")
+    assert allowed(deploy, "s3:DeleteObject", "arn:aws:s3:::acme-site/prod/x.html")
+    assert not allowed(deploy, "s3:DeleteObject", "arn:aws:s3:::acme-site/staging/x.html")
+    assert allowed(deploy, "s3:ListBucket", "arn:aws:s3:::acme-site", {"s3:prefix": "prod/"})
+    assert not allowed(deploy, "s3:ListBucket", "arn:aws:s3:::acme-site", {"s3:prefix": "staging/"})
+    # iam_sim's ${AWS::AccountId} is 111111111111: in the bootstrap, the target account's own
+    assert allowed(deploy, "cloudfront:CreateInvalidation", "arn:aws:cloudfront::111111111111:distribution/E2PRODSITE")
+    assert not allowed(deploy, "cloudfront:CreateInvalidation", "arn:aws:cloudfront::111111111111:distribution/EOTHER")
 
 
 def test_options_of_s3_targets_only(write_manifest):

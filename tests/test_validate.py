@@ -74,12 +74,20 @@ def test_required_fields():
     assert codes == {("MC103", ("team",)), ("MC103", ("source",))}
 
 
-def test_unsupported_target_types_are_rejected_not_ignored(write_manifest):
+def test_every_target_type_the_schema_allows_is_compiled(write_manifest):
+    """No type is accepted by the schema and then ignored: each is compiled (a servicecatalog target,
+    once MC107, needs its own fields now), and a type the schema does not list is MC104."""
     from manifestc.api import check_manifest
+    from manifestc.schemas_data import manifest_schema
+    from manifestc.semantics import SUPPORTED_TARGET_TYPES
 
+    allowed = set(manifest_schema()["targets"]["schema"]["schema"]["type"]["allowed"])
+    assert allowed == SUPPORTED_TARGET_TYPES
     text = with_changes(targets=[{"name": "app", "type": "servicecatalog"}])
-    [diag] = check_manifest(write_manifest(text)).diagnostics
-    assert diag.code == "MC107" and "not supported yet" in diag.message and diag.path == ("targets", 0, "type")
+    codes = sorted(d.code for d in check_manifest(write_manifest(text)).diagnostics)
+    assert codes == ["MC207", "MC207"]  # product and template
+    [diag] = run(with_changes(targets=[{"name": "app", "type": "kubernetes"}])).diagnostics
+    assert diag.code == "MC104" and diag.path == ("targets", 0, "type")
 
 
 def test_secret_references_must_be_references():

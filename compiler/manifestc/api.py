@@ -424,6 +424,10 @@ def deploy_record(manifest: Manifest) -> dict:
     }
     if environments := cdk_environments(manifest):
         record["cdk_environments"] = environments
+    from .semantics_targets import existing_resources
+
+    if existing := existing_resources(manifest):  # only then: other pipelines' build.json unchanged
+        record["existing_resources"] = existing
     return record
 
 

@@ -83,6 +83,35 @@ ACTION_TYPES: dict[str, ActionType] = {
         ),
         frozenset({"TaskDefinitionTemplatePath", "AppSpecTemplatePath", "Image1ArtifactName", "Image1ContainerName"}),
     ),
+    # .../action-reference-CodeDeploy.html (EC2/on-premises deployment groups; the input artifact is
+    # the revision, appspec.yml at its root)
+    "codedeploy": ActionType(
+        "Deploy",
+        "AWS",
+        "CodeDeploy",
+        "1",
+        frozenset({"ApplicationName", "DeploymentGroupName"}),
+        frozenset(),
+    ),
+    # .../action-reference-Beanstalk.html
+    "elasticbeanstalk": ActionType(
+        "Deploy",
+        "AWS",
+        "ElasticBeanstalk",
+        "1",
+        frozenset({"ApplicationName", "EnvironmentName"}),
+        frozenset(),
+    ),
+    # .../action-reference-ServiceCatalog.html (TemplateFilePath, ProductVersionName, ProductType,
+    # ProductId required; ProductVersionDescription optional)
+    "servicecatalog": ActionType(
+        "Deploy",
+        "AWS",
+        "ServiceCatalog",
+        "1",
+        frozenset({"TemplateFilePath", "ProductVersionName", "ProductType", "ProductId"}),
+        frozenset({"ProductVersionDescription"}),
+    ),
     # .../action-reference-StepFunctions.html (InputType Literal | FilePath)
     "stepfunctions": ActionType(
         "Invoke",
@@ -250,6 +279,11 @@ RESOLVED_NAME_PATTERNS: dict[str, str] = {
     # Step Functions API Reference, CreateStateMachine: name 1-80 characters
     "state_machine": r"^[A-Za-z0-9_-]{1,80}$",
     "bucket": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    # Elastic Beanstalk API Reference, CreateEnvironment: EnvironmentName 4-40 letters, numbers and
+    # hyphens, not starting or ending with a hyphen
+    "beanstalk_environment": r"^[A-Za-z0-9](?:[A-Za-z0-9-]{2,38})[A-Za-z0-9]$",
+    # Lambda API Reference, PublishLayerVersion: LayerName 1-140, [a-zA-Z0-9-_]+ (name form)
+    "layer": r"^[A-Za-z0-9_-]{1,140}$",
     "database": r"^[a-z0-9_]{1,255}$",
 }
 

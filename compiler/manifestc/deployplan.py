@@ -157,6 +157,16 @@ def deploy_plan(target: str | Path) -> list[Step]:
                     "--query Parameter.Value --output text",
                 )
             )
+        for resource in deploy.get("existing_resources", []):
+            steps.append(
+                Step(
+                    f"check that {resource['what']} exists (you create it: target "
+                    f"{', '.join(resource['targets'])} of {name} deploys to it in "
+                    f"{', '.join(resource['environments'])})",
+                    f"account {resource['account'] or tooling}",
+                    resource["check"],
+                )
+            )
     for name, folder, record in built:
         region = (record.get("deploy") or {}).get("region")
         for template in sorted(folder.glob("bootstrap-*.*")):

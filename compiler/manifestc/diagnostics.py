@@ -177,7 +177,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC107": _e(
         "not supported yet",
-        "The value is part of the manifest language but this version of manifestc does not compile it yet (a `servicecatalog` target). It is never silently ignored.",
+        "The value is part of the manifest language but this version of manifestc does not compile it yet. It is never silently ignored.",
     ),
     "MC108": _e("empty value", "The value is null where a value is required."),
     "MC109": _e(
@@ -548,10 +548,6 @@ CODES: dict[str, CodeInfo] = {
         "per-environment distributions do not match the environments",
         "When `cloudfront_invalidation.distribution` is a mapping, its keys are the environments that deploy the target, each with its own distribution: a key that is not such an environment (a typo, or an environment that does not deploy this target) and an environment that deploys the target without a key are errors. Give one ID (a string) to invalidate the same distribution from every environment.",
     ),
-    "MC323": _e(
-        "s3 deploy job in another account",
-        "`delete_stale` and `cloudfront_invalidation` run as a CodeBuild job in the pipeline's (tooling) account with that account's credentials; the bootstrap deploy role of another account does not grant S3 deletion or CloudFront invalidation yet. Deploy that environment with the S3 deploy action alone (drop both fields), and invalidate from a post-deploy test suite whose declared `permissions` let it assume a role in that account.",
-    ),
     "MC324": _e(
         "stepfunctions input given twice",
         "A stepfunctions target's execution input is either `input` (a JSON object in the manifest: the action's InputType Literal) or `input_file` (a JSON file of the build artifact: InputType FilePath). Keep one.",
@@ -564,9 +560,37 @@ CODES: dict[str, CodeInfo] = {
         "ecs blue/green fields",
         "An ecs target with `deploy: blue_green` is deployed by the CodePipeline CodeDeployToECS action, which needs the CodeDeploy `application` and ECS `deployment_group` (created beforehand, with the load balancer, both target groups and the optional test listener). `application`, `deployment_group`, `task_definition` and `appspec` mean nothing to a rolling deploy (no `deploy`, or `deploy: rolling`).",
     ),
-    "MC327": _e(
-        "ecs blue/green in another account",
-        "The CodeDeployToECS action of an environment in another account would run as that account's bootstrap deploy role, which has no CodeDeploy permissions yet. Keep blue/green environments in the pipeline's account, or deploy the other account with a rolling update.",
+    "MC380": _e(
+        "codedeploy instances in another account",
+        "A CodeDeploy deployment's instances download the revision themselves (the CodeDeploy agent, with the instance's role) from the pipeline's artifact bucket, which is in the tooling account and encrypted with its key. For an environment in another account, the bucket and key policies must name the instances' roles: list them in `instance_roles` (write the account as `{account}`).",
+    ),
+    "MC381": _e(
+        "instance role in the wrong account",
+        "The instances of a CodeDeploy deployment group are in the deployment group's account, the environment's. An `instance_roles` entry with a literal account other than the environment's would grant the wrong principal; write the account as `{account}`.",
+    ),
+    "MC382": _e(
+        "elasticbeanstalk in another account",
+        "The Elastic Beanstalk deploy action runs as a role manifestc creates in the pipeline's account with the broad grants CodePipeline documents for it (Elastic Beanstalk drives the environment's update with the caller's permissions). manifestc does not create that role in target accounts: keep Elastic Beanstalk environments in the pipeline's account, or deploy them with a `commands` target and a role you create there.",
+    ),
+    "MC383": _e(
+        "not a product ID",
+        "A servicecatalog target's `product` is the ID of an existing Service Catalog product (ProductId: letters, digits, `-`, `_`, e.g. prod-abcdefghijklm), or a mapping from environment name to ID. It becomes the resource of the deploying role's servicecatalog grants.",
+    ),
+    "MC384": _e(
+        "products do not match the environments",
+        "A per-environment `product` mapping names exactly the environments that deploy the target: one that does not deploy it is a typo, and a deploying environment without a product would have nothing to publish to.",
+    ),
+    "MC385": _e(
+        "servicecatalog in another account",
+        "The Service Catalog deploy action publishes from the pipeline's account. Products are usually kept in one hub account and their portfolios shared with the others: publish there, and share the portfolio.",
+    ),
+    "MC387": _e(
+        "image_copy without an image",
+        "An image_copy target copies the image the build pushed and the pipeline promoted (`build.image_repository`, tag `<short commit>`); without `build.image_repository` there is none.",
+    ),
+    "MC388": _e(
+        "image copied onto itself",
+        "An environment in the pipeline's account would copy the image only into the repository the build pushed it to, in the same region (that region is left out of every copy to the build's repository name). Name another `image_repository`, copy to other `regions`, or copy only in environments of other accounts.",
     ),
     "MC330": _e(
         "commands permissions in the old list shape",

@@ -262,6 +262,17 @@ class Target:
     stacks: tuple[str, ...] = ()
     qualifier: str = "hnb659fds"  # cdk: the bootstrap qualifier of the environments
     image_assets: bool = False  # cdk: the app has Docker image assets (privileged publishing job)
+    # codedeploy: roles of the instances that download the revision ({account} placeholder)
+    instance_roles: tuple[str, ...] = ()
+    # servicecatalog: product ID per environment ("" key: every environment), version name prefix, description
+    products: Pairs = ()
+    version_prefix: str | None = None
+    version_description: str | None = None
+    beanstalk_environment: str | None = None  # elasticbeanstalk: environment name, with placeholders
+    layer: str | None = None  # lambda_layer: layer name, with placeholders
+    regions: tuple[str, ...] = ()  # lambda_layer: regions published to (empty: the environment's)
+    runtimes: tuple[str, ...] = ()  # lambda_layer: CompatibleRuntimes
+    architectures: tuple[str, ...] = ()  # lambda_layer: CompatibleArchitectures
 
     @property
     def invokes(self) -> bool:
@@ -292,6 +303,11 @@ class Target:
         that region's artifact store, because Lambda reads code only from a bucket in the
         function's region."""
         return f"packaged-{self.name}-{region}.yaml" if region else self.packaged_template
+
+    def product_for(self, environment: str) -> str | None:
+        """The Service Catalog product `environment` publishes this servicecatalog target to."""
+        mapping = dict(self.products)
+        return mapping.get(environment, mapping.get(""))
 
     def distribution_for(self, environment: str) -> str | None:
         """The CloudFront distribution `environment` invalidates after deploying this s3 target."""
@@ -706,7 +722,16 @@ class Manifest:
             found.append(("state machine", resolved.state_machine, "state_machine"))
         if target.type == "lambda_invoke":
             found.append(("Lambda function", resolved.function, "function"))
-        if target.type == "ecs" and target.deploy == "blue_green":
+        if target.type == "elasticbeanstalk":
+            environment = f"{resolved.application}/{resolved.beanstalk_environment}"
+            found.append(("Elastic Beanstalk environment", environment, "beanstalk_environment"))
+        if target.type == "servicecatalog":
+            found.append(("Service Catalog product", target.product_for(env.name) or "", "product"))
+        if target.type == "lambda_layer":
+            found.append(("Lambda layer", resolved.layer, "layer"))
+        if target.type == "image_copy":
+            found.append(("ECR repository", target.image_repository, "image_repository"))
+        if target.type == "codedeploy" or (target.type == "ecs" and target.deploy == "blue_green"):
             group = f"{resolved.application}/{resolved.deployment_group}"
             found.append(("CodeDeploy deployment group", group, "deployment_group"))
         if target.type == "cdk":
@@ -739,7 +764,17 @@ class Manifest:
     def target_regions(self, target: Target, env: Environment) -> tuple[str | None, ...]:
         """The regions `env` deploys `target` to: a bucket is global (written once per
         environment) and Glue deploys in the pipeline's region (None)."""
-        return env.regions[:1] if target.type == "s3" else (None,) if target.type == "glue" else env.regions
+        if target.type == "image_copy":
+            # the build's repository in the pipeline's account and region already holds the image
+            regions = target.regions or env.regions
+            if not self.is_cross_account(env) and target.image_repository == self.build.image_repository:
+                regions = tuple(r for r in regions if r is not None and r != self.region)
+            return regions
+        if target.type == "lambda_layer" and target.regions:
+            return target.regions
+        if target.type in ("s3", "servicecatalog"):  # a bucket is global; a product is published once
+            return env.regions[:1]
+        return (None,) if target.type == "glue" else env.regions
 
     def env_account(self, env: Environment) -> str | None:
         """The account `env` deploys to: its own, else the pipeline's (None: not given)."""
@@ -779,6 +814,10 @@ TARGET_PLACEHOLDER_FIELDS = (
     "user_parameters",
     "application",
     "deployment_group",
+    "layer",
+    "beanstalk_environment",
+    "version_prefix",
+    "version_description",
 )
 # Of those, the JSON texts: only the known placeholders are rendered, other braces are JSON.
 TARGET_JSON_FIELDS = ("input", "user_parameters")

@@ -54,6 +54,13 @@ from .semantics_glue import check_glue_extras
 from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
+from .semantics_targets import (
+    MORE_TARGET_FIELDS,
+    MORE_TARGET_REQUIRED,
+    MORE_TARGET_TYPES,
+    check_more_targets,
+    target_fields,
+)
 
 _PLACEHOLDER = re.compile(r"(?<!#)\{([^{}]*)\}")  # not a #{namespace.NAME} variable
 _PLACEHOLDERS = {"environment", "region", "name"}
@@ -71,6 +78,7 @@ SUPPORTED_TARGET_TYPES = {
     "lambda_invoke",
     "cdk",
 }
+SUPPORTED_TARGET_TYPES |= MORE_TARGET_TYPES  # semantics_targets.py
 # Fields that belong to one target type only; given on another type they are an error.
 # The fields of a CloudFormation stack deploy (cloudformation targets, lambda template targets).
 _STACK_FIELDS = {
@@ -108,6 +116,7 @@ TARGET_FIELDS: dict[str, set[str]] = {
     "commands": {"commands", "image", "compute", "env", "role", "permissions", "broad_permissions", "exports"},
     # the stacks of a CDK cloud assembly (semantics_cdk.py)
     "cdk": CDK_FIELDS,
+    **MORE_TARGET_FIELDS,  # semantics_targets.py
 }
 TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "cloudformation": ("template",),
@@ -119,6 +128,7 @@ TARGET_REQUIRED: dict[str, tuple[str, ...]] = {
     "lambda_invoke": ("function",),
     "commands": ("commands",),
     "cdk": ("stacks",),
+    **MORE_TARGET_REQUIRED,
 }
 
 
@@ -226,11 +236,11 @@ def build_model(
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
-    _check_blue_green_accounts(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
         check_cdk_targets(check, manifest)
+        check_more_targets(check, manifest)
         check_variables(check, manifest)
         manifest = check_ephemeral(check, manifest)
     if doc["network"] is not None:
@@ -842,6 +852,8 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 raw["stack_invalid"] = True
             for key, value in raw["parameters"].items():
                 _check_placeholders(check, value, ("targets", index, "parameters", key))
+        if kind == "image_copy":  # the destination; the source is always build.image_repository (MC387)
+            raw["image_repository"] = raw["image_repository"] or check.doc["build"]["image_repository"]
         if kind in ("ecs",) or (kind == "lambda" and raw["package"] == "image"):
             raw["image_repository"] = raw["image_repository"] or check.doc["build"]["image_repository"]
             if raw["image_repository"] is None:
@@ -852,7 +864,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                     ("targets", index),
                 )
                 continue
-        steps = commands_fields(check, raw, index) if kind == "commands" else {}
+        steps = commands_fields(check, raw, index) if kind == "commands" else target_fields(check, raw, index)
         steps |= cdk_fields(check, raw, index) if kind == "cdk" else {}
         out.append(
             Target(
@@ -875,7 +887,11 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 package=(raw["package"] or "zip")
                 if kind == "lambda"
                 else ("template" if kind == "cloudformation" and raw["package"] is True else None),
-                artifact=(raw["artifact"] or "function.zip") if kind == "lambda" and not raw["template"] else None,
+                artifact=(raw["artifact"] or "function.zip")
+                if kind == "lambda" and not raw["template"]
+                else (raw["artifact"] or "layer.zip")
+                if kind == "lambda_layer"
+                else None,
                 bucket=raw["bucket"],
                 extract=raw["extract"] if raw["extract"] is not None else True,
                 prefix=raw["prefix"],
@@ -901,7 +917,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
 
 def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
     """The environments an s3 target's per-environment distributions name are exactly those that
-    deploy it; `delete_stale` and `cloudfront_invalidation` run in the pipeline's account only."""
+    deploy it (in another account the deploy job works as the bootstrap deploy role)."""
     index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
     for target in m.targets:
         if not target.s3_deploy_job:
@@ -932,19 +948,6 @@ def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
                         path,
                         hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
                     )
-        for env in deploying:
-            if m.is_cross_account(env):
-                field = "delete_stale" if target.delete_stale else "cloudfront_invalidation"
-                check.error(
-                    "MC323",
-                    f"`{field}` is not supported yet for environment `{env.name}` in another account "
-                    f"({env.account}): the deploy job runs in the pipeline's account",
-                    ("targets", t_index, field),
-                    hint="deploy this environment with the S3 deploy action alone (no delete_stale / "
-                    "cloudfront_invalidation), and invalidate from a post-deploy test suite with declared "
-                    "permissions that assumes a role in that account",
-                )
-                break
 
 
 _BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")
@@ -1003,24 +1006,6 @@ def _check_lambda_invokes(check: _Checker, m: Manifest) -> None:
                     ("targets", index[target.name], "function"),
                     hint="use a `stepfunctions` target (CodePipeline follows the execution itself, through the "
                     "bootstrap deploy role), or invoke a function in the pipeline's account",
-                )
-                break
-
-
-def _check_blue_green_accounts(check: _Checker, m: Manifest) -> None:
-    index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
-    for target in m.targets:
-        if target.type != "ecs" or target.deploy != "blue_green":
-            continue
-        for env in m.environments:
-            if target.name in env.targets and m.is_cross_account(env):
-                check.error(
-                    "MC327",
-                    f"`deploy: blue_green` is not supported yet for environment `{env.name}` in another account "
-                    f"({env.account}): the bootstrap deploy role has no CodeDeploy permissions",
-                    ("targets", index[target.name], "deploy"),
-                    hint="deploy that environment with a rolling update (a separate ecs target without `deploy`), "
-                    "or keep the blue/green environments in the pipeline's account",
                 )
                 break
 
@@ -2558,7 +2543,15 @@ def _check_deploy_targets(check: _Checker, m: Manifest) -> None:
                     # still gated resources for the self-update guard (Manifest.target_resources)
                     and not target.invokes
                 ]
-                for field in ("cluster", "service", "function", "bucket", "state_machine"):
+                for field in (
+                    "cluster",
+                    "service",
+                    "function",
+                    "bucket",
+                    "state_machine",
+                    "layer",
+                    "beanstalk_environment",
+                ):
                     value = getattr(resolved, field)
                     if value and not re.match(aws.RESOLVED_NAME_PATTERNS[field], value):
                         check.error(
@@ -2619,6 +2612,10 @@ _COLLISION_HINTS = {
     "Lambda function": "put {environment} in `function`, e.g. function: invoices-{environment}",
     "Glue database": "put {environment} in glue.database, e.g. database: sales_{environment}",
     "CodeDeploy deployment group": "put {environment} in `deployment_group`, e.g. deployment_group: api-{environment}",
+    "Lambda layer": "put {environment} in `layer`, e.g. layer: shared-{environment}",
+    "Elastic Beanstalk environment": "put {environment} in `beanstalk_environment`, e.g. shop-{environment}",
+    "ECR repository": "give each environment its own account or region, or copy once",
+    "Service Catalog product": "give each environment its own product: product: {staging: prod-..., prod: prod-...}",
     "bucket": "put {environment} in `bucket` or `prefix`, e.g. prefix: '{environment}/'",
 }
 

@@ -117,6 +117,10 @@ def deployments(manifest: Manifest, templates: Templates) -> list[Deployment]:
             bucket, key = text(config.get("BucketName")) or "", text(config.get("ObjectKey")) or ""
             # a bucket is global: its account and region do not matter
             found.append(Deployment("(any account)", "(any region)", "S3 prefix", f"{bucket}/{key}", stage, name))
+        elif provider in _NAMED_DEPLOYS and category == "Deploy":
+            kind_name, first, second = _NAMED_DEPLOYS[provider]
+            identity = f"{text(config.get(first))}/{text(config.get(second))}" if second else text(config.get(first))
+            found.append(Deployment(account, region, kind_name, _resolve(identity or "", region), stage, name))
         elif provider == "CodeBuild":
             for command in buildspec_commands(templates, config.get("ProjectName")):
                 for function, fn_region, fn_account in _function_updates(command):
@@ -135,6 +139,15 @@ def deployments(manifest: Manifest, templates: Templates) -> list[Deployment]:
         # own); compared here as the default copy, named like the manifest.
         found = [replace(d, identity=d.identity.replace("${PipelineName}", manifest.name)) for d in found]
     return found
+
+
+# Deploy actions that write one named resource (README `targets`: codedeploy, elasticbeanstalk,
+# servicecatalog): provider -> (kind, configuration key, second key joined with `/`).
+_NAMED_DEPLOYS = {
+    "CodeDeploy": ("CodeDeploy deployment group", "ApplicationName", "DeploymentGroupName"),
+    "ElasticBeanstalk": ("Elastic Beanstalk environment", "ApplicationName", "EnvironmentName"),
+    "ServiceCatalog": ("Service Catalog product", "ProductId", None),
+}
 
 
 def _function_updates(command: str) -> Iterator[tuple[str, str | None, str | None]]:

@@ -62,7 +62,22 @@ def _statements(role: dict) -> list[dict]:
     return out
 
 
+def _denied(role: dict, action: str, resource_matches) -> bool:
+    """An unconditional Deny of the role's own policies names the resource (not `*`)."""
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for statement in _as_list(policy.get("PolicyDocument", {}).get("Statement", [])):
+            if statement.get("Effect") != "Deny" or "Condition" in statement:
+                continue
+            if _actions_match(_as_list(statement.get("Action", [])), action) and any(
+                _text(r) != "*" and resource_matches(_text(r)) for r in _as_list(statement.get("Resource", []))
+            ):
+                return True
+    return False
+
+
 def _allows(role: dict, action: str, resource_matches) -> bool:
+    if _denied(role, action, resource_matches):
+        return False
     for statement in _statements(role):
         if _actions_match(_as_list(statement.get("Action", [])), action) and any(
             resource_matches(_text(r)) for r in _as_list(statement.get("Resource", []))

@@ -22,6 +22,7 @@ from .ephemeral import emit_ephemeral
 from .feature import emit_feature_rule, emit_pull_request_rule
 from .glue import emit_glue
 from .iam import emit_boundary
+from .more_targets import emit_beanstalk_role
 from .network import emit_build_network
 from .notifications import emit_notifications
 from .selfupdate import emit_self_update_role
@@ -40,6 +41,7 @@ EMITTERS: tuple[Emitter, ...] = (
     emit_pull_request_rule,
     emit_ephemeral,
     emit_notifications,
+    emit_beanstalk_role,  # after every topic it is denied (more_targets.py)
     emit_self_update_role,
 )
 

@@ -24,14 +24,24 @@ from awacs.aws import (
 from troposphere import Ref, Sub, Template, iam
 
 from ..model import Manifest
+from .codebuild import (
+    ECR_PUSH_ACTIONS,
+    ImageCopy,
+    LayerPublish,
+    copy_repository_arn,
+    layer_arn,
+    s3_job_statements,
+)
 from .codepipeline import stack_name
 from .context import Context, camel
 from .iam import (
     BOUNDARY,
     allow,
     app_role_statements,
+    blue_green_statements,
     boundary_policy,
     bucket_key_statement,
+    codedeploy_arns,
     ecs_deploy_statements,
     invoke_arns,
     invoke_statements,
@@ -54,6 +64,16 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
     ecs_services, buckets, functions, bucket_keys = [], [], [], []
     invoked: dict[str, list] = {"state_machines": [], "executions": [], "functions": []}
     versions: list = []  # CDK bootstrap version parameters the change sets evaluate
+    codedeploy: dict[str, list] = {"applications": [], "groups": [], "configs": []}
+    s3_jobs: list = []  # s3 deploy jobs (delete_stale, cloudfront_invalidation) working as this role
+    blue_green = False  # a CodeDeployToECS action: it registers task definitions and passes task roles
+    layers = [
+        layer_arn(LayerPublish(m.resolve_target(m.target(name), env, region).layer, region, None))
+        for env in envs
+        for name in env.targets
+        if m.target(name).type == "lambda_layer"
+        for region in m.target_regions(m.target(name), env)
+    ]
     for env in envs:
         for name in env.targets:
             # a glue stack is deployed once, in the pipeline's region (codepipeline._glue_actions)
@@ -84,6 +104,10 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                             Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{ctx.iam_path}{m.name}-cfn-exec")
                         )
                         exec_policies.extend(p for p in target.execution_policies if p not in exec_policies)
+                elif target.type == "ecs" and target.deploy == "blue_green":
+                    blue_green = True
+                    for kind, arns in codedeploy_arns(target, region, None).items():
+                        codedeploy[kind] += arns
                 elif target.type == "ecs":
                     ecs_services.append(
                         Sub(
@@ -92,12 +116,21 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                         )
                     )
                 elif target.type == "s3":
-                    buckets.append((target.bucket, target.prefix))
+                    if not target.delete_stale:  # the S3 deploy action; a sync job's grants below
+                        buckets.append((target.bucket, target.prefix))
                     if target.kms_key:
                         bucket_keys.append(target.kms_key)
+                    if target.s3_deploy_job and region == env.regions[0]:  # a bucket is global: once
+                        sync = (target.bucket, target.prefix or "") if target.delete_stale else None
+                        for statement in s3_job_statements(sync, target.distribution_for(env.name)):
+                            statement.Sid += camel(env.name, target.name)  # one set per environment and target
+                            s3_jobs.append(statement)
                 elif target.invokes:
                     for kind, arns in invoke_arns(target, region, None).items():
                         invoked[kind] += arns
+                elif target.type == "codedeploy":
+                    for kind, arns in codedeploy_arns(target, region, None).items():
+                        codedeploy[kind] += arns
                 elif target.type == "lambda":
                     functions.append(
                         Sub(f"arn:${{AWS::Partition}}:lambda:{reg}:${{AWS::AccountId}}:function:{target.function}")
@@ -147,6 +180,27 @@ def emit_bootstrap(manifest: Manifest, account: str) -> Template:
                 functions,
                 sid="DeployFunctions",
             )
+        )
+    statements += s3_jobs
+    if layers:
+        statements.append(allow([Action("lambda", "PublishLayerVersion")], _unique_subs(layers), sid="PublishLayers"))
+    copies = [
+        copy_repository_arn(ImageCopy(m.target(name).image_repository, region, None))
+        for env in envs
+        for name in env.targets
+        if m.target(name).type == "image_copy"
+        for region in m.target_regions(m.target(name), env)
+    ]
+    if copies:
+        statements += [
+            # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+            allow([Action("ecr", "GetAuthorizationToken")], ["*"], sid="EcrLogin"),
+            allow([Action("ecr", a) for a in ECR_PUSH_ACTIONS], _unique_subs(copies), sid="PushCopies"),
+        ]
+    if codedeploy["groups"]:
+        statements += blue_green_statements(
+            *(_unique_subs(codedeploy[k]) for k in ("applications", "groups", "configs")),
+            task_statements=blue_green and not ecs_services,
         )
     statements += invoke_statements(
         _unique_subs(invoked["state_machines"]), _unique_subs(invoked["executions"]), _unique_subs(invoked["functions"])

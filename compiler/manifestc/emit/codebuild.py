@@ -69,6 +69,25 @@ class LambdaDeploy:
 
 
 @dataclass(frozen=True)
+class LayerPublish:
+    """One `aws lambda publish-layer-version` a layer job runs."""
+
+    layer: str
+    region: str | None  # None: the pipeline's region
+    account: str | None  # None: the pipeline's account
+
+
+@dataclass(frozen=True)
+class ImageCopy:
+    """One copy of the promoted image into `repository` of `region` (None: the pipeline's) and
+    `account` (None: the pipeline's)."""
+
+    repository: str
+    region: str | None
+    account: str | None
+
+
+@dataclass(frozen=True)
 class BuildJob:
     """One CodeBuild project: what it runs and what it may touch."""
 
@@ -95,6 +114,9 @@ class BuildJob:
     codeartifact: CodeArtifact | None = None
     push_repository: str | None = None  # ECR repository this job pushes to
     lambda_deploys: tuple[LambdaDeploy, ...] = ()
+    layer_publishes: tuple[LayerPublish, ...] = ()
+    image_copies: tuple[ImageCopy, ...] = ()  # image_copy targets: where it pushes the promoted image
+    deploy_account: str | None = None  # s3 deploy jobs: works as this account's bootstrap deploy role
     script_bucket: str | None = None  # glue scripts: a bucket other than the artifact bucket it writes to
     script_prefix: str | None = None  # glue scripts: the key prefix it may write under in script_bucket
     script_key: str | None = None  # glue scripts: KMS key of script_bucket (SSE-KMS), None for SSE-S3
@@ -148,6 +170,8 @@ def build_jobs(manifest: Manifest) -> tuple[BuildJob, ...]:
     jobs.extend(_test_job(manifest, suite) for suite in manifest.tests)
     jobs.extend(_gate_job(manifest, gate) for gate in manifest.quality_gates)
     jobs.extend(deploy_jobs(manifest))
+    jobs.extend(layer_jobs(manifest))
+    jobs.extend(image_copy_jobs(manifest))
     jobs.extend(s3_deploy_jobs(manifest))
     jobs.extend(commands_jobs(manifest))
     from .cdk import cdk_publish_jobs  # (emit/cdk.py builds on BuildJob)
@@ -970,6 +994,124 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     return tuple(jobs)
 
 
+def layer_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """lambda_layer targets: a CodeBuild job per environment publishes the layer zip of the build
+    artifact as a new layer version in each region (the zip goes in the request: no bucket in the
+    other regions), in the environment's account through the bootstrap deploy role. It runs no
+    manifest command and stays out of the VPC (endpoints are regional)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "lambda_layer":
+                continue
+            account = env.account if m.is_cross_account(env) else None
+            publishes = tuple(
+                LayerPublish(m.resolve_target(target, env, region).layer, region, account)
+                for region in m.target_regions(target, env)
+            )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=False,
+                    timeout=15,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", tuple(_layer_commands(m, target, p) for p in publishes)),),
+                    env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
+                    layer_publishes=publishes,
+                    in_vpc=False,
+                )
+            )
+    return tuple(jobs)
+
+
+def _layer_commands(m: Manifest, target: Target, publish: LayerPublish) -> str:
+    region = f" --region {publish.region}" if publish.region else ""
+    parts, profile = [], ""
+    if publish.account:
+        # CodeBuild's own credentials assume the target account's deploy role (credential_source)
+        parts += [
+            f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, publish.account)}",
+            "aws configure set profile.deploy.credential_source EcsContainer",
+        ]
+        profile = " --profile deploy"
+    options = f"--layer-name {publish.layer} --zip-file fileb://{shlex.quote(target.artifact or 'layer.zip')}"
+    if target.runtimes:
+        options += " --compatible-runtimes " + " ".join(target.runtimes)
+    if target.architectures:
+        options += " --compatible-architectures " + " ".join(target.architectures)
+    parts.append(f"aws{profile}{region} lambda publish-layer-version {options} --query LayerVersionArn --output text")
+    return " && ".join(parts)
+
+
+def image_copy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
+    """image_copy targets: per environment, a privileged CodeBuild job pulls the promoted image
+    (`<build.image_repository>:<short commit>`) and pushes it to the repository in each of the
+    environment's regions and its account (through the bootstrap deploy role, whose ECR login the
+    push uses). ECR copies nothing across registries by API and its replication is a registry-wide
+    setting, so docker does it: one platform's image (the build's), re-pushed under the same tag.
+    No manifest command runs; out of the VPC (a VPC endpoint reaches its own region only)."""
+    python = presets()["python"]
+    jobs = []
+    for env in m.environments:
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "image_copy":
+                continue
+            account = env.account if m.is_cross_account(env) else None
+            copies = tuple(ImageCopy(target.image_repository, r, account) for r in m.target_regions(target, env))
+            login = (
+                'aws ecr get-login-password | docker login --username AWS --password-stdin "$ECR_REGISTRY"',
+                'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+                'docker pull "$IMAGE_URI:$IMAGE_TAG"',
+            )
+            if account:
+                login += (
+                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
+                    "aws configure set profile.deploy.credential_source EcsContainer",
+                )
+            jobs.append(
+                BuildJob(
+                    purpose=lambda_job_purpose(env.name, target.name),
+                    logical_prefix=camel("deploy", env.name, target.name),
+                    description=f"{m.name}: copy the image to {target.image_repository} in {env.name}",
+                    image=python["images"]["x86_64"],
+                    environment_type="LINUX_CONTAINER",
+                    compute_type="BUILD_GENERAL1_SMALL",
+                    privileged=True,
+                    timeout=30,
+                    runtime_key=None,
+                    runtime=None,
+                    phases=(("build", login + tuple(_image_copy_command(c) for c in copies)),),
+                    env=_image_env(m)
+                    + (
+                        ("AWS_PARTITION", Sub("${AWS::Partition}")),
+                        ("AWS_URL_SUFFIX", Sub("${AWS::URLSuffix}")),
+                        ("PIPELINE_ACCOUNT", Sub("${AWS::AccountId}")),
+                    ),
+                    image_copies=copies,
+                    in_vpc=False,
+                )
+            )
+    return tuple(jobs)
+
+
+def _image_copy_command(copy: ImageCopy) -> str:
+    region = copy.region or "$AWS_REGION"
+    registry = f"{copy.account or '$PIPELINE_ACCOUNT'}.dkr.ecr.{region}.$AWS_URL_SUFFIX"
+    profile = " --profile deploy" if copy.account else ""
+    destination = f'"{registry}/{copy.repository}:$IMAGE_TAG"'
+    login = f'aws{profile} ecr get-login-password --region {region} | docker login --username AWS --password-stdin "{registry}"'
+    return " && ".join((login, f'docker tag "$IMAGE_URI:$IMAGE_TAG" {destination}', f"docker push {destination}"))
+
+
 def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     """s3 targets with `delete_stale` or `cloudfront_invalidation`: a CodeBuild job per environment
     that syncs the artifact into the bucket with `--delete` (the S3 deploy action only adds and
@@ -984,19 +1126,28 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 continue
             resolved = m.resolve_target(target, env, env.regions[0])
             distribution = target.distribution_for(env.name)
+            account = env.account if m.is_cross_account(env) else None
             commands = []
+            aws_cli = "aws"
+            if account:
+                # CodeBuild's own credentials assume the target account's deploy role (credential_source)
+                commands += [
+                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
+                    "aws configure set profile.deploy.credential_source EcsContainer",
+                ]
+                aws_cli = "aws --profile deploy"
             if target.delete_stale:
                 destination = shlex.quote(f"s3://{resolved.bucket}/{resolved.prefix or ''}")
                 cache = f" --cache-control {shlex.quote(target.cache_control)}" if target.cache_control else ""
-                commands.append(f"aws s3 sync . {destination} --delete --no-progress{cache}")
+                commands.append(f"{aws_cli} s3 sync . {destination} --delete --no-progress{cache}")
             if distribution:
                 paths = " ".join(shlex.quote(p) for p in target.invalidation_paths)
                 commands.append(
-                    f"ID=$(aws cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
+                    f"ID=$({aws_cli} cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
                     "--query Invalidation.Id --output text)"
                 )
                 commands.append(
-                    f'aws cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
+                    f'{aws_cli} cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
                 )
             what = " and ".join(
                 part
@@ -1019,9 +1170,11 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     runtime_key=None,
                     runtime=None,
                     phases=(("build", tuple(commands)),),
+                    env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
                     s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
                     s3_sync_key=resolved.kms_key if target.delete_stale else None,
                     invalidates=distribution,
+                    deploy_account=account,
                     in_vpc=False,
                 )
             )
@@ -1773,40 +1926,29 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                 sid="ReadApproverGroups",
             )
         )
-    if job.s3_sync:
-        bucket, prefix = job.s3_sync
-        out += [
-            # sync lists the prefix to find what changed and what is stale
-            allow(
-                [s3.ListBucket],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
-                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
-                sid="ListTargetPrefix",
-            ),
-            allow(
-                [s3.GetObject, s3.PutObject, s3.DeleteObject],
-                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
-                sid="SyncTargetPrefix",
-            ),
-        ]
-        if job.s3_sync_key:
-            out.append(bucket_key_statement([job.s3_sync_key], sid="TargetBucketKey"))
-    if job.invalidates:
-        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
-        # "Amazon CloudFront": distribution resource type)
+    if job.deploy_account:
+        # the sync and the invalidation work as the target account's deploy role, which holds them
         out.append(
             allow(
-                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
-                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{job.invalidates}")],
-                sid="InvalidateDistribution",
+                [sts.AssumeRole],
+                [deploy_role_arn(ctx.manifest, job.deploy_account)],
+                sid="AssumeTargetAccountDeployRole",
             )
         )
+    else:
+        out += s3_job_statements(job.s3_sync, job.invalidates)
+        if job.s3_sync and job.s3_sync_key:
+            out.append(bucket_key_statement([job.s3_sync_key], sid="TargetBucketKey"))
     if job.assume_role is not None:
         out.append(allow([sts.AssumeRole], [job.assume_role], sid="AssumeDeclaredRole"))
     if job.publish_roles:
         out.append(allow([sts.AssumeRole], list(job.publish_roles), sid="AssumeCdkPublishingRoles"))
     for number, (effect, actions, resources) in enumerate(job.declared_permissions, start=1):
         out.append(declared_statement(number, effect, actions, resources))
+    if job.layer_publishes:
+        out += layer_statements(ctx.manifest, job.layer_publishes)
+    if job.image_copies:
+        out += image_copy_statements(ctx, job.image_copies)
     if job.lambda_deploys:
         same = [d for d in job.lambda_deploys if d.account is None]
         other = sorted({d.account for d in job.lambda_deploys if d.account})
@@ -1838,6 +1980,111 @@ def _extra_statements(ctx: Context, job: BuildJob) -> list:
                     sid="AssumeTargetAccountDeployRole",
                 )
             )
+    return out
+
+
+# What `docker push` calls in the destination registry (Amazon ECR User Guide, "Pushing a Docker
+# image": the push permissions), and `docker pull` in the source one.
+ECR_PUSH_ACTIONS = (
+    "BatchCheckLayerAvailability",
+    "InitiateLayerUpload",
+    "UploadLayerPart",
+    "CompleteLayerUpload",
+    "PutImage",
+    "BatchGetImage",
+)
+ECR_PULL_ACTIONS = ("BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability")
+
+
+def copy_repository_arn(copy: ImageCopy) -> Sub:
+    """The destination repository in the account that pushes (the pipeline's, or in bootstrap the
+    target account's own ${AWS::AccountId})."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:ecr:{copy.region or '${AWS::Region}'}:${{AWS::AccountId}}:repository/{copy.repository}"
+    )
+
+
+def image_copy_statements(ctx: Context, copies: tuple[ImageCopy, ...]) -> list:
+    """Pull the promoted image; push to exactly the destination repositories of the pipeline's
+    account, or assume the deploy role of the other account (which holds the push grant there)."""
+    same = [c for c in copies if c.account is None]
+    other = sorted({c.account for c in copies if c.account})
+    out = [
+        # ecr:GetAuthorizationToken has no resource-level scope (it returns a registry login).
+        allow([ecr.GetAuthorizationToken], ["*"], sid="EcrLogin"),
+        allow(
+            [Action("ecr", a) for a in ECR_PULL_ACTIONS],
+            [ctx.arn("ecr", f"repository/{ctx.manifest.build.image_repository}")],
+            sid="PullPromotedImage",
+        ),
+    ]
+    if same:
+        out.append(
+            allow(
+                [Action("ecr", a) for a in ECR_PUSH_ACTIONS], [copy_repository_arn(c) for c in same], sid="PushCopies"
+            )
+        )
+    if other:
+        out.append(
+            allow(
+                [sts.AssumeRole], [deploy_role_arn(ctx.manifest, a) for a in other], sid="AssumeTargetAccountDeployRole"
+            )
+        )
+    return out
+
+
+def s3_job_statements(s3_sync: tuple[str, str] | None, distribution: str | None) -> list:
+    """What an s3 deploy job does, in the account it works in: list the bucket under the prefix and
+    get, put and delete objects only under it (`aws s3 sync --delete`); invalidate exactly the
+    distribution."""
+    out = []
+    if s3_sync:
+        bucket, prefix = s3_sync
+        out += [
+            # sync lists the prefix to find what changed and what is stale
+            allow(
+                [s3.ListBucket],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}")],
+                Condition(StringLike({"s3:prefix": f"{prefix}*"})) if prefix else None,
+                sid="ListTargetPrefix",
+            ),
+            allow(
+                [s3.GetObject, s3.PutObject, s3.DeleteObject],
+                [Sub(f"arn:${{AWS::Partition}}:s3:::{bucket}/{prefix}*")],
+                sid="SyncTargetPrefix",
+            ),
+        ]
+    if distribution:
+        # CloudFront is global: a distribution's ARN has no region (Service Authorization Reference,
+        # "Amazon CloudFront": distribution resource type)
+        out.append(
+            allow(
+                [Action("cloudfront", "CreateInvalidation"), Action("cloudfront", "GetInvalidation")],
+                [Sub(f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/{distribution}")],
+                sid="InvalidateDistribution",
+            )
+        )
+    return out
+
+
+def layer_arn(publish: LayerPublish) -> Sub:
+    """The layer (all its versions) a publish writes, in the account that runs it: the pipeline's,
+    or (bootstrap) the target account's own ${AWS::AccountId}."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:lambda:{publish.region or '${AWS::Region}'}:${{AWS::AccountId}}:layer:{publish.layer}"
+    )
+
+
+def layer_statements(m: Manifest, publishes: tuple[LayerPublish, ...]) -> list:
+    """lambda:PublishLayerVersion on exactly the layers (Service Authorization Reference, AWS Lambda:
+    PublishLayerVersion on the `layer` resource type); another account's through its deploy role."""
+    out = []
+    same = [p for p in publishes if p.account is None]
+    other = sorted({p.account for p in publishes if p.account})
+    if same:
+        out.append(allow([Action("lambda", "PublishLayerVersion")], [layer_arn(p) for p in same], sid="PublishLayers"))
+    if other:
+        out.append(allow([sts.AssumeRole], [deploy_role_arn(m, a) for a in other], sid="AssumeTargetAccountDeployRole"))
     return out
 
 

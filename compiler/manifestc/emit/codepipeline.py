@@ -44,6 +44,7 @@ from .iam import (
     artifact_statements,
     blue_green_statements,
     bucket_key_statement,
+    codedeploy_arns,
     connection_actions,
     connection_resources,
     ecs_deploy_statements,
@@ -54,6 +55,7 @@ from .iam import (
     service_role,
     stack_deploy_actions,
 )
+from .more_targets import BEANSTALK_ROLE, beanstalk_role_arns, servicecatalog_statements
 
 SOURCE = "Source"
 BUILD_OUTPUT = PRIMARY_ARTIFACT  # the build's primary output artifact
@@ -85,6 +87,9 @@ class Wiring:
     codedeploy_apps: list = field(default_factory=list)
     codedeploy_groups: list = field(default_factory=list)
     codedeploy_configs: list = field(default_factory=list)
+    blue_green: bool = False  # a CodeDeployToECS action (its ECS statements join the CodeDeploy ones)
+    beanstalk: bool = False  # an Elastic Beanstalk action: the Beanstalk deploy role is emitted
+    products: list = field(default_factory=list)  # Service Catalog products the pipeline publishes
     variables: list[dict] = field(default_factory=list)  # the pipeline variables handed to builds, tests and gates
     ssm_parameters: list = field(default_factory=list)  # CDK bootstrap versions the change sets evaluate
 
@@ -418,6 +423,10 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             job = jobs[lambda_job_purpose(env.name, target.name)]
             actions.append(_codebuild_action(job, f"{target.name}-deploy", wiring, 3, (deploy_input(target),)))
             continue
+        if target.type in ("lambda_layer", "image_copy"):
+            job = jobs[lambda_job_purpose(env.name, target.name)]
+            actions.append(_codebuild_action(job, f"{target.name}-publish", wiring, 3, (BUILD_OUTPUT,)))
+            continue
         if target.type == "glue":
             actions += _glue_actions(ctx, env, target, jobs, wiring)
             continue
@@ -428,7 +437,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
             actions += _cdk_actions(ctx, env, target, jobs, wiring, action_role)
             continue
         # a bucket is global: an s3 target is written once, from the environment's first region
-        regions = env.regions[:1] if target.type == "s3" else env.regions
+        regions = env.regions[:1] if target.type in ("s3", "servicecatalog") else env.regions
         for region in regions:
             target = m.resolve_target(m.target(target_name), env, region)  # per-environment fields
             suffix = f"-{region}" if multi_region and region and target.type != "s3" else ""
@@ -438,7 +447,13 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 packaged = dataclasses.replace(target, template=target.packaged_template_in(action_region))
                 actions += _cloudformation_actions(ctx, env, packaged, region, suffix, wiring, common)
             elif target.type == "ecs" and target.deploy == "blue_green":
-                actions.append(_blue_green_action(target, region, suffix, wiring, common))
+                actions.append(_blue_green_action(target, region, suffix, wiring, common, cross_account))
+            elif target.type == "codedeploy":
+                actions.append(_codedeploy_action(target, region, suffix, wiring, common, cross_account))
+            elif target.type == "elasticbeanstalk":
+                actions.append(_beanstalk_action(target, suffix, wiring, common))
+            elif target.type == "servicecatalog":
+                actions.append(_servicecatalog_action(env, target, region, wiring, common))
             elif target.type == "cloudformation":
                 actions += _cloudformation_actions(
                     ctx, env, target, region, suffix, wiring, common, template_artifact=deploy_input(target)
@@ -488,15 +503,15 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
     return cp.Stages(Name=env.name, Actions=_compact_run_orders(actions))
 
 
-def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+def _blue_green_action(
+    target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict, cross_account: bool
+) -> cp.Actions:
     """The CodeDeployToECS action: CodeDeploy registers the task definition template (the build's
-    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic (same account only:
-    MC327)."""
-    reg = _region_value(region)
-    base = f"arn:${{AWS::Partition}}:codedeploy:{reg}:${{AWS::AccountId}}"
-    wiring.codedeploy_apps.append(Sub(f"{base}:application:{target.application}"))
-    wiring.codedeploy_groups.append(Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}"))
-    wiring.codedeploy_configs.append(Sub(f"{base}:deploymentconfig:*"))
+    image in place of <IMAGE1_NAME>) and shifts the deployment group's traffic. In another account
+    it runs as the bootstrap deploy role, which holds the grants."""
+    if not cross_account:
+        wiring.blue_green = True
+        _wire_codedeploy(target, region, wiring)
     config = {
         "ApplicationName": target.application,
         "DeploymentGroupName": target.deployment_group,
@@ -508,6 +523,58 @@ def _blue_green_action(target: Target, region: str | None, suffix: str, wiring: 
         "Image1ContainerName": "IMAGE1_NAME",
     }
     return action("codedeploy-ecs", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _wire_codedeploy(target: Target, region: str | None, wiring: Wiring) -> None:
+    """The pipeline role may deploy to exactly the target's application and deployment group."""
+    arns = codedeploy_arns(target, region, None)
+    wiring.codedeploy_apps += arns["applications"]
+    wiring.codedeploy_groups += arns["groups"]
+    wiring.codedeploy_configs += arns["configs"]
+
+
+def _codedeploy_action(
+    target: Target, region: str | None, suffix: str, wiring: Wiring, common: dict, cross_account: bool
+) -> cp.Actions:
+    """The CodeDeploy action (EC2/on-premises deployment group): CodePipeline registers the build
+    artifact (appspec.yml at its root) as the application's revision and deploys it to the group.
+    In another account it runs as the bootstrap deploy role, which holds the grants."""
+    if not cross_account:
+        _wire_codedeploy(target, region, wiring)
+    config = {"ApplicationName": target.application, "DeploymentGroupName": target.deployment_group}
+    return action("codedeploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+
+
+def _beanstalk_action(target: Target, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
+    """The Elastic Beanstalk deploy action: the build artifact becomes a new application version
+    of the environment. It runs as the Beanstalk deploy role (emit/more_targets.py), which holds the
+    broad grants Elastic Beanstalk needs, never the pipeline role (same account only: MC382)."""
+    role = GetAtt(BEANSTALK_ROLE, "Arn")
+    wiring.beanstalk = True  # the pipeline role's grant to assume it: _pipeline_role
+    config = {"ApplicationName": target.application, "EnvironmentName": target.beanstalk_environment}
+    extra = {**common, "RoleArn": role}
+    return action("elasticbeanstalk", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **extra)
+
+
+def _servicecatalog_action(
+    env: Environment, target: Target, region: str | None, wiring: Wiring, common: dict
+) -> cp.Actions:
+    """The Service Catalog deploy action: the template of the build artifact becomes a new version
+    of the environment's product, named after the pipeline execution (unique per run); in the
+    environment's first region, from the pipeline's account (MC385)."""
+    product = target.product_for(env.name)
+    wiring.products.append(
+        Sub(f"arn:${{AWS::Partition}}:catalog:{_region_value(region)}:${{AWS::AccountId}}:product/{product}")
+    )
+    config = {
+        "TemplateFilePath": target.template,
+        "ProductVersionName": f"{target.version_prefix or ''}#{{codepipeline.PipelineExecutionId}}",
+        "ProductType": "CLOUD_FORMATION_TEMPLATE",
+        "ProductId": product,
+    }
+    if target.version_description:
+        config["ProductVersionDescription"] = target.version_description
+    return action("servicecatalog", f"{target.name}-publish", config, 3, (BUILD_OUTPUT,), **common)
 
 
 def _invoke_action(
@@ -996,11 +1063,15 @@ def _pipeline_role(ctx: Context, wiring: Wiring) -> None:
             _unique(wiring.codedeploy_apps),
             _unique(wiring.codedeploy_groups),
             _unique(wiring.codedeploy_configs),
-            task_statements=not wiring.ecs_services,
+            task_statements=wiring.blue_green and not wiring.ecs_services,
         )
     statements += invoke_statements(
         _unique(wiring.state_machines), _unique(wiring.executions), _unique(wiring.functions)
     )
+    if wiring.products:
+        statements += servicecatalog_statements(_unique(wiring.products), validate=True)
+    if wiring.beanstalk:
+        statements.append(allow([sts.AssumeRole], [beanstalk_role_arns(ctx)], sid="AssumeBeanstalkDeployRole"))
     if wiring.s3_targets:
         objects = sorted({f"{bucket}/{prefix or ''}*" for bucket, prefix in wiring.s3_targets})
         buckets = sorted({bucket for bucket, _ in wiring.s3_targets})

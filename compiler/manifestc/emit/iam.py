@@ -185,9 +185,9 @@ def ecs_deploy_statements(services: list) -> list[Statement]:
 
 
 def blue_green_statements(applications: list, groups: list, configs: list, task_statements: bool) -> list[Statement]:
-    """What the CodeDeployToECS action needs (CodePipeline User Guide, "Service role permissions:
-    CodeDeployToECS action"): the deployment on exactly the named application and deployment
-    group; registering the task definition (no resource-level scope) and passing its task and
+    """What the CodeDeploy actions need (CodePipeline User Guide, "Service role permissions" of the
+    CodeDeploy action and of the CodeDeployToECS action): the deployment on exactly the named
+    application and deployment group; for CodeDeployToECS also registering the task definition (no resource-level scope) and passing its task and
     execution roles to ECS tasks only (`task_statements`: unless the ECS standard action's
     statements, a superset with the same Sids, are already there)."""
     cd = "codedeploy"
@@ -220,6 +220,18 @@ def blue_green_statements(applications: list, groups: list, configs: list, task_
             ),
         ]
     return out
+
+
+def codedeploy_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:
+    """The CodeDeploy application, deployment group and deployment configurations a codedeploy
+    (or ecs blue_green) target, resolved for its environment, deploys with in `region`/`account`
+    (None: the pipeline's). The deployment group picks its configuration: any of the account's."""
+    base = f"arn:${{AWS::Partition}}:codedeploy:{region or '${AWS::Region}'}:{account or '${AWS::AccountId}'}"
+    return {
+        "applications": [Sub(f"{base}:application:{target.application}")],
+        "groups": [Sub(f"{base}:deploymentgroup:{target.application}/{target.deployment_group}")],
+        "configs": [Sub(f"{base}:deploymentconfig:*")],
+    }
 
 
 def invoke_arns(target, region: str | None, account: str | None) -> dict[str, list[Sub]]:

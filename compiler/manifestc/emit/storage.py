@@ -89,6 +89,26 @@ def cross_account_glue_job_roles(m: Manifest) -> dict[str, list[Sub]]:
     return roles
 
 
+def codedeploy_instance_roles(m: Manifest) -> dict[str, list[Sub]]:
+    """Per target account, the `instance_roles` of the codedeploy targets deployed there: the
+    CodeDeploy agent downloads the revision from this bucket with the instance's role (README
+    `codedeploy`). In the pipeline's own account the roles' IAM policies suffice."""
+    roles: dict[str, list[Sub]] = {}
+    for env in m.environments:
+        if not m.is_cross_account(env):
+            continue
+        for name in env.targets:
+            target = m.target(name)
+            if target.type != "codedeploy":
+                continue
+            for role in target.instance_roles:
+                text = m.render_step(role, env, None, env.account)
+                arn = Sub("arn:${AWS::Partition}:" + text.split(":", 2)[2])
+                if all(arn.to_dict() != r.to_dict() for r in roles.get(env.account, [])):
+                    roles.setdefault(env.account, []).append(arn)
+    return roles
+
+
 def _account_root(account: str) -> Principal:
     # Account principals (with a PrincipalArn condition) rather than role ARNs: a resource policy
     # naming a role that does not exist yet fails, and bootstrap stacks may come later.
@@ -124,6 +144,23 @@ def _key_policy(ctx: Context, home: bool) -> object:
                 Action=[kms.Decrypt, kms.DescribeKey],
                 Resource=["*"],
                 Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
+            )
+        )
+    for account, roles in codedeploy_instance_roles(ctx.manifest).items():
+        # the instances of codedeploy deployment groups there decrypt the revision, only through S3
+        statements.append(
+            Statement(
+                Sid=f"CodeDeployInstancesOf{account}DecryptArtifacts",
+                Effect=Allow,
+                Principal=_account_root(account),
+                Action=[kms.Decrypt],
+                Resource=["*"],
+                Condition=Condition(
+                    [
+                        ArnLike({"aws:PrincipalArn": roles}),
+                        StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}),
+                    ]
+                ),
             )
         )
     if home:
@@ -329,6 +366,18 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
                 Action=[s3.GetObject, s3.GetObjectVersion],
                 Resource=[Sub("${ArtifactBucket.Arn}/*")],
                 Condition=Condition(ArnLike({"aws:PrincipalArn": bootstrap_roles(account, ctx.name)})),
+            )
+        )
+    for account, roles in codedeploy_instance_roles(ctx.manifest).items():
+        # CodePipeline's artifact keys are not documented: the whole bucket, for exactly these roles
+        statements.append(
+            Statement(
+                Sid=f"CodeDeployInstancesOf{account}ReadArtifacts",
+                Effect=Allow,
+                Principal=_account_root(account),
+                Action=[s3.GetObject, s3.GetObjectVersion],
+                Resource=[Sub("${ArtifactBucket.Arn}/*")],
+                Condition=Condition(ArnLike({"aws:PrincipalArn": roles})),
             )
         )
     if home and ctx.manifest.glue is not None and not ctx.manifest.glue.scripts_bucket:
