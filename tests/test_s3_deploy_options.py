@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import MINIMAL, with_changes
 from manifestc.api import check_manifest, compile_manifest
 
@@ -76,7 +77,7 @@ def test_invalidation_runs_after_the_deploy_on_exactly_that_distribution(write_m
     assert order == [("site-deploy", 1), ("site-invalidate", 2), ("Test-smoke", 3)]
     spec = template["Resources"]["DeployStagingSiteProject"]["Properties"]["Source"]["BuildSpec"]
     assert "create-invalidation --distribution-id E1STAGING --paths '/*'" in spec
-    assert "wait invalidation-completed --distribution-id E1STAGING" in spec
+    assert "get-invalidation --distribution-id E1STAGING" in spec and "wait invalidation-completed" not in spec
     [grant] = [s for s in _statements(template, "DeployStagingSiteRole") if s.get("Sid") == "InvalidateDistribution"]
     assert _actions_of(grant) == {"cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"}
     assert grant["Resource"] == [
@@ -218,3 +219,44 @@ def test_another_accounts_deploy_role_gets_the_bucket_key(write_manifest):
     role = next(r for r in bootstrap["Resources"].values() if r["Type"] == "AWS::IAM::Role")
     statements = resolve([s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]])
     assert allowed(statements, "kms:GenerateDataKey", KEY, {"kms:ViaService": "s3.eu-west-1.amazonaws.com"})
+
+
+def _poll_command(write_manifest) -> str:
+    import yaml
+
+    target = _site(cloudfront_invalidation={"distribution": "E1SITE"})
+    template = _compile(write_manifest, target)
+    spec = yaml.safe_load(template["Resources"]["DeployStagingSiteProject"]["Properties"]["Source"]["BuildSpec"])
+    [poll] = [c for c in spec["phases"]["build"]["commands"] if "get-invalidation" in c]
+    assert template["Resources"]["DeployStagingSiteProject"]["Properties"]["TimeoutInMinutes"] == 60
+    return poll
+
+
+@pytest.mark.parametrize(
+    "statuses, succeeds", [(["InProgress", "InProgress", "Completed"], True), (["InProgress"] * 500, False)]
+)
+def test_the_invalidation_is_polled_past_the_cli_waiters_ten_minutes(write_manifest, tmp_path, statuses, succeeds):
+    """The job polls get-invalidation (15 s apart, up to 50 minutes, in a 60-minute job) instead of
+    the CLI waiter, which fails after 10 minutes; it fails only when the invalidation never completes."""
+    import os
+    import subprocess
+
+    poll = _poll_command(write_manifest)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (tmp_path / "statuses").write_text("\n".join(statuses) + "\n")
+    (fake / "aws").write_text(
+        f"#!/bin/bash\nhead -n 1 {tmp_path}/statuses\ntail -n +2 {tmp_path}/statuses > {tmp_path}/rest; "
+        f'[ -s {tmp_path}/rest ] && mv {tmp_path}/rest {tmp_path}/statuses || true\necho "$@" >> {tmp_path}/calls\n'
+    )
+    (fake / "sleep").write_text("#!/bin/bash\nexit 0\n")
+    for script in fake.iterdir():
+        script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "ID": "I2J0I21PCUYOIK"}
+    done = subprocess.run(["bash", "-c", poll], env=env, capture_output=True, text=True)
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert all("cloudfront get-invalidation --distribution-id E1SITE --id I2J0I21PCUYOIK" in c for c in calls)
+    if succeeds:
+        assert done.returncode == 0 and len(calls) == 3
+    else:
+        assert done.returncode != 0 and len(calls) == 200 and "not completed after 50 minutes" in done.stderr

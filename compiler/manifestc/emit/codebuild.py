@@ -1146,8 +1146,14 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     f"ID=$({aws_cli} cloudfront create-invalidation --distribution-id {distribution} --paths {paths} "
                     "--query Invalidation.Id --output text)"
                 )
+                # poll instead of `aws cloudfront wait invalidation-completed`, whose waiter gives up
+                # after 10 minutes (30 checks, 20 s apart) and would fail a run whose content is live
                 commands.append(
-                    f'{aws_cli} cloudfront wait invalidation-completed --distribution-id {distribution} --id "$ID"'
+                    f"for attempt in $(seq {INVALIDATION_POLLS}); do STATUS=$({aws_cli} cloudfront get-invalidation "
+                    f'--distribution-id {distribution} --id "$ID" --query Invalidation.Status --output text); '
+                    '[ "$STATUS" = Completed ] && break; sleep 15; done; [ "$STATUS" = Completed ] || '
+                    f'{{ echo "invalidation $ID of {distribution} not completed after {INVALIDATION_POLLS * 15 // 60} '
+                    'minutes" >&2; exit 1; }'
                 )
             what = " and ".join(
                 part
@@ -1166,7 +1172,7 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     environment_type="LINUX_CONTAINER",
                     compute_type="BUILD_GENERAL1_SMALL",
                     privileged=False,
-                    timeout=30,
+                    timeout=60 if distribution else 30,  # the invalidation poll waits up to 50 minutes
                     runtime_key=None,
                     runtime=None,
                     phases=(("build", tuple(commands)),),
@@ -1179,6 +1185,9 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 )
             )
     return tuple(jobs)
+
+
+INVALIDATION_POLLS = 200  # CloudFront invalidation status checks, 15 s apart (50 minutes)
 
 
 def commands_job_purpose(environment: str, target: str) -> str:
