@@ -16,6 +16,10 @@ judges it. It:
 5. refuses a manifest that adds a target account or region the deployed pipeline has no
    `bootstrap-<account>` / `support-<region>` stack for (the deployed Recompile project names
    them in MANIFESTC_DEPLOYED_ACCOUNTS / _REGIONS): those stacks are deployed by hand first;
+5b. refuses (MC397) a manifest that changes which extra regions an environment of another account
+   deploys to (MANIFESTC_DEPLOYED_REGIONAL_KEYS, absent: none): pipeline.yaml takes those regions'
+   artifact key ARNs as parameters, and the deployed update action passes exactly its own
+   (regional_keys.py);
 6. refuses a manifest that changes who approves: which environments have an approval and their
    `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
    must not be able to make themselves an approver, or remove the approval, through the
