@@ -363,8 +363,9 @@ def recompile(
                 hint="run `manifestc build` on this commit, then these steps of `manifestc deploy-plan "
                 f"out/{new.name}`: "
                 + "; ".join(step for _, step in undeployed)
-                + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand "
-                "(its Recompile project then records them)",
+                + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand, "
+                "as the plan's pipeline step does (with the parameters it passes); its Recompile project then "
+                "records them",
             )
         if deployed_regional_keys is not None and key_regions(new) != deployed_regional_keys:
             outcome.diagnostics.append(_regional_keys_changed(new, deployed_regional_keys, shown))
