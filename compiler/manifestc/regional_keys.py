@@ -14,7 +14,10 @@ So for each extra region an environment of another account deploys to (`key_regi
 - pipeline.yaml takes it as a parameter (`parameter_name`) and names the key by it;
 - `manifestc deploy-plan` reads the output and passes the parameter;
 - the self-update (UpdatePipelineStack) passes the parameter's current value on, in its
-  ParameterOverrides, like a Service Catalog product's parameters;
+  ParameterOverrides, like a Service Catalog product's parameters: a parameter given no value
+  takes the template's default ("If you don't specify a key and value for a particular parameter,
+  CloudFormation uses the default value that's specified in your template", CloudFormation API
+  Reference, Parameter), and these have none, on purpose (a guessed ARN would be wrong);
 - the Recompile project records these regions (`VARIABLE`, only when there are any), and
   `manifestc recompile` refuses a commit that changes them: the deployed pipeline's update
   action passes exactly the deployed parameters, so a new or removed one is deployed by hand.
