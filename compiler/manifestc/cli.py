@@ -296,6 +296,12 @@ def wheelhouse(out_dir, from_installed, python_version, pip_args, bucket) -> Non
     default=None,
     help="Digest of the deployed pipeline's permissions boundary (the self-update role may not change it).",
 )
+@click.option(
+    "--deployed-regional-keys",
+    envvar="MANIFESTC_DEPLOYED_REGIONAL_KEYS",
+    default=None,
+    help="Regions whose artifact key the deployed pipeline takes by ARN (comma-separated; unset: none).",
+)
 @diagnostics_option
 def recompile(
     manifest,
@@ -313,6 +319,7 @@ def recompile(
     deployed_gated,
     deployed_permissions,
     deployed_boundary,
+    deployed_regional_keys,
     diagnostics_format,
 ):
     """The self-update build: recompile the committed manifest with the deployed toolchain."""
@@ -368,7 +375,7 @@ def recompile(
         out=Path(out_dir),
         region=region,
         account=account,
-        **deployed_guards(given),
+        **deployed_guards({**given, "MANIFESTC_DEPLOYED_REGIONAL_KEYS": deployed_regional_keys}),
     )
     _emit(outcome.diagnostics, diagnostics_format)
     for note in outcome.notes:

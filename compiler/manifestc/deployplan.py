@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from . import aws
+from . import aws, regional_keys
 from .model import TOOLCHAIN_PREFIX
 
 DEPLOY_BUCKET = "$DEPLOY_BUCKET"  # a bucket of the deploying account, in the stack's region
@@ -264,7 +264,7 @@ def deploy_plan(target: str | Path) -> list[Step]:
             Step(
                 f"the pipeline {name} ({later})",
                 "tooling account",
-                _deploy(template, stack, region),
+                _deploy(template, stack, region, _regional_key_overrides(name, data)),
                 template.as_posix(),
                 stack,
             )
@@ -274,6 +274,30 @@ def deploy_plan(target: str | Path) -> list[Step]:
     if only is None:
         steps += _factory_steps(shared)
     return steps
+
+
+def _regional_key_overrides(name: str, template: dict) -> list[str]:
+    """The key ARN parameters of pipeline.yaml (regional_keys.py), each read from the output of
+    the support stack deployed before it in that region."""
+    parameters = template.get("Parameters") or {}
+    overrides = []
+    for region in sorted(_support_regions(template)):
+        parameter = regional_keys.parameter_name(region)
+        if parameter not in parameters:
+            continue
+        query = f"Stacks[0].Outputs[?OutputKey=='{regional_keys.OUTPUT}'].OutputValue"
+        overrides.append(
+            f'{parameter}="$(aws cloudformation describe-stacks --stack-name {name}-support-{region} '
+            f'--region {region} --query "{query}" --output text)"'
+        )
+    return overrides
+
+
+def _support_regions(template: dict) -> set[str]:
+    """The regions of the pipeline's artifact stores other than its own."""
+    pipeline = (template.get("Resources") or {}).get("Pipeline") or {}
+    stores = (pipeline.get("Properties") or {}).get("ArtifactStores") or []
+    return {store.get("Region") for store in stores if isinstance(store, dict) and store.get("Region")}
 
 
 FACTORY_BUCKET = "$FACTORY_BUCKET"  # the factory's bucket: toolchain and templates (README "Factory")

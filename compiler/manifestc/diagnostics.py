@@ -592,6 +592,10 @@ CODES: dict[str, CodeInfo] = {
         "image copied onto itself",
         "An environment in the pipeline's account would copy the image only into the repository the build pushed it to, in the same region (that region is left out of every copy to the build's repository name). Name another `image_repository`, copy to other `regions`, or copy only in environments of other accounts.",
     ),
+    "MC397": _e(
+        "self-update refused: regional key parameters change",
+        "An environment of another account that deploys to a region other than the pipeline's needs that region's artifact key named by key ARN (CodePipeline recognises a key alias only in the key's own account), so pipeline.yaml takes the ARN as a parameter, read from the support stack's output by `manifestc deploy-plan` and passed on unchanged by the pipeline's own UpdatePipelineStack action. A commit that adds or removes such a region changes the parameters, which the deployed pipeline's update action cannot pass; deploy that change by hand once with the pipeline step of `manifestc deploy-plan`.",
+    ),
     "MC330": _e(
         "commands permissions in the old list shape",
         "A `commands` target's `permissions` is the mapping builds and tests use: `permissions: {statements: [{effect, actions, resources}], managed_policies: [...], allow_broad: <reason>}`, checked against the Service Authorization Reference like theirs (MC223–MC227). The old list of `{actions, resources}` goes under `statements`; `broad_permissions: true` becomes `allow_broad: <the reason the step needs it>` in that mapping.",

@@ -16,6 +16,10 @@ judges it. It:
 5. refuses a manifest that adds a target account or region the deployed pipeline has no
    `bootstrap-<account>` / `support-<region>` stack for (the deployed Recompile project names
    them in MANIFESTC_DEPLOYED_ACCOUNTS / _REGIONS): those stacks are deployed by hand first;
+5b. refuses (MC397) a manifest that changes which extra regions an environment of another account
+   deploys to (MANIFESTC_DEPLOYED_REGIONAL_KEYS, absent: none): pipeline.yaml takes those regions'
+   artifact key ARNs as parameters, and the deployed update action passes exactly its own
+   (regional_keys.py);
 6. refuses a manifest that changes who approves: which environments have an approval and their
    `approvers` (the deployed project names them in MANIFESTC_DEPLOYED_APPROVALS). A committer
    must not be able to make themselves an approver, or remove the approval, through the
@@ -54,6 +58,8 @@ from pathlib import Path
 from .diagnostics import Diagnostic, Severity
 from .guard import GUARDS, Resource, guard_values, source_value, ungated_writes
 from .model import Manifest
+from .regional_keys import OUTPUT, key_regions, parameter_name, parse_variable, variable_value
+from .regional_keys import VARIABLE as REGIONAL_KEYS
 from .toolchain import install_commands
 
 # Host names the interface endpoints answer on with private DNS, by endpoint service (the part
@@ -213,7 +219,47 @@ def deployed_guards(variables) -> dict:
         "deployed_gated": guard.parse_gated(variables.get(guard.GATED)),
         "deployed_permissions": parse_permissions(variables.get(guard.PERMISSIONS)),
         "deployed_boundary": variables.get(guard.BOUNDARY),
+        # optional: absent on a pipeline that passes no key ARN parameter (regional_keys.py)
+        "deployed_regional_keys": parse_variable(variables.get(REGIONAL_KEYS)),
     }
+
+
+def _regional_keys_changed(new: Manifest, deployed: tuple[str, ...], shown: str) -> Diagnostic:
+    """MC397: the regions whose artifact key pipeline.yaml takes by ARN differ from the deployed
+    pipeline's. Its UpdatePipelineStack action passes exactly its own key parameters, so a stack
+    update would lack a new one or pass one the template no longer declares."""
+    now = key_regions(new)
+    added, removed = sorted(set(now) - set(deployed)), sorted(set(deployed) - set(now))
+    parts = []
+    if added:
+        parts.append(
+            "an environment of another account now deploys to "
+            + ", ".join(added)
+            + ", whose artifact key pipeline.yaml then takes by ARN (parameters "
+            + ", ".join(parameter_name(r) for r in added)
+            + "), which the deployed pipeline does not pass"
+        )
+    if removed:
+        parts.append(
+            "no environment of another account deploys to "
+            + ", ".join(removed)
+            + " any more, and the deployed pipeline would pass parameters ("
+            + ", ".join(parameter_name(r) for r in removed)
+            + ") the new template does not declare"
+        )
+    return Diagnostic(
+        "MC397",
+        Severity.ERROR,
+        "the new manifest changes which regions' artifact keys the pipeline names by key ARN: "
+        + "; ".join(parts)
+        + ". The pipeline is left unchanged",
+        shown,
+        1,
+        1,
+        hint=f"deploy it by hand once: `manifestc build` on this commit, then the pipeline step of `manifestc "
+        f"deploy-plan out/{new.name}` (it reads each key ARN from the support stack's output {OUTPUT}); "
+        "later commits update it through the pipeline again",
+    )
 
 
 def _undeployed_stacks(
@@ -273,6 +319,7 @@ def recompile(
     deployed_gated: dict[str, list[Resource]] | None = None,
     deployed_permissions: dict[str, tuple[str, ...]] | None = None,
     deployed_boundary: str | None = None,
+    deployed_regional_keys: tuple[str, ...] | None = None,
 ) -> Outcome:
     """The self-update build's work (module docstring). `out` is replaced only on success."""
     from . import api
@@ -316,9 +363,13 @@ def recompile(
                 hint="run `manifestc build` on this commit, then these steps of `manifestc deploy-plan "
                 f"out/{new.name}`: "
                 + "; ".join(step for _, step in undeployed)
-                + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand "
-                "(its Recompile project then records them)",
+                + f"; then deploy out/{new.name}/pipeline.yaml as stack {new.name}-pipeline once by hand, "
+                "as the plan's pipeline step does (with the parameters it passes); its Recompile project then "
+                "records them",
             )
+        if deployed_regional_keys is not None and key_regions(new) != deployed_regional_keys:
+            outcome.diagnostics.append(_regional_keys_changed(new, deployed_regional_keys, shown))
+            return outcome
         changed = approval_changes(new, deployed_approvals)
         if changed:
             return _refuse(
@@ -527,4 +578,6 @@ def _guards_lost(pipeline: Path, new: Manifest) -> list[str]:
     except (OSError, yaml.YAMLError):
         return list(GUARDS)
     found = recompile_variables(template) or {}
-    return [name for name, value in guard_values(new) if found.get(name) != value]
+    # the key ARN record is optional (absent: none), so it is compared as written, absence included
+    expected = (*guard_values(new), (REGIONAL_KEYS, variable_value(new)))
+    return [name for name, value in expected if found.get(name) != value]

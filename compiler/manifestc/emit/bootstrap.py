@@ -50,6 +50,7 @@ from .iam import (
     service_trust,
     stack_deploy_actions,
 )
+from .regional_keys import add_key_output
 from .storage import emit_storage
 
 
@@ -352,5 +353,6 @@ def emit_support(manifest: Manifest, region: str) -> Template:
     ctx = Context(manifest)
     ctx.describe(f"artifact store of pipeline {manifest.name} in {region}")
     emit_storage(ctx, home=False)
+    add_key_output(ctx.template, manifest, region)
     ctx.apply_tags()
     return ctx.template

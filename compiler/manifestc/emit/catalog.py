@@ -23,6 +23,7 @@ from .. import __version__
 from ..model import Manifest, catalog_parameter_pattern, pipeline_name_pattern
 from .context import PARAMETERS, PIPELINE_NAME_TOKEN, Context, camel
 from .iam import allow, policy, service_trust
+from .regional_keys import key_parameter_names
 from .selfupdate import MANAGED_POLICY_LIMIT, split_statements, template_permissions
 
 _DESCRIPTIONS = {
@@ -134,11 +135,13 @@ def _default(m: Manifest, field: str) -> str:
 def self_update_parameter_overrides(ctx: Context) -> Sub | None:
     """Keep the provisioner's parameter values when the pipeline updates its own stack."""
     catalog = ctx.manifest.catalog
-    if catalog is None:
+    keys = key_parameter_names(ctx.manifest)  # the other regions' artifact key ARNs (regional_keys.py)
+    if catalog is None and not keys:
         return None
     # Fn::Sub into JSON is safe here only because every parameter's AllowedPattern excludes
-    # quotes, backslashes and control characters (model.CATALOG_PARAMETER_PATTERNS).
-    names = [PIPELINE_NAME_PARAMETER] + [PARAMETERS[f] for f in catalog.parameters]
+    # quotes, backslashes and control characters (model.CATALOG_PARAMETER_PATTERNS,
+    # regional_keys.allowed_pattern).
+    names = ([PIPELINE_NAME_PARAMETER] + [PARAMETERS[f] for f in catalog.parameters] if catalog else []) + keys
     values = {name: "${" + name + "}" for name in names}
     return Sub(json.dumps(values, sort_keys=True))
 

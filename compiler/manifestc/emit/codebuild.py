@@ -18,7 +18,7 @@ from awacs.aws import Action, Condition, Deny, Statement, StringEquals, StringLi
 from troposphere import GetAtt, Ref, Sub, logs
 from troposphere import codebuild as cb
 
-from .. import aws
+from .. import aws, regional_keys
 from ..guard import guard_values
 from ..model import (
     TOOLCHAIN_PREFIX,
@@ -1393,6 +1393,7 @@ def _update_job(m: Manifest) -> BuildJob:
             # what this pipeline deploys where, who approves, its source: Recompile refuses a
             # commit that changes them through the pipeline itself (guard.py, recompile.py)
             *guard_values(m),
+            *(((regional_keys.VARIABLE, keyed),) if (keyed := regional_keys.variable_value(m)) else ()),
         ),
         artifacts=("**/*",),
         base_directory=SELF_UPDATE_OUT,

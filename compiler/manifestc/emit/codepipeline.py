@@ -56,6 +56,7 @@ from .iam import (
     stack_deploy_actions,
 )
 from .more_targets import BEANSTALK_ROLE, beanstalk_role_arns, servicecatalog_statements
+from .regional_keys import add_key_parameters, regional_key_id
 
 SOURCE = "Source"
 BUILD_OUTPUT = PRIMARY_ARTIFACT  # the build's primary output artifact
@@ -242,13 +243,14 @@ def emit_pipeline(ctx: Context) -> None:
         EncryptionKey=cp.EncryptionKey(Id=GetAtt("ArtifactKey", "Arn"), Type="KMS"),
     )
     if m.extra_regions:
+        add_key_parameters(ctx)
         props["ArtifactStores"] = [cp.ArtifactStoreMap(Region=m.region, ArtifactStore=home_store)] + [
             cp.ArtifactStoreMap(
                 Region=region,
                 ArtifactStore=cp.ArtifactStore(
                     Type="S3",
                     Location=ctx.regional_bucket_name(region),
-                    EncryptionKey=cp.EncryptionKey(Id=ctx.regional_key_alias_arn(region), Type="KMS"),
+                    EncryptionKey=cp.EncryptionKey(Id=regional_key_id(ctx, region), Type="KMS"),
                 ),
             )
             for region in m.extra_regions
