@@ -132,8 +132,10 @@ def test_a_pushed_branch_builds_tests_then_deploys_its_own_stack(write_manifest)
     assert commands.index(deploy) > next(i for i, c in enumerate(commands) if "pytest" in c)
     assert '--stack-name "demo-service-preview-${PREVIEW_SLUG}-app"' in deploy
     assert '--role-arn "$EPHEMERAL_ROLE_ARN"' in deploy
-    # placeholders: {environment} is the deploy_to environment, {region} the build's region
-    assert '--parameter-overrides Stage=dev Where="$AWS_REGION"' in deploy
+    # placeholders: {environment} is the preview's own `<deploy_to>-preview-<slug>` (not dev's
+    # names), {region} the build's region
+    assert '--parameter-overrides Stage=dev-preview-"$PREVIEW_SLUG" Where="$AWS_REGION"' in deploy
+    assert "--tags manifestc:ephemeral=demo-service-preview-" in deploy
     variables = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
     assert variables["EPHEMERAL_ROLE_ARN"] == {"Fn::GetAtt": ["EphemeralExecRole", "Arn"]}
 
@@ -152,11 +154,11 @@ def test_codecommit_branch_deletion_starts_the_teardown(write_manifest):
     teardown = resources["PreviewTeardownProject"]
     assert teardown["Properties"]["Source"]["Type"] == "NO_SOURCE"  # runs nothing of the repository
     commands = _buildspec(teardown)["phases"]["build"]["commands"]
+    delete = next(c for c in commands if "delete-stack" in c)
     assert (
         'aws cloudformation delete-stack --stack-name "demo-service-preview-${PREVIEW_SLUG}-app" '
-        '--role-arn "$EPHEMERAL_ROLE_ARN"' in commands
+        '--role-arn "$EPHEMERAL_ROLE_ARN" && aws cloudformation wait stack-delete-complete' in delete
     )
-    assert any(c.startswith("aws cloudformation wait stack-delete-complete") for c in commands)
     # the teardown's role starts from nothing: no artifact access
     actions = {a for s in _statements({"Resources": resources}, "PreviewTeardownRole") for a in s["Action"]}
     assert not any(a.startswith("s3:") for a in actions)
@@ -188,11 +190,17 @@ def test_the_feature_project_may_deploy_only_preview_stacks_through_the_ephemera
     template = _template(write_manifest)
     identity, boundary = _statements(template, "FeatureRole"), _boundary(template)
     preview = _stack("demo-service-preview-feature-x-0a1b2c3d-app")
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
-    for action in ("cloudformation:CreateChangeSet", "cloudformation:DeleteStack"):
+    # a change set must tag the stack as a preview; DeleteStack needs a stack carrying that tag
+    tag = {
+        "CreateChangeSet": "aws:RequestTag/manifestc:ephemeral",
+        "DeleteStack": "aws:ResourceTag/manifestc:ephemeral",
+    }
+    for action, key in (("cloudformation:" + a, k) for a, k in tag.items()):
+        through = {"cloudformation:RoleArn": EXEC_ROLE, key: "demo-service-preview-"}
         assert effective(identity, boundary, action, preview, through), action
-        assert not effective(identity, boundary, action, preview, {}), action  # without a role: its own rights
-        other_role = {"cloudformation:RoleArn": f"arn:aws:iam::{ACCOUNT}:role/admin"}
+        assert not effective(identity, boundary, action, preview, {key: "demo-service-preview-"}), action
+        assert not effective(identity, boundary, action, preview, {"cloudformation:RoleArn": EXEC_ROLE}), action
+        other_role = {**through, "cloudformation:RoleArn": f"arn:aws:iam::{ACCOUNT}:role/admin"}
         assert not effective(identity, boundary, action, preview, other_role), action
         for stack in ("demo-service-dev", "demo-service-prod", "demo-service", "other-preview-x-app"):
             assert not effective(identity, boundary, action, _stack(stack), through), (action, stack)
@@ -215,11 +223,12 @@ def test_the_feature_project_may_deploy_only_preview_stacks_through_the_ephemera
 def test_the_teardown_may_delete_previews_and_create_nothing(write_manifest):
     template = _template(write_manifest)
     identity, boundary = _statements(template, "PreviewTeardownRole"), _boundary(template)
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
+    through = {"cloudformation:RoleArn": EXEC_ROLE, "aws:ResourceTag/manifestc:ephemeral": "demo-service-preview-"}
     assert effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-preview-x-1-app"), through)
     assert not effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-dev"), through)
+    created = {**through, "aws:RequestTag/manifestc:ephemeral": "demo-service-preview-"}
     assert not effective(
-        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-preview-x"), through
+        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-preview-x"), created
     )
 
 
@@ -264,14 +273,16 @@ def test_a_test_stack_is_deployed_tested_against_and_deleted_pass_or_fail(write_
     assert commands[0] == 'export EPHEMERAL_STACK="demo-service-test-contract-${CODEBUILD_BUILD_NUMBER}"'
     assert commands[1].startswith('aws cloudformation deploy --stack-name "$EPHEMERAL_STACK"')
     assert '--template-file "$CODEBUILD_SRC_DIR_BuildOutput"/deploy/app.yaml' in commands[1]
-    assert "Stage=test" in commands[1]
+    assert '--parameter-overrides Stage=test-contract-"$CODEBUILD_BUILD_NUMBER" ' in commands[1]
+    assert "--tags manifestc:ephemeral=demo-service-test-contract- " in commands[1]
     assert 'export "STACK_$key=$value"' in commands[2]
     assert commands[3] == "pytest tests/contract"
     # the finally block runs whether the commands passed or failed
-    assert build["finally"] == [
-        'aws cloudformation delete-stack --stack-name "$EPHEMERAL_STACK" --role-arn "$EPHEMERAL_ROLE_ARN"',
-        'aws cloudformation wait stack-delete-complete --stack-name "$EPHEMERAL_STACK"',
-    ]
+    [delete] = build["finally"]
+    assert (
+        'aws cloudformation delete-stack --stack-name "$EPHEMERAL_STACK" --role-arn "$EPHEMERAL_ROLE_ARN" && '
+        'aws cloudformation wait stack-delete-complete --stack-name "$EPHEMERAL_STACK"' in delete
+    )
     # the template comes from the build's output, a second input of the suite's action
     stages = {s["Name"]: s for s in template["Resources"]["Pipeline"]["Properties"]["Stages"]}
     action = next(a for a in stages["Build"]["Actions"] if a["Name"] == "Test-contract")
@@ -289,9 +300,11 @@ def test_a_suite_reaches_only_its_own_test_stacks(write_manifest):
     ]
     template = _template(write_manifest, tests=tests)
     identity, boundary = _statements(template, "TestContractRole"), _boundary(template)
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
+    own = "demo-service-test-contract-"
+    through = {"cloudformation:RoleArn": EXEC_ROLE, "aws:ResourceTag/manifestc:ephemeral": own}
+    created = {"cloudformation:RoleArn": EXEC_ROLE, "aws:RequestTag/manifestc:ephemeral": own}
     assert effective(
-        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-test-contract-12"), through
+        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-test-contract-12"), created
     )
     assert effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-test-contract-12"), through)
     for stack in ("demo-service-test-load-12", "demo-service-preview-x-1-app", "demo-service-dev"):

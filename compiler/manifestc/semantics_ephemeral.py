@@ -154,6 +154,17 @@ def _previews(check: Any, m: Manifest) -> Manifest:
             "e.g. a `dev` environment",
         )
         return m
+    gated = [e.name for e in m.environments if e.approval is not None and not m.is_cross_account(e)]
+    if gated:
+        check.error(
+            "MC393",
+            f"previews deploy unreviewed branches into the pipeline's account, which also hosts "
+            f"approval-gated environment{'s' if len(gated) > 1 else ''} {', '.join(f'`{g}`' for g in gated)}: "
+            "a branch's stack could import, change or reach its resources without the approval",
+            path + ("deploy_to",),
+            hint=f"give {', '.join(f'`{g}`' for g in gated)} its own `account` and run the pipeline (and its "
+            "previews) from a preview/dev account",
+        )
     targets = []
     for name in env.targets:
         target = m.target(name)
