@@ -508,3 +508,149 @@ def test_the_self_update_guard_records_previews(write_manifest):
     assert '"deploy_to":"dev"' in source_value(previews)
     wider = _compile(write_manifest, source={**CODECOMMIT}).manifest
     assert source_value(wider) == source_value(previews)
+
+
+# --- review 1: imports, other owners' stacks, approval-gated neighbours, previews' own names -------------
+
+TAG = "manifestc:ephemeral"
+
+
+@pytest.mark.parametrize("role, prefix", [("FeatureRole", "demo-service-preview-"), ("TestContractRole", None)])
+def test_import_change_sets_are_denied_even_through_the_role_with_the_tag(write_manifest, role, prefix):
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    template = _template(write_manifest, tests=tests)
+    identity, boundary = _statements(template, role), _boundary(template)
+    prefix = prefix or "demo-service-test-contract-"
+    stack = _stack(prefix + "x-app")
+    create = {"cloudformation:RoleArn": EXEC_ROLE, f"aws:RequestTag/{TAG}": prefix}
+    assert effective(identity, boundary, "cloudformation:CreateChangeSet", stack, create)
+    # an IMPORT change set (cloudformation:ImportResourceTypes present) adopting, say, prod's table
+    imported = {**create, "cloudformation:ImportResourceTypes": "AWS::DynamoDB::Table"}
+    assert not effective(identity, boundary, "cloudformation:CreateChangeSet", stack, imported)
+    # and a change set that does not tag the stack as this prefix's
+    for tag in ({}, {f"aws:RequestTag/{TAG}": "other-pipeline-preview-"}):
+        untagged = {"cloudformation:RoleArn": EXEC_ROLE, **tag}
+        assert not effective(identity, boundary, "cloudformation:CreateChangeSet", stack, untagged)
+
+
+def test_a_stack_under_the_prefix_owned_by_another_pipeline_cannot_be_changed_or_deleted(write_manifest):
+    """Pipeline `demo-service-preview-tools` deploys `demo-service-preview-tools-dev` and its own previews
+    `demo-service-preview-tools-preview-…` (tagged so): demo-service's feature build cannot touch them."""
+    template = _template(write_manifest)
+    identity, boundary = _statements(template, "FeatureRole"), _boundary(template)
+    own = "demo-service-preview-"
+    theirs = _stack("demo-service-preview-tools-preview-x-1-app")
+    foreign = {f"aws:ResourceTag/{TAG}": "demo-service-preview-tools-preview-", "cloudformation:RoleArn": EXEC_ROLE}
+    for action in ("CreateChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "DeleteStack"):
+        context = {**foreign, f"aws:RequestTag/{TAG}": own}
+        assert not effective(identity, boundary, f"cloudformation:{action}", theirs, context), action
+        mine = {**context, f"aws:ResourceTag/{TAG}": own}
+        assert effective(identity, boundary, f"cloudformation:{action}", theirs, mine), action
+    # an untagged stack under the prefix (another pipeline's environment stack) cannot be deleted
+    untagged = {"cloudformation:RoleArn": EXEC_ROLE}
+    assert not effective(
+        identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-preview-tools-dev"), untagged
+    )
+
+
+def test_previews_beside_an_approval_gated_environment_are_refused(write_manifest):
+    gated = [{"name": "dev"}, {"name": "prod", "approval": {"notify_emails": ["leads@example.com"]}}]
+    result = _compile(write_manifest, environments=gated)
+    assert _errors(result) == [("MC393", "source.feature_branches.deploy_to")]
+    assert "`prod`" in result.diagnostics[0].message and result.diagnostics[0].line > 0
+    assert "account" in result.diagnostics[0].hint
+    # prod in its own account: previews deploy beside dev only
+    apart = [{"name": "dev"}, {**gated[1], "account": "222222222222"}]
+    assert not _errors(_compile(write_manifest, environments=apart, account=ACCOUNT))
+    # test stacks alone run reviewed code in the pipeline: not refused
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    assert not _errors(_compile(write_manifest, environments=gated, deploy_to=None, tests=tests))
+
+
+def _words_in_bash(words: str, env: dict[str, str]) -> list[str]:
+    out = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {words}"], env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+def test_environment_renders_as_the_ephemeral_stacks_own_name_in_the_build(write_manifest):
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    targets = [{**TARGETS[0], "parameters": {"Stage": "{environment}", "Table": "orders-{environment}-{region}"}}]
+    resources = _template(write_manifest, tests=tests, targets=targets)["Resources"]
+    preview = next(
+        c for c in _buildspec(resources["FeatureProject"])["phases"]["build"]["commands"] if "deploy --stack" in c
+    )
+    slug = branch_slug("feature/x")
+    env = {"PREVIEW_SLUG": slug, "AWS_REGION": REGION, "CODEBUILD_BUILD_NUMBER": "7"}
+    assert _words_in_bash(preview.split("--parameter-overrides ", 1)[1], env) == [
+        f"Stage=dev-preview-{slug}",
+        f"Table=orders-dev-preview-{slug}-{REGION}",
+    ]
+    suite = _buildspec(resources["TestContractProject"])["phases"]["build"]["commands"][1]
+    assert _words_in_bash(suite.split("--parameter-overrides ", 1)[1], env) == [
+        "Stage=test-contract-7",
+        f"Table=orders-test-contract-7-{REGION}",
+    ]
+
+
+FAKE_AWS = """#!/bin/bash
+echo "$*" >> "$CALLS"
+case "$1 $2" in
+  "cloudformation describe-stacks") [ -n "$DESCRIBE_ERROR" ] && { echo "$DESCRIBE_ERROR" >&2; exit 254; }; exit 0 ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+@pytest.mark.parametrize(
+    "error, code, deleted",
+    [
+        ("", 0, True),
+        (
+            "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id x does not exist",
+            0,
+            False,
+        ),
+        ("An error occurred (AccessDenied) when calling the DescribeStacks operation", 1, False),
+    ],
+)
+def test_the_teardown_deletes_an_existing_stack_skips_a_missing_one_and_fails_otherwise(
+    write_manifest, tmp_path, error, code, deleted
+):
+    commands = _buildspec(_template(write_manifest)["Resources"]["PreviewTeardownProject"])["phases"]["build"][
+        "commands"
+    ]
+    fake = tmp_path / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "CALLS": str(calls), "DESCRIBE_ERROR": error, "BRANCH": "feature/x"}
+    env["EPHEMERAL_ROLE_ARN"] = EXEC_ROLE
+    out = subprocess.run(["bash", "-ec", "\n".join(commands)], env=env, capture_output=True, text=True)
+    assert (out.returncode != 0) == bool(code), out.stderr
+    assert any(line.startswith("cloudformation delete-stack") for line in calls.read_text().splitlines()) == deleted
+
+
+def test_a_pipeline_under_another_pipelines_ephemeral_prefix_fails_the_build(tmp_path):
+    from conftest import build_manifests
+
+    one = with_changes(MINIMAL, environments=ENVIRONMENTS, targets=TARGETS)
+    tools = with_changes(one, name="demo-service-preview-tools")  # stacks demo-service-preview-tools-dev, -prod
+    apart = with_changes(one, name="demo-service-previews")  # not under `demo-service-preview-`
+    outputs, report = build_manifests(tmp_path, one, tools, apart)
+    found = [d for d in report.diagnostics if d.code == "MC394"]
+    assert [(d.file, d.path) for d in found] == [
+        ("out/demo-service-preview-tools/pipeline.yaml", ("demo-service-preview-tools",))
+    ]
+    assert "`demo-service-preview-`" in found[0].message and "demo-service" in found[0].hint
+    # a stack (not the name) under another pipeline's test prefix
+    other = with_changes(one, name="billing", targets=[{**TARGETS[0], "stack": "demo-service-test-{environment}"}])
+    (tmp_path / "second").mkdir()
+    _, report = build_manifests(tmp_path / "second", one, other)
+    found = [d for d in report.diagnostics if d.code == "MC394"]
+    assert [d.path for d in found] == [("billing",)]  # one finding per pair of pipelines
+    assert "stack `demo-service-test-dev`" in found[0].message
