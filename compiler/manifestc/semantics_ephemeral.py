@@ -84,7 +84,7 @@ def _unfit(target: Target) -> str | None:
 
 
 def check_ephemeral(check: Any, m: Manifest) -> Manifest:
-    """MC355–MC359, MC107 and warning MC687 on previews and test stacks; returns the manifest with the preview
+    """MC355–MC359, MC393, MC107 and warning MC687 on previews and test stacks; returns the manifest with the preview
     targets and teardown resolved."""
     fb = m.source.feature_branches
     previews = fb is not None and fb.deploy_to is not None
