@@ -3,7 +3,7 @@
 Enough of the IAM evaluation logic (IAM User Guide, "Policy evaluation logic") to check the claims
 the README makes about the emitted roles: wildcard matching of actions and resources, NotResource,
 and the condition operators the compiler emits (String/Arn Equals/Like and their negations; a
-negated operator matches when the key is absent). Fn::Sub values are resolved with fixed
+negated operator matches when the key is absent; Null). Fn::Sub values are resolved with fixed
 pseudo-parameters and the given resource attributes.
 """
 
@@ -48,6 +48,8 @@ def _list(value) -> list:
 
 def _condition_holds(operator: str, key: str, expected, context: dict[str, str]) -> bool:
     actual = context.get(key)
+    if operator == "Null":  # "true": the key is absent; "false": it is present
+        return (actual is None) == (str(expected).lower() == "true")
     negated = "Not" in operator
     if_exists = operator.endswith("IfExists")
     if actual is None:

@@ -132,8 +132,10 @@ def test_a_pushed_branch_builds_tests_then_deploys_its_own_stack(write_manifest)
     assert commands.index(deploy) > next(i for i, c in enumerate(commands) if "pytest" in c)
     assert '--stack-name "demo-service-preview-${PREVIEW_SLUG}-app"' in deploy
     assert '--role-arn "$EPHEMERAL_ROLE_ARN"' in deploy
-    # placeholders: {environment} is the deploy_to environment, {region} the build's region
-    assert '--parameter-overrides Stage=dev Where="$AWS_REGION"' in deploy
+    # placeholders: {environment} is the preview's own `<deploy_to>-preview-<slug>` (not dev's
+    # names), {region} the build's region
+    assert '--parameter-overrides Stage=dev-preview-"$PREVIEW_SLUG" Where="$AWS_REGION"' in deploy
+    assert "--tags manifestc:ephemeral=demo-service-preview-" in deploy
     variables = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
     assert variables["EPHEMERAL_ROLE_ARN"] == {"Fn::GetAtt": ["EphemeralExecRole", "Arn"]}
 
@@ -152,11 +154,11 @@ def test_codecommit_branch_deletion_starts_the_teardown(write_manifest):
     teardown = resources["PreviewTeardownProject"]
     assert teardown["Properties"]["Source"]["Type"] == "NO_SOURCE"  # runs nothing of the repository
     commands = _buildspec(teardown)["phases"]["build"]["commands"]
+    delete = next(c for c in commands if "delete-stack" in c)
     assert (
         'aws cloudformation delete-stack --stack-name "demo-service-preview-${PREVIEW_SLUG}-app" '
-        '--role-arn "$EPHEMERAL_ROLE_ARN"' in commands
+        '--role-arn "$EPHEMERAL_ROLE_ARN" && aws cloudformation wait stack-delete-complete' in delete
     )
-    assert any(c.startswith("aws cloudformation wait stack-delete-complete") for c in commands)
     # the teardown's role starts from nothing: no artifact access
     actions = {a for s in _statements({"Resources": resources}, "PreviewTeardownRole") for a in s["Action"]}
     assert not any(a.startswith("s3:") for a in actions)
@@ -188,11 +190,17 @@ def test_the_feature_project_may_deploy_only_preview_stacks_through_the_ephemera
     template = _template(write_manifest)
     identity, boundary = _statements(template, "FeatureRole"), _boundary(template)
     preview = _stack("demo-service-preview-feature-x-0a1b2c3d-app")
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
-    for action in ("cloudformation:CreateChangeSet", "cloudformation:DeleteStack"):
+    # a change set must tag the stack as a preview; DeleteStack needs a stack carrying that tag
+    tag = {
+        "CreateChangeSet": "aws:RequestTag/manifestc:ephemeral",
+        "DeleteStack": "aws:ResourceTag/manifestc:ephemeral",
+    }
+    for action, key in (("cloudformation:" + a, k) for a, k in tag.items()):
+        through = {"cloudformation:RoleArn": EXEC_ROLE, key: "demo-service-preview-"}
         assert effective(identity, boundary, action, preview, through), action
-        assert not effective(identity, boundary, action, preview, {}), action  # without a role: its own rights
-        other_role = {"cloudformation:RoleArn": f"arn:aws:iam::{ACCOUNT}:role/admin"}
+        assert not effective(identity, boundary, action, preview, {key: "demo-service-preview-"}), action
+        assert not effective(identity, boundary, action, preview, {"cloudformation:RoleArn": EXEC_ROLE}), action
+        other_role = {**through, "cloudformation:RoleArn": f"arn:aws:iam::{ACCOUNT}:role/admin"}
         assert not effective(identity, boundary, action, preview, other_role), action
         for stack in ("demo-service-dev", "demo-service-prod", "demo-service", "other-preview-x-app"):
             assert not effective(identity, boundary, action, _stack(stack), through), (action, stack)
@@ -215,11 +223,12 @@ def test_the_feature_project_may_deploy_only_preview_stacks_through_the_ephemera
 def test_the_teardown_may_delete_previews_and_create_nothing(write_manifest):
     template = _template(write_manifest)
     identity, boundary = _statements(template, "PreviewTeardownRole"), _boundary(template)
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
+    through = {"cloudformation:RoleArn": EXEC_ROLE, "aws:ResourceTag/manifestc:ephemeral": "demo-service-preview-"}
     assert effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-preview-x-1-app"), through)
     assert not effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-dev"), through)
+    created = {**through, "aws:RequestTag/manifestc:ephemeral": "demo-service-preview-"}
     assert not effective(
-        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-preview-x"), through
+        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-preview-x"), created
     )
 
 
@@ -264,14 +273,16 @@ def test_a_test_stack_is_deployed_tested_against_and_deleted_pass_or_fail(write_
     assert commands[0] == 'export EPHEMERAL_STACK="demo-service-test-contract-${CODEBUILD_BUILD_NUMBER}"'
     assert commands[1].startswith('aws cloudformation deploy --stack-name "$EPHEMERAL_STACK"')
     assert '--template-file "$CODEBUILD_SRC_DIR_BuildOutput"/deploy/app.yaml' in commands[1]
-    assert "Stage=test" in commands[1]
+    assert '--parameter-overrides Stage=test-contract-"$CODEBUILD_BUILD_NUMBER" ' in commands[1]
+    assert "--tags manifestc:ephemeral=demo-service-test-contract- " in commands[1]
     assert 'export "STACK_$key=$value"' in commands[2]
     assert commands[3] == "pytest tests/contract"
     # the finally block runs whether the commands passed or failed
-    assert build["finally"] == [
-        'aws cloudformation delete-stack --stack-name "$EPHEMERAL_STACK" --role-arn "$EPHEMERAL_ROLE_ARN"',
-        'aws cloudformation wait stack-delete-complete --stack-name "$EPHEMERAL_STACK"',
-    ]
+    [delete] = build["finally"]
+    assert (
+        'aws cloudformation delete-stack --stack-name "$EPHEMERAL_STACK" --role-arn "$EPHEMERAL_ROLE_ARN" && '
+        'aws cloudformation wait stack-delete-complete --stack-name "$EPHEMERAL_STACK"' in delete
+    )
     # the template comes from the build's output, a second input of the suite's action
     stages = {s["Name"]: s for s in template["Resources"]["Pipeline"]["Properties"]["Stages"]}
     action = next(a for a in stages["Build"]["Actions"] if a["Name"] == "Test-contract")
@@ -289,9 +300,11 @@ def test_a_suite_reaches_only_its_own_test_stacks(write_manifest):
     ]
     template = _template(write_manifest, tests=tests)
     identity, boundary = _statements(template, "TestContractRole"), _boundary(template)
-    through = {"cloudformation:RoleArn": EXEC_ROLE}
+    own = "demo-service-test-contract-"
+    through = {"cloudformation:RoleArn": EXEC_ROLE, "aws:ResourceTag/manifestc:ephemeral": own}
+    created = {"cloudformation:RoleArn": EXEC_ROLE, "aws:RequestTag/manifestc:ephemeral": own}
     assert effective(
-        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-test-contract-12"), through
+        identity, boundary, "cloudformation:CreateChangeSet", _stack("demo-service-test-contract-12"), created
     )
     assert effective(identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-test-contract-12"), through)
     for stack in ("demo-service-test-load-12", "demo-service-preview-x-1-app", "demo-service-dev"):
@@ -495,3 +508,149 @@ def test_the_self_update_guard_records_previews(write_manifest):
     assert '"deploy_to":"dev"' in source_value(previews)
     wider = _compile(write_manifest, source={**CODECOMMIT}).manifest
     assert source_value(wider) == source_value(previews)
+
+
+# --- review 1: imports, other owners' stacks, approval-gated neighbours, previews' own names -------------
+
+TAG = "manifestc:ephemeral"
+
+
+@pytest.mark.parametrize("role, prefix", [("FeatureRole", "demo-service-preview-"), ("TestContractRole", None)])
+def test_import_change_sets_are_denied_even_through_the_role_with_the_tag(write_manifest, role, prefix):
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    template = _template(write_manifest, tests=tests)
+    identity, boundary = _statements(template, role), _boundary(template)
+    prefix = prefix or "demo-service-test-contract-"
+    stack = _stack(prefix + "x-app")
+    create = {"cloudformation:RoleArn": EXEC_ROLE, f"aws:RequestTag/{TAG}": prefix}
+    assert effective(identity, boundary, "cloudformation:CreateChangeSet", stack, create)
+    # an IMPORT change set (cloudformation:ImportResourceTypes present) adopting, say, prod's table
+    imported = {**create, "cloudformation:ImportResourceTypes": "AWS::DynamoDB::Table"}
+    assert not effective(identity, boundary, "cloudformation:CreateChangeSet", stack, imported)
+    # and a change set that does not tag the stack as this prefix's
+    for tag in ({}, {f"aws:RequestTag/{TAG}": "other-pipeline-preview-"}):
+        untagged = {"cloudformation:RoleArn": EXEC_ROLE, **tag}
+        assert not effective(identity, boundary, "cloudformation:CreateChangeSet", stack, untagged)
+
+
+def test_a_stack_under_the_prefix_owned_by_another_pipeline_cannot_be_changed_or_deleted(write_manifest):
+    """Pipeline `demo-service-preview-tools` deploys `demo-service-preview-tools-dev` and its own previews
+    `demo-service-preview-tools-preview-…` (tagged so): demo-service's feature build cannot touch them."""
+    template = _template(write_manifest)
+    identity, boundary = _statements(template, "FeatureRole"), _boundary(template)
+    own = "demo-service-preview-"
+    theirs = _stack("demo-service-preview-tools-preview-x-1-app")
+    foreign = {f"aws:ResourceTag/{TAG}": "demo-service-preview-tools-preview-", "cloudformation:RoleArn": EXEC_ROLE}
+    for action in ("CreateChangeSet", "ExecuteChangeSet", "DeleteChangeSet", "DeleteStack"):
+        context = {**foreign, f"aws:RequestTag/{TAG}": own}
+        assert not effective(identity, boundary, f"cloudformation:{action}", theirs, context), action
+        mine = {**context, f"aws:ResourceTag/{TAG}": own}
+        assert effective(identity, boundary, f"cloudformation:{action}", theirs, mine), action
+    # an untagged stack under the prefix (another pipeline's environment stack) cannot be deleted
+    untagged = {"cloudformation:RoleArn": EXEC_ROLE}
+    assert not effective(
+        identity, boundary, "cloudformation:DeleteStack", _stack("demo-service-preview-tools-dev"), untagged
+    )
+
+
+def test_previews_beside_an_approval_gated_environment_are_refused(write_manifest):
+    gated = [{"name": "dev"}, {"name": "prod", "approval": {"notify_emails": ["leads@example.com"]}}]
+    result = _compile(write_manifest, environments=gated)
+    assert _errors(result) == [("MC393", "source.feature_branches.deploy_to")]
+    assert "`prod`" in result.diagnostics[0].message and result.diagnostics[0].line > 0
+    assert "account" in result.diagnostics[0].hint
+    # prod in its own account: previews deploy beside dev only
+    apart = [{"name": "dev"}, {**gated[1], "account": "222222222222"}]
+    assert not _errors(_compile(write_manifest, environments=apart, account=ACCOUNT))
+    # test stacks alone run reviewed code in the pipeline: not refused
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    assert not _errors(_compile(write_manifest, environments=gated, deploy_to=None, tests=tests))
+
+
+def _words_in_bash(words: str, env: dict[str, str]) -> list[str]:
+    out = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {words}"], env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+def test_environment_renders_as_the_ephemeral_stacks_own_name_in_the_build(write_manifest):
+    tests = [{"name": "unit"}, {"name": "contract", "commands": ["pytest"], "ephemeral_stack": "app"}]
+    targets = [{**TARGETS[0], "parameters": {"Stage": "{environment}", "Table": "orders-{environment}-{region}"}}]
+    resources = _template(write_manifest, tests=tests, targets=targets)["Resources"]
+    preview = next(
+        c for c in _buildspec(resources["FeatureProject"])["phases"]["build"]["commands"] if "deploy --stack" in c
+    )
+    slug = branch_slug("feature/x")
+    env = {"PREVIEW_SLUG": slug, "AWS_REGION": REGION, "CODEBUILD_BUILD_NUMBER": "7"}
+    assert _words_in_bash(preview.split("--parameter-overrides ", 1)[1], env) == [
+        f"Stage=dev-preview-{slug}",
+        f"Table=orders-dev-preview-{slug}-{REGION}",
+    ]
+    suite = _buildspec(resources["TestContractProject"])["phases"]["build"]["commands"][1]
+    assert _words_in_bash(suite.split("--parameter-overrides ", 1)[1], env) == [
+        "Stage=test-contract-7",
+        f"Table=orders-test-contract-7-{REGION}",
+    ]
+
+
+FAKE_AWS = """#!/bin/bash
+echo "$*" >> "$CALLS"
+case "$1 $2" in
+  "cloudformation describe-stacks") [ -n "$DESCRIBE_ERROR" ] && { echo "$DESCRIBE_ERROR" >&2; exit 254; }; exit 0 ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+@pytest.mark.parametrize(
+    "error, code, deleted",
+    [
+        ("", 0, True),
+        (
+            "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id x does not exist",
+            0,
+            False,
+        ),
+        ("An error occurred (AccessDenied) when calling the DescribeStacks operation", 1, False),
+    ],
+)
+def test_the_teardown_deletes_an_existing_stack_skips_a_missing_one_and_fails_otherwise(
+    write_manifest, tmp_path, error, code, deleted
+):
+    commands = _buildspec(_template(write_manifest)["Resources"]["PreviewTeardownProject"])["phases"]["build"][
+        "commands"
+    ]
+    fake = tmp_path / "aws"
+    fake.write_text(FAKE_AWS)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "CALLS": str(calls), "DESCRIBE_ERROR": error, "BRANCH": "feature/x"}
+    env["EPHEMERAL_ROLE_ARN"] = EXEC_ROLE
+    out = subprocess.run(["bash", "-ec", "\n".join(commands)], env=env, capture_output=True, text=True)
+    assert (out.returncode != 0) == bool(code), out.stderr
+    assert any(line.startswith("cloudformation delete-stack") for line in calls.read_text().splitlines()) == deleted
+
+
+def test_a_pipeline_under_another_pipelines_ephemeral_prefix_fails_the_build(tmp_path):
+    from conftest import build_manifests
+
+    one = with_changes(MINIMAL, environments=ENVIRONMENTS, targets=TARGETS)
+    tools = with_changes(one, name="demo-service-preview-tools")  # stacks demo-service-preview-tools-dev, -prod
+    apart = with_changes(one, name="demo-service-previews")  # not under `demo-service-preview-`
+    outputs, report = build_manifests(tmp_path, one, tools, apart)
+    found = [d for d in report.diagnostics if d.code == "MC394"]
+    assert [(d.file, d.path) for d in found] == [
+        ("out/demo-service-preview-tools/pipeline.yaml", ("demo-service-preview-tools",))
+    ]
+    assert "`demo-service-preview-`" in found[0].message and "demo-service" in found[0].hint
+    # a stack (not the name) under another pipeline's test prefix
+    other = with_changes(one, name="billing", targets=[{**TARGETS[0], "stack": "demo-service-test-{environment}"}])
+    (tmp_path / "second").mkdir()
+    _, report = build_manifests(tmp_path / "second", one, other)
+    found = [d for d in report.diagnostics if d.code == "MC394"]
+    assert [d.path for d in found] == [("billing",)]  # one finding per pair of pipelines
+    assert "stack `demo-service-test-dev`" in found[0].message

@@ -369,3 +369,65 @@ def test_a_commit_cannot_switch_the_pipeline_to_tag_pushes(tmp_path):
     [refusal] = [d for d in _recompile(repo, deployed.templates["pipeline.yaml"], out).diagnostics if d.is_error]
     assert refusal.code == "MC264" and "changes the pipeline's source" in refusal.message
     assert not out.exists()
+
+
+# --- webhooks of feature-branch, pull-request and preview-teardown builds (review 1, Q1) ----------------
+
+
+def _webhook_service(write_manifest, **source):
+    text = _service(
+        source={
+            **SHOP,
+            "paths": ["services/api/**", "libs/common/*.py"],
+            "feature_branches": {"patterns": ["feature/*"], "deploy_to": "dev"},
+            "pull_requests": {},
+            **source,
+        },
+        environments=[{"name": "dev"}],
+        targets=[
+            {
+                "name": "api",
+                "template": "deploy/api.yaml",
+                "execution_policies": ["arn:aws:iam::aws:policy/AWSLambda_FullAccess"],
+            }
+        ],
+    )
+    return _compile(write_manifest, text)
+
+
+def test_feature_pull_request_and_teardown_webhooks_are_filtered_by_the_services_paths(write_manifest):
+    import re
+
+    result = _webhook_service(write_manifest)
+    assert not [d for d in result.diagnostics if d.is_error], [(d.code, d.message) for d in result.diagnostics]
+    resources = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))["Resources"]
+    patterns = set()
+    for project in ("FeatureProject", "PullRequestProject", "PreviewTeardownProject"):
+        [group] = resources[project]["Properties"]["Triggers"]["FilterGroups"]
+        [path_filter] = [f for f in group if f["Type"] == "FILE_PATH"]
+        assert "ExcludeMatchedPattern" not in path_filter
+        patterns.add(path_filter["Pattern"])
+    [pattern] = patterns
+    for path in ("services/api/app.py", "services/api/src/deep/x.py", "libs/common/util.py"):
+        assert re.fullmatch(pattern, path), path
+    for path in ("services/web/app.py", "libs/common/sub/util.py", "xservices/api/app.py", "README.md"):
+        assert not re.fullmatch(pattern, path), path
+    assert pattern.startswith("^") and pattern.endswith("$")
+
+
+def test_without_paths_the_webhooks_have_no_file_path_filter(write_manifest):
+    result = _webhook_service(write_manifest, paths=[])
+    resources = yaml.safe_load(next(a.content for a in result.artifacts if a.name == "pipeline.yaml"))["Resources"]
+    for project in ("FeatureProject", "PullRequestProject", "PreviewTeardownProject"):
+        [group] = resources[project]["Properties"]["Triggers"]["FilterGroups"]
+        assert "FILE_PATH" not in {f["Type"] for f in group}, project
+
+
+def test_exclude_paths_with_webhook_builds_warns_that_they_are_not_applied(write_manifest):
+    result = _webhook_service(write_manifest, exclude_paths=["services/api/docs/**"])
+    warnings = [(d.code, d.path) for d in result.diagnostics if not d.is_error]
+    assert ("MC697", ("source", "exclude_paths")) in warnings
+    assert not [d for d in result.diagnostics if d.is_error]
+    # the pipeline's own trigger without webhook builds: no warning
+    plain = _compile(write_manifest, _service(source={**SHOP, "paths": ["services/api/**"], "exclude_paths": ["x/**"]}))
+    assert "MC697" not in {d.code for d in plain.diagnostics}

@@ -900,6 +900,18 @@ CODES: dict[str, CodeInfo] = {
         "test stack not possible",
         "`tests[].ephemeral_stack` names a cloudformation target that the suite deploys as `<name>-test-<suite>-<build number>` from the build's output, tests against and deletes. The target must be a plain cloudformation target (no `execution_role`, no `package: true`, no `template_configuration`, no `#{...}` variable in `parameters`), the suite must run after the build, with its `commands` (not its own `buildspec`), in a pipeline without a `glue` workflow. Feature-branch and pull-request builds deploy no test stack, so such a suite cannot be named in their `tests`.",
     ),
+    "MC393": _e(
+        "previews beside an approval-gated environment",
+        "Previews deploy unreviewed branches into the pipeline's own account, through an execution role with the previewed targets' `execution_policies` over that account. An environment with an `approval` in the same account could then be reached without the approval: a branch's template could name its resources, grant itself access to them (a Lambda permission on its function, say) or adopt them. Give every approval-gated environment its own `account` and run the pipeline, with its previews, from a preview or dev account.",
+    ),
+    "MC394": _e(
+        "stack under another pipeline's ephemeral prefix",
+        "Build-level check: pipeline `<name>`'s feature-branch previews are `<name>-preview-…` and its test stacks `<name>-test-<suite>-…`, and its feature, teardown and test builds may change or delete stacks with those prefixes. Another pipeline of the build whose name or stack starts with them (a pipeline `<name>-preview-tools`, say) would be within their reach; the `-preview-` and `-test-` infixes after a pipeline's name are reserved for it. Rename the pipeline or the stack.",
+    ),
+    "MC697": _w(
+        "exclude_paths not applied to webhooks",
+        "Feature-branch, pull-request and preview-teardown builds of a codestar source start from CodeBuild webhooks, filtered by `source.paths` (a FILE_PATH filter: a changed file's path matches). CodeBuild does not document how an excluding FILE_PATH filter treats an event that changes several files, so `exclude_paths` filters only the pipeline's own trigger: those builds also run when only excluded files change. List the service's directories in `paths` to filter them.",
+    ),
     "MC687": _w(
         "previews with broad execution policies",
         "A preview deploys a feature branch's templates before anyone reviews them, through an execution role with the previewed targets' `execution_policies` (PowerUserAccess by default) in the pipeline's account. Whoever can push a matching branch can then have CloudFormation create any resource those policies allow (a function reading the account's secrets, say). The role cannot touch the pipeline's artifacts, the pipeline, its projects or any non-ephemeral stack, and the roles its stacks create carry the boundary; narrow `execution_policies` to the services the template uses.",

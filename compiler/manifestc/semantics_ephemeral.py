@@ -84,7 +84,7 @@ def _unfit(target: Target) -> str | None:
 
 
 def check_ephemeral(check: Any, m: Manifest) -> Manifest:
-    """MC355–MC359, MC107 and warning MC687 on previews and test stacks; returns the manifest with the preview
+    """MC355–MC359, MC393, MC107 and warning MC687 on previews and test stacks; returns the manifest with the preview
     targets and teardown resolved."""
     fb = m.source.feature_branches
     previews = fb is not None and fb.deploy_to is not None
@@ -154,6 +154,17 @@ def _previews(check: Any, m: Manifest) -> Manifest:
             "e.g. a `dev` environment",
         )
         return m
+    gated = [e.name for e in m.environments if e.approval is not None and not m.is_cross_account(e)]
+    if gated:
+        check.error(
+            "MC393",
+            f"previews deploy unreviewed branches into the pipeline's account, which also hosts "
+            f"approval-gated environment{'s' if len(gated) > 1 else ''} {', '.join(f'`{g}`' for g in gated)}: "
+            "a branch's stack could import, change or reach its resources without the approval",
+            path + ("deploy_to",),
+            hint=f"give {', '.join(f'`{g}`' for g in gated)} its own `account` and run the pipeline (and its "
+            "previews) from a preview/dev account",
+        )
     targets = []
     for name in env.targets:
         target = m.target(name)

@@ -27,6 +27,20 @@ Path = tuple
 FILE_PATH_FILTER_MAX_ITEMS = 8
 GLOB_CHARACTERS = "*?[{\\"
 
+# CodeBuild webhooks (feature-branch, pull-request and preview-teardown projects of a codestar
+# source): a FILE_PATH filter "triggers a build when the path of a changed file matches the regular
+# expression pattern. Works with push and pull request events only" (CodeBuild API Reference,
+# "WebhookFilter", https://docs.aws.amazon.com/codebuild/latest/APIReference/API_WebhookFilter.html);
+# the API names no host restriction (GitHub, GitLab and Bitbucket sources alike). How an excluding
+# FILE_PATH filter weighs an event that changes several files is not documented, so `exclude_paths`
+# is not applied to webhooks (warning MC697).
+
+
+def webhook_path_regex(globs: tuple[str, ...]) -> str:
+    """The FILE_PATH pattern of `source.paths`: one anchored alternation of the globs' regexes
+    (the syntax of `glob_regex`: groups, classes and escapes only)."""
+    return "^(?:" + "|".join(glob_regex(g).pattern for g in globs) + ")$"
+
 
 def glob_regex(glob: str) -> re.Pattern[str]:
     """A CodePipeline trigger glob as a regular expression over repository paths (the syntax above)."""
@@ -161,6 +175,7 @@ def check_service_triggers(check: Any, m: Manifest) -> None:
     glob can match a file under `build.directory` (or one excludes it all); MC686 with self-update,
     a push that changes only the manifest does not start the pipeline."""
     source = m.source
+    _check_webhook_excludes(check, m)
     if source.provider != "codestar" or source.trigger != "push" or source.tags:
         return
     directory = m.build.directory
@@ -195,3 +210,21 @@ def check_service_triggers(check: Any, m: Manifest) -> None:
             ("source", field),
             hint=f"add `{manifest}` to source.paths" if not excluded else f"do not exclude `{manifest}`",
         )
+
+
+def _check_webhook_excludes(check: Any, m: Manifest) -> None:
+    """MC697: `exclude_paths` with feature-branch or pull-request webhooks, which filter by
+    `paths` only (see webhook_path_regex)."""
+    source = m.source
+    webhooks = [f for f in ("feature_branches", "pull_requests") if getattr(source, f) is not None]
+    if source.provider != "codestar" or not source.exclude_paths or not webhooks:
+        return
+    check.warn(
+        "MC697",
+        f"`exclude_paths` does not filter the {' and '.join(w.replace('_', '-') for w in webhooks)} builds: their "
+        "CodeBuild webhooks take `paths` only (a FILE_PATH filter), so a push or pull request changing only "
+        "excluded files still starts them",
+        ("source", "exclude_paths"),
+        hint="list the service's directories in `paths` (e.g. `services/api/**`) so that the webhooks are filtered "
+        "too, and keep `exclude_paths` for the pipeline's trigger",
+    )

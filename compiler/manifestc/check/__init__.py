@@ -37,6 +37,7 @@ def template_file(manifest: Manifest, name: str) -> str:
 # Checks import Templates and template_file from here, so they are imported after them.
 from .deploy_collisions import Deploys, check_deploy_collisions, pipeline_collisions  # noqa: E402
 from .encryption import check_decrypt  # noqa: E402
+from .ephemeral_prefixes import ephemeral_prefix_collisions  # noqa: E402
 from .glue_scripts import check_glue_scripts  # noqa: E402
 from .handlers import check_handler_permissions  # noqa: E402
 from .lifecycle import check_lifecycle  # noqa: E402
@@ -63,7 +64,7 @@ CHECKS: tuple[Check, ...] = (
 
 LinkCheck = Callable[[Sequence[Deploys]], list[Diagnostic]]
 
-LINK_CHECKS: tuple[LinkCheck, ...] = (pipeline_collisions,)
+LINK_CHECKS: tuple[LinkCheck, ...] = (pipeline_collisions, ephemeral_prefix_collisions)
 
 
 def run_checks(manifest: Manifest, templates: Templates) -> list[Diagnostic]:

@@ -18,12 +18,13 @@ resources, and condition keys for AWS CloudFormation": CreateChangeSet and Delet
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from awacs import cloudformation as acfn
 from awacs import codebuild, codepipeline, iam
 from awacs import s3 as as3
-from awacs.aws import ArnEquals, Condition, Deny, Statement, StringEquals
+from awacs.aws import ArnEquals, Condition, Deny, Null, Statement, StringEquals, StringNotEquals
 from troposphere import GetAtt, Sub, events
 from troposphere import codebuild as cb
 
@@ -40,7 +41,20 @@ ROLE_VARIABLE = "EPHEMERAL_ROLE_ARN"
 # CODEBUILD_SRC_DIR_<artifact name> (CodeBuild User Guide, "Multiple input sources and output
 # artifacts sample").
 BUILD_OUTPUT_DIR = "$CODEBUILD_SRC_DIR_BuildOutput"
+# Every ephemeral stack carries this tag, its value the stack's prefix (`aws cloudformation deploy
+# --tags`, which CreateChangeSet receives): a project may create change sets only with it
+# (aws:RequestTag) and delete only stacks carrying it (aws:ResourceTag), and never touches a stack
+# tagged with another prefix — so another pipeline whose names happen to fall under this prefix
+# keeps its ephemeral stacks. Condition keys (Service Authorization Reference, "Actions, resources,
+# and condition keys for AWS CloudFormation"): CreateChangeSet takes aws:RequestTag/${TagKey},
+# aws:TagKeys, cloudformation:RoleArn and cloudformation:ImportResourceTypes; the `stack` resource
+# type (CreateChangeSet, ExecuteChangeSet, DeleteChangeSet, DeleteStack) takes aws:ResourceTag/${TagKey}.
+TAG_KEY = "manifestc:ephemeral"
+# Placeholders a parameter value may hold, each rendered as a shell variable of the build.
 _REGION = "\0region\0"
+_SLUG = "\0slug\0"
+_BUILD = "\0build\0"
+_SHELL = {_REGION: '"$AWS_REGION"', _SLUG: '"$PREVIEW_SLUG"', _BUILD: '"$CODEBUILD_BUILD_NUMBER"'}
 
 
 def uses_ephemeral_stacks(m: Manifest) -> bool:
@@ -58,12 +72,27 @@ def preview_stack(m: Manifest, target: str) -> str:
 
 
 def _parameter(key: str, value: str) -> str:
-    """One `Key=Value` word, the `{region}` placeholder read from $AWS_REGION (CodeBuild sets it)."""
-    return '"$AWS_REGION"'.join(shlex.quote(part) if part else "" for part in f"{key}={value}".split(_REGION))
+    """One `Key=Value` word, its placeholders read from the build's variables: `{region}` from
+    $AWS_REGION (CodeBuild sets it), a preview's branch slug from $PREVIEW_SLUG, a test stack's
+    build number from $CODEBUILD_BUILD_NUMBER."""
+    parts = re.split("(" + "|".join(map(re.escape, _SHELL)) + ")", f"{key}={value}")
+    return "".join(_SHELL.get(part) or (shlex.quote(part) if part else "") for part in parts)
 
 
-def deploy_command(m: Manifest, target_name: str, stack: str, template: str, environment: str) -> str:
-    """`aws cloudformation deploy` of a target as an ephemeral stack, through the ephemeral role."""
+def preview_environment(m: Manifest) -> str:
+    """What `{environment}` renders as in a preview's parameters: `<deploy_to>-preview-<branch slug>`,
+    so that names a template derives from it differ from the environment's own and between branches."""
+    return f"{m.source.feature_branches.deploy_to}-preview-{_SLUG}"
+
+
+def test_environment(suite: TestSuite) -> str:
+    """What `{environment}` renders as in a test stack's parameters: `test-<suite>-<build number>`."""
+    return f"test-{suite.name}-{_BUILD}"
+
+
+def deploy_command(m: Manifest, target_name: str, stack: str, template: str, environment: str, prefix: str) -> str:
+    """`aws cloudformation deploy` of a target as an ephemeral stack, through the ephemeral role,
+    tagged with its prefix."""
     target = m.target(target_name)
     words = [
         "aws cloudformation deploy",
@@ -71,6 +100,7 @@ def deploy_command(m: Manifest, target_name: str, stack: str, template: str, env
         f"--template-file {template}",
         f'--role-arn "${ROLE_VARIABLE}"',
         "--no-fail-on-empty-changeset",
+        f"--tags {shlex.quote(f'{TAG_KEY}={prefix}')}",
     ]
     if target.capabilities:
         words.append("--capabilities " + " ".join(target.capabilities))
@@ -84,10 +114,17 @@ def deploy_command(m: Manifest, target_name: str, stack: str, template: str, env
 
 
 def delete_commands(stack: str) -> tuple[str, ...]:
-    """Delete a stack through the ephemeral role and wait (a stack that does not exist: no-op)."""
+    """Delete a stack through the ephemeral role and wait. A stack that does not exist is skipped
+    (DeleteStack is allowed only on stacks carrying the prefix's tag, which a missing one lacks);
+    any other failure to describe it fails the build."""
     return (
-        f'aws cloudformation delete-stack --stack-name {stack} --role-arn "${ROLE_VARIABLE}"',
-        f"aws cloudformation wait stack-delete-complete --stack-name {stack}",
+        (
+            f"if aws cloudformation describe-stacks --stack-name {stack} >/dev/null 2>/tmp/describe.err; then "
+            f'aws cloudformation delete-stack --stack-name {stack} --role-arn "${ROLE_VARIABLE}" && '
+            f"aws cloudformation wait stack-delete-complete --stack-name {stack}; "
+            f"elif grep -q 'does not exist' /tmp/describe.err; then echo no stack {stack}; "
+            "else cat /tmp/describe.err >&2; false; fi"
+        ),
     )
 
 
@@ -107,7 +144,11 @@ def preview_commands(m: Manifest, template_path) -> tuple[str, ...]:
     commands = [_branch(), _BRANCH_GIVEN, SLUG_SHELL, 'echo "Preview stacks of $PREVIEW_BRANCH: *-$PREVIEW_SLUG-*"']
     for name in fb.targets:
         template = template_path(m, m.target(name).template)
-        commands.append(deploy_command(m, name, preview_stack(m, name), template, fb.deploy_to))
+        commands.append(
+            deploy_command(
+                m, name, preview_stack(m, name), template, preview_environment(m), ephemeral_prefix(m.name, "preview")
+            )
+        )
     return tuple(commands)
 
 
@@ -129,12 +170,13 @@ OUTPUTS_TO_ENV = (
 
 def suite_stack_phases(m: Manifest, suite: TestSuite) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(commands, finally) of a suite with a test stack: deploy, export the outputs, the suite's
-    commands; finally delete. `{environment}` renders as `test` in its parameters."""
-    stack = f'"{ephemeral_prefix(m.name, "test-" + suite.name)}${{CODEBUILD_BUILD_NUMBER}}"'
+    commands; finally delete. `{environment}` renders as `test-<suite>-<build number>` in its parameters."""
+    prefix = ephemeral_prefix(m.name, "test-" + suite.name)
+    stack = f'"{prefix}${{CODEBUILD_BUILD_NUMBER}}"'
     template = f'"{BUILD_OUTPUT_DIR}"/{shlex.quote(m.target(suite.ephemeral_stack).template)}'
     commands = (
         f"export EPHEMERAL_STACK={stack}",
-        deploy_command(m, suite.ephemeral_stack, '"$EPHEMERAL_STACK"', template, "test"),
+        deploy_command(m, suite.ephemeral_stack, '"$EPHEMERAL_STACK"', template, test_environment(suite), prefix),
         OUTPUTS_TO_ENV,
     ) + suite.commands
     return commands, delete_commands('"$EPHEMERAL_STACK"')
@@ -149,19 +191,50 @@ def stack_statements(ctx: Context, prefixes: tuple[str, ...], create: bool = Tru
     under its prefixes only through the ephemeral execution role, read and execute them, and pass
     that role to CloudFormation only."""
     stacks = [ctx.arn("cloudformation", f"stack/{p}*/*") for p in prefixes]
-    through_role = Condition(ArnEquals({"cloudformation:RoleArn": exec_role_arn()}))
+    role = {"cloudformation:RoleArn": exec_role_arn()}
     read = [acfn.DescribeStacks, acfn.DescribeStackEvents]
     if create:
         # `aws cloudformation deploy` (awscli customizations/cloudformation/deployer.py): DescribeStacks,
         # GetTemplateSummary of an existing stack (an update), CreateChangeSet, DescribeChangeSet
         # (waiter), ExecuteChangeSet, DescribeStacks (waiter)
         read += [acfn.GetTemplateSummary, acfn.DescribeChangeSet, acfn.ExecuteChangeSet, acfn.DeleteChangeSet]
-    return [
+    writes = [acfn.CreateChangeSet, acfn.ExecuteChangeSet, acfn.DeleteChangeSet, acfn.DeleteStack]
+    creates = [
+        # change sets only through the role, and only tagging the stack as this prefix's
         allow(
-            ([acfn.CreateChangeSet] if create else []) + [acfn.DeleteStack],
+            [acfn.CreateChangeSet],
             stacks,
-            through_role,
-            sid="EphemeralStacksThroughTheirRole",
+            Condition([ArnEquals(role), StringEquals({f"aws:RequestTag/{TAG_KEY}": list(prefixes)})]),
+            sid="EphemeralChangeSetsThroughTheirRole",
+        ),
+        # no IMPORT change sets: a branch's stack must not adopt (then delete) an existing resource
+        Statement(
+            Sid="NoImportIntoEphemeralStacks",
+            Effect=Deny,
+            Action=[acfn.CreateChangeSet],
+            Resource=["*"],
+            Condition=Condition(Null({"cloudformation:ImportResourceTypes": "false"})),
+        ),
+    ]
+    return (creates if create else []) + [
+        allow(
+            [acfn.DeleteStack],
+            stacks,
+            Condition([ArnEquals(role), StringEquals({f"aws:ResourceTag/{TAG_KEY}": list(prefixes)})]),
+            sid="DeleteOwnEphemeralStacksThroughTheirRole",
+        ),
+        # a stack under the prefix but tagged by another pipeline (or prefix) is not this project's
+        Statement(
+            Sid="NotOtherOwnersStacks",
+            Effect=Deny,
+            Action=writes,
+            Resource=["*"],
+            Condition=Condition(
+                [
+                    Null({f"aws:ResourceTag/{TAG_KEY}": "false"}),
+                    StringNotEquals({f"aws:ResourceTag/{TAG_KEY}": list(prefixes)}),
+                ]
+            ),
         ),
         allow(read, stacks, sid="EphemeralStacks"),
         allow(
@@ -231,7 +304,7 @@ def teardown_source(ctx: Context, spec) -> dict:
     m = ctx.manifest
     if m.source.provider == "codecommit":
         return {"Source": cb.Source(Type="NO_SOURCE", BuildSpec=spec)}
-    from .feature import feature_source, glob_to_regex
+    from .feature import feature_source, glob_to_regex, path_filters
 
     source = feature_source(ctx, spec)["Source"]
     source.properties["ReportBuildStatus"] = False
@@ -245,6 +318,7 @@ def teardown_source(ctx: Context, spec) -> dict:
                     cb.WebhookFilter(Type="EVENT", Pattern=",".join(aws.PULL_REQUEST_CLOSED_WEBHOOK_EVENTS)),
                     cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
                 ]
+                + path_filters(ctx)
             ],
             # a fork's pull request from a same-named branch waits for a maintainer's comment
             # instead of deleting this repository's previews (as far as the policy covers these events)

@@ -12,6 +12,7 @@ from troposphere import GetAtt, Sub, events
 from troposphere import codebuild as cb
 
 from .. import aws
+from ..semantics_monorepo import webhook_path_regex
 from .context import Context
 from .iam import allow, connection_actions, connection_resources, service_role
 
@@ -22,6 +23,13 @@ def glob_to_regex(pattern: str) -> str:
     for part in re.split(r"(\*\*|\*|\?)", pattern):
         out += {"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
     return out
+
+
+def path_filters(ctx: Context) -> list:
+    """A monorepo service's `source.paths` as the FILE_PATH filter of its webhooks' filter groups
+    (semantics_monorepo.webhook_path_regex); none without `paths`."""
+    paths = ctx.manifest.source.paths
+    return [cb.WebhookFilter(Type="FILE_PATH", Pattern=webhook_path_regex(paths))] if paths else []
 
 
 def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
@@ -57,6 +65,7 @@ def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
                     cb.WebhookFilter(Type="EVENT", Pattern="PUSH"),
                     cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
                 ]
+                + path_filters(ctx)
             ],
         ),
     }
@@ -79,6 +88,7 @@ def _pull_request_triggers(ctx: Context) -> cb.ProjectTriggers:
                 cb.WebhookFilter(Type="EVENT", Pattern=",".join(aws.PULL_REQUEST_WEBHOOK_EVENTS)),
                 cb.WebhookFilter(Type="BASE_REF", Pattern=base),
             ]
+            + path_filters(ctx)
         ],
         PullRequestBuildPolicy=cb.PullRequestBuildPolicy(
             RequiresCommentApproval=aws.PULL_REQUEST_APPROVAL[m.source.pull_requests.approval]
