@@ -614,11 +614,11 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC334": _e(
         "environment secret named like a commands job variable",
-        "A commands target receives its environment's `secrets` as variables of its job, but the job sets ENVIRONMENT, REGION, ACCOUNT, AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE, AWS_SDK_LOAD_CONFIG and DEPLOY_ROLE_ARN itself (and CodeBuild CODEBUILD_*), after the secrets are resolved: the commands would see the job's value, not the secret. Rename the secret's variable.",
+        "A commands target receives its environment's `secrets` as variables of its job, but the job sets ENVIRONMENT, REGION, ACCOUNT and DEPLOY_ROLE_ARN itself (project or action variables), exports AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE and AWS_SDK_LOAD_CONFIG before the commands, and CodeBuild owns CODEBUILD_*: the commands would not see the secret. Rename the secret's variable.",
     ),
     "MC335": _e(
         "environment secret replaced by a commands env variable",
-        "A commands target's `env` is set as variables of the pipeline action, which replace the project's variables of the same name, the environment's secrets among them: the commands would see the plaintext value, not the secret. Remove the variable from the target's `env`, or rename one of them.",
+        "A commands target's `env` is set as variables of the pipeline action, which CodeBuild applies as the build's environment variable overrides (StartBuild `environmentVariablesOverride`, CodeBuild API Reference): they replace the project's variables of the same name, the environment's secrets among them: the commands would see the plaintext value, not the secret. Remove the variable from the target's `env`, or rename one of them.",
     ),
     "MC350": _e(
         "too many file path globs",

@@ -3,8 +3,9 @@ environment", `commands` under "targets").
 
 A commands target receives its environment's `environments[].secrets` as CodeBuild secret
 variables of its job. The pipeline action's variables (the target's `env`, and `REGION` per
-region) and the variables the job sets itself are set after the project's, so a secret of the
-same name would silently not reach the commands (MC334, MC335). A target with neither `role` nor
+region) override the project's (CodeBuild API Reference, StartBuild `environmentVariablesOverride`),
+and the job sets and exports its own variables before the commands, so a secret of the same name
+would silently not reach the commands (MC334, MC335). A target with neither `role` nor
 `permissions` runs with a job role that calls no AWS API; commands that start an AWS tool there
 get a warning (MC698). Called from `semantics.py` with its checker, after `check_commands_targets`.
 """

@@ -1289,9 +1289,10 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     exported_variables=target.exports,
                     codeartifact=b.codeartifact,
                     # the environment's secrets, as a post-deploy suite gets them: CodeBuild resolves
-                    # them with the project's own role (in the tooling account) before any command
-                    # runs, so the grant (`_secret_statements`) goes on that role even when the
-                    # commands assume a `role` in another account
+                    # SECRETS_MANAGER/PARAMETER_STORE variables with the project's service role (in the
+                    # tooling account) when the build starts, before any command runs (CodeBuild API
+                    # Reference, "EnvironmentVariable"), so the grant (`_secret_statements`) goes on that
+                    # role even when the commands then assume a `role` in another account
                     secrets=env.secrets,
                     secrets_kms_key=b.secrets_kms_key,
                     assume_role=role,
