@@ -215,7 +215,6 @@ def test_image_and_compute_default_to_the_build(write_manifest):
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"role": None}, [("MC233", "targets[0]")]),
         (
             {"permissions": {"statements": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/*"]}]}},
             [("MC233", "targets[0]")],
@@ -451,3 +450,48 @@ def test_a_commands_opt_in_is_reported_in_build_json_per_environment(tmp_path, w
     record = json.loads((out / "demo-service" / "build.json").read_text())["permissions"]
     assert [r["project"] for r in record] == ["demo-service-commands-staging-infra", "demo-service-commands-prod-infra"]
     assert all(r["allow_broad"] == reason and r["broad"] for r in record)
+
+
+def test_commands_that_call_no_aws_api_need_neither_role_nor_permissions(write_manifest):
+    flyway = _commands(role=None, commands=["flyway -url=jdbc:postgresql://db-$ENVIRONMENT/app migrate"])
+    result = _compile(write_manifest, flyway, **CROSS)
+    assert [d.code for d in result.diagnostics if d.code != "MC272"] == []  # (MC272: CROSS's silent approval)
+    template = result.templates["pipeline.yaml"]
+    for env in ("Staging", "Prod"):
+        statements = resolve(role_statements(template, f"Commands{env}InfraRole"), _arns(template))
+        # the job only reads its inputs (the artifact bucket and key) and writes its logs
+        assert {s["Sid"] for s in statements} == {"ArtifactObjects", "ArtifactBucket", "ArtifactKey", "BuildLogs"}
+        assert not effective(statements, _boundary(template), "sts:AssumeRole", f"arn:aws:iam::{PROD}:role/x")
+        assert not effective(statements, _boundary(template), "rds:DescribeDBClusters", "*")
+        spec = template["Resources"][f"Commands{env}InfraProject"]["Properties"]["Source"]["BuildSpec"]
+        assert "AWS_PROFILE" not in spec and "flyway -url" in spec
+        assert "DEPLOY_ROLE_ARN" not in _project_env(template, f"Commands{env}InfraProject")
+    # in another account: no role of the target's in its bootstrap, the job still works there by name
+    assert _project_env(template, "CommandsProdInfraProject")["ACCOUNT"] == PROD
+    bootstrap = result.templates[f"bootstrap-{PROD}.yaml"]["Resources"]
+    assert "CommandsProdInfraRole" not in bootstrap
+    assert "demo-service-prod-infra" not in json.dumps(bootstrap)
+    assert not result.manifest.target("infra").permissions and not result.manifest.target("infra").role
+
+
+def test_an_aws_tool_without_role_or_permissions_is_a_located_warning(write_manifest):
+    target = _commands(role=None, commands=["echo migrating", "npx cdk deploy --all", "aws s3 ls"])
+    result = check_manifest(write_manifest(_manifest(target, **CROSS)))
+    [warning] = [d for d in result.diagnostics if d.code != "MC272"]
+    assert (warning.code, warning.is_error, warning.dotted_path()) == ("MC698", False, "targets[0].commands[1]")
+    assert warning.line > 0 and "permissions" in warning.hint
+    # with a role (or permissions) the same commands are fine
+    with_role = check_manifest(write_manifest(_manifest(_commands(commands=["aws s3 ls"]), **CROSS)))
+    assert [d.code for d in with_role.diagnostics if d.code != "MC272"] == []
+
+
+def test_both_role_and_permissions_is_mc233_with_the_hint_naming_neither(write_manifest):
+    grants = {"statements": [{"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::b/*"]}]}
+    result = check_manifest(write_manifest(_manifest(_commands(permissions=grants), **CROSS)))
+    [diagnostic] = [d for d in result.diagnostics if d.code != "MC272"]
+    assert (diagnostic.code, diagnostic.dotted_path()) == ("MC233", "targets[0]")
+    assert "at most one" in diagnostic.message and "need neither" in diagnostic.hint
+    empty = check_manifest(write_manifest(_manifest(_commands(role=None, permissions={}), **CROSS)))
+    [diagnostic] = [d for d in empty.diagnostics if d.code != "MC272"]
+    assert (diagnostic.code, diagnostic.dotted_path()) == ("MC333", "targets[0].permissions")
+    assert "remove `permissions`" in diagnostic.hint

@@ -296,6 +296,10 @@ CODES: dict[str, CodeInfo] = {
         "runtime-versions on another image",
         "A build of `build.batch` runs the generated buildspec, whose install phase pins the preset's runtime (`runtime-versions`); CodeBuild offers runtimes only on its curated images, so on a custom image (or a Windows one) the phase may fail. Give that build its own `buildspec`, or a curated image of schemas/images.yaml.",
     ),
+    "MC698": _w(
+        "AWS tool in a commands target without a role",
+        "A commands target with neither `role` nor `permissions` runs with a job role that only reads its inputs, writes its logs and reads its environment's secrets: it may call no AWS API. A command that starts the AWS CLI, SAM, the CDK CLI, Terraform, Pulumi, eksctl or Copilot there is denied. Declare `permissions` with what it calls, or name a `role` of the environment's account.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
@@ -310,11 +314,11 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC230": _w(
         "environment secrets nobody receives",
-        "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`); deploy actions run no command of the manifest. An environment with secrets and no such suite gives them to nobody: add the suite, or remove the secrets.",
+        "environments[].secrets are given only to the test suites that run after that environment's deploy (`after: <environment>`) and to the environment's `commands` targets; the other deploy actions run no command of the manifest. An environment with secrets and neither gives them to nobody: add the suite or the commands target, or remove the secrets.",
     ),
     "MC233": _e(
-        "commands target without exactly one role",
-        "A commands target runs its commands with a declared role: either `role`, an existing IAM role of the environment's account that the job assumes (only that ARN), or `permissions`, statements of a minimal role manifestc creates, bounded by the pipeline's permissions boundary. Give exactly one of them.",
+        "commands target with both role and permissions",
+        "A commands target runs its commands with at most one declared role: either `role`, an existing IAM role of the environment's account that the job assumes (only that ARN), or `permissions`, statements of a minimal role manifestc creates, bounded by the pipeline's permissions boundary. Give one of them, or neither when the commands call no AWS API (Flyway against a database, kubectl with its own kubeconfig, a webhook): the job's own role then only reads its inputs, writes its logs and reads its environment's secrets.",
     ),
     "MC234": _e(
         "commands role in another account",
@@ -610,7 +614,15 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC333": _e(
         "commands permissions grant nothing",
-        "A commands target's `permissions` mapping has neither `statements` nor `managed_policies`: manifestc would create a role that can call no AWS API (usually a statement list left at the wrong indentation). Declare what the commands call, or name an existing `role`.",
+        "A commands target's `permissions` mapping has neither `statements` nor `managed_policies`: manifestc would create a role that can call no AWS API (usually a statement list left at the wrong indentation). Declare what the commands call, or name an existing `role`; commands that call no AWS API need neither: remove `permissions`.",
+    ),
+    "MC334": _e(
+        "environment secret named like a commands job variable",
+        "A commands target receives its environment's `secrets` as variables of its job, but the job sets ENVIRONMENT, REGION, ACCOUNT and DEPLOY_ROLE_ARN itself (project or action variables), exports AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE and AWS_SDK_LOAD_CONFIG before the commands, and CodeBuild owns CODEBUILD_*: the commands would not see the secret. Rename the secret's variable.",
+    ),
+    "MC335": _e(
+        "environment secret replaced by a commands env variable",
+        "A commands target's `env` is set as variables of the pipeline action, which CodeBuild applies as the build's environment variable overrides (StartBuild `environmentVariablesOverride`, CodeBuild API Reference): they replace the project's variables of the same name, the environment's secrets among them: the commands would see the plaintext value, not the secret. Remove the variable from the target's `env`, or rename one of them.",
     ),
     "MC350": _e(
         "too many file path globs",

@@ -53,6 +53,7 @@ from .semantics_ephemeral import check_ephemeral
 from .semantics_glue import check_glue_extras
 from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
+from .semantics_step_secrets import check_step_secrets
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
 from .semantics_targets import (
     MORE_TARGET_FIELDS,
@@ -193,7 +194,7 @@ def build_model(
     _check_feature_suites(check, tests, source)
     environments = _environments(check, [t["name"] for t in doc["targets"]])
     _check_test_stages(check, tests, environments)
-    _check_environment_secrets(check, tests, environments)
+    _check_environment_secrets(check, tests, environments, targets)
     _check_names(check, doc["name"], tests)
     gates = _quality_gates(check)
     notifications = _notifications(check)
@@ -239,6 +240,7 @@ def build_model(
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
+        check_step_secrets(check, manifest)
         check_cdk_targets(check, manifest)
         check_more_targets(check, manifest)
         check_variables(check, manifest)
@@ -1321,17 +1323,20 @@ def _check_test_stages(check: _Checker, tests: tuple[TestSuite, ...], environmen
 
 
 def _check_environment_secrets(
-    check: _Checker, tests: tuple[TestSuite, ...], environments: tuple[Environment, ...]
+    check: _Checker, tests: tuple[TestSuite, ...], environments: tuple[Environment, ...], targets: tuple
 ) -> None:
-    """MC230: an environment's secrets reach only its post-deploy test suites; with none, nothing
-    receives them (deploy actions run no command of the manifest)."""
+    """MC230: an environment's secrets reach only its post-deploy test suites and its commands
+    targets; with neither, nothing receives them (other deploy actions run no command of the manifest)."""
+    commands = {t.name for t in targets if t.type == "commands"}
     for index, env in enumerate(environments):
-        if env.secrets and not any(t.after == env.name for t in tests):
+        if env.secrets and not any(t.after == env.name for t in tests) and not commands & set(env.targets):
             check.error(
                 "MC230",
-                f"environment `{env.name}` has secrets but no test suite runs after its deploy, so no action receives them",
+                f"environment `{env.name}` has secrets but neither a test suite after its deploy nor a commands "
+                "target runs in it, so no action receives them",
                 ("environments", index, "secrets"),
-                hint=f"add a suite with `after: {env.name}`, or remove the secrets",
+                hint=f"add a suite with `after: {env.name}` or a `commands` target to the environment, or remove "
+                "the secrets",
             )
 
 

@@ -2,7 +2,9 @@
 
 A commands target is a CodeBuild job per environment that runs shell commands (Terraform,
 `cdk deploy`, Flyway, kubectl/Helm) in the environment's account and region with a declared
-role: an existing role the user names (`role`), or a minimal role built from `permissions`.
+role: an existing role the user names (`role`), a minimal role built from `permissions`, or,
+for commands that call no AWS API, neither (the job's own role then only reads its inputs, writes
+its logs and reads its environment's secrets).
 Called from `semantics.py` with its checker; kept apart so the family's rules sit together.
 """
 
@@ -46,14 +48,14 @@ def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, An
     `check_commands_targets`."""
     path: Path = ("targets", index)
     role, raw_permissions, broad = raw["role"], raw["permissions"], raw["broad_permissions"]
-    if (role is None) == (raw_permissions is None):
+    if role is not None and raw_permissions is not None:
         check.error(
             "MC233",
-            f"commands target `{raw['name']}` needs exactly one of `role` (an existing role it assumes) "
-            "and `permissions` (statements of a minimal role manifestc creates)",
+            f"commands target `{raw['name']}` gives both `role` (an existing role it assumes) and `permissions` "
+            "(statements of a minimal role manifestc creates): give at most one",
             path,
-            hint="role: arn:aws:iam::{account}:role/terraform-deployer  — or —  permissions: "
-            "{statements: [{actions: [s3:PutObject], resources: ['arn:aws:s3:::my-bucket/*']}]}",
+            hint="keep `role: arn:aws:iam::{account}:role/NAME` or `permissions: {statements: [...]}`; commands "
+            "that call no AWS API (Flyway, kubectl with its own kubeconfig, a webhook) need neither",
         )
     if raw_permissions is not None and broad:
         check.error(
@@ -104,7 +106,8 @@ def commands_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, An
                 f"commands target `{raw['name']}` declares `permissions` that grant nothing: its role could call no "
                 "AWS API",
                 where,
-                hint="add `statements` (or `managed_policies`) with what the commands call, or name a `role`",
+                hint="add `statements` (or `managed_policies`) with what the commands call, name a `role`, or, "
+                "when the commands call no AWS API, remove `permissions`",
             )
     return {
         "commands": tuple(raw["commands"] or ()),

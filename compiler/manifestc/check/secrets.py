@@ -1,12 +1,12 @@
 """Readiness check: an environment's secrets reach only the actions of that environment (MC660).
 
-`environments[].secrets` are given to the test suites that run after that environment's deploy,
-and to nothing else: not the build, not the gates, not another environment's suites, not the
-feature-branch build. The check reads `pipeline.yaml` as rendered: every CodeBuild project whose
-environment variables resolve a secret, and every IAM policy (inline or managed) that names its
+`environments[].secrets` are given to the test suites that run after that environment's deploy
+and to that environment's commands jobs, and to nothing else: not the build, not the gates, not
+another environment's suites or commands jobs, not the feature-branch build. The check reads
+`pipeline.yaml` as rendered: every CodeBuild project whose environment variables resolve a secret, and every IAM policy (inline or managed) that names its
 ARN (`secret:<name>-??????`, `parameter/<path>`). A secret declared only by environments (not by
 `build.secrets`, which every build and test project receives) may appear only in the projects,
-and the roles of the projects, of those environments' post-deploy suites.
+and the roles of the projects, of those environments' post-deploy suites and commands jobs.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def check_environment_secrets(manifest: Manifest, templates: Templates) -> list[
     found = []
     for (store, name), envs in sorted(owners.items()):
         allowed_projects = {f"{manifest.name}-test-{t.name}" for t in manifest.tests if t.after in envs}
+        allowed_projects |= {  # the environments' commands jobs (emit/codebuild.py `commands_job_purpose`)
+            f"{manifest.name}-commands-{e.name}-{t}"
+            for e in manifest.environments
+            if e.name in envs
+            for t in e.targets
+            if manifest.target(t).type == "commands"
+        }
         allowed_ids = {
             logical_id
             for logical_id, r in resources.items()
@@ -86,7 +93,7 @@ def check_environment_secrets(manifest: Manifest, templates: Templates) -> list[
                             "MC660",
                             Severity.ERROR,
                             f"{logical_id} may read secret {name} of environment {where}, but is not the role of "
-                            "a test suite that runs after that environment's deploy",
+                            "a test suite that runs after that environment's deploy or of its commands jobs",
                             file,
                             hint="this is a manifestc bug; please report it with the manifest",
                         )

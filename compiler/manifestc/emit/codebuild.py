@@ -1203,12 +1203,13 @@ def step_account(m: Manifest, env) -> str:
 def commands_role_arn(m: Manifest, target: Target, env) -> str | Sub | None:
     """The role a commands job assumes: the target's `role` (rendered for `env`), the role
     bootstrap-<account>.yaml creates from `permissions` in another account, or None (same
-    account: the job's own role carries the permissions)."""
+    account: the job's own role carries the permissions; neither `role` nor `permissions`: the
+    commands call no AWS API and the job keeps its own role)."""
     from ..semantics_steps import permissions_role_name
 
     if target.role:
         return sub_if_needed(m.render_step(_partitioned(target.role), env, None, step_account(m, env)))
-    if m.is_cross_account(env):
+    if target.permissions and m.is_cross_account(env):
         name = permissions_role_name(m, env.name, target.name)
         return Sub(f"arn:${{AWS::Partition}}:iam::{env.account}:role/manifestc/{m.name}/{name}")
     return None
@@ -1296,6 +1297,13 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     env=variables,
                     exported_variables=target.exports,
                     codeartifact=b.codeartifact,
+                    # the environment's secrets, as a post-deploy suite gets them: CodeBuild resolves
+                    # SECRETS_MANAGER/PARAMETER_STORE variables with the project's service role (in the
+                    # tooling account) when the build starts, before any command runs (CodeBuild API
+                    # Reference, "EnvironmentVariable"), so the grant (`_secret_statements`) goes on that
+                    # role even when the commands then assume a `role` in another account
+                    secrets=env.secrets,
+                    secrets_kms_key=b.secrets_kms_key,
                     assume_role=role,
                     declared_permissions=()
                     if role is not None
