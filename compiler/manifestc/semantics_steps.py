@@ -328,6 +328,7 @@ _ORDER_HINT = (
 def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> str | None:
     """Why `source`'s variables do not exist yet when `reader` runs, or None."""
     from .model import TestSuite
+    from .order import ordered, path_between
     from .variables import runs_late
 
     if isinstance(reader, TestSuite):
@@ -343,6 +344,14 @@ def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> 
         )
     if source.name == reader.name:
         return f"`{reader.name}` cannot read its own variables"
+    if ordered(m):  # `after` layers the deploys: the reader follows the source unless it must precede it
+        for env in envs or ():
+            if chain := path_between(m, env, source.name, reader.name):
+                return (
+                    f"in `{env.name}`, `{source.name}` deploys after `{reader.name}` ({' after '.join(chain)}: "
+                    "`after` and variable reads), so its variables do not exist yet"
+                )
+        return None
     if runs_late(m, source):
         return f"`{source.name}` itself reads other targets' variables, so it runs at the same time as `{reader.name}`"
     return None
