@@ -320,8 +320,8 @@ def check_variables(check: Any, m: Manifest) -> None:
 
 _ORDER_HINT = (
     "a variable exists once the action that outputs it has run: change sets are prepared before the "
-    "environment's deploys, its deploys run in parallel, a commands target reading another target's "
-    "variables runs after them, and post-deploy tests run last"
+    "environment's deploys, its deploys run in parallel (or in the order `targets[].after` gives), a "
+    "commands target reading another target's variables runs after them, and post-deploy tests run last"
 )
 
 
