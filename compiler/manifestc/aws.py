@@ -474,6 +474,14 @@ QUOTAS: dict[str, Quota] = {
     # "Number of actions in a stage: minimum of 1, maximum of 50".
     "stages": Quota(50, "stages", "stages in a pipeline", _PIPELINE_QUOTAS),
     "actions-per-stage": Quota(50, "actions", "actions in a stage", _PIPELINE_QUOTAS),
+    # CodePipeline API Reference, ActionDeclaration: runOrder is an ActionRunOrder, an integer of 1..999
+    # (the API model's shape: botocore data/codepipeline/2015-07-09/service-2.json, "ActionRunOrder").
+    "run-order": Quota(
+        999,
+        "run orders",
+        "run order of an action in its stage",
+        "https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ActionDeclaration.html",
+    ),
     # "Maximum size of the JSON object that can be stored in the ParameterOverrides property:
     # 1 kilobyte"; AWS confirmed a 1000-character limit for every action configuration field
     # (awsdocs/aws-codepipeline-user-guide issue #24).

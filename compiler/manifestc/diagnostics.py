@@ -342,7 +342,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC239": _e(
         "variable read before it exists",
-        "CodePipeline resolves a variable only in actions that run after the action that outputs it. In an environment, change sets are prepared first (so stack parameters can read build variables, not the environment's deploys), the deploys run in parallel, a commands target reading another target's variables runs after them, and post-deploy tests run last. Tests after the build run before any deploy. A test suite after an environment with several regions cannot tell which region's deploy it means.",
+        "CodePipeline resolves a variable only in actions that run after the action that outputs it. In an environment, change sets are prepared first (so stack parameters can read build variables, not the environment's deploys), the deploys run in parallel (or in the order `targets[].after` gives: a target cannot read the variables of one that deploys after it), a commands target reading another target's variables runs after them, and post-deploy tests run last. Tests after the build run before any deploy. A test suite after an environment with several regions cannot tell which region's deploy it means.",
     ),
     "MC240": _e(
         "variable where CodePipeline does not resolve it",
@@ -623,6 +623,18 @@ CODES: dict[str, CodeInfo] = {
     "MC335": _e(
         "environment secret replaced by a commands env variable",
         "A commands target's `env` is set as variables of the pipeline action, which CodeBuild applies as the build's environment variable overrides (StartBuild `environmentVariablesOverride`, CodeBuild API Reference): they replace the project's variables of the same name, the environment's secrets among them: the commands would see the plaintext value, not the secret. Remove the variable from the target's `env`, or rename one of them.",
+    ),
+    "MC337": _e(
+        "deploy order names no co-deployed target",
+        "`targets[].after` lists targets whose deploy actions this target's deploy actions run after. Each name must be a target of the manifest, deployed in at least one environment that deploys this target (the order applies in every environment that deploys both, and is ignored where the named target is not deployed).",
+    ),
+    "MC338": _e(
+        "deploy order that cannot be expressed",
+        "A target cannot deploy after itself, and stepfunctions and lambda_invoke targets take no part in `after` (as the target or a name in it): their invoke actions already run after every deploy of the environment.",
+    ),
+    "MC339": _e(
+        "deploy order cycle",
+        "`targets[].after` must not come back to where it started (a after b, b after a): no run order satisfies it. Cycles are rejected whatever the environments. Remove one `after` entry of the cycle.",
     ),
     "MC350": _e(
         "too many file path globs",

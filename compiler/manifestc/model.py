@@ -273,6 +273,7 @@ class Target:
     regions: tuple[str, ...] = ()  # lambda_layer: regions published to (empty: the environment's)
     runtimes: tuple[str, ...] = ()  # lambda_layer: CompatibleRuntimes
     architectures: tuple[str, ...] = ()  # lambda_layer: CompatibleArchitectures
+    after: tuple[str, ...] = ()  # targets whose deploys run before this one's (order.py)
 
     @property
     def invokes(self) -> bool:

@@ -52,6 +52,7 @@ from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
 from .semantics_ephemeral import check_ephemeral
 from .semantics_glue import check_glue_extras
 from .semantics_monorepo import build_directory, check_path_filters, check_service_triggers
+from .semantics_order import check_target_order
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_step_secrets import check_step_secrets
 from .semantics_steps import check_commands_targets, check_variables, commands_fields
@@ -237,6 +238,7 @@ def build_model(
     _check_iam_wildcards(check)
     _check_s3_deploy_jobs(check, manifest)
     _check_lambda_invokes(check, manifest)
+    check_target_order(check, manifest)
     if not any(d.is_error for d in check.diagnostics):
         _check_deploy_targets(check, manifest)
         check_commands_targets(check, manifest)
@@ -912,6 +914,7 @@ def _targets(check: _Checker) -> tuple[Target, ...]:
                 deployment_group=raw["deployment_group"],
                 task_definition=(raw["task_definition"] or "taskdef.json") if raw["deploy"] == "blue_green" else None,
                 appspec=(raw["appspec"] or "appspec.yaml") if raw["deploy"] == "blue_green" else None,
+                after=tuple(dict.fromkeys(raw["after"])),
             )
         )
     return tuple(out)

@@ -323,14 +323,15 @@ def check_variables(check: Any, m: Manifest) -> None:
 
 _ORDER_HINT = (
     "a variable exists once the action that outputs it has run: change sets are prepared before the "
-    "environment's deploys, its deploys run in parallel, a commands target reading another target's "
-    "variables runs after them, and post-deploy tests run last"
+    "environment's deploys, its deploys run in parallel (or in the order `targets[].after` gives), a "
+    "commands target reading another target's variables runs after them, and post-deploy tests run last"
 )
 
 
 def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> str | None:
     """Why `source`'s variables do not exist yet when `reader` runs, or None."""
     from .model import TestSuite
+    from .order import ordered, path_between
     from .variables import runs_late
 
     if isinstance(reader, TestSuite):
@@ -346,6 +347,14 @@ def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> 
         )
     if source.name == reader.name:
         return f"`{reader.name}` cannot read its own variables"
+    if ordered(m):  # `after` layers the deploys: the reader follows the source unless it must precede it
+        for env in envs or ():
+            if chain := path_between(m, env, source.name, reader.name):
+                return (
+                    f"in `{env.name}`, `{source.name}` deploys after `{reader.name}` ({' after '.join(chain)}: "
+                    "`after` and variable reads), so its variables do not exist yet"
+                )
+        return None
     if runs_late(m, source):
         return f"`{source.name}` itself reads other targets' variables, so it runs at the same time as `{reader.name}`"
     return None

@@ -191,6 +191,14 @@ def _pipeline_limits(findings: _Findings, name: str, props: dict) -> None:
                 _stage_path(m, stage.get("Name", "")),
                 "spread the work over more stages: fewer targets, regions or test suites in one stage",
             )
+        too_late = _over("run-order", max((int(a.get("RunOrder", 1)) for a in actions), default=1))
+        if too_late:  # unreachable while run orders are 1..n of at most 50 actions; a guard for `after`
+            findings.in_manifest(
+                "MC654",
+                f"stage {stage.get('Name')} would have {too_late}",
+                _stage_path(m, stage.get("Name", "")),
+                "fewer `after` levels in one environment",
+            )
         for action in actions:
             for key, value in action.get("Configuration", {}).items():
                 too_long = _over("action-configuration-value", resolved_length(value))

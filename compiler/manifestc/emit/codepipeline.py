@@ -24,6 +24,7 @@ from troposphere import codepipeline as cp
 from .. import aws
 from .. import variables as var
 from ..model import Environment, Manifest, Target, render_placeholders, variable_entries
+from ..order import deploy_levels
 from .catalog import self_update_parameter_overrides
 from .codebuild import (
     APPROVAL_CHECK,
@@ -419,7 +420,9 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
     if action_role:
         wiring.assume_roles.append(action_role)
     multi_region = len(env.regions) > 1
+    starts: dict[str, int] = {}  # target -> index of its first action (targets[].after)
     for target_name in env.targets:
+        starts[target_name] = len(actions)
         target = m.target(target_name)
         if target.type == "lambda" and not target.template:
             job = jobs[lambda_job_purpose(env.name, target.name)]
@@ -486,6 +489,7 @@ def _environment_stage(ctx: Context, env: Environment, jobs: dict[str, BuildJob]
                 actions += _s3_actions(env, target, suffix, jobs, wiring, common, cross_account)
             elif target.invokes:
                 actions.append(_invoke_action(env, target, region, suffix, wiring, common, cross_account))
+    _order_deploys(ctx.manifest, env, actions, starts)
     if env.approval is not None:
         actions += _approval_actions(ctx, env, jobs, wiring)
     for suite in m.tests_after(env.name):
@@ -945,6 +949,22 @@ def _approvers_policy(ctx: Context, env: Environment) -> None:
         if by_kind[kind]:
             props[key] = sorted(set(by_kind[kind]))
     ctx.add(iam.ManagedPolicy(camel("approvers", env.name, "policy"), **props))
+
+
+def _order_deploys(m: Manifest, env: Environment, actions: list[cp.Actions], starts: dict[str, int]) -> None:
+    """`targets[].after` (order.py): each target's deploy actions (run orders 3 to 3.5: deploy,
+    cdk stacks in order, a glue smoke test, a commands job reading variables) move into its level's
+    slice of [3, 4), keeping their order within the target; prepare (1), approval (2), invoke and
+    invalidate (4) and tests (5) stay. Without `after` nothing moves."""
+    levels = deploy_levels(m, env)
+    if levels is None:
+        return
+    slices = max(levels.values(), default=0) + 1
+    bounds = list(starts.values()) + [len(actions)]
+    for (name, start), end in zip(starts.items(), bounds[1:], strict=True):
+        for a in actions[start:end]:
+            if 3 <= a.RunOrder < 4:
+                a.RunOrder = 3 + (levels[name] + (a.RunOrder - 3)) / slices
 
 
 def _compact_run_orders(actions: list[cp.Actions]) -> list[cp.Actions]:
