@@ -207,3 +207,23 @@ def test_without_after_a_reader_of_a_reader_is_still_mc239(write_manifest):
     report = dict(MIGRATE, name="report", env={"COUNT": "#{seed.COUNT}"})
     result = check_manifest(write_manifest(_manifest([DATABASE, seed, report])))
     assert errors(result) == [("MC239", "targets[2].env.COUNT")]
+
+
+def test_image_copies_finish_before_the_deploys_that_pull_them(write_manifest):
+    """An `image_copy` target's publish runs before every other deploy of the environment (a stack
+    or service there may pull the copied image), without any `after`; invokes stay last."""
+    copy = {"name": "image", "type": "image_copy", "regions": ["eu-west-1"]}
+    environments = [{"name": "staging"}, dict(ENVS[1], account="222222222222")]
+    text = with_changes(_manifest([DATABASE, copy, API], environments=environments), account="111111111111")
+    result = compile_manifest(write_manifest(text), lint=False)
+    assert not errors(result), result.diagnostics
+    pipeline = result.templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Stages"]
+    stages = {s["Name"]: {a["Name"]: a["RunOrder"] for a in s["Actions"]} for s in pipeline}
+    assert stages["staging"] == {
+        "database-prepare": 1,
+        "image-publish": 2,
+        "database-deploy": 3,
+        "api-deploy": 3,
+        "Test-smoke": 4,
+    }
+    assert stages["prod"]["approve"] < stages["prod"]["image-publish"] < stages["prod"]["api-eu-west-1-deploy"]

@@ -20,15 +20,29 @@ from .variables import target_references
 
 
 def ordered(m: Manifest) -> bool:
-    """Some target declares `after`: the environment stages layer their deploys."""
-    return any(t.after for t in m.targets)
+    """Some target declares `after`, or copies images that other deploys pull (`image_copy`): the
+    environment stages layer their deploys."""
+    return any(t.after or t.type == "image_copy" for t in m.targets)
+
+
+# invoke targets run after every deploy anyway (MC338): never layered
+_NOT_LAYERED = ("stepfunctions", "lambda_invoke")
+
+
+def _copies_first(m: Manifest, env: Environment, target: Target) -> list[str]:
+    """The `image_copy` targets of `env` that `target` implicitly follows: a deploy may pull the
+    copied image (a stack or service in that region or account), so the copies finish first —
+    unless the copy itself was ordered after something (then only `after` decides)."""
+    if target.type in ("image_copy", *_NOT_LAYERED):
+        return []
+    return [n for n in env.targets if m.target(n).type == "image_copy" and not m.target(n).after]
 
 
 def follows(m: Manifest, env: Environment, target: Target) -> tuple[str, ...]:
     """The targets of `env` whose deploys `target`'s deploys run after: its `after` (deployed in
     `env`) and, for a commands target, the targets whose variables it reads."""
     deployed = set(env.targets)
-    named = list(target.after)
+    named = list(target.after) + _copies_first(m, env, target)
     if target.type == "commands":
         named += sorted(target_references(m, target))
     return tuple(n for n in dict.fromkeys(named) if n in deployed and n != target.name)
