@@ -472,3 +472,21 @@ def test_suite_image_mistakes_are_located(write_manifest):
     result = _compile(write_manifest, with_changes(tests=tests, source=source))
     paths = {d.path for d in _errors(result, "MC375")}
     assert paths == {("tests", 0, "compute"), ("tests", 1, "arch"), ("tests", 2, "image"), ("tests", 3, "image")}
+
+
+def test_the_multi_artifact_example_migrations_may_read_the_cluster_secret():
+    """Review finding B8: the RDS Data API reads the cluster's credentials from Secrets Manager as
+    the caller (Aurora User Guide, "Authorizing access to the Amazon RDS Data API"), so the example's
+    migrate job needs secretsmanager:GetSecretValue on that secret, not only rds-data:ExecuteStatement."""
+    from pathlib import Path
+
+    result = api.compile_manifest(Path(__file__).parent.parent / "manifests" / "multi-artifact.yaml", lint=False)
+    assert not result.failed(), _codes(result)
+    statements = [resolve(s) for s in _statements(result, "CommandsStagingMigrateRole")]
+    account = "arn:aws:{}:eu-west-1:123456789012:"
+    cluster = account.format("rds") + "cluster:tenant-portal-staging"
+    secret = account.format("secretsmanager") + "secret:rds-db-credentials/tenant-portal-staging-AbCdEf"
+    assert allowed(statements, "rds-data:ExecuteStatement", cluster)
+    assert allowed(statements, "secretsmanager:GetSecretValue", secret)
+    # the staging job reads staging's secret only
+    assert not allowed(statements, "secretsmanager:GetSecretValue", secret.replace("staging", "production"))
