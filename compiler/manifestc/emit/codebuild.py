@@ -414,7 +414,8 @@ CANDIDATE_CHECK = (
 
 def _build_job(m: Manifest) -> BuildJob:
     b = m.build
-    pre_build = b.pre_build + (CANDIDATE_CHECK if b.image_repository else ())
+    # the docker preset's pre_build already exports IMAGE_TAG
+    pre_build = b.pre_build + (tuple(c for c in CANDIDATE_CHECK if c not in b.pre_build) if b.image_repository else ())
     post_build = b.post_build
     if b.image_repository and m.language != "docker":
         # a custom image build: tag and push what the user's commands built as $IMAGE_URI:latest
