@@ -243,6 +243,14 @@ def test_templates_the_cloud_assembly_has_are_deployed(write_manifest, target):
     assert _problems(write_manifest, targets=[APP, target]) == []
 
 
+def test_a_template_the_build_copies_into_the_cloud_assembly_is_deployed(write_manifest):
+    extra = {"name": "extra", "template": "deploy/extra.yaml"}
+    copy = {"post_build": ["mkdir -p cdk.out/deploy && cp deploy/extra.yaml cdk.out/deploy/extra.yaml"]}
+    assert _problems(write_manifest, targets=[APP, extra], build=copy) == []
+    other = {"post_build": ["cp deploy/other.yaml cdk.out/deploy/other.yaml"]}
+    assert _problems(write_manifest, targets=[APP, extra], build=other) == [("MC345", "targets[1].template")]
+
+
 def test_a_packaged_template_is_written_into_the_cloud_assembly(write_manifest):
     target = {"name": "extra", "template": "deploy/extra.yaml", "package": True}
     template = _compile(write_manifest, [APP, target], [{"name": "staging"}]).templates["pipeline.yaml"]

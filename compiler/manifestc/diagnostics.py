@@ -730,7 +730,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC345": _e(
         "template outside the cloud assembly",
-        "With `language: cdk` the build artifact is the cloud assembly (base directory cdk.out), and a cloudformation or servicecatalog target reads its `template` from the artifact: a template of the source tree (deploy/extra.yaml) is not there, so the deploy (and a preview) would fail to find it. Deploy the synthesized stacks with a `cdk` target, name a template `cdk synth` writes (<Stack>.template.json), set `package: true` (the build writes the packaged template into the artifact), or copy the file into cdk.out in build.post_build.",
+        "With `language: cdk` the build artifact is the cloud assembly (base directory cdk.out), and a cloudformation or servicecatalog target reads its `template` from the artifact: a template of the source tree (deploy/extra.yaml) is not there, so the deploy (and a preview) would fail to find it. Deploy the synthesized stacks with a `cdk` target, name a template `cdk synth` writes (<Stack>.template.json), set `package: true` (the build writes the packaged template into the artifact), or copy the file into cdk.out in build.post_build (`cp deploy/extra.yaml cdk.out/deploy/extra.yaml`: a build command naming cdk.out/<template> satisfies this check).",
     ),
     "MC346": _e(
         "target reads a file of a combined batch artifact",

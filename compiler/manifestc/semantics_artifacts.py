@@ -3,8 +3,8 @@ shapes"): rules that a target's file is where the artifact has it.
 
 - MC345: with `language: cdk` the artifact is the cloud assembly (base directory `cdk.out`), so a
   cloudformation or servicecatalog target's `template`, read from the artifact, must be a template
-  `cdk synth` writes there (`<Stack>.template.json`); a template of the source tree is not in it.
-  Packaged templates (lambda template targets, `package: true`) are read from the source tree and
+  `cdk synth` writes there (`<Stack>.template.json`); a template of the source tree is not in it,
+  unless the build's own commands copy it there (a command naming `cdk.out/<template>`). Packaged templates (lambda template targets, `package: true`) are read from the source tree and
   written into the artifact by the generated buildspec, so they are fine.
 - MC346: a `build.matrix` / `build.batch` build combines its builds' primary artifacts into one ZIP
   (CodePipeline `CombineArtifacts`; CodeBuild User Guide, "CodePipeline integration with CodeBuild
@@ -78,17 +78,19 @@ def check_artifact_paths(check: Any, m: Manifest) -> None:
     b = m.build
     base = (b.base_directory or "").strip("/").removeprefix("./")
     if m.language == "cdk" and base == CLOUD_ASSEMBLY and b.buildspec is None:
+        # the build's own commands may copy a file into the assembly (`cp deploy/x.yaml cdk.out/deploy/x.yaml`)
+        commands = " ".join(b.pre_build + b.commands + b.post_build)
         for target in m.targets:
             template = _template_read_from_artifact(target)
-            if template is None or _ASSEMBLY_TEMPLATE.match(template):
+            if template is None or _ASSEMBLY_TEMPLATE.match(template) or f"{CLOUD_ASSEMBLY}/{template}" in commands:
                 continue
+            copy = f"copy it in build.post_build (`cp {template} {CLOUD_ASSEMBLY}/{template}`)"
             hint = (
                 "deploy the synthesized stacks with a `cdk` target; to deploy a template of the source tree, "
-                "set `package: true` (the build writes it into the artifact as packaged-<target>.yaml) "
-                "or copy it into cdk.out in build.post_build and name it as it is there"
+                "set `package: true` (the build writes it into the artifact as packaged-<target>.yaml) or " + copy
             )
             if target.type == "servicecatalog":
-                hint = "name a template the app synthesizes (<Stack>.template.json), or copy it into cdk.out in build.post_build"
+                hint = "name a template the app synthesizes (<Stack>.template.json), or " + copy
             check.error(
                 "MC345",
                 f"{target.type} target `{target.name}` deploys `{template}` from the build artifact, which with "
