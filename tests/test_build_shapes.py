@@ -298,6 +298,9 @@ def test_with_a_buildspec_file_secondary_artifacts_are_names_only(write_manifest
 
 # --- (b) heterogeneous batches ---------------------------------------------------------------
 
+# a batch's combined artifact has no documented layout (MC346): its examples deploy the whole artifact
+WHOLE_ARTIFACT = [{"name": "app", "type": "s3", "bucket": "demo-artifacts-{environment}"}]
+
 BATCH = [
     {"name": "amd64", "env": {"TARGET": "linux-amd64"}},
     {"name": "arm64", "arch": "arm64", "compute": "large", "env": {"TARGET": "linux-arm64"}},
@@ -306,7 +309,7 @@ BATCH = [
 
 
 def test_a_heterogeneous_batch_is_a_build_list_with_each_builds_environment(write_manifest):
-    result = _compile(write_manifest, with_changes(language="go", build={"batch": BATCH}))
+    result = _compile(write_manifest, with_changes(language="go", build={"batch": BATCH}, targets=WHOLE_ARTIFACT))
     assert not result.failed(), _codes(result)
     spec = _buildspec(result, "BuildProject")
     assert spec["batch"] == {
@@ -364,7 +367,7 @@ def test_a_heterogeneous_batch_is_a_build_list_with_each_builds_environment(writ
 
 def test_depends_on_makes_a_build_graph(write_manifest):
     batch = [{"name": "lib"}, {"name": "app", "depends_on": ["lib"], "ignore_failure": True}]
-    result = _compile(write_manifest, with_changes(build={"batch": batch}))
+    result = _compile(write_manifest, with_changes(build={"batch": batch}, targets=WHOLE_ARTIFACT))
     assert not result.failed(), _codes(result)
     graph = _buildspec(result, "BuildProject")["batch"]["build-graph"]
     assert graph[1]["depend-on"] == ["lib"] and graph[1]["ignore-failure"] is True
@@ -395,7 +398,7 @@ def test_runtime_versions_on_a_custom_image_is_a_warning(write_manifest):
         {"name": "custom", "image": "public.ecr.aws/acme/builder:3"},
         {"name": "own", "image": "x/y:1", "buildspec": "ci/own.yml"},
     ]
-    result = _compile(write_manifest, with_changes(build={"batch": batch}))
+    result = _compile(write_manifest, with_changes(build={"batch": batch}, targets=WHOLE_ARTIFACT))
     assert not result.failed(), _codes(result)
     assert [d.path for d in _errors(result, "MC693")] == [("build", "batch", 0, "image")]
 
@@ -472,3 +475,50 @@ def test_suite_image_mistakes_are_located(write_manifest):
     result = _compile(write_manifest, with_changes(tests=tests, source=source))
     paths = {d.path for d in _errors(result, "MC375")}
     assert paths == {("tests", 0, "compute"), ("tests", 1, "arch"), ("tests", 2, "image"), ("tests", 3, "image")}
+
+
+def test_the_multi_artifact_example_migrations_may_read_the_cluster_secret():
+    """Review finding B8: the RDS Data API reads the cluster's credentials from Secrets Manager as
+    the caller (Aurora User Guide, "Authorizing access to the Amazon RDS Data API"), so the example's
+    migrate job needs secretsmanager:GetSecretValue on that secret, not only rds-data:ExecuteStatement."""
+    from pathlib import Path
+
+    result = api.compile_manifest(Path(__file__).parent.parent / "manifests" / "multi-artifact.yaml", lint=False)
+    assert not result.failed(), _codes(result)
+    statements = [resolve(s) for s in _statements(result, "CommandsStagingMigrateRole")]
+    account = "arn:aws:{}:eu-west-1:123456789012:"
+    cluster = account.format("rds") + "cluster:tenant-portal-staging"
+    secret = account.format("secretsmanager") + "secret:rds-db-credentials/tenant-portal-staging-AbCdEf"
+    assert allowed(statements, "rds-data:ExecuteStatement", cluster)
+    assert allowed(statements, "secretsmanager:GetSecretValue", secret)
+    # the staging job reads staging's secret only
+    assert not allowed(statements, "secretsmanager:GetSecretValue", secret.replace("staging", "production"))
+
+
+def test_a_target_reading_a_file_of_a_combined_batch_artifact_is_an_error(write_manifest):
+    """Review finding Q5: CodeBuild combines a batch's primary artifacts into one ZIP (CodeBuild User
+    Guide, "CodePipeline integration with CodeBuild and batch builds") without documenting where each
+    build's files are, so a target reading a named file of it cannot be given a path (MC346)."""
+    ecs = {
+        "name": "svc",
+        "type": "ecs",
+        "cluster": "c",
+        "service": "s",
+        "container": "app",
+        "image_repository": "demo",
+    }
+    flow = {"name": "flow", "type": "stepfunctions", "state_machine": "m", "input_file": "input.json"}
+    site = {"name": "site", "type": "s3", "bucket": "demo-site-{environment}"}  # the whole artifact: fine
+    targets = [{"name": "app", "template": "deploy/app.yaml"}, ecs, flow, site]
+    for field, value in (("batch", BATCH), ("matrix", {"GOARCH": ["amd64", "arm64"]})):
+        build = {field: value, "privileged": True, "commands": ['docker build --tag "$IMAGE_URI:latest" .']}
+        result = _compile(write_manifest, with_changes(language="go", build=build, targets=targets))
+        assert [(d.path, field in d.message) for d in _errors(result, "MC346")] == [
+            (("targets", 0, "template"), True),
+            (("targets", 1, "type"), True),
+            (("targets", 2, "input_file"), True),
+        ]
+    # the same targets without a batch are fine
+    build = {"privileged": True, "commands": ['docker build --tag "$IMAGE_URI:latest" .']}
+    result = _compile(write_manifest, with_changes(language="go", build=build, targets=targets))
+    assert not result.failed(), _codes(result)

@@ -195,6 +195,13 @@ def test_stacks_per_region(write_manifest):
         ({"targets": [dict(APP, stacks=["Api_{environment}"])]}, [("MC341", "targets[0].stacks[0]")]),
         ({"targets": [dict(APP, stacks=["Api", "Api"])]}, [("MC342", "targets[0].stacks[1]")]),
         ({"build": {"matrix": {"NODE": ["18", "20"]}}}, [("MC343", "build.matrix")]),
+        ({"build": {"batch": [{"name": "a"}, {"name": "b"}]}}, [("MC343", "build.batch")]),
+        # review finding B7: the artifact is cdk.out, so a template of the source tree is not in it
+        ({"targets": [APP, {"name": "extra", "template": "deploy/extra.yaml"}]}, [("MC345", "targets[1].template")]),
+        (
+            {"targets": [APP, {"name": "extra", "template": "deploy/{environment}.yaml"}]},
+            [("MC345", "targets[1].template")],
+        ),
         (
             {
                 "region": None,
@@ -221,6 +228,61 @@ def test_stacks_per_region(write_manifest):
 )
 def test_misuse_is_a_located_error(write_manifest, changes, expected):
     assert _problems(write_manifest, **changes) == expected
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"name": "extra", "template": "Extra-{environment}.template.json"},  # a synthesized stack, deployed plainly
+        {"name": "extra", "template": "deploy/extra.yaml", "package": True},  # packaged into cdk.out by the build
+        {"name": "fn", "type": "lambda", "template": "sam/template.yaml"},  # likewise (aws cloudformation package)
+    ],
+    ids=["assembly-template", "packaged", "lambda-template"],
+)
+def test_templates_the_cloud_assembly_has_are_deployed(write_manifest, target):
+    assert _problems(write_manifest, targets=[APP, target]) == []
+
+
+def test_a_template_the_build_copies_into_the_cloud_assembly_is_deployed(write_manifest):
+    extra = {"name": "extra", "template": "deploy/extra.yaml"}
+    copy = {"post_build": ["mkdir -p cdk.out/deploy && cp deploy/extra.yaml cdk.out/deploy/extra.yaml"]}
+    assert _problems(write_manifest, targets=[APP, extra], build=copy) == []
+    other = {"post_build": ["cp deploy/other.yaml cdk.out/deploy/other.yaml"]}
+    assert _problems(write_manifest, targets=[APP, extra], build=other) == [("MC345", "targets[1].template")]
+
+
+def test_a_packaged_template_is_written_into_the_cloud_assembly(write_manifest):
+    target = {"name": "extra", "template": "deploy/extra.yaml", "package": True}
+    template = _compile(write_manifest, [APP, target], [{"name": "staging"}]).templates["pipeline.yaml"]
+    commands = _buildspec(template, "BuildProject")["phases"]["post_build"]["commands"]
+    assert any(
+        "--template-file deploy/extra.yaml" in c and "--output-template-file cdk.out/packaged-extra.yaml" in c
+        for c in commands
+    ), commands
+    [prepare] = [a for a in _stage(template, "staging").values() if a["Name"] == "extra-prepare"]
+    assert prepare["Configuration"]["TemplatePath"] == "BuildOutput::packaged-extra.yaml"
+
+
+PRIVATE = {
+    "vpc_id": "vpc-0a1b2c3d4e5f60718",
+    "subnets": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+    "route_tables": ["rtb-0a1b2c3d4e5f60003"],
+}
+# commands that reach no registry (the CDK CLI vendored in the repository)
+VENDORED = {"install": [], "commands": ["node_modules/.bin/cdk synth --no-lookups"]}
+
+
+def test_cdk_assets_from_npm_in_a_private_build_need_codeartifact(write_manifest):
+    """Review finding Q3: the asset job runs `npx --yes cdk-assets@...`, fetched from npm at run
+    time; in the build VPC without egress that fails, so without CodeArtifact it is an error."""
+    assert _problems(write_manifest, network=PRIVATE, build=VENDORED) == [("MC347", "targets[0].type")]
+    with_ca = dict(VENDORED, packages={"codeartifact": {"domain": "acme", "repository": "npm-store"}})
+    assert _problems(write_manifest, network=PRIVATE, build=with_ca) == []
+    nat = dict(PRIVATE, egress=[{"port": 443, "cidr": "0.0.0.0/0", "description": "NAT"}])
+    assert _problems(write_manifest, network=nat, build=VENDORED) == []
+    # only prod's asset job: it runs outside the VPC (another account), so it reaches npm
+    prod_only = [{"name": "prod", "account": PROD, "approval": {"notify_emails": ["ops@example.com"]}}]
+    assert _problems(write_manifest, network=PRIVATE, build=VENDORED, environments=prod_only) == []
 
 
 def test_a_cdk_build_nothing_deploys_is_a_warning(write_manifest):

@@ -227,7 +227,11 @@ def test_glob_to_regex():
 
 
 def test_matrix_is_a_batch_build(write_manifest):
-    t = pipeline(write_manifest, with_changes(build={"matrix": {"GOOS": ["linux", "darwin"], "GOARCH": ["amd64"]}}))
+    matrix = {"GOOS": ["linux", "darwin"], "GOARCH": ["amd64"]}
+    whole_artifact = [
+        {"name": "app", "type": "s3", "bucket": "demo-artifacts-{environment}"}
+    ]  # not a file of it: MC346
+    t = pipeline(write_manifest, with_changes(build={"matrix": matrix}, targets=whole_artifact))
     project = t["Resources"]["BuildProject"]["Properties"]
     batch = project["BuildBatchConfig"]
     assert batch["CombineArtifacts"] is True and batch["Restrictions"]["MaximumBuildsAllowed"] == 2

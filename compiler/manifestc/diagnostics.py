@@ -749,12 +749,24 @@ CODES: dict[str, CodeInfo] = {
         "A cdk target's `stacks` is the list of stacks each environment deploys, in order; a stack listed twice would be deployed twice in one stage. List it once.",
     ),
     "MC343": _e(
-        "cdk target with a build matrix",
-        "A build matrix is a CodeBuild batch whose artifacts are combined into one, each build's under its own directory, so there is no single cloud assembly at the artifact's root to deploy. Synthesize once: drop build.matrix, or run the combinations as test suites.",
+        "cdk target with a batch build",
+        "build.matrix and build.batch are CodeBuild batches whose builds' artifacts are combined into one ZIP (\"CodeBuild will combine the primary artifacts of all the builds into one single ZIP file\", CodeBuild User Guide), in a layout CodeBuild does not document, so there is no single cloud assembly at the artifact's root to deploy. Synthesize once: drop the matrix or batch, or run the combinations as test suites.",
     ),
     "MC344": _e(
         "CDK stack names an unknown region",
         "A cdk stack with `{region}` is rendered per region into the template's file name, cdk.out/<stack>.template.json, which the CloudFormation action reads from the artifact and CodePipeline does not resolve: the region must be known when the pipeline is compiled. Set the top-level `region` or the environment's `regions`.",
+    ),
+    "MC345": _e(
+        "template outside the cloud assembly",
+        "With `language: cdk` the build artifact is the cloud assembly (base directory cdk.out), and a cloudformation or servicecatalog target reads its `template` from the artifact: a template of the source tree (deploy/extra.yaml) is not there, so the deploy (and a preview) would fail to find it. Deploy the synthesized stacks with a `cdk` target, name a template `cdk synth` writes (<Stack>.template.json), set `package: true` (the build writes the packaged template into the artifact), or copy the file into cdk.out in build.post_build (`cp deploy/extra.yaml cdk.out/deploy/extra.yaml`: a build command naming cdk.out/<template> satisfies this check).",
+    ),
+    "MC346": _e(
+        "target reads a file of a combined batch artifact",
+        "build.matrix and build.batch combine their builds' primary artifacts into one ZIP (CodePipeline CombineArtifacts; CodeBuild User Guide: \"CodeBuild will combine the primary artifacts of all the builds into one single ZIP file\"), and AWS does not document where each build's files are in it, so a target that reads a named file of the artifact (a stack or product template, imagedefinitions-<target>.json, a Step Functions input file, a code archive) cannot be given its path. Build what the target deploys without a batch (run the combinations as test suites), or deploy the whole artifact (an s3 or commands target).",
+    ),
+    "MC347": _e(
+        "cdk assets from npm in a private build",
+        "A cdk target's asset job runs `npx --yes cdk-assets@<version>`, which downloads cdk-assets from registry.npmjs.org when it runs. For an environment in the pipeline's account that job runs in the build VPC, which without internet egress reaches only its VPC endpoints. Set build.packages.codeartifact to an npm repository with an external connection to public:npmjs (the job logs in with --tool npm), or declare the subnets' NAT with network.egress [{port: 443, cidr: 0.0.0.0/0}].",
     ),
     "MC370": _e(
         "build report groups",

@@ -48,6 +48,7 @@ from .model import (
 )
 from .permissions import check_permissions
 from .schemas_data import images, manifest_schema, presets, quality_gates
+from .semantics_artifacts import check_artifact_paths, check_cdk_network
 from .semantics_cdk import CDK_FIELDS, cdk_fields, check_cdk_targets
 from .semantics_ephemeral import check_ephemeral
 from .semantics_glue import check_glue_extras
@@ -244,6 +245,7 @@ def build_model(
         check_commands_targets(check, manifest)
         check_step_secrets(check, manifest)
         check_cdk_targets(check, manifest)
+        check_artifact_paths(check, manifest)
         check_more_targets(check, manifest)
         check_variables(check, manifest)
         manifest = check_ephemeral(check, manifest)
@@ -253,6 +255,7 @@ def build_model(
             check.diagnostics.sort(key=lambda d: (d.line, d.col, d.code))
             return None, check.diagnostics
         manifest = dataclasses.replace(manifest, network=network)
+        check_cdk_network(check, manifest)
     manifest = dataclasses.replace(manifest, marks=check.marks)
     _check_resource_count(check, manifest)
     _check_glue_resource_count(check, manifest)

@@ -64,7 +64,7 @@ def cdk_fields(check: Any, raw: dict[str, Any], index: int) -> dict[str, Any]:
 
 def check_cdk_targets(check: Any, m: Manifest) -> None:
     """Rules that need the build and the environments: the build writes a cloud assembly (MC340),
-    not a batch of them (MC343); each rendered stack is a valid stack name (MC341) whose template
+    not a batch of them (build.matrix or build.batch, MC343); each rendered stack is a valid stack name (MC341) whose template
     file the compiler can name (`{region}` needs a known region, MC344). A cdk build nothing
     deploys is warning MC682."""
     index = {t["name"]: i for i, t in enumerate(check.doc["targets"])}
@@ -90,13 +90,14 @@ def check_cdk_targets(check: Any, m: Manifest) -> None:
                 hint="use `language: cdk` (runs `npx cdk synth`, artifact cdk.out), or set "
                 "build.artifacts.base_directory to the directory `cdk synth` writes (cdk.out)",
             )
-        if b.matrix:
+        if b.matrix or b.batch:
+            field = "matrix" if b.matrix else "batch"
             check.error(
                 "MC343",
-                f"cdk target `{target.name}` needs one cloud assembly, but build.matrix combines several builds' "
-                "artifacts into one (each under its own directory)",
-                ("build", "matrix"),
-                hint="synthesize once: drop build.matrix, or run the matrix in a test suite",
+                f"cdk target `{target.name}` needs one cloud assembly, but build.{field} combines several builds' "
+                "artifacts into one ZIP, whose layout CodeBuild does not document",
+                ("build", field),
+                hint=f"synthesize once: drop build.{field}, or run the combinations as test suites",
             )
         reported: set[int] = set()  # one error per entry, for the first environment it fails in
         for env in m.environments:

@@ -391,15 +391,40 @@ def _package_buckets(m: Manifest) -> tuple[tuple[str, Ref | Sub], ...]:
     )
 
 
+# Is candidate-<commit> already in the repository (a re-run of the same commit)? On a repository
+# with immutable tags pushing it again fails (ECR User Guide, "Preventing image tags from being
+# overwritten"), so the build then skips `docker build` (docker preset) and the push, and
+# PromoteImage tags the image already there. BatchGetImage reports a missing tag as a `failures`
+# entry (failureCode ImageNotFound; ECR API Reference, BatchGetImage and ImageFailure), not as an
+# error, so `length(images)` is 0 or 1; any error (access denied, throttling) fails the build.
+# The build role already has ecr:BatchGetImage on the repository (statement EcrPush).
+CANDIDATE_CHECK = (
+    'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+    (
+        'CANDIDATE_IMAGES=$(aws ecr batch-get-image --repository-name "${IMAGE_URI#*/}" '
+        '--image-ids imageTag="candidate-$IMAGE_TAG" --query "length(images)" --output text)'
+    ),
+    (
+        'if [ "$CANDIDATE_IMAGES" = 0 ]; then export CANDIDATE_PUSHED=no; else export CANDIDATE_PUSHED=yes; '
+        'echo "candidate-$IMAGE_TAG is already in the repository (a re-run of this commit): not building or '
+        'pushing it again"; fi'
+    ),
+)
+
+
 def _build_job(m: Manifest) -> BuildJob:
     b = m.build
+    # the docker preset's pre_build already exports IMAGE_TAG
+    pre_build = b.pre_build + (tuple(c for c in CANDIDATE_CHECK if c not in b.pre_build) if b.image_repository else ())
     post_build = b.post_build
     if b.image_repository and m.language != "docker":
         # a custom image build: tag and push what the user's commands built as $IMAGE_URI:latest
         post_build = post_build + (
             'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
-            'docker tag "$IMAGE_URI:latest" "$IMAGE_URI:candidate-$IMAGE_TAG"',
-            'docker push "$IMAGE_URI:candidate-$IMAGE_TAG"',
+            (
+                'if [ "$CANDIDATE_PUSHED" != yes ]; then docker tag "$IMAGE_URI:latest" '
+                '"$IMAGE_URI:candidate-$IMAGE_TAG" && docker push "$IMAGE_URI:candidate-$IMAGE_TAG"; fi'
+            ),
         )
     written = _image_definitions(m) + _sam_packages(m)
     if written and b.base_directory:
@@ -417,7 +442,7 @@ def _build_job(m: Manifest) -> BuildJob:
         description=f"{m.name}: build" + (" (build matrix)" if b.matrix else " (batch)" if b.batch else ""),
         phases=(
             ("install", _codeartifact_login(b.codeartifact, windows=b.windows) + b.install),
-            ("pre_build", b.pre_build),
+            ("pre_build", pre_build),
             ("build", b.commands),
             ("post_build", post_build),
         ),
@@ -445,13 +470,18 @@ def _promote_job(m: Manifest) -> BuildJob:
     put-image fails when the tag is already there: ImageAlreadyExistsException (same manifest and
     tag, a re-run of the same commit) and, on a repository with tag immutability,
     ImageTagAlreadyExistsException for any existing tag (ECR API Reference, PutImage errors; User
-    Guide, "Preventing image tags from being overwritten"). Only the first is success: after a
-    failed put-image the job compares the digest under the commit's tag with the candidate's and
-    fails unless they are the same image, so an immutable repository never silently keeps an
-    older image under the tag that deploys use."""
+    Guide, "Preventing image tags from being overwritten"). Only those two mean "the tag is
+    there": the job then compares the digest under the commit's tag with the candidate's and fails
+    unless they are the same image, so an immutable repository never silently keeps an older image
+    under the tag that deploys use. Any other error (access denied, throttling, a missing
+    repository) fails the job with put-image's own message."""
     python = presets()["python"]
     repo = shlex.quote(m.build.image_repository)
     candidate = 'imageTag="candidate-$IMAGE_TAG"'
+    tagged_digest = (
+        f'TAGGED_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG" '
+        "--query 'imageDetails[0].imageDigest' --output text)"
+    )
     commands = (
         'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
         (
@@ -467,13 +497,15 @@ def _promote_job(m: Manifest) -> BuildJob:
             "--query 'imageDetails[0].imageDigest' --output text)"
         ),
         (
-            f'aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
+            f'if aws ecr put-image --repository-name {repo} --image-tag "$IMAGE_TAG" '
             '--image-manifest file://image-manifest.json --image-manifest-media-type "$(cat image-media-type)" '
-            f'|| {{ TAGGED_DIGEST=$(aws ecr describe-images --repository-name {repo} --image-ids imageTag="$IMAGE_TAG" '
-            "--query 'imageDetails[0].imageDigest' --output text) && "
+            '2> put-image.err; then echo "tagged $IMAGE_TAG"; '
+            "else cat put-image.err >&2; "
+            "grep -qE '(ImageTagAlreadyExistsException|ImageAlreadyExistsException)' put-image.err || exit 1; "
+            f"{tagged_digest} || exit 1; "
             '[ "$TAGGED_DIGEST" = "$CANDIDATE_DIGEST" ] || '
             f'{{ echo "tag $IMAGE_TAG of {repo} holds $TAGGED_DIGEST, not the tested candidate $CANDIDATE_DIGEST '
-            '(immutable tags: delete that image or push a new commit)" >&2; exit 1; }; }'
+            '(immutable tags: delete that image or push a new commit)" >&2; exit 1; }; fi'
         ),
     )
     return BuildJob(
