@@ -38,6 +38,7 @@ from ..semantics_ephemeral import ephemeral_prefix
 from ..toolchain import install_commands
 from . import ephemeral
 from .context import Context, camel
+from .glue import template_compiled_in_build
 from .iam import allow, artifact_statements, bucket_key_statement, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
@@ -631,7 +632,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
 
 
 def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
-    """Glue targets: compile glue.yaml (when no self-update build does), upload the scripts of
+    """Glue targets: compile glue.yaml (when no self-update build does in every run), upload the scripts of
     each environment under a versioned prefix, and the optional smoke run."""
     if m.glue is None or not any(t.type == "glue" for t in m.targets):
         return ()
@@ -644,7 +645,7 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
         "timeout": 15,
     }
     jobs = []
-    if not m.regenerate.enabled:
+    if template_compiled_in_build(m):
         update = _update_job(m)
         jobs.append(
             dataclasses.replace(
