@@ -4,6 +4,7 @@ values, job dependencies shipped with the scripts, and Step Functions orchestrat
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -395,3 +396,56 @@ def test_the_smoke_run_starts_and_watches_only_its_environments_state_machine(wr
             write_manifest(changed(ADVANCED, lambda d: d["glue"].update(smoke_test=False)), "b.yaml"), lint=False
         ).manifest
     )
+
+
+def _tasks(states: dict):
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        for branch in state.get("Branches", []):
+            yield from _tasks(branch["States"])
+
+
+def _retried(task: dict, error: str) -> list[float]:
+    """The waits before each retry of `error` (Amazon States Language "Retry": the first retrier
+    whose ErrorEquals names the error or States.ALL; IntervalSeconds * BackoffRate^n, capped by
+    MaxDelaySeconds, MaxAttempts retries; defaults 1 s, 2.0, 3)."""
+    for retrier in task.get("Retry", []):
+        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
+            interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+            cap = retrier.get("MaxDelaySeconds", float("inf"))
+            return [min(interval * rate**n, cap) for n in range(retrier.get("MaxAttempts", 3))]
+    return []
+
+
+def test_state_machine_waits_for_a_run_that_is_still_going_and_retries_throttling(write_manifest):
+    """REVIEW1 B5: the schedule's execution and the smoke test's (or two scheduled ones) overlap; a
+    job has one concurrent run and a crawler one crawl, so the later start fails until the other
+    finishes. Error names: `Glue.<Exception>` (Step Functions, "AWS SDK service integrations";
+    AWS Glue API, "Exceptions")."""
+
+    def fan(data):
+        data["glue"]["jobs"].append({"name": "audit", "script": "etl/audit.py", "after": ["extract"]})
+
+    glue = compiled(write_manifest, changed(ADVANCED, fan))["glue.yaml"]
+    definition = glue["Resources"]["StateMachine"]["Properties"]["Definition"]
+    tasks = dict(_tasks(definition["States"]))
+    jobs = [t for t in tasks.values() if t["Resource"] == "arn:aws:states:::glue:startJobRun.sync"]
+    starts = [t for t in tasks.values() if t["Resource"] == "arn:aws:states:::aws-sdk:glue:startCrawler"]
+    assert len(jobs) == 3 and len(starts) == 1  # audit runs in a Parallel branch: retried there too
+    for task in jobs:
+        waits = _retried(task, "Glue.ConcurrentRunsExceededException")
+        # long enough for another run of a job to finish, short of the machine's own timeout
+        assert 30 * 60 <= sum(waits) < definition["TimeoutSeconds"] and max(waits) <= 600
+        assert waits[0] >= 30  # not a busy loop against Glue
+        assert 0 < sum(_retried(task, "Glue.AWSGlueException")) <= 60  # throttling: a few quick retries
+        # a failed job run is not rerun by the state machine (the job's own `retries` decide)
+        assert _retried(task, "States.TaskFailed") == []
+    for task in starts:
+        assert 30 * 60 <= sum(_retried(task, "Glue.CrawlerRunningException")) < definition["TimeoutSeconds"]
+    # polling a crawler and the failure states retry nothing
+    status = [t for t in tasks.values() if t["Resource"].endswith(":getCrawler")]
+    assert status and all("Retry" not in t for t in status)
+    for task in tasks.values():
+        for retrier in task.get("Retry", []):
+            assert all(re.fullmatch(r"Glue\.[A-Z][A-Za-z]+Exception", e) for e in retrier["ErrorEquals"])

@@ -348,6 +348,22 @@ def _then(state: dict, following: str | None) -> dict:
 # SUCCEEDED (else CANCELLED or FAILED). Source: AWS Glue API, "GetCrawler", "Crawler", "LastCrawlInfo".
 CRAWLER_POLL_SECONDS = 30
 
+# Retries (Amazon States Language "Retry": IntervalSeconds, BackoffRate, MaxDelaySeconds, MaxAttempts).
+# An error of a service integration is named `<Service>.<ErrorName>` in PascalCase (Step Functions
+# Developer Guide, "AWS SDK service integrations"); Glue's exception names are in the AWS Glue API,
+# "Exceptions". A job has one concurrent run (MaxConcurrentRuns 1): a run started while the schedule's
+# (or the smoke test's) run of that job is still going fails with Glue.ConcurrentRunsExceededException,
+# a crawler that is already crawling with Glue.CrawlerRunningException: wait for it, up to 55 minutes
+# (60, 120, 240, 480 s, then 600 s four times). The optimized integration reports Glue's throttling
+# as Glue.AWSGlueException: three quick retries.
+WAIT_FOR_THE_OTHER_RUN = {"IntervalSeconds": 60, "BackoffRate": 2.0, "MaxDelaySeconds": 600, "MaxAttempts": 8}
+THROTTLED = {"IntervalSeconds": 5, "BackoffRate": 2.0, "MaxAttempts": 3}
+JOB_RETRY = [
+    {"ErrorEquals": ["Glue.ConcurrentRunsExceededException"], **WAIT_FOR_THE_OTHER_RUN},
+    {"ErrorEquals": ["Glue.AWSGlueException"], **THROTTLED},
+]
+CRAWLER_RETRY = [{"ErrorEquals": ["Glue.CrawlerRunningException"], **WAIT_FOR_THE_OTHER_RUN}]
+
 
 def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict]:
     """The states running one node, entered at `name`, leaving to `following` (None: the end)."""
@@ -359,6 +375,7 @@ def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict
             # (cfn-lint E3601 takes only the literal `arn:aws:` form of a service integration ARN)
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
             "Parameters": {"JobName": f"${{{_job_id(name)}}}"},
+            "Retry": JOB_RETRY,
         }
         return {name: _then(task, following)}
     crawler = {"Name": f"${{{_crawler_id(name)}}}"}
@@ -369,6 +386,7 @@ def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict
             "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
             "Parameters": crawler,
             "ResultPath": None,
+            "Retry": CRAWLER_RETRY,
             "Next": f"{name} wait",
         },
         f"{name} wait": {"Type": "Wait", "Seconds": CRAWLER_POLL_SECONDS, "Next": f"{name} status"},
