@@ -449,3 +449,24 @@ def test_state_machine_waits_for_a_run_that_is_still_going_and_retries_throttlin
     for task in tasks.values():
         for retrier in task.get("Retry", []):
             assert all(re.fullmatch(r"Glue\.[A-Z][A-Za-z]+Exception", e) for e in retrier["ErrorEquals"])
+
+
+def test_the_job_role_reads_its_environments_connections_only(write_manifest):
+    """REVIEW1 B6: a job reading through its connection calls glue:GetConnection as the job role;
+    it needs the catalog and the connection (AWS Glue, "Specifying AWS Glue resource ARNs")."""
+    glue = compiled(write_manifest, ADVANCED)["glue.yaml"]
+    name = glue["Resources"]["ConnectionOrdersDb"]["Properties"]["ConnectionInput"]["Name"]
+    assert name == {"Fn::Sub": "orders-${Environment}-orders_db"}
+    arn = "arn:aws:glue:us-east-1:111111111111:{}"
+    for env, other in (("prod", "dev"), ("dev", "prod")):
+        role = job_role(glue, env)
+        assert allowed(role, "glue:GetConnection", arn.format("catalog"))
+        assert allowed(role, "glue:GetConnection", arn.format(f"connection/orders-{env}-orders_db"))
+        assert not allowed(role, "glue:GetConnection", arn.format(f"connection/orders-{other}-orders_db"))
+        assert not allowed(role, "glue:GetConnection", arn.format("connection/someone-elses"))
+        # no listing of every connection of the account
+        assert not allowed(role, "glue:GetConnections", arn.format("catalog"))
+
+    # a workflow without connections grants none
+    plain = compiled(write_manifest, (ROOT / "manifests" / "glue-etl.yaml").read_text())["glue.yaml"]
+    assert not allowed(job_role(plain, "prod"), "glue:GetConnection", arn.format("catalog"))

@@ -11,6 +11,7 @@ environment needs: each environment's stack has exactly its own values and grant
 from __future__ import annotations
 
 from awacs import ec2, kms, secretsmanager
+from awacs import glue as aglue
 from awacs.aws import Action, Condition, ForAllValuesStringEquals, StringEquals
 from troposphere import Equals, GetAtt, If, Parameter, Ref, Select, Sub, Template, encode_to_dict, iam, scheduler
 from troposphere import glue as tglue
@@ -232,7 +233,18 @@ def connection_statements(m: Manifest) -> tuple[list, list[dict]]:
     common_place = [r for r in per_place[envs[0]] if all(r in per_place[e] for e in envs)]
     common_secret = [r for r in per_secret[envs[0]] if all(r in per_secret[e] for e in envs)]
     interface = _ec2_arn("network-interface/*")
+    glue_arn = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
     statements = [
+        # a job reads its connections' definitions as the job role (glueContext with a connection,
+        # JDBC options): glue:GetConnection needs the catalog and the connection (AWS Glue Developer
+        # Guide, "Specifying AWS Glue resource ARNs": arn:…:connection/<name>). Not GetConnections,
+        # which would list every connection of the account.
+        allow(
+            [aglue.GetConnection],
+            [Sub(f"{glue_arn}:catalog")]
+            + [Sub(f"{glue_arn}:connection/{glue.workflow}-${{Environment}}-{c.name}") for c in used],
+            sid="ReadTheConnections",
+        ),
         # Describe* have no resource-level permissions (Service Authorization Reference, Amazon EC2)
         allow(
             [
