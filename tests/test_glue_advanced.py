@@ -470,3 +470,41 @@ def test_the_job_role_reads_its_environments_connections_only(write_manifest):
     # a workflow without connections grants none
     plain = compiled(write_manifest, (ROOT / "manifests" / "glue-etl.yaml").read_text())["glue.yaml"]
     assert not allowed(job_role(plain, "prod"), "glue:GetConnection", arn.format("catalog"))
+
+
+def test_a_wheel_installed_in_a_vpc_without_pip_options_warns_mc694(write_manifest):
+    """REVIEW1 Q6: --additional-python-modules is pip-installed at job start from PyPI; a job with
+    a connection runs in its subnet. The example sets --python-modules-installer-option."""
+    assert [d for d in diagnostics(write_manifest, ADVANCED, errors_only=False) if d[0] == "MC694"] == []
+
+    def without_option(data):
+        del data["glue"]["jobs"][0]["arguments"]["--python-modules-installer-option"]
+
+    bare = changed(ADVANCED, without_option)
+    assert [d for d in diagnostics(write_manifest, bare, errors_only=False) if d[0] == "MC694"] == [
+        ("MC694", "glue.jobs[0].dependencies[0]")  # extract: connection + wheel; publish has no connection
+    ]
+
+    def modules_by_name(data):
+        without_option(data)
+        job = data["glue"]["jobs"][0]
+        job["dependencies"] = []
+        job["arguments"]["--additional-python-modules"] = "pyarrow==14.0.1"
+
+    named = changed(ADVANCED, modules_by_name)
+    assert [d for d in diagnostics(write_manifest, named, errors_only=False) if d[0] == "MC694"] == [
+        ("MC694", "glue.jobs[0].arguments.--additional-python-modules")
+    ]
+
+    def no_connection(data):
+        without_option(data)
+        data["glue"]["jobs"][0]["connections"] = []
+
+    plain = changed(ADVANCED, no_connection)
+    assert [d for d in diagnostics(write_manifest, plain, errors_only=False) if d[0] == "MC694"] == []
+    # the option reaches the job as a default argument
+    glue = compiled(write_manifest, ADVANCED)["glue.yaml"]
+    assert (
+        glue["Resources"]["JobExtract"]["Properties"]["DefaultArguments"]["--python-modules-installer-option"]
+        == "--no-deps"
+    )

@@ -296,6 +296,10 @@ CODES: dict[str, CodeInfo] = {
         "runtime-versions on another image",
         "A build of `build.batch` runs the generated buildspec, whose install phase pins the preset's runtime (`runtime-versions`); CodeBuild offers runtimes only on its curated images, so on a custom image (or a Windows one) the phase may fail. Give that build its own `buildspec`, or a curated image of schemas/images.yaml.",
     ),
+    "MC694": _w(
+        "glue job in a VPC installs from PyPI",
+        "A job with `connections` runs in the connection's subnet, and Glue installs --additional-python-modules (a `.whl` dependency, or module names in `arguments`) with pip3 at every job start, which resolves the modules and their dependencies from PyPI: without a NAT or internet gateway the job fails before its script runs (AWS Glue Developer Guide, \"Setting up a VPC to connect to PyPI for AWS Glue\"). Pass pip options in the job's `arguments` as `--python-modules-installer-option` (`--no-deps` when the wheels hold every dependency the Glue image lacks, or `--index-url` of a CodeArtifact or S3 PyPI mirror the subnet reaches), ship the dependencies as wheels too, or give the subnet a NAT; the warning goes once the option is set.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
