@@ -508,3 +508,44 @@ def test_a_wheel_installed_in_a_vpc_without_pip_options_warns_mc694(write_manife
         glue["Resources"]["JobExtract"]["Properties"]["DefaultArguments"]["--python-modules-installer-option"]
         == "--no-deps"
     )
+
+
+def _smoke_actions(pipeline: dict) -> dict[str, list[str]]:
+    stages = pipeline["Resources"]["Pipeline"]["Properties"]["Stages"]
+    return {
+        s["Name"]: [a["Name"] for a in s["Actions"] if a["Name"].endswith("-smoke")]
+        for s in stages
+        if s["Name"] not in ("Source", "UpdatePipeline", "Build")
+    }
+
+
+def test_the_smoke_test_is_chosen_per_environment(write_manifest):
+    """REVIEW1 B5: the smoke test runs the real ETL; `environments[].glue.smoke_test` turns it off
+    for an environment (prod) or on for one only."""
+    from manifestc.semantics import derive_endpoints
+
+    def prod_without(data):
+        data["environments"][1]["glue"]["smoke_test"] = False
+
+    out = compiled(write_manifest, changed(ADVANCED, prod_without))
+    resources = out["pipeline.yaml"]["Resources"]
+    assert _smoke_actions(out["pipeline.yaml"]) == {"dev": ["etl-smoke"], "prod": []}
+    assert "GlueSmokeDevProject" in resources and "GlueSmokeProdProject" not in resources
+    assert "GlueSmokeProdRole" not in resources
+
+    def dev_only(data):
+        data["glue"]["smoke_test"] = False
+        data["environments"][0]["glue"]["smoke_test"] = True
+
+    result = compile_manifest(write_manifest(changed(ADVANCED, dev_only), "dev-only.yaml"), lint=False)
+    pipeline = next(yaml.safe_load(a.content) for a in result.artifacts if a.name == "pipeline.yaml")
+    assert _smoke_actions(pipeline) == {"dev": ["etl-smoke"], "prod": []}
+    assert "states" in derive_endpoints(result.manifest)  # one environment's smoke test is enough
+
+    # MC285 points at the environment's own setting when that is what turns it on
+    def cross_account(data):
+        dev_only(data)
+        data["account"] = "111111111111"
+        data["environments"][0]["account"] = "222222222222"
+
+    assert ("MC285", "environments[0].glue.smoke_test") in diagnostics(write_manifest, changed(ADVANCED, cross_account))

@@ -642,7 +642,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC285": _e(
         "glue smoke test in another account",
-        "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
+        "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for that environment (`environments[].glue.smoke_test: false`) or the pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
     ),
     "MC286": _e(
         "own glue scripts bucket in another account",

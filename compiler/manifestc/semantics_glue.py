@@ -55,8 +55,11 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
     names = [c.name for c in connections]
     job_names = [j.name for j in glue.jobs]
     env_arguments: dict[str, list[tuple[str, tuple]]] = {}
+    smoke = []  # environments[].glue.smoke_test: the smoke test on or off for that environment
     for e_index, env in enumerate(doc["environments"]):
         overrides = env.get("glue") or {}
+        if overrides.get("smoke_test") is not None:
+            smoke.append((env["name"], overrides["smoke_test"]))
         where = ("environments", e_index, "glue")
         if overrides and env["name"] not in deploying:
             check.warn(
@@ -118,6 +121,7 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
         orchestration=raw["orchestration"],
         databases=databases,
         connections=connections,
+        smoke_by_environment=tuple(smoke),
     )
 
 

@@ -689,9 +689,9 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     **small,
                 )
             )
-            if m.glue.smoke_test and m.glue.orchestration == "stepfunctions":
+            if m.glue.smokes(env.name) and m.glue.orchestration == "stepfunctions":
                 jobs.append(_state_machine_smoke_job(m, env.name, small))
-            elif m.glue.smoke_test:
+            elif m.glue.smokes(env.name):
                 workflow = f"{m.glue.workflow}-{env.name}"
                 # every job may run for its timeout; crawlers have none: allow 30 minutes each
                 minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))

@@ -759,7 +759,7 @@ def _glue_actions(
     actions += _cloudformation_actions(
         ctx, env, target, None, "", wiring, common, template_artifact=template_artifact, extra_overrides=overrides
     )
-    if m.glue.smoke_test:
+    if m.glue.smokes(env.name):
         smoke = jobs[glue_job_purpose("smoke", env.name)]
         actions.append(_codebuild_action(smoke, f"{target.name}-smoke", wiring, 3.5, (BUILD_OUTPUT,)))
     return actions
