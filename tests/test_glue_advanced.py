@@ -4,6 +4,7 @@ values, job dependencies shipped with the scripts, and Step Functions orchestrat
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -395,3 +396,156 @@ def test_the_smoke_run_starts_and_watches_only_its_environments_state_machine(wr
             write_manifest(changed(ADVANCED, lambda d: d["glue"].update(smoke_test=False)), "b.yaml"), lint=False
         ).manifest
     )
+
+
+def _tasks(states: dict):
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        for branch in state.get("Branches", []):
+            yield from _tasks(branch["States"])
+
+
+def _retried(task: dict, error: str) -> list[float]:
+    """The waits before each retry of `error` (Amazon States Language "Retry": the first retrier
+    whose ErrorEquals names the error or States.ALL; IntervalSeconds * BackoffRate^n, capped by
+    MaxDelaySeconds, MaxAttempts retries; defaults 1 s, 2.0, 3)."""
+    for retrier in task.get("Retry", []):
+        if error in retrier["ErrorEquals"] or "States.ALL" in retrier["ErrorEquals"]:
+            interval, rate = retrier.get("IntervalSeconds", 1), retrier.get("BackoffRate", 2.0)
+            cap = retrier.get("MaxDelaySeconds", float("inf"))
+            return [min(interval * rate**n, cap) for n in range(retrier.get("MaxAttempts", 3))]
+    return []
+
+
+def test_state_machine_waits_for_a_run_that_is_still_going_and_retries_throttling(write_manifest):
+    """REVIEW1 B5: the schedule's execution and the smoke test's (or two scheduled ones) overlap; a
+    job has one concurrent run and a crawler one crawl, so the later start fails until the other
+    finishes. Error names: `Glue.<Exception>` (Step Functions, "AWS SDK service integrations";
+    AWS Glue API, "Exceptions")."""
+
+    def fan(data):
+        data["glue"]["jobs"].append({"name": "audit", "script": "etl/audit.py", "after": ["extract"]})
+
+    glue = compiled(write_manifest, changed(ADVANCED, fan))["glue.yaml"]
+    definition = glue["Resources"]["StateMachine"]["Properties"]["Definition"]
+    tasks = dict(_tasks(definition["States"]))
+    jobs = [t for t in tasks.values() if t["Resource"] == "arn:aws:states:::glue:startJobRun.sync"]
+    starts = [t for t in tasks.values() if t["Resource"] == "arn:aws:states:::aws-sdk:glue:startCrawler"]
+    assert len(jobs) == 3 and len(starts) == 1  # audit runs in a Parallel branch: retried there too
+    for task in jobs:
+        waits = _retried(task, "Glue.ConcurrentRunsExceededException")
+        # long enough for another run of a job to finish, short of the machine's own timeout
+        assert 30 * 60 <= sum(waits) < definition["TimeoutSeconds"] and max(waits) <= 600
+        assert waits[0] >= 30  # not a busy loop against Glue
+        assert 0 < sum(_retried(task, "Glue.AWSGlueException")) <= 60  # throttling: a few quick retries
+        # a failed job run is not rerun by the state machine (the job's own `retries` decide)
+        assert _retried(task, "States.TaskFailed") == []
+    for task in starts:
+        assert 30 * 60 <= sum(_retried(task, "Glue.CrawlerRunningException")) < definition["TimeoutSeconds"]
+    # polling a crawler and the failure states retry nothing
+    status = [t for t in tasks.values() if t["Resource"].endswith(":getCrawler")]
+    assert status and all("Retry" not in t for t in status)
+    for task in tasks.values():
+        for retrier in task.get("Retry", []):
+            assert all(re.fullmatch(r"Glue\.[A-Z][A-Za-z]+Exception", e) for e in retrier["ErrorEquals"])
+
+
+def test_the_job_role_reads_its_environments_connections_only(write_manifest):
+    """REVIEW1 B6: a job reading through its connection calls glue:GetConnection as the job role;
+    it needs the catalog and the connection (AWS Glue, "Specifying AWS Glue resource ARNs")."""
+    glue = compiled(write_manifest, ADVANCED)["glue.yaml"]
+    name = glue["Resources"]["ConnectionOrdersDb"]["Properties"]["ConnectionInput"]["Name"]
+    assert name == {"Fn::Sub": "orders-${Environment}-orders_db"}
+    arn = "arn:aws:glue:us-east-1:111111111111:{}"
+    for env, other in (("prod", "dev"), ("dev", "prod")):
+        role = job_role(glue, env)
+        assert allowed(role, "glue:GetConnection", arn.format("catalog"))
+        assert allowed(role, "glue:GetConnection", arn.format(f"connection/orders-{env}-orders_db"))
+        assert not allowed(role, "glue:GetConnection", arn.format(f"connection/orders-{other}-orders_db"))
+        assert not allowed(role, "glue:GetConnection", arn.format("connection/someone-elses"))
+        # no listing of every connection of the account
+        assert not allowed(role, "glue:GetConnections", arn.format("catalog"))
+
+    # a workflow without connections grants none
+    plain = compiled(write_manifest, (ROOT / "manifests" / "glue-etl.yaml").read_text())["glue.yaml"]
+    assert not allowed(job_role(plain, "prod"), "glue:GetConnection", arn.format("catalog"))
+
+
+def test_a_wheel_installed_in_a_vpc_without_pip_options_warns_mc694(write_manifest):
+    """REVIEW1 Q6: --additional-python-modules is pip-installed at job start from PyPI; a job with
+    a connection runs in its subnet. The example sets --python-modules-installer-option."""
+    assert [d for d in diagnostics(write_manifest, ADVANCED, errors_only=False) if d[0] == "MC694"] == []
+
+    def without_option(data):
+        del data["glue"]["jobs"][0]["arguments"]["--python-modules-installer-option"]
+
+    bare = changed(ADVANCED, without_option)
+    assert [d for d in diagnostics(write_manifest, bare, errors_only=False) if d[0] == "MC694"] == [
+        ("MC694", "glue.jobs[0].dependencies[0]")  # extract: connection + wheel; publish has no connection
+    ]
+
+    def modules_by_name(data):
+        without_option(data)
+        job = data["glue"]["jobs"][0]
+        job["dependencies"] = []
+        job["arguments"]["--additional-python-modules"] = "pyarrow==14.0.1"
+
+    named = changed(ADVANCED, modules_by_name)
+    assert [d for d in diagnostics(write_manifest, named, errors_only=False) if d[0] == "MC694"] == [
+        ("MC694", "glue.jobs[0].arguments.--additional-python-modules")
+    ]
+
+    def no_connection(data):
+        without_option(data)
+        data["glue"]["jobs"][0]["connections"] = []
+
+    plain = changed(ADVANCED, no_connection)
+    assert [d for d in diagnostics(write_manifest, plain, errors_only=False) if d[0] == "MC694"] == []
+    # the option reaches the job as a default argument
+    glue = compiled(write_manifest, ADVANCED)["glue.yaml"]
+    assert (
+        glue["Resources"]["JobExtract"]["Properties"]["DefaultArguments"]["--python-modules-installer-option"]
+        == "--no-deps"
+    )
+
+
+def _smoke_actions(pipeline: dict) -> dict[str, list[str]]:
+    stages = pipeline["Resources"]["Pipeline"]["Properties"]["Stages"]
+    return {
+        s["Name"]: [a["Name"] for a in s["Actions"] if a["Name"].endswith("-smoke")]
+        for s in stages
+        if s["Name"] not in ("Source", "UpdatePipeline", "Build")
+    }
+
+
+def test_the_smoke_test_is_chosen_per_environment(write_manifest):
+    """REVIEW1 B5: the smoke test runs the real ETL; `environments[].glue.smoke_test` turns it off
+    for an environment (prod) or on for one only."""
+    from manifestc.semantics import derive_endpoints
+
+    def prod_without(data):
+        data["environments"][1]["glue"]["smoke_test"] = False
+
+    out = compiled(write_manifest, changed(ADVANCED, prod_without))
+    resources = out["pipeline.yaml"]["Resources"]
+    assert _smoke_actions(out["pipeline.yaml"]) == {"dev": ["etl-smoke"], "prod": []}
+    assert "GlueSmokeDevProject" in resources and "GlueSmokeProdProject" not in resources
+    assert "GlueSmokeProdRole" not in resources
+
+    def dev_only(data):
+        data["glue"]["smoke_test"] = False
+        data["environments"][0]["glue"]["smoke_test"] = True
+
+    result = compile_manifest(write_manifest(changed(ADVANCED, dev_only), "dev-only.yaml"), lint=False)
+    pipeline = next(yaml.safe_load(a.content) for a in result.artifacts if a.name == "pipeline.yaml")
+    assert _smoke_actions(pipeline) == {"dev": ["etl-smoke"], "prod": []}
+    assert "states" in derive_endpoints(result.manifest)  # one environment's smoke test is enough
+
+    # MC285 points at the environment's own setting when that is what turns it on
+    def cross_account(data):
+        dev_only(data)
+        data["account"] = "111111111111"
+        data["environments"][0]["account"] = "222222222222"
+
+    assert ("MC285", "environments[0].glue.smoke_test") in diagnostics(write_manifest, changed(ADVANCED, cross_account))

@@ -1042,3 +1042,62 @@ def test_a_single_branch_pipeline_has_no_entry_condition(tmp_path):
         template = _pipeline(repo / "manifest.yaml", repo)
         assert "BeforeEntry" not in _stage(template, "UpdatePipeline")
         assert "Namespace" not in _stage(template, "Source")["Actions"][0]
+
+
+def _runs_with_missing_inputs(template: dict, branch: str) -> list[str]:
+    """The actions of a run of `branch` that read an artifact no action of that run produced (stages
+    skipped by their entry condition produce nothing), or name a template in an artifact they do
+    not take as input. Actions run in stage order, and in RunOrder within a stage."""
+    produced, missing = set(), []
+    for stage in template["Resources"]["Pipeline"]["Properties"]["Stages"]:
+        if not _enters(stage, {"#{SourceVariables.BranchName}": branch}):
+            continue
+        for order in sorted({a.get("RunOrder", 1) for a in stage["Actions"]}):
+            group = [a for a in stage["Actions"] if a.get("RunOrder", 1) == order]
+            for act in group:
+                inputs = [a["Name"] for a in act.get("InputArtifacts", [])]
+                path = act.get("Configuration", {}).get("TemplatePath", "")
+                if any(name not in produced for name in inputs) or (path and path.split("::")[0] not in inputs):
+                    missing.append(f"{stage['Name']}.{act['Name']}")
+            produced.update(a["Name"] for act in group for a in act.get("OutputArtifacts", []))
+    return missing
+
+
+def test_glue_yaml_comes_from_an_action_every_branch_runs(tmp_path):
+    """REVIEW1 B2: a run of another branch skips UpdatePipeline, so the Glue stack's template
+    cannot come from its Recompile (SelfUpdate::glue.yaml): the Build stage's GlueTemplate action
+    compiles it in every run."""
+    from conftest import ROOT
+
+    glue = yaml.safe_load((ROOT / "manifests" / "glue-etl.yaml").read_text())
+    glue["source"] = BRANCHES_SOURCE
+    repo = _checkout(tmp_path, yaml.safe_dump(glue, sort_keys=False))
+    template = _pipeline(repo / "manifest.yaml", repo)
+    for branch in ("release/2.0", "release/3.0"):
+        assert _runs_with_missing_inputs(template, branch) == [], branch
+    build = _stage(template, "Build")
+    assert "GlueTemplate" in [a["Name"] for a in build["Actions"]]
+    prepares = [
+        a
+        for env in ("dev", "prod")
+        for a in _stage(template, env)["Actions"]
+        if a.get("Configuration", {}).get("TemplatePath", "").endswith("::glue.yaml")
+    ]
+    assert prepares and {a["Configuration"]["TemplatePath"] for a in prepares} == {"GlueTemplate::glue.yaml"}
+    # the GlueTemplate project recompiles with the same pinned toolchain as the self-update
+    update = template["Resources"]["UpdateProject"]["Properties"]
+    again = template["Resources"]["GlueTemplateProject"]["Properties"]
+    assert again["Source"]["BuildSpec"] == update["Source"]["BuildSpec"]
+
+    # without branches: the self-update runs in every run and writes glue.yaml (no second compile)
+    del glue["source"]["branches"]
+    repo = _checkout(tmp_path / "single", yaml.safe_dump(glue, sort_keys=False))
+    template = _pipeline(repo / "manifest.yaml", repo)
+    assert _runs_with_missing_inputs(template, "release/2.0") == []
+    assert "GlueTemplateProject" not in template["Resources"]
+    assert {
+        a["Configuration"]["TemplatePath"]
+        for env in ("dev", "prod")
+        for a in _stage(template, env)["Actions"]
+        if a.get("Configuration", {}).get("TemplatePath", "").endswith("::glue.yaml")
+    } == {"SelfUpdate::glue.yaml"}

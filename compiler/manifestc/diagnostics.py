@@ -300,6 +300,10 @@ CODES: dict[str, CodeInfo] = {
         "AWS tool in a commands target without a role",
         "A commands target with neither `role` nor `permissions` runs with a job role that only reads its inputs, writes its logs and reads its environment's secrets: it may call no AWS API. A command that starts the AWS CLI, SAM, the CDK CLI, Terraform, Pulumi, eksctl or Copilot there is denied. Declare `permissions` with what it calls, or name a `role` of the environment's account.",
     ),
+    "MC694": _w(
+        "glue job in a VPC installs from PyPI",
+        "A job with `connections` runs in the connection's subnet, and Glue installs --additional-python-modules (a `.whl` dependency, or module names in `arguments`) with pip3 at every job start, which resolves the modules and their dependencies from PyPI: without a NAT or internet gateway the job fails before its script runs (AWS Glue Developer Guide, \"Setting up a VPC to connect to PyPI for AWS Glue\"). Pass pip options in the job's `arguments` as `--python-modules-installer-option` (`--no-deps` when the wheels hold every dependency the Glue image lacks, or `--index-url` of a CodeArtifact or S3 PyPI mirror the subnet reaches), ship the dependencies as wheels too, or give the subnet a NAT; the warning goes once the option is set.",
+    ),
     "MC227": _w(
         "allow_broad without a broad grant",
         "`allow_broad` accepts the broad grants of its permissions block; this block has none. Remove it, so a later broad grant is not accepted silently.",
@@ -666,7 +670,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC285": _e(
         "glue smoke test in another account",
-        "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for such a pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
+        "`glue.smoke_test` runs the workflow from a CodeBuild project in the pipeline's (tooling) account, which starts and watches it with its own credentials: a glue environment in another account would have its run started in the wrong account. Turn `smoke_test` off for that environment (`environments[].glue.smoke_test: false`) or the pipeline (run the workflow from a test suite that assumes a role in the target account), or keep the glue environments in the pipeline's account.",
     ),
     "MC286": _e(
         "own glue scripts bucket in another account",

@@ -552,6 +552,12 @@ class Glue:
     orchestration: str = "workflow"  # workflow | stepfunctions (README "Glue beyond one workflow")
     databases: tuple[str, ...] = ()  # more databases, written like `database`
     connections: tuple[GlueConnection, ...] = ()
+    smoke_by_environment: tuple[tuple[str, bool], ...] = ()  # environments[].glue.smoke_test
+
+    def smokes(self, environment: str) -> bool:
+        """Whether the smoke test runs after `environment`'s deploy (`glue.smoke_test` unless the
+        environment's `glue.smoke_test` says otherwise)."""
+        return dict(self.smoke_by_environment).get(environment, self.smoke_test)
 
     @property
     def dependencies(self) -> tuple[str, ...]:

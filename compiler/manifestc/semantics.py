@@ -1719,7 +1719,11 @@ def derive_endpoints(m: Manifest) -> dict[str, list[str]]:
             add("lambda", f"targets.{target.name}: the deploy job calls lambda:UpdateFunctionCode on {target.function}")
         if target.type == "glue":
             add("glue", f"targets.{target.name}: the workflow's smoke test and the Glue unit-test image call AWS Glue")
-            if m.glue is not None and m.glue.orchestration == "stepfunctions" and m.glue.smoke_test:
+            if (
+                m.glue is not None
+                and m.glue.orchestration == "stepfunctions"
+                and any(m.glue.smokes(e.name) for e in m.environments)
+            ):
                 add("states", f"targets.{target.name}: the smoke run starts and watches the state machine")
         if target.type == "cdk" and target.image_assets:
             for service in ("ecr.api", "ecr.dkr"):
@@ -2288,14 +2292,18 @@ def _check_glue_targets(check: _Checker, m: Manifest, glue: Glue | None) -> None
                     hint="drop `scripts_bucket` (the artifact bucket is then used and granted), or keep glue "
                     "environments in the pipeline's account",
                 )
-            if glue.smoke_test:
+            if glue.smokes(env.name):
+                own = env.name in dict(glue.smoke_by_environment)  # environments[].glue.smoke_test
                 check.error(
                     "MC285",
                     f"`smoke_test` starts the workflow from the tooling account, but environment {env.name} "
                     f"deploys it to account {env.account}: the run would be started in the wrong account",
-                    ("glue", "smoke_test"),
-                    hint="set `smoke_test: false` and run the workflow with a test suite that assumes a role "
-                    "in that account, or keep glue environments in the pipeline's account",
+                    ("environments", m.environments.index(env), "glue", "smoke_test")
+                    if own
+                    else ("glue", "smoke_test"),
+                    hint="set `smoke_test: false` (for this environment: `environments[].glue.smoke_test`) and run "
+                    "the workflow with a test suite that assumes a role in that account, or keep glue environments "
+                    "in the pipeline's account",
                 )
     if glue is not None:
         _check_glue_paths(check, m, glue, [t.name for _, t in glue_targets])

@@ -55,8 +55,11 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
     names = [c.name for c in connections]
     job_names = [j.name for j in glue.jobs]
     env_arguments: dict[str, list[tuple[str, tuple]]] = {}
+    smoke = []  # environments[].glue.smoke_test: the smoke test on or off for that environment
     for e_index, env in enumerate(doc["environments"]):
         overrides = env.get("glue") or {}
+        if overrides.get("smoke_test") is not None:
+            smoke.append((env["name"], overrides["smoke_test"]))
         where = ("environments", e_index, "glue")
         if overrides and env["name"] not in deploying:
             check.warn(
@@ -87,6 +90,7 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
         for c_index, name in enumerate(raw_job["connections"]):
             check.reference(name, names, "glue connection", where + ("connections", c_index))
         _check_dependencies(check, job, raw_job, where)
+        _check_pypi_in_vpc(check, job, raw_job, where)
         jobs.append(
             dataclasses.replace(
                 job,
@@ -117,6 +121,7 @@ def check_glue_extras(check: _Checker, glue: Glue) -> Glue:
         orchestration=raw["orchestration"],
         databases=databases,
         connections=connections,
+        smoke_by_environment=tuple(smoke),
     )
 
 
@@ -205,6 +210,36 @@ def _check_dependencies(check: _Checker, job: Any, raw_job: dict[str, Any], wher
             check.error("MC362", f"`{dep}` is a Python dependency of a Scala job", dwhere)
         elif dep.endswith(".whl") and job.glue_version in ("0.9", "1.0") and job.type != "pythonshell":
             check.error("MC362", "--additional-python-modules needs Glue 2.0 or newer", dwhere)
+
+
+INSTALLER_OPTION = "--python-modules-installer-option"  # pip3 options of --additional-python-modules
+
+
+def _check_pypi_in_vpc(check: _Checker, job: Any, raw_job: dict[str, Any], where: tuple) -> None:
+    """MC694: Glue pip-installs --additional-python-modules at job start, resolving from PyPI (AWS
+    Glue Developer Guide, "Using Python libraries with AWS Glue", "Setting up a VPC to connect to
+    PyPI for AWS Glue"); a job with connections runs in their subnet, which may not reach it."""
+    arguments = dict(job.arguments)
+    if not raw_job["connections"] or INSTALLER_OPTION in arguments:
+        return
+    wheels = [
+        (i, d)
+        for i, d in enumerate(raw_job["dependencies"])
+        if dependency_parameter(job.type, d) == "--additional-python-modules"
+    ]
+    places = [(where + ("dependencies", i), f"wheel `{d}`") for i, d in wheels[:1]]
+    if "--additional-python-modules" in arguments and not wheels:
+        places.append((where + ("arguments", "--additional-python-modules"), "`--additional-python-modules`"))
+    for place, what in places:
+        check.warn(
+            "MC694",
+            f"job `{job.name}` runs in the subnet of its connection and Glue installs {what} with pip at job "
+            "start, resolving its dependencies from PyPI: without a route to PyPI the job fails",
+            place,
+            hint=f"set `{INSTALLER_OPTION}` in the job's `arguments` (e.g. `--no-deps` when the wheels hold "
+            "every dependency, or `--index-url` of a CodeArtifact repository the subnet reaches), or give the "
+            "subnet a NAT",
+        )
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

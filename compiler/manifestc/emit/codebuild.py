@@ -38,6 +38,7 @@ from ..semantics_ephemeral import ephemeral_prefix
 from ..toolchain import install_commands
 from . import ephemeral
 from .context import Context, camel
+from .glue import template_compiled_in_build
 from .iam import allow, artifact_statements, bucket_key_statement, log_statements, report_statements, service_role
 from .network import vpc_config, vpc_statements
 
@@ -663,7 +664,7 @@ def _glue_test_job(m: Manifest, suite: TestSuite, prefix: str) -> BuildJob:
 
 
 def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
-    """Glue targets: compile glue.yaml (when no self-update build does), upload the scripts of
+    """Glue targets: compile glue.yaml (when no self-update build does in every run), upload the scripts of
     each environment under a versioned prefix, and the optional smoke run."""
     if m.glue is None or not any(t.type == "glue" for t in m.targets):
         return ()
@@ -676,7 +677,7 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
         "timeout": 15,
     }
     jobs = []
-    if not m.regenerate.enabled:
+    if template_compiled_in_build(m):
         update = _update_job(m)
         jobs.append(
             dataclasses.replace(
@@ -720,9 +721,9 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                     **small,
                 )
             )
-            if m.glue.smoke_test and m.glue.orchestration == "stepfunctions":
+            if m.glue.smokes(env.name) and m.glue.orchestration == "stepfunctions":
                 jobs.append(_state_machine_smoke_job(m, env.name, small))
-            elif m.glue.smoke_test:
+            elif m.glue.smokes(env.name):
                 workflow = f"{m.glue.workflow}-{env.name}"
                 # every job may run for its timeout; crawlers have none: allow 30 minutes each
                 minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))

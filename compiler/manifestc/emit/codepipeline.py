@@ -38,7 +38,7 @@ from .codebuild import (
     step_account,
 )
 from .context import Context, approvers_policy_name, camel
-from .glue import script_key_parameter
+from .glue import script_key_parameter, template_compiled_in_build
 from .iam import (
     allow,
     app_role_statements,
@@ -758,14 +758,14 @@ def _glue_actions(
         overrides["ScriptsKeyArn"] = key
     if m.glue.databases:  # README "Glue connections, databases, dependencies and Step Functions"
         overrides["ExtraDatabaseNames"] = ",".join(m.glue_database(env, d) for d in m.glue.databases)
-    template_artifact = SELF_UPDATE if m.regenerate.enabled else GLUE_TEMPLATE
+    template_artifact = GLUE_TEMPLATE if template_compiled_in_build(m) else SELF_UPDATE
     # in another account: the bootstrap deploy role runs the action (and passes that account's
     # CloudFormation execution role), as for cloudformation targets
     common = {"RoleArn": deploy_role_arn(m, env.account)} if m.is_cross_account(env) else {}
     actions += _cloudformation_actions(
         ctx, env, target, None, "", wiring, common, template_artifact=template_artifact, extra_overrides=overrides
     )
-    if m.glue.smoke_test:
+    if m.glue.smokes(env.name):
         smoke = jobs[glue_job_purpose("smoke", env.name)]
         actions.append(_codebuild_action(smoke, f"{target.name}-smoke", wiring, 3.5, (BUILD_OUTPUT,)))
     return actions

@@ -32,6 +32,14 @@ from .iam import (
 )
 
 
+def template_compiled_in_build(m: Manifest) -> bool:
+    """glue.yaml comes from the Build stage's GlueTemplate action (which runs in every run) unless
+    the self-update's Recompile writes it in every run: without self-update, and when
+    `source.branches` lets a run of another branch skip the UpdatePipeline stage (its BeforeEntry
+    condition, emit/codepipeline.py `_configured_branch_only`) the template comes from the build."""
+    return not m.regenerate.enabled or (m.source.provider == "codestar" and bool(m.source.branches))
+
+
 def trigger_groups(glue: Glue) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     """(upstream set, nodes started when all of them succeed), in a stable order; roots first
     with an empty upstream set."""

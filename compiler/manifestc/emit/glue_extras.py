@@ -11,6 +11,7 @@ environment needs: each environment's stack has exactly its own values and grant
 from __future__ import annotations
 
 from awacs import ec2, kms, secretsmanager
+from awacs import glue as aglue
 from awacs.aws import Action, Condition, ForAllValuesStringEquals, StringEquals
 from troposphere import Equals, GetAtt, If, Parameter, Ref, Select, Sub, Template, encode_to_dict, iam, scheduler
 from troposphere import glue as tglue
@@ -232,7 +233,18 @@ def connection_statements(m: Manifest) -> tuple[list, list[dict]]:
     common_place = [r for r in per_place[envs[0]] if all(r in per_place[e] for e in envs)]
     common_secret = [r for r in per_secret[envs[0]] if all(r in per_secret[e] for e in envs)]
     interface = _ec2_arn("network-interface/*")
+    glue_arn = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}"
     statements = [
+        # a job reads its connections' definitions as the job role (glueContext with a connection,
+        # JDBC options): glue:GetConnection needs the catalog and the connection (AWS Glue Developer
+        # Guide, "Specifying AWS Glue resource ARNs": arn:…:connection/<name>). Not GetConnections,
+        # which would list every connection of the account.
+        allow(
+            [aglue.GetConnection],
+            [Sub(f"{glue_arn}:catalog")]
+            + [Sub(f"{glue_arn}:connection/{glue.workflow}-${{Environment}}-{c.name}") for c in used],
+            sid="ReadTheConnections",
+        ),
         # Describe* have no resource-level permissions (Service Authorization Reference, Amazon EC2)
         allow(
             [
@@ -348,6 +360,22 @@ def _then(state: dict, following: str | None) -> dict:
 # SUCCEEDED (else CANCELLED or FAILED). Source: AWS Glue API, "GetCrawler", "Crawler", "LastCrawlInfo".
 CRAWLER_POLL_SECONDS = 30
 
+# Retries (Amazon States Language "Retry": IntervalSeconds, BackoffRate, MaxDelaySeconds, MaxAttempts).
+# An error of a service integration is named `<Service>.<ErrorName>` in PascalCase (Step Functions
+# Developer Guide, "AWS SDK service integrations"); Glue's exception names are in the AWS Glue API,
+# "Exceptions". A job has one concurrent run (MaxConcurrentRuns 1): a run started while the schedule's
+# (or the smoke test's) run of that job is still going fails with Glue.ConcurrentRunsExceededException,
+# a crawler that is already crawling with Glue.CrawlerRunningException: wait for it, up to 55 minutes
+# (60, 120, 240, 480 s, then 600 s four times). The optimized integration reports Glue's throttling
+# as Glue.AWSGlueException: three quick retries.
+WAIT_FOR_THE_OTHER_RUN = {"IntervalSeconds": 60, "BackoffRate": 2.0, "MaxDelaySeconds": 600, "MaxAttempts": 8}
+THROTTLED = {"IntervalSeconds": 5, "BackoffRate": 2.0, "MaxAttempts": 3}
+JOB_RETRY = [
+    {"ErrorEquals": ["Glue.ConcurrentRunsExceededException"], **WAIT_FOR_THE_OTHER_RUN},
+    {"ErrorEquals": ["Glue.AWSGlueException"], **THROTTLED},
+]
+CRAWLER_RETRY = [{"ErrorEquals": ["Glue.CrawlerRunningException"], **WAIT_FOR_THE_OTHER_RUN}]
+
 
 def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict]:
     """The states running one node, entered at `name`, leaving to `following` (None: the end)."""
@@ -359,6 +387,7 @@ def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict
             # (cfn-lint E3601 takes only the literal `arn:aws:` form of a service integration ARN)
             "Resource": "arn:aws:states:::glue:startJobRun.sync",
             "Parameters": {"JobName": f"${{{_job_id(name)}}}"},
+            "Retry": JOB_RETRY,
         }
         return {name: _then(task, following)}
     crawler = {"Name": f"${{{_crawler_id(name)}}}"}
@@ -369,6 +398,7 @@ def _node_states(glue: Glue, name: str, following: str | None) -> dict[str, dict
             "Resource": "arn:aws:states:::aws-sdk:glue:startCrawler",
             "Parameters": crawler,
             "ResultPath": None,
+            "Retry": CRAWLER_RETRY,
             "Next": f"{name} wait",
         },
         f"{name} wait": {"Type": "Wait", "Seconds": CRAWLER_POLL_SECONDS, "Next": f"{name} status"},
