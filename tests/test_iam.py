@@ -829,3 +829,25 @@ def test_the_pipelines_own_roles_keep_what_they_need(compiled):
                         assert not denied(key_policy, action, "*", context), (name, role_id, action)
                     checked += 1
     assert checked > 2000
+
+
+def test_the_boundary_copy_in_a_target_account_holds_application_roles_there_too(compiled):
+    """bootstrap-<account>.yaml carries the same boundary: an application role of prod's stacks in
+    that account (created by `<name>-cfn-exec`, PowerUserAccess) cannot pass `<name>-cfn-exec` or
+    assume `<name>-deploy`, nor update a stack, while the deploy role keeps its change sets."""
+    template = compiled["java-two-accounts"].templates["bootstrap-222222222222.yaml"]
+    boundary = _boundary(template)
+    name = "ledger-service"
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    app = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/{name}/{name}-prod/Fn"}
+    for role in (f"{name}-cfn-exec", f"{name}-deploy"):
+        arn = f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/{role}"
+        to_cfn = {**app, "iam:PassedToService": "cloudformation.amazonaws.com"}
+        assert not effective(everything, boundary, "iam:PassRole", arn, to_cfn), role
+        assert not effective(everything, boundary, "sts:AssumeRole", arn, app), role
+    stack = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}-prod/abc"
+    assert not effective(everything, boundary, "cloudformation:UpdateStack", stack, app)
+    deploy = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/{name}-deploy"}
+    assert effective(everything, boundary, "cloudformation:UpdateStack", stack, deploy)
+    # and no exception for CDK publishing roles there: only the tooling account's asset jobs assume them
+    assert "OnlyAssetJobsPublish" not in {s.get("Sid") for s in boundary}
