@@ -3,7 +3,7 @@
 Enough of the IAM evaluation logic (IAM User Guide, "Policy evaluation logic") to check the claims
 the README makes about the emitted roles: wildcard matching of actions and resources, NotResource,
 and the condition operators the compiler emits (String/Arn Equals/Like and their negations; a
-negated operator matches when the key is absent; Null). Fn::Sub values are resolved with fixed
+negated operator matches when the key is absent; Null; ForAnyValue/ForAllValues over multivalued keys). Fn::Sub values are resolved with fixed
 pseudo-parameters and the given resource attributes.
 """
 
@@ -47,6 +47,15 @@ def _list(value) -> list:
 
 
 def _condition_holds(operator: str, key: str, expected, context: dict[str, str]) -> bool:
+    if operator.startswith(("ForAnyValue:", "ForAllValues:")):
+        # multivalued keys: any (all) of the request's values must match; an absent key matches
+        # nothing for ForAnyValue and everything for ForAllValues
+        qualifier, base = operator.split(":", 1)
+        values = context.get(key)
+        if values is None:
+            return qualifier == "ForAllValues"
+        results = [_condition_holds(base, key, expected, {key: v}) for v in _list(values)]
+        return any(results) if qualifier == "ForAnyValue" else all(results)
     actual = context.get(key)
     if operator == "Null":  # "true": the key is absent; "false": it is present
         return (actual is None) == (str(expected).lower() == "true")
@@ -96,3 +105,10 @@ def effective(identity: list[dict], boundary: list[dict] | None, action: str, re
     if not allowed(identity, action, resource, context):
         return False
     return boundary is None or allowed(boundary, action, resource, context)
+
+
+def denied(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Does an explicit Deny of these (resolved) statements apply? For resource policies (a bucket or
+    key policy), whose Allow statements name other principals than the caller."""
+    context = context or {}
+    return any(s.get("Effect") == "Deny" and _statement_applies(s, action, resource, context) for s in statements)

@@ -63,6 +63,12 @@ def _boundary(template):
     return resolve(template["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"], PSEUDO)
 
 
+def _principal(template, role):
+    """The request context of a call by `role` of the template: its ARN, path included."""
+    path = template["Resources"][role]["Properties"]["Path"]
+    return {"aws:PrincipalArn": f"arn:aws:iam::{TOOLING}:role{path}shop-cdk-pipeline-{role}-ABC123"}
+
+
 def _role(kind, account, region="eu-west-1", qualifier="hnb659fds"):
     return f"arn:aws:iam::{account}:role/cdk-{qualifier}-{kind}-role-{account}-{region}"
 
@@ -114,16 +120,44 @@ def test_the_publishing_job_may_assume_exactly_the_file_publishing_role_of_its_e
     assert template["Resources"]["CdkAssetsProdAppRole"]["Properties"]["PermissionsBoundary"] == {
         "Ref": "PermissionsBoundary"
     }
-    assert effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD))
-    assert not effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", TOOLING))
-    assert not effective(prod, boundary, "sts:AssumeRole", _role("image-publishing", PROD))
+    as_prod = _principal(template, "CdkAssetsProdAppRole")
+    assert effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD), as_prod)
+    assert not effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", TOOLING), as_prod)
+    assert not effective(prod, boundary, "sts:AssumeRole", _role("image-publishing", PROD), as_prod)
     staging = _statements(template, "CdkAssetsStagingAppRole")
-    assert effective(staging, boundary, "sts:AssumeRole", _role("file-publishing", TOOLING))
+    as_staging = _principal(template, "CdkAssetsStagingAppRole")
+    assert effective(staging, boundary, "sts:AssumeRole", _role("file-publishing", TOOLING), as_staging)
     # the boundary lets exactly the publishing roles through: not CDK's deploy, exec or lookup roles
     greedy = [{"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "*"}]
     for kind in ("deploy", "cfn-exec", "lookup", "image-publishing"):
-        assert not effective(greedy, boundary, "sts:AssumeRole", _role(kind, PROD)), kind
+        assert not effective(greedy, boundary, "sts:AssumeRole", _role(kind, PROD), as_prod), kind
     assert not template["Resources"]["CdkAssetsProdAppProject"]["Properties"]["Environment"].get("PrivilegedMode")
+
+
+def test_only_the_asset_jobs_may_assume_the_publishing_roles(write_manifest):
+    """Review S4: the boundary's exception for the publishing roles let every bounded role assume
+    them, so a staging application role could write prod's bootstrap bucket and repository without
+    the approval. Only the asset jobs' roles (their own path `/manifestc/<name>/cdk-assets/`) may."""
+    target = dict(APP, image_assets=True)
+    template = _compile(write_manifest, [target]).templates["pipeline.yaml"]
+    boundary = _boundary(template)
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    for role in ("CdkAssetsProdAppRole", "CdkAssetsStagingAppRole"):
+        assert template["Resources"][role]["Properties"]["Path"] == "/manifestc/shop-cdk/cdk-assets/"
+    as_job = _principal(template, "CdkAssetsProdAppRole")
+    others = {
+        "staging application role": f"arn:aws:iam::{TOOLING}:role/manifestc-app/shop-cdk/Api-staging/Fn",
+        "pipeline build role": f"arn:aws:iam::{TOOLING}:role/manifestc/shop-cdk/shop-cdk-pipeline-BuildRole-X",
+        "pipeline role": f"arn:aws:iam::{TOOLING}:role/manifestc/shop-cdk/shop-cdk-pipeline-PipelineRole-X",
+        "role at another path": f"arn:aws:iam::{TOOLING}:role/elsewhere/x",
+    }
+    for kind in ("file-publishing", "image-publishing"):
+        for account in (PROD, TOOLING):
+            publishing = _role(kind, account)
+            assert effective(everything, boundary, "sts:AssumeRole", publishing, as_job), (kind, account)
+            for who, arn in others.items():
+                context = {"aws:PrincipalArn": arn}
+                assert not effective(everything, boundary, "sts:AssumeRole", publishing, context), (who, kind)
 
 
 def test_image_assets_add_the_image_publishing_role_and_a_docker_daemon(write_manifest):
@@ -131,9 +165,10 @@ def test_image_assets_add_the_image_publishing_role_and_a_docker_daemon(write_ma
     template = _compile(write_manifest, [target]).templates["pipeline.yaml"]
     prod = _statements(template, "CdkAssetsProdAppRole")
     boundary = _boundary(template)
-    assert effective(prod, boundary, "sts:AssumeRole", _role("image-publishing", PROD, qualifier="shop"))
-    assert effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD, qualifier="shop"))
-    assert not effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD))  # other qualifier
+    as_prod = _principal(template, "CdkAssetsProdAppRole")
+    assert effective(prod, boundary, "sts:AssumeRole", _role("image-publishing", PROD, qualifier="shop"), as_prod)
+    assert effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD, qualifier="shop"), as_prod)
+    assert not effective(prod, boundary, "sts:AssumeRole", _role("file-publishing", PROD), as_prod)  # other qualifier
     assert template["Resources"]["CdkAssetsProdAppProject"]["Properties"]["Environment"]["PrivilegedMode"] is True
 
 

@@ -13,7 +13,8 @@ import subprocess
 import pytest
 import yaml
 from conftest import MINIMAL, with_changes
-from iam_sim import effective, resolve
+from iam_sim import effective as _effective
+from iam_sim import resolve
 from manifestc.api import compile_manifest
 from manifestc.check.pull_requests import check_pull_request_projects
 from manifestc.semantics_ephemeral import SLUG_MAX, SLUG_SHELL, STACK_NAME, branch_slug
@@ -30,6 +31,15 @@ ATTRIBUTES = {
     "ArtifactBucket": "demo-artifacts",
     "ArtifactKey.Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k",
 }
+# every caller here is one of the pipeline's own roles (under /manifestc/<name>/): the boundary
+# treats them apart from application roles (aws:PrincipalArn)
+PIPELINE_PRINCIPAL = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc/demo-service/demo-service-Role-X"}
+
+
+def effective(identity, boundary, action, resource, context=None) -> bool:
+    return _effective(identity, boundary, action, resource, {**PIPELINE_PRINCIPAL, **(context or {})})
+
+
 TESTS = [{"name": "unit"}, {"name": "contract", "commands": ["pytest tests/contract"]}]
 ENVIRONMENTS = [{"name": "dev"}, {"name": "prod"}]
 TARGETS = [

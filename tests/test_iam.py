@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import yaml
 from conftest import MINIMAL, ROOT, with_changes
-from iam_sim import allowed, effective, resolve
+from iam_sim import allowed, denied, effective, resolve
 from manifestc import registry
 from manifestc.api import compile_manifest
 from manifestc.check.handlers import check_handler_permissions, missing_permissions, role_statements
@@ -102,6 +102,16 @@ def _statements(template, role_id, attributes=None):
 def _defaults(template) -> dict[str, str]:
     """Parameter defaults: a Service Catalog product names everything by its PipelineName parameter."""
     return {k: str(v["Default"]) for k, v in template.get("Parameters", {}).items() if "Default" in v}
+
+
+def acting_as(principal: str):
+    """`effective` for calls made by `principal` (its role ARN, path included, is the request's
+    aws:PrincipalArn: the boundary treats the pipeline's own roles and application roles apart)."""
+
+    def call(identity, boundary, action, resource, context=None):
+        return effective(identity, boundary, action, resource, {"aws:PrincipalArn": principal, **(context or {})})
+
+    return call
 
 
 def _boundary(template):
@@ -265,6 +275,7 @@ def test_self_update_role_cannot_create_an_unbounded_or_admin_role(compiled):
     identity = _statements(template, "SelfUpdateRole", {"ArtifactKey.Arn": KEY})
     boundary = _boundary(template)
     name = "ledger-service"
+    effective = acting_as(f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/{name}-self-update")
     own_boundary = f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{name}/{name}-boundary"
     own_role = f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/NewRole"
     with_boundary = {"iam:PermissionsBoundary": own_boundary}
@@ -404,8 +415,9 @@ def test_a_bounded_role_can_pass_or_assume_only_the_pipelines_roles(compiled):
     """Review finding: a bounded role given `iam:PassRole *` / `sts:AssumeRole *` inline (an
     application template or a commit can write such a policy) must not reach other roles."""
     greedy = [{"Effect": "Allow", "Action": ["iam:PassRole", "sts:AssumeRole"], "Resource": "*"}]
-    for name, file, _template, role_id, boundary in _bounded_roles(compiled):
+    for name, file, template, role_id, boundary in _bounded_roles(compiled):
         pipeline = compiled[name].manifest.name
+        effective = acting_as(_role_arns(template)[f"{role_id}.Arn"])
         for victim in (CDK_DEPLOY, OTHER_ACCOUNT_ADMIN, f"arn:aws:iam::{ACCOUNT}:role/manifestc/other-pipeline/x"):
             for service in ("cloudformation.amazonaws.com", "lambda.amazonaws.com", "ec2.amazonaws.com"):
                 context = {"iam:PassedToService": service}
@@ -414,7 +426,8 @@ def test_a_bounded_role_can_pass_or_assume_only_the_pipelines_roles(compiled):
         own = f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/{pipeline}/{pipeline}-staging/Fn"
         assert effective(greedy, boundary, "iam:PassRole", own, {"iam:PassedToService": "lambda.amazonaws.com"})
         deploy = f"arn:aws:iam::222222222222:role/manifestc/{pipeline}/{pipeline}-deploy"
-        assert effective(greedy, boundary, "sts:AssumeRole", deploy)
+        # the pipeline's roles may assume the deploy roles; application roles (glue.yaml's) may not
+        assert effective(greedy, boundary, "sts:AssumeRole", deploy) == (file != "glue.yaml"), (name, file, role_id)
 
 
 def _condition_context(statement) -> dict[str, str]:
@@ -433,6 +446,7 @@ def test_every_pass_and_assume_the_pipeline_grants_survives_the_boundary(compile
     for name, file, template, role_id, boundary in _bounded_roles(compiled):
         attributes = _role_arns(template)
         identity = _statements(template, role_id, attributes)
+        effective = acting_as(attributes[f"{role_id}.Arn"])
         for statement in identity:
             actions = [a for a in statement["Action"] if a in ("iam:PassRole", "sts:AssumeRole")]
             if statement["Effect"] != "Allow" or not actions:
@@ -455,6 +469,7 @@ def test_an_execution_role_the_manifest_names_stays_passable(write_manifest):
     boundary = _boundary(template)
     context = {"iam:PassedToService": "cloudformation.amazonaws.com"}
     identity = _statements(template, "PipelineRole", _role_arns(template))
+    effective = acting_as(_role_arns(template)["PipelineRole.Arn"])
     assert effective(identity, boundary, "iam:PassRole", role, context)
     greedy = [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]
     assert not effective(greedy, boundary, "iam:PassRole", "arn:aws:iam::123456789012:role/deployers/other", context)
@@ -596,8 +611,12 @@ def test_no_role_of_a_pipeline_starts_another_pipelines_build_or_writes_a_toolch
         for action in ("codebuild:StartBuild", "codebuild:UpdateProject", "codebuild:RetryBuild"):
             assert not effective(everything, boundary, action, project, tags), (pipeline, action)
     own = {"aws:ResourceTag/managed-by": "manifestc", "aws:ResourceTag/pipeline": "orders-service"}
-    assert effective(everything, boundary, "codebuild:StartBuild", project, own)
-    assert effective(everything, boundary, "codebuild:StartBuild", project, {})  # an application's own project
+    pipeline_role = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc/orders-service/BuildRole"}
+    app_role = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/orders-service/orders-staging/Fn"}
+    assert effective(everything, boundary, "codebuild:StartBuild", project, {**own, **pipeline_role})
+    # an application role may not start its own pipeline's projects either (AppRolesStartNoPipelineBuilds)
+    assert not effective(everything, boundary, "codebuild:StartBuild", project, {**own, **app_role})
+    assert effective(everything, boundary, "codebuild:StartBuild", project, app_role)  # an application's own project
     for key in ("acme-tools/_manifestc/toolchain/0.1.0/manifestc.whl", "x-artifacts/_manifestc/toolchain/r.txt"):
         assert not effective(everything, boundary, "s3:PutObject", f"arn:aws:s3:::{key}")
     assert effective(everything, boundary, "s3:PutObject", "arn:aws:s3:::acme-site/prod/index.html")
@@ -643,3 +662,192 @@ def test_only_the_self_update_role_changes_a_pipeline_or_answers_an_approval(com
         "/manifestc/*",
         "/manifestc-app/*",
     ]
+
+
+def _resource_policy(template, logical_id, key="PolicyDocument"):
+    document = template["Resources"][logical_id]["Properties"][key]
+    return resolve(document["Statement"], {"ArtifactBucket.Arn": "arn:aws:s3:::refunds-artifacts"})
+
+
+def test_an_application_role_cannot_take_over_the_pipeline(compiled):
+    """Review S1: a role an application template creates (an unreviewed preview branch's, through
+    EphemeralExecRole: bounded, any trust, any inline policy) could pass the prod deploy role or the
+    self-update role to CloudFormation and rewrite refunds-api-prod or the pipeline stack, skipping
+    the approval, and write the artifact bucket. Each step of that chain, and its neighbours, is
+    denied to every bounded role that is not one of the pipeline's own (`/manifestc/<name>/`)."""
+    template = compiled["ephemeral-stacks"].templates["pipeline.yaml"]
+    boundary = _boundary(template)
+    name, tooling = "refunds-api", ACCOUNT
+    own_boundary = f"arn:aws:iam::{tooling}:policy/manifestc/{name}/{name}-boundary"
+    exec_role = _statements(template, "EphemeralExecRole", {"ArtifactBucket.Arn": "x"})
+    preview_role = f"arn:aws:iam::{tooling}:role/manifestc-app/{name}/{name}-preview-x-api/evil"
+    bounded = {"iam:PermissionsBoundary": own_boundary}
+    # the chain's start stays possible (previews create their own bounded roles)...
+    assert effective(exec_role, boundary, "iam:CreateRole", preview_role, bounded)
+    assert effective(exec_role, boundary, "iam:PutRolePolicy", preview_role, bounded)
+    # ...but what such a role (given Allow *) can then do to the pipeline is nothing
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    pipeline_roles = {
+        "prod deploy role": f"arn:aws:iam::{tooling}:role/manifestc/{name}/{name}-pipeline-DeployProdApiRole-ABC",
+        "self-update role": f"arn:aws:iam::{tooling}:role/manifestc/{name}/{name}-self-update",
+        "ephemeral execution role": f"arn:aws:iam::{tooling}:role/manifestc/{name}/{name}-EphemeralExecRole-ABC",
+        "target account deploy role": f"arn:aws:iam::222222222222:role/manifestc/{name}/{name}-deploy",
+        "CDK deploy role": CDK_DEPLOY,
+        "CDK publishing role": f"arn:aws:iam::{tooling}:role/cdk-hnb659fds-file-publishing-role-{tooling}-us-east-1",
+    }
+    stacks = [
+        f"arn:aws:cloudformation:us-east-1:{tooling}:stack/{name}-prod/abc",
+        f"arn:aws:cloudformation:us-east-1:{tooling}:stack/{name}-pipeline/abc",
+        f"arn:aws:cloudformation:us-east-1:{tooling}:stack/anything/abc",
+    ]
+    bucket = "arn:aws:s3:::refunds-artifacts"
+    bucket_policy = _resource_policy(template, "ArtifactBucketPolicy")
+    key_policy = _resource_policy(template, "ArtifactKey", "KeyPolicy")
+    project = f"arn:aws:codebuild:us-east-1:{tooling}:project/{name}-build"
+    ours = {"aws:ResourceTag/managed-by": "manifestc", "aws:ResourceTag/pipeline": name}
+    for caller in (preview_role, f"arn:aws:iam::{tooling}:role/manifestc-app/{name}/{name}-staging/Fn"):
+        as_app = {"aws:PrincipalArn": caller}
+        for what, role in pipeline_roles.items():
+            for service in ("cloudformation.amazonaws.com", "lambda.amazonaws.com"):
+                context = {**as_app, "iam:PassedToService": service}
+                assert not effective(everything, boundary, "iam:PassRole", role, context), (caller, what)
+            assert not effective(everything, boundary, "sts:AssumeRole", role, as_app), (caller, what)
+            for action in ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
+                assert not effective(everything, boundary, action, role, {**as_app, **bounded}), (caller, what, action)
+        # UpdateStack without RoleARN runs the stack's own role with no iam:PassRole: no stack write
+        for stack in stacks:
+            for action in (
+                "cloudformation:UpdateStack",
+                "cloudformation:CreateChangeSet",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:DeleteStack",
+                "cloudformation:ContinueUpdateRollback",
+                "cloudformation:RollbackStack",
+            ):
+                assert not effective(everything, boundary, action, stack, as_app), (caller, stack, action)
+            assert effective(everything, boundary, "cloudformation:DescribeStacks", stack, as_app)
+        # no role created outside its own path (so no bounded role escapes these denials)...
+        for path in (f"manifestc/{name}", "manifestc/other", "elsewhere"):
+            created = f"arn:aws:iam::{tooling}:role/{path}/x"
+            assert not effective(everything, boundary, "iam:CreateRole", created, {**as_app, **bounded}), path
+        # ...no policy of the pipeline changed or given to a user (the approvers' policies)
+        approvers = f"arn:aws:iam::{tooling}:policy/manifestc/{name}/{name}-approvers-prod"
+        assert not effective(everything, boundary, "iam:CreatePolicyVersion", approvers, as_app)
+        user = f"arn:aws:iam::{tooling}:user/mallory"
+        assert not effective(everything, boundary, "iam:AttachUserPolicy", user, {**as_app, "iam:PolicyARN": approvers})
+        alias = f"arn:aws:kms:us-east-1:{tooling}:alias/manifestc/{name}"
+        for action in ("kms:DeleteAlias", "kms:UpdateAlias"):
+            assert not effective(everything, boundary, action, alias, as_app), action
+        # no pipeline project started (a buildspecOverride would run as its role)
+        for action in ("codebuild:StartBuild", "codebuild:StartSandbox", "codebuild:UpdateProject"):
+            assert not effective(everything, boundary, action, project, {**as_app, **ours}), action
+        # the artifact bucket and key: read, never written or encrypted with
+        for action in ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl"):
+            assert denied(bucket_policy, action, f"{bucket}/{name}/BuildOutput/abc", as_app), action
+        for action in ("s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration"):
+            assert denied(bucket_policy, action, bucket, as_app), action
+        assert not denied(bucket_policy, "s3:GetObject", f"{bucket}/lambda/fn.zip", as_app)
+        for action in ("kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptTo"):
+            assert denied(key_policy, action, "*", as_app), action
+        assert not denied(key_policy, "kms:Decrypt", "*", as_app)
+        # what an application legitimately does stays allowed
+        own_role = f"arn:aws:iam::{tooling}:role/manifestc-app/{name}/{name}-staging/Worker"
+        assert effective(
+            everything, boundary, "iam:PassRole", own_role, {**as_app, "iam:PassedToService": "lambda.amazonaws.com"}
+        )
+        assert effective(everything, boundary, "sts:AssumeRole", own_role, as_app)
+        assert effective(
+            everything, boundary, "dynamodb:PutItem", f"arn:aws:dynamodb:us-east-1:{tooling}:table/t", as_app
+        )
+        assert effective(
+            everything, boundary, "codebuild:StartBuild", f"arn:aws:codebuild:us-east-1:{tooling}:project/app", as_app
+        )
+
+
+def _satisfying_context(statement) -> dict[str, str]:
+    """A request context meeting the statement's positive conditions (negated ones hold when the
+    key is absent)."""
+    context = {}
+    for operator, block in statement.get("Condition", {}).items():
+        if "Not" in operator:
+            continue
+        for key, value in block.items():
+            context[key] = (value[0] if isinstance(value, list) else value).replace("*", "x")
+    return context
+
+
+def test_the_pipelines_own_roles_keep_what_they_need(compiled):
+    """The application-role denials spare the pipeline's roles: every grant of every bounded role of
+    pipeline.yaml and bootstrap-<account>.yaml on CloudFormation, IAM, CodeBuild, S3 and KMS (the
+    deploy roles' stack writes, the execution roles' role management, the self-update role's
+    stack, roles and policies, the builds' artifact writes) is still allowed within the boundary,
+    and the bucket and key policies deny none of their artifact writes."""
+    checked = 0
+    families = ("cloudformation:", "iam:", "codebuild:", "s3:", "kms:")
+    for name, file, template, role_id, boundary in _bounded_roles(compiled):
+        if file == "glue.yaml":
+            continue  # application roles
+        attributes = {"ArtifactBucket.Arn": "arn:aws:s3:::artifacts", "ArtifactKey.Arn": KEY, **_role_arns(template)}
+        pipeline = compiled[name].manifest.name
+        policies = f"arn:aws:iam::{ACCOUNT}:policy/manifestc/{pipeline}"
+        # the calls as the stacks make them: bounded roles, the pipeline's own policies
+        principal = {
+            "iam:PermissionsBoundary": f"{policies}/{pipeline}-boundary",
+            "iam:PolicyARN": f"{policies}/{pipeline}-approvers-prod",
+            "aws:PrincipalArn": attributes[f"{role_id}.Arn"],
+        }
+        identity = _statements(template, role_id, attributes)
+        bucket_policy = key_policy = []
+        if "ArtifactBucketPolicy" in template["Resources"]:
+            bucket_policy = resolve(
+                template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"], attributes
+            )
+            key_policy = resolve(
+                template["Resources"]["ArtifactKey"]["Properties"]["KeyPolicy"]["Statement"], attributes
+            )
+        for statement in identity:
+            if statement["Effect"] != "Allow" or "Resource" not in statement:
+                continue
+            context = {**principal, **_satisfying_context(statement)}
+            for action in statement["Action"]:
+                if not action.startswith(families) or "*" in action:
+                    continue
+                for resource in statement["Resource"]:
+                    if "UNRESOLVED" in resource:
+                        continue
+                    concrete = resource.replace("*", "x")
+                    assert effective(identity, boundary, action, concrete, context), (
+                        name,
+                        file,
+                        role_id,
+                        action,
+                        concrete,
+                    )
+                    if action.startswith("s3:") and "arn:aws:s3:::artifacts" in concrete:
+                        assert not denied(bucket_policy, action, concrete, context), (name, role_id, action)
+                    if action.startswith("kms:") and concrete == KEY:
+                        assert not denied(key_policy, action, "*", context), (name, role_id, action)
+                    checked += 1
+    assert checked > 2000
+
+
+def test_the_boundary_copy_in_a_target_account_holds_application_roles_there_too(compiled):
+    """bootstrap-<account>.yaml carries the same boundary: an application role of prod's stacks in
+    that account (created by `<name>-cfn-exec`, PowerUserAccess) cannot pass `<name>-cfn-exec` or
+    assume `<name>-deploy`, nor update a stack, while the deploy role keeps its change sets."""
+    template = compiled["java-two-accounts"].templates["bootstrap-222222222222.yaml"]
+    boundary = _boundary(template)
+    name = "ledger-service"
+    everything = [{"Effect": "Allow", "Action": ["*"], "Resource": ["*"]}]
+    app = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc-app/{name}/{name}-prod/Fn"}
+    for role in (f"{name}-cfn-exec", f"{name}-deploy"):
+        arn = f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/{role}"
+        to_cfn = {**app, "iam:PassedToService": "cloudformation.amazonaws.com"}
+        assert not effective(everything, boundary, "iam:PassRole", arn, to_cfn), role
+        assert not effective(everything, boundary, "sts:AssumeRole", arn, app), role
+    stack = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{name}-prod/abc"
+    assert not effective(everything, boundary, "cloudformation:UpdateStack", stack, app)
+    deploy = {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/manifestc/{name}/{name}-deploy"}
+    assert effective(everything, boundary, "cloudformation:UpdateStack", stack, deploy)
+    # and no exception for CDK publishing roles there: only the tooling account's asset jobs assume them
+    assert "OnlyAssetJobsPublish" not in {s.get("Sid") for s in boundary}

@@ -6,13 +6,21 @@ import json
 
 import pytest
 from conftest import MINIMAL, with_changes
-from iam_sim import effective, resolve
+from iam_sim import effective as _effective
+from iam_sim import resolve
 from manifestc.api import check_manifest, compile_manifest
 from manifestc.check.handlers import role_statements
 
 TOOLING = "111111111111"
 PROD = "222222222222"
 ROLE = "arn:aws:iam::{account}:role/terraform-deployer"
+
+
+def effective(identity, boundary, action, resource, context=None) -> bool:
+    """As the callers here call: the pipeline's own roles (under /manifestc/demo-service/), which the
+    boundary treats apart from application roles (aws:PrincipalArn)."""
+    principal = {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/manifestc/demo-service/demo-service-Role-X"}
+    return _effective(identity, boundary, action, resource, {**principal, **(context or {})})
 
 
 def errors(result):

@@ -29,7 +29,7 @@ from ..model import Environment, Manifest, Target
 from ..schemas_data import presets
 from .codebuild import BuildJob, _codeartifact_login
 from .context import camel
-from .iam import app_role_path
+from .iam import CDK_ASSET_LOGICAL_PREFIX, app_role_path
 
 # The cdk-assets release the publishing job runs (npm registry, package cdk-assets), pinned so a
 # new major release cannot change what a deploy does.
@@ -120,7 +120,9 @@ def cdk_publish_jobs(m: Manifest) -> tuple[BuildJob, ...]:
             jobs.append(
                 BuildJob(
                     purpose=cdk_job_purpose(env.name, target.name),
-                    logical_prefix=camel("cdk", "assets", env.name, target.name),
+                    # its role goes under iam.asset_role_path, the only principals allowed to assume
+                    # the publishing roles (the boundary's OnlyAssetJobsAssumePublishingRoles)
+                    logical_prefix=CDK_ASSET_LOGICAL_PREFIX + camel(env.name, target.name),
                     description=f"{m.name}: publish the assets of {target.name} to {env.name}",
                     image=preset["images"][b.arch],
                     environment_type=b.environment_type,

@@ -54,9 +54,12 @@ def service_role(
     source_arn: Sub | list[Sub] | None = None,
     managed: list[str] | None = None,
 ) -> iam.Role:
-    """A role that only `service` can assume, from this account (and this resource, when given)."""
+    """A role that only `service` can assume, from this account (and this resource, when given).
+    A cdk target's asset-publishing job role (logical ID `CdkAssets...Role`, emit/cdk.py) lives
+    under its own path: the boundary lets only that path assume the CDK publishing roles."""
+    asset_job = logical_id.startswith(CDK_ASSET_LOGICAL_PREFIX) and logical_id.endswith("Role")
     props = {
-        "Path": ctx.iam_path,
+        "Path": asset_role_path(ctx.name) if asset_job else ctx.iam_path,
         "AssumeRolePolicyDocument": service_trust(service, source_arn),
         "Policies": [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy(*statements))],
         # every role of the pipeline stack carries the pipeline's boundary (see boundary_document)
@@ -330,6 +333,23 @@ def replace_failed_stacks(stacks: list) -> Statement:
 BOUNDARY = "PermissionsBoundary"
 
 
+# The asset-publishing jobs of cdk targets (emit/cdk.py): their logical IDs start with this, and
+# their roles live under asset_role_path, the only principals the boundary lets assume the CDK
+# bootstrap publishing roles (OnlyAssetJobsAssumePublishingRoles).
+CDK_ASSET_LOGICAL_PREFIX = "CdkAssets"
+
+
+def asset_role_path(pipeline: str) -> str:
+    return f"/manifestc/{pipeline}/cdk-assets/"
+
+
+def pipeline_principals(pipeline: str) -> Sub:
+    """The pipeline's own roles in the account the boundary is in, as an aws:PrincipalArn pattern.
+    Every other principal carrying the boundary is an application role (or a role one created)."""
+    # any account: a boundary bounds only roles of the account it is in
+    return Sub(f"arn:${{AWS::Partition}}:iam::*:role/manifestc/{pipeline}/*")
+
+
 def boundary_name(pipeline: str) -> str:
     return f"{pipeline}-boundary"
 
@@ -348,16 +368,18 @@ def app_role_path(pipeline: str, stack: str = "${AWS::StackName}") -> str:
     return f"/manifestc-app/{pipeline}/{stack}/"
 
 
-def boundary_exceptions(manifest) -> tuple[list[str], bool, list]:
+def boundary_exceptions(manifest) -> tuple[list[str], bool, list, list]:
     """What the boundary must still let the pipeline's roles pass or assume outside its own paths:
     the execution roles the manifest names (`targets[].execution_role`, passed to CloudFormation),
     whether an ECS deploy passes the service's task roles (to ecs-tasks.amazonaws.com), and the
-    roles commands targets name (`targets[].role`, assumed by their jobs: exactly those ARNs)."""
+    roles commands targets name (`targets[].role`, assumed by their jobs: exactly those ARNs), and
+    the CDK bootstrap publishing roles cdk targets' asset jobs assume (exactly those ARNs)."""
     from .codebuild import commands_role_arn
 
     roles: list[str] = []
     ecs_tasks = False
     assumed: list = []
+    publishing: list = []
     for env in manifest.environments:
         for name in env.targets:
             if manifest.target(name).role:
@@ -370,15 +392,15 @@ def boundary_exceptions(manifest) -> tuple[list[str], bool, list]:
                 from .cdk import publishing_role_arns
 
                 for arn in publishing_role_arns(manifest, manifest.target(name), env):
-                    if all(_same(arn, seen) is False for seen in assumed):
-                        assumed.append(arn)
+                    if all(_same(arn, seen) is False for seen in publishing):
+                        publishing.append(arn)
             for region in env.regions:
                 target = manifest.resolve_target(manifest.target(name), env, region)
                 stacks = target.deploys_stack or target.type == "cdk"
                 if stacks and target.execution_role and target.execution_role not in roles:
                     roles.append(target.execution_role)
                 ecs_tasks = ecs_tasks or target.type == "ecs"
-    return roles, ecs_tasks, assumed
+    return roles, ecs_tasks, assumed, publishing
 
 
 def _same(a, b) -> bool:
@@ -386,14 +408,23 @@ def _same(a, b) -> bool:
 
 
 def boundary_document(
-    pipeline: str, pass_roles: list[str] | tuple = (), ecs_tasks: bool = False, assume_roles: list | tuple = ()
+    pipeline: str,
+    pass_roles: list[str] | tuple = (),
+    ecs_tasks: bool = False,
+    assume_roles: list | tuple = (),
+    publishing_roles: list | tuple = (),
 ) -> PolicyDocument:
     """The boundary: everything an application or a pipeline role may legitimately need, except
     IAM and Organizations escalation. A role bounded by it can create only roles bounded by it,
     cannot remove or change the boundary, cannot use the boundary as a grant, cannot create
     users, keys or groups, cannot change the trust of roles outside manifestc's paths, and can
     pass or assume only the pipeline's own roles (`pass_roles`: execution roles the manifest
-    names; `ecs_tasks`: task roles an ECS deploy passes to ecs-tasks.amazonaws.com)."""
+    names; `ecs_tasks`: task roles an ECS deploy passes to ecs-tasks.amazonaws.com;
+    `publishing_roles`: the CDK publishing roles, assumable by the asset jobs only).
+
+    Application roles (every bounded role that is not one of the pipeline's own, under
+    `/manifestc/<name>/`) are further denied what would make them the pipeline (`app_role_denials`).
+    """
     arn = boundary_arn(pipeline)
     own_roles = [
         Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/manifestc/{pipeline}/*"),
@@ -514,7 +545,7 @@ def boundary_document(
             Sid="AssumeOnlyOwnRoles",
             Effect=Deny,
             Action=[sts.AssumeRole],
-            NotResource=own_roles_anywhere + list(assume_roles),
+            NotResource=own_roles_anywhere + list(assume_roles) + list(publishing_roles),
         ),
         Statement(
             Sid="NoOrganizationChanges",
@@ -562,39 +593,115 @@ def boundary_document(
             Action=[Action("s3", a) for a in ("PutObject", "DeleteObject", "DeleteObjectVersion", "PutObjectAcl")],
             Resource=[Sub("arn:${AWS::Partition}:s3:::*/_manifestc/*")],
         ),
+        *app_role_denials(pipeline, ecs_tasks),
+        *publishing_role_denial(pipeline, publishing_roles),
     )
 
 
-# What changes a pipeline or lets a stage through (Service Authorization Reference, AWS CodePipeline)
-PIPELINE_CONTROL_ACTIONS = (
-    "UpdatePipeline",
-    "DeletePipeline",
-    "PutApprovalResult",
-    "RetryStageExecution",
-    "OverrideStageCondition",
-    "RollbackStage",
-    "DisableStageTransition",
-    "EnableStageTransition",
-)
+def _not_pipeline(pipeline: str, *more) -> Condition:
+    """The condition of the application-role statements: the caller is not one of the pipeline's
+    own roles (aws:PrincipalArn, the role's ARN with its path, also for an assumed-role session)."""
+    return Condition([ArnNotLike({"aws:PrincipalArn": pipeline_principals(pipeline)}), *more])
+
+
+# CloudFormation actions that change a stack or run its service role: a stack keeps the role it was
+# created with, and CreateChangeSet/UpdateStack/DeleteStack without RoleARN use it, without
+# iam:PassRole ("If you don't specify a value, CloudFormation uses the role that was previously
+# associated with the stack", CloudFormation API Reference, CreateChangeSet/UpdateStack RoleARN;
+# "Provided that users have permission to operate on the stack, CloudFormation uses this role even
+# if the users don't have permission to pass it").
+STACK_WRITE_ACTIONS = ("Create*", "Update*", "Delete*", "Execute*", "Continue*", "Rollback*")
+
+# IAM writes (Service Authorization Reference, IAM: the write and permissions-management actions
+# all start with one of these verbs, e.g. UpdateAssumeRolePolicy, SetDefaultPolicyVersion,
+# UploadSSHPublicKey, ResetServiceSpecificCredential)
+IAM_WRITE_ACTIONS = ("Create*", "Put*", "Attach*", "Detach*", "Delete*", "Update*", "Set*", "Upload*", "Reset*")
+
+# A CodeBuild project's actions that run code as its role or change it (Service Authorization
+# Reference, AWS CodeBuild: StartBuild, StartBuildBatch, StartCommandExecution, StartSandbox,
+# StartSandboxConnection, RetryBuild, RetryBuildBatch, UpdateProject, Create/Update/DeleteWebhook)
+PROJECT_WRITE_ACTIONS = ("Start*", "Retry*", "UpdateProject", "*Webhook")
+
+
+def app_role_denials(pipeline: str, ecs_tasks: bool) -> list[Statement]:
+    """What no bounded role but the pipeline's own (`/manifestc/<name>/`) may do (README
+    "Security", application roles): an application role (`/manifestc-app/<name>/`, from a template
+    a committer or an unreviewed preview branch wrote), or a role one created, must not become the
+    pipeline.
+
+    `AppRolesStayApps`: outside the application's own roles (`/manifestc-app/<name>/*`) no role
+    passed or assumed (the deploy, self-update, execution, commands and CDK roles), no IAM written
+    (no role created elsewhere, so every role an application role creates is an application role
+    too: the artifact bucket and key policies deny `/manifestc-app/` writes and encryption; no
+    pipeline role, policy or the approvers' policies touched), no key alias changed (the key
+    policies and the artifact key are found by alias) and no stack written: any stack may run its
+    service role without iam:PassRole, and the pipeline stack's name is chosen at deploy time.
+    `AppRolesStartNoPipelineBuilds`: no manifestc CodeBuild project started or changed (a
+    buildspecOverride runs as the project's role)."""
+    pass_condition = [StringNotEquals({"iam:PassedToService": "ecs-tasks.amazonaws.com"})] if ecs_tasks else []
+    return [
+        Statement(
+            Sid="AppRolesStayApps",
+            Effect=Deny,
+            Action=[aiam.PassRole, sts.AssumeRole]
+            + [Action("iam", a) for a in IAM_WRITE_ACTIONS]
+            + [Action("kms", "*Alias")]
+            + [Action("cloudformation", a) for a in STACK_WRITE_ACTIONS],
+            NotResource=[Sub(f"arn:${{AWS::Partition}}:iam::*:role/manifestc-app/{pipeline}/*")],
+            Condition=_not_pipeline(pipeline, *pass_condition),
+        ),
+        Statement(
+            Sid="AppRolesStartNoPipelineBuilds",
+            Effect=Deny,
+            Action=[Action("codebuild", a) for a in PROJECT_WRITE_ACTIONS],
+            Resource=["*"],
+            Condition=_not_pipeline(pipeline, StringEquals({"aws:ResourceTag/managed-by": "manifestc"})),
+        ),
+    ]
+
+
+def publishing_role_denial(pipeline: str, publishing_roles: list | tuple) -> list[Statement]:
+    """The CDK bootstrap publishing roles write an environment's bootstrap bucket and repository
+    (prod's too): only the asset jobs' roles (`asset_role_path`) may assume one, of any qualifier
+    and account (AssumeOnlyOwnRoles lets exactly the manifest's through)."""
+    if not publishing_roles:
+        return []
+    return [
+        Statement(
+            Sid="OnlyAssetJobsPublish",
+            Effect=Deny,
+            Action=[sts.AssumeRole],
+            Resource=[Sub("arn:${AWS::Partition}:iam::*:role/cdk-*-publishing-role-*")],
+            Condition=Condition(
+                ArnNotLike(
+                    {"aws:PrincipalArn": Sub(f"arn:${{AWS::Partition}}:iam::*:role{asset_role_path(pipeline)}*")}
+                )
+            ),
+        )
+    ]
+
+
+# What changes a pipeline or lets a stage through (Service Authorization Reference, AWS CodePipeline:
+# UpdatePipeline, DeletePipeline, PutApprovalResult, and `*Stage*`: RetryStageExecution,
+# OverrideStageCondition, RollbackStage, DisableStageTransition, EnableStageTransition, no read)
+PIPELINE_CONTROL_ACTIONS = ("UpdatePipeline", "DeletePipeline", "PutApprovalResult", "*Stage*")
 
 # What a role could do with another pipeline's project to run code as that project's role
 # (Service Authorization Reference, AWS CodeBuild: actions on the `project` resource type).
-OTHER_PROJECT_ACTIONS = (
-    "StartBuild",
-    "StartBuildBatch",
-    "RetryBuild",
-    "RetryBuildBatch",
-    "UpdateProject",
-    "CreateWebhook",
-    "UpdateWebhook",
-)
+OTHER_PROJECT_ACTIONS = PROJECT_WRITE_ACTIONS
 
 
-def _exceptions(manifest, target_account: bool) -> tuple:
-    """The boundary's exceptions; in a target account (bootstrap-<account>.yaml) without the roles
-    commands targets assume: only the jobs in the tooling account assume them."""
-    pass_roles, ecs_tasks, assumed = boundary_exceptions(manifest)
-    return pass_roles, ecs_tasks, [] if target_account else assumed
+def _exceptions(manifest, target_account: bool) -> dict:
+    """The boundary's arguments besides the name; in a target account (bootstrap-<account>.yaml)
+    without the roles commands targets and asset jobs assume: only the jobs in the tooling account
+    assume them."""
+    pass_roles, ecs_tasks, assumed, publishing = boundary_exceptions(manifest)
+    return {
+        "pass_roles": pass_roles,
+        "ecs_tasks": ecs_tasks,
+        "assume_roles": [] if target_account else assumed,
+        "publishing_roles": [] if target_account else publishing,
+    }
 
 
 def boundary_digest(manifest) -> str:
@@ -606,7 +713,7 @@ def boundary_digest(manifest) -> str:
     import hashlib
     import json
 
-    document = boundary_document(manifest.name, *boundary_exceptions(manifest))
+    document = boundary_document(manifest.name, **_exceptions(manifest, target_account=False))
     # rendered the way the template renders it (troposphere encodes awacs and intrinsic functions)
     text = json.dumps(iam.ManagedPolicy("Boundary", PolicyDocument=document).to_dict(), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -636,7 +743,7 @@ def boundary_policy(manifest, retain: bool = False, target_account: bool = False
         ManagedPolicyName=boundary_name(pipeline),
         Path=f"/manifestc/{pipeline}/",
         Description=f"Permissions boundary of every role pipeline {pipeline} creates or deploys",
-        PolicyDocument=boundary_document(pipeline, *_exceptions(manifest, target_account)),
+        PolicyDocument=boundary_document(pipeline, **_exceptions(manifest, target_account)),
         Metadata={
             "checkov": {
                 "skip": [

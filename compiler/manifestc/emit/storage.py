@@ -109,6 +109,23 @@ def codedeploy_instance_roles(m: Manifest) -> dict[str, list[Sub]]:
     return roles
 
 
+def other_manifestc_roles(name: str) -> Condition:
+    """Principals that must stay out of this pipeline's artifacts: the roles of every manifestc
+    pipeline in the account and of every application stack one deploys (this pipeline's too:
+    their code is a committer's, an unreviewed preview branch's included, and the boundary keeps
+    every role an application role creates under `/manifestc-app/<name>/`), except this pipeline's
+    own roles and the factory's (which copy the toolchain into a new pipeline's bucket)."""
+    role = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role"
+    return Condition(
+        [
+            ArnLike({"aws:PrincipalArn": [Sub(f"{role}{path}*") for path in toolchain_denied_paths(name)]}),
+            ArnNotLike(
+                {"aws:PrincipalArn": [Sub(f"{role}{path}*") for path in (f"/manifestc/{name}/", FACTORY_ROLE_PATH)]}
+            ),
+        ]
+    )
+
+
 def _account_root(account: str) -> Principal:
     # Account principals (with a PrincipalArn condition) rather than role ARNs: a resource policy
     # naming a role that does not exist yet fails, and bootstrap stacks may come later.
@@ -116,7 +133,18 @@ def _account_root(account: str) -> Principal:
 
 
 def _key_policy(ctx: Context, home: bool) -> object:
-    statements = [key_admin_statement()]
+    statements = [
+        key_admin_statement(),
+        # the roles that may not write the artifacts may not encrypt with their key either
+        Statement(
+            Sid="OtherRolesEncryptNothing",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[kms.Encrypt, Action("kms", "GenerateDataKey*"), Action("kms", "ReEncrypt*")],
+            Resource=["*"],
+            Condition=other_manifestc_roles(ctx.name),
+        ),
+    ]
     if home:
         statements.append(
             logs_key_statement(
@@ -322,39 +350,26 @@ def emit_storage(ctx: Context, home: bool = True) -> None:
                 ]
             ),
         ),
-        # every other manifestc pipeline's roles (and their application stacks') stay out of this
-        # bucket's objects: the artifacts the self-update role and the deploy actions use are this
-        # pipeline's alone (the factory's roles copy the toolchain into a new pipeline's bucket)
+        # every other manifestc pipeline's roles, and every application stack's roles (this
+        # pipeline's too), stay out of this bucket's objects: the artifacts the self-update role and
+        # the deploy actions use are the pipeline's own roles' alone. Application roles only read
+        # from it (packaged code, Glue scripts).
         Statement(
             Sid="DenyObjectWritesByOtherPipelines",
             Effect=Deny,
             Principal=Principal("*"),
             Action=[Action("s3", a) for a in TOOLCHAIN_WRITE_ACTIONS],
             Resource=[Sub("${ArtifactBucket.Arn}/*")],
-            Condition=Condition(
-                [
-                    ArnLike(
-                        {
-                            "aws:PrincipalArn": [
-                                Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
-                                for path in toolchain_denied_paths(ctx.name)
-                            ]
-                        }
-                    ),
-                    ArnNotLike(
-                        {
-                            "aws:PrincipalArn": [
-                                Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{path}*")
-                                for path in (
-                                    f"/manifestc/{ctx.name}/",
-                                    f"/manifestc-app/{ctx.name}/",
-                                    FACTORY_ROLE_PATH,
-                                )
-                            ]
-                        }
-                    ),
-                ]
-            ),
+            Condition=other_manifestc_roles(ctx.name),
+        ),
+        # ... nor change the bucket (a new bucket policy would drop these statements)
+        Statement(
+            Sid="DenyBucketChangesByOtherRoles",
+            Effect=Deny,
+            Principal=Principal("*"),
+            Action=[Action("s3", a) for a in ("PutBucket*", "DeleteBucket*", "Put*Configuration")],
+            Resource=[GetAtt("ArtifactBucket", "Arn")],
+            Condition=other_manifestc_roles(ctx.name),
         ),
     ]
     for account in ctx.manifest.extra_accounts:
