@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from conftest import MINIMAL, with_changes
 from iam_sim import allowed, resolve
@@ -396,13 +397,55 @@ def test_image_copy_pushes_the_promoted_image_to_each_region_but_its_own(write_m
         "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin "
         '"$PIPELINE_ACCOUNT.dkr.ecr.eu-west-1.$AWS_URL_SUFFIX"'
     )
-    assert commands[3:] == [f'{login} && docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}']
+    check = (
+        "COUNT=$(aws ecr batch-get-image --region eu-west-1 --repository-name api "
+        '--image-ids imageTag="$IMAGE_TAG" --query "length(images)" --output text)'
+    )
+    push = (
+        'if [ "$COUNT" = 1 ]; then echo "api in eu-west-1 already holds $IMAGE_TAG"; '
+        f'else docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}; fi'
+    )
+    assert commands[3:] == [f"{login} && {check} && {push}"]
     assert _stage(template, "staging")["image-publish"]["InputArtifacts"] == [{"Name": "BuildOutput"}]
     statements = _statements(template, _role_of(template, project))
     assert allowed(statements, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/api")
     assert not allowed(statements, "ecr:PutImage", f"arn:aws:ecr:{REGION}:111111111111:repository/api")
     assert allowed(statements, "ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:111111111111:repository/api")
     assert not allowed(statements, "ecr:PutImage", "arn:aws:ecr:eu-west-1:111111111111:repository/other")
+
+
+@pytest.mark.parametrize(
+    "present, pushed, fails",
+    [("0", True, False), ("1", False, False), (None, False, True)],  # None: the check is AccessDenied
+)
+def test_an_image_copy_pushes_only_a_tag_the_destination_lacks(write_manifest, tmp_path, present, pushed, fails):
+    """A re-run of the same commit finds its tag in the destination and pushes nothing (an IMMUTABLE
+    repository refuses even the same image under an existing tag); a failing check fails the job."""
+    import os
+    import subprocess
+
+    template = _compile(write_manifest, [COPY], [{"name": "staging"}], language="docker", build=IMAGE_BUILD)[
+        "pipeline.yaml"
+    ]
+    copy = _commands(template, "staging", "image").splitlines()[3]
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "calls"
+    answer = f"echo {present}" if present is not None else "echo AccessDenied >&2; exit 254"
+    (fake / "aws").write_text(
+        f'#!/bin/bash\necho "aws $*" >> {log}\nif [ "$2" = batch-get-image ]; then {answer}; exit 0; fi\necho token\n'
+    )
+    (fake / "docker").write_text(f'#!/bin/bash\necho "docker $*" >> {log}\ncat > /dev/null\n')
+    for script in fake.iterdir():
+        script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "IMAGE_URI": "src/api", "IMAGE_TAG": "abc1234"}
+    env |= {"PIPELINE_ACCOUNT": "111111111111", "AWS_URL_SUFFIX": "amazonaws.com"}
+    done = subprocess.run(["bash", "-c", copy], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    calls = log.read_text()
+    assert (done.returncode != 0) is fails, done.stderr
+    assert ("docker push" in calls) is pushed
+    if present == "1":
+        assert "already holds abc1234" in done.stdout
 
 
 def test_image_copy_to_another_account_pushes_as_its_deploy_role(write_manifest):

@@ -227,3 +227,19 @@ def test_image_copies_finish_before_the_deploys_that_pull_them(write_manifest):
         "Test-smoke": 4,
     }
     assert stages["prod"]["approve"] < stages["prod"]["image-publish"] < stages["prod"]["api-eu-west-1-deploy"]
+
+
+def test_a_stack_after_a_stack_warns_that_its_change_set_is_prepared_first(write_manifest):
+    """Both change sets are prepared before the approval: the later stack's change set cannot see a
+    new export of the earlier one (MC699, at the `after` entry); other orders do not warn."""
+    app = {"name": "app", "template": "infra/app.yaml", "stack": "ledger-app-{environment}", "after": ["database"]}
+    database = dict(DATABASE, stack="ledger-db-{environment}")
+    result = compile_manifest(write_manifest(_manifest([database, app])), lint=False)
+    [warning] = [d for d in result.diagnostics if d.code == "MC699"]
+    assert warning.dotted_path() == "targets[1].after[0]" and "Fn::ImportValue" in warning.message
+    assert not result.failed()
+    stages = result.templates["pipeline.yaml"]["Resources"]["Pipeline"]["Properties"]["Stages"]
+    staging = {a["Name"]: a["RunOrder"] for s in stages if s["Name"] == "staging" for a in s["Actions"]}
+    assert staging["app-prepare"] == staging["database-prepare"] < staging["database-deploy"] < staging["app-deploy"]
+    ordered = [DATABASE, dict(MIGRATE, after=["database"]), dict(API, after=["migrate"])]
+    assert not [d for d in compile_manifest(write_manifest(_manifest(ordered)), lint=False).diagnostics]

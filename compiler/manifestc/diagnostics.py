@@ -296,6 +296,10 @@ CODES: dict[str, CodeInfo] = {
         "runtime-versions on another image",
         "A build of `build.batch` runs the generated buildspec, whose install phase pins the preset's runtime (`runtime-versions`); CodeBuild offers runtimes only on its curated images, so on a custom image (or a Windows one) the phase may fail. Give that build its own `buildspec`, or a curated image of schemas/images.yaml.",
     ),
+    "MC699": _w(
+        "stack after a stack: change set prepared first",
+        "`targets[].after` orders the deploys (executes) of an environment, but every stack target's change set is prepared at the start of the stage, before the approval, so the approver reviews all of them. A stack deployed after another stack therefore gets a change set computed before that other stack's deploy: a new export it imports (Fn::ImportValue) or a new parameter it resolves does not exist yet on the first deploy, and its change set fails. Ship the exporting change in an earlier commit, or read such values at run time.",
+    ),
     "MC698": _w(
         "AWS tool in a commands target without a role",
         "A commands target with neither `role` nor `permissions` runs with a job role that only reads its inputs, writes its logs and reads its environment's secrets: it may call no AWS API. A command that starts the AWS CLI, SAM, the CDK CLI, Terraform, Pulumi, eksctl or Copilot there is denied. Declare `permissions` with what it calls, or name a `role` of the environment's account.",

@@ -62,7 +62,24 @@ def check_target_order(check: Any, m: Manifest) -> None:
                     where,
                     hint=_INVOKE_HINT,
                 )
-            elif deploying and not any(name in e.targets for e in deploying):
+            elif target.deploys_stack and other.deploys_stack:
+                check.warn(
+                    "MC699",
+                    f"`{target.name}` deploys after `{name}`, but both are stacks whose change sets are "
+                    "prepared at the start of the stage (before the approval), so "
+                    f"`{target.name}`'s change set cannot see what `{name}`'s deploy creates or changes "
+                    "(a new export for Fn::ImportValue, a new SSM parameter): the first deploy of such a "
+                    "dependency fails",
+                    where,
+                    hint=f"ship a new export of `{name}` in a commit before the one that uses it, or read the "
+                    "value at run time; the order of the executes still holds",
+                )
+            if (
+                other is not None
+                and other.name != target.name
+                and not other.invokes
+                and (deploying and not any(name in e.targets for e in deploying))
+            ):
                 check.error(
                     "MC337",
                     f"`{name}` is deployed in no environment that deploys `{target.name}` "

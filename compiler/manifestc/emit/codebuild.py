@@ -1142,7 +1142,18 @@ def _image_copy_command(copy: ImageCopy) -> str:
     profile = " --profile deploy" if copy.account else ""
     destination = f'"{registry}/{copy.repository}:$IMAGE_TAG"'
     login = f'aws{profile} ecr get-login-password --region {region} | docker login --username AWS --password-stdin "{registry}"'
-    return " && ".join((login, f'docker tag "$IMAGE_URI:$IMAGE_TAG" {destination}', f"docker push {destination}"))
+    # A re-run of the same commit finds the tag there: ECR refuses to overwrite a tag of an
+    # IMMUTABLE repository even with the same image, so a tag already present is left as it is (it
+    # names the same commit). A failing check (no access) fails the job.
+    present = (
+        f"COUNT=$(aws{profile} ecr batch-get-image --region {region} --repository-name {copy.repository} "
+        '--image-ids imageTag="$IMAGE_TAG" --query "length(images)" --output text)'
+    )
+    push = (
+        f'if [ "$COUNT" = 1 ]; then echo "{copy.repository} in {region} already holds $IMAGE_TAG"; '
+        f'else docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}; fi'
+    )
+    return " && ".join((login, present, push))
 
 
 def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
