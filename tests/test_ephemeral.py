@@ -657,6 +657,9 @@ def test_a_pipeline_under_another_pipelines_ephemeral_prefix_fails_the_build(tmp
         ("out/demo-service-preview-tools/pipeline.yaml", ("demo-service-preview-tools",))
     ]
     assert "`demo-service-preview-`" in found[0].message and "demo-service" in found[0].hint
+    # the offending pipeline is not written (as for MC502/MC641); the others are
+    assert not any(name.startswith("demo-service-preview-tools/") for name in outputs)
+    assert "demo-service/pipeline.yaml" in outputs and "demo-service-previews/pipeline.yaml" in outputs
     # a stack (not the name) under another pipeline's test prefix
     other = with_changes(one, name="billing", targets=[{**TARGETS[0], "stack": "demo-service-test-{environment}"}])
     (tmp_path / "second").mkdir()
