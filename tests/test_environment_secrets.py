@@ -238,9 +238,11 @@ def test_a_commands_job_in_another_account_reads_the_secret_with_its_own_role(wr
     # commands assume the role: the grant is on the project's role, naming the tooling account's secret
     statements = _policy_statements(template, "CommandsProdMigrateRole")
     boundary = resolve(template["Resources"]["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"])
-    assert effective(statements, boundary, "secretsmanager:GetSecretValue", PROD_ARNS[0])
-    assert effective(statements, boundary, "ssm:GetParameters", PROD_ARNS[1])
-    assert effective(statements, boundary, "sts:AssumeRole", "arn:aws:iam::222222222222:role/flyway-runner")
+    # the caller is the job's own role, under the pipeline's path (the boundary holds other roles apart)
+    caller = {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/manifestc/demo-service/CommandsProdMigrateRole-X"}
+    assert effective(statements, boundary, "secretsmanager:GetSecretValue", PROD_ARNS[0], caller)
+    assert effective(statements, boundary, "ssm:GetParameters", PROD_ARNS[1], caller)
+    assert effective(statements, boundary, "sts:AssumeRole", "arn:aws:iam::222222222222:role/flyway-runner", caller)
     assert not allowed(statements, "secretsmanager:GetSecretValue", STAGING_ARNS[0])
     assert "prod/db" not in json.dumps(result.templates["bootstrap-222222222222.yaml"])
     assert check_environment_secrets(result.manifest, result.templates) == []
