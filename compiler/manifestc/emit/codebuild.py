@@ -33,6 +33,7 @@ from ..model import (
     TestSuite,
     Toolchain,
 )
+from ..render import FAST_SAFE_DUMPER
 from ..schemas_data import presets
 from ..semantics_ephemeral import ephemeral_prefix
 from ..toolchain import install_commands
@@ -1571,7 +1572,7 @@ def _artifact_section(files: tuple[str, ...], base_directory: str | None) -> dic
     return section
 
 
-class _BuildspecDumper(yaml.SafeDumper):
+class _BuildspecDumper(FAST_SAFE_DUMPER):
     """Multi-line commands (the approval check's heredoc) as literal blocks, readable in the template."""
 
 
