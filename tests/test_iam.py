@@ -851,3 +851,22 @@ def test_the_boundary_copy_in_a_target_account_holds_application_roles_there_too
     assert effective(everything, boundary, "cloudformation:UpdateStack", stack, deploy)
     # and no exception for CDK publishing roles there: only the tooling account's asset jobs assume them
     assert "OnlyAssetJobsPublish" not in {s.get("Sid") for s in boundary}
+
+
+def test_missing_permissions_names_exactly_what_a_role_lacks():
+    """The handler check matches each required action against every allowed pattern (wildcards,
+    any case) and names the rest."""
+    from manifestc import registry
+
+    deployed = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    needed = [a for a in registry.all_handler_permissions("AWS::SNS::Topic") if a not in registry.WITHHELD_ACTIONS]
+    assert needed and missing_permissions([], deployed) == [f"lacks {', '.join(needed)} (AWS::SNS::Topic)"]
+    allow_all = [{"Effect": "Allow", "Action": [a.upper() for a in needed]}]
+    assert missing_permissions(allow_all, deployed) == []
+    first, rest = needed[0], needed[1:]
+    assert missing_permissions([{"Effect": "Allow", "Action": rest}], deployed) == [f"lacks {first} (AWS::SNS::Topic)"]
+    service = first.split(":")[0]
+    wildcard = [{"Effect": "Allow", "Action": [f"{service}:*"] + [a for a in rest if not a.startswith(service)]}]
+    assert missing_permissions(wildcard, deployed) == []
+    denied_only = [{"Effect": "Deny", "Action": ["*"]}]
+    assert missing_permissions(denied_only, deployed) == [f"lacks {', '.join(needed)} (AWS::SNS::Topic)"]

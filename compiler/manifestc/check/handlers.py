@@ -18,6 +18,7 @@ compiler does not see: their IAM is bounded (MC611) rather than derived.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,7 +107,9 @@ def role_statements(template: dict[str, Any], role_id: str) -> list[dict]:
 
 def missing_permissions(statements: list[dict], deployed: dict[str, Any]) -> list[str]:
     """One message per resource type of `deployed` whose handler permissions are not all allowed."""
-    allowed = [_actions(s) for s in statements if s.get("Effect") == "Allow"]
+    # every allowed action pattern as one regular expression (what _matches does per pattern)
+    patterns = sorted({p.lower() for s in statements if s.get("Effect") == "Allow" for p in _actions(s)})
+    allows = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match if patterns else (lambda _: None)
     messages = []
     for resource_type in sorted({r.get("Type", "") for r in deployed.get("Resources", {}).values()}):
         if registry.handler_permissions(resource_type) is None:
@@ -114,7 +117,7 @@ def missing_permissions(statements: list[dict], deployed: dict[str, Any]) -> lis
         missing = [
             a
             for a in registry.all_handler_permissions(resource_type)
-            if a not in registry.WITHHELD_ACTIONS and not any(_matches(a, patterns) for patterns in allowed)
+            if a not in registry.WITHHELD_ACTIONS and not allows(a.lower())
         ]
         if missing:
             messages.append(f"lacks {', '.join(missing)} ({resource_type})")
