@@ -523,3 +523,27 @@ def test_deploy_plan_checks_what_the_targets_deploy_to_exists(tmp_path):
     ) in steps
     # a layer is created by its first publish: nothing to check
     assert not any("layer" in command for _, command in steps)
+
+
+def test_codedeploy_and_beanstalk_deploy_a_bundle_of_their_own(write_manifest):
+    """`build_artifact` gives a CodeDeploy revision or an Elastic Beanstalk source bundle its own
+    secondary artifact of the build; a lambda_layer job still reads the primary one (MC373)."""
+    build = {
+        "artifacts": {"files": ["appspec.yml", "app/**/*"]},
+        "secondary_artifacts": [{"name": "AdminBundle", "base_directory": "admin", "files": ["**/*"]}],
+    }
+    targets = [WEB, dict(ADMIN, build_artifact="AdminBundle")]
+    template = _compile(write_manifest, targets, [{"name": "staging"}], build=build)["pipeline.yaml"]
+    stage = _stage(template, "staging")
+    assert stage["web-deploy"]["InputArtifacts"] == [{"Name": "BuildOutput"}]
+    assert stage["admin-deploy"]["InputArtifacts"] == [{"Name": "AdminBundle"}]
+    [built] = [
+        a
+        for s in template["Resources"]["Pipeline"]["Properties"]["Stages"]
+        for a in s["Actions"]
+        if a["Name"] == "Build"
+    ]
+    assert {"Name": "AdminBundle"} in built["OutputArtifacts"]
+    layer = dict(LAYER, build_artifact="AdminBundle")
+    result = _result(write_manifest, [layer], [{"name": "staging"}], build=build)
+    assert ("MC373", "targets[0].build_artifact") in errors(result)

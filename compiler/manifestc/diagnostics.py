@@ -790,7 +790,7 @@ CODES: dict[str, CodeInfo] = {
     ),
     "MC373": _e(
         "target build artifact",
-        "`targets[].build_artifact` names a `build.secondary_artifacts` entry the target deploys from (cloudformation, s3, commands and lambda zip targets). Targets whose files the generated buildspec writes into the primary artifact (ecs, image and packaged targets) or that deploy something else (glue, invokes) read the primary artifact. Fix the name, or drop the field.",
+        "`targets[].build_artifact` names a `build.secondary_artifacts` entry the target deploys from (cloudformation, s3, commands, lambda zip, codedeploy and elasticbeanstalk targets: a CodeDeploy revision or Beanstalk source bundle of its own). Targets whose files the generated buildspec writes into the primary artifact (ecs, image and packaged targets) or that deploy something else (glue, invokes) read the primary artifact. Fix the name, or drop the field.",
     ),
     "MC374": _e(
         "heterogeneous batch",

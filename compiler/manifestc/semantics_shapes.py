@@ -190,7 +190,7 @@ MAX_SECONDARY_ARTIFACTS = 4
 # Targets whose deploy action (or job) reads one artifact it may choose; the others read files the
 # generated buildspec writes into the primary artifact (imagedefinitions, packaged templates) or
 # deploy what is not the build output (glue, invokes).
-ARTIFACT_TARGETS = ("cloudformation", "s3", "commands", "lambda")
+ARTIFACT_TARGETS = ("cloudformation", "s3", "commands", "lambda", "codedeploy", "elasticbeanstalk")
 
 
 def build_artifacts(check: Any, build: Build, targets: tuple[Target, ...]) -> tuple[Build, tuple[Target, ...]]:

@@ -548,7 +548,7 @@ def _codedeploy_action(
     if not cross_account:
         _wire_codedeploy(target, region, wiring)
     config = {"ApplicationName": target.application, "DeploymentGroupName": target.deployment_group}
-    return action("codedeploy", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **common)
+    return action("codedeploy", f"{target.name}{suffix}-deploy", config, 3, (deploy_input(target),), **common)
 
 
 def _beanstalk_action(target: Target, suffix: str, wiring: Wiring, common: dict) -> cp.Actions:
@@ -559,7 +559,7 @@ def _beanstalk_action(target: Target, suffix: str, wiring: Wiring, common: dict)
     wiring.beanstalk = True  # the pipeline role's grant to assume it: _pipeline_role
     config = {"ApplicationName": target.application, "EnvironmentName": target.beanstalk_environment}
     extra = {**common, "RoleArn": role}
-    return action("elasticbeanstalk", f"{target.name}{suffix}-deploy", config, 3, (BUILD_OUTPUT,), **extra)
+    return action("elasticbeanstalk", f"{target.name}{suffix}-deploy", config, 3, (deploy_input(target),), **extra)
 
 
 def _servicecatalog_action(
