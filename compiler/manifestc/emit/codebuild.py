@@ -990,7 +990,6 @@ def _pull_request_job(m: Manifest) -> BuildJob:
 
 def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     """Lambda deploys run as CodeBuild jobs: one per environment and lambda target."""
-    python = presets()["python"]
     jobs = []
     for env in m.environments:
         for name in env.targets:
@@ -1008,18 +1007,13 @@ def deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 for region in env.regions
             )
             jobs.append(
-                BuildJob(
-                    purpose=lambda_job_purpose(env.name, target.name),
-                    logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: deploy {deploys[0].function} ({target.package}) to {env.name}",
-                    image=python["images"]["x86_64"],
-                    environment_type="LINUX_CONTAINER",
-                    compute_type="BUILD_GENERAL1_SMALL",
-                    privileged=False,
+                _target_deploy_job(
+                    m,
+                    env,
+                    target,
+                    f"{m.name}: deploy {deploys[0].function} ({target.package}) to {env.name}",
+                    (_lambda_commands(m, target, d) for d in deploys),
                     timeout=15,
-                    runtime_key=None,
-                    runtime=None,
-                    phases=(("build", tuple(_lambda_commands(m, target, d) for d in deploys)),),
                     env=(_image_env(m) if target.package == "image" else ())
                     + ((("AWS_PARTITION", Sub("${AWS::Partition}")),) if m.is_cross_account(env) else ()),
                     lambda_deploys=deploys,
@@ -1033,7 +1027,6 @@ def layer_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     artifact as a new layer version in each region (the zip goes in the request: no bucket in the
     other regions), in the environment's account through the bootstrap deploy role. It runs no
     manifest command and stays out of the VPC (endpoints are regional)."""
-    python = presets()["python"]
     jobs = []
     for env in m.environments:
         for name in env.targets:
@@ -1046,18 +1039,13 @@ def layer_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 for region in m.target_regions(target, env)
             )
             jobs.append(
-                BuildJob(
-                    purpose=lambda_job_purpose(env.name, target.name),
-                    logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
-                    image=python["images"]["x86_64"],
-                    environment_type="LINUX_CONTAINER",
-                    compute_type="BUILD_GENERAL1_SMALL",
-                    privileged=False,
+                _target_deploy_job(
+                    m,
+                    env,
+                    target,
+                    f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
+                    (_layer_commands(m, target, p) for p in publishes),
                     timeout=15,
-                    runtime_key=None,
-                    runtime=None,
-                    phases=(("build", tuple(_layer_commands(m, target, p) for p in publishes)),),
                     env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
                     layer_publishes=publishes,
                     in_vpc=False,
@@ -1070,11 +1058,7 @@ def _layer_commands(m: Manifest, target: Target, publish: LayerPublish) -> str:
     region = f" --region {publish.region}" if publish.region else ""
     parts, profile = [], ""
     if publish.account:
-        # CodeBuild's own credentials assume the target account's deploy role (credential_source)
-        parts += [
-            f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, publish.account)}",
-            "aws configure set profile.deploy.credential_source EcsContainer",
-        ]
+        parts += deploy_profile_commands(m, publish.account)
         profile = " --profile deploy"
     options = f"--layer-name {publish.layer} --zip-file fileb://{shlex.quote(target.artifact or 'layer.zip')}"
     if target.runtimes:
@@ -1092,7 +1076,6 @@ def image_copy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     push uses). ECR copies nothing across registries by API and its replication is a registry-wide
     setting, so docker does it: one platform's image (the build's), re-pushed under the same tag.
     No manifest command runs; out of the VPC (a VPC endpoint reaches its own region only)."""
-    python = presets()["python"]
     jobs = []
     for env in m.environments:
         for name in env.targets:
@@ -1107,23 +1090,16 @@ def image_copy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 'docker pull "$IMAGE_URI:$IMAGE_TAG"',
             )
             if account:
-                login += (
-                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
-                    "aws configure set profile.deploy.credential_source EcsContainer",
-                )
+                login += deploy_profile_commands(m, account)
             jobs.append(
-                BuildJob(
-                    purpose=lambda_job_purpose(env.name, target.name),
-                    logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: copy the image to {target.image_repository} in {env.name}",
-                    image=python["images"]["x86_64"],
-                    environment_type="LINUX_CONTAINER",
-                    compute_type="BUILD_GENERAL1_SMALL",
+                _target_deploy_job(
+                    m,
+                    env,
+                    target,
+                    f"{m.name}: copy the image to {target.image_repository} in {env.name}",
+                    login + tuple(_image_copy_command(c) for c in copies),
                     privileged=True,
                     timeout=30,
-                    runtime_key=None,
-                    runtime=None,
-                    phases=(("build", login + tuple(_image_copy_command(c) for c in copies)),),
                     env=_image_env(m)
                     + (
                         ("AWS_PARTITION", Sub("${AWS::Partition}")),
@@ -1162,7 +1138,6 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     that syncs the artifact into the bucket with `--delete` (the S3 deploy action only adds and
     overwrites objects) and/or invalidates the environment's distribution after the deploy. It runs
     no manifest command, so it stays out of the VPC (CloudFront has no VPC endpoint)."""
-    python = presets()["python"]
     jobs = []
     for env in m.environments:
         for name in env.targets:
@@ -1175,11 +1150,7 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
             commands = []
             aws_cli = "aws"
             if account:
-                # CodeBuild's own credentials assume the target account's deploy role (credential_source)
-                commands += [
-                    f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
-                    "aws configure set profile.deploy.credential_source EcsContainer",
-                ]
+                commands += deploy_profile_commands(m, account)
                 aws_cli = "aws --profile deploy"
             if target.delete_stale:
                 destination = shlex.quote(f"s3://{resolved.bucket}/{resolved.prefix or ''}")
@@ -1209,18 +1180,13 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 if part
             )
             jobs.append(
-                BuildJob(
-                    purpose=lambda_job_purpose(env.name, target.name),
-                    logical_prefix=camel("deploy", env.name, target.name),
-                    description=f"{m.name}: {what} ({env.name})",
-                    image=python["images"]["x86_64"],
-                    environment_type="LINUX_CONTAINER",
-                    compute_type="BUILD_GENERAL1_SMALL",
-                    privileged=False,
+                _target_deploy_job(
+                    m,
+                    env,
+                    target,
+                    f"{m.name}: {what} ({env.name})",
+                    commands,
                     timeout=60 if distribution else 30,  # the invalidation poll waits up to 50 minutes
-                    runtime_key=None,
-                    runtime=None,
-                    phases=(("build", tuple(commands)),),
                     env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
                     s3_sync=(resolved.bucket, resolved.prefix or "") if target.delete_stale else None,
                     s3_sync_key=resolved.kms_key if target.delete_stale else None,
@@ -1233,6 +1199,33 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
 
 
 INVALIDATION_POLLS = 200  # CloudFront invalidation status checks, 15 s apart (50 minutes)
+
+
+def deploy_profile_commands(m: Manifest, account: str) -> tuple[str, str]:
+    """The AWS CLI profile `deploy`: CodeBuild's own credentials assume the target account's deploy
+    role (credential_source), for commands run `--profile deploy`."""
+    return (
+        f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, account)}",
+        "aws configure set profile.deploy.credential_source EcsContainer",
+    )
+
+
+def _target_deploy_job(m: Manifest, environment, target: Target, description: str, commands, **fields) -> BuildJob:
+    """A CodeBuild job that deploys one target in one environment and runs no manifest command: the
+    python preset's x86_64 image, small, no runtime pin; `fields` give the rest."""
+    fields.setdefault("privileged", False)
+    return BuildJob(
+        purpose=lambda_job_purpose(environment.name, target.name),
+        logical_prefix=camel("deploy", environment.name, target.name),
+        description=description,
+        image=presets()["python"]["images"]["x86_64"],
+        environment_type="LINUX_CONTAINER",
+        compute_type="BUILD_GENERAL1_SMALL",
+        runtime_key=None,
+        runtime=None,
+        phases=(("build", tuple(commands)),),
+        **fields,
+    )
 
 
 def commands_job_purpose(environment: str, target: str) -> str:
@@ -1381,11 +1374,7 @@ def _lambda_commands(m: Manifest, target: Target, deploy: LambdaDeploy) -> str:
     profile = ""
     parts = []
     if deploy.account:
-        # CodeBuild's own credentials assume the target account's deploy role (credential_source)
-        parts += [
-            f"aws configure set profile.deploy.role_arn arn:$AWS_PARTITION:{deploy_role_path(m, deploy.account)}",
-            "aws configure set profile.deploy.credential_source EcsContainer",
-        ]
+        parts += deploy_profile_commands(m, deploy.account)
         profile = " --profile deploy"
     if deploy.package == "image":
         code = '--image-uri "$IMAGE_URI:${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"'
