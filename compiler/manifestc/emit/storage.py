@@ -89,6 +89,23 @@ def cross_account_glue_job_roles(m: Manifest) -> dict[str, list[Sub]]:
     return roles
 
 
+def _decrypt_through_s3(sid: str, account: str, roles: list[Sub]) -> Statement:
+    """Key policy: these roles of another account may decrypt, only through S3 (reading objects)."""
+    return Statement(
+        Sid=sid,
+        Effect=Allow,
+        Principal=_account_root(account),
+        Action=[kms.Decrypt],
+        Resource=["*"],
+        Condition=Condition(
+            [
+                ArnLike({"aws:PrincipalArn": roles}),
+                StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}),
+            ]
+        ),
+    )
+
+
 def codedeploy_instance_roles(m: Manifest) -> dict[str, list[Sub]]:
     """Per target account, the `instance_roles` of the codedeploy targets deployed there: the
     CodeDeploy agent downloads the revision from this bucket with the instance's role (README
@@ -176,41 +193,13 @@ def _key_policy(ctx: Context, home: bool) -> object:
         )
     for account, roles in codedeploy_instance_roles(ctx.manifest).items():
         # the instances of codedeploy deployment groups there decrypt the revision, only through S3
-        statements.append(
-            Statement(
-                Sid=f"CodeDeployInstancesOf{account}DecryptArtifacts",
-                Effect=Allow,
-                Principal=_account_root(account),
-                Action=[kms.Decrypt],
-                Resource=["*"],
-                Condition=Condition(
-                    [
-                        ArnLike({"aws:PrincipalArn": roles}),
-                        StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}),
-                    ]
-                ),
-            )
-        )
+        statements.append(_decrypt_through_s3(f"CodeDeployInstancesOf{account}DecryptArtifacts", account, roles))
     if home:
         # Glue jobs in other accounts decrypt their scripts, only through S3 (kms:ViaService; the
         # key policy is what lets another account use the key at all: KMS Developer Guide,
         # "Allowing users in other accounts to use a KMS key").
         for account, roles in cross_account_glue_job_roles(ctx.manifest).items():
-            statements.append(
-                Statement(
-                    Sid=f"GlueJobRolesOf{account}DecryptScripts",
-                    Effect=Allow,
-                    Principal=_account_root(account),
-                    Action=[kms.Decrypt],
-                    Resource=["*"],
-                    Condition=Condition(
-                        [
-                            ArnLike({"aws:PrincipalArn": roles}),
-                            StringEquals({"kms:ViaService": Sub("s3.${AWS::Region}.${AWS::URLSuffix}")}),
-                        ]
-                    ),
-                )
-            )
+            statements.append(_decrypt_through_s3(f"GlueJobRolesOf{account}DecryptScripts", account, roles))
     return policy(*statements)
 
 
