@@ -304,11 +304,10 @@ def teardown_source(ctx: Context, spec) -> dict:
     m = ctx.manifest
     if m.source.provider == "codecommit":
         return {"Source": cb.Source(Type="NO_SOURCE", BuildSpec=spec)}
-    from .feature import feature_source, glob_to_regex, path_filters
+    from .feature import feature_branch_filter, feature_source, path_filters
 
     source = feature_source(ctx, spec)["Source"]
     source.properties["ReportBuildStatus"] = False
-    branches = "|".join(glob_to_regex(p) for p in m.source.feature_branches.patterns)
     return {
         "Source": source,
         "Triggers": cb.ProjectTriggers(
@@ -316,7 +315,7 @@ def teardown_source(ctx: Context, spec) -> dict:
             FilterGroups=[
                 [
                     cb.WebhookFilter(Type="EVENT", Pattern=",".join(aws.PULL_REQUEST_CLOSED_WEBHOOK_EVENTS)),
-                    cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
+                    feature_branch_filter(m),
                 ]
                 + path_filters(ctx)
             ],

@@ -12,6 +12,7 @@ from troposphere import GetAtt, Sub, events
 from troposphere import codebuild as cb
 
 from .. import aws
+from ..model import Manifest
 from ..semantics_monorepo import webhook_path_regex
 from .context import Context
 from .iam import allow, connection_actions, connection_resources, service_role
@@ -30,6 +31,12 @@ def path_filters(ctx: Context) -> list:
     (semantics_monorepo.webhook_path_regex); none without `paths`."""
     paths = ctx.manifest.source.paths
     return [cb.WebhookFilter(Type="FILE_PATH", Pattern=webhook_path_regex(paths))] if paths else []
+
+
+def feature_branch_filter(m: Manifest) -> cb.WebhookFilter:
+    """The webhook filter on the head reference: a branch matching `feature_branches.patterns`."""
+    branches = "|".join(glob_to_regex(p) for p in m.source.feature_branches.patterns)
+    return cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$")
 
 
 def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
@@ -55,7 +62,6 @@ def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
     source.properties["Auth"] = {"Type": "CODECONNECTIONS", "Resource": ctx.value("connection_arn")}
     if pull_requests:
         return {"Source": source, "Triggers": _pull_request_triggers(ctx)}
-    branches = "|".join(glob_to_regex(p) for p in m.source.feature_branches.patterns)
     return {
         "Source": source,
         "Triggers": cb.ProjectTriggers(
@@ -63,7 +69,7 @@ def feature_source(ctx: Context, spec, *, pull_requests: bool = False) -> dict:
             FilterGroups=[
                 [
                     cb.WebhookFilter(Type="EVENT", Pattern="PUSH"),
-                    cb.WebhookFilter(Type="HEAD_REF", Pattern=f"^refs/heads/({branches})$"),
+                    feature_branch_filter(m),
                 ]
                 + path_filters(ctx)
             ],
