@@ -974,6 +974,14 @@ CODES: dict[str, CodeInfo] = {
 }
 
 
+def did_you_mean(name: str, known, otherwise: str | None = None) -> str | None:
+    """The hint for an unknown name: the closest known one, else `otherwise`."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean `{close[0]}`?" if close else otherwise
+
+
 def explain(code: str) -> str | None:
     """The long explanation of a diagnostic code, or None if the code is unknown."""
     info = CODES.get(code.upper())

@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from . import __version__, aws, reach
-from .diagnostics import Diagnostic, Marks, Path, Severity, at
+from .diagnostics import Diagnostic, Marks, Path, Severity, at, did_you_mean
 from .model import (
     TARGET_JSON_FIELDS,
     TARGET_PLACEHOLDER_FIELDS,
@@ -165,10 +165,8 @@ class _Checker:
     def reference(self, name: str, known: list[str], what: str, path: Path) -> bool:
         if name in known:
             return True
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else None
         listing = ", ".join(known) if known else "none are defined"
-        self.error("MC201", f"unknown {what} `{name}`; defined: {listing}", path, hint=hint)
+        self.error("MC201", f"unknown {what} `{name}`; defined: {listing}", path, hint=did_you_mean(name, known))
         return False
 
 

@@ -12,12 +12,12 @@ Called from `semantics.py` with its checker; kept apart so the family's rules si
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import fnmatch
 import hashlib
 import re
 from typing import Any
 
+from .diagnostics import did_you_mean
 from .model import Manifest, Target, render_placeholders
 
 Path = tuple
@@ -135,12 +135,11 @@ def _previews(check: Any, m: Manifest) -> Manifest:
         )
     names = [e.name for e in m.environments]
     if fb.deploy_to not in names:
-        close = difflib.get_close_matches(fb.deploy_to, names, n=1)
         check.error(
             "MC355",
             f"`deploy_to` names no environment: `{fb.deploy_to}`; defined: {', '.join(names)}",
             path + ("deploy_to",),
-            hint=f"did you mean `{close[0]}`?" if close else "name the environment previews deploy beside",
+            hint=did_you_mean(fb.deploy_to, names, "name the environment previews deploy beside"),
         )
         return m
     env = m.environment(fb.deploy_to)
@@ -232,12 +231,11 @@ def _test_stack(check: Any, m: Manifest, index: int, suite) -> None:
     path = ("tests", index, "ephemeral_stack")
     names = [t.name for t in m.targets]
     if suite.ephemeral_stack not in names:
-        close = difflib.get_close_matches(suite.ephemeral_stack, names, n=1)
         check.error(
             "MC359",
             f"`ephemeral_stack` names no target: `{suite.ephemeral_stack}`",
             path,
-            hint=f"did you mean `{close[0]}`?" if close else "name a cloudformation target",
+            hint=did_you_mean(suite.ephemeral_stack, names, "name a cloudformation target"),
         )
         return
     why = _unfit(m.target(suite.ephemeral_stack))

@@ -10,9 +10,9 @@ fine: the order applies where both deploy. A commands target reading variables o
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
+from .diagnostics import did_you_mean
 from .model import Manifest
 
 _INVOKE_HINT = (
@@ -48,12 +48,11 @@ def check_target_order(check: Any, m: Manifest) -> None:
                     hint=f"remove `{name}` from `after`",
                 )
             elif other is None:
-                close = difflib.get_close_matches(name, [t for t in targets if t != target.name], n=1)
                 check.error(
                     "MC337",
                     f"`after` names `{name}`, which is not a target",
                     where,
-                    hint=f"did you mean `{close[0]}`?" if close else "name targets of this manifest",
+                    hint=did_you_mean(name, [t for t in targets if t != target.name], "name targets of this manifest"),
                 )
             elif other.invokes:
                 check.error(

@@ -9,11 +9,10 @@ the checker (`semantics._Checker`: `doc`, `error`, `warn`) and returns the refin
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Any
 
 from . import aws
-from .diagnostics import Path
+from .diagnostics import Path, did_you_mean
 from .model import BatchBuild, Build, SuitePlatform, Target, TestSuite
 from .schemas_data import images
 
@@ -255,13 +254,12 @@ def build_artifacts(check: Any, build: Build, targets: tuple[Target, ...]) -> tu
             )
             continue
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
             listing = ", ".join(names) or "none are defined"
             check.error(
                 "MC373",
                 f"unknown build artifact `{name}`; build.secondary_artifacts: {listing}",
                 path,
-                hint=f"did you mean `{close[0]}`?" if close else "add it to build.secondary_artifacts",
+                hint=did_you_mean(name, names, "add it to build.secondary_artifacts"),
             )
             continue
         chosen[target["name"]] = name
@@ -341,13 +339,12 @@ def build_batch(check: Any, build: Build, preset: dict[str, Any]) -> Build:
             )
         for other in entry["depends_on"]:
             if other not in names or other == name:
-                close = difflib.get_close_matches(other, [n for n in names if n != name], n=1)
                 check.error(
                     "MC374",
                     f"batch build `{name}` depends on `{other}`, "
                     + ("itself" if other == name else "which is not a build of the batch"),
                     (*path, "depends_on"),
-                    hint=f"did you mean `{close[0]}`?" if close else None,
+                    hint=did_you_mean(other, [n for n in names if n != name]),
                 )
         runtime_versions = build.runtime_key and build.runtime and not entry["buildspec"]
         if runtime_versions and (shipped is None or shipped.get("runtimes") is None):
