@@ -4,18 +4,16 @@ gated in its directory; the path filters are part of the self-update source guar
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import MINIMAL, with_changes
-from manifestc import __version__, api
+from manifestc import api
 from manifestc.guard import SOURCE, source_value
-from manifestc.recompile import deployed_guards, recompile
 from manifestc.semantics_monorepo import excludes_all_of, glob_matches, may_match_under
-from test_selfupdate import ACCOUNT, ARTIFACT_BUCKET, _update_commands
+from test_selfupdate import _guarded_recompile, _update_commands
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/9a8b7c6d-1111-2222-3333-444455556666"
 SHOP = {"provider": "codestar", "repository": "acme/shop", "connection_arn": CONNECTION}
@@ -297,20 +295,7 @@ def test_the_source_guard_records_the_path_filters(write_manifest):
 
 
 def _recompile(repo: Path, deployed: dict, out: Path):
-    env = _update_commands(deployed)[1]
-    shutil.rmtree(out, ignore_errors=True)
-    return recompile(
-        repo / "services/api/manifest.yaml",
-        repo_root=repo,
-        pipeline="shop-api",
-        deployed_toolchain=f"manifestc=={__version__}",
-        artifact_bucket=ARTIFACT_BUCKET,
-        out=out,
-        region="eu-west-1",
-        account=ACCOUNT,
-        probe=lambda host: True,
-        **deployed_guards(env),
-    )
+    return _guarded_recompile(repo, deployed, out, manifest="services/api/manifest.yaml", pipeline="shop-api")
 
 
 def test_a_commit_cannot_widen_the_paths_that_start_the_pipeline(tmp_path):

@@ -702,14 +702,16 @@ def test_recompile_refuses_a_commit_that_changes_who_approves(tmp_path):
     assert (out / "pipeline.yaml").is_file()
 
 
-def _guarded_recompile(repo: Path, deployed: dict, out: Path):
+def _guarded_recompile(
+    repo: Path, deployed: dict, out: Path, manifest: str = "manifest.yaml", pipeline: str = "demo-service"
+):
     """Recompile the checkout's manifest as the Recompile project of `deployed` would (its guards)."""
     env = _update_commands(deployed)[1]
     shutil.rmtree(out, ignore_errors=True)
     return recompile(
-        repo / "manifest.yaml",
+        repo / manifest,
         repo_root=repo,
-        pipeline="demo-service",
+        pipeline=pipeline,
         deployed_toolchain=f"manifestc=={__version__}",
         artifact_bucket=ARTIFACT_BUCKET,
         out=out,
