@@ -56,7 +56,7 @@ from .semantics_monorepo import build_directory, check_path_filters, check_servi
 from .semantics_order import check_target_order
 from .semantics_shapes import build_artifacts, build_batch, build_platform, build_reports, suite_platforms
 from .semantics_step_secrets import check_step_secrets
-from .semantics_steps import check_commands_targets, check_variables, commands_fields
+from .semantics_steps import check_commands_targets, check_environment_keys, check_variables, commands_fields
 from .semantics_targets import (
     MORE_TARGET_FIELDS,
     MORE_TARGET_REQUIRED,
@@ -932,28 +932,7 @@ def _check_s3_deploy_jobs(check: _Checker, m: Manifest) -> None:
         deploying = [env for env in m.environments if target.name in env.targets]
         path: Path = ("targets", t_index, "cloudfront_invalidation", "distribution")
         named = [e for e, _ in target.distributions if e]
-        for name in named:
-            if name not in [env.name for env in deploying]:
-                close = difflib.get_close_matches(name, [env.name for env in deploying], n=1)
-                check.error(
-                    "MC322",
-                    f"`{name}` is not an environment that deploys target `{target.name}`",
-                    path + (name,),
-                    hint=f"did you mean `{close[0]}`?"
-                    if close
-                    else "name the environments that deploy this target: "
-                    + (", ".join(env.name for env in deploying) or "none do"),
-                )
-        if named:
-            for env in deploying:
-                if env.name not in named:
-                    check.error(
-                        "MC322",
-                        f"environment `{env.name}` deploys target `{target.name}` but `distribution` names no "
-                        "distribution for it",
-                        path,
-                        hint=f"add `{env.name}: <distribution ID>`, or give one ID for every environment",
-                    )
+        check_environment_keys(check, "MC322", target, deploying, named, path, "distribution", "distribution", True)
 
 
 _BLUE_GREEN_FIELDS = ("application", "deployment_group", "task_definition", "appspec")

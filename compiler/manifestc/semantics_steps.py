@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from . import aws
+from .diagnostics import did_you_mean
 from .model import Manifest
 from .permissions import check_permissions
 
@@ -358,3 +359,29 @@ def _order_problem(m: Manifest, reader: Any, source: Any, envs: list | None) -> 
     if runs_late(m, source):
         return f"`{source.name}` itself reads other targets' variables, so it runs at the same time as `{reader.name}`"
     return None
+
+
+def check_environment_keys(
+    check: Any, code: str, target: Any, deploying: list, named, mapping: Path, field: str, unit: str, suggest: bool
+) -> None:
+    """A per-environment mapping of a target (`field`, at `mapping`) names exactly the environments
+    that deploy it: each key one of them (`named` in the order to report), each of them a key."""
+    deploying_names = [env.name for env in deploying]
+    listing = "name the environments that deploy this target: " + (", ".join(deploying_names) or "none do")
+    for name in named:
+        if name not in deploying_names:
+            check.error(
+                code,
+                f"`{name}` is not an environment that deploys target `{target.name}`",
+                mapping + (name,),
+                hint=did_you_mean(name, deploying_names, listing) if suggest else listing,
+            )
+    if named:
+        for env in deploying:
+            if env.name not in named:
+                check.error(
+                    code,
+                    f"environment `{env.name}` deploys target `{target.name}` but `{field}` names no {unit} for it",
+                    mapping,
+                    hint=f"add `{env.name}: <{unit} ID>`, or give one ID for every environment",
+                )

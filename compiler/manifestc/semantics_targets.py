@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from .model import Manifest
-from .semantics_steps import _placeholders
+from .semantics_steps import _placeholders, check_environment_keys
 
 Path = tuple
 
@@ -168,23 +168,9 @@ def _check_products(check: Any, m: Manifest, target: Any, path: Path) -> None:
     one product, MC274 refuses it first: a product ID cannot be named after the copy.)"""
     deploying = [env for env in m.environments if target.name in env.targets]
     named = {env for env, _ in target.products if env}
-    for name in sorted(named - {env.name for env in deploying}):
-        check.error(
-            "MC384",
-            f"`{name}` is not an environment that deploys target `{target.name}`",
-            path + ("product", name),
-            hint="name the environments that deploy this target: "
-            + (", ".join(e.name for e in deploying) or "none do"),
-        )
-    if named:
-        for env in deploying:
-            if env.name not in named:
-                check.error(
-                    "MC384",
-                    f"environment `{env.name}` deploys target `{target.name}` but `product` names no product for it",
-                    path + ("product",),
-                    hint=f"add `{env.name}: <product ID>`, or give one ID for every environment",
-                )
+    check_environment_keys(
+        check, "MC384", target, deploying, sorted(named), path + ("product",), "product", "product", False
+    )
     for env in deploying:
         if m.is_cross_account(env):
             check.error(
