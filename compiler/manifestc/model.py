@@ -681,6 +681,15 @@ class Manifest:
             sorted((*(s for s in self.build.secrets if s.variable not in names), *own), key=lambda s: s.variable)
         )
 
+    def deployed(self, *types: str):
+        """(environment, target) for each target each environment deploys, in manifest order; only
+        targets of `types` when given."""
+        for env in self.environments:
+            for name in env.targets:
+                target = self.target(name)
+                if not types or target.type in types:
+                    yield env, target
+
     def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
 

@@ -112,35 +112,31 @@ def cdk_publish_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     preset = presets()["cdk"]
     b = m.build
     jobs = []
-    for env in m.environments:
-        for name in env.targets:
-            target = m.target(name)
-            if target.type != "cdk":
-                continue
-            jobs.append(
-                BuildJob(
-                    purpose=cdk_job_purpose(env.name, target.name),
-                    # its role goes under iam.asset_role_path, the only principals allowed to assume
-                    # the publishing roles (the boundary's OnlyAssetJobsAssumePublishingRoles)
-                    logical_prefix=CDK_ASSET_LOGICAL_PREFIX + camel(env.name, target.name),
-                    description=f"{m.name}: publish the assets of {target.name} to {env.name}",
-                    image=preset["images"][b.arch],
-                    environment_type=b.environment_type,
-                    compute_type=b.compute_type,
-                    # image assets are `docker build`s of the app's Dockerfiles
-                    privileged=target.image_assets,
-                    timeout=b.timeout,
-                    runtime_key=preset["runtime_key"],
-                    runtime=str(preset["default_runtime"]),
-                    phases=(
-                        ("install", _codeartifact_login(b.codeartifact, ("npm",))),
-                        ("build", _publish_commands(m, target, env)),
-                    ),
-                    codeartifact=b.codeartifact,
-                    publish_roles=tuple(publishing_role_arns(m, target, env)),
-                    # with `network`: the VPC endpoints let only principals of the pipeline's account
-                    # through (emit/network.py), and this job writes as another account's role there
-                    in_vpc=not m.is_cross_account(env),
-                )
+    for env, target in m.deployed("cdk"):
+        jobs.append(
+            BuildJob(
+                purpose=cdk_job_purpose(env.name, target.name),
+                # its role goes under iam.asset_role_path, the only principals allowed to assume
+                # the publishing roles (the boundary's OnlyAssetJobsAssumePublishingRoles)
+                logical_prefix=CDK_ASSET_LOGICAL_PREFIX + camel(env.name, target.name),
+                description=f"{m.name}: publish the assets of {target.name} to {env.name}",
+                image=preset["images"][b.arch],
+                environment_type=b.environment_type,
+                compute_type=b.compute_type,
+                # image assets are `docker build`s of the app's Dockerfiles
+                privileged=target.image_assets,
+                timeout=b.timeout,
+                runtime_key=preset["runtime_key"],
+                runtime=str(preset["default_runtime"]),
+                phases=(
+                    ("install", _codeartifact_login(b.codeartifact, ("npm",))),
+                    ("build", _publish_commands(m, target, env)),
+                ),
+                codeartifact=b.codeartifact,
+                publish_roles=tuple(publishing_role_arns(m, target, env)),
+                # with `network`: the VPC endpoints let only principals of the pipeline's account
+                # through (emit/network.py), and this job writes as another account's role there
+                in_vpc=not m.is_cross_account(env),
             )
+        )
     return tuple(jobs)

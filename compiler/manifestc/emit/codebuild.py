@@ -690,57 +690,53 @@ def glue_jobs(m: Manifest) -> tuple[BuildJob, ...]:
         )
     # the jobs' dependencies travel with the scripts: same prefix, same hash (README "Job dependencies")
     scripts = [shlex.quote(s) for s in dict.fromkeys([*(job.script for job in m.glue.jobs), *m.glue.dependencies])]
-    for env in m.environments:
-        for name in env.targets:
-            target = m.target(name)
-            if target.type != "glue":
-                continue
-            # The prefix is named by the SHA-256 of the scripts, computed here at run time: unchanged
-            # scripts give an unchanged ScriptsPrefix, so the stack has no change (and asks for no
-            # approval); a changed script is a new prefix, so a stack change. The deploy action
-            # reads SCRIPTS_PREFIX from this action's namespace.
-            prefix = glue_scripts_prefix(m, env.name)
-            commands = (
-                f"SCRIPTS_HASH=$(sha256sum {' '.join(scripts)} | sha256sum | cut -c1-16)"
-                if scripts
-                else "SCRIPTS_HASH=none",
-                f'export SCRIPTS_PREFIX="{prefix}/$SCRIPTS_HASH"',
-            ) + tuple(f'aws s3 cp {s} "s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/{s}"' for s in scripts)
+    for env, _target in m.deployed("glue"):
+        # The prefix is named by the SHA-256 of the scripts, computed here at run time: unchanged
+        # scripts give an unchanged ScriptsPrefix, so the stack has no change (and asks for no
+        # approval); a changed script is a new prefix, so a stack change. The deploy action
+        # reads SCRIPTS_PREFIX from this action's namespace.
+        prefix = glue_scripts_prefix(m, env.name)
+        commands = (
+            f"SCRIPTS_HASH=$(sha256sum {' '.join(scripts)} | sha256sum | cut -c1-16)"
+            if scripts
+            else "SCRIPTS_HASH=none",
+            f'export SCRIPTS_PREFIX="{prefix}/$SCRIPTS_HASH"',
+        ) + tuple(f'aws s3 cp {s} "s3://$SCRIPTS_BUCKET/$SCRIPTS_PREFIX/{s}"' for s in scripts)
+        jobs.append(
+            BuildJob(
+                purpose=glue_job_purpose("scripts", env.name),
+                logical_prefix=camel("glue", "scripts", env.name),
+                description=f"{m.name}: upload the Glue job scripts for {env.name}",
+                runtime_key=None,
+                runtime=None,
+                phases=(("build", commands),),
+                env=(("SCRIPTS_BUCKET", m.glue.scripts_bucket or Ref("ArtifactBucket")),),
+                script_bucket=m.glue.scripts_bucket,
+                script_prefix=prefix,
+                script_key=m.glue.scripts_key,
+                exported_variables=("SCRIPTS_PREFIX",),
+                **small,
+            )
+        )
+        if m.glue.smokes(env.name) and m.glue.orchestration == "stepfunctions":
+            jobs.append(_state_machine_smoke_job(m, env.name, small))
+        elif m.glue.smokes(env.name):
+            workflow = f"{m.glue.workflow}-{env.name}"
+            # every job may run for its timeout; crawlers have none: allow 30 minutes each
+            minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))
             jobs.append(
                 BuildJob(
-                    purpose=glue_job_purpose("scripts", env.name),
-                    logical_prefix=camel("glue", "scripts", env.name),
-                    description=f"{m.name}: upload the Glue job scripts for {env.name}",
+                    purpose=glue_job_purpose("smoke", env.name),
+                    logical_prefix=camel("glue", "smoke", env.name),
+                    description=f"{m.name}: run {workflow} after deploying it and fail unless every job "
+                    "and crawler succeeded",
                     runtime_key=None,
                     runtime=None,
-                    phases=(("build", commands),),
-                    env=(("SCRIPTS_BUCKET", m.glue.scripts_bucket or Ref("ArtifactBucket")),),
-                    script_bucket=m.glue.scripts_bucket,
-                    script_prefix=prefix,
-                    script_key=m.glue.scripts_key,
-                    exported_variables=("SCRIPTS_PREFIX",),
-                    **small,
+                    phases=(("build", (glue_smoke_script(workflow, minutes - 5),)),),
+                    start_workflows=(workflow,),
+                    **{**small, "timeout": minutes},
                 )
             )
-            if m.glue.smokes(env.name) and m.glue.orchestration == "stepfunctions":
-                jobs.append(_state_machine_smoke_job(m, env.name, small))
-            elif m.glue.smokes(env.name):
-                workflow = f"{m.glue.workflow}-{env.name}"
-                # every job may run for its timeout; crawlers have none: allow 30 minutes each
-                minutes = min(480, 10 + sum(j.timeout for j in m.glue.jobs) + 30 * len(m.glue.crawlers))
-                jobs.append(
-                    BuildJob(
-                        purpose=glue_job_purpose("smoke", env.name),
-                        logical_prefix=camel("glue", "smoke", env.name),
-                        description=f"{m.name}: run {workflow} after deploying it and fail unless every job "
-                        "and crawler succeeded",
-                        runtime_key=None,
-                        runtime=None,
-                        phases=(("build", (glue_smoke_script(workflow, minutes - 5),)),),
-                        start_workflows=(workflow,),
-                        **{**small, "timeout": minutes},
-                    )
-                )
     return tuple(jobs)
 
 
@@ -1028,29 +1024,25 @@ def layer_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     other regions), in the environment's account through the bootstrap deploy role. It runs no
     manifest command and stays out of the VPC (endpoints are regional)."""
     jobs = []
-    for env in m.environments:
-        for name in env.targets:
-            target = m.target(name)
-            if target.type != "lambda_layer":
-                continue
-            account = env.account if m.is_cross_account(env) else None
-            publishes = tuple(
-                LayerPublish(m.resolve_target(target, env, region).layer, region, account)
-                for region in m.target_regions(target, env)
+    for env, target in m.deployed("lambda_layer"):
+        account = env.account if m.is_cross_account(env) else None
+        publishes = tuple(
+            LayerPublish(m.resolve_target(target, env, region).layer, region, account)
+            for region in m.target_regions(target, env)
+        )
+        jobs.append(
+            _target_deploy_job(
+                m,
+                env,
+                target,
+                f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
+                (_layer_commands(m, target, p) for p in publishes),
+                timeout=15,
+                env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
+                layer_publishes=publishes,
+                in_vpc=False,
             )
-            jobs.append(
-                _target_deploy_job(
-                    m,
-                    env,
-                    target,
-                    f"{m.name}: publish layer {publishes[0].layer} to {env.name}",
-                    (_layer_commands(m, target, p) for p in publishes),
-                    timeout=15,
-                    env=(("AWS_PARTITION", Sub("${AWS::Partition}")),) if account else (),
-                    layer_publishes=publishes,
-                    in_vpc=False,
-                )
-            )
+        )
     return tuple(jobs)
 
 
@@ -1077,39 +1069,35 @@ def image_copy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     setting, so docker does it: one platform's image (the build's), re-pushed under the same tag.
     No manifest command runs; out of the VPC (a VPC endpoint reaches its own region only)."""
     jobs = []
-    for env in m.environments:
-        for name in env.targets:
-            target = m.target(name)
-            if target.type != "image_copy":
-                continue
-            account = env.account if m.is_cross_account(env) else None
-            copies = tuple(ImageCopy(target.image_repository, r, account) for r in m.target_regions(target, env))
-            login = (
-                'aws ecr get-login-password | docker login --username AWS --password-stdin "$ECR_REGISTRY"',
-                'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
-                'docker pull "$IMAGE_URI:$IMAGE_TAG"',
+    for env, target in m.deployed("image_copy"):
+        account = env.account if m.is_cross_account(env) else None
+        copies = tuple(ImageCopy(target.image_repository, r, account) for r in m.target_regions(target, env))
+        login = (
+            'aws ecr get-login-password | docker login --username AWS --password-stdin "$ECR_REGISTRY"',
+            'export IMAGE_TAG="${CODEBUILD_RESOLVED_SOURCE_VERSION:0:7}"',
+            'docker pull "$IMAGE_URI:$IMAGE_TAG"',
+        )
+        if account:
+            login += deploy_profile_commands(m, account)
+        jobs.append(
+            _target_deploy_job(
+                m,
+                env,
+                target,
+                f"{m.name}: copy the image to {target.image_repository} in {env.name}",
+                login + tuple(_image_copy_command(c) for c in copies),
+                privileged=True,
+                timeout=30,
+                env=_image_env(m)
+                + (
+                    ("AWS_PARTITION", Sub("${AWS::Partition}")),
+                    ("AWS_URL_SUFFIX", Sub("${AWS::URLSuffix}")),
+                    ("PIPELINE_ACCOUNT", Sub("${AWS::AccountId}")),
+                ),
+                image_copies=copies,
+                in_vpc=False,
             )
-            if account:
-                login += deploy_profile_commands(m, account)
-            jobs.append(
-                _target_deploy_job(
-                    m,
-                    env,
-                    target,
-                    f"{m.name}: copy the image to {target.image_repository} in {env.name}",
-                    login + tuple(_image_copy_command(c) for c in copies),
-                    privileged=True,
-                    timeout=30,
-                    env=_image_env(m)
-                    + (
-                        ("AWS_PARTITION", Sub("${AWS::Partition}")),
-                        ("AWS_URL_SUFFIX", Sub("${AWS::URLSuffix}")),
-                        ("PIPELINE_ACCOUNT", Sub("${AWS::AccountId}")),
-                    ),
-                    image_copies=copies,
-                    in_vpc=False,
-                )
-            )
+        )
     return tuple(jobs)
 
 
@@ -1302,55 +1290,49 @@ def commands_jobs(m: Manifest) -> tuple[BuildJob, ...]:
     commands on the build artifact in the environment's account and region."""
     b = m.build
     jobs = []
-    for env in m.environments:
-        for name in env.targets:
-            target = m.target(name)
-            if target.type != "commands":
-                continue
-            account = step_account(m, env)
-            role = commands_role_arn(m, target, env)
-            environment_type, compute_type = (
-                aws.COMPUTE_TYPES[(target.compute, b.arch)] if target.compute else (b.environment_type, b.compute_type)
+    for env, target in m.deployed("commands"):
+        account = step_account(m, env)
+        role = commands_role_arn(m, target, env)
+        environment_type, compute_type = (
+            aws.COMPUTE_TYPES[(target.compute, b.arch)] if target.compute else (b.environment_type, b.compute_type)
+        )
+        # CodeArtifact (the tooling account's) first, with the job's own credentials
+        setup = _codeartifact_login(b.codeartifact) + (_STEP_REGION,) + (_STEP_PROFILE if role is not None else ())
+        variables = (
+            ("ENVIRONMENT", env.name),
+            ("ACCOUNT", sub_if_needed(account)),
+            ("REGION", sub_if_needed(env.regions[0] or "${AWS::Region}")),
+        ) + ((("DEPLOY_ROLE_ARN", role),) if role is not None else ())
+        jobs.append(
+            BuildJob(
+                purpose=commands_job_purpose(env.name, target.name),
+                logical_prefix=camel("commands", env.name, target.name),
+                description=f"{m.name}: run {target.name} in {env.name}",
+                image=target.image or b.image,
+                environment_type=environment_type,
+                compute_type=compute_type,
+                privileged=False,
+                timeout=b.timeout,
+                runtime_key=None if target.image else b.runtime_key,
+                runtime=None if target.image else b.runtime,
+                phases=(("install", setup), ("build", target.commands)),
+                env=variables,
+                exported_variables=target.exports,
+                codeartifact=b.codeartifact,
+                # the environment's secrets, as a post-deploy suite gets them: CodeBuild resolves
+                # SECRETS_MANAGER/PARAMETER_STORE variables with the project's service role (in the
+                # tooling account) when the build starts, before any command runs (CodeBuild API
+                # Reference, "EnvironmentVariable"), so the grant (`_secret_statements`) goes on that
+                # role even when the commands then assume a `role` in another account
+                secrets=env.secrets,
+                secrets_kms_key=b.secrets_kms_key,
+                assume_role=role,
+                declared_permissions=()
+                if role is not None
+                else commands_statements(m, target, env, "${AWS::AccountId}"),
+                declared_policies=target.permissions.managed_policies if role is None and target.permissions else (),
             )
-            # CodeArtifact (the tooling account's) first, with the job's own credentials
-            setup = _codeartifact_login(b.codeartifact) + (_STEP_REGION,) + (_STEP_PROFILE if role is not None else ())
-            variables = (
-                ("ENVIRONMENT", env.name),
-                ("ACCOUNT", sub_if_needed(account)),
-                ("REGION", sub_if_needed(env.regions[0] or "${AWS::Region}")),
-            ) + ((("DEPLOY_ROLE_ARN", role),) if role is not None else ())
-            jobs.append(
-                BuildJob(
-                    purpose=commands_job_purpose(env.name, target.name),
-                    logical_prefix=camel("commands", env.name, target.name),
-                    description=f"{m.name}: run {target.name} in {env.name}",
-                    image=target.image or b.image,
-                    environment_type=environment_type,
-                    compute_type=compute_type,
-                    privileged=False,
-                    timeout=b.timeout,
-                    runtime_key=None if target.image else b.runtime_key,
-                    runtime=None if target.image else b.runtime,
-                    phases=(("install", setup), ("build", target.commands)),
-                    env=variables,
-                    exported_variables=target.exports,
-                    codeartifact=b.codeartifact,
-                    # the environment's secrets, as a post-deploy suite gets them: CodeBuild resolves
-                    # SECRETS_MANAGER/PARAMETER_STORE variables with the project's service role (in the
-                    # tooling account) when the build starts, before any command runs (CodeBuild API
-                    # Reference, "EnvironmentVariable"), so the grant (`_secret_statements`) goes on that
-                    # role even when the commands then assume a `role` in another account
-                    secrets=env.secrets,
-                    secrets_kms_key=b.secrets_kms_key,
-                    assume_role=role,
-                    declared_permissions=()
-                    if role is not None
-                    else commands_statements(m, target, env, "${AWS::AccountId}"),
-                    declared_policies=target.permissions.managed_policies
-                    if role is None and target.permissions
-                    else (),
-                )
-            )
+        )
     return tuple(jobs)
 
 
