@@ -225,8 +225,8 @@ def test_secondary_artifacts_are_outputs_of_the_build_and_inputs_of_chosen_targe
     build = _action(result, "Build", "Build")
     assert [o["Name"] for o in build["OutputArtifacts"]] == ["BuildOutput", "site", "migrations"]
     spec = _buildspec(result, "BuildProject")
-    assert "artifacts" not in spec
-    assert spec["secondary-artifacts"] == {
+    assert "secondary-artifacts" not in spec  # a key of `artifacts` (buildspec reference), not top level
+    assert spec["artifacts"]["secondary-artifacts"] == {
         "BuildOutput": {"files": ["deploy/**/*"]},
         "site": {"files": ["**/*"], "base-directory": "dist"},
         "migrations": {"files": ["db/**/*"]},

@@ -397,12 +397,15 @@ def test_image_copy_pushes_the_promoted_image_to_each_region_but_its_own(write_m
         "aws ecr get-login-password --region eu-west-1 | docker login --username AWS --password-stdin "
         '"$PIPELINE_ACCOUNT.dkr.ecr.eu-west-1.$AWS_URL_SUFFIX"'
     )
+    digest = '--image-ids imageTag="$IMAGE_TAG" --query "images[0].imageId.imageDigest" --output text'
     check = (
-        "COUNT=$(aws ecr batch-get-image --region eu-west-1 --repository-name api "
-        '--image-ids imageTag="$IMAGE_TAG" --query "length(images)" --output text)'
+        f'TESTED=$(aws ecr batch-get-image --repository-name "${{IMAGE_URI#*/}}" {digest}) && '
+        f"FOUND=$(aws ecr batch-get-image --region eu-west-1 --repository-name api {digest})"
     )
     push = (
-        'if [ "$COUNT" = 1 ]; then echo "api in eu-west-1 already holds $IMAGE_TAG"; '
+        'if [ "$FOUND" = "$TESTED" ]; then echo "api in eu-west-1 already holds $IMAGE_TAG"; '
+        'elif [ "$FOUND" != None ]; then echo "api in eu-west-1 holds another image as $IMAGE_TAG '
+        '($FOUND, tested: $TESTED)" >&2; exit 1; '
         f'else docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}; fi'
     )
     assert commands[3:] == [f"{login} && {check} && {push}"]
@@ -415,12 +418,18 @@ def test_image_copy_pushes_the_promoted_image_to_each_region_but_its_own(write_m
 
 
 @pytest.mark.parametrize(
-    "present, pushed, fails",
-    [("0", True, False), ("1", False, False), (None, False, True)],  # None: the check is AccessDenied
+    "found, pushed, fails",
+    [
+        ("None", True, False),  # not there yet: pushed
+        ("sha256:tested", False, False),  # a re-run: the tested image is there, nothing pushed
+        ("sha256:other", False, True),  # another image under the commit's tag: refused
+        (None, False, True),  # the check itself fails (AccessDenied)
+    ],
 )
-def test_an_image_copy_pushes_only_a_tag_the_destination_lacks(write_manifest, tmp_path, present, pushed, fails):
-    """A re-run of the same commit finds its tag in the destination and pushes nothing (an IMMUTABLE
-    repository refuses even the same image under an existing tag); a failing check fails the job."""
+def test_an_image_copy_pushes_only_a_tag_the_destination_lacks(write_manifest, tmp_path, found, pushed, fails):
+    """A re-run of the same commit finds the tested image under its tag and pushes nothing (an
+    IMMUTABLE repository refuses even the same image under an existing tag); another image under
+    that tag, or a failing check, fails the job."""
     import os
     import subprocess
 
@@ -431,21 +440,34 @@ def test_an_image_copy_pushes_only_a_tag_the_destination_lacks(write_manifest, t
     fake = tmp_path / "bin"
     fake.mkdir()
     log = tmp_path / "calls"
-    answer = f"echo {present}" if present is not None else "echo AccessDenied >&2; exit 254"
-    (fake / "aws").write_text(
-        f'#!/bin/bash\necho "aws $*" >> {log}\nif [ "$2" = batch-get-image ]; then {answer}; exit 0; fi\necho token\n'
-    )
+    answer = f"echo {found}" if found is not None else "echo AccessDenied >&2; exit 254"
+    script = f"""#!/bin/bash
+echo "aws $*" >> {log}
+if [ "$2" = batch-get-image ]; then
+  case "$*" in *"--repository-name src/api"*) echo sha256:tested; exit 0;; esac
+  {answer}; exit 0
+fi
+echo token
+"""
+    (fake / "aws").write_text(script)
     (fake / "docker").write_text(f'#!/bin/bash\necho "docker $*" >> {log}\ncat > /dev/null\n')
-    for script in fake.iterdir():
-        script.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "IMAGE_URI": "src/api", "IMAGE_TAG": "abc1234"}
+    for path in fake.iterdir():
+        path.chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "IMAGE_URI": "registry/src/api",
+        "IMAGE_TAG": "abc1234",
+    }
     env |= {"PIPELINE_ACCOUNT": "111111111111", "AWS_URL_SUFFIX": "amazonaws.com"}
     done = subprocess.run(["bash", "-c", copy], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     calls = log.read_text()
     assert (done.returncode != 0) is fails, done.stderr
     assert ("docker push" in calls) is pushed
-    if present == "1":
+    if found == "sha256:tested":
         assert "already holds abc1234" in done.stdout
+    if found == "sha256:other":
+        assert "holds another image" in done.stderr
 
 
 def test_image_copy_to_another_account_pushes_as_its_deploy_role(write_manifest):

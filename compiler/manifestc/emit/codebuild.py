@@ -1108,14 +1108,18 @@ def _image_copy_command(copy: ImageCopy) -> str:
     destination = f'"{registry}/{copy.repository}:$IMAGE_TAG"'
     login = f'aws{profile} ecr get-login-password --region {region} | docker login --username AWS --password-stdin "{registry}"'
     # A re-run of the same commit finds the tag there: ECR refuses to overwrite a tag of an
-    # IMMUTABLE repository even with the same image, so a tag already present is left as it is (it
-    # names the same commit). A failing check (no access) fails the job.
+    # IMMUTABLE repository even with the same image, so a tag that already holds the tested image
+    # (the same digest as the build's repository) is left as it is; a tag holding another image
+    # fails the job (nobody substitutes an image under the commit's tag), as does a failing check.
+    digest = '--image-ids imageTag="$IMAGE_TAG" --query "images[0].imageId.imageDigest" --output text'
     present = (
-        f"COUNT=$(aws{profile} ecr batch-get-image --region {region} --repository-name {copy.repository} "
-        '--image-ids imageTag="$IMAGE_TAG" --query "length(images)" --output text)'
+        f'TESTED=$(aws ecr batch-get-image --repository-name "${{IMAGE_URI#*/}}" {digest}) && '
+        f"FOUND=$(aws{profile} ecr batch-get-image --region {region} --repository-name {copy.repository} {digest})"
     )
     push = (
-        f'if [ "$COUNT" = 1 ]; then echo "{copy.repository} in {region} already holds $IMAGE_TAG"; '
+        f'if [ "$FOUND" = "$TESTED" ]; then echo "{copy.repository} in {region} already holds $IMAGE_TAG"; '
+        f'elif [ "$FOUND" != None ]; then echo "{copy.repository} in {region} holds another image as $IMAGE_TAG '
+        f'($FOUND, tested: $TESTED)" >&2; exit 1; '
         f'else docker tag "$IMAGE_URI:$IMAGE_TAG" {destination} && docker push {destination}; fi'
     )
     return " && ".join((login, present, push))
@@ -1496,9 +1500,16 @@ def buildspec(job: BuildJob) -> Sub | str:
             for group in job.reports
         }
     if job.artifacts and job.secondary_artifacts:
-        spec["secondary-artifacts"] = {
-            name: _artifact_section(files, _below(job.directory, base))
-            for name, files, base in ((PRIMARY_ARTIFACT, job.artifacts, job.base_directory), *job.secondary_artifacts)
+        # buildspec reference: `secondary-artifacts` is a key of `artifacts`, one entry per artifact
+        # identifier (every output artifact of the action, the primary included)
+        spec["artifacts"] = {
+            "secondary-artifacts": {
+                name: _artifact_section(files, _below(job.directory, base))
+                for name, files, base in (
+                    (PRIMARY_ARTIFACT, job.artifacts, job.base_directory),
+                    *job.secondary_artifacts,
+                )
+            }
         }
     elif job.artifacts:
         spec["artifacts"] = _artifact_section(job.artifacts, _below(job.directory, job.base_directory))
