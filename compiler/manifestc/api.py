@@ -228,9 +228,9 @@ def build(
     report = BuildReport(results, duplicate_names(results) + _link_checks(results, out_dir))
     if not write:
         return report
-    # two manifests with one name (MC502), deploying one resource (MC641) or one under the other's
-    # ephemeral prefixes (MC394): neither is written
-    clashing = {d.path[0] for d in report.diagnostics if d.code in ("MC502", "MC641", "MC394")}
+    # a build-level error (two manifests with one name MC502, or a link check: one resource MC641,
+    # one under the other's ephemeral prefixes MC394) names the pipeline it stops: not written
+    clashing = {d.path[0] for d in report.diagnostics if d.is_error and d.path}
     # the new cache lists this build's manifests only: what a clean build of them would write
     fresh = {key: cache[key] for key, result in zip(keys, results, strict=True) if result.skipped}
     shared_needs: list = []
