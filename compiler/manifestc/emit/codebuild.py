@@ -1158,7 +1158,7 @@ def s3_deploy_jobs(m: Manifest) -> tuple[BuildJob, ...]:
                 # after 10 minutes (30 checks, 20 s apart) and would fail a run whose content is live
                 commands.append(
                     f"for attempt in $(seq {INVALIDATION_POLLS}); do STATUS=$({aws_cli} cloudfront get-invalidation "
-                    f'--distribution-id {distribution} --id "$ID" --query Invalidation.Status --output text); '
+                    f'--distribution-id {distribution} --id "$ID" --query Invalidation.Status --output text) || exit 1; '
                     '[ "$STATUS" = Completed ] && break; sleep 15; done; [ "$STATUS" = Completed ] || '
                     f'{{ echo "invalidation $ID of {distribution} not completed after {INVALIDATION_POLLS * 15 // 60} '
                     'minutes" >&2; exit 1; }'
