@@ -2,8 +2,9 @@
 reused (also in forked workers), the data tables read with libyaml, the shipped schema not
 re-checked at run time.
 
-The corpus: every golden template, every example's templates (YAML and JSON) and the deliberately
-broken templates in tests/lint_corpus/ (cfn-lint's own test templates are not in its wheel).
+The corpus: every golden template, every example's templates (YAML and JSON), the deliberately
+broken templates in tests/lint_corpus/ and cfn-lint's own test templates
+(tests/lint_corpus/cfn-lint/, copied from its repository: they are not in its wheel).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from manifestc import lint
 from manifestc.api import compile_manifest
-from manifestc.diagnostics import Diagnostic, Severity
+from manifestc.diagnostics import Diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).parent / "lint_corpus"
@@ -33,7 +34,7 @@ SAMPLE = 1 if os.environ.get("MANIFESTC_FULL_CORPUS") == "1" else 8
 
 
 def _corpus() -> list[tuple[str, str, tuple[str, ...]]]:
-    return _generated()[::SAMPLE] + _broken()
+    return _generated()[::SAMPLE] + _foreign()[::SAMPLE] + _broken()
 
 
 def _generated() -> list[tuple[str, str, tuple[str, ...]]]:
@@ -50,6 +51,13 @@ def _generated() -> list[tuple[str, str, tuple[str, ...]]]:
     return jobs
 
 
+def _foreign() -> list[tuple[str, str, tuple[str, ...]]]:
+    """cfn-lint's own test templates (tests/lint_corpus/cfn-lint/, see its README): written by others."""
+    folder = CORPUS / "cfn-lint"
+    paths = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+    return [(p.read_text(encoding="utf-8"), p.relative_to(CORPUS).as_posix(), US) for p in paths]
+
+
 def _broken() -> list[tuple[str, str, tuple[str, ...]]]:
     jobs = []
     for path in sorted(CORPUS.glob("*.*")):
@@ -59,20 +67,69 @@ def _broken() -> list[tuple[str, str, tuple[str, ...]]]:
     return jobs
 
 
-def _reference(text: str, file: str, regions: tuple[str, ...]) -> list[Diagnostic]:
-    """What manifestc reported before the speed-ups: cfnlint.api.lint, a new Runner per template."""
-    from cfnlint.api import ManualArgs
-    from cfnlint.api import lint as cfn_lint
+# Some of cfn-lint's messages print sets ("... across the resources {'A', 'B'}"), whose order
+# follows Python's string-hash seed: both sides run in processes with one fixed seed.
+_SEED = {**os.environ, "PYTHONHASHSEED": "0"}
 
-    matches = cfn_lint(text, config=ManualArgs(regions=list(regions), include_checks=["I"]))
+# What manifestc reported before the speed-ups: cfnlint.api.lint, a new Runner per template, in a
+# process that never imports manifestc (whose lint_speedups change cfn-lint for the whole process).
+_REFERENCE = """
+import json, sys
+from cfnlint.api import ManualArgs, lint
+SEVERITY = {"error": "error", "warning": "warning", "informational": "info"}
+out = []
+for text, _, regions in json.load(sys.stdin):
+    matches = lint(text, config=ManualArgs(regions=regions, include_checks=["I"]))
+    out.append([[m.rule.id, f"{m.message} [{SEVERITY[str(m.rule.severity).lower()]}]", m.linenumber,
+                 m.columnnumber] for m in matches])
+assert not any(name.startswith("manifestc") for name in sys.modules)
+json.dump(out, sys.stdout)
+"""
+
+# manifestc's lint with every speed-up, four ways, in one process: reused rules in workers forked
+# after the parent built them (findings stored in the cache); reused rules in this process, one
+# template after another (state carried from template to template); the cache alone (cfn-lint
+# must not run); one template at a time through the cache.
+_OURS = """
+import json, sys
+from manifestc import lint
+lint.use_cache(sys.argv[1])
+jobs = [(text, file, tuple(regions)) for text, file, regions in json.load(sys.stdin)]
+rows = lambda found: [[d.code, d.message, d.line, d.col, d.file] for d in found]
+fresh = rows(lint.lint_templates(jobs))
+serial = rows(d for text, file, regions in jobs for d in lint._as_diagnostics(lint._lint_uncached(text, regions), file))
+def no_cfn_lint(*args):
+    raise AssertionError("cfn-lint ran although the findings were cached")
+lint._run_cfn_lint = no_cfn_lint
+cached = rows(lint.lint_templates(jobs))
+single = rows(d for job in jobs for d in lint.lint_template(*job))
+json.dump({"fresh": fresh, "serial": serial, "cached": cached, "single": single}, sys.stdout)
+"""
+
+
+def _run(script: str, jobs, *args: str):
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        input=json.dumps([[text, file, list(regions)] for text, file, regions in jobs]),
+        capture_output=True,
+        text=True,
+        env=_SEED,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def _reference(jobs: list[tuple[str, str, tuple[str, ...]]]) -> list[list[list]]:
+    found = _run(_REFERENCE, jobs)
+    assert len(found) == len(jobs)
+    # in manifestc's order (lint._findings sorts: cfn-lint's own order also follows the hash seed)
     return [
-        Diagnostic(m.rule.id, Severity.ERROR, f"{m.message} [{_severity(m)}]", file, m.linenumber, m.columnnumber)
-        for m in matches
+        [
+            [code, message, line, col, file]
+            for code, message, line, col in sorted(map(tuple, rows), key=lint.finding_order)
+        ]
+        for (_, file, _), rows in zip(jobs, found, strict=True)
     ]
-
-
-def _severity(match) -> str:
-    return {"error": "error", "warning": "warning", "informational": "info"}[str(match.rule.severity).lower()]
 
 
 @pytest.fixture
@@ -92,24 +149,15 @@ def _no_cfn_lint(*_args, **_kwargs):
     raise AssertionError("cfn-lint ran although the findings were cached")
 
 
-def test_findings_identical_with_and_without_every_speed_up(cache_at, monkeypatch):
+def test_findings_identical_with_and_without_every_speed_up(tmp_path):
     jobs = _corpus()
-    assert len(jobs) > (40 if SAMPLE == 1 else 15)
-    reference = [_reference(*job) for job in jobs]
+    assert len(jobs) > (250 if SAMPLE == 1 else 40)
+    reference = _reference(jobs)
     assert sum(bool(r) for r in reference) >= 10, "the corpus must have templates with findings"
-    cache_at()
-    # Reused rules, in workers forked after the parent built them; findings stored in the cache.
-    fresh = lint.lint_templates(jobs)
-    # Reused rules, in this process, one template after another (state carried from template to template).
-    serial = [d for text, file, regions in jobs for d in lint._as_diagnostics(lint._lint_uncached(text, regions), file)]
-    monkeypatch.setattr(lint, "_run_cfn_lint", _no_cfn_lint)
-    cached = lint.lint_templates(jobs)
-    single = [d for job in jobs for d in lint.lint_template(*job)]
+    ours = _run(_OURS, jobs, str(tmp_path / "lint-cache"))
     flat = [d for found in reference for d in found]
-    assert fresh == flat
-    assert serial == flat
-    assert cached == flat
-    assert single == flat
+    for way in ("fresh", "serial", "cached", "single"):
+        assert ours[way] == flat, way
 
 
 BAD = (CORPUS / "properties.yaml").read_text()
@@ -280,3 +328,92 @@ def test_meta_schema_check_catches_a_broken_schema():
     broken = {**manifest_schema(), "name": {"type": "strnig"}}
     with pytest.raises(cerberus.SchemaError):
         check_shipped_schema(broken)
+
+
+# The changes lint_speedups makes to cfn-lint's internals: applied with the pinned cfn-lint,
+# refused on code of another shape. That they change no finding is the corpus test above.
+
+_SPEEDUPS = """
+import json
+from manifestc import lint, lint_speedups
+rules = lint._rules()
+rds = rules["E3062"]  # RDS instance classes by engine: a pipeline template never uses it
+deferred = type(rds.__dict__["_manifestc_schema"]).__name__
+shared = rules["W3037"]._service_map is rules["I3510"].service_map
+# the peak of this process image (ru_maxrss would carry the pytest process's peak across exec)
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
+rss_mib = int(status["VmHWM"].split()[0]) / 1024
+loaded = rds._schema  # first use reads it
+print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shared": shared,
+                  "now": type(rds.__dict__["_manifestc_schema"]).__name__, "keys": sorted(loaded)[:3],
+                  "rss_mib": rss_mib}))
+"""
+
+
+def test_speedups_apply_to_the_pinned_cfn_lint():
+    done = subprocess.run([sys.executable, "-c", _SPEEDUPS], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["applied"] and found["shared"]
+    assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
+    # cfn-lint imported and its rules built, before any template: without the deferred schemas and
+    # the shared IAM table this was about 130 MiB
+    assert found["rss_mib"] < 100, found
+
+
+_OTHER_SHAPE = """
+import dataclasses, json
+from manifestc import lint_speedups
+
+@dataclasses.dataclass(frozen=True)
+class Context:  # as cfn-lint's, but with a __post_init__ the fast evolve would skip
+    regions: list
+
+    def __post_init__(self):
+        pass
+
+class ContextModule:
+    __name__ = "cfnlint.context.context"
+    fields = dataclasses.fields
+    Context = Context
+
+real = lint_speedups._modules()
+other = {**real, "context": ContextModule}
+before = lint_speedups.check(real)
+problems = lint_speedups.check(other)
+lint_speedups._modules = lambda: other
+applied = lint_speedups.apply()
+print(json.dumps({"before": before, "problems": problems, "applied": applied,
+                  "evolve": "evolve" in vars(Context), "fields": real["validators"].fields is dataclasses.fields}))
+"""
+
+
+def test_speedups_refuse_cfn_lint_of_another_shape():
+    done = subprocess.run([sys.executable, "-c", _OTHER_SHAPE], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["before"] == []  # the pinned cfn-lint has the expected shape
+    assert found["problems"] == ["cfnlint.context.context.Context is not a frozen dataclass without __post_init__"]
+    assert found["applied"] is False and not found["evolve"] and found["fields"]  # nothing changed
+
+
+_ORDER = """
+import json, sys
+from manifestc import lint
+lint.use_cache(None)
+text = open(sys.argv[1]).read()
+print(json.dumps([[d.code, d.line, d.col] for d in lint.lint_template(text, "name.yaml")]))
+"""
+
+
+def test_findings_in_the_same_order_whatever_the_hash_seed():
+    # cfn-lint reports this template's two E3001 findings in an order that follows the string-hash
+    # seed; manifestc sorts them
+    template = str(CORPUS / "cfn-lint" / "bad" / "resources" / "name.yaml")
+    runs = set()
+    for seed in ("0", "1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _ORDER, template], env=env, capture_output=True, text=True, check=True
+        )
+        runs.add(done.stdout)
+    (only,) = runs
+    assert [code for code, _, _ in json.loads(only)] == ["E3001", "E3001"]

@@ -25,15 +25,33 @@ def _reserved(owner: str) -> tuple[str, ...]:
     return tuple(f"{owner}-{infix}-" for infix in EPHEMERAL_INFIXES)
 
 
+def _owners_within(names: list[tuple[str, str]], by_name: dict[str, list[int]]) -> list[int]:
+    """The pipelines (by index, in build order) whose reserved prefixes some of `names` might start
+    with: every `<owner>` before a `-preview-` or `-test-` in a name. Looking them up keeps a build
+    of 1,000 manifests from comparing every name with every pipeline."""
+    owners: set[int] = set()
+    for _, name in names:
+        for infix in EPHEMERAL_INFIXES:
+            marker = f"-{infix}-"
+            at = name.find(marker)
+            while at != -1:
+                owners.update(by_name.get(name[:at], ()))
+                at = name.find(marker, at + 1)
+    return sorted(owners)
+
+
 def ephemeral_prefix_collisions(pipelines: Sequence[Deploys]) -> list[Diagnostic]:
     """MC394: a pipeline whose name, or a stack it deploys, starts with `<other>-preview-` or
     `<other>-test-` for another pipeline `<other>` of the build (reported at the pipeline named so)."""
     found = []
+    by_name: dict[str, list[int]] = {}
+    for index, pipeline in enumerate(pipelines):
+        by_name.setdefault(pipeline.name, []).append(index)
     for own in pipelines:
         names = [("its name", own.name)] + [
             (f"stage `{d.stage}` action `{d.action}` stack", d.identity) for d in own.deployments if d.kind == "stack"
         ]
-        for other in pipelines:
+        for other in (pipelines[i] for i in _owners_within(names, by_name)):
             if other.name == own.name:
                 continue
             for what, name in names:
