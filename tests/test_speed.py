@@ -334,8 +334,9 @@ def test_meta_schema_check_catches_a_broken_schema():
 # refused on code of another shape. That they change no finding is the corpus test above.
 
 _SPEEDUPS = """
-import json
+import json, sys
 from manifestc import lint, lint_speedups
+lint.use_cache(None)
 rules = lint._rules()
 rds = rules["E3062"]  # RDS instance classes by engine: a pipeline template never uses it
 deferred = type(rds.__dict__["_manifestc_schema"]).__name__
@@ -344,16 +345,23 @@ shared = rules["W3037"]._service_map is rules["I3510"].service_map
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
 rss_mib = int(status["VmHWM"].split()[0]) / 1024
 loaded = rds._schema  # first use reads it
+import cfnlint.jsonschema.validators as validators
+lint.lint_template(open(sys.argv[1]).read(), "a.yaml")
+made = validators.create.__wrapped__  # the original, behind the class-reusing create
 print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shared": shared,
+                  "reused": validators.create(**{"validators": {"x": len}}) is validators.create(validators={"x": len}),
+                  "original": made(validators={"x": len}) is not made(validators={"x": len}),
                   "now": type(rds.__dict__["_manifestc_schema"]).__name__, "keys": sorted(loaded)[:3],
                   "rss_mib": rss_mib}))
 """
 
 
 def test_speedups_apply_to_the_pinned_cfn_lint():
-    done = subprocess.run([sys.executable, "-c", _SPEEDUPS], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _SPEEDUPS, str(CORPUS / "iam.yaml")], capture_output=True, text=True, check=True
+    )
     found = json.loads(done.stdout)
-    assert found["applied"] and found["shared"]
+    assert found["applied"] and found["shared"] and found["reused"] and found["original"]
     assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
     # cfn-lint imported and its rules built, before any template: without the deferred schemas and
     # the shared IAM table this was about 130 MiB
@@ -417,3 +425,29 @@ def test_findings_in_the_same_order_whatever_the_hash_seed():
         runs.add(done.stdout)
     (only,) = runs
     assert [code for code, _, _ in json.loads(only)] == ["E3001", "E3001"]
+
+
+def test_validator_classes_reused_only_for_the_same_arguments():
+    from cfnlint.jsonschema._filter import FunctionFilter
+    from manifestc.lint_speedups import _create_key
+
+    class Rule:  # like cfn-lint's rules: equal by id, so unhashable
+        id = "E0000"
+
+        def __eq__(self, other):
+            return self.id == other.id
+
+        def check(self):
+            pass
+
+        def other(self):
+            pass
+
+    one, two = Rule(), Rule()
+    key = _create_key({"a": one.check, "b": len}, FunctionFilter(), None)
+    assert key == _create_key({"a": one.check, "b": len}, FunctionFilter(), None)  # a new bound method, same
+    assert key != _create_key({"a": two.check, "b": len}, FunctionFilter(), None)  # another rule object
+    assert key != _create_key({"a": one.other, "b": len}, FunctionFilter(), None)  # another method
+    assert key != _create_key({"b": len, "a": one.check}, FunctionFilter(), None)  # another order
+    assert key != _create_key({"a": one.check, "b": len}, FunctionFilter(add_cfn_lint_keyword=False), None)
+    assert key != _create_key({"a": one.check, "b": len}, FunctionFilter(), {"Ref": len})
