@@ -349,6 +349,7 @@ import cfnlint.jsonschema.validators as validators
 lint.lint_template(open(sys.argv[1]).read(), "a.yaml")
 made = validators.create.__wrapped__  # the original, behind the class-reusing create
 print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shared": shared,
+                  "indexed": "cfnLint" in vars(rules["E1101"]),
                   "reused": validators.create(**{"validators": {"x": len}}) is validators.create(validators={"x": len}),
                   "original": made(validators={"x": len}) is not made(validators={"x": len}),
                   "now": type(rds.__dict__["_manifestc_schema"]).__name__, "keys": sorted(loaded)[:3],
@@ -361,7 +362,7 @@ def test_speedups_apply_to_the_pinned_cfn_lint():
         [sys.executable, "-c", _SPEEDUPS, str(CORPUS / "iam.yaml")], capture_output=True, text=True, check=True
     )
     found = json.loads(done.stdout)
-    assert found["applied"] and found["shared"] and found["reused"] and found["original"]
+    assert found["applied"] and found["shared"] and found["reused"] and found["original"] and found["indexed"]
     assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
     # cfn-lint imported and its rules built, before any template: without the deferred schemas and
     # the shared IAM table this was about 130 MiB
@@ -451,3 +452,17 @@ def test_validator_classes_reused_only_for_the_same_arguments():
     assert key != _create_key({"b": len, "a": one.check}, FunctionFilter(), None)  # another order
     assert key != _create_key({"a": one.check, "b": len}, FunctionFilter(add_cfn_lint_keyword=False), None)
     assert key != _create_key({"a": one.check, "b": len}, FunctionFilter(), {"Ref": len})
+
+
+def test_settle_reads_a_schema_a_rule_class_shadows():
+    from manifestc.lint_speedups import _Deferred, settle
+
+    class Rule:
+        _schema: dict = {}  # a class attribute: the deferring property never sees this rule's reads
+
+    rule, plain = Rule(), Rule()
+    rule.__dict__["_schema"] = _Deferred(lambda package, filename: {"read": (package, filename)}, "pkg", "x.json")
+    plain.__dict__["_schema"] = {"given": True}
+    settle({"E1": rule, "E2": plain})
+    assert rule._schema == {"read": ("pkg", "x.json")}
+    assert plain._schema == {"given": True}

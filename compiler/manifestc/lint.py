@@ -169,6 +169,7 @@ def _rules():
 
     lint_speedups.apply()  # before the rules are built: two of its changes act while they are
     rules = Runner(ConfigMixIn(**ManualArgs(**LINT_CONFIG))).rules
+    lint_speedups.settle(rules)
     if gc.get_freeze_count():  # the process froze its start-up objects (the CLI): these are as long-lived
         gc.freeze()
     return rules

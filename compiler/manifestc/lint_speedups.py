@@ -29,6 +29,10 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    the same resolvers; at most 1,024 classes are kept. Those classes also get a `Validator.evolve`
    that sets the fields as the generated `__init__` would (init fields from the arguments or the
    evolved validator, the others from their default factories) and calls `__post_init__`.
+5. **E1101 finds its child rules by keyword.** For every property it checks, E1101 (`cfnLint`)
+   compared each of its keywords with every keyword of every one of its ~300 child rules. An
+   index from keyword to child rules, in the order that loop met them, gives the same rules in
+   the same order (rebuilt whenever cfn-lint rewires the child rules to a table of another size).
 
 Tried and left out: importing only the parts of sympy cfn-lint uses (sympy's `__init__` is 0.14 s
 and 25 MiB of cfn-lint's import) breaks sympy's own lazy imports on templates with conditions
@@ -48,10 +52,14 @@ _applied = False
 class _Deferred:
     """A schema file not read yet: the arguments `load_resource` was called with."""
 
-    __slots__ = ("args",)
+    __slots__ = ("args", "load_resource")
 
-    def __init__(self, *args):
+    def __init__(self, load_resource, *args):
+        self.load_resource = load_resource
         self.args = args
+
+    def load(self):
+        return self.load_resource(*self.args)
 
 
 def _cached_fields(class_or_instance) -> tuple:
@@ -130,14 +138,68 @@ def apply() -> bool:
     return True
 
 
+def settle(rules) -> None:
+    """After cfn-lint built its rules (they do not change after that): a rule class that shadows
+    the `_schema` property with a class attribute of its own would keep the deferred schema itself,
+    so read any such schema now; and give E1101 its keyword index (5.)."""
+    for rule in rules.values():
+        value = vars(rule).get("_schema")
+        if type(value) is _Deferred:
+            rule.__dict__["_schema"] = value.load()
+    if _applied:
+        _index_cfn_lint_keywords(rules.get("E1101"))
+
+
+def _index_cfn_lint_keywords(rule) -> None:
+    """5. E1101's `cfnLint` as cfn-lint writes it, with the child rules looked up by keyword.
+
+    cfn-lint wires each rule's child rules at the start of every template's run (`Rules.run`),
+    always to the same rule objects; the index is rebuilt whenever the child-rule table is another
+    dict or has another length, and on the first call (before any wiring it is empty)."""
+    if rule is None or type(rule).__name__ != "CfnLint" or "cfnLint" in vars(rule):
+        return
+    from cfnlint.jsonschema._utils import Unset
+
+    state: dict = {"for": None, "index": {}}
+
+    def lookup() -> dict:
+        table = rule.child_rules
+        if state["for"] != (id(table), len(table)):
+            index: dict = {}
+            for child in table.values():
+                if child is None or not child.id:
+                    continue
+                for keyword in child.keywords:
+                    index.setdefault(keyword, []).append(child)
+            state["for"], state["index"] = (id(table), len(table)), index
+        return state["index"]
+
+    def cfnLint(validator, keywords, instance, schema):  # noqa: N802 - cfn-lint's keyword name
+        validator = validator.evolve(
+            function_filter=validator.function_filter.evolve(
+                add_cfn_lint_keyword=False,
+            )
+        )
+        index = lookup()
+        for keyword in keywords:
+            for child in index.get(keyword, ()):
+                for err in child.validate(validator, keyword, instance, schema):
+                    if err.rule is None:
+                        if isinstance(err.validator, Unset):
+                            err.rule = child
+                    yield err
+
+    rule.cfnLint = cfnLint
+
+
 def _defer_rule_schemas(module, load_resource) -> None:
     def deferred(package, filename="us-east-1.json"):
-        return _Deferred(package, filename)
+        return _Deferred(load_resource, package, filename)
 
     def get(self):
         value = self.__dict__.get("_manifestc_schema")
         if type(value) is _Deferred:
-            value = self.__dict__["_manifestc_schema"] = load_resource(*value.args)
+            value = self.__dict__["_manifestc_schema"] = value.load()
         return value
 
     def put(self, value):
@@ -221,7 +283,10 @@ def _reuse_validator_classes(module) -> None:
             key = None
         cls = classes.get(key) if key is not None else None
         if cls is not None:
-            classes.move_to_end(key)
+            try:
+                classes.move_to_end(key)
+            except KeyError:  # evicted meanwhile by another thread: the class is still good
+                pass
             return cls
         cls = original(validators=validators, function_filter=function_filter, fn_resolvers=fn_resolvers)
         if _validator_shape_problem(cls) is None:
