@@ -14,13 +14,15 @@ Lint is most of a build's time, so three things make it cheap without changing a
   gives it. This uses cfn-lint internals (`cfnlint.runner.cli.Runner`, `run_template_by_data`,
   `decode_str`), which is why setup.py pins the cfn-lint minor version;
   tests/test_speed.py proves the findings equal `cfnlint.api.lint`'s on a corpus.
-- `prepare()` imports cfn-lint and builds its rules in a parent process before it forks workers,
-  which then inherit them instead of each paying ~1 s.
+- `prepare()` imports cfn-lint and builds its rules in a parent process before it forks workers
+  to lint one manifest's several templates, which then inherit them. (A directory build's workers
+  build their own, once each: its parent holds every manifest's results and stays without them.)
 - `lint_speedups` changes internals of cfn-lint that recompute the same values or load what a
   pipeline template never needs (rule schemas read on first use, one copy of the IAM action
-  table, `evolve` without asking `dataclasses.fields` each time): a third of cfn-lint's memory,
-  60 % of building its rules, a tenth of the rule run, no finding changed (tests/test_speed.py
-  compares with an unpatched cfn-lint in another process).
+  table, cheaper `evolve`, Validator classes reused, E1101's child rules looked up by keyword):
+  a third of cfn-lint's memory, 60 % of building its rules, about 45 % of the rule run on a
+  pipeline template, no finding changed (tests/test_speed.py compares with an unpatched cfn-lint
+  in another process, on cfn-lint's own test templates too).
 """
 
 from __future__ import annotations

@@ -302,6 +302,19 @@ def _reuse_validator_classes(module) -> None:
         _fast_validator_evolve(getattr(module, name))
 
 
+def _copy_init_fields(record, names: tuple, known: frozenset, kwargs: dict):
+    """A new instance of the record's class, without `__init__`, whose init fields (`names`) are
+    `kwargs`' or else the record's: what `cls(**{name: kwargs.get(name, record.name)})` sets."""
+    if not known.issuperset(kwargs):
+        raise TypeError(f"evolve() got unexpected keyword arguments {sorted(set(kwargs) - known)}")
+    values = record.__dict__
+    new = object.__new__(type(record))
+    target = new.__dict__
+    for name in names:
+        target[name] = kwargs[name] if name in kwargs else values[name]
+    return new
+
+
 def _fast_validator_evolve(cls) -> None:
     """What `cls(**{every init field})` does: init fields from the arguments or the evolved
     validator, the others from their default factories, then `__post_init__`."""
@@ -311,13 +324,8 @@ def _fast_validator_evolve(cls) -> None:
     known = frozenset(names)
 
     def evolve(self, **kwargs):
-        if not known.issuperset(kwargs):
-            raise TypeError(f"evolve() got unexpected keyword arguments {sorted(set(kwargs) - known)}")
-        values = self.__dict__
-        new = object.__new__(type(self))
+        new = _copy_init_fields(self, names, known, kwargs)
         target = new.__dict__
-        for name in names:
-            target[name] = kwargs[name] if name in kwargs else values[name]
         for name, factory in late:
             target[name] = factory()
         new.__post_init__()
@@ -338,15 +346,10 @@ def _fast_context_evolve(context_class) -> None:
             new_ref_values = self.ref_values.copy()
             new_ref_values.update(kwargs["ref_values"])
             kwargs["ref_values"] = new_ref_values
-        if not known.issuperset(kwargs):
-            raise TypeError(f"evolve() got unexpected keyword arguments {sorted(set(kwargs) - known)}")
+        new = _copy_init_fields(self, names, known, kwargs)
         values = self.__dict__
-        new = object.__new__(type(self))
-        target = new.__dict__
-        for name in names:
-            target[name] = kwargs[name] if name in kwargs else values[name]
         if derived in values and "resources" not in kwargs:
-            target[derived] = values[derived]  # a cached_property of `resources` alone
+            new.__dict__[derived] = values[derived]  # a cached_property of `resources` alone
         return new
 
     context_class.evolve = evolve
