@@ -270,8 +270,7 @@ def build(
                 write_atomic(target / artifact.name, artifact.content)
                 result.written.append(target / artifact.name)
             _remove_unlisted(target, {a.name for a in result.artifacts})
-            build_json = result.build_record or _build_json(result, options)
-            write_atomic(target / "build.json", build_json)
+            write_atomic(target / "build.json", result.build_record)
             result.written.append(target / "build.json")
         except OSError as exc:
             report.diagnostics.append(
@@ -282,7 +281,7 @@ def build(
     for result in results:
         if result.failed(strict) or result.name in clashing:
             continue
-        needs = _vpc_needs(result, out_dir)
+        needs = _vpc_needs(result)
         if needs is not None:
             shared_needs.append(needs)
     _write_shared(shared_needs, out_dir, fmt, lint, report)
@@ -339,18 +338,16 @@ def check_output(
 
 
 def _link_checks(results: list[CompileResult]) -> list[Diagnostic]:
-    """Build-level readiness checks over every manifest of this build: those compiled now (their
-    settled `deploys`, else from their templates) and those skipped as unchanged (from the `deploys`
-    record of their build.json, which `_cached` read and made sure is there)."""
+    """Build-level readiness checks over every manifest of this build: those compiled now (the
+    `deploys` `_settle` kept) and those skipped as unchanged (from the `deploys` record of their
+    build.json, which `_cached` read and made sure is there)."""
     from .check import run_link_checks
-    from .check.deploy_collisions import deploys_from_record, deploys_of
+    from .check.deploy_collisions import deploys_from_record
 
     pipelines = []
     for result in results:
         if result.deploys is not None:
             pipelines.append(result.deploys)
-        elif result.manifest is not None and result.templates:
-            pipelines.append(deploys_of(result.manifest, result.templates, result.file))
         elif result.skipped and result.name:
             record = (result.record or {}).get("deploys")
             deploys = deploys_from_record(result.name, result.file, record)
@@ -407,19 +404,14 @@ def _compile_all(
         yield from pool.map(_compile_one, jobs, chunksize=max(1, min(8, len(jobs) // (workers * 8))))
 
 
-def _vpc_needs(result: CompileResult, out_dir: Path):
+def _vpc_needs(result: CompileResult):
     """What a manifest needs in its VPC: from the model, or from build.json for a cached one."""
     from .emit.network import VpcNeeds
 
     if result.manifest is not None:
         record = network_record(result.manifest)
-    elif result.record is not None:
-        record = result.record.get("network")
     else:
-        try:
-            record = json.loads((out_dir / result.name / "build.json").read_text()).get("network")
-        except (OSError, ValueError):
-            record = None
+        record = (result.record or {}).get("network")
     if not record or record["mode"] == "none":
         return None
     return VpcNeeds(

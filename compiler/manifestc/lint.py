@@ -184,13 +184,12 @@ def prepare() -> None:
 
 def _run_cfn_lint(text: str, regions: tuple[str, ...]) -> list:
     """cfn-lint's matches for `text`: what `cfnlint.api.lint(text, config=...)` returns, rules reused."""
-    rules = _rules()
-
     from cfnlint.api import ManualArgs
     from cfnlint.config import ConfigMixIn
     from cfnlint.decode.decode import decode_str
     from cfnlint.runner.template.runner import run_template_by_data
 
+    rules = _rules()
     template, errors = decode_str(text)
     if errors:
         return errors
