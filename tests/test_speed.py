@@ -94,6 +94,8 @@ _OURS = """
 import json, sys
 from manifestc import lint
 lint.use_cache(sys.argv[1])
+lint.prepare()
+paused = "sympy" in sys.modules and "sympy.polys" not in sys.modules
 jobs = [(text, file, tuple(regions)) for text, file, regions in json.load(sys.stdin)]
 rows = lambda found: [[d.code, d.message, d.line, d.col, d.file] for d in found]
 fresh = rows(lint.lint_templates(jobs))
@@ -103,7 +105,9 @@ def no_cfn_lint(*args):
 lint._run_cfn_lint = no_cfn_lint
 cached = rows(lint.lint_templates(jobs))
 single = rows(d for job in jobs for d in lint.lint_template(*job))
-json.dump({"fresh": fresh, "serial": serial, "cached": cached, "single": single}, sys.stdout)
+completed = "sympy.polys" in sys.modules
+json.dump({"fresh": fresh, "serial": serial, "cached": cached, "single": single, "paused": paused,
+           "completed": completed}, sys.stdout)
 """
 
 
@@ -158,6 +162,8 @@ def test_findings_identical_with_and_without_every_speed_up(tmp_path):
     flat = [d for found in reference for d in found]
     for way in ("fresh", "serial", "cached", "single"):
         assert ours[way] == flat, way
+    # sympy's import was paused (lint_speedups 6.) and the templates with conditions completed it
+    assert ours["paused"] and ours["completed"]
 
 
 BAD = (CORPUS / "properties.yaml").read_text()
@@ -466,3 +472,79 @@ def test_settle_reads_a_schema_a_rule_class_shadows():
     settle({"E1": rule, "E2": plain})
     assert rule._schema == {"read": ("pkg", "x.json")}
     assert plain._schema == {"given": True}
+
+
+# lint_speedups 6.: sympy's import paused after the part cfn-lint uses, completed on first need.
+_SYMPY = """
+import json, sys
+paused, how = sys.argv[1] == "paused", sys.argv[2]
+if paused:
+    from manifestc import lint_speedups
+    assert lint_speedups.import_sympy_in_part()
+    assert lint_speedups.import_sympy_in_part() is False  # once
+import sympy
+paused = "sympy.polys" not in sys.modules and "Poly" not in vars(sympy)
+if how == "name":
+    sympy.Poly  # a name the paused part does not define
+elif how == "from":
+    from sympy import Matrix
+elif how == "submodule":
+    import sympy.polys.rings  # a module the paused part did not load (loaded by the rest)
+elif how == "lazy":
+    from sympy.logic.algorithms.dpll2 import dpll_satisfiable  # one sympy imports on first use
+import sympy.polys.rings
+modules = {n: m for n, m in sys.modules.items() if n == "sympy" or n.startswith("sympy.")}
+parents = sorted(n for n, m in modules.items() if "." in n and getattr(modules.get(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1], None) is m)
+loaders = sorted({type(m.__spec__.loader).__name__ for m in modules.values() if m.__spec__})
+print(json.dumps({"paused": paused, "modules": sorted(modules), "names": sorted(vars(sympy)), "parents": parents,
+                  "loaders": loaders, "meta_path": [type(f).__name__ for f in sys.meta_path],
+                  "solve": str(sympy.satisfiable(sympy.And(sympy.Symbol("a"), sympy.Not(sympy.Symbol("b")))))}))
+"""
+
+
+def _sympy(mode: str, how: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", _SYMPY, mode, how], capture_output=True, text=True, env=_SEED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("how", ["name", "from", "submodule", "lazy"])
+def test_paused_sympy_completes_to_what_a_plain_import_loads(how):
+    plain, paused = _sympy("plain", how), _sympy("paused", how)
+    assert paused["paused"] is True and plain["paused"] is False
+    # the same modules, the same names in `sympy`, each module an attribute of its package as a
+    # plain import leaves it (one module object per name: none executed twice), their own loaders
+    for key in ("modules", "names", "parents", "loaders", "meta_path", "solve"):
+        assert paused[key] == plain[key], key
+    assert len(plain["modules"]) > 300 and "SourceFileLoader" in plain["loaders"]
+
+
+_PAUSED_AFTER_LINT = """
+import json, sys
+from manifestc import lint
+lint.use_cache(None)
+found = []
+for path in sys.argv[1:]:
+    lint.lint_template(open(path).read(), path)
+    found.append("sympy.polys" in sys.modules)
+print(json.dumps(found))
+"""
+
+
+def test_a_template_without_conditions_leaves_sympy_paused():
+    pipeline = next((ROOT / "tests" / "golden").glob("*/expected/*/pipeline.yaml"))
+    assert "Conditions:" not in pipeline.read_text()
+    with_conditions = CORPUS / "cfn-lint" / "good" / "conditions.yaml"
+    assert "Conditions:" in with_conditions.read_text()
+    done = subprocess.run(
+        [sys.executable, "-c", _PAUSED_AFTER_LINT, str(pipeline), str(with_conditions)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    # the pipeline template linted with the paused part alone; the conditions needed the rest
+    assert json.loads(done.stdout) == [False, True]
+
+
+def test_sympy_not_paused_when_imported_already():
+    script = "import sympy\nfrom manifestc import lint_speedups\nprint(lint_speedups.import_sympy_in_part())"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

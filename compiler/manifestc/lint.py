@@ -163,11 +163,13 @@ def _rules():
     """cfn-lint's rules, built once per process (building them re-executes ~330 rule modules)."""
     import gc
 
+    from . import lint_speedups
+
+    lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy
+
     from cfnlint.api import ManualArgs
     from cfnlint.config import ConfigMixIn
     from cfnlint.runner.cli import Runner
-
-    from . import lint_speedups
 
     lint_speedups.apply()  # before the rules are built: two of its changes act while they are
     rules = Runner(ConfigMixIn(**ManualArgs(**LINT_CONFIG))).rules
@@ -184,12 +186,12 @@ def prepare() -> None:
 
 def _run_cfn_lint(text: str, regions: tuple[str, ...]) -> list:
     """cfn-lint's matches for `text`: what `cfnlint.api.lint(text, config=...)` returns, rules reused."""
+    rules = _rules()  # first: it decides how cfn-lint is imported
     from cfnlint.api import ManualArgs
     from cfnlint.config import ConfigMixIn
     from cfnlint.decode.decode import decode_str
     from cfnlint.runner.template.runner import run_template_by_data
 
-    rules = _rules()
     template, errors = decode_str(text)
     if errors:
         return errors

@@ -14,7 +14,9 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    EC2 instance types, …) are for resource types a pipeline template never holds. The schema is
    now read on first use of the rule's `_schema`. Same file, same content, read later.
 2. **One copy of `Policies.json`.** Two IAM rules (W3037 permissions, I3510 statement resources)
-   each parse the 9 MiB IAM action table and only read it; they now share one parse.
+   each parse the 9 MiB IAM action table and only read it; they now share one parse, the one the
+   compiler made already to check the policies it writes (`registry.authorization()`, which only
+   reads it too) when it is the same file.
 3. **Cheaper `evolve`.** Every validation step derives new `Context`, `Validator` and
    `FunctionFilter` records with `evolve`, which asked `dataclasses.fields()` for the class's
    fields on each call (a tenth of the rule run): the fields are now looked up once per class.
@@ -34,17 +36,33 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    index from keyword to child rules, in the order that loop met them, gives the same rules in
    the same order (rebuilt whenever cfn-lint rewires the child rules to a table of another size).
 
-Tried and left out: importing only the parts of sympy cfn-lint uses (sympy's `__init__` is 0.14 s
-and 25 MiB of cfn-lint's import) breaks sympy's own lazy imports on templates with conditions
-(circular imports that `__init__`'s order resolves); the cfn-lint corpus found it.
+6. **sympy's import paused where cfn-lint has what it needs** (`import_sympy_in_part`, called
+   before cfn-lint is imported). cfn-lint imports sympy for its condition logic (`And`, `Or`, `Not`,
+   `Implies`, `Equivalent`, `Symbol`, `Dummy`, `EncodedCNF`, `satisfiable`), which sympy's
+   `__init__` defines in its first statements (`sympy.core`, `sympy.logic`, `sympy.assumptions`);
+   the rest (polynomials, matrices, printing, … 350 more modules, 0.15 s) is what a template
+   without conditions never reaches. `sympy/__init__.py` is run up to its first `from .polys`
+   import; the rest of it runs, in the same module, the first time anything asks the `sympy`
+   module for a name it does not have yet or imports a sympy module not loaded yet (a template
+   with conditions does when it first solves them). Either way every sympy module is loaded in
+   the order a plain `import sympy` loads it; only when differs. Not applied when sympy is already
+   imported or its `__init__` does not have that shape.
+
+Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
+sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
+resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
+import importlib.util
 import inspect
 import sys
+import threading
+from pathlib import Path
 
 _applied = False
 
@@ -222,10 +240,25 @@ def _share_policies(helpers) -> None:
             return original(package, filename)
         key = (getattr(package, "__name__", package), filename)
         if key not in loaded:
-            loaded[key] = original(package, filename)
+            loaded[key] = _compilers_copy(package, filename) or original(package, filename)
         return loaded[key]
 
     helpers.load_resource = load_resource  # rule files bind it when cfn-lint executes them
+
+
+def _compilers_copy(package, filename: str) -> dict | None:
+    """The compiler's own parse of the same file (registry.py reads the IAM action table from
+    cfn-lint's data to check the policies it writes; it only reads it too), else None."""
+    from . import registry
+
+    where = getattr(package, "__file__", None)
+    if filename != "Policies.json" or where is None:
+        return None
+    try:
+        same = Path(where).parent.samefile(registry.data_dir() / "AdditionalSpecs")
+    except (OSError, RuntimeError):
+        return None
+    return registry.authorization() if same else None
 
 
 def _validator_shape_problem(cls) -> str | None:
@@ -353,3 +386,103 @@ def _fast_context_evolve(context_class) -> None:
         return new
 
     context_class.evolve = evolve
+
+
+def import_sympy_in_part() -> bool:
+    """6. Run `sympy/__init__.py` up to its first `from .polys import`; the rest runs on first need.
+
+    Call before cfn-lint is imported. False (nothing changed) when sympy is imported already, is
+    not installed, or its `__init__` has no such statement; a failure in the first part is left to
+    the plain import that follows (which raises it as it would have)."""
+    if "sympy" in sys.modules:
+        return False
+    spec = importlib.util.find_spec("sympy")
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return False
+    try:
+        tree = ast.parse(spec.loader.get_source("sympy"), spec.origin)
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return False
+    split = next(
+        (i for i, node in enumerate(tree.body)
+         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "polys"),
+        None,
+    )  # fmt: skip
+    if not split:
+        return False
+    first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec")
+    rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sympy"] = module
+    try:
+        exec(first, module.__dict__)
+    except Exception:  # noqa: BLE001 - undone; the plain import that follows fails as it would have
+        for name in [n for n in sys.modules if n == "sympy" or n.startswith("sympy.")]:
+            del sys.modules[name]
+        return False
+    _SympyRest(module, rest).install()
+    return True
+
+
+class _SympyRest:
+    """The rest of sympy's `__init__`, run once: when the `sympy` module is asked for a name it does
+    not have (its module `__getattr__`) or a sympy module not loaded yet is imported (a finder first
+    on `sys.meta_path`), before anything else happens, so every module loads after the ones a plain
+    `import sympy` loads before it."""
+
+    _lock = threading.RLock()
+
+    def __init__(self, module, code):
+        self.module = module
+        self.code = code
+
+    def install(self) -> None:
+        self.module.__getattr__ = self.getattr
+        sys.meta_path.insert(0, self)
+
+    def run(self) -> None:
+        with self._lock:
+            code, self.code = self.code, None
+            if code is None:
+                return
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            if vars(self.module).get("__getattr__") == self.getattr:
+                del self.module.__getattr__
+            exec(code, vars(self.module))
+
+    def getattr(self, name: str):
+        self.run()
+        try:
+            return vars(self.module)[name]
+        except KeyError:
+            raise AttributeError(f"module 'sympy' has no attribute {name!r}") from None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not fullname.startswith("sympy."):
+            return None
+        self.run()
+        loaded = sys.modules.get(fullname)
+        if loaded is None:
+            return None  # the path finders load it now, after the whole of sympy's __init__
+        # sympy's __init__ loaded it. The import system, finding it in sys.modules now, takes the
+        # module's own __spec__ and would execute the module a second time (a second module object,
+        # second classes): until the import system has it, that spec names a loader that hands back
+        # this module object as it is.
+        spec = importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded))
+        loaded.__spec__ = spec
+        return spec
+
+
+class _AlreadyLoaded:
+    """A loader for a module loaded while its own import was being looked up."""
+
+    def __init__(self, module):
+        self.module = module
+        self.spec = module.__spec__
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module) -> None:
+        module.__spec__ = self.spec  # its own spec again

@@ -83,7 +83,7 @@ WITHHELD_ACTIONS = frozenset({"iam:DeleteRolePermissionsBoundary"})
 _ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 
-def _data_dir() -> Path:
+def data_dir() -> Path:
     """cfn-lint's data directory, found without importing cfn-lint (its import is slow)."""
     spec = importlib.util.find_spec("cfnlint")
     if spec is None or not spec.submodule_search_locations:
@@ -93,7 +93,7 @@ def _data_dir() -> Path:
 
 @cache
 def _provider_index(region: str = "us-east-1") -> dict[str, str]:
-    path = _data_dir() / "schemas" / "providers" / f"{region}.json"
+    path = data_dir() / "schemas" / "providers" / f"{region}.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -102,13 +102,13 @@ def _schema(resource_type: str) -> dict | None:
     digest = _provider_index().get(resource_type)
     if digest is None:
         return None
-    return json.loads((_data_dir() / "schemas" / "resources" / f"{digest}.json").read_text(encoding="utf-8"))
+    return json.loads((data_dir() / "schemas" / "resources" / f"{digest}.json").read_text(encoding="utf-8"))
 
 
 @cache
-def _authorization() -> dict:
+def authorization() -> dict:
     """The Service Authorization Reference: service -> {Actions, Resources}, keys lower-case."""
-    return json.loads((_data_dir() / "AdditionalSpecs" / "Policies.json").read_text(encoding="utf-8"))
+    return json.loads((data_dir() / "AdditionalSpecs" / "Policies.json").read_text(encoding="utf-8"))
 
 
 @cache
@@ -141,31 +141,31 @@ def is_known_action(action: str) -> bool:
     if not _ACTION.match(action):
         return False
     service, name = action.lower().split(":", 1)
-    return name in _authorization().get(service, {}).get("Actions", {})
+    return name in authorization().get(service, {}).get("Actions", {})
 
 
 def action_resource_types(action: str) -> tuple[str, ...]:
     """The resource types (lower-case, as the reference names them) `action` can be scoped to;
     empty when the action accepts only `"Resource": "*"`."""
     service, name = action.lower().split(":", 1)
-    entry = _authorization().get(service, {}).get("Actions", {}).get(name, {})
+    entry = authorization().get(service, {}).get("Actions", {}).get(name, {})
     return tuple(r.lower() for r in entry.get("Resources", ()))
 
 
 def resource_arn_formats(service: str, resource_type: str) -> tuple[str, ...]:
     """The ARN formats (regular expressions with ${Partition}/${Region}/${Account}) of a resource type."""
-    resources = {k.lower(): v for k, v in _authorization().get(service.lower(), {}).get("Resources", {}).items()}
+    resources = {k.lower(): v for k, v in authorization().get(service.lower(), {}).get("Resources", {}).items()}
     return tuple(resources.get(resource_type.lower(), {}).get("ARNFormats", ()))
 
 
 def services() -> tuple[str, ...]:
     """Every service prefix of the Service Authorization Reference (lower-case)."""
-    return tuple(sorted(_authorization()))
+    return tuple(sorted(authorization()))
 
 
 def service_actions(service: str) -> tuple[str, ...]:
     """Every action name of `service` (lower-case, without the prefix); empty for an unknown service."""
-    return tuple(sorted(_authorization().get(service.lower(), {}).get("Actions", {})))
+    return tuple(sorted(authorization().get(service.lower(), {}).get("Actions", {})))
 
 
 def action_is_scopable(action: str) -> bool:
