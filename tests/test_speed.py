@@ -548,3 +548,42 @@ def test_sympy_not_paused_when_imported_already():
     script = "import sympy\nfrom manifestc import lint_speedups\nprint(lint_speedups.import_sympy_in_part())"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+_REGEX = """
+import json, regex, regex._main as main
+from manifestc import lint_speedups
+assert lint_speedups.apply()
+calls = [
+    ("match", ("^arn:(aws|aws-cn):", "arn:aws:s3:::b"), {}), ("fullmatch", ("[a-z]+", "abc"), {}),
+    ("search", ("b+", "abbbc"), {}), ("findall", (r"\\\\${([^!].*?)}", "a${A}b${B.C}${!x}"), {}),
+    ("sub", ("a", "b", "aaa", 2), {}), ("split", (",", "a,b,c", 1), {}),
+    ("match", ("A", "a", regex.IGNORECASE), {}), ("search", ("b", "abc"), {"pos": 2}),
+    ("match", (r"(?L)\\\\w+", "abc"), {}), ("findall", ("a", "aaa"), {"overlapped": True}),
+]
+compiled = [0]
+real = main._compile
+def counting(*args):
+    compiled[0] += 1
+    return real(*args)
+main._compile = counting
+out = []
+for name, args, kwargs in calls:
+    ours = [repr(getattr(regex, name)(*args, **kwargs)) for _ in range(3)]
+    theirs = repr(getattr(regex, name).__wrapped__(*args, **kwargs))
+    out.append([name, ours, theirs])
+print(json.dumps({"applied": regex._manifestc_front_cache, "out": out, "compiled": compiled[0]}))
+"""
+
+
+def test_regex_calls_answer_as_regex_does():
+    done = subprocess.run([sys.executable, "-c", _REGEX], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["applied"]
+    for name, ours, theirs in found["out"]:
+        assert ours == [theirs] * 3, name
+    # regex's compile was asked 10 x 3 times, +10 for the comparison, except for the third call of
+    # each of the 7 calls with a locale-free str pattern and no other arguments: the first compiles
+    # (regex learns the pattern is locale-free), the second compiles into the dict, the third is
+    # answered from it; the locale-sensitive pattern and the calls with more arguments: every time
+    assert found["compiled"] == 40 - 7

@@ -165,15 +165,22 @@ def _rules():
 
     from . import lint_speedups
 
-    lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy
+    # Importing cfn-lint and building its rules makes ~1,000 modules and objects that live as long
+    # as the process and hardly any garbage: the collector, walking them again and again, is off.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy
+        from cfnlint.api import ManualArgs
+        from cfnlint.config import ConfigMixIn
+        from cfnlint.runner.cli import Runner
 
-    from cfnlint.api import ManualArgs
-    from cfnlint.config import ConfigMixIn
-    from cfnlint.runner.cli import Runner
-
-    lint_speedups.apply()  # before the rules are built: two of its changes act while they are
-    rules = Runner(ConfigMixIn(**ManualArgs(**LINT_CONFIG))).rules
-    lint_speedups.settle(rules)
+        lint_speedups.apply()  # before the rules are built: two of its changes act while they are
+        rules = Runner(ConfigMixIn(**ManualArgs(**LINT_CONFIG))).rules
+        lint_speedups.settle(rules)
+    finally:
+        if collecting:
+            gc.enable()
     if gc.get_freeze_count():  # the process froze its start-up objects (the CLI): these are as long-lived
         gc.freeze()
     return rules

@@ -48,6 +48,15 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    the order a plain `import sympy` loads it; only when differs. Not applied when sympy is already
    imported or its `__init__` does not have that shape.
 
+7. **Regular expressions looked up in a dict.** cfn-lint calls the `regex` module's functions
+   (`regex.match(pattern, text)`, …) about 11,000 times per pipeline template; each call finds its
+   compiled pattern through `regex`'s own cache, whose key building (flag enums, locale and
+   named-list checks) costs eight times the match. Those functions now take the compiled pattern
+   from a dict keyed by pattern, flags and `regex.DEFAULT_VERSION` — for a `str` pattern that
+   `regex` has compiled once already and found not locale-sensitive, called with no other
+   arguments; it is the pattern object `regex`'s cache holds for the same key. Anything else goes
+   to `regex` as before.
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -152,6 +161,7 @@ def apply() -> bool:
         modules[name].fields = _cached_fields
     _fast_context_evolve(modules["context"].Context)
     _reuse_validator_classes(modules["validators"])
+    _regex_front_cache()
     _applied = True
     return True
 
@@ -486,3 +496,70 @@ class _AlreadyLoaded:
 
     def exec_module(self, module) -> None:
         module.__spec__ = self.spec  # its own spec again
+
+
+_PATTERNS_KEPT = 4096
+_REGEX_CALLS = ("match", "fullmatch", "search", "findall", "finditer", "sub", "split")
+
+
+def _regex_front_cache() -> bool:
+    """7. The `regex` functions cfn-lint calls, with compiled patterns looked up in a dict first."""
+    import regex
+
+    main = sys.modules.get("regex._main")
+    known = getattr(main, "_locale_sensitive", None)
+    if (
+        not isinstance(known, dict) or getattr(regex, "_manifestc_front_cache", False)
+        or not all(callable(getattr(regex, n, None)) for n in _REGEX_CALLS)
+    ):  # fmt: skip
+        return False
+    unusual = regex.DEBUG | regex.LOCALE
+    compile_ = regex.compile
+    compiled: dict = {}
+
+    def lookup(pattern, flags):
+        if type(pattern) is not str or flags & unusual:
+            return None
+        key = (pattern, flags, regex.DEFAULT_VERSION)
+        found = compiled.get(key)
+        if found is None:
+            if known.get((str, pattern), True):  # not compiled yet, or locale-sensitive
+                return None
+            if len(compiled) >= _PATTERNS_KEPT:
+                compiled.clear()
+            found = compiled[key] = compile_(pattern, flags)
+        return found
+
+    def front(name, original):
+        method = name  # the Pattern method of the same name, with the same defaults
+
+        if name in ("sub",):
+
+            def call(pattern, repl, string, count=0, flags=0, *args, **kwargs):
+                found = None if args or kwargs else lookup(pattern, flags)
+                if found is None:
+                    return original(pattern, repl, string, count, flags, *args, **kwargs)
+                return found.sub(repl, string, count)
+
+        elif name == "split":
+
+            def call(pattern, string, maxsplit=0, flags=0, *args, **kwargs):
+                found = None if args or kwargs else lookup(pattern, flags)
+                if found is None:
+                    return original(pattern, string, maxsplit, flags, *args, **kwargs)
+                return found.split(string, maxsplit)
+
+        else:
+
+            def call(pattern, string, flags=0, *args, **kwargs):
+                found = None if args or kwargs else lookup(pattern, flags)
+                if found is None:
+                    return original(pattern, string, flags, *args, **kwargs)
+                return getattr(found, method)(string)
+
+        return functools.wraps(original)(call)
+
+    for name in _REGEX_CALLS:
+        setattr(regex, name, front(name, getattr(regex, name)))
+    regex._manifestc_front_cache = True
+    return True
