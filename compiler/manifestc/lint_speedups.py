@@ -54,8 +54,9 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    named-list checks) costs eight times the match. Those functions now take the compiled pattern
    from a dict keyed by pattern, flags and `regex.DEFAULT_VERSION` — for a `str` pattern that
    `regex` has compiled once already and found not locale-sensitive, called with no other
-   arguments; it is the pattern object `regex`'s cache holds for the same key. Anything else goes
-   to `regex` as before.
+   arguments; it is the pattern object `regex`'s cache holds for the same key. A compiled pattern
+   without flags is used as it is (as `regex` does, after asking the locale each time). Anything
+   else goes to `regex` as before.
 
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
@@ -516,8 +517,11 @@ def _regex_front_cache() -> bool:
     unusual = regex.DEBUG | regex.LOCALE
     compile_ = regex.compile
     compiled: dict = {}
+    pattern_type = regex.Pattern
 
     def lookup(pattern, flags):
+        if type(pattern) is pattern_type and not flags:
+            return pattern  # what regex's _compile returns for a compiled pattern without flags
         if type(pattern) is not str or flags & unusual:
             return None
         key = (pattern, flags, regex.DEFAULT_VERSION)

@@ -52,6 +52,8 @@ def expand(action: str) -> list[str]:
     if action == "*":
         return ["*"]
     service, name = action.lower().split(":", 1)
+    if not any(c in name for c in "*?["):  # no wildcard: what fnmatchcase would match, without compiling it
+        return [f"{service}:{n}" for n in service_actions(service) if n == name]
     return [f"{service}:{n}" for n in service_actions(service) if fnmatch.fnmatchcase(n, name)]
 
 

@@ -24,9 +24,6 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 REQUIREMENTS = "requirements.txt"
 # Zip entries get a fixed timestamp so the same sources make the same wheel (and hash).
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -54,6 +51,9 @@ def install_commands(source: str, home: str = "$MANIFESTC_HOME") -> tuple[str, .
 
 def runtime_distributions(root: str = "manifestc") -> list[metadata.Distribution]:
     """`root` and every distribution it needs at run time (no extras), as installed here."""
+    from packaging.requirements import Requirement  # the wheelhouse's alone: a build does not load it
+    from packaging.utils import canonicalize_name
+
     found: dict[str, metadata.Distribution] = {}
     todo = [root]
     while todo:
@@ -188,6 +188,8 @@ def download_wheels(
 
 def write_requirements(out: Path) -> Path:
     """requirements.txt pinning every wheel in `out` by version and SHA-256."""
+    from packaging.utils import canonicalize_name
+
     lines = []
     for wheel in sorted(out.glob("*.whl")):
         name, version = wheel.name.split("-")[:2]
@@ -202,6 +204,8 @@ def build_wheelhouse(
     out: Path, *, from_installed: bool = False, python_version: str = "3.12", pip_args: tuple[str, ...] = ()
 ) -> list[Path]:
     """Write the wheelhouse into `out` (created; existing wheels of other versions removed)."""
+    from packaging.utils import canonicalize_name
+
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.whl"):
         old.unlink()

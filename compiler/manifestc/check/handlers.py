@@ -18,7 +18,6 @@ compiler does not see: their IAM is bounded (MC611) rather than derived.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,9 +106,13 @@ def role_statements(template: dict[str, Any], role_id: str) -> list[dict]:
 
 def missing_permissions(statements: list[dict], deployed: dict[str, Any]) -> list[str]:
     """One message per resource type of `deployed` whose handler permissions are not all allowed."""
-    # every allowed action pattern as one regular expression (what _matches does per pattern)
-    patterns = sorted({p.lower() for s in statements if s.get("Effect") == "Allow" for p in _actions(s)})
-    allows = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match if patterns else (lambda _: None)
+    # what _matches does per pattern: the patterns without wildcards as a set, the others in turn
+    patterns = {p.lower() for s in statements if s.get("Effect") == "Allow" for p in _actions(s)}
+    wildcards = sorted(p for p in patterns if _has_wildcard(p))
+
+    def allows(action: str) -> bool:
+        return action in patterns or any(fnmatch.fnmatchcase(action, p) for p in wildcards)
+
     messages = []
     for resource_type in sorted({r.get("Type", "") for r in deployed.get("Resources", {}).values()}):
         if registry.handler_permissions(resource_type) is None:
@@ -176,7 +179,18 @@ def _actions(statement: dict) -> list[str]:
 
 
 def _matches(action: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+    action = action.lower()
+    return any(_pattern_matches(action, p.lower()) for p in patterns)
+
+
+def _pattern_matches(action: str, pattern: str) -> bool:
+    """`fnmatch.fnmatchcase(action, pattern)`; a pattern without wildcards is compared as it is
+    (a policy names hundreds of actions: a regular expression compiled for each costs time)."""
+    return fnmatch.fnmatchcase(action, pattern) if _has_wildcard(pattern) else action == pattern
+
+
+def _has_wildcard(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern or "[" in pattern
 
 
 def _trusts(role: dict, service: str) -> bool:
