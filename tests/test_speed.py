@@ -347,6 +347,8 @@ rules = lint._rules()
 rds = rules["E3062"]  # RDS instance classes by engine: a pipeline template never uses it
 deferred = type(rds.__dict__["_manifestc_schema"]).__name__
 shared = rules["W3037"]._service_map is rules["I3510"].service_map
+from manifestc import registry
+compilers = rules["W3037"]._service_map is registry.authorization()
 # the peak of this process image (ru_maxrss would carry the pytest process's peak across exec)
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines())
 rss_mib = int(status["VmHWM"].split()[0]) / 1024
@@ -354,7 +356,11 @@ loaded = rds._schema  # first use reads it
 import cfnlint.jsonschema.validators as validators
 lint.lint_template(open(sys.argv[1]).read(), "a.yaml")
 made = validators.create.__wrapped__  # the original, behind the class-reusing create
+import regex, cfnlint.schema.resolver._resolver as resolver
+kept = resolver._search_schema({"a": {"id": "#x"}}, resolver._match_keyword("id"))
 print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shared": shared,
+                  "compilers": compilers, "regex": regex._manifestc_front_cache,
+                  "kept": type(kept).__name__ == "tuple_iterator" and resolver._match_keyword("id") is resolver._match_keyword("id"),
                   "indexed": "cfnLint" in vars(rules["E1101"]),
                   "reused": validators.create(**{"validators": {"x": len}}) is validators.create(validators={"x": len}),
                   "original": made(validators={"x": len}) is not made(validators={"x": len}),
@@ -369,6 +375,7 @@ def test_speedups_apply_to_the_pinned_cfn_lint():
     )
     found = json.loads(done.stdout)
     assert found["applied"] and found["shared"] and found["reused"] and found["original"] and found["indexed"]
+    assert found["compilers"] and found["regex"] and found["kept"]
     assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
     # cfn-lint imported and its rules built, before any template: without the deferred schemas and
     # the shared IAM table this was about 130 MiB

@@ -58,6 +58,14 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    without flags is used as it is (as `regex` does, after asking the locale each time). Anything
    else goes to `regex` as before.
 
+8. **`$ref` fragments looked up in a list made once per schema.** Resolving `#/definitions/X`
+   first searches the whole schema document for a subschema whose `id` (then `$id`) is that
+   fragment; cfn-lint makes a new resolver, with empty caches, for every function it validates,
+   so the same documents were searched again and again (a fifth of a second per pipeline
+   template, profiled). The subschemas that search yields (in its order) are now kept per
+   document and keyword, for the 512 documents searched last (cfn-lint's schemas are read once
+   and not changed after).
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -108,6 +116,7 @@ def _modules() -> dict:
     import cfnlint.jsonschema._filter
     import cfnlint.jsonschema.validators
     import cfnlint.rules.jsonschema  # noqa: F401 - loads the CfnLintJsonSchema module
+    import cfnlint.schema.resolver._resolver
 
     return {
         "context": cfnlint.context.context,
@@ -115,6 +124,7 @@ def _modules() -> dict:
         "filter": cfnlint.jsonschema._filter,
         "validators": cfnlint.jsonschema.validators,
         "schema_rule": sys.modules["cfnlint.rules.jsonschema.CfnLintJsonSchema"],
+        "resolver": cfnlint.schema.resolver._resolver,
     }
 
 
@@ -145,6 +155,11 @@ def check(modules: dict) -> list[str]:
         problems.append("CfnLintJsonSchema does not read its schema with cfnlint.helpers.load_resource")
     if rule is None or "_schema" in vars(rule):
         problems.append("CfnLintJsonSchema has a class attribute _schema")
+    resolver = modules["resolver"]
+    if not (
+        callable(getattr(resolver, "_search_schema", None)) and callable(getattr(resolver, "_match_keyword", None))
+    ):
+        problems.append("cfnlint.schema.resolver._resolver has no _search_schema or _match_keyword")
     return problems
 
 
@@ -163,6 +178,7 @@ def apply() -> bool:
     _fast_context_evolve(modules["context"].Context)
     _reuse_validator_classes(modules["validators"])
     _regex_front_cache()
+    _keep_fragment_searches(modules["resolver"])
     _applied = True
     return True
 
@@ -367,9 +383,18 @@ def _fast_validator_evolve(cls) -> None:
     late = tuple((f.name, f.default_factory) for f in fields if not f.init)
     known = frozenset(names)
 
+    every = len(names) + len(late)
+
     def evolve(self, **kwargs):
-        new = _copy_init_fields(self, names, known, kwargs)
-        target = new.__dict__
+        values = self.__dict__
+        if len(values) == every and known.issuperset(kwargs):
+            # the instance holds its fields and nothing else (the usual case): copy them at once
+            new = object.__new__(type(self))
+            target = new.__dict__ = values.copy()
+            target.update(kwargs)
+        else:
+            new = _copy_init_fields(self, names, known, kwargs)
+            target = new.__dict__
         for name, factory in late:
             target[name] = factory()
         new.__post_init__()
@@ -390,8 +415,18 @@ def _fast_context_evolve(context_class) -> None:
             new_ref_values = self.ref_values.copy()
             new_ref_values.update(kwargs["ref_values"])
             kwargs["ref_values"] = new_ref_values
-        new = _copy_init_fields(self, names, known, kwargs)
         values = self.__dict__
+        size = len(values)
+        if (size == len(names) or (size == len(names) + 1 and derived in values)) and known.issuperset(kwargs):
+            # the instance holds its fields (and module_names) and nothing else: copy them at once
+            state = values.copy()
+            state.update(kwargs)
+            if "resources" in kwargs:
+                state.pop(derived, None)
+            new = object.__new__(type(self))
+            object.__setattr__(new, "__dict__", state)
+            return new
+        new = _copy_init_fields(self, names, known, kwargs)
         if derived in values and "resources" not in kwargs:
             new.__dict__[derived] = values[derived]  # a cached_property of `resources` alone
         return new
@@ -567,3 +602,36 @@ def _regex_front_cache() -> bool:
         setattr(regex, name, front(name, getattr(regex, name)))
     regex._manifestc_front_cache = True
     return True
+
+
+_DOCUMENTS_KEPT = 512
+
+
+def _keep_fragment_searches(module) -> None:
+    """8. `_search_schema(document, _match_keyword(k))`, the subschemas holding keyword `k`, made
+    once per document and keyword (the document is kept with them: its id is not reused meanwhile)."""
+    search, match_keyword = module._search_schema, module._match_keyword
+    matchers: dict = {}
+    found: dict = {}
+
+    def keyword_matcher(keyword):
+        matcher = matchers.get(keyword)
+        if matcher is None:
+            matcher = matchers[keyword] = match_keyword(keyword)
+            matcher._manifestc_keyword = keyword
+        return matcher
+
+    def search_schema(schema, matcher):
+        keyword = getattr(matcher, "_manifestc_keyword", None)
+        if keyword is None:
+            return search(schema, matcher)
+        key = (id(schema), keyword)
+        kept = found.get(key)
+        if kept is None or kept[0] is not schema:
+            if len(found) >= _DOCUMENTS_KEPT:
+                found.clear()
+            kept = found[key] = (schema, tuple(search(schema, matcher)))
+        return iter(kept[1])
+
+    module._match_keyword = keyword_matcher
+    module._search_schema = search_schema
