@@ -95,7 +95,7 @@ import json, sys
 from manifestc import lint
 lint.use_cache(sys.argv[1])
 lint.prepare()
-paused = "sympy" in sys.modules and "sympy.polys" not in sys.modules
+paused = "sympy.polys" not in sys.modules and "networkx.generators" not in sys.modules
 jobs = [(text, file, tuple(regions)) for text, file, regions in json.load(sys.stdin)]
 rows = lambda found: [[d.code, d.message, d.line, d.col, d.file] for d in found]
 fresh = rows(lint.lint_templates(jobs))
@@ -162,7 +162,8 @@ def test_findings_identical_with_and_without_every_speed_up(tmp_path):
     flat = [d for found in reference for d in found]
     for way in ("fresh", "serial", "cached", "single"):
         assert ours[way] == flat, way
-    # sympy's import was paused (lint_speedups 6.) and the templates with conditions completed it
+    # sympy's and networkx's imports were paused (lint_speedups 6., 9.), and the templates with
+    # conditions completed sympy's
     assert ours["paused"] and ours["completed"]
 
 
@@ -481,49 +482,68 @@ def test_settle_reads_a_schema_a_rule_class_shadows():
     assert plain._schema == {"given": True}
 
 
-# lint_speedups 6.: sympy's import paused after the part cfn-lint uses, completed on first need.
-_SYMPY = """
+# lint_speedups 6. and 9.: sympy's and networkx's imports paused after the part cfn-lint uses,
+# completed on first need; what any first need completes must be what a plain import loads.
+_PAUSED = """
 import json, sys
-paused, how = sys.argv[1] == "paused", sys.argv[2]
+package, paused, how = sys.argv[1], sys.argv[2] == "paused", sys.argv[3]
 if paused:
     from manifestc import lint_speedups
-    assert lint_speedups.import_sympy_in_part()
-    assert lint_speedups.import_sympy_in_part() is False  # once
-import sympy
-paused = "sympy.polys" not in sys.modules and "Poly" not in vars(sympy)
-if how == "name":
-    sympy.Poly  # a name the paused part does not define
-elif how == "from":
-    from sympy import Matrix
-elif how == "submodule":
-    import sympy.polys.rings  # a module the paused part did not load (loaded by the rest)
-elif how == "lazy":
-    from sympy.logic.algorithms.dpll2 import dpll_satisfiable  # one sympy imports on first use
-import sympy.polys.rings
-modules = {n: m for n, m in sys.modules.items() if n == "sympy" or n.startswith("sympy.")}
+    pause = getattr(lint_speedups, f"import_{package}_in_part")
+    assert pause()
+    assert pause() is False  # once
+import sympy, networkx
+rest = {"sympy": "sympy.polys", "networkx": "networkx.generators"}[package]
+paused = rest not in sys.modules
+exec({
+    "sympy-name": "sympy.Poly",  # a name the paused part does not define
+    "sympy-from": "from sympy import Matrix",
+    "sympy-submodule": "import sympy.polys.rings",  # a module the rest loads
+    "sympy-lazy": "from sympy.logic.algorithms.dpll2 import dpll_satisfiable",  # one sympy imports on first use
+    "networkx-name": "networkx.pagerank",
+    "networkx-from": "from networkx import gnp_random_graph",
+    "networkx-submodule": "import networkx.generators.random_graphs",
+    "networkx-subpackage-name": "networkx.algorithms.pagerank",  # algorithms: paused too
+    "networkx-deep": "import networkx.algorithms.shortest_paths.generic",
+    "networkx-graph": "networkx.MultiDiGraph([('a', 'b')])",  # converting edge data: the rest
+}[f"{package}-{how}"])
+import sympy.polys.rings, networkx.algorithms.cycles
+modules = {n: m for n, m in sys.modules.items() if n.split(".")[0] == package}
 parents = sorted(n for n, m in modules.items() if "." in n and getattr(modules.get(n.rsplit(".", 1)[0]), n.rsplit(".", 1)[1], None) is m)
 loaders = sorted({type(m.__spec__.loader).__name__ for m in modules.values() if m.__spec__})
-print(json.dumps({"paused": paused, "modules": sorted(modules), "names": sorted(vars(sympy)), "parents": parents,
-                  "loaders": loaders, "meta_path": [type(f).__name__ for f in sys.meta_path],
-                  "solve": str(sympy.satisfiable(sympy.And(sympy.Symbol("a"), sympy.Not(sympy.Symbol("b")))))}))
+graph = networkx.MultiDiGraph()
+graph.add_edge("a", "b")
+graph.add_edge("b", "a")
+print(json.dumps({"paused": paused, "modules": sorted(modules), "parents": parents, "loaders": loaders,
+                  "names": {m: sorted(vars(sys.modules[m])) for m in (package, package + ".polys", package + ".algorithms") if m in modules},
+                  "meta_path": [type(f).__name__ for f in sys.meta_path],
+                  "solve": str(sympy.satisfiable(sympy.And(sympy.Symbol("a"), sympy.Not(sympy.Symbol("b"))))),
+                  "cycle": repr(networkx.find_cycle(graph, "a"))}))
 """
 
 
-def _sympy(mode: str, how: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", _SYMPY, mode, how], capture_output=True, text=True, env=_SEED)
+def _paused(package: str, mode: str, how: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", _PAUSED, package, mode, how], capture_output=True, text=True, env=_SEED
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("how", ["name", "from", "submodule", "lazy"])
-def test_paused_sympy_completes_to_what_a_plain_import_loads(how):
-    plain, paused = _sympy("plain", how), _sympy("paused", how)
+@pytest.mark.parametrize(
+    "package, how",
+    [("sympy", h) for h in ("name", "from", "submodule", "lazy")]
+    + [("networkx", h) for h in ("name", "from", "submodule", "subpackage-name", "deep", "graph")],
+)
+def test_paused_import_completes_to_what_a_plain_import_loads(package, how):
+    plain, paused = _paused(package, "plain", how), _paused(package, "paused", how)
     assert paused["paused"] is True and plain["paused"] is False
-    # the same modules, the same names in `sympy`, each module an attribute of its package as a
-    # plain import leaves it (one module object per name: none executed twice), their own loaders
-    for key in ("modules", "names", "parents", "loaders", "meta_path", "solve"):
+    # the same modules, the same names in the package (and the paused subpackage), each module an
+    # attribute of its package as a plain import leaves it (one module object per name: none
+    # executed twice), their own loaders, no finder left behind, the same answers
+    for key in ("modules", "names", "parents", "loaders", "meta_path", "solve", "cycle"):
         assert paused[key] == plain[key], key
-    assert len(plain["modules"]) > 300 and "SourceFileLoader" in plain["loaders"]
+    assert len(plain["modules"]) > 250 and "SourceFileLoader" in plain["loaders"]
 
 
 _PAUSED_AFTER_LINT = """
@@ -533,12 +553,12 @@ lint.use_cache(None)
 found = []
 for path in sys.argv[1:]:
     lint.lint_template(open(path).read(), path)
-    found.append("sympy.polys" in sys.modules)
+    found.append(["sympy.polys" in sys.modules, "networkx.generators" in sys.modules])
 print(json.dumps(found))
 """
 
 
-def test_a_template_without_conditions_leaves_sympy_paused():
+def test_a_template_without_conditions_leaves_sympy_and_networkx_paused():
     pipeline = next((ROOT / "tests" / "golden").glob("*/expected/*/pipeline.yaml"))
     assert "Conditions:" not in pipeline.read_text()
     with_conditions = CORPUS / "cfn-lint" / "good" / "conditions.yaml"
@@ -547,12 +567,13 @@ def test_a_template_without_conditions_leaves_sympy_paused():
         [sys.executable, "-c", _PAUSED_AFTER_LINT, str(pipeline), str(with_conditions)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    # the pipeline template linted with the paused part alone; the conditions needed the rest
-    assert json.loads(done.stdout) == [False, True]
+    # the pipeline template linted with the paused parts alone; the conditions needed sympy's rest
+    assert json.loads(done.stdout) == [[False, False], [True, False]]
 
 
-def test_sympy_not_paused_when_imported_already():
-    script = "import sympy\nfrom manifestc import lint_speedups\nprint(lint_speedups.import_sympy_in_part())"
+@pytest.mark.parametrize("package", ["sympy", "networkx"])
+def test_not_paused_when_imported_already(package):
+    script = f"import {package}\nfrom manifestc import lint_speedups\nprint(lint_speedups.import_{package}_in_part())"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

@@ -21,7 +21,8 @@ Lint is most of a build's time, so three things make it cheap without changing a
   pipeline template never needs (rule schemas read on first use, one copy of the IAM action
   table, cheaper `evolve`, Validator classes reused, E1101's child rules looked up by keyword):
   a third of cfn-lint's memory, 60 % of building its rules, about 45 % of the rule run on a
-  pipeline template, no finding changed (tests/test_speed.py compares with an unpatched cfn-lint
+  pipeline template; and the imports of sympy and networkx paused after the parts cfn-lint's
+  rules use on a template without conditions (the rest loads on first need), no finding changed (tests/test_speed.py compares with an unpatched cfn-lint
   in another process, on cfn-lint's own test templates too).
 """
 
@@ -170,7 +171,8 @@ def _rules():
     collecting = gc.isenabled()
     gc.disable()
     try:
-        lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy
+        lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy and networkx
+        lint_speedups.import_networkx_in_part()
         from cfnlint.api import ManualArgs
         from cfnlint.config import ConfigMixIn
         from cfnlint.runner.cli import Runner

@@ -66,6 +66,17 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    document and keyword, for the 512 documents searched last (cfn-lint's schemas are read once
    and not changed after).
 
+9. **networkx's import paused the same way** (`import_networkx_in_part`). cfn-lint builds each
+   template's reference graph with `networkx.MultiDiGraph` and looks for cycles with
+   `networkx.find_cycle`; `networkx/__init__.py` loads ~280 modules (generators, readers and
+   writers, every algorithm). It is run up to `from networkx import generators` (graph classes,
+   conversions, utilities: ~30 modules), and of `networkx.algorithms` only `cycles` and the
+   `traversal` package it uses are loaded, their names bound in `networkx` as the rest's
+   `from networkx.algorithms import *` binds them; `networkx.algorithms`'s own `__init__` is
+   paused before its first statement. The first need (a name or module not loaded yet) runs the
+   rest of `networkx/__init__.py`, which runs `networkx.algorithms`'s where a plain import does.
+   Tested on networkx 2.6 (what checkov pins) and 3.6.
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -440,61 +451,121 @@ def import_sympy_in_part() -> bool:
     Call before cfn-lint is imported. False (nothing changed) when sympy is imported already, is
     not installed, or its `__init__` has no such statement; a failure in the first part is left to
     the plain import that follows (which raises it as it would have)."""
-    if "sympy" in sys.modules:
+
+    def stop(node) -> bool:
+        return isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "polys"
+
+    paused = _pause("sympy", stop)
+    if paused is None:
         return False
-    spec = importlib.util.find_spec("sympy")
-    if spec is None or spec.loader is None or not spec.submodule_search_locations:
-        return False
-    try:
-        tree = ast.parse(spec.loader.get_source("sympy"), spec.origin)
-    except (ImportError, OSError, SyntaxError, ValueError):
-        return False
-    split = next(
-        (i for i, node in enumerate(tree.body)
-         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "polys"),
-        None,
-    )  # fmt: skip
-    if not split:
-        return False
-    first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec")
-    rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sympy"] = module
-    try:
-        exec(first, module.__dict__)
-    except Exception:  # noqa: BLE001 - undone; the plain import that follows fails as it would have
-        for name in [n for n in sys.modules if n == "sympy" or n.startswith("sympy.")]:
-            del sys.modules[name]
-        return False
-    _SympyRest(module, rest).install()
+    paused.install()
     return True
 
 
-class _SympyRest:
-    """The rest of sympy's `__init__`, run once: when the `sympy` module is asked for a name it does
-    not have (its module `__getattr__`) or a sympy module not loaded yet is imported (a finder first
-    on `sys.meta_path`), before anything else happens, so every module loads after the ones a plain
-    `import sympy` loads before it."""
+def import_networkx_in_part() -> bool:
+    """9. Run `networkx/__init__.py` up to `from networkx import generators`, and of its algorithms
+    only `find_cycle`'s module (`algorithms.cycles`, with the `traversal` package it uses); the
+    rest runs on first need. Call before cfn-lint is imported; False (nothing changed) when
+    networkx is imported already, not installed or not of that shape."""
+
+    def stop(node) -> bool:
+        return (
+            isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "networkx"
+            and any(alias.name == "generators" for alias in node.names)
+        )  # fmt: skip
+
+    paused = _pause("networkx", stop)
+    if paused is None:
+        return False
+    algorithms = _pause("networkx.algorithms", lambda node: True, parent=paused)
+    try:
+        if algorithms is None:
+            raise ImportError("networkx.algorithms is not a package of that shape")
+        # what `from networkx.algorithms import *` will bind of them, bound now: cfn-lint calls
+        # networkx.find_cycle, which calls networkx.edge_dfs
+        exec(
+            "from networkx.algorithms.cycles import *\nfrom networkx.algorithms.traversal import *",
+            vars(paused.module),
+        )
+        if not callable(vars(paused.module).get("find_cycle")):
+            raise ImportError("networkx.algorithms.cycles has no find_cycle")
+    except Exception:  # noqa: BLE001 - undone; the plain import that follows does what it does
+        _forget("networkx")
+        return False
+    paused.install()
+    algorithms.install()
+    return True
+
+
+def _pause(name: str, stop, parent: _PausedInit | None = None) -> _PausedInit | None:
+    """Module `name` (a package) in sys.modules, its `__init__` run up to the first statement `stop`
+    accepts (None: not found, nothing changed). Statements it runs that fail undo everything."""
+    if name in sys.modules:
+        return None
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return None
+    try:
+        tree = ast.parse(spec.loader.get_source(name), spec.origin)
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+    split = next((i for i, node in enumerate(tree.body) if stop(node)), None)
+    if split is None or (split == 0 and parent is None):
+        return None
+    first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec")
+    rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        exec(first, vars(module))
+    except Exception:  # noqa: BLE001 - undone; the plain import that follows fails as it would have
+        _forget(name)
+        return None
+    return _PausedInit(module, rest, parent)
+
+
+def _forget(name: str) -> None:
+    for loaded in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+        del sys.modules[loaded]
+
+
+class _PausedInit:
+    """The rest of a package's `__init__`, run once: when the module is asked for a name it does
+    not have (its module `__getattr__`) or a module of the package not loaded yet is imported (a
+    finder first on `sys.meta_path`), before anything else happens, so every module loads after
+    the ones a plain import loads before it. A paused subpackage (`parent`) first lets its parent
+    run on (the parent's rest imports it where a plain import does, and so runs its rest)."""
 
     _lock = threading.RLock()
 
-    def __init__(self, module, code):
+    def __init__(self, module, code, parent=None):
         self.module = module
         self.code = code
+        self.parent = parent
+        self.prefix = module.__name__ + "."
+        self.previous = vars(module).get("__getattr__")  # one the first part defined (networkx 2)
 
     def install(self) -> None:
         self.module.__getattr__ = self.getattr
-        sys.meta_path.insert(0, self)
+        if self.parent is None:
+            sys.meta_path.insert(0, self)
+        else:
+            setattr(self.parent.module, self.module.__name__.rpartition(".")[2], self.module)
 
     def run(self) -> None:
         with self._lock:
+            if self.parent is not None:
+                self.parent.run()
             code, self.code = self.code, None
             if code is None:
                 return
             if self in sys.meta_path:
                 sys.meta_path.remove(self)
             if vars(self.module).get("__getattr__") == self.getattr:
-                del self.module.__getattr__
+                if self.previous is None:
+                    del self.module.__getattr__
+                else:
+                    self.module.__getattr__ = self.previous
             exec(code, vars(self.module))
 
     def getattr(self, name: str):
@@ -502,19 +573,21 @@ class _SympyRest:
         try:
             return vars(self.module)[name]
         except KeyError:
-            raise AttributeError(f"module 'sympy' has no attribute {name!r}") from None
+            if self.previous is not None:
+                return self.previous(name)
+            raise AttributeError(f"module {self.module.__name__!r} has no attribute {name!r}") from None
 
     def find_spec(self, fullname, path=None, target=None):
-        if not fullname.startswith("sympy."):
+        if not fullname.startswith(self.prefix):
             return None
         self.run()
         loaded = sys.modules.get(fullname)
         if loaded is None:
-            return None  # the path finders load it now, after the whole of sympy's __init__
-        # sympy's __init__ loaded it. The import system, finding it in sys.modules now, takes the
-        # module's own __spec__ and would execute the module a second time (a second module object,
-        # second classes): until the import system has it, that spec names a loader that hands back
-        # this module object as it is.
+            return None  # the path finders load it now, after the whole of the package's __init__
+        # the rest of __init__ loaded it. The import system, finding it in sys.modules now, takes
+        # the module's own __spec__ and would execute the module a second time (a second module
+        # object, second classes): until the import system has it, that spec names a loader that
+        # hands back this module object as it is.
         spec = importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded))
         loaded.__spec__ = spec
         return spec
