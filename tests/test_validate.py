@@ -52,6 +52,16 @@ def test_nested_unknown_key():
     assert "branch" in diag.hint
 
 
+def test_unknown_key_inside_a_list_item_lists_the_keys_known_there():
+    # found by a first-time user: a mapping inside a list item got no hint at all
+    result = run(with_changes(tests=[{"name": "unit", "permissions": {"dynamodb": ["arn:aws:dynamodb:::table/t"]}}]))
+    [diag] = result.diagnostics
+    assert diag.code == "MC101" and diag.path == ("tests", 0, "permissions", "dynamodb")
+    assert diag.hint == "known keys here: allow_broad, managed_policies, statements"
+    [diag] = run(with_changes(environments=[{"name": "prod", "approval": {"aprovers": []}}])).diagnostics
+    assert diag.path == ("environments", 0, "approval", "aprovers") and diag.hint == "did you mean `approvers`?"
+
+
 def test_all_errors_of_the_phase_are_reported_together():
     text = with_changes(name="Bad_Name", build={"compute": "huge", "timeout": 1000}, extra=1)
     codes = sorted(d.code for d in run(text).diagnostics)

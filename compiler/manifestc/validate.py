@@ -173,6 +173,8 @@ def _schema_at(path: Path) -> dict[str, Any] | None:
         if isinstance(part, int):
             rules = schema
             schema = rules.get("schema") if isinstance(rules, dict) else None
+            if isinstance(schema, dict) and schema.get("type") == "dict":
+                schema = schema.get("schema")  # a list of mappings: the item's fields
             continue
         if not isinstance(schema, dict) or part not in schema:
             return None
