@@ -686,7 +686,12 @@ def _with_internal_errors(func):
 def main() -> None:
     import gc
 
+    from . import lint
+
     # A short-lived process: what is loaded at start-up lives until exit, so the collector need not
     # walk it again and again (lint.py freezes cfn-lint's rules the same way once they are built).
     gc.freeze()
+    # One thread imports here (and in the workers forked from it): cfn-lint's import may leave
+    # sympy and networkx half-imported until first need (lint_speedups 6., 9.).
+    lint.allow_paused_imports()
     cli(prog_name="manifestc")

@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -159,9 +160,27 @@ def current_cache() -> LintCache | None:
     return _cache
 
 
-@functools.cache
+_rules_lock = threading.Lock()
+# lint_speedups 6. and 9. (sympy and networkx imported in part until first need) are for processes
+# that do not import from several threads at once: the command line's (cli.main allows them).
+_paused_imports = False
+
+
+def allow_paused_imports(allowed: bool = True) -> None:
+    """Let cfn-lint's import leave sympy and networkx half-imported until first need (see
+    lint_speedups); for single-threaded processes, before the first lint."""
+    global _paused_imports
+    _paused_imports = allowed
+
+
 def _rules():
     """cfn-lint's rules, built once per process (building them re-executes ~330 rule modules)."""
+    with _rules_lock:  # one build, even when threads lint at once
+        return _build_rules()
+
+
+@functools.cache
+def _build_rules():
     import gc
 
     from . import lint_speedups
@@ -171,6 +190,7 @@ def _rules():
     collecting = gc.isenabled()
     gc.disable()
     try:
+        lint_speedups.allow_paused_imports(_paused_imports)
         lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy and networkx
         lint_speedups.import_networkx_in_part()
         from cfnlint.api import ManualArgs
@@ -184,6 +204,8 @@ def _rules():
         if collecting:
             gc.enable()
     if gc.get_freeze_count():  # the process froze its start-up objects (the CLI): these are as long-lived
+        # (with the ~1,000 cyclic objects the import left while the collector was off, once per
+        # process: a collection first would cost 20-30 ms to free about as many bytes as a template)
         gc.freeze()
     return rules
 

@@ -44,9 +44,13 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    without conditions never reaches. `sympy/__init__.py` is run up to its first `from .polys`
    import; the rest of it runs, in the same module, the first time anything asks the `sympy`
    module for a name it does not have yet or imports a sympy module not loaded yet (a template
-   with conditions does when it first solves them). Either way every sympy module is loaded in
-   the order a plain `import sympy` loads it; only when differs. Not applied when sympy is already
-   imported or its `__init__` does not have that shape.
+   with conditions does when it first solves them) or lists its names (`dir`). Either way every
+   sympy module is loaded in the order a plain `import sympy` loads it; only when differs. The
+   rest runs on the thread that needs it, never under the import system's global lock (a finder
+   first on `sys.meta_path` names a loader that runs it); if it fails, the next need runs it
+   again and fails again. Only in processes that allow it (`allow_paused_imports`: the command
+   line's, which import from one thread; a library user gets plain imports), and not when sympy
+   is already imported, ships without source or its `__init__` does not have that shape.
 
 7. **Regular expressions looked up in a dict.** cfn-lint calls the `regex` module's functions
    (`regex.match(pattern, text)`, …) about 11,000 times per pipeline template; each call finds its
@@ -75,7 +79,11 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    `from networkx.algorithms import *` binds them; `networkx.algorithms`'s own `__init__` is
    paused before its first statement. The first need (a name or module not loaded yet) runs the
    rest of `networkx/__init__.py`, which runs `networkx.algorithms`'s where a plain import does.
-   Tested on networkx 2.6 (what checkov pins) and 3.6.
+   So `cycles` and `traversal` load before `generators`, unlike a plain import: networkx's
+   modules define functions and classes (3.x also records each algorithm in its backend
+   dispatcher's table as it loads, so that table lists them in another order; finding a cycle
+   does not read it). The final namespaces are a plain import's (tests/test_speed.py). Same
+   hooks and conditions as 6. Tested on networkx 2.6 (what checkov pins) and 3.6.
 
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
@@ -87,6 +95,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -445,12 +454,25 @@ def _fast_context_evolve(context_class) -> None:
     context_class.evolve = evolve
 
 
+# 6. and 9. leave sympy and networkx half-imported until first need, which is sound in a process
+# that does not import from several threads at once: the command line's processes (cli.main
+# allows it; its directory-build and lint workers are forked from it). A program that imports
+# manifestc as a library gets plain imports unless it calls allow_paused_imports() itself.
+_paused_imports_allowed = False
+
+
+def allow_paused_imports(allowed: bool = True) -> None:
+    """Let `import_sympy_in_part` and `import_networkx_in_part` pause (single-threaded processes)."""
+    global _paused_imports_allowed
+    _paused_imports_allowed = allowed
+
+
 def import_sympy_in_part() -> bool:
     """6. Run `sympy/__init__.py` up to its first `from .polys import`; the rest runs on first need.
 
-    Call before cfn-lint is imported. False (nothing changed) when sympy is imported already, is
-    not installed, or its `__init__` has no such statement; a failure in the first part is left to
-    the plain import that follows (which raises it as it would have)."""
+    Call before cfn-lint is imported. False (nothing changed) when pausing is not allowed, sympy is
+    imported already, is not installed or its `__init__` has no such statement (or no source); a
+    failure in the first part is left to the plain import that follows (which raises it)."""
 
     def stop(node) -> bool:
         return isinstance(node, ast.ImportFrom) and node.level == 1 and node.module == "polys"
@@ -466,7 +488,7 @@ def import_networkx_in_part() -> bool:
     """9. Run `networkx/__init__.py` up to `from networkx import generators`, and of its algorithms
     only `find_cycle`'s module (`algorithms.cycles`, with the `traversal` package it uses); the
     rest runs on first need. Call before cfn-lint is imported; False (nothing changed) when
-    networkx is imported already, not installed or not of that shape."""
+    pausing is not allowed, networkx is imported already, not installed or not of that shape."""
 
     def stop(node) -> bool:
         return (
@@ -499,28 +521,30 @@ def import_networkx_in_part() -> bool:
 
 def _pause(name: str, stop, parent: _PausedInit | None = None) -> _PausedInit | None:
     """Module `name` (a package) in sys.modules, its `__init__` run up to the first statement `stop`
-    accepts (None: not found, nothing changed). Statements it runs that fail undo everything."""
-    if name in sys.modules:
-        return None
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+    accepts (None: not allowed, not found, nothing changed). A failing first part undoes it all."""
+    if not _paused_imports_allowed or name in sys.modules:
         return None
     try:
-        tree = ast.parse(spec.loader.get_source(name), spec.origin)
-    except (ImportError, OSError, SyntaxError, ValueError):
+        spec = importlib.util.find_spec(name)
+        source = spec.loader.get_source(name) if spec and spec.loader and spec.submodule_search_locations else None
+        tree = ast.parse(source, spec.origin) if source is not None else None
+    except (ImportError, OSError, SyntaxError, ValueError, TypeError, AttributeError):
         return None
-    split = next((i for i, node in enumerate(tree.body) if stop(node)), None)
+    split = next((i for i, node in enumerate(tree.body) if stop(node)), None) if tree else None
     if split is None or (split == 0 and parent is None):
         return None
     first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec")
     rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    spec._initializing = True  # as the import system marks a module whose __init__ runs
     try:
         exec(first, vars(module))
     except Exception:  # noqa: BLE001 - undone; the plain import that follows fails as it would have
         _forget(name)
         return None
+    finally:
+        spec._initializing = False
     return _PausedInit(module, rest, parent)
 
 
@@ -530,84 +554,112 @@ def _forget(name: str) -> None:
 
 
 class _PausedInit:
-    """The rest of a package's `__init__`, run once: when the module is asked for a name it does
-    not have (its module `__getattr__`) or a module of the package not loaded yet is imported (a
-    finder first on `sys.meta_path`), before anything else happens, so every module loads after
-    the ones a plain import loads before it. A paused subpackage (`parent`) first lets its parent
-    run on (the parent's rest imports it where a plain import does, and so runs its rest)."""
-
-    _lock = threading.RLock()
+    """The rest of a package's `__init__`, run once, on the thread that first needs it: when the
+    module is asked for a name it does not have (module `__getattr__`), for its names (`__dir__`),
+    or when a module of the package not loaded yet is imported (a finder first on `sys.meta_path`
+    names a loader that runs the rest before it loads the module, outside the import system's
+    global lock), so every module of the package loads after the ones a plain import loads before
+    it. A paused subpackage (`parent`) first lets its parent run on (the parent's rest imports it
+    where a plain import does, which runs its rest). Until the rest has run the hooks stay; if it
+    fails, it runs (and fails) again on the next need, as a plain import would."""
 
     def __init__(self, module, code, parent=None):
         self.module = module
         self.code = code
         self.parent = parent
+        self.lock = threading.RLock()
         self.prefix = module.__name__ + "."
         self.previous = vars(module).get("__getattr__")  # one the first part defined (networkx 2)
 
     def install(self) -> None:
         self.module.__getattr__ = self.getattr
+        self.module.__dir__ = self.dir
         if self.parent is None:
             sys.meta_path.insert(0, self)
         else:
             setattr(self.parent.module, self.module.__name__.rpartition(".")[2], self.module)
 
     def run(self) -> None:
-        with self._lock:
-            if self.parent is not None:
-                self.parent.run()
+        if self.parent is not None:
+            self.parent.run()
+        with self.lock:
             code, self.code = self.code, None
             if code is None:
                 return
+            try:
+                exec(code, vars(self.module))
+            except BaseException:
+                self.code = code  # the next need runs it again and fails again, as an import would
+                raise
             if self in sys.meta_path:
                 sys.meta_path.remove(self)
-            if vars(self.module).get("__getattr__") == self.getattr:
-                if self.previous is None:
-                    del self.module.__getattr__
-                else:
-                    self.module.__getattr__ = self.previous
-            exec(code, vars(self.module))
+            names = vars(self.module)
+            for hook, mine in (("__getattr__", self.getattr), ("__dir__", self.dir)):
+                if names.get(hook) == mine:
+                    if hook == "__getattr__" and self.previous is not None:
+                        names[hook] = self.previous
+                    else:
+                        del names[hook]
 
     def getattr(self, name: str):
         self.run()
-        try:
-            return vars(self.module)[name]
-        except KeyError:
-            if self.previous is not None:
-                return self.previous(name)
-            raise AttributeError(f"module {self.module.__name__!r} has no attribute {name!r}") from None
+        names = vars(self.module)
+        if name in names:
+            return names[name]
+        own = names.get("__getattr__")  # networkx's own (3.x defines it in the rest, 2.x first)
+        if own is not None and own != self.getattr:
+            return own(name)
+        raise AttributeError(f"module {self.module.__name__!r} has no attribute {name!r}")
+
+    def dir(self) -> list[str]:
+        self.run()
+        return sorted(vars(self.module))
 
     def find_spec(self, fullname, path=None, target=None):
-        if not fullname.startswith(self.prefix):
+        if self.code is None or not fullname.startswith(self.prefix):
             return None
-        self.run()
-        loaded = sys.modules.get(fullname)
-        if loaded is None:
-            return None  # the path finders load it now, after the whole of the package's __init__
-        # the rest of __init__ loaded it. The import system, finding it in sys.modules now, takes
-        # the module's own __spec__ and would execute the module a second time (a second module
-        # object, second classes): until the import system has it, that spec names a loader that
-        # hands back this module object as it is.
-        spec = importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded))
-        loaded.__spec__ = spec
+        real = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if real is None:
+            return None
+        spec = importlib.machinery.ModuleSpec(
+            fullname, _RestFirst(self, real), origin=real.origin, is_package=real.submodule_search_locations is not None
+        )
+        spec.submodule_search_locations = real.submodule_search_locations
+        spec.cached = real.cached
+        spec.has_location = real.has_location
         return spec
 
 
-class _AlreadyLoaded:
-    """A loader for a module loaded while its own import was being looked up."""
+class _RestFirst:
+    """The loader `_PausedInit.find_spec` names: it runs the rest of the package's `__init__`, then
+    hands the import the module that rest loaded (as it is), or loads it with its own loader."""
 
-    def __init__(self, module):
-        self.module = module
-        self.spec = module.__spec__
+    def __init__(self, paused: _PausedInit, real):
+        self.paused = paused
+        self.real = real
+        self.own = None
+        self.fresh = False
 
     def create_module(self, spec):
-        return self.module
+        self.paused.run()
+        module = sys.modules.get(spec.name)
+        self.fresh = module is None
+        if module is None:
+            module = importlib.util.module_from_spec(self.real)
+        self.own = module.__spec__  # the import system sets __spec__ to the spec naming this loader
+        return module
 
     def exec_module(self, module) -> None:
-        module.__spec__ = self.spec  # its own spec again
+        module.__spec__ = self.own
+        if self.fresh:
+            self.own._initializing = True
+            try:
+                self.real.loader.exec_module(module)
+            finally:
+                self.own._initializing = False
 
 
-_PATTERNS_KEPT = 4096
+_PATTERNS_KEPT = 512  # regex's own cache keeps 500
 _REGEX_CALLS = ("match", "fullmatch", "search", "findall", "finditer", "sub", "split")
 
 

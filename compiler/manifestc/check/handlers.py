@@ -109,9 +109,10 @@ def missing_permissions(statements: list[dict], deployed: dict[str, Any]) -> lis
     # what _matches does per pattern: the patterns without wildcards as a set, the others in turn
     patterns = {p.lower() for s in statements if s.get("Effect") == "Allow" for p in _actions(s)}
     wildcards = sorted(p for p in patterns if _has_wildcard(p))
+    exact = patterns.difference(wildcards)
 
     def allows(action: str) -> bool:
-        return action in patterns or any(fnmatch.fnmatchcase(action, p) for p in wildcards)
+        return action in exact or any(fnmatch.fnmatchcase(action, p) for p in wildcards)
 
     messages = []
     for resource_type in sorted({r.get("Type", "") for r in deployed.get("Resources", {}).values()}):
