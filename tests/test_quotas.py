@@ -184,3 +184,19 @@ def test_every_example_meets_every_quota():
     for path in sorted(root.glob("*.yaml")):
         result = compile_manifest(path, lint=False)
         assert not [d for d in result.diagnostics if d.code.startswith("MC65") or d.code == "MC290"], path
+
+
+def test_template_size_is_the_size_the_build_wrote(write_manifest):
+    # the build records each YAML template's size as it rendered it; the size quota reads that
+    # (not a second rendering), and a template given without a recorded size is rendered
+    from manifestc.render import TemplateSet, render
+
+    result = _compile(write_manifest, MINIMAL)
+    written = {a.name: len(a.content) for a in result.artifacts}
+    assert result.templates.yaml_sizes == written
+    data = result.templates["pipeline.yaml"]
+    assert written["pipeline.yaml"] == len(render(data, "yaml"))
+    recorded = TemplateSet({"pipeline.yaml": data})
+    recorded.yaml_sizes["pipeline.yaml"] = 2_000_000  # over every template size quota
+    assert [d.code for d in check_quotas(result.manifest, recorded)] == ["MC651"]
+    assert not check_quotas(result.manifest, {"pipeline.yaml": data})

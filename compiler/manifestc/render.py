@@ -64,6 +64,16 @@ def template_dict(template: Template) -> dict[str, Any]:
     return ordered
 
 
+class TemplateSet(dict):
+    """Templates as data (name -> template dict), with `yaml_sizes`: the byte size of each as
+    `render(data, "yaml")` wrote it, for those a build rendered so (the quota checks read it
+    instead of rendering the template a second time)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.yaml_sizes: dict[str, int] = {}
+
+
 def render(data: dict[str, Any], fmt: str) -> bytes:
     """Serialise a template dict; key order is the emitters' insertion order, never sorted."""
     if fmt == "json":

@@ -84,17 +84,21 @@ class _Findings:
         self.found.append(Diagnostic(code, Severity.ERROR, message, template_file(self.manifest, name), hint=hint))
 
 
-def _template_bytes(data: dict) -> int:
-    from ..render import render
+def _template_bytes(templates: Templates, name: str) -> int:
+    """The template's size in YAML: as the build rendered it, else rendered now."""
+    size = getattr(templates, "yaml_sizes", {}).get(name)
+    if size is None:
+        from ..render import render
 
-    return len(render(data, "yaml"))
+        size = len(render(templates[name], "yaml"))
+    return size
 
 
 def check_quotas(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     """Every quota of `aws.QUOTAS` over every template of one manifest."""
     findings = _Findings(manifest)
     for name, data in templates.items():
-        _template_limits(findings, name, data)
+        _template_limits(findings, name, data, _template_bytes(templates, name))
         resources = data.get("Resources", {})
         for logical_id, resource in resources.items():
             kind = resource.get("Type")
@@ -127,9 +131,8 @@ def check_quotas(manifest: Manifest, templates: Templates) -> list[Diagnostic]:
     return findings.found
 
 
-def _template_limits(findings: _Findings, name: str, data: dict) -> None:
+def _template_limits(findings: _Findings, name: str, data: dict, size: int) -> None:
     m = findings.manifest
-    size = _template_bytes(data)
     deployed_by_action = name == "glue.yaml" or (name == "pipeline.yaml" and m.regenerate.enabled)
     key = "pipeline-action-template" if deployed_by_action else "template-s3"
     too_big = _over(key, size)
