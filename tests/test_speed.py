@@ -360,8 +360,11 @@ lint.lint_template(open(sys.argv[1]).read(), "a.yaml")
 made = validators.create.__wrapped__  # the original, behind the class-reusing create
 import regex, cfnlint.schema.resolver._resolver as resolver
 kept = resolver._search_schema({"a": {"id": "#x"}}, resolver._match_keyword("id"))
+import cfnlint.jsonschema._keywords as keywords
 print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shared": shared,
                   "compilers": compilers, "regex": regex._manifestc_front_cache,
+                  "inline": validators.CfnTemplateValidator.is_type._manifestc_inline,
+                  "strings": keywords.equal._manifestc_strings,
                   "kept": type(kept).__name__ == "tuple_iterator" and resolver._match_keyword("id") is resolver._match_keyword("id"),
                   "indexed": "cfnLint" in vars(rules["E1101"]),
                   "reused": validators.create(**{"validators": {"x": len}}) is validators.create(validators={"x": len}),
@@ -377,7 +380,7 @@ def test_speedups_apply_to_the_pinned_cfn_lint():
     )
     found = json.loads(done.stdout)
     assert found["applied"] and found["shared"] and found["reused"] and found["original"] and found["indexed"]
-    assert found["compilers"] and found["regex"] and found["kept"]
+    assert found["compilers"] and found["regex"] and found["kept"] and found["inline"] and found["strings"]
     assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
     # cfn-lint imported and its rules built, before any template: without the deferred schemas and
     # the shared IAM table this was about 130 MiB
@@ -762,3 +765,37 @@ def test_regex_calls_answer_as_regex_does():
     # answered from it) and the three with a compiled pattern; the locale-sensitive pattern and the
     # calls with more arguments: every time
     assert found["compiled"] == 44 - 7 - 3
+
+
+_EQUAL_AND_TYPES = """
+import json
+from manifestc import lint
+lint._rules()
+from cfnlint.decode.mark import Mark
+from cfnlint.decode.node import dict_node, list_node, str_node
+import cfnlint.jsonschema._keywords as keywords
+import cfnlint.jsonschema.validators as validators
+words = ["true", "True", "TRUE", "false", "False", "tRuE", "x", "X", "", "0", "1", "yes", "AWS::S3::Bucket"]
+values = words + [str_node(w, Mark(), Mark()) for w in words] + [True, False, 0, 1, 1.0, None, [], ["x"], {}, {"a": 1},
+          ("x",), list_node(["x"], Mark(), Mark()), dict_node({"a": 1}, Mark(), Mark())]
+fast, plain = keywords.equal, keywords.equal.__wrapped__
+equal = [repr((a, b)) for a in values for b in values if fast(a, b) != plain(a, b)]
+validator = validators.CfnTemplateValidator({})
+types = ["string", "object", "array", "boolean", "integer", "number", "null"]
+is_type = [repr((v, t)) for v in values for t in types
+           if validator.is_type(v, t) != type(validator).is_type.__wrapped__(validator, v, t)]
+try:
+    validator.is_type("x", "no-such-type")
+    unknown = None
+except Exception as exc:
+    unknown = type(exc).__name__
+print(json.dumps({"equal": equal, "is_type": is_type, "unknown": unknown, "pairs": len(values) ** 2}))
+"""
+
+
+def test_string_equal_and_inline_types_answer_as_cfn_lint_does():
+    # lint_speedups 10. and 11. against cfn-lint's own functions on every pair of these values
+    done = subprocess.run([sys.executable, "-c", _EQUAL_AND_TYPES], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["pairs"] > 1000
+    assert found["equal"] == [] and found["is_type"] == [] and found["unknown"] == "UnknownType"

@@ -85,6 +85,19 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    does not read it). The final namespaces are a plain import's (tests/test_speed.py). Same
    hooks and conditions as 6. Tested on networkx 2.6 (what checkov pins) and 3.6.
 
+10. **`is_type` answers the common types inline.** cfn-lint asks `Validator.is_type` about 80,000
+   times per pipeline template, each time through its type checker's table; for "string",
+   "object" and "array" the checker's functions are one `isinstance` test each (`_types.is_string`
+   and so on; `check()` makes sure the table still holds exactly those functions), which the
+   validator now runs itself when it uses that checker.
+
+11. **`equal` compares two strings directly.** The `enum` keyword compares a value with each
+   allowed value through `equal` (25,000 calls per pipeline template), which runs the same
+   boolean-word and type tests on every pair. Two strings (`str`, or the decoder's `str_node`,
+   which overrides no comparison) are now compared at once: equal strings are equal; unequal ones
+   go to `bool_compare` when either is a boolean word, as `equal` would; other pairs go to
+   `equal` itself.
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -168,6 +181,14 @@ def check(modules: dict) -> list[str]:
         problem = _validator_shape_problem(cls) if cls is not None else f"no {name}"
         if problem:
             problems.append(f"cfnlint.jsonschema.validators.{problem}")
+    types = sys.modules.get("cfnlint.jsonschema._types")
+    table = getattr(getattr(validators, "cfn_type_checker", None), "type_checkers", None)
+    if (
+        types is None
+        or not isinstance(table, dict)
+        or any(table.get(name) is not getattr(types, function, None) for name, function in _INLINE_TYPES.items())
+    ):
+        problems.append("cfnlint.jsonschema.validators.cfn_type_checker does not check types with _types' functions")
     if list(inspect.signature(validators.create).parameters) != ["validators", "function_filter", "fn_resolvers"]:
         problems.append("cfnlint.jsonschema.validators.create() has other parameters")
     rule = getattr(modules["schema_rule"], "CfnLintJsonSchema", None)
@@ -199,6 +220,7 @@ def apply() -> bool:
     _reuse_validator_classes(modules["validators"])
     _regex_front_cache()
     _keep_fragment_searches(modules["resolver"])
+    _fast_string_equal()
     _applied = True
     return True
 
@@ -354,6 +376,7 @@ def _reuse_validator_classes(module) -> None:
 
     original = module.create
     classes: OrderedDict = OrderedDict()
+    checker = module.cfn_type_checker
 
     @functools.wraps(original)
     def create(validators=None, function_filter=None, fn_resolvers=None):
@@ -371,6 +394,7 @@ def _reuse_validator_classes(module) -> None:
         cls = original(validators=validators, function_filter=function_filter, fn_resolvers=fn_resolvers)
         if _validator_shape_problem(cls) is None:
             _fast_validator_evolve(cls)
+            _fast_is_type(cls, checker)
         if key is not None:
             classes[key] = cls
             if len(classes) > _CLASSES_KEPT:
@@ -380,6 +404,7 @@ def _reuse_validator_classes(module) -> None:
     module.create = create  # Validator.extend calls the module's create
     for name in ("CfnTemplateValidator", "StandardValidator"):
         _fast_validator_evolve(getattr(module, name))
+        _fast_is_type(getattr(module, name), checker)
 
 
 def _copy_init_fields(record, names: tuple, known: frozenset, kwargs: dict):
@@ -393,6 +418,35 @@ def _copy_init_fields(record, names: tuple, known: frozenset, kwargs: dict):
     for name in names:
         target[name] = kwargs[name] if name in kwargs else values[name]
     return new
+
+
+# 10. The types `is_type` answers inline: cfn-lint's type checker tests each with one isinstance.
+_INLINE_TYPES = {"string": "is_string", "object": "is_object", "array": "is_array"}
+
+
+def _fast_is_type(cls, checker) -> None:
+    """10. `Validator.is_type` (~80,000 calls a pipeline template, each two method calls and a table
+    lookup) answers "string", "object" and "array" with the `isinstance` test cfn-lint's own type
+    checker runs for them (`_types.is_string`: `isinstance(instance, str)`, …), when the validator
+    uses that checker; anything else as before."""
+    original = cls.is_type
+    if getattr(original, "_manifestc_inline", False):
+        return
+
+    def is_type(self, instance, type):
+        if self._type_checker is checker:
+            if type == "string":
+                return isinstance(instance, str)
+            if type == "object":
+                return isinstance(instance, dict)
+            if type == "array":
+                return isinstance(instance, list)
+        return original(self, instance, type)
+
+    is_type.__doc__ = original.__doc__
+    is_type.__wrapped__ = original
+    is_type._manifestc_inline = True
+    cls.is_type = is_type
 
 
 def _fast_validator_evolve(cls) -> None:
@@ -760,3 +814,34 @@ def _keep_fragment_searches(module) -> None:
 
     module._match_keyword = keyword_matcher
     module._search_schema = search_schema
+
+
+_BOOLEAN_WORDS = ("true", "false")
+
+
+def _fast_string_equal() -> None:
+    """11. `equal` as cfn-lint's `enum` keyword calls it (25,000 times a pipeline template): two
+    strings (`str` or the template's `str_node`, which changes no comparison) that are equal are
+    equal; unequal ones are equal only as boolean words (`bool_compare`, as `equal` does); any
+    other pair goes to cfn-lint's `equal`."""
+    from cfnlint.decode.node import str_node
+    from cfnlint.helpers import bool_compare
+    from cfnlint.jsonschema import _keywords
+
+    original = _keywords.equal
+    if getattr(original, "_manifestc_strings", False):
+        return
+    strings = (str, str_node)
+
+    @functools.wraps(original)
+    def equal(one, two):
+        if type(one) in strings and type(two) in strings:
+            if one == two:
+                return True
+            if one.lower() in _BOOLEAN_WORDS or two.lower() in _BOOLEAN_WORDS:
+                return bool_compare(one, two)
+            return False
+        return original(one, two)
+
+    equal._manifestc_strings = True
+    _keywords.equal = equal  # the name enum and const look up when they run
