@@ -365,6 +365,9 @@ print(json.dumps({"applied": lint_speedups._applied, "deferred": deferred, "shar
                   "compilers": compilers, "regex": regex._manifestc_front_cache,
                   "inline": validators.CfnTemplateValidator.is_type._manifestc_inline,
                   "strings": keywords.equal._manifestc_strings,
+                  "resolvers": [resolver.RefResolver.__post_init__._manifestc_cheap,
+                                resolver.RefResolver({})._urljoin_cache is resolver.RefResolver({})._urljoin_cache,
+                                resolver.RefResolver({})._cache.cache_info().maxsize],
                   "kept": type(kept).__name__ == "tuple_iterator" and resolver._match_keyword("id") is resolver._match_keyword("id"),
                   "indexed": "cfnLint" in vars(rules["E1101"]),
                   "reused": validators.create(**{"validators": {"x": len}}) is validators.create(validators={"x": len}),
@@ -381,6 +384,7 @@ def test_speedups_apply_to_the_pinned_cfn_lint():
     found = json.loads(done.stdout)
     assert found["applied"] and found["shared"] and found["reused"] and found["original"] and found["indexed"]
     assert found["compilers"] and found["regex"] and found["kept"] and found["inline"] and found["strings"]
+    assert found["resolvers"] == [True, True, 1024]
     assert found["deferred"] == "_Deferred" and found["now"] == "dict" and found["keys"]
     # cfn-lint imported and its rules built, before any template: without the deferred schemas and
     # the shared IAM table this was about 130 MiB

@@ -98,6 +98,13 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    go to `bool_compare` when either is a boolean word, as `equal` would; other pairs go to
    `equal` itself.
 
+12. **Resolvers made without copying wrapper attributes.** cfn-lint makes a new `RefResolver`
+   for every function it validates (~1,500 per pipeline template), and each wraps three of its
+   functions in `functools.lru_cache`, which copies name, docstring and attributes onto every
+   wrapper. They now get the same C cache (`functools._lru_cache_wrapper`, 1,024 entries, what
+   `lru_cache` builds) without the copying, and the cache of `urljoin`, a pure function, is one
+   for all resolvers.
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -114,6 +121,7 @@ import inspect
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urljoin
 
 _applied = False
 
@@ -201,6 +209,14 @@ def check(modules: dict) -> list[str]:
         callable(getattr(resolver, "_search_schema", None)) and callable(getattr(resolver, "_match_keyword", None))
     ):
         problems.append("cfnlint.schema.resolver._resolver has no _search_schema or _match_keyword")
+    ref_resolver = getattr(resolver, "RefResolver", None)
+    wanted = ["referrer", "base_uri", "_id_of", "_scopes_stack", "_urljoin_cache", "_cache", "_cache_cfn_pointer",
+              "_subschemas_cache", "store"]  # fmt: skip
+    if (
+        ref_resolver is None or [f.name for f in dataclasses.fields(ref_resolver)] != wanted
+        or getattr(resolver, "urljoin", None) is not urljoin or not hasattr(functools, "_lru_cache_wrapper")
+    ):  # fmt: skip
+        problems.append("cfnlint.schema.resolver._resolver.RefResolver is not of the shape 12. was written for")
     return problems
 
 
@@ -221,6 +237,7 @@ def apply() -> bool:
     _regex_front_cache()
     _keep_fragment_searches(modules["resolver"])
     _fast_string_equal()
+    _cheap_resolvers(modules["resolver"])
     _applied = True
     return True
 
@@ -845,3 +862,33 @@ def _fast_string_equal() -> None:
 
     equal._manifestc_strings = True
     _keywords.equal = equal  # the name enum and const look up when they run
+
+
+_RESOLVER_CACHE_SIZE = 1024  # what RefResolver.__post_init__ gives lru_cache
+
+
+def _cheap_resolvers(module) -> None:
+    """12. `RefResolver.__post_init__` as cfn-lint writes it, with its caches made by
+    `functools._lru_cache_wrapper` (what `lru_cache` returns, before it copies the wrapped
+    function's attributes onto it) and one `urljoin` cache for all resolvers. `store` starts
+    empty, as cfn-lint's fills it from itself (an empty dict)."""
+    resolver_class = module.RefResolver
+    if getattr(resolver_class.__post_init__, "_manifestc_cheap", False):
+        return
+    make = functools._lru_cache_wrapper
+    info = functools._CacheInfo
+    shared_urljoin = make(urljoin, _RESOLVER_CACHE_SIZE, False, info)
+
+    def __post_init__(self):
+        self._scopes_stack = [self.base_uri]
+        if self._cache is None:
+            self._cache = make(self.resolve_from_url, _RESOLVER_CACHE_SIZE, False, info)
+        if self._cache_cfn_pointer is None:
+            self._cache_cfn_pointer = make(self.resolve_cfn_pointer, _RESOLVER_CACHE_SIZE, False, info)
+        if self._urljoin_cache is None:
+            self._urljoin_cache = shared_urljoin
+        if self.store is None:
+            self.store = {}
+
+    __post_init__._manifestc_cheap = True
+    resolver_class.__post_init__ = __post_init__
