@@ -529,7 +529,11 @@ print(json.dumps({"paused": paused, "modules": sorted(modules), "parents": paren
                   "names": {m: sorted(vars(sys.modules[m])) for m in (package, package + ".polys", package + ".algorithms") if m in modules},
                   "meta_path": [type(f).__name__ for f in sys.meta_path],
                   "solve": str(sympy.satisfiable(sympy.And(sympy.Symbol("a"), sympy.Not(sympy.Symbol("b"))))),
-                  "cycle": repr(networkx.find_cycle(graph, "a"))}))
+                  "cycle": repr(networkx.find_cycle(graph, "a")),
+                  # functions __init__ itself defines compile as a plain import compiles them
+                  "flags": sorted((k, v.__code__.co_flags) for k, v in vars(sys.modules[package]).items()
+                                  if getattr(v, "__module__", None) == package and hasattr(v, "__code__")),
+                  "dir": dir(sys.modules[package])}))
 """
 
 
@@ -552,7 +556,7 @@ def test_paused_import_completes_to_what_a_plain_import_loads(package, how):
     # the same modules, the same names in the package (and the paused subpackage), each module an
     # attribute of its package as a plain import leaves it (one module object per name: none
     # executed twice), their own loaders, no finder left behind, the same answers
-    for key in ("modules", "names", "parents", "loaders", "meta_path", "solve", "cycle"):
+    for key in ("modules", "names", "parents", "loaders", "meta_path", "solve", "cycle", "flags", "dir"):
         assert paused[key] == plain[key], key
     assert len(plain["modules"]) > 250 and "SourceFileLoader" in plain["loaders"]
 

@@ -88,8 +88,9 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
 10. **`is_type` answers the common types inline.** cfn-lint asks `Validator.is_type` about 80,000
    times per pipeline template, each time through its type checker's table; for "string",
    "object" and "array" the checker's functions are one `isinstance` test each (`_types.is_string`
-   and so on; `check()` makes sure the table still holds exactly those functions), which the
-   validator now runs itself when it uses that checker.
+   and so on; `check()` makes sure the table still holds exactly those functions, and what they
+   test is the code of the cfn-lint minor version setup.py pins), which the validator now runs
+   itself when it uses that checker.
 
 11. **`equal` compares two strings directly.** The `enum` keyword compares a value with each
    allowed value through `equal` (25,000 calls per pipeline template), which runs the same
@@ -111,6 +112,7 @@ resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that orde
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import dataclasses
@@ -604,8 +606,16 @@ def _pause(name: str, stop, parent: _PausedInit | None = None) -> _PausedInit | 
     split = next((i for i, node in enumerate(tree.body) if stop(node)), None) if tree else None
     if split is None or (split == 0 and parent is None):
         return None
-    first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec")
-    rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec")
+    # the package's own `from __future__` imports hold for both halves, and nothing of this
+    # module's (a plain import compiles the file on its own)
+    flags = 0
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            flags |= functools.reduce(
+                lambda a, b: a | b, (getattr(__future__, n.name).compiler_flag for n in node.names)
+            )
+    first = compile(ast.Module(body=tree.body[:split], type_ignores=[]), spec.origin, "exec", flags, dont_inherit=True)
+    rest = compile(ast.Module(body=tree.body[split:], type_ignores=[]), spec.origin, "exec", flags, dont_inherit=True)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec._initializing = True  # as the import system marks a module whose __init__ runs
@@ -684,6 +694,9 @@ class _PausedInit:
 
     def dir(self) -> list[str]:
         self.run()
+        own = vars(self.module).get("__dir__")  # one the rest defined, as a plain import would use
+        if own is not None and own != self.dir:
+            return own()
         return sorted(vars(self.module))
 
     def find_spec(self, fullname, path=None, target=None):
