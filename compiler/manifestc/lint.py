@@ -39,7 +39,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import __version__
+from . import __version__, collector_off
 from .diagnostics import Diagnostic, Severity
 
 _SEVERITY = {"error": Severity.ERROR, "warning": Severity.WARNING, "informational": Severity.INFO}
@@ -188,10 +188,8 @@ def _build_rules():
     from . import lint_speedups
 
     # Importing cfn-lint and building its rules makes ~1,000 modules and objects that live as long
-    # as the process and hardly any garbage: the collector, walking them again and again, is off.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    # as the process and hardly any garbage.
+    with collector_off():
         lint_speedups.allow_paused_imports(_paused_imports)
         lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy and networkx
         lint_speedups.import_networkx_in_part()
@@ -202,9 +200,6 @@ def _build_rules():
         lint_speedups.apply()  # before the rules are built: two of its changes act while they are
         rules = Runner(ConfigMixIn(**ManualArgs(**LINT_CONFIG))).rules
         lint_speedups.settle(rules)
-    finally:
-        if collecting:
-            gc.enable()
     if gc.get_freeze_count():  # the process froze its start-up objects (the CLI): these are as long-lived
         # (with the ~1,000 cyclic objects the import left while the collector was off, once per
         # process: a collection first would cost 20-30 ms to free about as many bytes as a template)

@@ -24,6 +24,7 @@ from typing import Any
 from .. import registry
 from ..diagnostics import Diagnostic, Severity
 from ..model import Manifest
+from ..permissions import has_wildcard
 from . import Templates, template_file
 
 
@@ -108,7 +109,7 @@ def missing_permissions(statements: list[dict], deployed: dict[str, Any]) -> lis
     """One message per resource type of `deployed` whose handler permissions are not all allowed."""
     # what _matches does per pattern: the patterns without wildcards as a set, the others in turn
     patterns = {p.lower() for s in statements if s.get("Effect") == "Allow" for p in _actions(s)}
-    wildcards = sorted(p for p in patterns if _has_wildcard(p))
+    wildcards = sorted(p for p in patterns if has_wildcard(p))
     exact = patterns.difference(wildcards)
 
     def allows(action: str) -> bool:
@@ -185,13 +186,8 @@ def _matches(action: str, patterns: list[str]) -> bool:
 
 
 def _pattern_matches(action: str, pattern: str) -> bool:
-    """`fnmatch.fnmatchcase(action, pattern)`; a pattern without wildcards is compared as it is
-    (a policy names hundreds of actions: a regular expression compiled for each costs time)."""
-    return fnmatch.fnmatchcase(action, pattern) if _has_wildcard(pattern) else action == pattern
-
-
-def _has_wildcard(pattern: str) -> bool:
-    return "*" in pattern or "?" in pattern or "[" in pattern
+    """`fnmatch.fnmatchcase(action, pattern)`, a pattern without wildcards compared as it is."""
+    return fnmatch.fnmatchcase(action, pattern) if has_wildcard(pattern) else action == pattern
 
 
 def _trusts(role: dict, service: str) -> bool:
