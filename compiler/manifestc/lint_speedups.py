@@ -744,7 +744,13 @@ class _RestFirst:
 
 
 _PATTERNS_KEPT = 512  # regex's own cache keeps 500
-_REGEX_CALLS = ("match", "fullmatch", "search", "findall", "finditer", "sub", "split")
+# name -> (arguments required after the pattern, arguments before `flags`): regex.sub(pattern,
+# repl, string, count=0, flags=0, ...), regex.split(pattern, string, maxsplit=0, flags=0, ...),
+# the others (pattern, string, flags=0, ...)
+_REGEX_CALLS = {
+    "match": (1, 1), "fullmatch": (1, 1), "search": (1, 1), "findall": (1, 1), "finditer": (1, 1),
+    "sub": (2, 3), "split": (1, 2),
+}  # fmt: skip
 
 
 def _regex_front_cache() -> bool:
@@ -779,31 +785,16 @@ def _regex_front_cache() -> bool:
         return found
 
     def front(name, original):
-        method = name  # the Pattern method of the same name, with the same defaults
+        required, before_flags = _REGEX_CALLS[name]
 
-        if name in ("sub",):
-
-            def call(pattern, repl, string, count=0, flags=0, *args, **kwargs):
-                found = None if args or kwargs else lookup(pattern, flags)
-                if found is None:
-                    return original(pattern, repl, string, count, flags, *args, **kwargs)
-                return found.sub(repl, string, count)
-
-        elif name == "split":
-
-            def call(pattern, string, maxsplit=0, flags=0, *args, **kwargs):
-                found = None if args or kwargs else lookup(pattern, flags)
-                if found is None:
-                    return original(pattern, string, maxsplit, flags, *args, **kwargs)
-                return found.split(string, maxsplit)
-
-        else:
-
-            def call(pattern, string, flags=0, *args, **kwargs):
-                found = None if args or kwargs else lookup(pattern, flags)
-                if found is None:
-                    return original(pattern, string, flags, *args, **kwargs)
-                return getattr(found, method)(string)
+        def call(pattern, *args, **kwargs):
+            # the arguments the Pattern method of the same name takes, with the same defaults,
+            # and `flags` after them; anything else goes to regex as it is
+            if not kwargs and required <= len(args) <= before_flags + 1:
+                found = lookup(pattern, args[before_flags] if len(args) > before_flags else 0)
+                if found is not None:
+                    return getattr(found, name)(*args[:before_flags])
+            return original(pattern, *args, **kwargs)
 
         return functools.wraps(original)(call)
 
