@@ -497,7 +497,6 @@ import json, sys
 package, paused, how = sys.argv[1], sys.argv[2] == "paused", sys.argv[3]
 if paused:
     from manifestc import lint_speedups
-    lint_speedups.allow_paused_imports()
     pause = getattr(lint_speedups, f"import_{package}_in_part")
     assert pause()
     assert pause() is False  # once
@@ -589,10 +588,7 @@ def test_a_template_without_conditions_leaves_sympy_and_networkx_paused():
 
 @pytest.mark.parametrize("package", ["sympy", "networkx"])
 def test_not_paused_when_imported_already(package):
-    script = (
-        f"import {package}\nfrom manifestc import lint_speedups\nlint_speedups.allow_paused_imports()\n"
-        f"print(lint_speedups.import_{package}_in_part())"
-    )
+    script = f"import {package}\nfrom manifestc import lint_speedups\nprint(lint_speedups.import_{package}_in_part())"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -632,7 +628,6 @@ def test_only_the_command_line_pauses_imports(tmp_path):
 _THREADS = """
 import sys, threading, time
 from manifestc import lint, lint_speedups
-lint_speedups.allow_paused_imports()
 case = sys.argv[1]
 if case == "lint":  # several threads linting at once from a cold start
     lint.allow_paused_imports()
@@ -674,7 +669,6 @@ def test_paused_imports_with_threads(case):
 _SPEC_AND_FAILURE = """
 import importlib.resources, importlib.util, sys
 from manifestc import lint_speedups
-lint_speedups.allow_paused_imports()
 assert lint_speedups.import_sympy_in_part() and lint_speedups.import_networkx_in_part()
 import networkx, sympy
 found = importlib.util.find_spec("sympy.polys")  # looked up, not imported: nothing may change
@@ -723,7 +717,7 @@ def test_a_package_without_source_is_imported_plainly(tmp_path):
     for source in copy.rglob("*.py"):
         source.unlink()
     script = (
-        "import sys\nfrom manifestc import lint, lint_speedups\nlint_speedups.allow_paused_imports()\n"
+        "import sys\nfrom manifestc import lint, lint_speedups\n"
         "print(lint_speedups.import_networkx_in_part(), 'networkx' in sys.modules)\n"
         "lint.allow_paused_imports()\nlint.use_cache(None)\n"
         f"print([d.code for d in lint.lint_template(open({str(CORPUS / 'references.yaml')!r}).read(), 't.yaml')][:1])"

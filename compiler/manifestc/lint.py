@@ -190,9 +190,9 @@ def _build_rules():
     # Importing cfn-lint and building its rules makes ~1,000 modules and objects that live as long
     # as the process and hardly any garbage.
     with collector_off():
-        lint_speedups.allow_paused_imports(_paused_imports)
-        lint_speedups.import_sympy_in_part()  # before cfn-lint imports sympy and networkx
-        lint_speedups.import_networkx_in_part()
+        if _paused_imports:  # before cfn-lint imports sympy and networkx
+            lint_speedups.import_sympy_in_part()
+            lint_speedups.import_networkx_in_part()
         from cfnlint.api import ManualArgs
         from cfnlint.config import ConfigMixIn
         from cfnlint.runner.cli import Runner

@@ -48,9 +48,10 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    sympy module is loaded in the order a plain `import sympy` loads it; only when differs. The
    rest runs on the thread that needs it, never under the import system's global lock (a finder
    first on `sys.meta_path` names a loader that runs it); if it fails, the next need runs it
-   again and fails again. Only in processes that allow it (`allow_paused_imports`: the command
-   line's, which import from one thread; a library user gets plain imports), and not when sympy
-   is already imported, ships without source or its `__init__` does not have that shape.
+   again and fails again. Only in processes that allow it (`lint.allow_paused_imports()`: the
+   command line's, which import from one thread; a library user gets plain imports), and not
+   when sympy is already imported, ships without source or its `__init__` does not have that
+   shape.
 
 7. **Regular expressions looked up in a dict.** cfn-lint calls the `regex` module's functions
    (`regex.match(pattern, text)`, …) about 11,000 times per pipeline template; each call finds its
@@ -528,23 +529,15 @@ def _fast_context_evolve(context_class) -> None:
 
 
 # 6. and 9. leave sympy and networkx half-imported until first need, which is sound in a process
-# that does not import from several threads at once: the command line's processes (cli.main
-# allows it; its directory-build and lint workers are forked from it). A program that imports
-# manifestc as a library gets plain imports unless it calls allow_paused_imports() itself.
-_paused_imports_allowed = False
-
-
-def allow_paused_imports(allowed: bool = True) -> None:
-    """Let `import_sympy_in_part` and `import_networkx_in_part` pause (single-threaded processes)."""
-    global _paused_imports_allowed
-    _paused_imports_allowed = allowed
+# that does not import from several threads at once; lint.py calls them only where that was
+# allowed (`lint.allow_paused_imports()`: the command line's processes).
 
 
 def import_sympy_in_part() -> bool:
     """6. Run `sympy/__init__.py` up to its first `from .polys import`; the rest runs on first need.
 
-    Call before cfn-lint is imported. False (nothing changed) when pausing is not allowed, sympy is
-    imported already, is not installed or its `__init__` has no such statement (or no source); a
+    Call before cfn-lint is imported, in a process that imports from one thread. False (nothing
+    changed) when sympy is imported already, is not installed or its `__init__` has no such statement (or no source); a
     failure in the first part is left to the plain import that follows (which raises it)."""
 
     def stop(node) -> bool:
@@ -560,8 +553,9 @@ def import_sympy_in_part() -> bool:
 def import_networkx_in_part() -> bool:
     """9. Run `networkx/__init__.py` up to `from networkx import generators`, and of its algorithms
     only `find_cycle`'s module (`algorithms.cycles`, with the `traversal` package it uses); the
-    rest runs on first need. Call before cfn-lint is imported; False (nothing changed) when
-    pausing is not allowed, networkx is imported already, not installed or not of that shape."""
+    rest runs on first need. Call before cfn-lint is imported, in a process that imports from one
+    thread; False (nothing changed) when networkx is imported already, not installed or not of
+    that shape."""
 
     def stop(node) -> bool:
         return (
@@ -594,8 +588,8 @@ def import_networkx_in_part() -> bool:
 
 def _pause(name: str, stop, parent: _PausedInit | None = None) -> _PausedInit | None:
     """Module `name` (a package) in sys.modules, its `__init__` run up to the first statement `stop`
-    accepts (None: not allowed, not found, nothing changed). A failing first part undoes it all."""
-    if not _paused_imports_allowed or name in sys.modules:
+    accepts (None: not found, nothing changed). A failing first part undoes it all."""
+    if name in sys.modules:
         return None
     try:
         spec = importlib.util.find_spec(name)
