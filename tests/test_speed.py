@@ -323,6 +323,42 @@ def test_tables_read_with_libyaml_equal_pure_python(table):
     assert _table(table) == yaml.load(text, Loader=yaml.SafeLoader)
 
 
+@pytest.mark.parametrize("table", sorted(p.name for p in (ROOT / "schemas").glob("*.yaml")))
+def test_compiled_tables_are_current(table):
+    """schemas/compiled.py holds each table as the pure-Python YAML loader reads it, keys in the
+    same order, under the digest of the YAML text: else `python -m manifestc.schemas_data`."""
+    from manifestc.schemas import compiled
+    from manifestc.schemas_data import digest
+
+    text = (ROOT / "schemas" / table).read_text()
+    assert compiled.DIGESTS[table] == digest(text), "rewrite it: python -m manifestc.schemas_data"
+    expected = yaml.load(text, Loader=yaml.SafeLoader)
+    assert json.dumps(compiled.TABLES[table]) == json.dumps(expected)  # order too
+    assert compiled.TABLES[table] == expected
+
+
+def test_a_table_edited_without_rewriting_compiled_is_read_from_yaml(monkeypatch, tmp_path):
+    import manifestc.schemas_data as schemas_data
+    from manifestc.schemas import compiled
+
+    edited = (ROOT / "schemas" / "images.yaml").read_text() + "\nzz-edited-image: {arch: x86_64}\n"
+    monkeypatch.setattr(schemas_data, "_text", lambda name: edited)
+    schemas_data._table.cache_clear()
+    try:
+        assert schemas_data._table("images.yaml")["zz-edited-image"] == {"arch": "x86_64"}
+        assert "zz-edited-image" not in compiled.TABLES["images.yaml"]
+    finally:
+        schemas_data._table.cache_clear()
+
+
+def test_compiled_tables_are_used_when_current():
+    import manifestc.schemas_data as schemas_data
+    from manifestc.schemas import compiled
+
+    schemas_data._table.cache_clear()
+    assert schemas_data._table("manifest.v1.yaml") is compiled.TABLES["manifest.v1.yaml"]
+
+
 def test_shipped_schema_passes_cerberus_meta_schema():
     from manifestc.validate import check_shipped_schema
 

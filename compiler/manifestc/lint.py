@@ -294,8 +294,6 @@ def lint_templates(jobs: list[tuple[str, str, tuple[str, ...]]]) -> list[Diagnos
     processes forked from this one inherit them. Never nested: inside a directory build's worker
     processes, templates are linted in turn.
     """
-    import multiprocessing
-
     cache = current_cache()
     results: list[list[tuple] | str | None] = []
     missing: list[int] = []
@@ -304,12 +302,14 @@ def lint_templates(jobs: list[tuple[str, str, tuple[str, ...]]]) -> list[Diagnos
         results.append(found)
         if found is None:
             missing.append(len(results) - 1)
-    parallel = (
-        len(missing) > 1
-        and (os.cpu_count() or 1) > 1
-        and multiprocessing.current_process().name == "MainProcess"
-        and "fork" in multiprocessing.get_all_start_methods()
-    )
+    parallel = len(missing) > 1 and (os.cpu_count() or 1) > 1
+    if parallel:  # multiprocessing imported only then: one template is linted here
+        import multiprocessing
+
+        parallel = (
+            multiprocessing.current_process().name == "MainProcess"
+            and "fork" in multiprocessing.get_all_start_methods()
+        )
     if not parallel:
         for index in missing:
             results[index] = _lint_one(jobs[index][0], jobs[index][2], cache)

@@ -24,7 +24,7 @@ import yaml
 from .. import reach
 from ..diagnostics import CODES, Diagnostic
 from ..model import Manifest
-from . import template_file
+from . import load_yaml, template_file
 
 _PHASES = ("install", "pre_build", "build", "post_build")
 
@@ -50,7 +50,7 @@ def _buildspec(project: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(spec, str):
         return None
     try:
-        loaded = yaml.safe_load(spec)
+        loaded = load_yaml(spec)
     except yaml.YAMLError:
         return None
     return loaded if isinstance(loaded, dict) else None
