@@ -24,5 +24,5 @@ setup(
         "publish": ["boto3>=1.34"],
         "lsp": ["pygls>=2,<3"],
     },
-    entry_points={"console_scripts": ["manifestc=manifestc.cli:main"]},
+    entry_points={"console_scripts": ["manifestc=manifestc.cli:run"]},
 )

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "manifests" / "python-service.yaml"
-MANIFESTC = [sys.executable, "-c", "from manifestc.cli import main; main()"]
+MANIFESTC = [sys.executable, "-c", "from manifestc.cli import run; run()"]  # what the manifestc script runs
 CDK_APP = ROOT / "bench" / "cdk" / "app.js"
 CDK_CLI = ROOT / "bench" / "cdk" / "node_modules" / ".bin" / "cdk"
 

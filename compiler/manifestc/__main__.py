@@ -1,5 +1,5 @@
 """`python -m manifestc`: the self-update build runs the compiler this way (`python -I -m manifestc`)."""
 
-from .cli import main
+from .cli import run
 
-main()
+run()

@@ -1,0 +1,112 @@
+"""The `manifestc` command ends without the interpreter's teardown (cli.run): the same status,
+output and exit handlers as `sys.exit` after `main()`, and an ordinary exit while a thread runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "manifests" / "python-service.yaml"
+
+
+def _command(entry: str, *args: str, prelude: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
+    code = f"{prelude}\nfrom manifestc.cli import {entry}\n{entry}()"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as a pipe is by default
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd or ROOT, env=env, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", str(MANIFEST)],  # exit 0 with output
+        ["validate", "/no/such/manifest.yaml"],  # usage error: exit 2
+        ["explain", "MC101"],
+        ["explain", "NOPE1"],
+        ["--version"],
+    ],
+)
+def test_run_exits_with_the_status_and_output_of_main(args):
+    by_main = _command("main", *args)
+    by_run = _command("run", *args)
+    assert (by_run.returncode, by_run.stdout, by_run.stderr) == (by_main.returncode, by_main.stdout, by_main.stderr)
+
+
+def test_run_exits_1_on_a_bad_manifest_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MANIFEST.read_text().replace("name: orders-service", "name: Orders_Service"))
+    done = _command("run", "build", str(bad), "--out", str(tmp_path / "out"), "--no-lint")
+    assert done.returncode == 1
+    assert "bad.yaml:" in done.stdout + done.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.yaml"))
+
+
+def test_run_builds_what_main_builds(tmp_path):
+    for entry in ("main", "run"):
+        done = _command(
+            "run" if entry == "run" else "main", "build", str(MANIFEST), "--out", str(tmp_path / entry), "--no-lint"
+        )
+        assert done.returncode == 0, done.stderr
+    ours = sorted(p.relative_to(tmp_path / "run") for p in (tmp_path / "run").rglob("*") if p.is_file())
+    theirs = sorted(p.relative_to(tmp_path / "main") for p in (tmp_path / "main").rglob("*") if p.is_file())
+    assert ours == theirs and ours
+    for rel in ours:
+        if rel.name != ".manifestc-cache.json":
+            assert (tmp_path / "run" / rel).read_bytes() == (tmp_path / "main" / rel).read_bytes()
+
+
+def test_run_flushes_all_of_a_long_output():
+    done = _command("run", "schema")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["type"] == "object"  # every byte of ~100 KB arrived
+    assert len(done.stdout) > 65536  # more than a pipe holds: written while the reader reads
+
+
+def test_run_flushes_what_was_written_without_a_flush():
+    # click.echo flushes what it writes; run() flushes what anything else left in the buffers
+    prelude = "import atexit, sys\natexit.register(lambda: sys.stdout.write('from an exit handler'))"
+    done = _command("run", "--version", prelude=prelude)
+    assert done.returncode == 0
+    assert done.stdout.endswith("from an exit handler")
+
+
+def test_run_runs_exit_handlers(tmp_path):
+    marker = tmp_path / "atexit.txt"
+    prelude = f"import atexit\natexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))"
+    done = _command("run", "--version", prelude=prelude)
+    assert done.returncode == 0
+    assert marker.read_text() == "ran"
+
+
+def test_run_waits_for_a_thread_still_running(tmp_path):
+    marker = tmp_path / "thread.txt"
+    prelude = (
+        "import threading, time\n"
+        f"def late():\n    time.sleep(0.5)\n    open({str(marker)!r}, 'w').write('done')\n"
+        "threading.Thread(target=late).start()"
+    )
+    done = _command("run", "--version", prelude=prelude)
+    assert done.returncode == 0
+    assert marker.read_text() == "done"
+
+
+def test_run_exit_status_of_sys_exit_with_text():
+    done = _command(
+        "run", "--version", prelude="import manifestc.cli as c\nc.main = lambda: __import__('sys').exit('no way')"
+    )
+    assert (done.returncode, done.stderr.strip()) == (1, "no way")
+
+
+def test_console_script_and_module_use_run():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "manifestc"]
+    assert script.value == "manifestc.cli:run"
+    assert "run()" in (ROOT / "compiler" / "manifestc" / "__main__.py").read_text()
