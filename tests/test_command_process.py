@@ -1,5 +1,7 @@
-"""The `manifestc` command ends without the interpreter's teardown (cli.run): the same status,
-output and exit handlers as `sys.exit` after `main()`, and an ordinary exit while a thread runs."""
+"""The process of the `manifestc` command: it ends without the interpreter's teardown (cli.run),
+with the same status, output and exit handlers as `sys.exit` after `main()` and an ordinary exit
+while a thread runs; a one-manifest build runs with the cyclic garbage collector off, a directory
+build and a program calling the commands keep it on."""
 
 from __future__ import annotations
 
@@ -110,3 +112,48 @@ def test_console_script_and_module_use_run():
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "manifestc"]
     assert script.value == "manifestc.cli:run"
     assert "run()" in (ROOT / "compiler" / "manifestc" / "__main__.py").read_text()
+
+
+# Reports, on standard error, whether the collector is on while each manifest is compiled (in the
+# build's own process or in a directory build's workers, forked after this patch).
+_COLLECTOR_PRELUDE = """
+import gc, sys
+import manifestc.api as api
+_compile = api.compile_manifest
+def compile_manifest(*args, **kwargs):
+    print("collector", "on" if gc.isenabled() else "off", file=sys.stderr, flush=True)
+    return _compile(*args, **kwargs)
+api.compile_manifest = compile_manifest
+"""
+
+
+def test_one_manifest_builds_with_the_collector_off(tmp_path):
+    done = _command("main", "build", str(MANIFEST), "--out", str(tmp_path / "out"), prelude=_COLLECTOR_PRELUDE)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("collector")] == ["collector off"]
+
+
+def test_a_directory_build_keeps_the_collector_on(tmp_path):
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for name in ("one", "two", "three"):
+        text = MANIFEST.read_text().replace("name: orders-service", f"name: svc-{name}")
+        (folder / f"{name}.yaml").write_text(text.replace("orders-{environment}", f"svc-{name}-{{environment}}"))
+    done = _command(
+        "main", "build", str(folder), "--out", str(tmp_path / "out"), "--no-lint", prelude=_COLLECTOR_PRELUDE
+    )
+    assert done.returncode == 0, done.stderr
+    states = [line for line in done.stderr.splitlines() if line.startswith("collector")]
+    assert states == ["collector on"] * 3
+
+
+def test_commands_called_by_a_program_leave_the_collector_on(tmp_path):
+    import gc
+
+    from click.testing import CliRunner
+    from manifestc.cli import cli
+
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli, ["build", str(MANIFEST), "--out", str(tmp_path / "out"), "--no-lint"])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
