@@ -831,6 +831,99 @@ print(json.dumps({"equal": equal, "is_type": is_type, "unknown": unknown, "pairs
 """
 
 
+_TRANSFORM_IF = """
+import json
+from manifestc import lint
+lint._rules()
+from cfnlint.decode.mark import Mark
+from cfnlint.decode.node import str_node
+from cfnlint.template import Template
+import cfnlint.jsonschema._keywords as keywords
+import cfnlint.jsonschema.validators as validators
+from cfnlint.jsonschema import ValidationError
+new = keywords.if_
+old = new.__wrapped__
+body = {"Parameters": {"P": {"Type": "String"}}, "Resources": {"B": {"Type": "AWS::S3::Bucket"}}}
+templates = {
+    "none": Template("t.yaml", dict(body), ["us-east-1"]),
+    "extensions": Template("t.yaml", {"Transform": "AWS::LanguageExtensions", **body}, ["us-east-1"]),
+    "both": Template("t.yaml", {"Transform": ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"], **body}, ["us-east-1"]),
+}
+values = ["AWS::Region", "AWS::NoValue", "AWS::AccountId", "B", "P", "", "x", "{{resolve:ssm:/x}}", "{{ resolve:ssm:/x}}",
+          "a {{resolve:secretsmanager:s}} b", "{{resolve:ssm-secure:/y:1}}", str_node("AWS::Partition", Mark(), Mark()),
+          str_node("B", Mark(), Mark()), 1, 0, True, None, 1.5, ["x"], {"Ref": "AWS::Region"}, {"Fn::Sub": "x"}, {}]
+ifs = [{"dynamicValidation": {"transformCheck": "AWS::LanguageExtensions"}},
+       {"dynamicValidation": {"transformCheck": "AWS::Serverless-2016-10-31"}},
+       {"dynamicValidation": {"transformCheck": "AWS::LanguageExtensions", "context": "refs"}},
+       {"type": "string"}]
+schemas = [{"then": {"enum": ["then-branch"]}, "else": {"enum": ["else-branch"]}}, {"then": {"enum": ["then-branch"]}},
+           {"else": {"const": "else-branch"}}, {}]
+def variants(cfn):
+    base = validators.CfnTemplateValidator({}, cfn=cfn, context=cfn.context)
+    path = base.context.path
+    yield "plain", base
+    yield "in Ref", base.evolve(context=base.context.evolve(path=path.descend(path="Resources").descend(path="Ref")))
+    yield "in Fn::If", base.evolve(context=base.context.evolve(path=path.descend(path="Fn::If")))
+    yield "no functions", base.evolve(context=base.context.evolve(functions=[]))
+    yield "no dynamic references", base.evolve(function_filter=base.function_filter.evolve(validate_dynamic_references=False))
+    yield "cfn-lint keyword off", base.evolve(function_filter=base.function_filter.evolve(add_cfn_lint_keyword=False))
+    yield "standard", validators.StandardValidator({}, cfn=cfn, context=cfn.context)
+    # as the rules extend it: a pseudo-parameter name outside a Ref (W1054) and a dynamic reference
+    # are reported, on whichever branch is validated
+    def raw(validator, s, instance, schema):
+        yield ValidationError(f"raw pseudo-parameter {instance!r}")
+    def reference(validator, s, instance, schema):
+        yield ValidationError(f"dynamic reference {instance!r}")
+    extended = base.extend(validators={"rawPseudoParameter": raw, "dynamicReference": reference,
+                                       "dynamicReferenceSpaces": reference})({}, cfn=cfn, context=cfn.context)
+    yield "extended", extended
+    yield "extended, in Ref", extended.evolve(context=extended.context.evolve(path=path.descend(path="Ref")))
+def errors(function, validator, if_schema, value, schema):
+    try:
+        found = list(function(validator, if_schema, value, {"if": if_schema, **schema}))
+    except Exception as exc:
+        return ["raised", type(exc).__name__, str(exc)]
+    return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
+             bool(getattr(e, "unknown", False))] for e in found]
+differ, compared, branches = [], 0, set()
+for tname, cfn in templates.items():
+    for vname, validator in variants(cfn):
+        for if_schema in ifs:
+            for schema in schemas:
+                for value in values:
+                    ours, theirs = errors(new, validator, if_schema, value, schema), errors(old, validator, if_schema, value, schema)
+                    compared += 1
+                    branches.add(json.dumps(theirs)[:40])
+                    if ours != theirs:
+                        differ.append([tname, vname, if_schema, schema, repr(value), ours, theirs])
+print(json.dumps({"applied": getattr(new, "_manifestc_transform_if", False), "compared": compared, "differ": differ[:5],
+                  "ndiffer": len(differ), "outcomes": len(branches)}))
+"""
+
+
+def test_transform_if_answers_as_cfn_lint_does():
+    # lint_speedups 13. against cfn-lint's `if` keyword: templates with and without the transform,
+    # validators at several paths and with other filters, the transform `if` and other `if`s,
+    # with both, one or no branch, on strings (pseudo-parameters, dynamic references) and others
+    done = subprocess.run([sys.executable, "-c", _TRANSFORM_IF], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["applied"] and found["compared"] > 5000
+    assert found["differ"] == [] and found["ndiffer"] == 0
+    assert found["outcomes"] > 20  # both branches, errors and none, fallbacks
+
+
+def test_transform_if_is_not_applied_to_other_code():
+    script = (
+        "from manifestc import lint_speedups\n"
+        "lint_speedups._TRANSFORM_IF_SOURCES['cfnlint.jsonschema._keywords.if_'] = '0' * 64\n"
+        "assert lint_speedups.apply()\n"
+        "import cfnlint.jsonschema._keywords as k, cfnlint.jsonschema.validators as v\n"
+        "print(hasattr(k.if_, '_manifestc_transform_if'), v._standard_validators['if'] is k.if_)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
+
+
 def test_string_equal_and_inline_types_answer_as_cfn_lint_does():
     # lint_speedups 10. and 11. against cfn-lint's own functions on every pair of these values
     done = subprocess.run([sys.executable, "-c", _EQUAL_AND_TYPES], capture_output=True, text=True, check=True)

@@ -107,6 +107,16 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    `lru_cache` builds) without the copying, and the cache of `urljoin`, a pure function, is one
    for all resolvers.
 
+13. **The `if` that asks whether a transform is declared, answered directly** (`_transform_if`):
+   every `Ref`, `Fn::GetAtt`, `Fn::FindInMap` and `Fn::Select` cfn-lint checks first validates
+   its value against `{dynamicValidation: {transformCheck: AWS::LanguageExtensions}}` to choose
+   between two schemas (~850 times a pipeline template, ~10 ms). For a string value without a
+   dynamic reference (and not a bare pseudo-parameter name) that validation yields an error
+   exactly when the transform is not declared, so the branch is chosen from that test; the
+   branch itself is validated as before, and any other `if` or value goes to cfn-lint's keyword.
+   Applied only while the source of the five functions that decide that result is the source
+   it was written for (SHA-256 digests).
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -241,6 +251,12 @@ def apply() -> bool:
     _keep_fragment_searches(modules["resolver"])
     _fast_string_equal()
     _cheap_resolvers(modules["resolver"])
+    import cfnlint.jsonschema._keywords
+    import cfnlint.jsonschema._keywords_cfn
+
+    _transform_if(
+        cfnlint.jsonschema._keywords, cfnlint.jsonschema._keywords_cfn, modules["filter"], modules["validators"]
+    )
     _applied = True
     return True
 
@@ -890,3 +906,104 @@ def _cheap_resolvers(module) -> None:
 
     __post_init__._manifestc_cheap = True
     resolver_class.__post_init__ = __post_init__
+
+
+# 13. The source, as cfn-lint 1.58 has it, of the code whose result `_transform_if` answers itself:
+# the `if` keyword, the function filter every validation step runs first, the `dynamicValidation`
+# keyword and the validator class (`create`, with its `iter_errors`). Other code: 13. is not applied.
+_TRANSFORM_IF_SOURCES = {
+    "cfnlint.jsonschema._keywords.if_": "fe30c1fc61a3232beb8c2a030d532395359a4c0a12e9011b28c533328f490f6a",
+    "cfnlint.jsonschema._filter.FunctionFilter.filter": "6e1422c601f13a771bce4c131061726a7867fc96550cf898fd9a0e23a4d8bbb4",
+    "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": "2e55a294ab43ce0629f136e670390fb40deadf3f6962279a2d51f17606340ba1",
+    "cfnlint.jsonschema._keywords_cfn.dynamicValidation": "64b52c04517a50eae30a49e36fd93d1bf54814de3406581b7ce6ad39b091d31a",
+    "cfnlint.jsonschema.validators.create": "2d1dd51fbc7a640b01868d3224cefa20d9815bcf85ef8e0b16fbc79fd839eabe",
+}
+
+
+def _source_digest(function) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()
+    except (OSError, TypeError):  # no source: the code cannot be checked
+        return None
+
+
+def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
+    """13. `if: {dynamicValidation: {transformCheck: X}}` answered without validating. Every `Ref`,
+    `Fn::GetAtt`, `Fn::FindInMap` and `Fn::Select` cfn-lint checks goes through such an `if` (is
+    the AWS::LanguageExtensions transform declared?), 850 a pipeline template: the keyword derives
+    two validators and runs a whole validation step of the value against the `if` schema, whose
+    only possible error is "transform X is not in the template". For a string that step yields
+    exactly that: the function filter passes a string on unchanged unless it holds a dynamic
+    reference (`{{resolve:…}}`, checked when the filter checks them) or is a pseudo-parameter name
+    outside a `Ref`, and `dynamicValidation` with only `transformCheck` tests
+    `X in validator.context.transforms.transforms` (an exception there is an error too). So for
+    such a string, with the validator's `dynamicValidation` being cfn-lint's, the `then` or `else`
+    branch is taken from that test, through the same `validator.descend` the keyword uses;
+    anything else (other `if` schemas, other values) goes to cfn-lint's `if_`. Applied only to
+    the code whose source digests `_TRANSFORM_IF_SOURCES` records."""
+    original = keywords.if_
+    if getattr(original, "_manifestc_transform_if", False):
+        return True
+    sources = {
+        "cfnlint.jsonschema._keywords.if_": original,
+        "cfnlint.jsonschema._filter.FunctionFilter.filter": filter_module.FunctionFilter.filter,
+        "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": filter_module.FunctionFilter._filter_schemas,
+        "cfnlint.jsonschema._keywords_cfn.dynamicValidation": keywords_cfn.dynamicValidation,
+        "cfnlint.jsonschema.validators.create": validators.create,
+    }
+    if any(_source_digest(function) != _TRANSFORM_IF_SOURCES[name] for name, function in sources.items()):
+        return False
+    tables = [validators._standard_validators]
+    tables += [cls({}).validators for cls in (validators.CfnTemplateValidator, validators.StandardValidator)]
+    if any(table.get("if") is not original for table in tables):
+        return False
+    dynamic_validation = keywords_cfn.dynamicValidation
+    dynamic_reference = filter_module.REGEX_DYN_REF
+    dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
+    pseudo_parameters = filter_module.PSEUDOPARAMS
+
+    def if_(validator, if_schema, instance, schema):
+        transform = _transform_checked(if_schema)
+        if (
+            transform is None
+            or not validator.is_type(instance, "string")
+            or validator.validators.get("dynamicValidation") is not dynamic_validation
+            or (
+                validator.function_filter.validate_dynamic_references
+                and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
+            )
+            or (instance in pseudo_parameters and "Ref" not in validator.context.path.path)
+        ):
+            yield from original(validator, if_schema, instance, schema)
+            return
+        try:
+            declared = transform in validator.context.transforms.transforms
+        except Exception:  # noqa: BLE001 - the validation step reports an exception as an error
+            declared = False
+        validator = validator.evolve(function_filter=validator.function_filter.evolve(add_cfn_lint_keyword=False))
+        if declared:
+            if "then" in schema:
+                yield from validator.descend(instance, schema["then"], schema_path="then")
+        elif "else" in schema:
+            yield from validator.descend(instance, schema["else"], schema_path="else")
+
+    if_.__doc__ = original.__doc__
+    if_.__wrapped__ = original
+    if_._manifestc_transform_if = True
+    keywords.if_ = if_
+    for table in tables:
+        table["if"] = if_
+    return True
+
+
+def _transform_checked(if_schema):
+    """X when `if_schema` is exactly {"dynamicValidation": {"transformCheck": X}}, X a string."""
+    if type(if_schema) is dict and len(if_schema) == 1:
+        check = if_schema.get("dynamicValidation")
+        if type(check) is dict and len(check) == 1:
+            transform = check.get("transformCheck")
+            if isinstance(transform, str):
+                return transform
+    return None
