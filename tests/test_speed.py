@@ -924,6 +924,113 @@ def test_transform_if_is_not_applied_to_other_code():
     assert done.stdout.split() == ["False", "True"]
 
 
+_KNOWN_REFS = """
+import json
+from manifestc import lint
+rules = lint._rules()
+from cfnlint.decode.mark import Mark
+from cfnlint.decode.node import str_node
+from cfnlint.template import Template
+import cfnlint.jsonschema._keywords_cfn as keywords_cfn
+import cfnlint.jsonschema.validators as validators
+from cfnlint.jsonschema import ValidationError
+new = keywords_cfn.dynamicValidation
+old = new.__wrapped__
+body = {"Parameters": {"P": {"Type": "String"}, "Env": {"Type": "String", "AllowedValues": ["a", "b"]}},
+        "Conditions": {"C": {"Fn::Equals": [{"Ref": "Env"}, "a"]}},
+        "Resources": {"B": {"Type": "AWS::S3::Bucket"}, "Q": {"Type": "AWS::SQS::Queue"}}}
+templates = {
+    "plain": Template("t.yaml", body, ["us-east-1"]),
+    "module": Template("t.yaml", {**body, "Resources": {**body["Resources"], "M": {"Type": "My::Org::Thing::MODULE"}}}, ["us-east-1"]),
+    "serverless": Template("t.yaml", {**body, "Resources": {**body["Resources"], "F": {"Type": "AWS::Serverless::Function"}}}, ["us-east-1"]),
+}
+values = ["P", "Env", "B", "Q", "M", "F", "Mx", "AWS::Region", "AWS::NoValue", "AWS::NotificationARNs", "Var", "C", "nope", "",
+          "p", "true", "{{resolve:ssm:/x}}", "{{ resolve:ssm:/x}}", str_node("B", Mark(), Mark()), str_node("AWS::AccountId", Mark(), Mark()),
+          1, True, None, ["B"], {"Ref": "B"}]
+checks = [{"context": "refs"}, {"context": "conditions"}, {"context": "mappings"}, {"context": "refs", "transformCheck": "X"},
+          {"transformCheck": "AWS::LanguageExtensions"}, {"pathCheck": "Resources"}, {}]
+def failing_enum(validator, enums, instance, schema):
+    yield ValidationError("never a member")
+def variants(cfn):
+    base = validators.CfnTemplateValidator({}, cfn=cfn, context=cfn.context)
+    off = base.evolve(function_filter=base.function_filter.evolve(add_cfn_lint_keyword=False))
+    path = base.context.path
+    yield "plain (cfn-lint keyword on)", base
+    yield "keyword off", off
+    yield "keyword off, in Ref", off.evolve(context=off.context.evolve(path=path.descend(path="Ref")))
+    yield "no dynamic references", off.evolve(function_filter=off.function_filter.evolve(validate_dynamic_references=False))
+    yield "Sub variable", off.evolve(context=off.context.evolve(ref_values={"Var": "x"}))
+    for rule_id in ("E3030", "W2030"):
+        extended = off.extend(validators={"enum": rules[rule_id].enum})({}, cfn=cfn, context=cfn.context)
+        extended = extended.evolve(function_filter=off.function_filter)
+        yield f"{rule_id} enum", extended
+        yield f"{rule_id} enum, value from Parameters", extended.evolve(context=extended.context.evolve(
+            path=path.evolve(value_path=path.value_path + __import__("collections").deque(["Parameters", "Env", "Default"]))))
+    failing = off.extend(validators={"enum": failing_enum})({}, cfn=cfn, context=cfn.context)
+    yield "an enum that fails members", failing.evolve(function_filter=off.function_filter)
+    # as the rules extend it: the cfn-lint keyword runs child rules, a pseudo-parameter name outside
+    # a Ref and a dynamic reference are reported
+    def reported(what):
+        def keyword(validator, s, instance, schema):
+            yield ValidationError(f"{what} {instance!r}")
+        return keyword
+    reporting = base.extend(validators={"cfnLint": reported("child rule"), "rawPseudoParameter": reported("raw"),
+                                        "dynamicReference": reported("reference"),
+                                        "dynamicReferenceSpaces": reported("reference")})({}, cfn=cfn, context=cfn.context)
+    yield "rules' keywords", reporting
+    reporting_off = reporting.evolve(function_filter=off.function_filter)
+    yield "rules' keywords, keyword off", reporting_off
+    yield "rules' keywords, keyword off, in Ref", reporting_off.evolve(context=reporting_off.context.evolve(path=path.descend(path="Ref")))
+    # names no template can declare, which only a Fn::Sub variable map could hold
+    odd = {"{{resolve:ssm:/x}}": "x", "{{ resolve:ssm:/x}}": "y"}
+    yield "rules' keywords, odd Sub variables", reporting_off.evolve(context=reporting_off.context.evolve(ref_values=odd))
+def errors(function, validator, dv, value):
+    try:
+        found = list(function(validator, dv, value, {"dynamicValidation": dv}))
+    except Exception as exc:
+        return ["raised", type(exc).__name__, str(exc)]
+    return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
+             bool(getattr(e, "unknown", False)), getattr(getattr(e, "rule", None), "id", None)] for e in found]
+differ, compared, outcomes, answered = [], 0, set(), 0
+for tname, cfn in templates.items():
+    for vname, validator in variants(cfn):
+        for dv in checks:
+            for value in values:
+                ours, theirs = errors(new, validator, dv, value), errors(old, validator, dv, value)
+                compared += 1
+                outcomes.add(json.dumps(theirs)[:60])
+                if ours != theirs:
+                    differ.append([tname, vname, dv, repr(value), ours, theirs])
+print(json.dumps({"applied": getattr(new, "_manifestc_known_refs", False), "compared": compared, "differ": differ[:5],
+                  "ndiffer": len(differ), "outcomes": len(outcomes)}))
+"""
+
+
+def test_known_refs_answer_as_cfn_lint_does():
+    # lint_speedups 14. against cfn-lint's dynamicValidation: templates with and without module
+    # resources, every kind of name and other values, validators with and without the cfn-lint
+    # keyword, in and out of a Ref, with the rules' enum (also on a parameter's value), with an
+    # enum that fails members, and the other dynamicValidation checks
+    done = subprocess.run([sys.executable, "-c", _KNOWN_REFS], capture_output=True, text=True, check=True)
+    found = json.loads(done.stdout)
+    assert found["applied"] and found["compared"] > 5000
+    assert found["differ"] == [] and found["ndiffer"] == 0
+    assert found["outcomes"] > 50
+
+
+def test_known_refs_is_not_applied_to_other_code():
+    script = (
+        "from manifestc import lint_speedups\n"
+        "lint_speedups._KNOWN_REFS_SOURCES['cfnlint.context.context.Context.refs'] = '0' * 64\n"
+        "assert lint_speedups.apply()\n"
+        "import cfnlint.jsonschema._keywords_cfn as k, cfnlint.jsonschema._keywords as kw\n"
+        "print(hasattr(k.dynamicValidation, '_manifestc_known_refs'), k.cfn_validators['dynamicValidation'] is k.dynamicValidation,"
+        " kw.if_._manifestc_transform_if)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]
+
+
 def test_string_equal_and_inline_types_answer_as_cfn_lint_does():
     # lint_speedups 10. and 11. against cfn-lint's own functions on every pair of these values
     done = subprocess.run([sys.executable, "-c", _EQUAL_AND_TYPES], capture_output=True, text=True, check=True)

@@ -117,6 +117,16 @@ every golden and example template, manifestc's broken templates and cfn-lint's o
    Applied only while the source of the five functions that decide that result is the source
    it was written for (SHA-256 digests).
 
+14. **A known `Ref` target passes the `refs` check at once** (`_known_refs`): every `Ref` cfn-lint
+   checks validates its target name with `{dynamicValidation: {context: refs}}`, which builds the
+   list of the template's names anew and validates the name against `{"enum": list}` (~700 times
+   a pipeline template, ~10 ms). A name found in those collections (a dict or set lookup) passes
+   that validation without an error whenever the validation is what it is for such a name (no
+   cfn-lint keyword to run child rules, no dynamic reference, not a bare pseudo-parameter name
+   outside a `Ref`, an `enum` that passes members); anything else goes to cfn-lint. Applied only
+   while the source of the functions that decide that result (and of the E3030/W2030 `enum`
+   methods, checked once the rules exist) is the source it was written for.
+
 Tried and left out: importing sympy's submodules without its `__init__` (0.14 s saved too) broke
 sympy's own lazy imports on templates with conditions (circular imports that `__init__`'s order
 resolves); the cfn-lint corpus found it. Pausing `__init__` (6.) keeps that order.
@@ -257,6 +267,13 @@ def apply() -> bool:
     _transform_if(
         cfnlint.jsonschema._keywords, cfnlint.jsonschema._keywords_cfn, modules["filter"], modules["validators"]
     )
+    _known_refs(
+        cfnlint.jsonschema._keywords,
+        cfnlint.jsonschema._keywords_cfn,
+        modules["filter"],
+        modules["validators"],
+        modules["context"],
+    )
     _applied = True
     return True
 
@@ -271,6 +288,7 @@ def settle(rules) -> None:
             rule.__dict__["_schema"] = value.load()
     if _applied:
         _index_cfn_lint_keywords(rules.get("E1101"))
+        _enum_rules_passing_members(rules)
 
 
 def _index_cfn_lint_keywords(rule) -> None:
@@ -959,7 +977,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
     tables += [cls({}).validators for cls in (validators.CfnTemplateValidator, validators.StandardValidator)]
     if any(table.get("if") is not original for table in tables):
         return False
-    dynamic_validation = keywords_cfn.dynamicValidation
+    _DYNAMIC_VALIDATIONS.add(keywords_cfn.dynamicValidation)
     dynamic_reference = filter_module.REGEX_DYN_REF
     dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
     pseudo_parameters = filter_module.PSEUDOPARAMS
@@ -969,7 +987,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
         if (
             transform is None
             or not validator.is_type(instance, "string")
-            or validator.validators.get("dynamicValidation") is not dynamic_validation
+            or validator.validators.get("dynamicValidation") not in _DYNAMIC_VALIDATIONS
             or (
                 validator.function_filter.validate_dynamic_references
                 and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
@@ -998,6 +1016,10 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
     return True
 
 
+# cfn-lint's `dynamicValidation` and 14.'s, which answers as it does
+_DYNAMIC_VALIDATIONS: set = set()
+
+
 def _transform_checked(if_schema):
     """X when `if_schema` is exactly {"dynamicValidation": {"transformCheck": X}}, X a string."""
     if type(if_schema) is dict and len(if_schema) == 1:
@@ -1007,3 +1029,100 @@ def _transform_checked(if_schema):
             if isinstance(transform, str):
                 return transform
     return None
+
+
+# 14. The source, as cfn-lint 1.58 has it, of what decides that a known `Ref` target passes the
+# `refs` check: that check, the validation step it descends into (filter, validator class), the
+# `enum` keyword and `Context.refs`; and of the two rules' `enum` that extend the keyword.
+_KNOWN_REFS_SOURCES = {
+    "cfnlint.jsonschema._keywords_cfn.dynamicValidation": "64b52c04517a50eae30a49e36fd93d1bf54814de3406581b7ce6ad39b091d31a",
+    "cfnlint.jsonschema._filter.FunctionFilter.filter": "6e1422c601f13a771bce4c131061726a7867fc96550cf898fd9a0e23a4d8bbb4",
+    "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": "2e55a294ab43ce0629f136e670390fb40deadf3f6962279a2d51f17606340ba1",
+    "cfnlint.jsonschema.validators.create": "2d1dd51fbc7a640b01868d3224cefa20d9815bcf85ef8e0b16fbc79fd839eabe",
+    "cfnlint.jsonschema._keywords.enum": "f085f9576416178cec45f267f75b597c39257ee7232a40229b60c00067f366a0",
+    "cfnlint.context.context.Context.refs": "387177beb5735f496fce5268501a3832de6aa01175f7bc42f8ec02731e2b44fe",
+}
+_ENUM_RULE_SOURCES = {  # rule id -> digest of its `enum` method
+    "E3030": "aabfd1e189d9bedf450860528f2a12f2de05d5ebcedab724d54f913fdf18b539",
+    "W2030": "f99b1a60db224c3cda04b5b4c611a463e2006feda25f3f9e90b9d4f4d4931bff",
+}
+# the `enum` implementations a known reference passes without an error: cfn-lint's keyword, and
+# (from settle(), once the rules exist) the E3030 and W2030 methods that call it
+_ENUMS_PASSING_MEMBERS: set = set()
+
+
+def _known_refs(keywords, keywords_cfn, filter_module, validators, context_module) -> bool:
+    """14. `dynamicValidation: {context: refs}` answered at once for a known name. Every `Ref`
+    cfn-lint checks validates its target name against the template's names (parameters,
+    resources, pseudo-parameters, values a `Fn::Sub` defines): `Context.refs` builds that list
+    anew and a validation step checks the name against `{"enum": list}` (~700 times a pipeline
+    template, ~20 ms). A string that is one of those names (a dict or set lookup on the same
+    collections, which compares as `equal` does for two strings) passes that step without an
+    error, when the step is what it is for such a string: no cfn-lint keyword added by the filter
+    (it would run child rules), no dynamic reference, not a bare pseudo-parameter name outside a
+    `Ref`, and the validator's `enum` one that passes members (cfn-lint's keyword or the
+    E3030/W2030 rule methods calling it). With module resources the step is an `anyOf` of that
+    `enum` and name patterns, which a member passes too. Any other name or case goes to
+    cfn-lint's `dynamicValidation`. Applied only to the code whose source
+    digests `_KNOWN_REFS_SOURCES` records."""
+    original = keywords_cfn.dynamicValidation
+    if getattr(original, "_manifestc_known_refs", False):
+        return True
+    enum = getattr(keywords.enum, "__wrapped__", keywords.enum)
+    sources = {
+        "cfnlint.jsonschema._keywords_cfn.dynamicValidation": original,
+        "cfnlint.jsonschema._filter.FunctionFilter.filter": filter_module.FunctionFilter.filter,
+        "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": filter_module.FunctionFilter._filter_schemas,
+        "cfnlint.jsonschema.validators.create": validators.create,
+        "cfnlint.jsonschema._keywords.enum": enum,
+        "cfnlint.context.context.Context.refs": context_module.Context.refs.fget,
+    }
+    if any(_source_digest(function) != _KNOWN_REFS_SOURCES[name] for name, function in sources.items()):
+        return False
+    tables = [keywords_cfn.cfn_validators, validators.CfnTemplateValidator({}).validators]
+    if any(table.get("dynamicValidation") is not original for table in tables):
+        return False
+    _ENUMS_PASSING_MEMBERS.add(enum)
+    dynamic_reference = filter_module.REGEX_DYN_REF
+    dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
+    pseudo_parameters = filter_module.PSEUDOPARAMS
+
+    def dynamicValidation(validator, dV, instance, schema):
+        if type(dV) is dict and len(dV) == 1 and dV.get("context") == "refs" and validator.is_type(instance, "string"):
+            context = validator.context
+            enum_check = validator.validators.get("enum")
+            if (
+                not validator.function_filter.add_cfn_lint_keyword
+                and getattr(enum_check, "__func__", enum_check) in _ENUMS_PASSING_MEMBERS
+                and not (
+                    validator.function_filter.validate_dynamic_references
+                    and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
+                )
+                and not (instance in pseudo_parameters and "Ref" not in context.path.path)
+                and (
+                    instance in context.parameters
+                    or instance in context.resources
+                    or instance in context.pseudo_parameters
+                    or instance in context.ref_values
+                )
+            ):
+                return
+        yield from original(validator, dV, instance, schema)
+
+    dynamicValidation.__doc__ = original.__doc__
+    dynamicValidation.__wrapped__ = original
+    dynamicValidation._manifestc_known_refs = True
+    keywords_cfn.dynamicValidation = dynamicValidation
+    for table in tables:
+        table["dynamicValidation"] = dynamicValidation
+    _DYNAMIC_VALIDATIONS.add(dynamicValidation)
+    return True
+
+
+def _enum_rules_passing_members(rules) -> None:
+    """14.: the E3030 and W2030 `enum` methods, when their source is what 14. was written for."""
+    for rule_id, digest in _ENUM_RULE_SOURCES.items():
+        rule = rules.get(rule_id) if hasattr(rules, "get") else None
+        method = getattr(type(rule), "enum", None) if rule is not None else None
+        if method is not None and _source_digest(method) == digest:
+            _ENUMS_PASSING_MEMBERS.add(method)
