@@ -167,3 +167,21 @@ def test_glue_without_self_update_still_uploads_its_toolchain_and_does_not_claim
     [upload] = [s for s in steps if "manifestc wheelhouse" in s.command]
     assert "GlueTemplateProject" in upload.title and "UpdateProject" not in upload.title
     assert steps.index(upload) == steps.index(pipeline) + 1
+
+
+def test_the_toolchain_step_names_the_projects_that_install_it_in_a_sentence():
+    from manifestc import deployplan
+
+    template = {"Resources": {}}
+    titles = {}
+    for projects in (["UpdateProject"], ["UpdateProject", "GlueTemplateProject"], ["A", "B", "C"]):
+        original = deployplan.toolchain_installs
+        deployplan.toolchain_installs = lambda _template, projects=projects: {"0.1.0": projects}
+        try:
+            [step] = deployplan._toolchain_steps("svc", "svc-pipeline", template, None)
+        finally:
+            deployplan.toolchain_installs = original
+        titles[len(projects)] = step.title
+    assert "that UpdateProject of svc installs from its artifact bucket" in titles[1]
+    assert "that UpdateProject and GlueTemplateProject of svc install from its artifact bucket" in titles[2]
+    assert "that A, B and C of svc install from" in titles[3]

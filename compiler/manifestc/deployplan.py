@@ -346,6 +346,11 @@ def toolchain_installs(template: dict) -> dict[str, list[str]]:
     return found
 
 
+def _listed(names: list[str]) -> str:
+    """A, A and B, A, B and C."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _toolchain_steps(name: str, stack: str, template: dict, region: str | None) -> list[Step]:
     """Upload the wheelhouse the pipeline's builds install, once its artifact bucket exists."""
     on_region = f" --region {region}" if region else ""
@@ -353,7 +358,8 @@ def _toolchain_steps(name: str, stack: str, template: dict, region: str | None) 
     for version, projects in toolchain_installs(template).items():
         steps.append(
             Step(
-                f"the manifestc {version} toolchain that {', '.join(projects)} of {name} install from its artifact "
+                f"the manifestc {version} toolchain that {_listed(projects)} of {name} "
+                f"install{'s' if len(projects) == 1 else ''} from its artifact "
                 f"bucket (run with manifestc {version} installed; the bucket exists once the stack does, so if the "
                 "first execution already failed for want of it, release a change again)",
                 "tooling account",
