@@ -1007,13 +1007,19 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
         elif "else" in schema:
             yield from validator.descend(instance, schema["else"], schema_path="else")
 
-    if_.__doc__ = original.__doc__
-    if_.__wrapped__ = original
-    if_._manifestc_transform_if = True
-    keywords.if_ = if_
-    for table in tables:
-        table["if"] = if_
+    _install_keyword(keywords, "if_", "if", if_, original, "_manifestc_transform_if", tables)
     return True
+
+
+def _install_keyword(module, attribute: str, keyword: str, replacement, original, flag: str, tables) -> None:
+    """`replacement` in place of cfn-lint's keyword function `original`: as `module.attribute` and
+    under `keyword` in the validator tables that held `original` (marked with `flag`)."""
+    replacement.__doc__ = original.__doc__
+    replacement.__wrapped__ = original
+    setattr(replacement, flag, True)
+    setattr(module, attribute, replacement)
+    for table in tables:
+        table[keyword] = replacement
 
 
 # cfn-lint's `dynamicValidation` and 14.'s, which answers as it does
@@ -1109,12 +1115,10 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
                 return
         yield from original(validator, dV, instance, schema)
 
-    dynamicValidation.__doc__ = original.__doc__
-    dynamicValidation.__wrapped__ = original
-    dynamicValidation._manifestc_known_refs = True
-    keywords_cfn.dynamicValidation = dynamicValidation
-    for table in tables:
-        table["dynamicValidation"] = dynamicValidation
+    _install_keyword(
+        keywords_cfn, "dynamicValidation", "dynamicValidation", dynamicValidation, original,
+        "_manifestc_known_refs", tables,
+    )  # fmt: skip
     _DYNAMIC_VALIDATIONS.add(dynamicValidation)
     return True
 
