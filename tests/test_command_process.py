@@ -128,7 +128,7 @@ api.compile_manifest = compile_manifest
 
 
 def test_one_manifest_builds_with_the_collector_off(tmp_path):
-    done = _command("main", "build", str(MANIFEST), "--out", str(tmp_path / "out"), prelude=_COLLECTOR_PRELUDE)
+    done = _command("run", "build", str(MANIFEST), "--out", str(tmp_path / "out"), prelude=_COLLECTOR_PRELUDE)
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if line.startswith("collector")] == ["collector off"]
 
@@ -140,7 +140,7 @@ def test_a_directory_build_keeps_the_collector_on(tmp_path):
         text = MANIFEST.read_text().replace("name: orders-service", f"name: svc-{name}")
         (folder / f"{name}.yaml").write_text(text.replace("orders-{environment}", f"svc-{name}-{{environment}}"))
     done = _command(
-        "main", "build", str(folder), "--out", str(tmp_path / "out"), "--no-lint", prelude=_COLLECTOR_PRELUDE
+        "run", "build", str(folder), "--out", str(tmp_path / "out"), "--no-lint", prelude=_COLLECTOR_PRELUDE
     )
     assert done.returncode == 0, done.stderr
     states = [line for line in done.stderr.splitlines() if line.startswith("collector")]
@@ -157,3 +157,52 @@ def test_commands_called_by_a_program_leave_the_collector_on(tmp_path):
     result = CliRunner().invoke(cli, ["build", str(MANIFEST), "--out", str(tmp_path / "out"), "--no-lint"])
     assert result.exit_code == 0, result.output
     assert gc.isenabled()
+
+
+def test_a_program_calling_main_keeps_the_collector_on(tmp_path):
+    # main() exits as usual: a program that catches its SystemExit goes on, collector on
+    code = (
+        "import gc, sys\n"
+        "from manifestc.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('collector', gc.isenabled())"
+    )
+    args = ["build", str(MANIFEST), "--out", str(tmp_path / "out"), "--no-lint"]
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "collector True"
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "sys.stdout.close()",  # as the language server's stdio transport leaves it
+        "sys.stderr.close()",
+        "sys.stdout.close(); sys.exit(3)",
+        "sys.exit(2 ** 31)",  # beyond a C int: Python's own conversion
+        "sys.exit(-1)",
+        "sys.exit(True)",
+        "sys.exit(None)",
+        "sys.exit([1, 2])",
+    ],
+)
+def test_run_ends_as_main_does(ending):
+    prelude = f"import sys\nimport manifestc.cli as c\ndef ends():\n    {ending}\nc.main = ends"
+    by_main = _command("main", prelude=prelude)
+    by_run = _command("run", prelude=prelude)
+    assert (by_run.returncode, by_run.stdout, by_run.stderr) == (by_main.returncode, by_main.stdout, by_main.stderr)
+
+
+@pytest.mark.parametrize("code", ["None", "3", "'text'"])
+def test_run_on_a_closed_pipe_ends_as_main_does(code):
+    # what was printed (not through click, which flushes) meets a full device at the final flush:
+    # Python's exit reports the failed flush of standard output and exits 120, whatever the code
+    prelude = (
+        "import os, sys\nimport manifestc.cli as c\n"
+        f"def ends():\n    print('x' * 100)\n    os.close(1)\n    os.open('/dev/full', os.O_WRONLY)\n    sys.exit({code})\n"
+        "c.main = ends"
+    )
+    by_main = _command("main", prelude=prelude)
+    by_run = _command("run", prelude=prelude)
+    assert by_main.returncode == 120 and "Exception ignored in" in by_main.stderr
+    assert (by_run.returncode, by_run.stderr) == (by_main.returncode, by_main.stderr)

@@ -25,7 +25,8 @@ async def _session(steps):
     def _diagnostics(params):
         published.put_nowait(params)
 
-    await client.start_io(sys.executable, "-c", "from manifestc.cli import main; main()", "lsp")
+    # what the manifestc command runs (cli.run: the exit without the interpreter's teardown)
+    await client.start_io(sys.executable, "-c", "from manifestc.cli import run; run()", "lsp")
     try:
         await client.initialize_async(
             types.InitializeParams(capabilities=types.ClientCapabilities(), process_id=None, root_uri=None)
@@ -35,7 +36,11 @@ async def _session(steps):
     finally:
         await client.shutdown_async(None)
         client.exit(None)
+        # a shutdown then exit ends the server with status 0 (LSP: 1 without the shutdown)
+        await asyncio.wait_for(client._server.wait(), timeout=30)
+        exit_status = client._server.returncode
         await client.stop()
+        assert exit_status == 0
 
 
 def run(steps):

@@ -885,7 +885,17 @@ def errors(function, validator, if_schema, value, schema):
         return ["raised", type(exc).__name__, str(exc)]
     return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
              bool(getattr(e, "unknown", False))] for e in found]
-differ, compared, branches = [], 0, set()
+import sys
+def answered_alone(function, *args):
+    # ours, without cfn-lint's function being called: the short cut taken
+    called = []
+    sys.setprofile(lambda frame, event, arg: called.append(1) if event == "call" and frame.f_code is old.__code__ else None)
+    try:
+        errors(function, *args)
+    finally:
+        sys.setprofile(None)
+    return not called
+differ, compared, branches, answered = [], 0, set(), 0
 for tname, cfn in templates.items():
     for vname, validator in variants(cfn):
         for if_schema in ifs:
@@ -894,10 +904,11 @@ for tname, cfn in templates.items():
                     ours, theirs = errors(new, validator, if_schema, value, schema), errors(old, validator, if_schema, value, schema)
                     compared += 1
                     branches.add(json.dumps(theirs)[:40])
+                    answered += answered_alone(new, validator, if_schema, value, schema)
                     if ours != theirs:
                         differ.append([tname, vname, if_schema, schema, repr(value), ours, theirs])
 print(json.dumps({"applied": getattr(new, "_manifestc_transform_if", False), "compared": compared, "differ": differ[:5],
-                  "ndiffer": len(differ), "outcomes": len(branches)}))
+                  "ndiffer": len(differ), "outcomes": len(branches), "answered": answered}))
 """
 
 
@@ -905,16 +916,17 @@ def test_transform_if_answers_as_cfn_lint_does():
     # lint_speedups 13. against cfn-lint's `if` keyword: templates with and without the transform,
     # validators at several paths and with other filters, the transform `if` and other `if`s,
     # with both, one or no branch, on strings (pseudo-parameters, dynamic references) and others
-    _assert_same_answers(_TRANSFORM_IF, outcomes=20)  # both branches, errors and none, fallbacks
+    _assert_same_answers(_TRANSFORM_IF, outcomes=20, answered=1000)  # both branches, errors and none, fallbacks
 
 
-def _assert_same_answers(script: str, outcomes: int) -> None:
+def _assert_same_answers(script: str, outcomes: int, answered: int) -> None:
     """Runs a comparison script (ours vs cfn-lint's keyword on every case) in a fresh process."""
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     found = json.loads(done.stdout)
     assert found["applied"] and found["compared"] > 5000
     assert found["differ"] == [] and found["ndiffer"] == 0
     assert found["outcomes"] > outcomes
+    assert found["answered"] >= answered  # the short cut was taken, not only the fallback
 
 
 def test_transform_if_is_not_applied_to_other_code():
@@ -956,6 +968,14 @@ checks = [{"context": "refs"}, {"context": "conditions"}, {"context": "mappings"
           {"transformCheck": "AWS::LanguageExtensions"}, {"pathCheck": "Resources"}, {}]
 def failing_enum(validator, enums, instance, schema):
     yield ValidationError("never a member")
+class Unhashable:
+    __hash__ = None
+    def __call__(self, validator, enums, instance, schema):
+        yield ValidationError("never a member (unhashable)")
+class StandInW2030:  # E3030 hands a value from Parameters to its W2030 child, whatever it is
+    id = "W2030"
+    def enum(self, validator, enums, instance, schema):
+        yield ValidationError("stand-in child")
 def variants(cfn):
     base = validators.CfnTemplateValidator({}, cfn=cfn, context=cfn.context)
     off = base.evolve(function_filter=base.function_filter.evolve(add_cfn_lint_keyword=False))
@@ -973,6 +993,8 @@ def variants(cfn):
             path=path.evolve(value_path=path.value_path + __import__("collections").deque(["Parameters", "Env", "Default"]))))
     failing = off.extend(validators={"enum": failing_enum})({}, cfn=cfn, context=cfn.context)
     yield "an enum that fails members", failing.evolve(function_filter=off.function_filter)
+    unhashable = off.extend(validators={"enum": Unhashable()})({}, cfn=cfn, context=cfn.context)
+    yield "an unhashable enum that fails members", unhashable.evolve(function_filter=off.function_filter)
     # as the rules extend it: the cfn-lint keyword runs child rules, a pseudo-parameter name outside
     # a Ref and a dynamic reference are reported
     def reported(what):
@@ -996,18 +1018,32 @@ def errors(function, validator, dv, value):
         return ["raised", type(exc).__name__, str(exc)]
     return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
              bool(getattr(e, "unknown", False)), getattr(getattr(e, "rule", None), "id", None)] for e in found]
+import sys
+def answered_alone(function, *args):
+    # ours, without cfn-lint's function being called: the short cut taken
+    called = []
+    sys.setprofile(lambda frame, event, arg: called.append(1) if event == "call" and frame.f_code is old.__code__ else None)
+    try:
+        errors(function, *args)
+    finally:
+        sys.setprofile(None)
+    return not called
 differ, compared, outcomes, answered = [], 0, set(), 0
-for tname, cfn in templates.items():
-    for vname, validator in variants(cfn):
-        for dv in checks:
-            for value in values:
-                ours, theirs = errors(new, validator, dv, value), errors(old, validator, dv, value)
-                compared += 1
-                outcomes.add(json.dumps(theirs)[:60])
-                if ours != theirs:
-                    differ.append([tname, vname, dv, repr(value), ours, theirs])
+e3030 = rules["E3030"]
+for child in (e3030.child_rules.get("W2030"), StandInW2030()):
+    e3030.child_rules["W2030"] = child
+    for tname, cfn in templates.items():
+        for vname, validator in variants(cfn):
+            for dv in checks:
+                for value in values:
+                    ours, theirs = errors(new, validator, dv, value), errors(old, validator, dv, value)
+                    compared += 1
+                    outcomes.add(json.dumps(theirs)[:60])
+                    answered += answered_alone(new, validator, dv, value)
+                    if ours != theirs:
+                        differ.append([tname, vname, dv, repr(value), ours, theirs])
 print(json.dumps({"applied": getattr(new, "_manifestc_known_refs", False), "compared": compared, "differ": differ[:5],
-                  "ndiffer": len(differ), "outcomes": len(outcomes)}))
+                  "ndiffer": len(differ), "outcomes": len(outcomes), "answered": answered}))
 """
 
 
@@ -1016,7 +1052,7 @@ def test_known_refs_answer_as_cfn_lint_does():
     # resources, every kind of name and other values, validators with and without the cfn-lint
     # keyword, in and out of a Ref, with the rules' enum (also on a parameter's value), with an
     # enum that fails members, and the other dynamicValidation checks
-    _assert_same_answers(_KNOWN_REFS, outcomes=50)
+    _assert_same_answers(_KNOWN_REFS, outcomes=50, answered=300)
 
 
 def test_known_refs_is_not_applied_to_other_code():

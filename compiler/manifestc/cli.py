@@ -126,10 +126,11 @@ def build(
     chosen = _paths(paths)
     total = len(api.discover(chosen))
     if total == 1 and _command_ends_process:
-        # One manifest, and the process ends with the command (main()): it ends within a second,
-        # and the cyclic garbage it leaves is a few MiB (measured on the largest example); the
-        # collector would spend ~25 ms (~140 collections) walking young objects for it. A directory
-        # build keeps it on: its workers build manifest after manifest.
+        # One manifest, and the process ends with the command (run()): it ends within a second,
+        # and the collector would spend ~25 ms (~140 collections on the example) walking young
+        # objects for the cycles it leaves, which grow with the manifest: 2-4 MiB more peak on the
+        # examples (the lint workers it forks for several templates inherit the switch, as much
+        # each). A directory build keeps it on: its workers build manifest after manifest.
         gc.disable()
     with _BuildProgress(total, enabled=diagnostics_format == "text" and total > 1) as progress:
         report = api.build(
@@ -689,17 +690,14 @@ def _with_internal_errors(func):
     return wrapper
 
 
-# Set by main(): the process is the command's and ends with it (not a program or test calling the
-# click commands), so the build command may leave the cyclic garbage collector off.
+# Set by run(): the process is the command's and ends with it (not a program or test calling
+# main() or the click commands), so the build command may leave the cyclic garbage collector off.
 _command_ends_process = False
 
 
 @_with_internal_errors
 def main() -> None:
     from . import lint
-
-    global _command_ends_process
-    _command_ends_process = True
 
     # A short-lived process: what is loaded at start-up lives until exit, so the collector need not
     # walk it again and again (lint.py freezes cfn-lint's rules the same way once they are built).
@@ -717,31 +715,60 @@ def run() -> None:
     A build leaves some 300,000 objects (cfn-lint, sympy, the schemas) that Python would free one
     by one at exit, about 20 ms of a 0.8 s build for nothing, as the process is about to end. So,
     when no other thread runs, the exit handlers run (`atexit`: logging, multiprocessing,
-    `weakref.finalize`), standard output and error are flushed, and `os._exit` ends the process
-    with the status `sys.exit` would give. With another thread alive it exits as usual (waiting
-    for it). `main()` itself exits as usual: programs and tests that call it keep their process."""
+    `weakref.finalize`), standard output and error are flushed as Python's own exit flushes them
+    (a closed stream skipped; a failed flush of standard output reported as Python reports it;
+    either failing makes the status 120), and `os._exit` ends the process with the status
+    `sys.exit` would give. With another thread alive, or an exit code `os._exit` cannot take, it
+    exits as usual. This process is the command's: a one-manifest build may leave the collector
+    off (`build`). `main()` itself exits as usual: programs and tests that call it keep their
+    process, and their collector."""
     import atexit
     import threading
 
+    global _command_ends_process
+    _command_ends_process = True
     try:
         main()
         code = None
     except SystemExit as exc:
         code = exc.code
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
-    if threading.active_count() > 1 or run_exit_functions is None:
+    if (
+        threading.active_count() > 1
+        or run_exit_functions is None
+        or (isinstance(code, int) and not -(2**31) <= code < 2**31)  # beyond a C int: Python's own conversion
+    ):
         sys.exit(code)
     if code is None:
         status = 0
     elif isinstance(code, int):
-        status = code
+        status = int(code)
     else:  # sys.exit("text"): the text on standard error, status 1
         print(code, file=sys.stderr)
         status = 1
     run_exit_functions()
+    os._exit(_flush_standard_streams(status))
+
+
+def _flush_standard_streams(status: int) -> int:
+    """What Python's exit does with standard output and error (CPython `flush_std_files`): each
+    flushed unless it is missing or closed; a failed flush of standard output is reported on
+    standard error ("Exception ignored in: ..."), of standard error silently; either makes the
+    status 120."""
+    import traceback
+
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or getattr(stream, "closed", False):
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the status Python gives when its final flush fails
-            status = status or 120
-    os._exit(status)
+        except Exception as exc:  # noqa: BLE001 - Python's exit reports any failure of this flush
+            status = 120
+            if stream is sys.stdout and sys.stderr is not None and not sys.stderr.closed:
+                try:
+                    sys.stderr.write(f"Exception ignored in: {stream!r}\n")
+                    sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+                    sys.stderr.flush()
+                except Exception:  # noqa: BLE001, S110 - nowhere left to report it
+                    pass
+    return status

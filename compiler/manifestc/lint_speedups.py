@@ -977,7 +977,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
     tables += [cls({}).validators for cls in (validators.CfnTemplateValidator, validators.StandardValidator)]
     if any(table.get("if") is not original for table in tables):
         return False
-    _DYNAMIC_VALIDATIONS.add(keywords_cfn.dynamicValidation)
+    _DYNAMIC_VALIDATIONS.append(keywords_cfn.dynamicValidation)
     dynamic_reference = filter_module.REGEX_DYN_REF
     dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
     pseudo_parameters = filter_module.PSEUDOPARAMS
@@ -987,7 +987,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
         if (
             transform is None
             or not validator.is_type(instance, "string")
-            or validator.validators.get("dynamicValidation") not in _DYNAMIC_VALIDATIONS
+            or not _one_of(validator.validators.get("dynamicValidation"), _DYNAMIC_VALIDATIONS)
             or (
                 validator.function_filter.validate_dynamic_references
                 and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
@@ -1023,7 +1023,12 @@ def _install_keyword(module, attribute: str, keyword: str, replacement, original
 
 
 # cfn-lint's `dynamicValidation` and 14.'s, which answers as it does
-_DYNAMIC_VALIDATIONS: set = set()
+_DYNAMIC_VALIDATIONS: list = []
+
+
+def _one_of(function, known: list) -> bool:
+    """`function` is one of `known` (by identity: a keyword may be any callable, even unhashable)."""
+    return any(function is candidate for candidate in known)
 
 
 def _transform_checked(if_schema):
@@ -1054,7 +1059,7 @@ _ENUM_RULE_SOURCES = {  # rule id -> digest of its `enum` method
 }
 # the `enum` implementations a known reference passes without an error: cfn-lint's keyword, and
 # (from settle(), once the rules exist) the E3030 and W2030 methods that call it
-_ENUMS_PASSING_MEMBERS: set = set()
+_ENUMS_PASSING_MEMBERS: list = []
 
 
 def _known_refs(keywords, keywords_cfn, filter_module, validators, context_module) -> bool:
@@ -1067,7 +1072,8 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
     error, when the step is what it is for such a string: no cfn-lint keyword added by the filter
     (it would run child rules), no dynamic reference, not a bare pseudo-parameter name outside a
     `Ref`, and the validator's `enum` one that passes members (cfn-lint's keyword or the
-    E3030/W2030 rule methods calling it). With module resources the step is an `anyOf` of that
+    E3030/W2030 rule methods calling it; not for a value from Parameters, where E3030 hands the
+    check to whatever child rule it holds). With module resources the step is an `anyOf` of that
     `enum` and name patterns, which a member passes too. Any other name or case goes to
     cfn-lint's `dynamicValidation`. Applied only to the code whose source
     digests `_KNOWN_REFS_SOURCES` records."""
@@ -1088,7 +1094,7 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
     tables = [keywords_cfn.cfn_validators, validators.CfnTemplateValidator({}).validators]
     if any(table.get("dynamicValidation") is not original for table in tables):
         return False
-    _ENUMS_PASSING_MEMBERS.add(enum)
+    _ENUMS_PASSING_MEMBERS.append(enum)
     dynamic_reference = filter_module.REGEX_DYN_REF
     dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
     pseudo_parameters = filter_module.PSEUDOPARAMS
@@ -1099,7 +1105,8 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
             enum_check = validator.validators.get("enum")
             if (
                 not validator.function_filter.add_cfn_lint_keyword
-                and getattr(enum_check, "__func__", enum_check) in _ENUMS_PASSING_MEMBERS
+                and _one_of(getattr(enum_check, "__func__", enum_check), _ENUMS_PASSING_MEMBERS)
+                and not (context.path.value_path and context.path.value_path[0] == "Parameters")
                 and not (
                     validator.function_filter.validate_dynamic_references
                     and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
@@ -1119,7 +1126,7 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
         keywords_cfn, "dynamicValidation", "dynamicValidation", dynamicValidation, original,
         "_manifestc_known_refs", tables,
     )  # fmt: skip
-    _DYNAMIC_VALIDATIONS.add(dynamicValidation)
+    _DYNAMIC_VALIDATIONS.append(dynamicValidation)
     return True
 
 
@@ -1128,5 +1135,5 @@ def _enum_rules_passing_members(rules) -> None:
     for rule_id, digest in _ENUM_RULE_SOURCES.items():
         rule = rules.get(rule_id) if hasattr(rules, "get") else None
         method = getattr(type(rule), "enum", None) if rule is not None else None
-        if method is not None and _source_digest(method) == digest:
-            _ENUMS_PASSING_MEMBERS.add(method)
+        if method is not None and _source_digest(method) == digest and not _one_of(method, _ENUMS_PASSING_MEMBERS):
+            _ENUMS_PASSING_MEMBERS.append(method)

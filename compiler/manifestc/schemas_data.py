@@ -4,7 +4,9 @@ The YAML files are the source. `schemas/compiled.py` holds the same tables as Py
 (written by `python -m manifestc.schemas_data`), which Python loads from bytecode in well under a
 millisecond where parsing the YAML takes about 12 ms: a table is taken from it only when the
 SHA-256 recorded beside it is that of the YAML file read now, so an edited table whose module was
-not rewritten is parsed from YAML (tests/test_speed.py fails until it is rewritten)."""
+not rewritten is parsed from YAML. The module itself is not checked at run time: the suite
+compares every table in it with the YAML loader's reading (tests/test_speed.py), so a module left
+stale or edited by hand fails the tests until it is rewritten."""
 
 from __future__ import annotations
 
