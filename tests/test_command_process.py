@@ -180,7 +180,12 @@ def test_a_program_calling_main_keeps_the_collector_on(tmp_path):
         "sys.stderr.close()",
         "sys.stdout.close(); sys.exit(3)",
         "sys.exit(2 ** 31)",  # beyond a C int: Python's own conversion
+        "sys.exit(-(2 ** 31) - 1)",
+        "sys.exit(2 ** 63)",
         "sys.exit(-1)",
+        "sys.exit(type('I', (int,), {'__int__': lambda self: 9})(4))",  # an int subclass: its value, 4
+        "print('pending', end=''); sys.stdout = __import__('io').StringIO()",  # a replaced stdout
+        "sys.stderr = None; sys.exit('text')",
         "sys.exit(True)",
         "sys.exit(None)",
         "sys.exit([1, 2])",
@@ -194,15 +199,68 @@ def test_run_ends_as_main_does(ending):
 
 
 @pytest.mark.parametrize("code", ["None", "3", "'text'"])
-def test_run_on_a_closed_pipe_ends_as_main_does(code):
-    # what was printed (not through click, which flushes) meets a full device at the final flush:
-    # Python's exit reports the failed flush of standard output and exits 120, whatever the code
+@pytest.mark.parametrize("fd", [1, 2])
+def test_run_ends_as_main_does_when_the_final_flush_fails(code, fd):
+    # what was written (not through click, which flushes) meets a full device at the final flush:
+    # Python's exit reports a failed flush of standard output (silently one of standard error) and
+    # exits 120, whatever the code
+    stream = "sys.stdout" if fd == 1 else "sys.stderr"
     prelude = (
         "import os, sys\nimport manifestc.cli as c\n"
-        f"def ends():\n    print('x' * 100)\n    os.close(1)\n    os.open('/dev/full', os.O_WRONLY)\n    sys.exit({code})\n"
+        f"def ends():\n    {stream}.write('x' * 100)\n    os.close({fd})\n"
+        f"    os.open('/dev/full', os.O_WRONLY)\n    sys.exit({code})\n"
         "c.main = ends"
     )
     by_main = _command("main", prelude=prelude)
     by_run = _command("run", prelude=prelude)
-    assert by_main.returncode == 120 and "Exception ignored in" in by_main.stderr
+    assert by_main.returncode == 120
+    assert ("Exception ignored in" in by_main.stderr) == (fd == 1)
+    assert (by_run.returncode, by_run.stdout, by_run.stderr) == (by_main.returncode, by_main.stdout, by_main.stderr)
+
+
+def test_run_skips_the_interpreter_teardown(tmp_path):
+    # the point of run(): objects are not freed one by one at exit (a finalizer does not run),
+    # while main()'s ordinary exit frees them: an object made by an exit handler (after main()'s
+    # gc.freeze(), which keeps what start-up made) in a module only sys.modules holds
+    marker = tmp_path / "freed.txt"
+    prelude = (
+        "import atexit, sys, types\n"
+        f"class Kept:\n    def __del__(self, _open=open):\n        _open({str(marker)!r}, 'a').write('freed')\n"
+        "def late():\n    module = types.ModuleType('kept')\n    module.kept = Kept()\n    sys.modules['kept'] = module\n"
+        "atexit.register(late)"
+    )
+    assert _command("main", "--version", prelude=prelude).returncode == 0
+    assert marker.read_text() == "freed"
+    marker.unlink()
+    assert _command("run", "--version", prelude=prelude).returncode == 0
+    assert not marker.exists()
+
+
+def test_run_ends_as_main_does_with_an_unraisable_hook():
+    # a failed final flush goes to the program's sys.unraisablehook, as Python's exit sends it
+    prelude = (
+        "import os, sys\nimport manifestc.cli as c\n"
+        "sys.unraisablehook = lambda args: os.write(2, b'HOOK ' + type(args.exc_value).__name__.encode())\n"
+        "def ends():\n    sys.stdout.write('x' * 100)\n    os.close(1)\n    os.open('/dev/full', os.O_WRONLY)\n"
+        "c.main = ends"
+    )
+    by_main = _command("main", prelude=prelude)
+    by_run = _command("run", prelude=prelude)
+    assert by_main.returncode == 120 and "HOOK OSError" in by_main.stderr
     assert (by_run.returncode, by_run.stderr) == (by_main.returncode, by_main.stderr)
+
+
+def test_run_under_python_i_ends_as_main_does():
+    # `python -i`: Python shows the SystemExit and goes on to its prompt (here: end of input)
+    outcomes = []
+    for entry in ("main", "run"):
+        code = f"import manifestc.cli as c\nc.main = lambda: __import__('sys').exit(3)\nc.{entry}()"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        done = subprocess.run(
+            [sys.executable, "-i", "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+            stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        # (the traceback's frames differ: run() re-raises the SystemExit)
+        outcomes.append((done.returncode, done.stdout, done.stderr.splitlines()[-2:]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][2] == ["SystemExit: 3", ">>> "]

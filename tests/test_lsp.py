@@ -32,15 +32,16 @@ async def _session(steps):
             types.InitializeParams(capabilities=types.ClientCapabilities(), process_id=None, root_uri=None)
         )
         client.initialized(types.InitializedParams())
-        return await asyncio.wait_for(steps(client, published), timeout=120)
+        result = await asyncio.wait_for(steps(client, published), timeout=120)
     finally:
         await client.shutdown_async(None)
         client.exit(None)
-        # a shutdown then exit ends the server with status 0 (LSP: 1 without the shutdown)
+        # the server process (pygls keeps it as `_server`): it ends on exit
         await asyncio.wait_for(client._server.wait(), timeout=30)
         exit_status = client._server.returncode
         await client.stop()
-        assert exit_status == 0
+    assert exit_status == 0  # a shutdown then exit ends the server with status 0 (LSP: 1 without it)
+    return result
 
 
 def run(steps):

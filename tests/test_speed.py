@@ -831,7 +831,25 @@ print(json.dumps({"equal": equal, "is_type": is_type, "unknown": unknown, "pairs
 """
 
 
-_TRANSFORM_IF = """
+# For the comparison scripts below: whether our keyword answered a case without calling cfn-lint's
+# (`old`, with the scripts' `errors`), i.e. whether the short cut was taken.
+_ANSWERED_ALONE = """
+import sys
+def answered_alone(function, *args):
+    # ours, without cfn-lint's function being called: the short cut taken
+    called = []
+    sys.setprofile(lambda frame, event, arg: called.append(1) if event == "call" and frame.f_code is old.__code__ else None)
+    try:
+        errors(function, *args)
+    finally:
+        sys.setprofile(None)
+    return not called
+"""
+
+
+_TRANSFORM_IF = (
+    _ANSWERED_ALONE
+    + """
 import json
 from manifestc import lint
 lint._rules()
@@ -878,6 +896,13 @@ def variants(cfn):
                                        "dynamicReferenceSpaces": reference})({}, cfn=cfn, context=cfn.context)
     yield "extended", extended
     yield "extended, in Ref", extended.evolve(context=extended.context.evolve(path=path.descend(path="Ref")))
+    # a dynamicValidation that is not cfn-lint's (and cannot be hashed): cfn-lint's if_ runs it
+    class Unhashable:
+        __hash__ = None
+        def __call__(self, validator, dv, instance, schema):
+            yield ValidationError("another dynamicValidation")
+    other = base.extend(validators={"dynamicValidation": Unhashable()})({}, cfn=cfn, context=cfn.context)
+    yield "another dynamicValidation", other
 def errors(function, validator, if_schema, value, schema):
     try:
         found = list(function(validator, if_schema, value, {"if": if_schema, **schema}))
@@ -885,16 +910,6 @@ def errors(function, validator, if_schema, value, schema):
         return ["raised", type(exc).__name__, str(exc)]
     return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
              bool(getattr(e, "unknown", False))] for e in found]
-import sys
-def answered_alone(function, *args):
-    # ours, without cfn-lint's function being called: the short cut taken
-    called = []
-    sys.setprofile(lambda frame, event, arg: called.append(1) if event == "call" and frame.f_code is old.__code__ else None)
-    try:
-        errors(function, *args)
-    finally:
-        sys.setprofile(None)
-    return not called
 differ, compared, branches, answered = [], 0, set(), 0
 for tname, cfn in templates.items():
     for vname, validator in variants(cfn):
@@ -910,6 +925,7 @@ for tname, cfn in templates.items():
 print(json.dumps({"applied": getattr(new, "_manifestc_transform_if", False), "compared": compared, "differ": differ[:5],
                   "ndiffer": len(differ), "outcomes": len(branches), "answered": answered}))
 """
+)
 
 
 def test_transform_if_answers_as_cfn_lint_does():
@@ -941,7 +957,9 @@ def test_transform_if_is_not_applied_to_other_code():
     assert done.stdout.split() == ["False", "True"]
 
 
-_KNOWN_REFS = """
+_KNOWN_REFS = (
+    _ANSWERED_ALONE
+    + """
 import json
 from manifestc import lint
 rules = lint._rules()
@@ -1018,16 +1036,6 @@ def errors(function, validator, dv, value):
         return ["raised", type(exc).__name__, str(exc)]
     return [[e.message, list(map(str, e.path)), list(map(str, e.schema_path)), str(e.validator), repr(e.instance),
              bool(getattr(e, "unknown", False)), getattr(getattr(e, "rule", None), "id", None)] for e in found]
-import sys
-def answered_alone(function, *args):
-    # ours, without cfn-lint's function being called: the short cut taken
-    called = []
-    sys.setprofile(lambda frame, event, arg: called.append(1) if event == "call" and frame.f_code is old.__code__ else None)
-    try:
-        errors(function, *args)
-    finally:
-        sys.setprofile(None)
-    return not called
 differ, compared, outcomes, answered = [], 0, set(), 0
 e3030 = rules["E3030"]
 for child in (e3030.child_rules.get("W2030"), StandInW2030()):
@@ -1045,6 +1053,7 @@ for child in (e3030.child_rules.get("W2030"), StandInW2030()):
 print(json.dumps({"applied": getattr(new, "_manifestc_known_refs", False), "compared": compared, "differ": differ[:5],
                   "ndiffer": len(differ), "outcomes": len(outcomes), "answered": answered}))
 """
+)
 
 
 def test_known_refs_answer_as_cfn_lint_does():

@@ -714,14 +714,14 @@ def run() -> None:
 
     A build leaves some 300,000 objects (cfn-lint, sympy, the schemas) that Python would free one
     by one at exit, about 20 ms of a 0.8 s build for nothing, as the process is about to end. So,
-    when no other thread runs, the exit handlers run (`atexit`: logging, multiprocessing,
-    `weakref.finalize`), standard output and error are flushed as Python's own exit flushes them
-    (a closed stream skipped; a failed flush of standard output reported as Python reports it;
-    either failing makes the status 120), and `os._exit` ends the process with the status
-    `sys.exit` would give. With another thread alive, or an exit code `os._exit` cannot take, it
-    exits as usual. This process is the command's: a one-manifest build may leave the collector
-    off (`build`). `main()` itself exits as usual: programs and tests that call it keep their
-    process, and their collector."""
+    in the usual case (no other thread alive, an exit status that is None or an int within a C
+    int, `sys.unraisablehook` Python's own, not `python -i`), the exit
+    handlers run (`atexit`: logging, multiprocessing, `weakref.finalize`), standard output and
+    error are flushed as Python's exit flushes them (a closed stream skipped; a failed flush of
+    standard output reported as Python reports it; either failing makes the status 120), and
+    `os._exit` ends the process with that status. Any other case exits as usual. This process is
+    the command's: a one-manifest build may leave the collector off (`build`). `main()` itself
+    exits as usual: programs and tests that call it keep their process, and their collector."""
     import atexit
     import threading
 
@@ -733,42 +733,51 @@ def run() -> None:
     except SystemExit as exc:
         code = exc.code
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
-    if (
-        threading.active_count() > 1
-        or run_exit_functions is None
-        or (isinstance(code, int) and not -(2**31) <= code < 2**31)  # beyond a C int: Python's own conversion
-    ):
+    usual = (
+        (code is None or (type(code) is int and -(2**31) <= code < 2**31))
+        and run_exit_functions is not None
+        and threading.active_count() == 1
+        and sys.unraisablehook is sys.__unraisablehook__
+        and not sys.flags.inspect
+    )
+    if not usual:
         sys.exit(code)
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = int(code)
-    else:  # sys.exit("text"): the text on standard error, status 1
-        print(code, file=sys.stderr)
-        status = 1
     run_exit_functions()
-    os._exit(_flush_standard_streams(status))
+    os._exit(_flush_standard_streams(code or 0))
 
 
 def _flush_standard_streams(status: int) -> int:
-    """What Python's exit does with standard output and error (CPython `flush_std_files`): each
-    flushed unless it is missing or closed; a failed flush of standard output is reported on
+    """What Python's exit does with its own standard output and error (CPython `flush_std_files`):
+    each flushed unless it is missing or closed; a failed flush of standard output is reported on
     standard error ("Exception ignored in: ..."), of standard error silently; either makes the
-    status 120."""
+    status 120. An exit handler may have replaced them: then Python's objects are flushed too
+    (`sys.__stdout__`, `sys.__stderr__`), silently, as its teardown writes them out."""
     import traceback
 
+    def closed(stream) -> bool:
+        try:
+            return stream is None or bool(stream.closed)
+        except Exception:  # noqa: BLE001 - Python takes a stream it cannot ask as open
+            return False
+
     for stream in (sys.stdout, sys.stderr):
-        if stream is None or getattr(stream, "closed", False):
+        if closed(stream):
             continue
         try:
             stream.flush()
         except Exception as exc:  # noqa: BLE001 - Python's exit reports any failure of this flush
             status = 120
-            if stream is sys.stdout and sys.stderr is not None and not sys.stderr.closed:
+            if stream is sys.stdout and not closed(sys.stderr):
                 try:
                     sys.stderr.write(f"Exception ignored in: {stream!r}\n")
-                    sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+                    sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next)))
                     sys.stderr.flush()
-                except Exception:  # noqa: BLE001, S110 - nowhere left to report it
+                except Exception:  # noqa: BLE001 - nowhere left to report it
                     pass
+    for original in (sys.__stdout__, sys.__stderr__):
+        if original not in (sys.stdout, sys.stderr) and not closed(original):
+            try:
+                original.flush()
+            except Exception:  # noqa: BLE001 - written out silently at teardown
+                pass
     return status
