@@ -948,7 +948,7 @@ def _assert_same_answers(script: str, outcomes: int, answered: int) -> None:
 def test_transform_if_is_not_applied_to_other_code():
     script = (
         "from manifestc import lint_speedups\n"
-        "lint_speedups._TRANSFORM_IF_SOURCES['cfnlint.jsonschema._keywords.if_'] = '0' * 64\n"
+        "lint_speedups._SOURCE_DIGESTS['cfnlint.jsonschema._keywords.if_'] = '0' * 64\n"
         "assert lint_speedups.apply()\n"
         "import cfnlint.jsonschema._keywords as k, cfnlint.jsonschema.validators as v\n"
         "print(hasattr(k.if_, '_manifestc_transform_if'), v._standard_validators['if'] is k.if_)"
@@ -1067,7 +1067,7 @@ def test_known_refs_answer_as_cfn_lint_does():
 def test_known_refs_is_not_applied_to_other_code():
     script = (
         "from manifestc import lint_speedups\n"
-        "lint_speedups._KNOWN_REFS_SOURCES['cfnlint.context.context.Context.refs'] = '0' * 64\n"
+        "lint_speedups._SOURCE_DIGESTS['cfnlint.context.context.Context.refs'] = '0' * 64\n"
         "assert lint_speedups.apply()\n"
         "import cfnlint.jsonschema._keywords_cfn as k, cfnlint.jsonschema._keywords as kw\n"
         "print(hasattr(k.dynamicValidation, '_manifestc_known_refs'), k.cfn_validators['dynamicValidation'] is k.dynamicValidation,"

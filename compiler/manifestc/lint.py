@@ -17,11 +17,11 @@ Lint is most of a build's time, so three things make it cheap without changing a
 - `prepare()` imports cfn-lint and builds its rules in a parent process before it forks workers
   to lint one manifest's several templates, which then inherit them. (A directory build's workers
   build their own, once each: its parent holds every manifest's results and stays without them.)
-- `lint_speedups` changes twelve internals of cfn-lint that recompute the same values or load
-  what a pipeline template never needs (rule schemas read on first use, one copy of the IAM
-  action table, cheaper `evolve`, Validator classes reused, E1101's child rules looked up by
-  keyword, regex patterns and `$ref` searches kept, cheaper type tests, string comparisons and
-  resolvers) and, in processes that allow it (`allow_paused_imports`: the command line's), pauses
+- `lint_speedups` changes internals of cfn-lint that recompute the same values or load what a
+  pipeline template never needs (rule schemas read on first use, one copy of the IAM action
+  table, cheaper `evolve`, Validator classes reused, E1101's child rules looked up by keyword,
+  regex patterns and `$ref` searches kept, cheaper type tests, string comparisons and resolvers,
+  the transform `if` and known `Ref` targets answered directly; its docstring lists them) and, in processes that allow it (`allow_paused_imports`: the command line's), pauses
   the imports of sympy and networkx after the parts cfn-lint's rules use on a template without
   conditions (the rest loads on first need). No finding changes: tests/test_speed.py compares
   with an unpatched cfn-lint in another process, on cfn-lint's own test templates too; the

@@ -926,16 +926,42 @@ def _cheap_resolvers(module) -> None:
     resolver_class.__post_init__ = __post_init__
 
 
-# 13. The source, as cfn-lint 1.58 has it, of the code whose result `_transform_if` answers itself:
-# the `if` keyword, the function filter every validation step runs first, the `dynamicValidation`
-# keyword and the validator class (`create`, with its `iter_errors`). Other code: 13. is not applied.
-_TRANSFORM_IF_SOURCES = {
+# 13. and 14.: the source, as cfn-lint 1.58 has it, of the code whose result they answer themselves:
+# the `if` keyword, the function filter every validation step runs first, the validator class
+# (`create`, with its `iter_errors`), the `dynamicValidation` and `enum` keywords and
+# `Context.refs`. Code of another source: the change that reasons about it is not applied.
+_SOURCE_DIGESTS = {
     "cfnlint.jsonschema._keywords.if_": "fe30c1fc61a3232beb8c2a030d532395359a4c0a12e9011b28c533328f490f6a",
     "cfnlint.jsonschema._filter.FunctionFilter.filter": "6e1422c601f13a771bce4c131061726a7867fc96550cf898fd9a0e23a4d8bbb4",
     "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": "2e55a294ab43ce0629f136e670390fb40deadf3f6962279a2d51f17606340ba1",
     "cfnlint.jsonschema._keywords_cfn.dynamicValidation": "64b52c04517a50eae30a49e36fd93d1bf54814de3406581b7ce6ad39b091d31a",
     "cfnlint.jsonschema.validators.create": "2d1dd51fbc7a640b01868d3224cefa20d9815bcf85ef8e0b16fbc79fd839eabe",
+    "cfnlint.jsonschema._keywords.enum": "f085f9576416178cec45f267f75b597c39257ee7232a40229b60c00067f366a0",
+    "cfnlint.context.context.Context.refs": "387177beb5735f496fce5268501a3832de6aa01175f7bc42f8ec02731e2b44fe",
 }
+
+
+def _unchanged(functions: dict) -> bool:
+    """Whether each cfn-lint function (by its name in `_SOURCE_DIGESTS`) has the recorded source."""
+    return all(_source_digest(function) == _SOURCE_DIGESTS[name] for name, function in functions.items())
+
+
+def _string_passes_filter(filter_module):
+    """(validator, string) -> whether cfn-lint's function filter passes the string on unchanged to
+    the keywords of a schema: unless it holds a dynamic reference (`{{resolve:…}}`, when the filter
+    checks them) or is a bare pseudo-parameter name outside a `Ref`."""
+    dynamic_reference = filter_module.REGEX_DYN_REF
+    dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
+    pseudo_parameters = filter_module.PSEUDOPARAMS
+
+    def passes(validator, instance) -> bool:
+        if validator.function_filter.validate_dynamic_references and (
+            dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance)
+        ):
+            return False
+        return not (instance in pseudo_parameters and "Ref" not in validator.context.path.path)
+
+    return passes
 
 
 def _source_digest(function) -> str | None:
@@ -960,7 +986,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
     such a string, with the validator's `dynamicValidation` being cfn-lint's, the `then` or `else`
     branch is taken from that test, through the same `validator.descend` the keyword uses;
     anything else (other `if` schemas, other values) goes to cfn-lint's `if_`. Applied only to
-    the code whose source digests `_TRANSFORM_IF_SOURCES` records."""
+    the code whose source digests `_SOURCE_DIGESTS` records."""
     original = keywords.if_
     if getattr(original, "_manifestc_transform_if", False):
         return True
@@ -971,16 +997,14 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
         "cfnlint.jsonschema._keywords_cfn.dynamicValidation": keywords_cfn.dynamicValidation,
         "cfnlint.jsonschema.validators.create": validators.create,
     }
-    if any(_source_digest(function) != _TRANSFORM_IF_SOURCES[name] for name, function in sources.items()):
+    if not _unchanged(sources):
         return False
     tables = [validators._standard_validators]
     tables += [cls({}).validators for cls in (validators.CfnTemplateValidator, validators.StandardValidator)]
     if any(table.get("if") is not original for table in tables):
         return False
     _DYNAMIC_VALIDATIONS.append(keywords_cfn.dynamicValidation)
-    dynamic_reference = filter_module.REGEX_DYN_REF
-    dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
-    pseudo_parameters = filter_module.PSEUDOPARAMS
+    passes_filter = _string_passes_filter(filter_module)
 
     def if_(validator, if_schema, instance, schema):
         transform = _transform_checked(if_schema)
@@ -988,11 +1012,7 @@ def _transform_if(keywords, keywords_cfn, filter_module, validators) -> bool:
             transform is None
             or not validator.is_type(instance, "string")
             or not _one_of(validator.validators.get("dynamicValidation"), _DYNAMIC_VALIDATIONS)
-            or (
-                validator.function_filter.validate_dynamic_references
-                and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
-            )
-            or (instance in pseudo_parameters and "Ref" not in validator.context.path.path)
+            or not passes_filter(validator, instance)
         ):
             yield from original(validator, if_schema, instance, schema)
             return
@@ -1045,14 +1065,6 @@ def _transform_checked(if_schema):
 # 14. The source, as cfn-lint 1.58 has it, of what decides that a known `Ref` target passes the
 # `refs` check: that check, the validation step it descends into (filter, validator class), the
 # `enum` keyword and `Context.refs`; and of the two rules' `enum` that extend the keyword.
-_KNOWN_REFS_SOURCES = {
-    "cfnlint.jsonschema._keywords_cfn.dynamicValidation": "64b52c04517a50eae30a49e36fd93d1bf54814de3406581b7ce6ad39b091d31a",
-    "cfnlint.jsonschema._filter.FunctionFilter.filter": "6e1422c601f13a771bce4c131061726a7867fc96550cf898fd9a0e23a4d8bbb4",
-    "cfnlint.jsonschema._filter.FunctionFilter._filter_schemas": "2e55a294ab43ce0629f136e670390fb40deadf3f6962279a2d51f17606340ba1",
-    "cfnlint.jsonschema.validators.create": "2d1dd51fbc7a640b01868d3224cefa20d9815bcf85ef8e0b16fbc79fd839eabe",
-    "cfnlint.jsonschema._keywords.enum": "f085f9576416178cec45f267f75b597c39257ee7232a40229b60c00067f366a0",
-    "cfnlint.context.context.Context.refs": "387177beb5735f496fce5268501a3832de6aa01175f7bc42f8ec02731e2b44fe",
-}
 _ENUM_RULE_SOURCES = {  # rule id -> digest of its `enum` method
     "E3030": "aabfd1e189d9bedf450860528f2a12f2de05d5ebcedab724d54f913fdf18b539",
     "W2030": "f99b1a60db224c3cda04b5b4c611a463e2006feda25f3f9e90b9d4f4d4931bff",
@@ -1076,7 +1088,7 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
     check to whatever child rule it holds). With module resources the step is an `anyOf` of that
     `enum` and name patterns, which a member passes too. Any other name or case goes to
     cfn-lint's `dynamicValidation`. Applied only to the code whose source
-    digests `_KNOWN_REFS_SOURCES` records."""
+    digests `_SOURCE_DIGESTS` records."""
     original = keywords_cfn.dynamicValidation
     if getattr(original, "_manifestc_known_refs", False):
         return True
@@ -1089,15 +1101,13 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
         "cfnlint.jsonschema._keywords.enum": enum,
         "cfnlint.context.context.Context.refs": context_module.Context.refs.fget,
     }
-    if any(_source_digest(function) != _KNOWN_REFS_SOURCES[name] for name, function in sources.items()):
+    if not _unchanged(sources):
         return False
     tables = [keywords_cfn.cfn_validators, validators.CfnTemplateValidator({}).validators]
     if any(table.get("dynamicValidation") is not original for table in tables):
         return False
     _ENUMS_PASSING_MEMBERS.append(enum)
-    dynamic_reference = filter_module.REGEX_DYN_REF
-    dynamic_reference_spaces = filter_module.REGEX_DYN_REF_SPACES
-    pseudo_parameters = filter_module.PSEUDOPARAMS
+    passes_filter = _string_passes_filter(filter_module)
 
     def dynamicValidation(validator, dV, instance, schema):
         if type(dV) is dict and len(dV) == 1 and dV.get("context") == "refs" and validator.is_type(instance, "string"):
@@ -1107,11 +1117,7 @@ def _known_refs(keywords, keywords_cfn, filter_module, validators, context_modul
                 not validator.function_filter.add_cfn_lint_keyword
                 and _one_of(getattr(enum_check, "__func__", enum_check), _ENUMS_PASSING_MEMBERS)
                 and not (context.path.value_path and context.path.value_path[0] == "Parameters")
-                and not (
-                    validator.function_filter.validate_dynamic_references
-                    and (dynamic_reference.findall(instance) or dynamic_reference_spaces.search(instance))
-                )
-                and not (instance in pseudo_parameters and "Ref" not in context.path.path)
+                and passes_filter(validator, instance)
                 and (
                     instance in context.parameters
                     or instance in context.resources

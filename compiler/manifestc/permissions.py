@@ -27,7 +27,7 @@ from typing import Any
 
 from .diagnostics import Path
 from .model import Grant, Permissions
-from .registry import action_is_scopable, service_actions, services
+from .registry import action_exists, action_is_scopable, service_actions, services
 
 # AWS managed policies never attached by a declared grant, opt-in or not: the same list the
 # execution roles refuse (emit/iam.py NOT_ATTACHABLE, MC265), so "a manifest committer cannot
@@ -52,8 +52,8 @@ def expand(action: str) -> list[str]:
     if action == "*":
         return ["*"]
     service, name = action.lower().split(":", 1)
-    if not has_wildcard(name):  # what fnmatchcase would match, without compiling a pattern
-        return [f"{service}:{n}" for n in service_actions(service) if n == name]
+    if not has_wildcard(name):  # what fnmatchcase would match: the action itself, if it exists
+        return [f"{service}:{name}"] if action_exists(service, name) else []
     return [f"{service}:{n}" for n in service_actions(service) if fnmatch.fnmatchcase(n, name)]
 
 

@@ -140,7 +140,11 @@ def is_known_action(action: str) -> bool:
     """True for `service:Action` that the Service Authorization Reference lists."""
     if not _ACTION.match(action):
         return False
-    service, name = action.lower().split(":", 1)
+    return action_exists(*action.lower().split(":", 1))
+
+
+def action_exists(service: str, name: str) -> bool:
+    """Whether the reference lists action `name` of `service` (both lower-case)."""
     return name in authorization().get(service, {}).get("Actions", {})
 
 

@@ -33,7 +33,9 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def parse(text: str) -> Any:
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load`, with libyaml's parser where PyYAML has it (the data tables; the checks read
+    the buildspecs a build emitted back with it); raises yaml.YAMLError."""
     return yaml.load(text, Loader=_LOADER)
 
 
@@ -46,7 +48,7 @@ def _table(name: str) -> Any:
         compiled = None
     if compiled is not None and compiled.DIGESTS.get(name) == digest(text):
         return compiled.TABLES[name]
-    return parse(text)
+    return safe_load(text)
 
 
 def compiled_source() -> str:
@@ -65,7 +67,7 @@ def compiled_source() -> str:
     lines += [f"    {name!r}: {digest(text)!r}," for name, text in tables.items()]
     lines += ["}", "", "TABLES = {"]
     for name, text in tables.items():
-        data = parse(text)
+        data = safe_load(text)
         if not isinstance(data, dict):
             raise ValueError(f"{name}: a table is a mapping at the top")
         lines.append(f"    {name!r}: {{")

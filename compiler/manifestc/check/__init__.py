@@ -22,25 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from ..diagnostics import Diagnostic
 from ..model import Manifest
 
 Templates = Mapping[str, dict[str, Any]]
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Check = Callable[[Manifest, Templates], list[Diagnostic]]
 
 
 def template_file(manifest: Manifest, name: str) -> str:
     """The display path of an emitted file, as lint findings name it."""
     return f"out/{manifest.name}/{name}"
-
-
-def load_yaml(text: str) -> Any:
-    """A buildspec the build emitted, read back: yaml.safe_load, with libyaml's parser where PyYAML
-    has it (same resolver and constructors, so the same data); raises yaml.YAMLError."""
-    return yaml.load(text, Loader=SAFE_LOADER)
 
 
 # Checks import Templates and template_file from here, so they are imported after them.

@@ -24,7 +24,8 @@ import yaml
 from .. import reach
 from ..diagnostics import CODES, Diagnostic
 from ..model import Manifest
-from . import load_yaml, template_file
+from ..schemas_data import safe_load
+from . import template_file
 
 _PHASES = ("install", "pre_build", "build", "post_build")
 
@@ -50,7 +51,7 @@ def _buildspec(project: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(spec, str):
         return None
     try:
-        loaded = load_yaml(spec)
+        loaded = safe_load(spec)
     except yaml.YAMLError:
         return None
     return loaded if isinstance(loaded, dict) else None

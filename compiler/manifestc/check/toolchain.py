@@ -23,7 +23,8 @@ import yaml
 
 from ..diagnostics import Diagnostic, Severity
 from ..model import TOOLCHAIN_PREFIX, Manifest
-from . import Templates, load_yaml, template_file
+from ..schemas_data import safe_load
+from . import Templates, template_file
 
 _FOREIGN = re.compile(r"(--index-url|--extra-index-url|(^|\s)-i\s|git\+|https?://|codeartifact login --tool pip)")
 
@@ -36,7 +37,7 @@ def _buildspec_commands(project: dict[str, Any]) -> list[str]:
     if not isinstance(spec, str):
         return []
     try:
-        parsed = load_yaml(spec.replace("${!", "${"))
+        parsed = safe_load(spec.replace("${!", "${"))
     except yaml.YAMLError:
         return []
     if not isinstance(parsed, dict):

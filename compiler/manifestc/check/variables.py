@@ -20,7 +20,7 @@ import yaml
 
 from ..diagnostics import Diagnostic, Severity
 from ..model import Manifest
-from . import load_yaml
+from ..schemas_data import safe_load
 from .deployments import Templates, text
 
 _REFERENCE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9_]+)\}")
@@ -41,7 +41,7 @@ def _exported(templates: Templates, project: Any) -> set[str] | None:
     if not spec:
         return None
     try:
-        data = load_yaml(spec.replace("${!", "${"))
+        data = safe_load(spec.replace("${!", "${"))
     except yaml.YAMLError:
         return None
     env = data.get("env", {}) if isinstance(data, dict) else {}
