@@ -83,8 +83,11 @@ def test_gate_tools_are_pinned_installed_after_login_and_run_on_the_build_runtim
     )
     run = " ".join(sast["build"]["commands"])
     assert "--config auto" not in run and "--metrics off" in run and ".semgrep.yml" in run
-    lint = spec(resources, "GateLintProject")["phases"]["install"]["commands"]
-    assert any(c.startswith("npm install --no-save eslint@") for c in lint)
+    lint = spec(resources, "GateLintProject")["phases"]
+    assert any(c.startswith("npm install --global eslint@") for c in lint["install"]["commands"])
+    # the gate's `npm ci` (build phase) removes node_modules: the pinned eslint is installed outside it
+    assert "npm ci" in lint["build"]["commands"]
+    assert not any("--no-save" in c for c in lint["install"]["commands"] + lint["build"]["commands"])
     every_command = [
         c
         for r in resources.values()

@@ -359,7 +359,8 @@ class GateTool:
         if self.source == "pypi":
             return (f"python3 -m pip install --quiet {self.package}=={self.version}",)
         if self.source == "npm":
-            return (f"npm install --no-save {self.package}@{self.version}",)
+            # global: the gate's own `npm ci` empties node_modules before it runs (npm docs, npm ci)
+            return (f"npm install --global {self.package}@{self.version}",)
         if self.source == "go":
             return (f"go install {self.package}@v{self.version}",)
         return ()  # maven plugins resolve in the gate command; images are pulled by `docker run`
